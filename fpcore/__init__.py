@@ -1,0 +1,5 @@
+"""fpcore: certified free-probability spectra of deep-network Jacobians at initialisation."""
+from ._activations import ACTIVATIONS, Activation, D2Law, get_activation
+from ._network import Network
+from ._meanfield import MeanField, mean_field
+from ._spectrum import SolverStats, Spectrum, jacobian_spectrum

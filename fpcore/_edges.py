@@ -1,0 +1,136 @@
+"""Support edges: critical values of ``M^{-1}`` on the real line (MATH.md section 3).
+
+``lambda_max = min_{m > 0} M^{-1}(m)``; when the support is bounded away from 0 the lower edge is
+the critical value of ``M^{-1}`` on the interval of real ``m`` just left of ``M(0^-) = atom - 1``.
+On the real line the unknowns ``u_g`` are real and found by a safeguarded monotone solve.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import optimize
+
+from ._equation import Equation
+
+_BISECT = 200
+
+
+def _u_real(eq: Equation, m: float) -> list[float] | None:
+    """Real ``u_g`` with ``psi_g(u_g) = k_g m`` (``psi_g`` is increasing); None if none exists."""
+    out = []
+    for grp in eq.ugroups:
+        w = grp.k * m
+        vmax = float(grp.values.max())
+        p = float(grp.weights[grp.values > 0].sum())
+        if w >= 0:
+            lo, hi = 0.0, 1.0 / vmax
+        else:
+            if w <= -p:
+                return None
+            lo, hi = -1.0, 0.0
+            while float(grp.psi(np.array([lo]))[0][0].real) > w:
+                lo *= 2.0
+                if lo < -1e300:
+                    return None
+        for _ in range(_BISECT):
+            mid = 0.5 * (lo + hi)
+            if mid == lo or mid == hi:
+                break
+            if float(grp.psi(np.array([mid]))[0][0].real) < w:
+                lo = mid
+            else:
+                hi = mid
+        out.append(0.5 * (lo + hi))
+    return out
+
+
+def log_inverse_and_slope(eq: Equation, m: float) -> tuple[float, float, float]:
+    """``log|M^{-1}(m)|``, its derivative and the sign of ``M^{-1}(m)`` for real ``m``."""
+    d = m - eq.roots
+    val = eq.log_c + float(np.sum(eq.exps * np.log(np.abs(d))))
+    slope = float(np.sum(eq.exps / d))
+    sign = float(np.prod(np.sign(d) ** eq.exps))
+    if eq.ugroups:
+        us = _u_real(eq, m)
+        if us is None:
+            return math.nan, math.nan, math.nan
+        for grp, u in zip(eq.ugroups, us):
+            _, dps = grp.psi(np.array([u]))
+            val -= grp.n * math.log(abs(u))
+            slope -= grp.n * grp.k / (float(dps[0].real) * u)
+            sign *= math.copysign(1.0, u) ** grp.n
+    return val, slope, sign
+
+
+def _slope(eq, m):
+    return log_inverse_and_slope(eq, m)[1]
+
+
+def upper_edge(eq: Equation) -> float:
+    """``lambda_max`` of the continuous part (the right end of the support)."""
+    if eq.rational and eq.degree_at_infinity == 0:
+        # M^{-1} decreases to its value at infinity (an atom) unless it has an interior minimum.
+        ts = np.linspace(-40, 40, 801)
+        ms = np.exp(ts)
+        sl = np.sum(eq.exps / (ms[:, None] - eq.roots), axis=1) * ms
+        idx = np.flatnonzero((sl[:-1] < 0) & (sl[1:] >= 0))
+        if idx.size == 0:
+            return math.exp(eq.log_c)
+        a, b = ts[idx[0]], ts[idx[0] + 1]
+    else:
+        a, b = -40.0, 40.0
+        if eq.ugroups:
+            # u_g must stay below 1 / max D^2: m is bounded above by psi_g's pole.
+            b = 60.0
+        g = lambda t: _slope(eq, math.exp(t)) * math.exp(t)  # noqa: E731
+        ga = g(a)
+        gb = g(b)
+        if not (ga < 0 < gb):
+            ts = np.linspace(a, b, 400)
+            vals = np.array([g(t) for t in ts])
+            idx = np.flatnonzero((vals[:-1] < 0) & (vals[1:] >= 0))
+            if idx.size == 0:
+                raise RuntimeError("upper edge: no minimum of M^{-1} on m > 0")
+            a, b = ts[idx[0]], ts[idx[0] + 1]
+    g = lambda t: _slope(eq, math.exp(t)) * math.exp(t)  # noqa: E731
+    t_star = optimize.brentq(g, a, b, xtol=1e-14, rtol=1e-15, maxiter=400)
+    return math.exp(log_inverse_and_slope(eq, math.exp(t_star))[0])
+
+
+def lower_edge(eq: Equation, atom0: float) -> float:
+    """Left end of the support of the continuous part (0 when the support touches 0)."""
+    m_atom = atom0 - 1.0
+    left = eq.roots[eq.roots < m_atom - 1e-12 * max(1.0, abs(m_atom))]
+    lo = float(left.max()) if left.size else -math.inf
+    for grp in eq.ugroups:
+        p = float(grp.weights[grp.values > 0].sum())
+        lo = max(lo, -p / grp.k)
+    hi = m_atom
+    if lo >= hi:
+        return 0.0
+    # Scan the open interval (in a variable that spreads points near both ends).
+    if math.isinf(lo):
+        ms = hi - np.expm1(np.linspace(30, -30, 600))
+    else:
+        s = np.linspace(-12, 12, 600)
+        ms = lo + (hi - lo) * (0.5 * (1 + np.tanh(s)))
+    if eq.rational:
+        d = ms[:, None] - eq.roots
+        sl = np.sum(eq.exps / d, axis=1)
+        sg = np.prod(np.sign(d) ** eq.exps, axis=1)
+    else:
+        vals = [log_inverse_and_slope(eq, float(mm)) for mm in ms]
+        sl = np.array([v[1] for v in vals])
+        sg = np.array([v[2] for v in vals])
+    ok = np.isfinite(sl) & (sg > 0)
+    # Moving left from m_atom, x = M^{-1}(m) increases from 0 to lambda_min then turns back:
+    # the first critical point (a maximum) to the left of m_atom.
+    cand = np.flatnonzero(ok[:-1] & ok[1:] & (sl[:-1] > 0) & (sl[1:] <= 0))
+    if cand.size == 0:
+        return 0.0
+    j = cand[-1]
+    m_star = optimize.brentq(lambda mm: _slope(eq, mm), float(ms[j]), float(ms[j + 1]), xtol=1e-15, maxiter=400)
+    v, _, sg = log_inverse_and_slope(eq, m_star)
+    return math.exp(v) if sg > 0 else 0.0

@@ -1,0 +1,219 @@
+"""The equation ``M^{-1}(m) = z`` of a network's Jacobian spectrum (MATH.md sections 2-3).
+
+The S-transform of ``J^T J`` (or ``J J^T``) is assembled layer by layer with the
+multiplicative rule ``S_ab = S_a S_b`` and the dimension-change rule
+``S_A(m) = (1 + m)/(c + m) S_B(m/c)``. Every building block is a ratio of linear factors in
+``m`` except the S-transform of a ``D^2`` law that is not Bernoulli; for those we keep one
+unknown per (law, scale) group, ``u_g = chi_g(k_g m)``, i.e. ``psi_g(u_g) = k_g m``.
+
+The result is
+
+    M^{-1}(m) = C * prod_j (m - a_j)^{e_j} * prod_g u_g^{-n_g}
+
+with real ``a_j <= 0``, integer exponents ``e_j`` and multiplicities ``n_g``: product form, never
+expanded, so depth 500 neither overflows nor loses digits (identical layers share one factor).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._activations import D2Law
+from ._meanfield import MeanField, mean_field
+from ._network import Network, _check_gram
+
+__all__ = ["Equation", "build_equation"]
+
+
+@dataclass(frozen=True)
+class UGroup:
+    """A non-rational ``D^2`` factor: ``psi(u) = sum_i w_i u v_i / (1 - u v_i) = k m``."""
+
+    values: np.ndarray
+    weights: np.ndarray
+    k: float
+    n: int
+    law: D2Law
+
+    def psi(self, u):
+        """``psi(u)`` and ``psi'(u)`` for arrays ``u`` (any shape)."""
+        t = 1.0 - u[..., None] * self.values
+        r = self.values / t
+        return np.sum(self.weights * u[..., None] * r, axis=-1), np.sum(self.weights * r / t, axis=-1)
+
+    def log_potential(self, u):
+        """``E[log(1 - u D^2)]`` (principal branch; ``Im(1 - u D^2) > 0`` on the physical branch)."""
+        return np.sum(self.weights * np.log(1.0 - u[..., None] * self.values), axis=-1)
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``M^{-1}(m) = C prod_j (m - a_j)^{e_j} prod_g u_g^{-n_g}`` for one network and Gram choice."""
+
+    log_c: float
+    roots: np.ndarray  # a_j, sorted decreasing (0 first when present)
+    exps: np.ndarray  # e_j (float array of integers)
+    ugroups: tuple[UGroup, ...]
+    mean: float
+    atoms: tuple[tuple[float, float], ...]  # (location, mass), location 0 first when present
+    dim: int
+    mean_field: MeanField
+
+    @property
+    def rational(self) -> bool:
+        return not self.ugroups
+
+    @property
+    def ep(self) -> np.ndarray:
+        return np.maximum(self.exps, 0.0)
+
+    @property
+    def en(self) -> np.ndarray:
+        return np.maximum(-self.exps, 0.0)
+
+    @property
+    def degree_at_infinity(self) -> float:
+        return float(self.exps.sum())
+
+    def inverse_real(self, m: np.ndarray) -> np.ndarray:
+        """``M^{-1}(m)`` for real ``m`` in a rational equation (used for edges)."""
+        m = np.asarray(m, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = m[..., None] - self.roots
+            sign = np.prod(np.sign(d) ** self.exps, axis=-1)
+            return sign * np.exp(self.log_c + np.sum(self.exps * np.log(np.abs(d)), axis=-1))
+
+
+class _RatS:
+    """A product ``exp(logc) prod (m - a)^e prod_g S_{D_g^2}(k_g m)`` of S-transform factors."""
+
+    __slots__ = ("logc", "roots", "laws")
+
+    def __init__(self, logc=0.0, roots=None, laws=None):
+        self.logc = logc
+        self.roots: dict[float, float] = dict(roots or {})
+        self.laws: list[tuple[int, float]] = list(laws or [])  # (layer index, k)
+
+    def mul(self, other: "_RatS") -> "_RatS":
+        out = _RatS(self.logc + other.logc, self.roots, self.laws + other.laws)
+        for a, e in other.roots.items():
+            _add_root(out.roots, a, e)
+        return out
+
+    def subst(self, c: float) -> "_RatS":
+        """``S(m / c)``."""
+        out = _RatS(self.logc, {}, [(l, k / c) for l, k in self.laws])
+        for a, e in self.roots.items():
+            out.logc -= e * math.log(c)
+            _add_root(out.roots, a * c, e)
+        return out
+
+    def dimchange(self, c: float) -> "_RatS":
+        """S-transform in ``n`` dimensions from the one in ``n' = c n`` dimensions."""
+        out = self.subst(c)
+        _add_root(out.roots, -1.0, 1.0)
+        _add_root(out.roots, -c, -1.0)
+        return out
+
+
+def _add_root(roots: dict, a: float, e: float) -> None:
+    # Roots built from width ratios agree to rounding only: merge within a relative 1e-12.
+    for b in list(roots):
+        if abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b)):
+            roots[b] += e
+            if roots[b] == 0:
+                del roots[b]
+            return
+    roots[a] = e
+
+
+def _s_d2(law: D2Law, layer: int) -> _RatS:
+    if law.kind == "bernoulli":
+        p, c = law.p_nonzero, law.scale
+        s = _RatS(-math.log(c))
+        _add_root(s.roots, -1.0, 1.0)
+        _add_root(s.roots, -p, -1.0)
+        return s
+    # S_{D^2}(k m) = (m + 1/k) m^{-1} u with psi(u) = k m (k = 1 here; subst rescales it)
+    return _RatS(0.0, {-1.0: 1.0, 0.0: -1.0}, [(layer, 1.0)])
+
+
+def _s_wwt(init: str, sigma_w2: float, n_out: int, n_in: int) -> _RatS:
+    """S-transform of ``W W^T`` (``n_out x n_out``), entries of variance ``sigma_w2 / n_in``."""
+    rho = n_out / n_in
+    if init == "gaussian":
+        return _RatS(-math.log(sigma_w2 * rho), {-1.0 / rho: -1.0})
+    g2 = sigma_w2 * max(n_out, n_in) / n_in
+    if n_out <= n_in:
+        return _RatS(-math.log(g2))
+    s = _RatS(-math.log(g2))
+    _add_root(s.roots, -1.0, 1.0)
+    _add_root(s.roots, -n_in / n_out, -1.0)
+    return s
+
+
+def build_equation(net: Network, gram: str = "JtJ", mf: MeanField | None = None) -> Equation:
+    """Assemble ``M^{-1}`` for ``net`` (see module docstring)."""
+    _check_gram(gram)
+    mf = mean_field(net) if mf is None else mf
+    N = net.widths
+    L = net.depth
+    U = _RatS()  # S of J_0 J_0^T = I in N_0 dims
+    for l in range(1, L + 1):
+        law = mf.laws[l - 1]
+        inner = _s_d2(law, l - 1).mul(_s_wwt(net.init, net.sigma_w2[l - 1], N[l], N[l - 1]))
+        X = inner.dimchange(N[l] / N[l - 1])  # W^T D^2 W, N_{l-1} dims
+        Y = X.mul(U)
+        U = Y.dimchange(N[l - 1] / N[l])  # J_l J_l^T, N_l dims
+    S = U if gram == "JJt" else U.dimchange(N[L] / N[0])
+    dim = N[L] if gram == "JJt" else N[0]
+
+    # M^{-1}(m) = (1 + m) m^{-1} / S(m)
+    roots: dict[float, float] = {}
+    for a, e in S.roots.items():
+        _add_root(roots, a, -e)
+    _add_root(roots, -1.0, 1.0)
+    _add_root(roots, 0.0, -1.0)
+    a = np.array(sorted(roots, reverse=True), dtype=float)
+    e = np.array([roots[x] for x in a], dtype=float)
+
+    groups: dict[tuple, list] = {}
+    for layer, k in S.laws:
+        lw = mf.laws[layer]
+        key = (lw.key(), round(k, 12))
+        if key in groups:
+            groups[key][2] += 1
+        else:
+            groups[key] = [lw, k, 1]
+    ugroups = tuple(
+        UGroup(values=lw.values[lw.weights > 0], weights=lw.weights[lw.weights > 0], k=k, n=n, law=lw)
+        for lw, k, n in groups.values()
+    )
+
+    prod = math.prod(net.sigma_w2[l] * mf.laws[l].mean for l in range(L))
+    mean = prod * (N[L] / N[0] if gram == "JtJ" else 1.0)
+
+    # Rank bound (MATH.md section 3): rank J = min(N_0, min_l p_l N_l, min_l rank W_l).
+    rank = float(N[0])
+    for l in range(1, L + 1):
+        rank = min(rank, mf.laws[l - 1].p_nonzero * N[l], float(min(N[l], N[l - 1])))
+    atom0 = max(0.0, 1.0 - rank / dim)
+    atoms = [(0.0, atom0)] if atom0 > 1e-15 else []
+    if not ugroups and e.sum() == 0:
+        # M^{-1}(infinity) = C finite: a pole of M, i.e. an atom at C of mass -sum e_j a_j.
+        mass = float(-np.dot(e, a))
+        if mass > 1e-14:
+            atoms.append((math.exp(-S.logc), min(mass, 1.0)))
+    return Equation(
+        log_c=-S.logc,
+        roots=a,
+        exps=e,
+        ugroups=ugroups,
+        mean=mean,
+        atoms=tuple(atoms),
+        dim=dim,
+        mean_field=mf,
+    )

@@ -1,0 +1,109 @@
+"""Mean-field signal propagation: ``q_l``, ``chi_l`` and the laws of ``D_l^2`` (MATH.md section 1)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._activations import Activation, D2Law
+from ._network import Network
+
+__all__ = ["MeanField", "mean_field", "fixed_point"]
+
+_FP_MAX_ITER = 10_000
+
+
+def fixed_point(activation: Activation, sigma_w2: float, sigma_b2: float, q_start: float = 1.0) -> float:
+    """Fixed point ``q*`` of ``q -> sigma_w2 E[phi(sqrt(q) Z)^2] + sigma_b2``.
+
+    Found by bounded fixed-point iteration from ``q_start``. For activations whose derivative law
+    does not depend on ``q`` (linear, ReLU, leaky ReLU) a map without a finite positive fixed point
+    (``sigma_b2 = 0``) makes ``q*`` irrelevant to the spectrum: ``q_start`` is returned.
+
+    Raises
+    ------
+    ValueError
+        If the iteration does not converge to a finite positive value.
+
+    Examples
+    --------
+    >>> from fpcore import get_activation
+    >>> round(fixed_point(get_activation("relu"), 1.0, 0.5), 12)
+    1.0
+    """
+    q = float(q_start)
+    for _ in range(_FP_MAX_ITER):
+        q_new = float(sigma_w2 * activation.second_moment(q) + sigma_b2)
+        if not math.isfinite(q_new) or q_new > 1e12 or q_new < 1e-300:
+            break
+        if abs(q_new - q) <= 1e-13 * max(q, 1e-300):
+            return q_new
+        # Damped updates avoid 2-cycles; the map is monotone so plain iteration converges otherwise.
+        q = q_new
+    else:
+        return q
+    if not activation.d2_depends_on_q:
+        return float(q_start)
+    raise ValueError(
+        f"q0='fixed_point': no finite positive fixed point for activation={activation.name!r}, "
+        f"sigma_w2={sigma_w2!r}, sigma_b2={sigma_b2!r}"
+    )
+
+
+@dataclass(frozen=True)
+class MeanField:
+    """Per-layer mean-field quantities of a :class:`Network`.
+
+    Attributes
+    ----------
+    q : ndarray, shape (L,)
+        Pre-activation variance ``q_l`` of each layer.
+    chi : ndarray, shape (L,)
+        ``chi_l = sigma_{w,l}^2 E[phi_l'(sqrt(q_l) Z)^2]``.
+    laws : tuple of D2Law
+        Law of ``D_l^2`` used by the spectrum.
+    """
+
+    q: np.ndarray
+    chi: np.ndarray
+    laws: tuple[D2Law, ...]
+
+    @property
+    def mean_d2(self) -> np.ndarray:
+        """``E[D_l^2]`` per layer."""
+        return np.array([law.mean for law in self.laws])
+
+
+def mean_field(net: Network) -> MeanField:
+    """Run the mean-field recursion of ``net``.
+
+    Examples
+    --------
+    >>> from fpcore import Network
+    >>> mf = mean_field(Network([10, 10, 10], activation="relu", sigma_w2=2.0, q0=1.0))
+    >>> mf.q.tolist(), mf.chi.tolist()
+    ([2.0, 2.0], [1.0, 1.0])
+    """
+    L = net.depth
+    q = np.empty(L)
+    if net.q0 == "fixed_point":
+        q_star = fixed_point(net.activations[0], net.sigma_w2[0], net.sigma_b2[0])
+        q_prev = None
+        for l in range(L):
+            act, sw, sb = net.activations[l], net.sigma_w2[l], net.sigma_b2[l]
+            if l == 0 or (act, sw, sb) != (net.activations[l - 1], net.sigma_w2[l - 1], net.sigma_b2[l - 1]):
+                q_star = fixed_point(act, sw, sb, q_start=q_prev if q_prev is not None else 1.0)
+            q[l] = q_star
+            q_prev = q_star
+    else:
+        # x_0 ~ N(0, q0 I): q_1 = sigma_w^2 q0 + sigma_b^2 (input is not passed through phi).
+        q[0] = net.sigma_w2[0] * net.q0 + net.sigma_b2[0]
+        for l in range(1, L):
+            q[l] = net.sigma_w2[l] * float(net.activations[l - 1].second_moment(q[l - 1])) + net.sigma_b2[l]
+    if not np.all(np.isfinite(q)) or np.any(q <= 0):
+        raise ValueError(f"mean field: pre-activation variances left (0, inf) (q = {q.tolist()}); check sigma_w2/sigma_b2")
+    laws = tuple(net.activations[l].d2_law(float(q[l])) for l in range(L))
+    chi = np.array([net.sigma_w2[l] * float(net.activations[l].d2_moment(q[l])) for l in range(L)])
+    return MeanField(q=q, chi=chi, laws=laws)
