@@ -3,3 +3,5 @@ from ._activations import ACTIVATIONS, Activation, D2Law, get_activation
 from ._network import Network
 from ._meanfield import MeanField, mean_field
 from ._spectrum import SolverStats, Spectrum, jacobian_spectrum
+from ._trace import LilypadTrace, lilypad_trace, newton_basins
+from ._montecarlo import ks_distance, sample_jacobian_eigenvalues

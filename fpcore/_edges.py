@@ -23,22 +23,32 @@ def _u_real(eq: Equation, m: float) -> list[float] | None:
     for grp in eq.ugroups:
         w = grp.k * m
         vmax = float(grp.values.max())
+        vmin = float(grp.values.min())
         p = float(grp.weights[grp.values > 0].sum())
+        psi = lambda x: float(grp.psi(np.array([x]))[0][0].real)  # noqa: E731
+        # psi increases on each branch: (0, 1/vmax) -> (0, inf), (-inf, 0) -> (-p, 0) and, when
+        # every atom is positive, (1/vmin, inf) -> (-inf, -p) (x = 1/u below the support of D^2).
         if w >= 0:
             lo, hi = 0.0, 1.0 / vmax
-        else:
-            if w <= -p:
-                return None
+        elif w > -p:
             lo, hi = -1.0, 0.0
-            while float(grp.psi(np.array([lo]))[0][0].real) > w:
+            while psi(lo) > w:
                 lo *= 2.0
                 if lo < -1e300:
                     return None
+        elif vmin > 0:
+            lo, hi = 1.0 / vmin, 2.0 / vmin
+            while psi(hi) < w:
+                hi *= 2.0
+                if hi > 1e300:
+                    return None
+        else:
+            return None
         for _ in range(_BISECT):
             mid = 0.5 * (lo + hi)
             if mid == lo or mid == hi:
                 break
-            if float(grp.psi(np.array([mid]))[0][0].real) < w:
+            if psi(mid) < w:
                 lo = mid
             else:
                 hi = mid
@@ -105,8 +115,9 @@ def lower_edge(eq: Equation, atom0: float) -> float:
     left = eq.roots[eq.roots < m_atom - 1e-12 * max(1.0, abs(m_atom))]
     lo = float(left.max()) if left.size else -math.inf
     for grp in eq.ugroups:
-        p = float(grp.weights[grp.values > 0].sum())
-        lo = max(lo, -p / grp.k)
+        if float(grp.values.min()) <= 0:
+            p = float(grp.weights[grp.values > 0].sum())
+            lo = max(lo, -p / grp.k)
     hi = m_atom
     if lo >= hi:
         return 0.0
@@ -134,3 +145,46 @@ def lower_edge(eq: Equation, atom0: float) -> float:
     m_star = optimize.brentq(lambda mm: _slope(eq, mm), float(ms[j]), float(ms[j + 1]), xtol=1e-15, maxiter=400)
     v, _, sg = log_inverse_and_slope(eq, m_star)
     return math.exp(v) if sg > 0 else 0.0
+
+
+def rational_edges(eq: Equation) -> np.ndarray:
+    """All positive critical values of ``M^{-1}`` on the real line (rational equations).
+
+    Between consecutive roots/poles, ``log|M^{-1}|`` is smooth; its critical points are found
+    by a sign scan on a grid that clusters at both ends of each interval, then refined by
+    ``brentq``. Every support edge is among the returned values.
+    """
+    a = np.sort(eq.roots)
+    bounds = np.concatenate([[-np.inf], a, [np.inf]])
+    out = []
+    s = np.linspace(-14.0, 14.0, 700)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if math.isinf(lo) and math.isinf(hi):
+            continue
+        if math.isinf(lo):
+            ms = hi - np.exp(np.linspace(40, -40, 900))
+        elif math.isinf(hi):
+            ms = lo + np.exp(np.linspace(-40, 40, 900))
+        else:
+            ms = lo + (hi - lo) * 0.5 * (1.0 + np.tanh(s))
+            ms = ms[(ms > lo) & (ms < hi)]
+        d = ms[:, None] - eq.roots
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sl = np.sum(eq.exps / d, axis=1)
+        sg = np.prod(np.sign(d) ** eq.exps, axis=1)
+        idx = np.flatnonzero((np.sign(sl[:-1]) != np.sign(sl[1:])) & np.isfinite(sl[:-1]) & np.isfinite(sl[1:]))
+        for j in idx:
+            if sg[j] <= 0:
+                continue
+            try:
+                mc = optimize.brentq(lambda mm: _slope(eq, mm), float(ms[j]), float(ms[j + 1]), xtol=1e-15, maxiter=400)
+            except ValueError:
+                continue
+            v, _, sgn = log_inverse_and_slope(eq, mc)
+            if sgn > 0 and math.isfinite(v):
+                out.append(math.exp(v))
+    vals = np.unique(np.array(out))
+    # merge values equal up to the accuracy of the critical-point search
+    keep = np.ones(vals.size, dtype=bool)
+    keep[1:] = np.diff(vals) > 1e-8 * vals[1:]
+    return vals[keep]

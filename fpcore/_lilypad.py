@@ -188,7 +188,9 @@ class _Rational:
             re = m.real[up, None]
             cut[up] = np.minimum(np.min(np.abs(re - self.ap.real), axis=1, initial=np.inf),
                                  np.min(np.abs(re - self.an.real), axis=1, initial=np.inf))
-        return (lqp, (1.0 / dn) @ self.en, (1.0 / dp) @ self.ep, adp, adn, logPr, cut)
+        ip, in_ = 1.0 / dp, 1.0 / dn
+        g2 = np.abs((ip * ip) @ self.ep - (in_ * in_) @ self.en)  # second derivative of g at m
+        return (lqp, in_ @ self.en, ip @ self.ep, adp, adn, logPr, cut, g2)
 
     def test(self, st, z):
         """Certify Newton from the state's ``m`` for ``f_z``; returns ok, theta, Newton step, eta.
@@ -203,43 +205,63 @@ class _Rational:
         * polynomial form ``f = rho - 1`` (``rho = z Q / (C P)``), bound of MATH.md section 4;
           it needs no branch of the logarithm.
         """
-        lqp, LQ, LP, distp, distn, logPr, cut = st
-        if z.ndim == 2:  # several proposals per start
-            lqp, LQ, LP, logPr, cut = (v[:, None] for v in (lqp, LQ, LP, logPr, cut))
-            distp, distn = distp[:, None, :], distn[:, None, :]
+        lqp, LQ, LP, distp, distn, logPr, cut, g2 = st
+        if z.ndim == 1:
+            ok, theta, step, eta, logform = self.test(st, z[:, None])
+            return ok[:, 0], theta[:, 0], step[:, 0], eta[:, 0], logform[:, 0]
+        lqp2, LQ2, LP2, cut2 = lqp[:, None], LQ[:, None], LP[:, None], cut[:, None]
         az = np.abs(z)
-        g = np.log(az) + 1j * np.angle(z) + lqp
-        gp = LQ - LP
+        g = np.log(az) + 1j * np.angle(z) + lqp2
+        gp = LQ2 - LP2
         agp = np.abs(gp)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             eta_g = np.abs(g) / agp
             r = (2.0 * eta_g)[..., None]
-            Kg = (1.0 / (distp - r) ** 2) @ self.ep + (1.0 / (distn - r) ** 2) @ self.en
-            theta_g = eta_g * Kg / agp
-            ok_g = (theta_g <= 0.5) & (2.0 * eta_g < cut)
-
-            rho = z * np.exp(np.minimum(lqp.real, 700.0 - np.log(az)) + 1j * lqp.imag)
-            f = rho - 1.0
-            fp = rho * LQ - LP
-            afp = np.abs(fp)
-            eta = np.abs(f) / afp
-            r = (2.0 * eta)[..., None]
-            inv = 1.0 / (distp + r)
-            s1 = inv @ self.ep
-            K = np.exp(np.log1p(r / distp) @ self.ep) * np.maximum(s1 * s1 - (inv * inv) @ self.ep, 0.0)
-            if self.q_curved:
-                dn = distn + r
-                invn = 1.0 / dn
-                s2 = invn @ self.en
-                K = K + np.exp(np.log(az) + np.log(dn) @ self.en - logPr) * np.maximum(
-                    s2 * s2 - (invn * invn) @ self.en, 0.0
-                )
-            theta_f = eta * K / afp
-        ok_f = (theta_f <= 0.5) | (f == 0)
-        ok = ok_g | ok_f
-        step = np.where(ok_g, g / gp, f / fp)
-        theta = np.where(ok_g, theta_g, np.where(ok_f, theta_f, np.fmin(theta_g, theta_f)))
-        return ok, theta, step, np.where(ok_g, eta_g, eta), ok_g
+            ip = 1.0 / (distp[:, None, :] - r)
+            in_ = 1.0 / (distn[:, None, :] - r)
+            # Two bounds on the curvature over the ball: term by term, or its value at m plus
+            # r times a bound on the third derivative (keeps the cancellations between
+            # factors, which matter where |m| is large).
+            Kg = np.minimum((ip * ip) @ self.ep + (in_ * in_) @ self.en,
+                            g2[:, None] + 2.0 * r[..., 0] * ((ip**3) @ self.ep + (in_**3) @ self.en))
+            theta = eta_g * Kg / agp
+            ok = (theta <= 0.5) & (2.0 * eta_g < cut2)
+        step = g / gp
+        eta = eta_g
+        logform = ok.copy()
+        # The polynomial-form certificate where the log form fails (near the cuts, or where
+        # the log form's curvature bound is the looser of the two).
+        rows = np.flatnonzero(~ok.all(axis=1))
+        if rows.size:
+            zr = z[rows]
+            azr = az[rows]
+            lq, LQr, LPr, lp_r = lqp[rows, None], LQ[rows, None], LP[rows, None], logPr[rows, None]
+            dp, dn0 = distp[rows, None, :], distn[rows, None, :]
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                rho = zr * np.exp(np.minimum(lq.real, 700.0 - np.log(azr)) + 1j * lq.imag)
+                f = rho - 1.0
+                fp = rho * LQr - LPr
+                afp = np.abs(fp)
+                eta_f = np.abs(f) / afp
+                r = (2.0 * eta_f)[..., None]
+                inv = 1.0 / (dp + r)
+                s1 = inv @ self.ep
+                K = np.exp(np.log1p(r / dp) @ self.ep) * np.maximum(s1 * s1 - (inv * inv) @ self.ep, 0.0)
+                if self.q_curved:
+                    dnr = dn0 + r
+                    invn = 1.0 / dnr
+                    s2 = invn @ self.en
+                    K = K + np.exp(np.log(azr) + np.log(dnr) @ self.en - lp_r) * np.maximum(
+                        s2 * s2 - (invn * invn) @ self.en, 0.0
+                    )
+                theta_f = eta_f * K / afp
+            ok_f = (theta_f <= 0.5) | (f == 0)
+            use_f = ok_f & ~ok[rows]
+            ok[rows] |= ok_f
+            theta[rows] = np.where(use_f, theta_f, theta[rows])
+            step[rows] = np.where(use_f, f / fp, step[rows])
+            eta[rows] = np.where(use_f, eta_f, eta[rows])
+        return ok, theta, step, eta, logform
 
 
 def kantorovich(eq: Equation, z: np.ndarray, m: np.ndarray):
@@ -295,7 +317,7 @@ def _polish(ev: "_Rational", t, m, logform, iters: int = MAX_NEWTON):
     return m, used, path
 
 
-_N_PROPOSALS = 8  # step lengths tried at once per round: h * 2^(j - 3), j = 0..7
+_N_PROPOSALS = 12  # step lengths tried at once per round: h * 2^(j - 3), j = 0..7
 
 
 def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int) -> SolveResult:
@@ -311,7 +333,7 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
     out_log = np.zeros(n, dtype=bool)
     failed = np.zeros(n, dtype=bool)
     n_lily, n_newton, n_rej = n, 0, 0
-    mult = 2.0 ** (np.arange(_N_PROPOSALS) - 3.0)
+    mult = 2.0 ** ((np.arange(_N_PROPOSALS) - 8.0) / 2)
     tr = None
     if record:
         tr = dict(centres=[z[0]], solutions=[m[0]], eta=[np.nan], rejected=[], rejected_from=[],
@@ -389,107 +411,114 @@ def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds:
     t = np.atleast_1d(np.asarray(targets, dtype=complex))
     if eq.rational:
         return _solve_rational(eq, t, max(scale, abs(eq.mean)), record, max_rounds)
-    return _solve_general(eq, t, scale, record, max_rounds)
+    return _solve_general(eq, t, max(scale, abs(eq.mean)), record, max_rounds)
 
 
-def _solve_general(eq: Equation, targets, scale: float, record: bool = False, max_rounds: int = MAX_ROUNDS) -> SolveResult:
-    """Solve ``M(t)`` for every target ``t`` (``Im t >= 0``) by certified continuation.
+def _general_log_residual(eq: Equation, z, m, u):
+    """Log-form residual ``g = log(z / M^{-1}(m))`` and ``g'`` with the ``u_g`` re-solved at ``m``."""
+    d = m[:, None] - eq.roots.astype(complex)
+    ad = np.abs(d)
+    lqp = (np.log(ad) @ eq.en - np.log(ad) @ eq.ep - eq.log_c) + 1j * (_arg(d) @ eq.en - _arg(d) @ eq.ep)
+    inv = 1.0 / d
+    gp = inv @ eq.en - inv @ eq.ep
+    u, _, sder, inner = _u_terms(eq, m, u)
+    lu = np.log(np.abs(u)) + 1j * _arg(u)
+    nvec = np.array([grp.n for grp in eq.ugroups], dtype=float)
+    g = np.log(np.abs(z)) + 1j * np.angle(z) + lqp + lu @ nvec
+    return g, gp + sder, u, inner
 
-    ``scale`` is a size of the spectrum (``lambda_max``) used to place the starting points.
-    With ``record=True`` (one target only) the whole chain is returned in ``trace``.
+
+def _verify_newton(eq, z, m, u, iters):
+    """Newton on the log form from ``(m, u)``; returns m, u, converged flag, |g|, inner residual, steps."""
+    prev = np.full(m.shape[0], np.inf)
+    conv = np.zeros(m.shape[0], dtype=bool)
+    used = 0
+    path = [m.copy()]
+    for _ in range(iters):
+        g, gp, u, inner = _general_log_residual(eq, z, m, u)
+        step = g / gp
+        bad = ~np.isfinite(step)
+        step = np.where(bad, 0.0, step)
+        a_step = np.abs(step)
+        m = m - step
+        used += 1
+        path.append(m.copy())
+        scale = np.maximum(np.abs(m), 1e-300)
+        conv = ~bad & ((a_step <= 4 * _EPS * scale) | ((a_step > 0.5 * prev) & (a_step < 1e-11 * scale)))
+        # a diverging iteration (steps growing) is a failed verification
+        if np.all(conv | (a_step > 2.0 * prev) | bad):
+            break
+        prev = np.where(conv, prev, a_step)
+    g, gp, u, inner = _general_log_residual(eq, z, m, u)
+    return m, u, conv, np.abs(g), inner, used, path
+
+
+def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int) -> SolveResult:
+    """Continuation for equations with non-rational ``D^2`` factors, verified a posteriori.
+
+    Same chain as the rational solver (start far above the target, walk straight to it), but a
+    step is accepted when Newton from the previous solution converges at the new point to a
+    residual ``<= 1e-10`` on the physical side (``Im m <= 0``) close to where it started.
     """
-    t = np.atleast_1d(np.asarray(targets, dtype=complex))
     n = t.shape[0]
-    rational = eq.rational
-    Y = _start_height(eq, t.real, max(scale, abs(eq.mean)))
+    Y = _start_height(eq, t.real, scale)
     z = t + 1j * Y
     m = eq.mean / z
-    u = None
-    # A few Newton steps at the start (certified there by the choice of Y for rational equations).
-    m, u, used, _ = _newton(eq, z, m, u, 3)
+    m, u, conv, res, inner, used, _ = _verify_newton(eq, z, m, None, 8)
     n_newton = used * n
-    n_lily = n
-    n_rej = 0
-    h = np.abs(t - z) / 2.0
-    done = np.zeros(n, dtype=bool)
+    h = np.abs(t - z) / 4.0
+    idx = np.arange(n)
+    ta = t.copy()
+    out_m = np.empty(n, dtype=complex)
+    out_u = np.empty((n, len(eq.ugroups)), dtype=complex)
     failed = np.zeros(n, dtype=bool)
-    Ucols = 0 if u is None else u.shape[1]
-
+    n_lily, n_rej = n, 0
     tr = None
     if record:
-        tr = dict(centres=[z[0]], solutions=[m[0]], eta=[np.nan], rejected=[], rejected_from=[], newton=[np.array([m[0]])])
-
+        tr = dict(centres=[z[0]], solutions=[m[0]], eta=[np.nan], rejected=[], rejected_from=[],
+                  newton=[np.array([m[0]])])
     for _ in range(max_rounds):
-        act = np.flatnonzero(~done & ~failed)
-        if act.size == 0:
+        if idx.size == 0:
             break
-        za, ma, ta, ha = z[act], m[act], t[act], h[act]
-        ua = u[act] if Ucols else None
-        dist = np.abs(ta - za)
-        step = np.minimum(ha, dist)
+        dist = np.abs(ta - z)
+        step = np.minimum(h, dist)
         final = step >= dist
         with np.errstate(invalid="ignore", divide="ignore"):
-            znew = np.where(final, ta, za + (ta - za) * (step / np.where(dist > 0, dist, 1.0)))
-        if rational:
-            ok, eta = kantorovich(eq, znew, ma)
-            eta_rec = eta
-            # Intermediate lilypads need not be polished: the next test starts from whatever
-            # iterate we hold, and two steps from a certified start already gain many digits.
-            mnew, unew, used, path = _newton(eq, znew[ok], ma[ok], None, 2)
-        else:
-            # Continuation step verified a posteriori: Newton must converge fast and stay on the
-            # physical side (Im m <= 0) without jumping away from the previous solution.
-            mnew, unew, used, path = _newton(eq, znew, ma, ua, 8, tol=1e-13)
-            f, fp, _, _, unew, inner = _residual(eq, znew, mnew, unew)
-            ok = (np.abs(f) <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mnew.imag <= 1e-12 * np.abs(mnew))
-            ok &= np.abs(mnew - ma) <= 0.5 * (np.abs(ma) + np.abs(mnew))
-            eta = np.abs(mnew - ma)
-            eta_rec = eta
-            mnew, unew = mnew[ok], unew[ok]
-            path = [p[ok] for p in path]
-        n_newton += used * int(ok.sum()) if rational else used * act.size
-        acc = act[ok]
-        rej = act[~ok]
+            znew = np.where(final, ta, z + (ta - z) * (step / dist))
+        mn, un, conv, res, inn, used, path = _verify_newton(eq, znew, m, u, 12)
+        n_newton += used * idx.size
+        ok = conv & (res <= TOL_VERIFY) & (inn <= TOL_VERIFY) & (mn.imag <= 1e-12 * np.abs(mn))
+        ok &= np.abs(mn - m) <= 0.5 * (np.abs(m) + np.abs(mn))
         if record:
-            for j in np.flatnonzero(~ok):
-                tr["rejected"].append(znew[j])
-                tr["rejected_from"].append(len(tr["centres"]) - 1)
             if ok[0]:
                 tr["centres"].append(znew[0])
-                tr["solutions"].append(mnew[0])
-                tr["eta"].append(float(eta_rec[0]))
+                tr["solutions"].append(mn[0])
+                tr["eta"].append(float(np.abs(mn[0] - m[0])))
                 tr["newton"].append(np.array([p[0] for p in path]))
-        n_rej += rej.size
-        h[rej] = step[~ok] / 2.0
-        failed[rej[h[rej] <= 1e-15 * np.maximum(np.abs(t[rej]), 1e-300)]] = True
-        z[acc] = znew[ok]
-        m[acc] = mnew
-        if Ucols:
-            u[acc] = unew
-        h[acc] = 2.0 * step[ok]
-        n_lily += acc.size
-        done[acc[final[ok]]] = True
-
-    failed |= ~done
-    # Polish at the targets: for rational equations the start is certified, so Newton converges.
-    idx = np.flatnonzero(done)
+            else:
+                tr["rejected"].append(znew[0])
+                tr["rejected_from"].append(len(tr["centres"]) - 1)
+        nacc = int(ok.sum())
+        n_lily += nacc
+        n_rej += ok.size - nacc
+        m = np.where(ok, mn, m)
+        u = np.where(ok[:, None], un, u)
+        z = np.where(ok, znew, z)
+        h = np.where(ok, 2.0 * step, step / 4.0)
+        fin = ok & final
+        bad = ~ok & (h <= 1e-15 * np.maximum(np.abs(ta), 1e-300))
+        leave = fin | bad
+        if np.any(leave):
+            out_m[idx[leave]] = m[leave]
+            out_u[idx[leave]] = u[leave]
+            failed[idx[bad]] = True
+            keep = ~leave
+            idx, ta, z, m, u, h = idx[keep], ta[keep], z[keep], m[keep], u[keep], h[keep]
     if idx.size:
-        mp, up, used, path = _newton(eq, t[idx], m[idx], u[idx] if Ucols else None, MAX_NEWTON, tol=4 * _EPS)
-        m[idx] = mp
-        if Ucols:
-            u[idx] = up
-        n_newton += used * idx.size
-        if record and done[0]:
-            tr["newton"][-1] = np.concatenate([tr["newton"][-1], np.array([p[0] for p in path[1:]])])
-            tr["solutions"][-1] = m[0]
-    f, fp, _, _, u2, inner = _residual(eq, t, m, u)
-    if rational:
-        # Certified: every accepted step passed the Kantorovich test and Newton converged.
-        certified = ~failed & (np.abs(f) <= TOL_VERIFY)
-        verified = certified.copy()
-    else:
-        u = u2
-        certified = np.zeros(n, dtype=bool)
-        verified = ~failed & (np.abs(f) <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (m.imag <= 1e-12 * np.abs(m))
-    return SolveResult(m=m, u=u, certified=certified, verified=verified, n_lilypads=int(n_lily),
-                       n_newton=int(n_newton), n_rejected=int(n_rej), trace=tr)
+        out_m[idx] = m
+        out_u[idx] = u
+        failed[idx] = True
+    g, _, out_u, inner = _general_log_residual(eq, t, out_m, out_u)
+    verified = ~failed & (np.abs(g) <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (out_m.imag <= 1e-12 * np.abs(out_m))
+    return SolveResult(m=out_m, u=out_u, certified=np.zeros(n, dtype=bool), verified=verified,
+                       n_lilypads=int(n_lily), n_newton=int(n_newton), n_rejected=int(n_rej), trace=tr)

@@ -34,16 +34,17 @@ def fixed_point(activation: Activation, sigma_w2: float, sigma_b2: float, q_star
     1.0
     """
     q = float(q_start)
+    # The map is increasing in q, so plain iteration is monotone: it converges or leaves (0, 1e12).
     for _ in range(_FP_MAX_ITER):
         q_new = float(sigma_w2 * activation.second_moment(q) + sigma_b2)
-        if not math.isfinite(q_new) or q_new > 1e12 or q_new < 1e-300:
+        if q_new < 1e-300:
+            return 1e-300  # q* = 0 (ordered phase without bias): D^2 = phi'(0)^2 almost surely
+        if not math.isfinite(q_new) or q_new > 1e12:
             break
         if abs(q_new - q) <= 1e-13 * max(q, 1e-300):
             return q_new
-        # Damped updates avoid 2-cycles; the map is monotone so plain iteration converges otherwise.
         q = q_new
-    else:
-        return q
+    # No convergence within the bound (e.g. linear growth for ReLU with sigma_w2 = 2, sigma_b2 > 0).
     if not activation.d2_depends_on_q:
         return float(q_start)
     raise ValueError(

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ._edges import lower_edge, upper_edge
+from ._edges import lower_edge, rational_edges, upper_edge
 from ._equation import Equation, build_equation
 from ._lilypad import solve
 from ._network import Network, _check_gram
@@ -121,10 +122,24 @@ class Spectrum:
         hi = x >= self.lambda_max
         F[hi] = 1.0
         mid = (x > 0) & ~hi
+        if not self.support:
+            # purely atomic law: the CDF is a step function
+            for loc, mass in self.atoms:
+                if loc > 0:
+                    F[mid & (x >= loc)] += mass
+            return F, dens
         if np.any(mid):
             r, d = self._solve(x[mid])
             F[mid] = np.clip(1.0 - _tail_mass(self._eq, r.m, r.u), 0.0, 1.0)
             dens[mid] = d
+            if not np.all(r.verified):
+                bad = x[mid][~r.verified]
+                warnings.warn(
+                    f"{bad.size} point(s) could not be certified or verified (e.g. x = {bad[0]:.3g}); "
+                    "their CDF/density values are not guaranteed",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
         return F, dens
 
     def cdf(self, x):
@@ -162,8 +177,9 @@ class Spectrum:
         grid_F = np.concatenate([[self.atom], self._cdf_grid, [1.0]])
         order = np.argsort(grid_x, kind="stable")
         grid_x, grid_F = grid_x[order], np.maximum.accumulate(grid_F[order])
-        todo = flat > self.atom
+        todo = (flat > self.atom) & (flat < 1.0)
         out[~todo] = 0.0
+        out[flat >= 1.0] = self.lambda_max
         idx = np.flatnonzero(todo)
         if idx.size:
             pt = flat[idx]
@@ -253,23 +269,53 @@ def _grid(lo: float, hi: float, n: int) -> np.ndarray:
     return x[(x > lo) & (x < hi)]
 
 
-def _support(x: np.ndarray, density: np.ndarray, lo: float, hi: float) -> tuple[tuple[float, float], ...]:
-    if hi <= lo:
-        return ()
-    pos = density > 1e-12 * max(float(density.max(initial=0.0)), 1e-300)
-    if not np.any(pos):
-        return ()
+def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> list[tuple[float, float]]:
+    """Intervals carrying the continuous part, from the critical values of ``M^{-1}``.
+
+    Every edge is a critical value; consecutive candidates bound intervals that lie either
+    inside the support or in a gap, which one solve at their midpoints decides.
+    """
+    if not eq.rational:
+        hi = upper_edge(eq)
+        return [(lower_edge(eq, atom0), hi)]
+    cands = [c for c in rational_edges(eq) if all(abs(c - a) > 1e-9 * a for a in atom_locs)]
+    cands = np.unique(np.concatenate([[0.0], cands]))
+    if cands.size < 2:
+        return []
+    a, b = cands[:-1], cands[1:]
+    mid = np.where(a > 0, np.sqrt(a * b), 0.5 * b)
+    r = solve(eq, mid.astype(complex), scale=float(b[-1]))
+    inside = -r.m.imag > 1e-12 * np.maximum(np.abs(r.m), 1e-300)
+    out: list[tuple[float, float]] = []
+    for lo, hi, ins in zip(a, b, inside):
+        if not ins:
+            continue
+        if out and out[-1][1] == lo:
+            out[-1] = (out[-1][0], float(hi))  # a spurious critical value inside the support
+        else:
+            out.append((float(lo), float(hi)))
+    return out
+
+
+def _support(x: np.ndarray, m: np.ndarray, intervals) -> tuple[tuple[float, float], ...]:
+    """Support intervals, split further where the grid finds ``M(x + i0)`` real (a gap)."""
+    pos = -m.imag > 1e-12 * np.maximum(np.abs(m), 1e-300)
     out = []
-    start = None
-    for i in range(x.size):
-        if pos[i] and start is None:
-            start = lo if not out and i == int(np.argmax(pos)) else 0.5 * (x[i - 1] + x[i])
-        if not pos[i] and start is not None:
-            out.append((start, 0.5 * (x[i - 1] + x[i])))
-            start = None
-    if start is not None:
-        out.append((start, hi))
-    return tuple(out)
+    for lo, hi in intervals:
+        sel = (x > lo) & (x < hi)
+        xs, ps = x[sel], pos[sel]
+        start = lo
+        for i in range(xs.size):
+            if not ps[i] and start is not None:
+                end = 0.5 * (xs[i - 1] + xs[i]) if i > 0 else lo
+                if end > start:
+                    out.append((start, end))
+                start = None
+            elif ps[i] and start is None:
+                start = 0.5 * (xs[i - 1] + xs[i])
+        if start is not None:
+            out.append((start, hi))
+    return tuple((float(a), float(b)) for a, b in out)
 
 
 def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> Spectrum:
@@ -305,25 +351,27 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
     other_atoms = [a for a in eq.atoms if a[0] != 0.0]
     cont_mass = 1.0 - sum(m for _, m in eq.atoms)
     if cont_mass > 1e-12:
-        hi = upper_edge(eq)
-        lo = lower_edge(eq, atom0)
+        intervals = _support_intervals(eq, atom0, [a for a, _ in other_atoms])
     else:
-        hi = lo = 0.0
+        intervals = []
+    hi = max((b for _, b in intervals), default=0.0)
     lam_max = max([hi] + [a[0] for a in other_atoms])
-    if cont_mass > 1e-12 and hi > lo:
-        x = _grid(lo, hi, int(n_points))
+    if intervals:
+        share = [max(8, int(n_points) // len(intervals))] * len(intervals)
+        x = np.unique(np.concatenate([_grid(a, b, k) for (a, b), k in zip(intervals, share)]))
         r = solve(eq, x.astype(complex), scale=lam_max)
         density = np.maximum(-((1.0 + r.m) / x).imag / _PI, 0.0)
         cdf_grid = np.clip(1.0 - _tail_mass(eq, r.m, r.u), 0.0, 1.0)
         stats = dict(n_lilypads=r.n_lilypads, n_newton_steps=r.n_newton, n_rejected=r.n_rejected,
                      n_certified=int(r.certified.sum()), n_verified=int((r.verified & ~r.certified).sum()),
                      n_uncertified=int((~r.verified).sum()))
+        support = _support(x, r.m, intervals)
     else:
         x = np.linspace(0.0, 1.5 * max(lam_max, 1e-300), int(n_points) + 1)[1:]
         density = np.zeros_like(x)
         cdf_grid = np.array([atom0 + sum(m for loc, m in other_atoms if loc <= xi) for xi in x])
         stats = dict(n_lilypads=0, n_newton_steps=0, n_rejected=0, n_certified=0, n_verified=0, n_uncertified=0)
-    support = _support(x, density, lo, hi)
+        support = ()
     seconds = time.perf_counter() - t0
     return Spectrum(
         x=x,

@@ -1,0 +1,255 @@
+"""The lilypad chain of one target, recorded for teaching and testing, and Newton basins."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._edges import upper_edge
+from ._equation import Equation, build_equation
+from ._lilypad import _Rational, _general_log_residual, solve
+from ._network import Network, _check_gram
+
+__all__ = ["LilypadTrace", "lilypad_trace", "newton_basins"]
+
+_Z_RADIUS_BISECT = 60
+
+
+@dataclass(frozen=True)
+class LilypadTrace:
+    """The chain of lilypads the solver walked to reach ``M(x + i0)``.
+
+    Attributes
+    ----------
+    target : complex
+        ``x + 0j``.
+    centres : ndarray of complex, shape (K,)
+        Lilypad centres ``z_k``, from far above the real axis down to the target.
+    solutions : ndarray of complex, shape (K,)
+        ``m_k``, the (Newton) solution held at ``z_k``.
+    radii : ndarray of float, shape (K,)
+        Certified radius of each lilypad in the z-plane: for every ``z`` within ``radii[k]`` of
+        ``z_k``, ``m_k`` passes the Kantorovich test (rational equations; for verified equations
+        it is the distance to the next centre).
+    m_radii : ndarray of float, shape (K,)
+        Radius ``2 eta`` of the Kantorovich ball in the m-plane of the step that produced ``m_k``
+        (``nan`` for the start).
+    rejected : ndarray of complex
+        Proposals that failed the test; ``rejected_from[i]`` is the lilypad they were tried from.
+    newton : tuple of ndarray
+        Newton iterates ``m`` of each step (the last one includes the final polishing).
+    certified : bool
+        Kantorovich-certified at every step (rational equations).
+    verified : bool
+        Certified, or verified a posteriori (residual and sign checks).
+    m, G : complex
+        ``M`` and the Cauchy transform ``G = (1 + M)/z`` at the target.
+    density : float
+        ``-Im G / pi``.
+    """
+
+    target: complex
+    centres: np.ndarray
+    solutions: np.ndarray
+    radii: np.ndarray
+    m_radii: np.ndarray
+    rejected: np.ndarray
+    rejected_from: np.ndarray
+    newton: tuple
+    certified: bool
+    verified: bool
+    m: complex
+    G: complex
+    density: float
+    network: Network
+    gram: str
+
+    def __len__(self) -> int:
+        return int(self.centres.size)
+
+
+def _z_radius(ev: _Rational, z: complex, m: complex) -> float:
+    """Largest ``R`` such that ``m`` passes the Kantorovich test for all ``|z' - z| <= R``.
+
+    Worst case over the disc by the triangle inequality: with ``z' = z + delta``,
+    ``rho' = rho (1 + delta/z)``, so ``|f(z')| <= |f| + |rho||delta|/|z|`` and
+    ``|f'(z')| >= |f'| - |rho||Q'/Q||delta|/|z|``; ``K`` grows through ``|z'| <= |z| + |delta|``
+    and through the larger ball radius. Bisection on ``|delta|``.
+    """
+    st = ev.at(np.array([m]))
+    lqp, LQ, LP, distp, distn, logPr = st[:6]
+    az = abs(z)
+    rho = z * np.exp(lqp[0])
+    f0 = abs(rho - 1.0)
+    fp0 = abs(rho * LQ[0] - LP[0])
+    arho, aLQ = abs(rho), abs(LQ[0])
+
+    def ok(R: float) -> bool:
+        num = f0 + arho * R / az
+        den = fp0 - arho * aLQ * R / az
+        if den <= 0:
+            return False
+        eta = num / den
+        r = 2.0 * eta
+        d = distp[0] + r
+        s1 = float(np.sum(ev.ep / d))
+        K = math.exp(float(np.sum(ev.ep * np.log1p(r / distp[0])))) * max(s1 * s1 - float(np.sum(ev.ep / d**2)), 0.0)
+        if ev.q_curved:
+            dn = distn[0] + r
+            s2 = float(np.sum(ev.en / dn))
+            K += math.exp(math.log(az + R) + float(np.sum(ev.en * np.log(dn))) - float(logPr[0])) * max(
+                s2 * s2 - float(np.sum(ev.en / dn**2)), 0.0
+            )
+        return eta * K <= 0.5 * den
+
+    if not ok(0.0):
+        return 0.0
+    lo, hi = 0.0, az
+    if ok(hi):
+        return hi
+    for _ in range(_Z_RADIUS_BISECT):
+        mid = 0.5 * (lo + hi)
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def lilypad_trace(net: Network, x: float, gram: str = "JtJ") -> LilypadTrace:
+    """Record the lilypad chain that solves ``M^{-1}(m) = x + i0``.
+
+    The same algorithm as :func:`jacobian_spectrum` run on one point, with every accepted and
+    rejected step kept, so the dashboard can animate exactly what the solver did.
+
+    Parameters
+    ----------
+    net : Network
+    x : float
+        Target on the positive real axis.
+    gram : {"JtJ", "JJt"}
+
+    Examples
+    --------
+    >>> import fpcore
+    >>> tr = fpcore.lilypad_trace(fpcore.Network([200] * 4, "relu"), 1.0)
+    >>> tr.certified, tr.centres[-1] == 1.0, tr.density > 0
+    (True, True, True)
+    """
+    _check_gram(gram)
+    if not isinstance(net, Network):
+        raise ValueError(f"net must be an fpcore.Network, got {type(net).__name__}")
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"x must be a positive float, got {x!r}") from None
+    if not math.isfinite(x) or x <= 0:
+        raise ValueError(f"x must be a positive float, got {x!r}")
+    eq = build_equation(net, gram)
+    try:
+        scale = upper_edge(eq)
+    except (RuntimeError, ValueError):
+        scale = eq.mean
+    r = solve(eq, np.array([complex(x)]), scale=max(scale, x), record=True)
+    tr = r.trace
+    centres = np.array(tr["centres"], dtype=complex)
+    sols = np.array(tr["solutions"], dtype=complex)
+    if eq.rational:
+        ev = _Rational(eq)
+        radii = np.array([_z_radius(ev, c, s) for c, s in zip(centres, sols)])
+    else:
+        radii = np.append(np.abs(np.diff(centres)), 0.0)
+    m = complex(r.m[0])
+    G = (1.0 + m) / x
+    return LilypadTrace(
+        target=complex(x),
+        centres=centres,
+        solutions=sols,
+        radii=radii,
+        m_radii=2.0 * np.array(tr["eta"], dtype=float),
+        rejected=np.array(tr["rejected"], dtype=complex),
+        rejected_from=np.array(tr["rejected_from"], dtype=int),
+        newton=tuple(np.asarray(a, dtype=complex) for a in tr["newton"]),
+        certified=bool(r.certified[0]),
+        verified=bool(r.verified[0]),
+        m=m,
+        G=G,
+        density=max(-G.imag / math.pi, 0.0),
+        network=net,
+        gram=gram,
+    )
+
+
+def newton_basins(net: Network, z: complex, re, im, gram: str = "JtJ", max_iter: int = 40):
+    """Basins of attraction of Newton's method for ``f_z`` in the m-plane.
+
+    Newton (the log-form map of the solver for rational equations, the verified map otherwise)
+    runs from every start ``m = re[j] + 1j * im[i]``; starts that converge to the same root share a
+    label.
+
+    Returns
+    -------
+    labels : ndarray of int, shape (len(im), len(re))
+        Index into ``roots``, or -1 where Newton did not converge in ``max_iter`` steps.
+    roots : ndarray of complex
+        Distinct limits found, sorted by real part.
+
+    Examples
+    --------
+    >>> import fpcore, numpy as np
+    >>> lab, roots = fpcore.newton_basins(fpcore.Network([100] * 3, "relu"), 1.0 + 0.5j,
+    ...                                   np.linspace(-2, 1, 30), np.linspace(-1.5, 1.5, 30))
+    >>> lab.shape, roots.size >= 1
+    ((30, 30), True)
+    """
+    _check_gram(gram)
+    re = np.asarray(re, dtype=float)
+    im = np.asarray(im, dtype=float)
+    if re.ndim != 1 or im.ndim != 1 or re.size == 0 or im.size == 0:
+        raise ValueError("re and im must be non-empty 1-D arrays")
+    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1 or max_iter > 10_000:
+        raise ValueError(f"max_iter must be an integer in [1, 10000], got {max_iter!r}")
+    eq = build_equation(net, gram)
+    M = (re[None, :] + 1j * im[:, None]).ravel()
+    zz = np.full(M.shape, complex(z))
+    conv = np.zeros(M.shape, dtype=bool)
+    with np.errstate(all="ignore"):
+        if eq.rational:
+            ev = _Rational(eq)
+            for _ in range(int(max_iter)):
+                lqp, LQ, LP = ev.at(M)[:3]
+                g = np.log(np.abs(zz)) + 1j * np.angle(zz) + lqp
+                rho = np.exp(g)
+                # polynomial-form map: its roots are exactly the solutions of M^{-1}(m) = z
+                step = (rho - 1.0) / (rho * LQ - LP)
+                step = np.where(np.isfinite(step), step, np.nan)
+                M = M - step
+                conv = np.abs(step) <= 1e-10 * np.maximum(np.abs(M), 1e-12)
+            res = np.abs(np.exp(np.log(np.abs(zz)) + 1j * np.angle(zz) + ev.at(M)[0]) - 1.0)
+        else:
+            u = None
+            for _ in range(int(max_iter)):
+                g, gp, u, _ = _general_log_residual(eq, zz, M, u)
+                step = g / gp
+                M = M - np.where(np.isfinite(step), step, np.nan)
+                conv = np.abs(step) <= 1e-10 * np.maximum(np.abs(M), 1e-12)
+            g, _, _, _ = _general_log_residual(eq, zz, M, u)
+            res = np.abs(np.exp(g) - 1.0)
+    good = conv & np.isfinite(M) & (res <= 1e-8)
+    labels = np.full(M.shape, -1, dtype=int)
+    vals = M[good]
+    if vals.size == 0:
+        return labels.reshape(im.size, re.size), np.array([], dtype=complex)
+    # cluster the limits on a relative 1e-7 lattice
+    scale = max(1.0, float(np.max(np.abs(vals))))
+    keys = np.round(np.c_[vals.real, vals.imag] / scale, 7)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    roots_arr = (uniq[:, 0] + 1j * uniq[:, 1]) * scale
+    order = np.argsort(roots_arr.real, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    labels[good] = rank[inv.ravel()]
+    roots_arr = roots_arr[order]
+    return labels.reshape(im.size, re.size), roots_arr
