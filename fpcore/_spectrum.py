@@ -122,12 +122,22 @@ class Spectrum:
         hi = x >= self.lambda_max
         F[hi] = 1.0
         mid = (x > 0) & ~hi
-        if not self.support:
-            # purely atomic law: the CDF is a step function
+        # Outside the support intervals the CDF is a step function of the atoms and of the
+        # continuous mass of the intervals below (the formula is ill-conditioned near poles).
+        inside = np.zeros_like(mid)
+        for lo, up in self.support:
+            inside |= (x > lo) & (x < up)
+        out = mid & ~inside
+        if np.any(out):
+            xo = x[out]
+            Fo = np.full(xo.shape, self.atom)
             for loc, mass in self.atoms:
                 if loc > 0:
-                    F[mid & (x >= loc)] += mass
-            return F, dens
+                    Fo[xo >= loc] += mass
+            for (lo, up), mass in zip(self.support, self._interval_masses()):
+                Fo[xo >= up] += mass
+            F[out] = Fo
+        mid &= inside
         if np.any(mid):
             r, d = self._solve(x[mid])
             F[mid] = np.clip(1.0 - _tail_mass(self._eq, r.m, r.u), 0.0, 1.0)
@@ -141,6 +151,21 @@ class Spectrum:
                     stacklevel=3,
                 )
         return F, dens
+
+    def _interval_masses(self) -> list[float]:
+        """Continuous mass of each support interval (exact CDF just inside its ends)."""
+        if "masses" not in self._cache:
+            cont = 1.0 - sum(m for _, m in self.atoms)
+            if len(self.support) <= 1:
+                masses = [cont] * len(self.support)
+            else:
+                ends = np.array([[lo * (1 + 1e-10) + 1e-300, up * (1 - 1e-10)] for lo, up in self.support])
+                r, _ = self._solve(ends.ravel())
+                tail = _tail_mass(self._eq, r.m, r.u).reshape(-1, 2)
+                # mass in (lo, up) minus the atoms sitting inside it (none: atoms bound intervals)
+                masses = list(np.maximum(tail[:, 0] - tail[:, 1], 0.0))
+            self._cache["masses"] = masses
+        return self._cache["masses"]
 
     def cdf(self, x):
         """Cumulative distribution function ``F(x) = mu([0, x])`` (atoms included), exact.

@@ -185,8 +185,8 @@ def lilypad_trace(net: Network, x: float, gram: str = "JtJ") -> LilypadTrace:
 def newton_basins(net: Network, z: complex, re, im, gram: str = "JtJ", max_iter: int = 40):
     """Basins of attraction of Newton's method for ``f_z`` in the m-plane.
 
-    Newton (the log-form map of the solver for rational equations, the verified map otherwise)
-    runs from every start ``m = re[j] + 1j * im[i]``; starts that converge to the same root share a
+    Newton with the solver's log-form map ``m <- m - g/g'``, ``g = log(z / M^{-1}(m))`` (the map
+    its Kantorovich test certifies on most steps) runs from every start ``m = re[j] + 1j * im[i]``; starts that converge to the same root share a
     label.
 
     Returns
@@ -221,9 +221,8 @@ def newton_basins(net: Network, z: complex, re, im, gram: str = "JtJ", max_iter:
             for _ in range(int(max_iter)):
                 lqp, LQ, LP = ev.at(M)[:3]
                 g = np.log(np.abs(zz)) + 1j * np.angle(zz) + lqp
-                rho = np.exp(g)
-                # polynomial-form map: its roots are exactly the solutions of M^{-1}(m) = z
-                step = (rho - 1.0) / (rho * LQ - LP)
+                # the solver's log-form map m <- m - g/g'
+                step = g / (LQ - LP)
                 step = np.where(np.isfinite(step), step, np.nan)
                 M = M - step
                 conv = np.abs(step) <= 1e-10 * np.maximum(np.abs(M), 1e-12)
@@ -245,8 +244,8 @@ def newton_basins(net: Network, z: complex, re, im, gram: str = "JtJ", max_iter:
     # cluster the limits on a relative 1e-7 lattice
     scale = max(1.0, float(np.max(np.abs(vals))))
     keys = np.round(np.c_[vals.real, vals.imag] / scale, 7)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    roots_arr = (uniq[:, 0] + 1j * uniq[:, 1]) * scale
+    uniq, first, inv = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    roots_arr = vals[first]  # a converged member of each cluster, not the rounded key
     order = np.argsort(roots_arr.real, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)

@@ -1,0 +1,106 @@
+"""The lilypad solver: the recorded chain, the Kantorovich test and the Newton basins."""
+
+import numpy as np
+import pytest
+
+import fpcore
+from fpcore._equation import build_equation
+from fpcore._lilypad import kantorovich, solve
+
+NETS = [
+    fpcore.Network([200] * 4, "relu", sigma_w2=2.0),
+    fpcore.Network([100, 300, 200], "linear", sigma_w2=1.3),
+    fpcore.Network([200, 200, 200], "hard_tanh", sigma_w2=1.5, init="orthogonal", sigma_b2=0.2),
+    fpcore.Network([200] * 21, "relu", sigma_w2=2.0),
+]
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_trace_is_a_certified_chain(net):
+    spec = fpcore.jacobian_spectrum(net, n_points=100)
+    lo, hi = spec.support[-1]
+    x = lo + 0.7 * (hi - lo)
+    tr = fpcore.lilypad_trace(net, x)
+    eq = build_equation(net)
+    assert tr.certified and tr.verified
+    assert tr.centres[-1] == tr.target == complex(x)
+    # the chain walks down toward the real axis, every step certified from the previous solution
+    assert np.all(np.diff(tr.centres.imag) <= 0)
+    ok, theta, eta = kantorovich(eq, tr.centres[1:], tr.solutions[:-1])
+    assert np.all(ok) and np.all(theta <= 0.5)
+    # rejected proposals really fail the test from the lilypad they were tried from
+    if tr.rejected.size:
+        ok_r, theta_r, _ = kantorovich(eq, tr.rejected, tr.solutions[tr.rejected_from])
+        assert not np.any(ok_r)
+    # each lilypad disc is certified: points on its rim pass the test
+    rim = tr.centres[:-1, None] + 0.999 * tr.radii[:-1, None] * np.exp(1j * np.linspace(0, 2 * np.pi, 9))
+    starts = np.repeat(tr.solutions[:-1], 9)
+    assert np.all(kantorovich(eq, rim.ravel(), starts)[0])
+    # same answer as the fast path
+    F, d = spec._cdf_and_density(np.array([x]))
+    assert tr.density == pytest.approx(d[0], rel=1e-10)
+    assert tr.G == pytest.approx((1 + tr.m) / x)
+    assert tr.newton[-1].size >= 2
+
+
+def test_kantorovich_rejects_a_far_start():
+    eq = build_equation(NETS[0])
+    z = np.array([1.0 + 0j])
+    # the solution at z = 1 is well inside the lower half-plane; a start in the upper
+    # half-plane at distance 1 is not certified
+    good = solve(eq, z, scale=10.0).m
+    ok, theta, eta = kantorovich(eq, z, good + 1.0j)
+    assert not ok[0]
+    ok, theta, eta = kantorovich(eq, z, good)
+    assert ok[0] and eta[0] < 1e-12
+
+
+def test_certified_start_converges_to_the_physical_root():
+    # From every lilypad, Newton at the next centre lands on the solution the chain records.
+    net = NETS[1]
+    tr = fpcore.lilypad_trace(net, 2.0)
+    for k in range(1, len(tr)):
+        iters = tr.newton[k]
+        assert iters[0] == tr.solutions[k - 1]
+    assert tr.solutions.imag[-1] < 0
+
+
+def test_every_point_has_a_bounded_chain():
+    s = fpcore.jacobian_spectrum(NETS[3], n_points=400)
+    st = s.stats
+    assert st.n_points == 400 and st.n_certified == 400 and st.n_uncertified == 0
+    assert st.n_lilypads < 60 * st.n_points
+    assert st.seconds > 0
+
+
+def test_newton_basins_contain_the_chain():
+    net = NETS[0]
+    tr = fpcore.lilypad_trace(net, 1.0)
+    k = len(tr) // 2
+    z = tr.centres[k]
+    re = np.linspace(tr.solutions[k].real - 1, tr.solutions[k].real + 1, 41)
+    im = np.linspace(tr.solutions[k].imag - 1, tr.solutions[k].imag + 1, 41)
+    labels, roots = fpcore.newton_basins(net, z, re, im)
+    assert labels.shape == (41, 41)
+    exact = solve(build_equation(net), np.array([z]), scale=10.0).m[0]
+    phys = np.argmin(np.abs(roots - exact))
+    assert abs(roots[phys] - exact) < 1e-8
+    # the previous lilypad's solution (a certified start for z) lies in the physical basin
+    j = np.argmin(np.abs(re - tr.solutions[k - 1].real))
+    i = np.argmin(np.abs(im - tr.solutions[k - 1].imag))
+    lab, _ = fpcore.newton_basins(net, z, [tr.solutions[k - 1].real], [tr.solutions[k - 1].imag])
+    assert roots[lab[0, 0]] == pytest.approx(roots[phys])
+    # every root is a solution of M^{-1}(m) = z
+    eq = build_equation(net)
+    for r in roots:
+        d = r - eq.roots
+        assert np.exp(eq.log_c + np.sum(eq.exps * np.log(d))) == pytest.approx(z, rel=1e-7)
+    assert np.any(labels == phys) and 0 <= i < 41 and 0 <= j < 41
+
+
+def test_leaky_relu_is_verified_a_posteriori():
+    s = fpcore.jacobian_spectrum(fpcore.Network([300] * 4, "leaky_relu:0.2", sigma_w2=2.0), n_points=200)
+    assert s.stats.n_certified == 0
+    assert s.stats.n_verified == s.stats.n_points
+    tr = fpcore.lilypad_trace(fpcore.Network([300] * 4, "leaky_relu:0.2", sigma_w2=2.0), 0.5)
+    assert tr.verified and not tr.certified
