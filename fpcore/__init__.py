@@ -5,3 +5,5 @@ from ._meanfield import MeanField, mean_field
 from ._spectrum import SolverStats, Spectrum, jacobian_spectrum
 from ._trace import LilypadTrace, lilypad_trace, newton_basins
 from ._montecarlo import ks_distance, sample_jacobian_eigenvalues
+from ._phase import PhaseDiagram, phase_diagram
+from ._tune import TuneResult, criticality_measure, tune_init

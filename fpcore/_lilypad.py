@@ -428,43 +428,90 @@ def _general_log_residual(eq: Equation, z, m, u):
     return g, gp + sder, u, inner
 
 
-def _verify_newton(eq, z, m, u, iters):
-    """Newton on the log form from ``(m, u)``; returns m, u, converged flag, |g|, inner residual, steps."""
-    prev = np.full(m.shape[0], np.inf)
-    conv = np.zeros(m.shape[0], dtype=bool)
-    used = 0
-    path = [m.copy()]
-    for _ in range(iters):
-        g, gp, u, inner = _general_log_residual(eq, z, m, u)
-        step = g / gp
-        bad = ~np.isfinite(step)
-        step = np.where(bad, 0.0, step)
-        a_step = np.abs(step)
-        m = m - step
-        used += 1
-        path.append(m.copy())
-        scale = np.maximum(np.abs(m), 1e-300)
-        conv = ~bad & ((a_step <= 4 * _EPS * scale) | ((a_step > 0.5 * prev) & (a_step < 1e-11 * scale)))
-        # a diverging iteration (steps growing) is a failed verification
-        if np.all(conv | (a_step > 2.0 * prev) | bad):
-            break
-        prev = np.where(conv, prev, a_step)
-    g, gp, u, inner = _general_log_residual(eq, z, m, u)
-    return m, u, conv, np.abs(g), inner, used, path
+class _General:
+    """Joint Newton on ``(m, u_1, ..., u_G)`` for equations with non-rational ``D^2`` factors.
+
+    Residuals ``r_g = psi_g(u_g) - k_g m`` and ``r_0 = log z - log M^{-1}(m, u)``; the Jacobian is
+    an arrow matrix (each ``r_g`` involves only ``m`` and ``u_g``), so one Newton step is ``O(G)``
+    via the Schur complement on ``m`` (MATH.md section 3).
+    """
+
+    def __init__(self, eq: Equation):
+        self.eq = eq
+        K = max(len(g.values) for g in eq.ugroups)
+        G = len(eq.ugroups)
+        self.V = np.zeros((G, K))
+        self.W = np.zeros((G, K))
+        for i, g in enumerate(eq.ugroups):
+            self.V[i, : len(g.values)] = g.values
+            self.W[i, : len(g.values)] = g.weights
+        self.k = np.array([g.k for g in eq.ugroups])
+        self.n = np.array([float(g.n) for g in eq.ugroups])
+        self.mu = np.array([g.law.mean for g in eq.ugroups])
+        self.roots = eq.roots.astype(complex)
+
+    def start_u(self, m):
+        return self.k * m[:, None] / self.mu
+
+    def residual(self, z, m, u):
+        d = m[:, None] - self.roots
+        ad = np.abs(d)
+        eq = self.eq
+        la = np.log(ad)
+        ar = _arg(d)
+        r0 = (np.log(np.abs(z)) + la @ eq.en - la @ eq.ep - eq.log_c) + 1j * (
+            np.angle(z) + ar @ eq.en - ar @ eq.ep
+        )
+        r0 = r0 + (np.log(np.abs(u)) + 1j * _arg(u)) @ self.n
+        inv = 1.0 / d
+        gp = inv @ eq.en - inv @ eq.ep
+        t = 1.0 - u[:, :, None] * self.V
+        rv = self.V / t
+        psi = np.sum(self.W * rv, axis=2) * u
+        dpsi = np.sum(self.W * rv / t, axis=2)
+        rg = psi - self.k * m[:, None]
+        return r0, gp, rg, dpsi
+
+    def newton(self, z, m, u, iters, tol=1e-13):
+        """Joint Newton; returns m, u, converged, |r_0|, max relative |r_g|, steps, iterates of m."""
+        n = m.shape[0]
+        conv = np.zeros(n, dtype=bool)
+        path = [m.copy()]
+        used = 0
+        with np.errstate(all="ignore"):
+            for _ in range(iters):
+                r0, gp, rg, a = self.residual(z, m, u)
+                c = self.n / (u * a)
+                dm = -(r0 - np.sum(c * rg, axis=1)) / (gp + c @ self.k)
+                du = (self.k * dm[:, None] - rg) / a
+                bad = ~(np.isfinite(dm) & np.all(np.isfinite(du), axis=1))
+                dm = np.where(bad, 0.0, dm)
+                du = np.where(bad[:, None], 0.0, du)
+                m = m + dm
+                u = u + du
+                used += 1
+                path.append(m.copy())
+                conv = ~bad & (np.abs(dm) <= tol * np.abs(m)) & np.all(np.abs(du) <= tol * np.abs(u), axis=1)
+                if np.all(conv | bad):
+                    break
+            r0, gp, rg, a = self.residual(z, m, u)
+            inner = np.max(np.abs(rg) / np.maximum(np.abs(self.k * m[:, None]), 1e-300), axis=1)
+        return m, u, conv, np.abs(r0), inner, used, path
 
 
 def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int) -> SolveResult:
     """Continuation for equations with non-rational ``D^2`` factors, verified a posteriori.
 
     Same chain as the rational solver (start far above the target, walk straight to it), but a
-    step is accepted when Newton from the previous solution converges at the new point to a
+    step is accepted when joint Newton from the previous solution converges at the new point to a
     residual ``<= 1e-10`` on the physical side (``Im m <= 0``) close to where it started.
     """
     n = t.shape[0]
+    ev = _General(eq)
     Y = _start_height(eq, t.real, scale)
     z = t + 1j * Y
     m = eq.mean / z
-    m, u, conv, res, inner, used, _ = _verify_newton(eq, z, m, None, 8)
+    m, u, conv, res, inner, used, _ = ev.newton(z, m, ev.start_u(m), 12)
     n_newton = used * n
     h = np.abs(t - z) / 4.0
     idx = np.arange(n)
@@ -485,7 +532,7 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
         final = step >= dist
         with np.errstate(invalid="ignore", divide="ignore"):
             znew = np.where(final, ta, z + (ta - z) * (step / dist))
-        mn, un, conv, res, inn, used, path = _verify_newton(eq, znew, m, u, 12)
+        mn, un, conv, res, inn, used, path = ev.newton(znew, m, u, 8)
         n_newton += used * idx.size
         ok = conv & (res <= TOL_VERIFY) & (inn <= TOL_VERIFY) & (mn.imag <= 1e-12 * np.abs(mn))
         ok &= np.abs(mn - m) <= 0.5 * (np.abs(m) + np.abs(mn))
@@ -518,7 +565,7 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
         out_m[idx] = m
         out_u[idx] = u
         failed[idx] = True
-    g, _, out_u, inner = _general_log_residual(eq, t, out_m, out_u)
-    verified = ~failed & (np.abs(g) <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (out_m.imag <= 1e-12 * np.abs(out_m))
+    _, _, _, res, inner, _, _ = ev.newton(t, out_m, out_u, 0)
+    verified = ~failed & (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (out_m.imag <= 1e-12 * np.abs(out_m))
     return SolveResult(m=out_m, u=out_u, certified=np.zeros(n, dtype=bool), verified=verified,
                        n_lilypads=int(n_lily), n_newton=int(n_newton), n_rejected=int(n_rej), trace=tr)

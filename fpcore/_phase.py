@@ -8,11 +8,14 @@ For each ``(sigma_w2, sigma_b2)`` on a grid: the fixed point ``q*`` of
 (``chi_1 < 1``) and the chaotic (``chi_1 > 1``) phases.
 
 The whole grid is solved at once. ``q*`` is the fixed point the recursion reaches from ``q = 1``
-(the start of :func:`fpcore.fixed_point`); it is bracketed for every cell from one table of
+(the start of ``fixed_point`` in ``_meanfield``); it is bracketed for every cell from one table of
 ``V(q) = E[phi(sqrt(q) Z)^2]`` on a log-spaced grid of ``q`` (the first sign change of
 ``sigma_w2 V(q) + sigma_b2 - q`` from ``q = 1`` in the direction the recursion moves, found by a
-running maximum/minimum and a binary search per row), then refined inside its bracket by
-Illinois regula falsi on ``log(sigma_w2 V(q) + sigma_b2) - log q``. Activations with closed forms
+running maximum/minimum per row of ``sigma_b2`` and a vectorised binary search per cell), then
+refined inside its bracket by Illinois regula falsi on ``log(sigma_w2 V(q) + sigma_b2) - log q``. The boundary is located
+between grid columns where ``chi_1 - 1`` changes sign and refined by the same regula falsi on the
+exact ``chi_1(sigma_w2)`` of the row (``chi_1`` can have a kink there: for tanh at
+``sigma_b2 = 0`` it is ``sigma_w2`` on the ordered side only). Activations with closed forms
 (erf, hard-tanh) are evaluated exactly; those that the activation integrates by Gauss-Hermite
 quadrature (tanh, GELU, custom...) are evaluated through quintic splines of ``log V`` and
 ``log E[phi'^2]`` in ``log q`` fitted to that quadrature on the table (relative interpolation
@@ -68,9 +71,11 @@ class PhaseDiagram:
         ``nan`` where ``q*`` is ``inf`` or ``nan`` and the law depends on ``q``.
     boundary : ndarray, shape (K, 2)
         Points ``(sigma_w2, sigma_b2)`` with ``chi1 = 1``: along each row, every grid point with
-        ``chi1 == 1`` and every linear interpolation in ``sigma_w2`` between neighbours on
-        opposite sides of 1 (error ``O(h^2)`` in the spacing ``h`` of ``sigma_w2``). Sorted by
-        ``sigma_b2``, then ``sigma_w2``.
+        ``chi1 == 1`` and one point between each pair of neighbours on opposite sides of 1,
+        found by regula falsi on the exact ``chi1(sigma_w2)`` of that row (to about 1e-15
+        relative; linear interpolation where that fails, and for the linear family, whose
+        ``chi1`` is linear in ``sigma_w2``). Crossings between grid columns are all found; two
+        crossings between the same neighbours are not. Sorted by ``sigma_b2``, then ``sigma_w2``.
     """
 
     activation: str
@@ -174,7 +179,6 @@ class _Moments:
         with np.errstate(all="ignore"):
             self.V = np.asarray(act.second_moment(self.q), dtype=float)
         self.spline = act.family == "smooth"
-        self._mu_table: np.ndarray | None = None
         if self.spline:
             with np.errstate(all="ignore"):
                 mu = np.asarray(act.d2_moment(self.q), dtype=float)
@@ -208,7 +212,8 @@ class _Moments:
 
 
 def _search_top(act: Activation, sw_max: float, sb_max: float) -> float:
-    """Smallest ``10^k >= 10`` above every cell's fixed point (capped at ``_Q_CAP``)."""
+    """A ``q`` above every cell's fixed point (``sigma_w2 V(q) + sigma_b2 - q`` grows with both
+    variances, so the corner ``(sw_max, sb_max)`` decides), capped at ``_Q_CAP``."""
     q = max(10.0, 10.0 * sb_max)
     while q < _Q_CAP:
         with np.errstate(all="ignore"):
@@ -219,62 +224,81 @@ def _search_top(act: Activation, sw_max: float, sb_max: float) -> float:
     return min(q, _Q_CAP)
 
 
-def _fixed_points(act: Activation, sw: np.ndarray, sb: np.ndarray) -> tuple[np.ndarray, _Moments]:
-    """``q*`` on the grid ``(len(sb), len(sw))`` for an activation whose ``D^2`` law depends on ``q``."""
-    m, n = sb.size, sw.size
-    q_top = _search_top(act, float(sw[-1]), float(sb[-1]))
-    tab = _Moments(act, q_top)
-    lo = _PAD  # search range: table indices [lo, hi] = [_Q_MIN, q_top]
-    hi = tab.s.size - 1 - _PAD
-    k0 = tab.k0
-    Q, V = tab.q, tab.V
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # sign(sw V(Q) + sb - Q) = sign(sw - H(Q)) with H = (Q - sb) / V
-        H = (Q[None, :] - sb[:, None]) / V[None, :]
-    q_star = np.full((m, n), np.nan)
-    k_a = np.full((m, n), -1)  # bracket [Q[k_a], Q[k_a + 1]] in the table
-    below = np.zeros((m, n), dtype=bool)  # fixed point under _Q_MIN
-    up_part = np.fmax.accumulate(H[:, k0 : hi + 1], axis=1)
-    down_part = np.fmin.accumulate(H[:, k0 : lo - 1 : -1], axis=1)
-    for i in range(m):
-        h0 = H[i, k0]
-        up = sw > h0  # g(1) > 0: q increases toward the first root above 1
-        down = sw < h0
-        q_star[i, sw == h0] = 1.0
-        if np.any(up):
-            t = np.searchsorted(up_part[i], sw[up], side="left")
-            j = np.flatnonzero(up)
-            found = t < up_part.shape[1]
-            q_star[i, j[~found]] = np.inf
-            k_a[i, j[found]] = k0 + t[found] - 1
-        if np.any(down):
-            t = np.searchsorted(-down_part[i], -sw[down], side="left")
-            j = np.flatnonzero(down)
-            found = t < down_part.shape[1]
-            below[i, j[~found]] = True
-            k_a[i, j[found]] = k0 - t[found]
-    # exact hits at a table node
-    cells = np.flatnonzero(k_a.ravel() >= 0)
-    SW = np.broadcast_to(sw[None, :], (m, n)).ravel()
-    SB = np.broadcast_to(sb[:, None], (m, n)).ravel()
-    qs = q_star.ravel()
-    if cells.size:
-        ka = k_a.ravel()[cells]
-        w, b = SW[cells], SB[cells]
-        sa, sb_ = tab.s[ka], tab.s[ka + 1]
+def _lower_bound(A: np.ndarray, rows: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """First ``t`` with ``A[rows, t] >= v`` (``A.shape[1]`` if none); rows of ``A`` non-decreasing.
+
+    ``np.searchsorted`` for one row per query, as a vectorised binary search.
+    """
+    n = A.shape[1]
+    lo = np.zeros(v.shape, dtype=np.intp)
+    hi = np.full(v.shape, n, dtype=np.intp)
+    while True:
+        open_ = lo < hi
+        if not np.any(open_):
+            return lo
+        mid = (lo + hi) // 2
+        less = open_ & (A[rows, np.minimum(mid, n - 1)] < v)
+        lo = np.where(less, mid + 1, lo)
+        hi = np.where(open_ & ~less, mid, hi)
+
+
+class _FixedPoints:
+    """``q*`` for pairs ``(sigma_w2, sigma_b2)`` whose ``sigma_b2`` is one of ``rows``.
+
+    Per row the table gives ``H(Q) = (Q - sigma_b2) / V(Q)``, so that
+    ``sign(sigma_w2 V(Q) + sigma_b2 - Q) = sign(sigma_w2 - H(Q))``; running maxima (upward from
+    ``Q = 1``) and minima (downward) turn "first sign change in the direction the recursion
+    moves" into one binary search per cell.
+    """
+
+    def __init__(self, act: Activation, tab: _Moments, rows: np.ndarray) -> None:
+        self.act, self.tab, self.rows = act, tab, rows
+        self.lo = _PAD  # search range: table indices [lo, hi] = [_Q_MIN, q_top]
+        self.hi = tab.s.size - 1 - _PAD
+        k0 = tab.k0
         with np.errstate(divide="ignore", invalid="ignore"):
-            Fa = np.log(w * V[ka] + b) - sa
-            Fb = np.log(w * V[ka + 1] + b) - sb_
+            self.H0 = (1.0 - rows) / tab.V[k0]
+            H = (tab.q[None, :] - rows[:, None]) / tab.V[None, :]
+        self.up = np.fmax.accumulate(H[:, k0 : self.hi + 1], axis=1)
+        self.down = -np.fmin.accumulate(H[:, k0 : self.lo - 1 : -1], axis=1)  # increasing
 
-            def F(s, idx):
-                return np.log(w[idx] * tab.V_of_s(s) + b[idx]) - s
+    def __call__(self, w: np.ndarray, row: np.ndarray) -> np.ndarray:
+        tab, k0 = self.tab, self.tab.k0
+        b = self.rows[row]
+        q_star = np.full(w.shape, np.nan)
+        k_a = np.full(w.shape, -1)  # bracket [Q[k_a], Q[k_a + 1]] in the table
+        below = np.zeros(w.shape, dtype=bool)  # fixed point under _Q_MIN
+        h0 = self.H0[row]
+        q_star[w == h0] = 1.0
+        up = w > h0  # g(1) > 0: q increases to the first root above 1
+        t = _lower_bound(self.up, row[up], w[up])
+        c = np.flatnonzero(up)
+        found = t < self.up.shape[1]
+        q_star[c[~found]] = np.inf
+        k_a[c[found]] = k0 + t[found] - 1
+        down = w < h0  # g(1) < 0: q decreases to the first root below 1
+        t = _lower_bound(self.down, row[down], -w[down])
+        c = np.flatnonzero(down)
+        found = t < self.down.shape[1]
+        below[c[~found]] = True
+        k_a[c[found]] = k0 - t[found]
+        cells = np.flatnonzero(k_a >= 0)
+        if cells.size:
+            ka = k_a[cells]
+            wc, bc = w[cells], b[cells]
+            sa, sb = tab.s[ka], tab.s[ka + 1]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                Fa = np.log(wc * tab.V[ka] + bc) - sa
+                Fb = np.log(wc * tab.V[ka + 1] + bc) - sb
 
-        s_star = _illinois(F, sa, sb_, Fa, Fb, tol=4e-16)
-        qs[cells] = np.exp(s_star)
-    low = np.flatnonzero(below.ravel())
-    if low.size:
-        qs[low] = _solve_small(act, SW[low], SB[low], Q[lo])
-    return qs.reshape(m, n), tab
+                def F(s, idx):
+                    return np.log(wc[idx] * tab.V_of_s(s) + bc[idx]) - s
+
+                q_star[cells] = np.exp(_illinois(F, sa, sb, Fa, Fb, tol=4e-16))
+        low = np.flatnonzero(below)
+        if low.size:
+            q_star[low] = _solve_small(self.act, w[low], b[low], tab.q[self.lo])
+        return q_star
 
 
 def _solve_small(act: Activation, sw: np.ndarray, sb: np.ndarray, q_min: float) -> np.ndarray:
@@ -307,7 +331,10 @@ def _linear_family(act: Activation, sw: np.ndarray, sb: np.ndarray) -> tuple[np.
     return q, SW * mu1
 
 
-def _boundary(sw: np.ndarray, sb: np.ndarray, chi1: np.ndarray) -> np.ndarray:
+def _boundary(sw: np.ndarray, sb: np.ndarray, chi1: np.ndarray, chi_of=None) -> np.ndarray:
+    """Points with ``chi1 = 1``: grid points where it holds exactly, and one point per sign change
+    of ``chi1 - 1`` between neighbours along ``sigma_w2``, refined by regula falsi on
+    ``chi_of(sigma_w2, row index)`` when given (linear interpolation otherwise or where it fails)."""
     d = chi1 - 1.0
     pts = []
     zi, zj = np.nonzero(d == 0.0)
@@ -317,6 +344,12 @@ def _boundary(sw: np.ndarray, sb: np.ndarray, chi1: np.ndarray) -> np.ndarray:
         ci, cj = np.nonzero(left * right < 0)  # nan compares false: skipped
         dl, dr = left[ci, cj], right[ci, cj]
         x = sw[cj] + (sw[cj + 1] - sw[cj]) * dl / (dl - dr)
+        if chi_of is not None and x.size:
+            def F(w, idx):
+                return chi_of(w, ci[idx]) - 1.0
+
+            refined = _illinois(F, sw[cj], sw[cj + 1], dl, dr, tol=1e-15)
+            x = np.where(np.isfinite(refined), refined, x)
         pts.append(np.column_stack([x, sb[ci]]))
     out = np.concatenate(pts, axis=0)
     order = np.lexsort((out[:, 0], out[:, 1]))
@@ -369,14 +402,23 @@ def phase_diagram(activation, sigma_w2_grid, sigma_b2_grid) -> PhaseDiagram:
     sb = _grid("sigma_b2_grid", sigma_b2_grid, positive=False)
     if not act.d2_depends_on_q:
         q_star, chi1 = _linear_family(act, sw, sb)
+        chi_of = None  # chi1 is linear in sigma_w2: interpolation is exact
     else:
-        q_star, tab = _fixed_points(act, sw, sb)
+        tab = _Moments(act, _search_top(act, float(sw[-1]), float(sb[-1])))
+        solver = _FixedPoints(act, tab, sb)
+        rows = np.repeat(np.arange(sb.size), sw.size)
+        q_star = solver(np.tile(sw, sb.size), rows).reshape(sb.size, sw.size)
         chi1 = sw[None, :] * tab.mu1(q_star)
+
+        def chi_of(w, row):
+            return w * tab.mu1(solver(w, row))
+
+    boundary = _boundary(sw, sb, chi1, chi_of)
     return PhaseDiagram(
         activation=act.name,
         sigma_w2=sw,
         sigma_b2=sb,
         q_star=q_star,
         chi1=chi1,
-        boundary=_boundary(sw, sb, chi1),
+        boundary=boundary,
     )

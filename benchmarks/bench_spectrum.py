@@ -1,0 +1,80 @@
+"""Benchmark of the spectrum engine: median time over repeated runs, solver work, and the speed
+ratio against network Monte Carlo at width 1000 on the same architecture (with the KS distance
+between the two).
+
+    python benchmarks/bench_spectrum.py [--repeats 15] [--quick]
+
+Prints one table per section; nothing is asserted (speed is measured here, not in tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import fpcore  # noqa: E402
+
+CASES = [
+    ("linear", 1.0),
+    ("relu", 2.0),
+]
+DEPTHS = [1, 5, 20, 100, 500]
+
+
+def median_ms(fn, repeats: int) -> tuple[float, object]:
+    out = fn()  # warm-up (imports, caches)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--quick", action="store_true", help="fewer depths and repeats")
+    args = ap.parse_args()
+    depths = [1, 5, 20] if args.quick else DEPTHS
+    reps = 3 if args.quick else args.repeats
+
+    print("## Spectrum engine (width 1000, square, 1000 grid points)")
+    print(f"{'activation':<11}{'depth':>6}{'n_points':>9}{'median ms':>11}{'lilypads':>10}{'newton':>9}{'rejected':>10}{'uncert.':>8}")
+    rows = []
+    for act, sw in CASES:
+        for L in depths:
+            net = fpcore.Network([1000] * (L + 1), act, sigma_w2=sw)
+            ms, s = median_ms(lambda: fpcore.jacobian_spectrum(net, n_points=1000), reps)
+            st = s.stats
+            rows.append((act, L, ms))
+            print(f"{act:<11}{L:>6}{st.n_points:>9}{ms:>11.2f}{st.n_lilypads:>10}{st.n_newton_steps:>9}"
+                  f"{st.n_rejected:>10}{st.n_uncertified:>8}")
+
+    print()
+    print("## Scaling in the number of points (ReLU, depth 20)")
+    print(f"{'n_points':>9}{'median ms':>11}{'ms / 1000 pts':>15}")
+    net = fpcore.Network([1000] * 21, "relu", sigma_w2=2.0)
+    for n in ([250, 1000, 4000] if not args.quick else [250, 1000]):
+        ms, _ = median_ms(lambda: fpcore.jacobian_spectrum(net, n_points=n), reps)
+        print(f"{n:>9}{ms:>11.2f}{1000 * ms / n:>15.2f}")
+
+    print()
+    print("## Against network Monte Carlo at width 1000 (one network, same architecture)")
+    print(f"{'activation':<11}{'depth':>6}{'solver ms':>11}{'MC ms':>10}{'MC/solver':>11}{'KS':>8}")
+    for act, sw in CASES:
+        for L in ([1, 5, 20] if args.quick else [1, 5, 20, 100]):
+            net = fpcore.Network([1000] * (L + 1), act, sigma_w2=sw)
+            ms, s = median_ms(lambda: fpcore.jacobian_spectrum(net, n_points=1000), reps)
+            t0 = time.perf_counter()
+            ev = fpcore.sample_jacobian_eigenvalues(net, seed=0)
+            mc = 1e3 * (time.perf_counter() - t0)
+            print(f"{act:<11}{L:>6}{ms:>11.2f}{mc:>10.0f}{mc / ms:>11.0f}{fpcore.ks_distance(s, ev):>8.4f}")
+
+
+if __name__ == "__main__":
+    main()
