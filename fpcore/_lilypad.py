@@ -150,6 +150,16 @@ def _start_height(eq: Equation, x: np.ndarray, scale: float) -> float:
     raise RuntimeError("lilypads: no certified start found (Y grew past its bound)")
 
 
+_USE_ELL = False  # the log m certificate: longer far-field steps, more work per round
+
+
+def _wrap(g):
+    """``g`` shifted by a multiple of ``2 pi i`` into ``|Im g| <= pi``: every branch of
+    ``log(z / M^{-1}(m))`` has the same derivative and its zeros are solutions, so the Newton map
+    and the Kantorovich test may use whichever branch is nearest to zero at the start."""
+    return g - 2j * np.pi * np.round(g.imag / (2 * np.pi))
+
+
 def _arg(w):
     """Argument with the cut along the positive imaginary axis: values in (-3 pi/2, pi/2]."""
     a = np.angle(w)
@@ -170,6 +180,10 @@ class _Rational:
         self.log_c = eq.log_c
         # Q'' vanishes when Q has degree <= 1 (Gaussian weights: Q(m) = m).
         self.q_curved = self.en.sum() > 1
+        self.aap, self.aan = np.abs(self.ap.real), np.abs(self.an.real)
+        self.use_ell = _USE_ELL
+        # Factors cancel at infinity (degree 0): keep the sharper curvature bound there.
+        self.third = float(eq.exps.sum()) == 0.0
 
     def at(self, m):
         # Complex logarithms are slow in numpy: sum log|d| and arg(d) separately. The arguments
@@ -182,7 +196,7 @@ class _Rational:
         logPr = np.log(adp) @ self.ep + self.log_c
         lqp = (np.log(adn) @ self.en - logPr) + 1j * (_arg(dn) @ self.en - _arg(dp) @ self.ep)
         # distance from m to the cuts {a_j + i t, t >= 0}
-        cut = np.minimum(np.min(adp, axis=1, initial=np.inf), np.min(adn, axis=1, initial=np.inf))
+        cut = np.min(np.concatenate([adp, adn], axis=1), axis=1)
         up = m.imag > 0
         if np.any(up):
             re = m.real[up, None]
@@ -190,7 +204,95 @@ class _Rational:
                                  np.min(np.abs(re - self.an.real), axis=1, initial=np.inf))
         ip, in_ = 1.0 / dp, 1.0 / dn
         g2 = np.abs((ip * ip) @ self.ep - (in_ * in_) @ self.en)  # second derivative of g at m
-        return (lqp, in_ @ self.en, ip @ self.ep, adp, adn, logPr, cut, g2)
+        # ell = log m form: roots a_j != 0 only (the factor m^e is linear in ell)
+        am = np.abs(m)
+        if self.use_ell:
+            Sl = am * ((self.aap / adp**2) @ self.ep + (self.aan / adn**2) @ self.en)
+            dnz = np.minimum(np.min(np.where(self.aap > 0, adp, np.inf), axis=1, initial=np.inf),
+                             np.min(np.where(self.aan > 0, adn, np.inf), axis=1, initial=np.inf))
+        else:
+            Sl = dnz = am
+        return (lqp, in_ @ self.en, ip @ self.ep, adp, adn, logPr, cut, g2, am, Sl, dnz)
+
+    def light(self, m):
+        """``log Q - log P``, ``Q'/Q`` and ``P'/P`` only (what a Newton step needs)."""
+        dp = m[:, None] - self.ap
+        dn = m[:, None] - self.an
+        lqp = (np.log(np.abs(dn)) @ self.en - np.log(np.abs(dp)) @ self.ep - self.log_c) + 1j * (
+            _arg(dn) @ self.en - _arg(dp) @ self.ep
+        )
+        return lqp, (1.0 / dn) @ self.en, (1.0 / dp) @ self.ep
+
+    def max_step(self, st, z0, dirn, dist):
+        """Longest step ``s <= dist`` from ``z0`` along ``dirn`` for which the log-form test
+        certifies the state's ``m`` (closed form, no trial proposals).
+
+        With ``d_j = |m - a_j|``, ``d = min d_j`` and ``r = 2 eta``, both curvature bounds of
+        :meth:`test` are dominated by expressions in ``d`` alone:
+        ``sum e_j/(d_j - r)^2 <= S2 / (1 - r/d)^2`` (``S2 = sum e_j / d_j^2``), so
+        ``eta K <= |g'|/2`` holds for ``rho = r/d`` with ``rho/(1 - rho)^2 <= |g'| / (d S2)``: the
+        largest admissible ``eta`` in closed form. Then ``g(z) = g(z0) + log(z/z0)`` and
+        ``|log(1+x) - x| <= |x|^2 / (2 (1 - |x|))`` give the longest step with ``|g| <= eta |g'|``.
+        """
+        lqp, LQ, LP, adp, adn, logPr, cut, g2, am, Sl, dnz = st
+        agp = np.abs(LQ - LP)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # ell = log m form: |G''| <= Sl e^r / (1 - |m| (e^r - 1) / d)^2 on the ell-ball of
+            # radius r, and G' = m g'; largest eta by bisection (monotone).
+            gamma_l = 0.0
+            if self.use_ell:
+                agl = am * agp
+                rmax = np.log1p(dnz / am)
+                lo, hi = np.zeros_like(agp), np.minimum(0.5 * rmax, 3.0)
+                for _ in range(24):
+                    mid = 0.5 * (lo + hi)
+                    r = 2 * mid
+                    ok = mid * Sl * np.exp(r) / (1 - am * np.expm1(r) / dnz) ** 2 <= 0.5 * agl
+                    lo = np.where(ok, mid, lo)
+                    hi = np.where(ok, hi, mid)
+                gamma_l = 0.999 * lo * agl
+            S2 = (1.0 / adp**2) @ self.ep + (1.0 / adn**2) @ self.en
+            A = agp / (cut * S2)
+            rho = np.where(A > 1e-8, ((2 * A + 1) - np.sqrt(4 * A + 1)) / (2 * A), A)
+            eta = 0.999 * rho * cut / 2.0
+            if self.third:
+                # the second bound, |g''(m)| + r sup|g'''|, solved by bisection on eta
+                S3 = (1.0 / adp**3) @ self.ep + (1.0 / adn**3) @ self.en
+                lo, hi = np.zeros_like(eta), 0.5 * cut
+                for _ in range(40):
+                    mid = 0.5 * (lo + hi)
+                    r = 2 * mid
+                    ok = mid * (g2 + 2 * r * S3 / (1 - r / cut) ** 3) <= 0.5 * agp
+                    lo = np.where(ok, mid, lo)
+                    hi = np.where(ok, hi, mid)
+                eta = np.maximum(eta, 0.999 * lo)
+            gamma = np.maximum(eta * agp, gamma_l)
+            kind = np.where(gamma_l > eta * agp, 2, 1)
+            g0 = _wrap(np.log(np.abs(z0)) + 1j * np.angle(z0) + lqp)
+            u = dirn / z0
+
+            def fits(sv):
+                w = 1.0 + sv * u
+                return np.abs(g0 + np.log(np.abs(w)) + 1j * np.angle(w)) <= gamma
+
+            # |g(z0 + s dirn)| = |g0 + log(1 + s u)| <= gamma. Linearised, |g0 + s u| = gamma
+            # is a quadratic in s; the exact condition is then checked and s shrunk until it
+            # holds (the admissible set along the ray is an interval from 0).
+            au = np.abs(u)
+            b = (np.conj(g0) * u).real
+            ag0 = np.abs(g0)
+            disc = b * b - au * au * (ag0 * ag0 - gamma * gamma)
+            s = np.where((disc >= 0) & (gamma > ag0), (-b + np.sqrt(np.maximum(disc, 0.0))) / (au * au), 0.0)
+            s = np.minimum(np.where(np.isfinite(s), s, 0.0), dist)
+            bad = ~fits(s)
+            for _ in range(40):
+                if not np.any(bad):
+                    break
+                s = np.where(bad, 0.8 * s, s)
+                bad &= ~fits(s)
+            s = np.where(bad, 0.0, s)
+            s = np.where(np.isfinite(s) & (s > 0), s, 0.0)
+        return np.minimum(s, dist), kind
 
     def test(self, st, z):
         """Certify Newton from the state's ``m`` for ``f_z``; returns ok, theta, Newton step, eta.
@@ -205,13 +307,13 @@ class _Rational:
         * polynomial form ``f = rho - 1`` (``rho = z Q / (C P)``), bound of MATH.md section 4;
           it needs no branch of the logarithm.
         """
-        lqp, LQ, LP, distp, distn, logPr, cut, g2 = st
+        lqp, LQ, LP, distp, distn, logPr, cut, g2, am, Sl, dnz = st
         if z.ndim == 1:
-            ok, theta, step, eta, logform = self.test(st, z[:, None])
-            return ok[:, 0], theta[:, 0], step[:, 0], eta[:, 0], logform[:, 0]
+            ok, theta, step, eta, kind = self.test(st, z[:, None])
+            return ok[:, 0], theta[:, 0], step[:, 0], eta[:, 0], kind[:, 0]
         lqp2, LQ2, LP2, cut2 = lqp[:, None], LQ[:, None], LP[:, None], cut[:, None]
         az = np.abs(z)
-        g = np.log(az) + 1j * np.angle(z) + lqp2
+        g = _wrap(np.log(az) + 1j * np.angle(z) + lqp2)
         gp = LQ2 - LP2
         agp = np.abs(gp)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -228,7 +330,22 @@ class _Rational:
             ok = (theta <= 0.5) & (2.0 * eta_g < cut2)
         step = g / gp
         eta = eta_g
-        logform = ok.copy()
+        kind = np.where(ok, 1, 0)
+        # ell = log m form (third certificate): Newton on G(ell) = g(e^ell), G' = m g'
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            am2 = am[:, None]
+            agl = am2 * agp
+            eta_l = np.abs(g) / agl
+            r = 2.0 * eta_l
+            shift = am2 * np.expm1(r)
+            dp_l = distp[:, None, :] - shift[..., None]
+            dn_l = distn[:, None, :] - shift[..., None]
+            Kl = am2 * np.exp(r) * ((self.aap / dp_l**2) @ self.ep + (self.aan / dn_l**2) @ self.en)
+            pos = np.all(np.where(self.aap > 0, dp_l, 1.0) > 0, axis=-1) & np.all(np.where(self.aan > 0, dn_l, 1.0) > 0, axis=-1)
+            ok_l = (eta_l * Kl <= 0.5 * agl) & pos & ~ok & self.use_ell
+        ok |= ok_l
+        kind = np.where(ok_l, 2, kind)
+        eta = np.where(ok_l, eta_l, eta)
         # The polynomial-form certificate where the log form fails (near the cuts, or where
         # the log form's curvature bound is the looser of the two).
         rows = np.flatnonzero(~ok.all(axis=1))
@@ -257,11 +374,12 @@ class _Rational:
                 theta_f = eta_f * K / afp
             ok_f = (theta_f <= 0.5) | (f == 0)
             use_f = ok_f & ~ok[rows]
+            kind[rows] = np.where(use_f, 0, kind[rows])
             ok[rows] |= ok_f
             theta[rows] = np.where(use_f, theta_f, theta[rows])
             step[rows] = np.where(use_f, f / fp, step[rows])
             eta[rows] = np.where(use_f, eta_f, eta[rows])
-        return ok, theta, step, eta, logform
+        return ok, theta, step, eta, kind
 
 
 def kantorovich(eq: Equation, z: np.ndarray, m: np.ndarray):
@@ -288,9 +406,10 @@ def kantorovich(eq: Equation, z: np.ndarray, m: np.ndarray):
     return ok, theta, eta
 
 
-def _polish(ev: "_Rational", t, m, logform, iters: int = MAX_NEWTON):
+def _polish(ev: "_Rational", t, m, kind, iters: int = MAX_NEWTON):
     """Newton at the targets until ``|dm| <= 4 eps |m|`` per point: the log-form map
-    ``m <- m - g/g'`` where ``logform``, else the polynomial-form map ``m <- m - f/f'``."""
+    ``m <- m - g/g'`` (kind 1), the polynomial-form map ``m <- m - f/f'`` (kind 0) or the
+    ``log m`` form ``m <- m exp(-g / (m g'))`` (kind 2)."""
     m = m.copy()
     act = np.arange(m.shape[0])
     prev = np.full(m.shape[0], np.inf)
@@ -299,11 +418,14 @@ def _polish(ev: "_Rational", t, m, logform, iters: int = MAX_NEWTON):
     for _ in range(iters):
         if act.size == 0:
             break
-        lqp, LQ, LP = ev.at(m[act])[:3]
+        lqp, LQ, LP = ev.light(m[act])
         ta = t[act]
-        g = np.log(np.abs(ta)) + 1j * np.angle(ta) + lqp
+        g = _wrap(np.log(np.abs(ta)) + 1j * np.angle(ta) + lqp)
         rho = np.exp(g)
-        step = np.where(logform[act], g / (LQ - LP), (rho - 1.0) / (rho * LQ - LP))
+        k = kind[act]
+        gp = LQ - LP
+        step = np.where(k == 1, g / gp, np.where(k == 0, (rho - 1.0) / (rho * LQ - LP),
+                                                   m[act] * -np.expm1(-g / (m[act] * gp))))
         step = np.where(np.isfinite(step), step, 0.0)
         m[act] -= step
         used += act.size
@@ -317,23 +439,24 @@ def _polish(ev: "_Rational", t, m, logform, iters: int = MAX_NEWTON):
     return m, used, path
 
 
-_N_PROPOSALS = 12  # step lengths tried at once per round: h * 2^(j - 3), j = 0..7
+_N_PROPOSALS = 24  # fallback proposals dist * 2^-k, k = 0..23
+_GROW = 2.0 ** np.arange(1, _N_PROPOSALS + 1, dtype=float)  # or s * 2^k
 
 
-def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int) -> SolveResult:
+def _chain(ev: _Rational, z: np.ndarray, m: np.ndarray, t: np.ndarray, record: bool, max_rounds: int):
+    """Walk each start ``(z, m)`` (``m`` a certified Newton start for ``z``) straight to its
+    target ``t`` by certified lilypads. Returns the final iterates (unpolished), which Newton map
+    certified the last step, failure flags, counts and the recorded chain of point 0."""
     n = t.shape[0]
-    ev = _Rational(eq)
-    Y = _start_height(eq, t.real, scale)
-    z = t + 1j * Y
-    m = eq.mean / z  # certified start at z (choice of Y)
-    h = np.abs(t - z) / 4.0
+    z = z.copy()
+    m = m.copy()
     idx = np.arange(n)
     ta = t.copy()
     out_m = np.empty(n, dtype=complex)
-    out_log = np.zeros(n, dtype=bool)
+    out_log = np.ones(n, dtype=np.int8)
     failed = np.zeros(n, dtype=bool)
-    n_lily, n_newton, n_rej = n, 0, 0
-    mult = 2.0 ** ((np.arange(_N_PROPOSALS) - 8.0) / 2)
+    n_lily, n_newton, n_rej = 0, 0, 0
+    mult = 2.0 ** -np.arange(_N_PROPOSALS, dtype=float)
     tr = None
     if record:
         tr = dict(centres=[z[0]], solutions=[m[0]], eta=[np.nan], rejected=[], rejected_from=[],
@@ -341,67 +464,148 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
     for _ in range(max_rounds):
         if idx.size == 0:
             break
-        # Proposals along the segment to the target, longest first; all tested in one batch
-        # from the same start, the longest certified one is taken (the others count as rejected).
         dist = np.abs(ta - z)
-        steps = np.minimum(h[:, None] * mult, dist[:, None])
         with np.errstate(invalid="ignore", divide="ignore"):
-            dirn = (ta - z) / dist
-        znew = z[:, None] + dirn[:, None] * steps
-        fin = steps >= dist[:, None]
-        znew = np.where(fin, ta[:, None], znew)
-        ok, theta, nstep, eta, logform = ev.test(ev.at(m), znew)
-        # index of the longest certified proposal (-1: none)
-        j = _N_PROPOSALS - 1 - np.argmax(ok[:, ::-1], axis=1)
-        anyok = ok.any(axis=1)
-        rows = np.arange(idx.size)
-        jj = np.where(anyok, j, 0)
-        acc_step = nstep[rows, jj]
-        zacc = znew[rows, jj]
-        final = fin[rows, jj] & anyok
-        kind = logform[rows, jj]
+            dirn = np.where(dist > 0, (ta - z) / dist, 0.0)
+        st = ev.at(m)
+        # The longest certified step, in closed form (log-form Kantorovich test).
+        s, logform = ev.max_step(st, z, dirn, dist)
+        # Where that step is short (near a root of M^{-1}, or where the polynomial form's
+        # bound is the sharper one) also test longer proposals with both certificates:
+        # s * 2^k, or dist * 2^-k when the closed form allows nothing.
+        short = np.flatnonzero(s < 0.25 * dist)
+        if short.size:
+            base = np.where(s[short, None] > 0, s[short, None] * _GROW[:6], dist[short, None] * mult[::4])
+            lens = np.minimum(base, dist[short, None])
+            props = z[short, None] + dirn[short, None] * lens
+            props = np.where(lens >= dist[short, None], ta[short, None], props)
+            ok, _, _, _, lf = ev.test(tuple(v[short] for v in st), props)
+            cand = np.where(ok, lens, 0.0)
+            j = np.argmax(cand, axis=1)
+            rows = np.arange(short.size)
+            better = cand[rows, j] > s[short]
+            s[short[better]] = cand[rows, j][better]
+            logform[short[better]] = lf[rows, j][better]
+        final = s >= dist
+        znew = np.where(final, ta, z + dirn * s)
+        moved = s > 0
+        # One Newton step with the certified map.
+        lqp, LQ, LP = st[0], st[1], st[2]
+        g = _wrap(np.log(np.abs(znew)) + 1j * np.angle(znew) + lqp)
+        rho = np.exp(np.minimum(g.real, 700.0) + 1j * g.imag)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gp = LQ - LP
+            nstep = np.where(logform == 1, g / gp, np.where(logform == 0, (rho - 1.0) / (rho * LQ - LP),
+                                                           m * -np.expm1(-g / (m * gp))))
+        nstep = np.where(np.isfinite(nstep) & moved, nstep, 0.0)
         if record:
-            big = np.flatnonzero(~ok[0] & (np.arange(_N_PROPOSALS) > (j[0] if anyok[0] else -1)) & (steps[0] > (steps[0, j[0]] if anyok[0] else 0)))
-            for jb in big:
-                if steps[0, jb] > (steps[0, jb - 1] if jb > 0 else 0):
-                    tr["rejected"].append(znew[0, jb])
-                    tr["rejected_from"].append(len(tr["centres"]) - 1)
-            if anyok[0]:
-                tr["centres"].append(zacc[0])
-                tr["solutions"].append(m[0] - acc_step[0])
-                tr["eta"].append(float(eta[0, jj[0]]))
-                tr["newton"].append(np.array([m[0], m[0] - acc_step[0]]))
-        nacc = int(anyok.sum())
+            if moved[0]:
+                if not final[0]:
+                    # show the step twice as long, which the test refuses
+                    zr = z[0] + dirn[0] * min(2 * s[0], dist[0])
+                    if not ev.test(tuple(v[:1] for v in st), np.array([zr]))[0][0]:
+                        tr["rejected"].append(zr)
+                        tr["rejected_from"].append(len(tr["centres"]) - 1)
+                tr["centres"].append(znew[0])
+                tr["solutions"].append(m[0] - nstep[0])
+                tr["eta"].append(float(np.abs(nstep[0])))
+                tr["newton"].append(np.array([m[0], m[0] - nstep[0]]))
+        nacc = int(moved.sum())
         n_lily += nacc
         n_newton += nacc
-        n_rej += int(np.sum(~ok & (np.arange(_N_PROPOSALS) > np.where(anyok, j, -1)[:, None])))
-        m = np.where(anyok, m - acc_step, m)
-        z = np.where(anyok, zacc, z)
-        h = np.where(anyok, steps[rows, jj], h / 2.0 ** (_N_PROPOSALS - 2))
-        bad = ~anyok & (h <= 1e-15 * np.maximum(np.abs(ta), 1e-300))
+        n_rej += int((~moved).sum())
+        m = m - nstep
+        z = np.where(moved, znew, z)
+        bad = ~moved
         leave = final | bad
         if np.any(leave):
             out_m[idx[leave]] = m[leave]
-            out_log[idx[leave]] = kind[leave]
+            out_log[idx[leave]] = logform[leave]
             failed[idx[bad]] = True
             keep = ~leave
-            idx, ta, z, m, h = idx[keep], ta[keep], z[keep], m[keep], h[keep]
+            idx, ta, z, m = idx[keep], ta[keep], z[keep], m[keep]
     if idx.size:
         out_m[idx] = m
         failed[idx] = True
-    # Polish at the targets with the Newton map whose convergence the last test certified.
-    m, used, path = _polish(ev, t, out_m, out_log)
-    n_newton += used
+    return out_m, out_log, failed, n_lily, n_newton, n_rej, tr
+
+
+_ANCHOR_STRIDE = 8
+
+
+def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
+                    groups: np.ndarray | None = None) -> SolveResult:
+    """Vertical chains from far above each target; with ``groups`` (labels of sorted real targets
+    on one support interval each), only every ``_ANCHOR_STRIDE``-th point walks down and the
+    others are reached along the real axis from an already solved neighbour (MATH.md section 4:
+    neighbouring grid points are good certified starts for each other), level by level."""
+    n = t.shape[0]
+    ev = _Rational(eq)
+    Y = _start_height(eq, t.real, scale)
+    counts = np.zeros(3, dtype=np.int64)
+
+    def vertical(sel):
+        z0 = t[sel] + 1j * Y
+        res = _chain(ev, z0, eq.mean / z0, t[sel], record, max_rounds)  # m = mean/z certified at z0
+        counts[:] += (sel.size + res[3], res[4], res[5])
+        return res
+
+    if groups is None or n < 4 * _ANCHOR_STRIDE:
+        out_m, out_log, failed, _, _, _, tr = vertical(np.arange(n))
+    else:
+        tr = None
+        out_m = np.empty(n, dtype=complex)
+        out_log = np.ones(n, dtype=np.int8)
+        failed = np.zeros(n, dtype=bool)
+        solved = np.zeros(n, dtype=bool)
+        pos = np.arange(n)
+        first = np.r_[True, groups[1:] != groups[:-1]]
+        last = np.r_[groups[1:] != groups[:-1], True]
+        start_of = np.maximum.accumulate(np.where(first, pos, 0))
+        rel = pos - start_of
+        anchors = np.flatnonzero((rel % _ANCHOR_STRIDE == 0) | last)
+        m_a, l_a, f_a, *_ = vertical(anchors)
+        ma, used, _ = _polish(ev, t[anchors], m_a, l_a)
+        counts[1] += used
+        out_m[anchors], out_log[anchors], failed[anchors] = ma, l_a, f_a
+        solved[anchors] = True
+        stride = _ANCHOR_STRIDE // 2
+        while stride >= 1:
+            todo = np.flatnonzero(~solved & (rel % stride == 0))
+            if todo.size:
+                nb = todo - stride  # left neighbour, solved at a coarser level (same group)
+                res = _chain(ev, t[nb], out_m[nb], t[todo], False, max_rounds)
+                counts[:] += (res[3], res[4], res[5])
+                mt, lt, ft = res[0], res[1], res[2]
+                # a point the horizontal walk cannot reach walks down instead
+                if np.any(ft):
+                    redo = todo[ft]
+                    mv, lv, fv, *_ = vertical(redo)
+                    mt[ft], lt[ft], ft[ft] = mv, lv, fv
+                mp, used, _ = _polish(ev, t[todo], mt, lt)
+                counts[1] += used
+                out_m[todo], out_log[todo], failed[todo] = mp, lt, ft | failed[nb]
+                solved[todo] = True
+            stride //= 2
+        # Polished values go through the log-form polish below (already converged: one step).
+    n_lily, n_newton, n_rej = (int(c) for c in counts)
+    if groups is None or n < 4 * _ANCHOR_STRIDE:
+        # Polish at the targets with the Newton map whose convergence the last step certified.
+        m, used, path = _polish(ev, t, out_m, out_log)
+        n_newton += used
+    else:
+        m = out_m  # polished level by level
     if record:
         tr["newton"][-1] = np.concatenate([tr["newton"][-1], np.array([p[0] for p in path[1:]])])
         tr["solutions"][-1] = m[0]
     f, *_ = _residual(eq, t, m, None)
     certified = ~failed & (np.abs(f) <= TOL_VERIFY)
-    return SolveResult(m=m, u=None, certified=certified, verified=certified.copy(), n_lilypads=int(n_lily),
-                       n_newton=int(n_newton), n_rejected=int(n_rej), trace=tr)
+    return SolveResult(m=m, u=None, certified=certified, verified=certified.copy(), n_lilypads=n_lily,
+                       n_newton=n_newton, n_rejected=n_rej, trace=tr)
 
 
-def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds: int = MAX_ROUNDS) -> SolveResult:
+def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds: int = MAX_ROUNDS,
+          groups: np.ndarray | None = None) -> SolveResult:
     """Solve ``M(t)`` for every target ``t`` (``Im t >= 0``) by lilypad continuation.
 
     ``scale`` is a size of the spectrum (``lambda_max``) used to place the starting points.
@@ -410,7 +614,7 @@ def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds:
     """
     t = np.atleast_1d(np.asarray(targets, dtype=complex))
     if eq.rational:
-        return _solve_rational(eq, t, max(scale, abs(eq.mean)), record, max_rounds)
+        return _solve_rational(eq, t, max(scale, abs(eq.mean)), record, max_rounds, groups)
     return _solve_general(eq, t, max(scale, abs(eq.mean)), record, max_rounds)
 
 

@@ -286,7 +286,7 @@ def _grid(lo: float, hi: float, n: int) -> np.ndarray:
     if lo > 0 and hi / lo < 30.0:
         return cheb
     n_log = n // 2
-    a = max(lo, hi * 1e-12)
+    a = max(lo, hi * 1e-10)
     jl = (np.arange(n_log) + 0.5) / n_log
     logs = a * (hi / a) ** jl
     cheb = lo + (hi - lo) * 0.5 * (1.0 - np.cos(np.pi * (np.arange(n - n_log) + 0.5) / (n - n_log)))
@@ -302,11 +302,21 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
     """
     if not eq.rational:
         hi = upper_edge(eq)
-        return [(lower_edge(eq, atom0), hi)]
+        lo = lower_edge(eq, atom0)
+        if lo > 0:
+            # The scan follows one real branch of u: if mass remains below its edge (further
+            # components, e.g. deep leaky ReLU nets), let the grid start at 0 instead; gaps are
+            # then found on the grid.
+            r = solve(eq, np.array([lo * (1 + 1e-9) + 0j]), scale=hi)
+            if 1.0 - _tail_mass(eq, r.m, r.u)[0] - atom0 > 1e-10:
+                lo = 0.0
+        return [(lo, hi)]
     cands = [c for c in rational_edges(eq) if all(abs(c - a) > 1e-9 * a for a in atom_locs)]
     cands = np.unique(np.concatenate([[0.0], cands]))
     if cands.size < 2:
         return []
+    if cands.size == 2:
+        return [(0.0, float(cands[1]))]  # one edge: the continuous part fills (0, edge)
     a, b = cands[:-1], cands[1:]
     mid = np.where(a > 0, np.sqrt(a * b), 0.5 * b)
     r = solve(eq, mid.astype(complex), scale=float(b[-1]))
@@ -383,8 +393,14 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
     lam_max = max([hi] + [a[0] for a in other_atoms])
     if intervals:
         share = [max(8, int(n_points) // len(intervals))] * len(intervals)
-        x = np.unique(np.concatenate([_grid(a, b, k) for (a, b), k in zip(intervals, share)]))
-        r = solve(eq, x.astype(complex), scale=lam_max)
+        pieces = [_grid(a, b, k) for (a, b), k in zip(intervals, share)]
+        x = np.concatenate(pieces)
+        groups = np.concatenate([np.full(p.size, i) for i, p in enumerate(pieces)])
+        order = np.argsort(x, kind="stable")
+        x, groups = x[order], groups[order]
+        keep = np.r_[True, np.diff(x) > 0]
+        x, groups = x[keep], groups[keep]
+        r = solve(eq, x.astype(complex), scale=lam_max, groups=groups)
         density = np.maximum(-((1.0 + r.m) / x).imag / _PI, 0.0)
         cdf_grid = np.clip(1.0 - _tail_mass(eq, r.m, r.u), 0.0, 1.0)
         stats = dict(n_lilypads=r.n_lilypads, n_newton_steps=r.n_newton, n_rejected=r.n_rejected,

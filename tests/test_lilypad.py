@@ -88,8 +88,8 @@ def test_newton_basins_contain_the_chain():
     # the previous lilypad's solution (a certified start for z) lies in the physical basin
     j = np.argmin(np.abs(re - tr.solutions[k - 1].real))
     i = np.argmin(np.abs(im - tr.solutions[k - 1].imag))
-    lab, _ = fpcore.newton_basins(net, z, [tr.solutions[k - 1].real], [tr.solutions[k - 1].imag])
-    assert roots[lab[0, 0]] == pytest.approx(roots[phys])
+    lab, roots1 = fpcore.newton_basins(net, z, [tr.solutions[k - 1].real], [tr.solutions[k - 1].imag])
+    assert roots1[lab[0, 0]] == pytest.approx(exact, rel=1e-9)
     # every root is a solution of M^{-1}(m) = z
     eq = build_equation(net)
     for r in roots:

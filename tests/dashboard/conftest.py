@@ -1,0 +1,187 @@
+"""Fixtures of the dashboard's browser tests: a served app and the system Chromium driven by Playwright.
+
+The browser is Debian's ``chromium`` (installed by ``.ci/run``); Playwright never downloads one.
+Without Chromium (or Playwright) the browser tests skip locally, but under ``CI=true`` they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "dashboard" / "app.py"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# A digest of the data of the plot whose title starts with `prefix` (changes when any glyph's data does).
+PLOT_SIGNATURE_JS = """(prefix) => {
+  if (!(window.Bokeh && Bokeh.documents.length)) return null;
+  for (const m of Bokeh.documents[0].all_models) {
+    const t = m.title && m.title.text;
+    if (t && String(t).startsWith(prefix) && m.renderers) {
+      let s = '';
+      for (const r of m.renderers) {
+        const ds = r.data_source;
+        if (!ds || !ds.data) continue;
+        for (const [k, v] of Object.entries(ds.data)) {
+          let acc = 0;
+          for (let i = 0; i < v.length; i++) { const a = +v[i]; if (isFinite(a)) acc += a * (1 + (i % 7)); }
+          s += k + v.length + ':' + acc.toPrecision(12) + ';';
+        }
+      }
+      return s;
+    }
+  }
+  return null;
+}"""
+
+COLUMN_LENGTH_JS = """([prefix, column]) => {
+  for (const m of Bokeh.documents[0].all_models) {
+    const t = m.title && m.title.text;
+    if (t && String(t).startsWith(prefix) && m.renderers) {
+      let n = 0;
+      for (const r of m.renderers) { const ds = r.data_source; if (ds && ds.data && ds.data[column]) n += ds.data[column].length; }
+      return n;
+    }
+  }
+  return -1;
+}"""
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"browser tests must run under CI: {reason}")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - depends on the environment
+        _unavailable("playwright is not installed")
+    path = find_chromium()
+    if path is None:
+        _unavailable("no system Chromium found (apt-get install -y chromium)")
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+    except Exception as exc:  # noqa: BLE001
+        pw.stop()
+        _unavailable(f"Chromium at {path} does not start under Playwright: {exc}")
+    yield browser
+    browser.close()
+    pw.stop()
+
+
+@pytest.fixture(scope="module")
+def served_app(chromium):
+    """``panel serve dashboard/app.py`` on 127.0.0.1 and a fresh port; yields the app's URL."""
+    port = _free_port()
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"dashboard-serve-{port}.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "panel", "serve", str(APP), "--address", "127.0.0.1", "--port", str(port),
+         "--allow-websocket-origin", f"127.0.0.1:{port}"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.time() + 60
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"panel serve exited with {proc.returncode}; see {log.name}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if time.time() > deadline:
+                proc.kill()
+                pytest.fail("panel serve did not open its port within 60 s")
+            time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}/app"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    text = Path(log.name).read_text()
+    assert "Traceback" not in text, f"the server logged an exception:\n{text[-4000:]}"
+
+
+class AppPage:
+    """A loaded dashboard page with the JS errors it raised."""
+
+    def __init__(self, browser, url: str):
+        self.errors: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        # The machines are offline: never wait on a CDN or a font server.
+        self.page.route(
+            "**/*",
+            lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1")) else r.abort(),
+        )
+        self.page.goto(url)
+        self.wait_idle()
+        self.page.wait_for_function(f"({PLOT_SIGNATURE_JS})('Spectral density') !== null", timeout=60_000)
+
+    def wait_idle(self, timeout: float = 60_000) -> None:
+        self.page.wait_for_function(
+            "window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle", timeout=timeout
+        )
+
+    def signature(self, prefix: str = "Spectral density") -> str:
+        return self.page.evaluate(PLOT_SIGNATURE_JS, prefix)
+
+    def wait_signature_change(self, old: str, prefix: str = "Spectral density", timeout: float = 30_000) -> str:
+        js = f"(old) => ({PLOT_SIGNATURE_JS})({prefix!r}) !== old"
+        self.page.wait_for_function(js, arg=old, timeout=timeout)
+        return self.signature(prefix)
+
+    def column_length(self, prefix: str, column: str) -> int:
+        return self.page.evaluate(COLUMN_LENGTH_JS, [prefix, column])
+
+
+@pytest.fixture
+def app_page(chromium, served_app, request):
+    """A fresh page (session); ``indirect`` parametrisation passes a URL query string."""
+    query = getattr(request, "param", "")
+    p = AppPage(chromium, served_app + query)
+    yield p
+    p.page.close()
+
+
+@pytest.fixture(scope="module")
+def shared_page(chromium, served_app):
+    """One page for the tests that only need *a* loaded app: a page load costs seconds."""
+    p = AppPage(chromium, served_app)
+    yield p
+    p.page.close()

@@ -1,0 +1,99 @@
+"""The app object and the console script, in-process (no browser)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import param
+import pytest
+
+from dashboard import cli
+
+
+@pytest.fixture(scope="module")
+def app():
+    from dashboard.app import create_app
+
+    return create_app(sync_url=False)
+
+
+def test_widgets_drive_the_state(app):
+    s = app.state
+    with param.edit_constant(app.w_depth):
+        app.w_depth.value_throttled = 7  # a throttled slider acts on release
+    assert s.depth == 7 and s.result.network.depth == 7
+    assert app.density.src["curve"].data["x"].size > 0
+    assert app.title_pane.object.startswith("#### ") and "L = 7" in app.title_pane.object
+
+
+def test_player_steps_the_lilypad_views(app):
+    s = app.state
+    K = len(s.trace.centres)
+    assert app.w_player.end == max(K - 1, 1) and app.w_player.value == 0
+    app.w_player.value = 2
+    assert s.frame == 2 and s.lilypad.k == 2 and "Step 3 of" in app.caption_pane.object
+    assert app.zplane.src["path"].data["x"].size == 3
+    s.sigma_w2 = 1.9  # a new chain resets the player
+    assert app.w_player.value == 0 and s.lilypad.k == 0
+
+
+def test_choice_dependent_widgets(app):
+    s = app.state
+    s.profile = "custom"
+    assert app.w_custom.visible and app.w_depth.disabled
+    s.profile = "constant"
+    assert not app.w_custom.visible and not app.w_ratio.visible
+    s.activation = "leaky_relu"
+    assert app.w_slope.visible
+    s.activation = "relu"
+
+
+def test_target_slider_and_click(app):
+    s = app.state
+
+    class Tap:
+        x = 0.5 * float(s.result.spectrum.lambda_max)
+
+    app._on_tap(Tap())
+    assert s.trace.target.real == pytest.approx(Tap.x)
+    with param.edit_constant(app.w_target):
+        app.w_target.value_throttled = 0.9
+    assert 0 < s.trace.target.real <= s.result.spectrum.lambda_max
+
+
+def test_x_scale_switch_rebuilds_figures(app):
+    old = app.density.figure
+    app.state.x_scale = "linear"
+    assert app.density.figure is not old and app.density_pane.object is app.density.figure
+    assert app.density.figure.x_range.start == 0.0
+    app.state.x_scale = "log"
+
+
+def test_downloads(app):
+    csv = app.w_csv.callback().getvalue()
+    js = app.w_json.callback().getvalue()
+    assert csv.splitlines()[1] == "x,density,cdf" and '"lambda_max"' in js
+
+
+def test_bad_input_keeps_plot(app):
+    s = app.state
+    before = app.density.src["curve"].data
+    s.param.update(profile="custom", custom_widths="400, nope")
+    assert "nope" in s.error and app.density.src["curve"].data is before
+    s.param.update(profile="constant")
+
+
+def test_cli_builds_panel_serve_command(monkeypatch):
+    cmd = cli.build_command(["--port", "5011"])
+    assert cmd[:4] == [sys.executable, "-m", "panel", "serve"] and cmd[4].endswith("dashboard/app.py")
+    assert cmd[-2:] == ["--port", "5011"]
+    seen = []
+    monkeypatch.setattr(subprocess, "call", lambda c: seen.append(c) or 0)
+    assert cli.main(["--show"]) == 0 and seen[0][-1] == "--show"
+
+
+def test_cli_help_runs():
+    out = subprocess.run([sys.executable, "-c", "from dashboard.cli import main; raise SystemExit(main(['--help']))"],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0 and "fpcore-dashboard" in out.stdout and "--port" in out.stdout

@@ -1,0 +1,88 @@
+"""The served dashboard in a real Chromium (Playwright): load, slider, Player, bad input, Monte Carlo."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+
+def test_app_loads_without_js_errors(shared_page):
+    app_page = shared_page
+    page = app_page.page
+    page.get_by_text("What am I looking at?").first.wait_for()
+    assert app_page.column_length("Spectral density", "y") > 10  # the density is drawn
+    assert app_page.column_length("z-plane", "r") >= 1  # and the first lilypad
+    page.get_by_text("of relu network: L = 10").first.wait_for()
+    assert app_page.errors == []
+
+
+def test_depth_slider_changes_the_density_and_the_url(shared_page):
+    app_page = shared_page
+    page = app_page.page
+    title = page.get_by_text(re.compile(r"network: L = \d+")).first.inner_text()
+    depth = int(re.search(r"L = (\d+)", title).group(1))
+    before = app_page.signature()
+    handle = page.locator(".w-depth .noUi-handle").first
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    app_page.wait_signature_change(before)
+    page.get_by_text(f"of relu network: L = {depth + 1}").first.wait_for()
+    page.wait_for_function(f"window.location.search.includes('depth={depth + 1}')", timeout=10_000)
+    assert app_page.errors == []
+
+
+def test_player_advances_the_lilypad_frames(shared_page):
+    app_page = shared_page
+    page = app_page.page
+    page.get_by_text(re.compile(r"Step 1 of \d+")).first.wait_for()
+    zplane = app_page.signature("z-plane")
+    page.locator(".w-player .next").first.click()
+    page.get_by_text(re.compile(r"Step 2 of \d+")).first.wait_for()
+    zplane = app_page.wait_signature_change(zplane, "z-plane")
+    page.locator(".w-player .play").first.click()  # plays on by itself
+    page.get_by_text(re.compile(r"Step [4-9] of \d+|Step \d\d of \d+")).first.wait_for(timeout=30_000)
+    app_page.wait_signature_change(zplane, "z-plane")
+    page.locator(".w-player .pause").first.click()
+    assert app_page.column_length("m-plane", "image") == 1 and app_page.errors == []
+
+
+def test_bad_width_list_shows_an_error_and_keeps_the_plot(shared_page):
+    app_page = shared_page
+    page = app_page.page
+    page.locator(".w-profile select").first.select_option("custom")
+    page.get_by_text("(min 200, max 800)").first.wait_for()  # the default custom list is shown
+    app_page.wait_idle()
+    page.wait_for_timeout(300)
+    good = app_page.signature()
+    box = page.locator(".w-custom input").first
+    box.fill("400, 800, abc")
+    box.press("Enter")
+    toast = page.locator(".notyf__toast--error").first
+    toast.wait_for(timeout=15_000)
+    assert "abc" in toast.inner_text()
+    page.wait_for_timeout(500)
+    assert app_page.signature() == good  # the last good plot stays
+    box.fill("400, 200, 400")
+    box.press("Enter")
+    app_page.wait_signature_change(good)  # and the app still works
+    assert app_page.errors == []
+
+
+@pytest.mark.parametrize("app_page", ["?mc_size=40&mc_samples=2"], indirect=True)
+def test_monte_carlo_overlay(app_page):
+    page = app_page.page
+    assert app_page.column_length("Spectral density", "left") == 0
+    page.get_by_role("button", name="Sample real networks").click()
+    page.wait_for_function(
+        "([js, p, c]) => eval(js)([p, c]) > 0",
+        arg=[COLUMN_JS_SRC, "Spectral density", "left"],
+        timeout=60_000,
+    )
+    page.get_by_text("KS distance").first.wait_for(timeout=30_000)
+    assert app_page.errors == []
+
+
+from .conftest import COLUMN_LENGTH_JS as COLUMN_JS_SRC  # noqa: E402

@@ -1,0 +1,248 @@
+"""The dashboard's state class and width profiles, without a server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+import fpcore
+from dashboard import state as st
+from dashboard.state import DashboardState, parse_widths, scaled_widths, width_profile
+
+
+# -- widths ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "profile, expected",
+    [
+        ("constant", [100, 100, 100, 100, 100]),
+        ("expanding", [100, 141, 200, 283, 400]),
+        ("contracting", [100, 71, 50, 35, 25]),
+        ("bottleneck", [100, 50, 25, 50, 100]),
+    ],
+)
+def test_width_profiles(profile, expected):
+    assert width_profile(profile, 4, 100, 4.0) == expected
+
+
+def test_width_profile_ends_and_ratio():
+    w = width_profile("expanding", 7, 300, 3.0)
+    assert len(w) == 8 and w[0] == 300 and w[-1] == 900
+    assert all(a <= b for a, b in zip(w, w[1:]))
+    b = width_profile("bottleneck", 5, 400, 8.0)
+    assert b[0] == b[-1] == 400 and min(b) >= 400 / 8 - 1 and b == b[::-1]
+
+
+def test_width_profile_custom_overrides_depth():
+    assert width_profile("custom", 3, 100, 2.0, "784, 512,256 , 10") == [784, 512, 256, 10]
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "at least two"),
+        ("400", "input width and at least one"),
+        ("400, abc", "'abc' is not an integer"),
+        ("400, 2.5", "not an integer"),
+        ("400, 0", "out of range"),
+        ("400, -3", "out of range"),
+    ],
+)
+def test_parse_widths_rejects(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_widths(text)
+
+
+def test_parse_widths_tolerates_spaces_semicolons_trailing_comma():
+    assert parse_widths(" 10; 20 ,30, ") == [10, 20, 30]
+    assert parse_widths("10, 20.0") == [10, 20]
+
+
+@pytest.mark.parametrize("args", [("constant", 0, 100), ("constant", 3, 0), ("expanding", 3, 100, 0.5), ("zigzag", 3, 100)])
+def test_width_profile_rejects(args):
+    with pytest.raises(ValueError):
+        width_profile(*args)
+
+
+def test_scaled_widths_keeps_ratios():
+    assert scaled_widths([400, 800, 200], 100) == [50, 100, 25]
+    assert min(scaled_widths([1000, 3], 10)) >= 1
+
+
+def test_grid_quantile_inside_atom_is_zero():
+    r = st.compute_spectrum(fpcore.Network([100] * 4), "JtJ", 120)
+    q = st.grid_quantile(r.spectrum, r.cdf_grid, [0.2, 0.5, 0.9])
+    assert q[0] == 0.0  # ReLU: atom of mass 1/2 at 0
+    assert 0 < q[2] <= r.spectrum.lambda_max
+    # Close to the core's own (exactly solved) quantile.
+    assert q[2] == pytest.approx(float(r.spectrum.quantile(0.9)), rel=0.05)
+
+
+# -- state -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def state():
+    return DashboardState(depth=4, base_width=100, n_points=120)
+
+
+def test_defaults_show_relu_at_criticality():
+    s = DashboardState()
+    assert s.error == "" and s.result is not None
+    net = s.result.network
+    assert net.depth == 10 and set(net.widths) == {400} and net.activations[0].name == "relu"
+    assert net.sigma_w2[0] == 2.0 and s.x_scale == "log"
+    assert s.result.spectrum.atom == pytest.approx(0.5)
+    assert s.trace is not None and s.lilypad is not None and s.lilypad.k == 0
+
+
+def test_every_activation_is_offered(state):
+    assert list(state.param.activation.objects) == list(fpcore.ACTIVATIONS)
+
+
+def test_url_parameters_are_parameters():
+    assert set(st.URL_PARAMETERS) <= set(DashboardState.param)
+
+
+def test_changing_depth_recomputes(state):
+    before = state.result
+    state.depth = 6
+    assert state.result is not before and state.result.network.depth == 6
+    assert not np.allclose(before.spectrum.lambda_max, state.result.spectrum.lambda_max)
+
+
+def test_profile_and_init_reach_the_network(state):
+    state.param.update(profile="bottleneck", ratio=4.0, init="orthogonal", sigma_b2=0.1, input_mode="fixed point q*")
+    net = state.result.network
+    assert net.widths == (100, 50, 25, 50, 100) and net.init == "orthogonal"
+    assert net.sigma_b2[0] == 0.1 and net.q0 == "fixed_point"
+    state.gram = "JJt"
+    assert state.result.gram == "JJt"
+
+
+def test_leaky_relu_slope(state):
+    state.param.update(activation="leaky_relu", slope=0.2)
+    assert state.error == "" or "not supported" in state.error
+    if state.error == "":
+        assert state.result.network.activations[0].params == (0.2,)
+
+
+def test_bad_width_list_keeps_last_result(state):
+    good = state.result
+    state.profile = "custom"  # default custom list is valid
+    good = state.result
+    n = state.n_errors
+    state.custom_widths = "100, 50, abc"
+    assert state.n_errors == n + 1 and "abc" in state.error
+    assert state.result is good
+    state.custom_widths = "100, 50, 100"
+    assert state.error == "" and state.result.network.widths == (100, 50, 100)
+
+
+@pytest.mark.parametrize("name, value", [("sigma_w2", 0.0), ("sigma_w2", -1.0), ("sigma_b2", -0.5), ("q0", 0.0),
+                                         ("base_width", 0), ("ratio", 0.5), ("sigma_w2", float("nan"))])  # fmt: skip
+def test_out_of_range_values_notify_and_keep_result(state, name, value):
+    good = state.result
+    setattr(state, name, value)
+    if name == "ratio":  # the ratio only matters for a non-constant profile
+        state.profile = "expanding"
+    assert state.error and state.result is good
+
+
+def test_solver_failure_keeps_last_result(state, monkeypatch):
+    good = state.result
+
+    def boom(*a, **k):
+        raise RuntimeError("lilypad chain lost")
+
+    monkeypatch.setattr(fpcore, "jacobian_spectrum", boom)
+    state.sigma_w2 = 1.234
+    assert "lilypad chain lost" in state.error and state.result is good
+
+
+def test_unsupported_activation_is_a_message(state, monkeypatch):
+    good = state.result
+
+    def not_yet(*a, **k):
+        raise NotImplementedError("tanh arrives with issue 3")
+
+    monkeypatch.setattr(fpcore, "jacobian_spectrum", not_yet)
+    state.activation = "tanh"
+    assert state.error.startswith("spectrum: not supported by fpcore yet") and state.result is good
+
+
+def test_spectrum_cache_hits(state):
+    state.depth = 5
+    assert not state.result.cached
+    state.depth = 4
+    assert state.result.cached  # computed by the fixture
+
+
+def test_trace_follows_target_and_frames(state):
+    tr = state.trace
+    assert tr is not None and len(tr.centres) >= 2
+    assert state.effective_target() == pytest.approx(tr.target.real)
+    state.frame = len(tr.centres) - 1
+    assert state.lilypad.k == len(tr.centres) - 1 and state.lilypad.basins is not None
+    re, im, labels, roots = state.lilypad.basins
+    assert labels.shape == (len(im), len(re)) and labels.max() < len(roots)
+    x = 0.5 * state.result.spectrum.lambda_max
+    state.target_x = x
+    assert state.trace.target.real == pytest.approx(x) and state.frame == 0 and state.lilypad.k == 0
+
+
+def test_out_of_support_target_falls_back_to_default(state):
+    state.target_x = 1e9
+    assert state.trace.target.real == pytest.approx(state.default_target())
+
+
+def test_deferred_trace_uses_scheduler():
+    pending = []
+    s = DashboardState(depth=3, base_width=50, n_points=80, scheduler=pending.append)
+    assert s.trace is None and len(pending) == 1
+    s.depth = 4
+    s.depth = 5
+    assert len(pending) == 1  # one pending chain update, whatever the number of changes
+    pending.pop()()
+    assert s.trace is not None and s.lilypad.k == 0
+
+
+def test_monte_carlo_sync_and_cleared_on_change(state):
+    state.mc_size = 40
+    assert state.run_monte_carlo()
+    mc = state.mc
+    assert mc.sampled_widths == (40,) * 5 and 0.0 <= mc.ks <= 1.0 and mc.eigenvalues.size == 40 * state.mc_samples
+    state.depth = 5
+    assert state.mc is None
+
+
+def test_monte_carlo_async_progress_and_superseded(state):
+    state.param.update(mc_size=30, mc_samples=3)
+    seen = []
+    state.param.watch(lambda e: seen.append(e.new), "mc_progress")
+    assert asyncio.run(state.arun_monte_carlo())
+    assert seen[-1] == 1.0 and len(seen) >= 3 and not state.mc_running and state.mc is not None
+
+    async def two():
+        first = asyncio.ensure_future(state.arun_monte_carlo())
+        await asyncio.sleep(0)
+        second = await state.arun_monte_carlo()
+        return await first, second
+
+    first, second = asyncio.run(two())
+    assert first is False and second is True
+
+
+def test_tuner_only_when_available(state, monkeypatch):
+    monkeypatch.delattr(fpcore, "tune_init", raising=False)
+    assert not state.can_tune and not state.tune_to_criticality() and "tune_init" in state.error
+
+    class Tuned:
+        sigma_w2, sigma_b2, reachable, message = (1.7,), (0.05,), True, "tuned"
+
+    monkeypatch.setattr(fpcore, "tune_init", lambda net, target: Tuned(), raising=False)
+    assert state.can_tune and state.tune_to_criticality()
+    assert state.sigma_w2 == 1.7 and state.sigma_b2 == 0.05 and state.info == "tuned"
