@@ -7,3 +7,4 @@ from ._trace import LilypadTrace, lilypad_trace, newton_basins
 from ._montecarlo import ks_distance, sample_jacobian_eigenvalues
 from ._phase import PhaseDiagram, phase_diagram
 from ._tune import TuneResult, criticality_measure, tune_init
+from ._torch import from_torch

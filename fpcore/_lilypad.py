@@ -615,7 +615,7 @@ def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds:
     t = np.atleast_1d(np.asarray(targets, dtype=complex))
     if eq.rational:
         return _solve_rational(eq, t, max(scale, abs(eq.mean)), record, max_rounds, groups)
-    return _solve_general(eq, t, max(scale, abs(eq.mean)), record, max_rounds)
+    return _solve_general(eq, t, max(scale, abs(eq.mean)), record, max_rounds, groups)
 
 
 def _general_log_residual(eq: Equation, z, m, u):
@@ -703,27 +703,21 @@ class _General:
         return m, u, conv, np.abs(r0), inner, used, path
 
 
-def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int) -> SolveResult:
-    """Continuation for equations with non-rational ``D^2`` factors, verified a posteriori.
-
-    Same chain as the rational solver (start far above the target, walk straight to it), but a
-    step is accepted when joint Newton from the previous solution converges at the new point to a
-    residual ``<= 1e-10`` on the physical side (``Im m <= 0``) close to where it started.
-    """
+def _gchain(ev: "_General", z, m, u, t, record: bool, max_rounds: int):
+    """Walk each start ``(z, m, u)`` to its target ``t``; a step is accepted when joint Newton
+    from the previous solution converges at the new point to a residual ``<= 1e-10`` on the
+    physical side (``Im m <= 0``) close to where it started. Returns the final solutions, failure
+    flags, counts and the recorded chain of point 0."""
     n = t.shape[0]
-    ev = _General(eq)
-    Y = _start_height(eq, t.real, scale)
-    z = t + 1j * Y
-    m = eq.mean / z
-    m, u, conv, res, inner, used, _ = ev.newton(z, m, ev.start_u(m), 12)
-    n_newton = used * n
+    z, m, u = z.copy(), m.copy(), u.copy()
+    n_newton = 0
     h = np.abs(t - z) / 4.0
     idx = np.arange(n)
     ta = t.copy()
     out_m = np.empty(n, dtype=complex)
-    out_u = np.empty((n, len(eq.ugroups)), dtype=complex)
+    out_u = np.empty((n, len(ev.eq.ugroups)), dtype=complex)
     failed = np.zeros(n, dtype=bool)
-    n_lily, n_rej = n, 0
+    n_lily, n_rej = 0, 0
     tr = None
     if record:
         tr = dict(centres=[z[0]], solutions=[m[0]], eta=[np.nan], rejected=[], rejected_from=[],
@@ -769,7 +763,62 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
         out_m[idx] = m
         out_u[idx] = u
         failed[idx] = True
+    return out_m, out_u, failed, n_lily, n_newton, n_rej, tr
+
+
+def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
+                   groups: np.ndarray | None = None) -> SolveResult:
+    """Continuation for equations with non-rational ``D^2`` factors, verified a posteriori.
+
+    Vertical chains from far above each target; with ``groups`` (sorted real grid, one label per
+    support interval) only anchors walk down and the other points are reached along the real
+    axis from a solved neighbour, as in the rational solver.
+    """
+    n = t.shape[0]
+    ev = _General(eq)
+    Y = _start_height(eq, t.real, scale)
+    counts = np.zeros(3, dtype=np.int64)
+
+    def vertical(sel):
+        z0 = t[sel] + 1j * Y
+        m0 = eq.mean / z0
+        m0, u0, _, _, _, used, _ = ev.newton(z0, m0, ev.start_u(m0), 12)
+        res = _gchain(ev, z0, m0, u0, t[sel], record, max_rounds)
+        counts[:] += (sel.size + res[3], res[4] + used * sel.size, res[5])
+        return res
+
+    if groups is None or n < 4 * _ANCHOR_STRIDE:
+        out_m, out_u, failed, _, _, _, tr = vertical(np.arange(n))
+    else:
+        tr = None
+        out_m = np.empty(n, dtype=complex)
+        out_u = np.empty((n, len(eq.ugroups)), dtype=complex)
+        failed = np.zeros(n, dtype=bool)
+        solved = np.zeros(n, dtype=bool)
+        pos = np.arange(n)
+        first = np.r_[True, groups[1:] != groups[:-1]]
+        last = np.r_[groups[1:] != groups[:-1], True]
+        rel = pos - np.maximum.accumulate(np.where(first, pos, 0))
+        anchors = np.flatnonzero((rel % _ANCHOR_STRIDE == 0) | last)
+        out_m[anchors], out_u[anchors], failed[anchors], *_ = vertical(anchors)
+        solved[anchors] = True
+        stride = _ANCHOR_STRIDE // 2
+        while stride >= 1:
+            todo = np.flatnonzero(~solved & (rel % stride == 0))
+            if todo.size:
+                nb = todo - stride
+                res = _gchain(ev, t[nb], out_m[nb], out_u[nb], t[todo], False, max_rounds)
+                counts[:] += (res[3], res[4], res[5])
+                mt, ut, ft = res[0], res[1], res[2]
+                if np.any(ft):
+                    redo = todo[ft]
+                    mv, uv, fv, *_ = vertical(redo)
+                    mt[ft], ut[ft], ft[ft] = mv, uv, fv
+                out_m[todo], out_u[todo], failed[todo] = mt, ut, ft | failed[nb]
+                solved[todo] = True
+            stride //= 2
     _, _, _, res, inner, _, _ = ev.newton(t, out_m, out_u, 0)
     verified = ~failed & (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (out_m.imag <= 1e-12 * np.abs(out_m))
+    n_lily, n_newton, n_rej = (int(c) for c in counts)
     return SolveResult(m=out_m, u=out_u, certified=np.zeros(n, dtype=bool), verified=verified,
-                       n_lilypads=int(n_lily), n_newton=int(n_newton), n_rejected=int(n_rej), trace=tr)
+                       n_lilypads=n_lily, n_newton=n_newton, n_rejected=n_rej, trace=tr)

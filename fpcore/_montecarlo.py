@@ -28,7 +28,7 @@ _RESCALE_LO = 2.0**-300
 
 # Samples below this fraction of the largest sample count as exact zeros in ks_distance: an
 # eigenvalue that is 0 in exact arithmetic comes out of the SVD around 1e-16..1e-13 times the scale.
-_ZERO_RTOL = 1e-20  # zero eigenvalues come out as squared round-off, ~1e-30 relative
+_ZERO_RTOL = 1e-14  # round-off zeros: ~1e-30 relative from squared singular values, ~1e-16 from eigvalsh
 
 
 def _haar_isometry(rng: np.random.Generator, n_out: int, n_in: int) -> np.ndarray:
@@ -211,7 +211,7 @@ def ks_distance(spectrum: _HasCdf, samples) -> float:
         The law; ``cdf`` must be the full right-continuous CDF, atom at 0 included.
     samples : array_like
         Samples (e.g. from :func:`sample_jacobian_eigenvalues`). Values below
-        ``1e-20 * max|samples|`` count as exact zeros: rank-deficient Jacobians give squared round-off
+        ``1e-14 * max|samples|`` count as exact zeros: rank-deficient Jacobians give round-off
         instead of 0, and the law has a true atom there.
 
     Returns

@@ -275,8 +275,9 @@ class Spectrum:
 
     @property
     def variance(self) -> float:
-        """Variance of the law, ``moment(2) - mean^2``."""
-        return self.moment(2) - self.mean**2
+        """Variance of the law, ``moment(2) - mean^2`` (clamped at 0: exact isometries give
+        round-off of either sign)."""
+        return max(self.moment(2) - self.mean**2, 0.0)
 
 
 def _grid(lo: float, hi: float, n: int) -> np.ndarray:
@@ -307,8 +308,8 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
             # The scan follows one real branch of u: if mass remains below its edge (further
             # components, e.g. deep leaky ReLU nets), let the grid start at 0 instead; gaps are
             # then found on the grid.
-            r = solve(eq, np.array([lo * (1 + 1e-9) + 0j]), scale=hi)
-            if 1.0 - _tail_mass(eq, r.m, r.u)[0] - atom0 > 1e-10:
+            r = solve(eq, np.array([lo * 0.999 + 0j]), scale=hi)  # just below the edge
+            if r.verified[0] and 1.0 - _tail_mass(eq, r.m, r.u)[0] - atom0 > 1e-8:
                 lo = 0.0
         return [(lo, hi)]
     cands = [c for c in rational_edges(eq) if all(abs(c - a) > 1e-9 * a for a in atom_locs)]

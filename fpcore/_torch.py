@@ -45,7 +45,9 @@ def _activation_of(module, nn):
         return get_activation("sigmoid")
     if isinstance(module, nn.GELU):
         if module.approximate != "none":
-            raise ValueError(f"from_torch: only the exact nn.GELU() is supported, got approximate={module.approximate!r}")
+            raise ValueError(
+                f"from_torch: only the exact nn.GELU() is supported, got approximate={module.approximate!r}"
+            )
         return get_activation("gelu")
     if isinstance(module, nn.SiLU):
         return get_activation("silu")
@@ -168,9 +170,7 @@ def from_torch(model, sigma_w2=None, sigma_b2=None, init=None, q0=None) -> Netwo
     depth = len(linears)
     widths = [linears[0].in_features] + [lin.out_features for lin in linears]
     weights = [lin.weight.detach().to("cpu", dtype=torch.float64).numpy() for lin in linears]
-    biases = [
-        None if lin.bias is None else lin.bias.detach().to("cpu", dtype=torch.float64).numpy() for lin in linears
-    ]
+    biases = [None if lin.bias is None else lin.bias.detach().to("cpu", dtype=torch.float64).numpy() for lin in linears]
 
     attrs = getattr(model, "fpcore_init", None) or {}
     if not isinstance(attrs, dict):

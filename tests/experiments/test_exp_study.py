@@ -106,8 +106,9 @@ def test_unsupported_activation_is_reported_not_nan(monkeypatch):
 
 
 # -- the sweep ---------------------------------------------------------------------------------
-TINY = dict(task="digits", n_arch=3, seeds=2, train=dict(epochs=1), activations=("relu", "linear"), n_points=60,
-            progress=False)
+TINY = dict(
+    task="digits", n_arch=3, seeds=2, train=dict(epochs=1), activations=("relu", "linear"), n_points=60, progress=False
+)
 
 
 def test_tiny_sweep_end_to_end_and_resume(tmp_path):
@@ -135,8 +136,14 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
 
     summary = analysis.analyze("digits", res, n_boot=50, n_splits=5, figures=True, log=lambda s: None)
     assert summary["n_architectures"] == 4 and summary["n_runs"] == 8
-    for name in ("architectures.csv", "correlations.csv", "heldout.json", "summary.json", "correlations.png",
-                 "scatter.png"):
+    for name in (
+        "architectures.csv",
+        "correlations.csv",
+        "heldout.json",
+        "summary.json",
+        "correlations.png",
+        "scatter.png",
+    ):
         assert (res / f"digits_{name}").exists(), name
     df = load_results(res / "digits_architectures.csv")
     assert len(df) == 4 and (df["n_seeds"] == 2).all()
@@ -147,8 +154,9 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
 
 def test_tiny_sweep_on_dask_local_cluster(tmp_path):
     logs = []
-    runs_dir = sweep.run_sweep(runs_dir=tmp_path / "runs", scheduler=None, workers=1, log=logs.append,
-                               **{**TINY, "n_arch": 2, "seeds": 1})
+    runs_dir = sweep.run_sweep(
+        runs_dir=tmp_path / "runs", scheduler=None, workers=1, log=logs.append, **{**TINY, "n_arch": 2, "seeds": 1}
+    )
     assert len(list((runs_dir / "runs").glob("*.json"))) == 2
     rec = json.loads(next((runs_dir / "runs").glob("*.json")).read_text())
     assert rec["epochs_done"] == 1 and rec["device"] == "cpu"
@@ -166,8 +174,9 @@ def test_unsupported_activations_are_dropped_before_sampling(tmp_path, monkeypat
 
     monkeypatch.setattr(fpcore, "jacobian_spectrum", no_relu)
     logs = []
-    runs_dir = sweep.run_sweep(runs_dir=tmp_path / "runs", scheduler="synchronous", log=logs.append,
-                               **{**TINY, "n_arch": 2, "seeds": 1})
+    runs_dir = sweep.run_sweep(
+        runs_dir=tmp_path / "runs", scheduler="synchronous", log=logs.append, **{**TINY, "n_arch": 2, "seeds": 1}
+    )
     assert any("skipping activation 'relu'" in line for line in logs)
     assert json.loads((runs_dir / "sweep.json").read_text())["activations"] == ["linear"]
     runs, _, _ = sweep.collect(runs_dir)
@@ -183,12 +192,31 @@ def _synthetic_runs(n_arch=60, seeds=3, seed=0):
         noise = rng.normal()
         for s in range(seeds):
             loss = math.exp(0.5 * good + 0.1 * rng.normal())
-            rows.append(dict(arch_id=f"a{i}", task="digits", activation="relu", activation_name="relu",
-                             init="gaussian", depth=1 + i % 4, widths="64-32-10", sigma_w2=2.0, sigma_b2=0.0,
-                             gain=1.0, min_width_ratio=0.5, max_width_ratio=0.5, seed=s,
-                             final_test_loss=loss, final_test_acc=1 - loss / 10, final_train_loss=loss / 2,
-                             init_test_loss=2.3, diverged=False, log10_d5=good, mean=noise,
-                             hidden_log10_d5=-math.inf if i % 2 else good))
+            rows.append(
+                dict(
+                    arch_id=f"a{i}",
+                    task="digits",
+                    activation="relu",
+                    activation_name="relu",
+                    init="gaussian",
+                    depth=1 + i % 4,
+                    widths="64-32-10",
+                    sigma_w2=2.0,
+                    sigma_b2=0.0,
+                    gain=1.0,
+                    min_width_ratio=0.5,
+                    max_width_ratio=0.5,
+                    seed=s,
+                    final_test_loss=loss,
+                    final_test_acc=1 - loss / 10,
+                    final_train_loss=loss / 2,
+                    init_test_loss=2.3,
+                    diverged=False,
+                    log10_d5=good,
+                    mean=noise,
+                    hidden_log10_d5=-math.inf if i % 2 else good,
+                )
+            )
     return pd.DataFrame(rows)
 
 

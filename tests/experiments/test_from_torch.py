@@ -128,9 +128,9 @@ def test_predicted_spectrum_matches_autograd_jacobian(init):
     law's atom at 0 (1/2 here) moves with it; the minimum over the two ReLU layers adds a bias of
     about 0.56 of that; the bulk converges like L / N. Tolerance: 3.5 sigma + L / N = 0.095.
     Calibration on 12 other seeds at N = 400: KS 0.010-0.065 (mean 0.025 Gaussian, 0.034
-    orthogonal); at N = 800 it roughly halves. The KS distance is dominated by the atom, so the scale of the bulk is checked
-    separately through the mean eigenvalue (measured spread about 5 % at this width; a wrong
-    sigma_w2 convention shifts it by a factor of 2).
+    orthogonal); at N = 800 it roughly halves. The KS distance is dominated by the atom, so the
+    scale of the bulk is checked separately through the mean eigenvalue (measured spread about
+    5 % at this width; a wrong sigma_w2 convention shifts it by a factor of 2).
     """
     n, q0 = 400, 1.0
     arch = Architecture(n, (n, n), n, "relu", 2.0, 0.1, init)

@@ -1,0 +1,144 @@
+"""``python -m experiments``: sweep, export, analyze, supported. See ``--help``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .architectures import DEFAULT_ACTIVATIONS
+    from .metrics import N_POINTS
+    from .training import TrainConfig
+
+    d = TrainConfig.DEFAULTS
+    p = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.split(":")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sweep", help="sample architectures, compute FP metrics, train (resumable, on Dask)")
+    s.add_argument("--task", default="digits", choices=("digits", "mnist1d"))
+    s.add_argument("--n-arch", type=int, default=200, help="architectures to sample (default 200)")
+    s.add_argument("--seeds", type=int, default=3, help="training seeds per architecture (default 3)")
+    s.add_argument("--arch-seed", type=int, default=0, help="seed of the architecture sampler (default 0)")
+    s.add_argument(
+        "--activations",
+        default=",".join(DEFAULT_ACTIVATIONS),
+        help="comma-separated activations to sample (unsupported ones are skipped and reported)",
+    )
+    s.add_argument("--epochs", type=int, default=d["epochs"])
+    s.add_argument("--batch-size", type=int, default=d["batch_size"])
+    s.add_argument("--optimizer", default=d["optimizer"], choices=("sgd", "adam"))
+    s.add_argument("--lr", type=float, default=d["lr"])
+    s.add_argument("--momentum", type=float, default=d["momentum"], help="SGD momentum")
+    s.add_argument("--n-points", type=int, default=N_POINTS, help="density grid points of each spectrum")
+    s.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask scheduler address (tcp://host:8786); 'synchronous' runs in-process; default: a local cluster",
+    )
+    s.add_argument("--workers", type=int, default=2, help="local-cluster worker processes (default 2)")
+    s.add_argument("--device", default="auto", help="torch device: auto (cuda if available), cpu, cuda")
+    s.add_argument("--name", default=None, help="results name (default: the task), e.g. digits_adam for a variant")
+    s.add_argument("--runs-dir", default=None, help="where finished runs are kept (default experiments/runs/<name>)")
+    s.add_argument("--results-dir", default=None, help="where the CSVs go (default experiments/results)")
+    s.add_argument(
+        "--stage",
+        default="all",
+        choices=("all", "metrics", "train"),
+        help="run only the FP metrics or only the training (they are independent)",
+    )
+    s.add_argument(
+        "--recompute-metrics",
+        action="store_true",
+        help="discard cached metrics first (after an fpcore change); training runs are kept",
+    )
+    s.add_argument("--no-export", action="store_true", help="do not write the CSVs at the end")
+    s.add_argument("--no-progress", action="store_true")
+
+    e = sub.add_parser("export", help="write <name>_runs.csv and <name>_epochs.csv from a runs directory")
+    e.add_argument("--name", default="digits", help="sweep name (default digits); runs dir experiments/runs/<name>")
+    e.add_argument("--runs-dir", default=None)
+    e.add_argument("--results-dir", default=None)
+
+    a = sub.add_parser("analyze", help="correlations, bootstrap CIs, held-out check and figures from the CSV")
+    a.add_argument(
+        "--name",
+        "--task",
+        dest="name",
+        default="digits",
+        help="results name: digits, mnist1d, digits_adam... (reads <name>_runs.csv)",
+    )
+    a.add_argument(
+        "--results-dir", default=None, help="directory holding <name>_runs.csv (default experiments/results)"
+    )
+    a.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    a.add_argument("--n-splits", type=int, default=500, help="random half splits of the held-out check (default 500)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--no-figures", action="store_true")
+
+    u = sub.add_parser("supported", help="which activations fpcore's spectrum solver supports now")
+    u.add_argument(
+        "--activations", default="linear,relu,leaky_relu,hard_tanh,tanh,gelu,erf,sigmoid,silu,selu,elu,softplus"
+    )
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "sweep":
+        from .sweep import export, run_sweep
+
+        runs_dir = run_sweep(
+            task=args.task,
+            n_arch=args.n_arch,
+            seeds=args.seeds,
+            runs_dir=args.runs_dir,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            device=args.device,
+            activations=[a for a in args.activations.split(",") if a],
+            arch_seed=args.arch_seed,
+            n_points=args.n_points,
+            progress=not args.no_progress,
+            stages=("metrics", "train") if args.stage == "all" else (args.stage,),
+            name=args.name,
+            recompute_metrics=args.recompute_metrics,
+            train=dict(
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                optimizer=args.optimizer,
+                lr=args.lr,
+                momentum=args.momentum,
+            ),
+        )
+        if not args.no_export:
+            for name, path in export(runs_dir, args.results_dir).items():
+                print(f"wrote {name}: {path}")
+    elif args.command == "export":
+        from .sweep import default_runs_dir, export
+
+        for name, path in export(args.runs_dir or default_runs_dir(args.name), args.results_dir).items():
+            print(f"wrote {name}: {path}")
+    elif args.command == "analyze":
+        from .analysis import analyze
+
+        analyze(
+            args.name,
+            args.results_dir,
+            n_boot=args.n_boot,
+            n_splits=args.n_splits,
+            seed=args.seed,
+            figures=not args.no_figures,
+        )
+    elif args.command == "supported":
+        from .metrics import supported_activations
+
+        ok, reasons = supported_activations(args.activations.split(","))
+        print("supported:", ", ".join(ok) or "none")
+        for act, why in reasons.items():
+            print(f"unsupported: {act}: {why}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,375 @@
+"""The sweep: FP metrics and training runs of sampled architectures, on Dask, resumable.
+
+Layout of a runs directory (default ``experiments/runs/<task>``, not committed)::
+
+    sweep.json               the sweep's settings (a resumed sweep must use the same ones)
+    metrics/<arch_id>.json   {"arch": ..., "metrics": ...} or {"arch": ..., "error": ...}
+    runs/<arch_id>-s<k>.json one training run (final values and per-epoch history)
+
+The driver writes each result file as soon as its task finishes (atomically), so an interrupted
+sweep resumes where it stopped: finished metrics and runs are never recomputed. Workers only
+compute and return results, so they need no shared file system with the driver (a remote cluster
+given by ``--scheduler`` just needs ``fpcore`` and ``experiments`` importable).
+
+Scheduling: ``scheduler=None`` starts a ``distributed.LocalCluster`` with ``workers`` single-threaded
+worker processes; an address (``tcp://host:8786``) connects to an existing cluster;
+``"synchronous"`` runs everything in this process (debugging, no Dask).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import RESULTS_DIR
+from .architectures import DEFAULT_ACTIVATIONS, Architecture, sample_architectures
+from .metrics import N_POINTS
+
+__all__ = ["run_sweep", "collect", "export", "default_runs_dir"]
+
+SCHEMA = 1
+
+
+def default_runs_dir(task: str) -> Path:
+    return Path(__file__).resolve().parent / "runs" / task
+
+
+def _write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, allow_nan=True))
+    os.replace(tmp, path)  # atomic: a killed sweep never leaves half a file
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text())
+
+
+# -- tasks executed on the workers (module level so they pickle by reference) -------------------
+def _metrics_task(arch: dict, q0: float, n_points: int) -> dict:
+    from .metrics import UnsupportedActivation, architecture_metrics
+
+    a = Architecture.from_dict(arch)
+    try:
+        return {"arch": arch, "metrics": architecture_metrics(a, q0, n_points=n_points)}
+    except UnsupportedActivation as exc:
+        return {"arch": arch, "error": f"unsupported: {exc}"}
+    except Exception as exc:  # noqa: BLE001 - recorded and reported, never turned into NaN metrics
+        return {"arch": arch, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _train_task(arch: dict, task: str, seed: int, config: dict, device: str) -> dict:
+    from .training import train_run
+
+    return train_run(Architecture.from_dict(arch), task, seed, config, device)
+
+
+# -- execution backends ------------------------------------------------------------------------
+class _Inline:
+    """Runs tasks in this process (``scheduler="synchronous"``)."""
+
+    def run(self, calls, desc, progress):
+        bar = _bar(len(calls), desc, progress)
+        for key, fn, args in calls:
+            yield key, fn(*args)
+            bar.update(1)
+        bar.close()
+
+    def close(self):
+        pass
+
+
+class _Dask:
+    def __init__(self, scheduler, workers):
+        from distributed import Client, LocalCluster
+
+        self.cluster = None
+        if scheduler is None:
+            self.cluster = LocalCluster(
+                n_workers=int(workers),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+            )
+            self.client = Client(self.cluster)
+        else:
+            self.client = Client(scheduler)
+
+    def run(self, calls, desc, progress):
+        from distributed import as_completed
+
+        futures = {}
+        for key, fn, args in calls:
+            futures[self.client.submit(fn, *args, pure=False)] = key
+        bar = _bar(len(futures), desc, progress)
+        for fut in as_completed(list(futures)):
+            try:
+                result = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a failed run is reported and retried next time
+                result = {"error": f"{type(exc).__name__}: {exc}"}
+            bar.update(1)
+            yield futures.pop(fut), result
+        bar.close()
+
+    def close(self):
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _bar(total, desc, progress):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not progress, file=sys.stderr, dynamic_ncols=True)
+
+
+# -- the sweep ---------------------------------------------------------------------------------
+def run_sweep(
+    task: str = "digits",
+    n_arch: int = 200,
+    seeds: int = 3,
+    runs_dir: str | Path | None = None,
+    scheduler: str | None = None,
+    workers: int = 2,
+    train: dict | None = None,
+    device: str = "auto",
+    activations=None,
+    arch_seed: int = 0,
+    n_points: int = N_POINTS,
+    stages=("metrics", "train"),
+    recompute_metrics: bool = False,
+    name: str | None = None,
+    progress: bool = True,
+    log=print,
+) -> Path:
+    """Run (or resume) a sweep and return its runs directory.
+
+    Parameters
+    ----------
+    task : {"digits", "mnist1d"}
+    n_arch, seeds : int
+        Number of sampled architectures, and of training seeds (0..seeds-1) per architecture.
+    scheduler : None, "synchronous" or a Dask scheduler address
+    workers : int
+        Worker processes of the local cluster (``scheduler=None``).
+    train : dict
+        Training options (:class:`experiments.training.TrainConfig`).
+    activations : sequence of str, optional
+        Activations to sample; default :data:`DEFAULT_ACTIVATIONS`. Activations that fpcore's
+        solver does not support are dropped *before* sampling and reported.
+    stages : sequence of {"metrics", "train"}
+        What to run; the two are independent (separate processes may run them concurrently).
+    recompute_metrics : bool
+        Discard cached metrics first (after an fpcore change); training runs are kept.
+    name : str, optional
+        Name of the exported results (``<name>_runs.csv``...); default: the task. Use one per
+        variant of a task (e.g. ``digits_adam``) and a separate ``runs_dir``.
+    """
+    from .data import load_task
+    from .metrics import supported_activations
+    from .training import TrainConfig
+
+    unknown = set(stages) - {"metrics", "train"}
+    if unknown or not stages:
+        raise ValueError(f"stages must be a non-empty subset of ('metrics', 'train'), got {stages!r}")
+    name = name or task
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(name)
+    cfg = dict(TrainConfig(**(train or {})))
+    t = load_task(task)
+    q0 = t.q0
+    wanted = list(activations or DEFAULT_ACTIVATIONS)
+    supported, reasons = supported_activations(wanted)
+    for act, why in reasons.items():
+        log(f"skipping activation {act!r}: fpcore cannot compute its spectrum ({why})")
+    if not supported:
+        raise ValueError(f"none of the activations {wanted} is supported by fpcore.jacobian_spectrum")
+
+    settings = dict(
+        schema=SCHEMA,
+        task=task,
+        arch_seed=int(arch_seed),
+        activations=supported,
+        train=cfg,
+        n_points=int(n_points),
+        q0=q0,
+    )
+    settings_path = runs_dir / "sweep.json"
+    if settings_path.exists():
+        old = _read_json(settings_path)
+        old_cmp = {k: v for k, v in old.items() if k not in ("n_arch", "seeds", "skipped_activations", "name")}
+        if old_cmp != json.loads(json.dumps(settings)):
+            raise ValueError(
+                f"{runs_dir} holds a sweep with other settings:\n  old: {old_cmp}\n  new: {settings}\n"
+                "use another --runs-dir (or delete it) to start a new sweep"
+            )
+    # The sweep's extent only grows: a shorter rerun (e.g. metrics only) keeps the larger one for export.
+    extent = {"n_arch": int(n_arch), "seeds": int(seeds)}
+    if settings_path.exists():
+        extent = {k: max(v, int(old.get(k, 0))) for k, v in extent.items()}
+    _write_json(settings_path, {**settings, "name": name, **extent, "skipped_activations": reasons})
+
+    archs = sample_architectures(n_arch, t.n_features, t.n_classes, seed=arch_seed, activations=supported)
+    backend = _Inline() if scheduler == "synchronous" else _Dask(scheduler, workers)
+    try:
+        if "metrics" in stages:
+            mdir = runs_dir / "metrics"
+            if recompute_metrics:
+                for a in archs:
+                    (mdir / f"{a.arch_id}.json").unlink(missing_ok=True)
+            todo = [
+                (a.arch_id, _metrics_task, (a.to_dict(), q0, int(n_points)))
+                for a in archs
+                if not (mdir / f"{a.arch_id}.json").exists()
+            ]
+            log(f"{task}: {len(archs)} architectures, {len(archs) - len(todo)} with metrics already")
+            for key, result in backend.run(todo, "FP metrics", progress):
+                _write_json(mdir / f"{key}.json", result)
+            failed = [a for a in archs if "metrics" not in _read_json(mdir / f"{a.arch_id}.json")]
+            if failed:
+                log(
+                    f"{len(failed)} architectures have no metrics and are left out of the analysis "
+                    f"(reasons in {mdir}/<arch_id>.json, and <task>_skipped.csv after export)"
+                )
+        if "train" in stages:
+            # Training does not depend on the metrics: every sampled architecture is trained, so a
+            # later fpcore (e.g. one that supports more activations) only needs the metrics redone.
+            rdir = runs_dir / "runs"
+            todo = [
+                (f"{a.arch_id}-s{s}", _train_task, (a.to_dict(), task, s, cfg, device))
+                for a in archs
+                for s in range(seeds)
+                if not (rdir / f"{a.arch_id}-s{s}.json").exists()
+            ]
+            log(f"{task}: {len(archs) * seeds} training runs, {len(archs) * seeds - len(todo)} done already")
+            errors = 0
+            for key, result in backend.run(todo, "training", progress):
+                if "error" in result:
+                    errors += 1
+                    log(f"run {key} failed: {result['error']}")
+                    continue
+                _write_json(rdir / f"{key}.json", result)
+            if errors:
+                log(f"{errors} runs failed; rerun the same command to retry them")
+    finally:
+        backend.close()
+    return runs_dir
+
+
+# -- collecting --------------------------------------------------------------------------------
+ARCH_COLUMNS = (
+    "arch_id",
+    "activation",
+    "activation_name",
+    "init",
+    "depth",
+    "widths",
+    "sigma_w2",
+    "sigma_b2",
+    "gain",
+    "min_width_ratio",
+    "max_width_ratio",
+)
+RUN_COLUMNS = (
+    "seed",
+    "final_train_loss",
+    "final_test_loss",
+    "final_test_acc",
+    "init_test_loss",
+    "diverged",
+    "epochs_done",
+    "seconds",
+    "device",
+)
+
+
+def _arch_row(a: Architecture) -> dict:
+    r = a.width_ratios
+    return dict(
+        arch_id=a.arch_id,
+        activation=a.activation,
+        activation_name=a.activation_name,
+        init=a.init,
+        depth=a.depth,
+        widths="-".join(map(str, a.widths)),
+        sigma_w2=a.sigma_w2,
+        sigma_b2=a.sigma_b2,
+        gain=a.gain,
+        min_width_ratio=min(r),
+        max_width_ratio=max(r),
+    )
+
+
+def collect(runs_dir: str | Path, n_arch: int | None = None, seeds: int | None = None):
+    """Tables of a runs directory: ``(runs, epochs, skipped)`` DataFrames.
+
+    ``runs``: one row per (architecture, seed) with the architecture, its metrics (full and
+    ``hidden_``) and the final train/test values. ``epochs``: one row per (architecture, seed,
+    epoch). ``skipped``: architectures without metrics and why. ``n_arch``/``seeds`` restrict to the
+    first architectures/seeds of the sweep (default: the sweep's own settings).
+    """
+    import pandas as pd
+
+    runs_dir = Path(runs_dir)
+    settings = _read_json(runs_dir / "sweep.json")
+    n_arch = settings["n_arch"] if n_arch is None else n_arch
+    seeds = settings["seeds"] if seeds is None else seeds
+    from .data import load_task
+
+    t = load_task(settings["task"])
+    archs = sample_architectures(
+        n_arch, t.n_features, t.n_classes, seed=settings["arch_seed"], activations=settings["activations"]
+    )
+    rows, epochs, skipped = [], [], []
+    for a in archs:
+        mpath = runs_dir / "metrics" / f"{a.arch_id}.json"
+        if not mpath.exists():
+            continue
+        m = _read_json(mpath)
+        if "metrics" not in m:
+            skipped.append({**_arch_row(a), "reason": m.get("error", "")})
+            continue
+        metrics = m["metrics"]
+        for s in range(seeds):
+            rpath = runs_dir / "runs" / f"{a.arch_id}-s{s}.json"
+            if not rpath.exists():
+                continue
+            r = _read_json(rpath)
+            rows.append({**_arch_row(a), "task": settings["task"], **{k: r[k] for k in RUN_COLUMNS}, **metrics})
+            h = r["history"]
+            for e in range(len(h["test_loss"])):
+                epochs.append(
+                    dict(
+                        arch_id=a.arch_id,
+                        seed=s,
+                        epoch=e,
+                        train_loss=h["train_loss"][e],
+                        test_loss=h["test_loss"][e],
+                        test_acc=h["test_acc"][e],
+                    )
+                )
+    return pd.DataFrame(rows), pd.DataFrame(epochs), pd.DataFrame(skipped)
+
+
+def export(runs_dir: str | Path, results_dir: str | Path | None = None, n_arch=None, seeds=None) -> dict:
+    """Write ``<name>_runs.csv``, ``<name>_epochs.csv`` (and ``<name>_skipped.csv``) to the
+    results directory (``name``: the sweep's name, by default its task); return the paths."""
+    runs, epochs, skipped = collect(runs_dir, n_arch, seeds)
+    if runs.empty:
+        raise ValueError(f"{runs_dir}: no finished runs to export")
+    results_dir = Path(results_dir) if results_dir is not None else RESULTS_DIR
+    results_dir.mkdir(parents=True, exist_ok=True)
+    settings = _read_json(Path(runs_dir) / "sweep.json")
+    task = settings.get("name", settings["task"])
+    paths = {"runs": results_dir / f"{task}_runs.csv", "epochs": results_dir / f"{task}_epochs.csv"}
+    runs.to_csv(paths["runs"], index=False, float_format="%.6g")
+    epochs.to_csv(paths["epochs"], index=False, float_format="%.5g")
+    spath = results_dir / f"{task}_skipped.csv"
+    if not skipped.empty:
+        skipped.to_csv(spath, index=False)
+        paths["skipped"] = spath
+    elif spath.exists():
+        spath.unlink()
+    return paths
