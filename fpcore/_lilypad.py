@@ -132,13 +132,21 @@ def _newton(eq, z, m, u, iters, tol=None):
     return m, u, used, path
 
 
+def far_start(eq: Equation, z):
+    """Two-term far-field solution ``m = mean / (z - s_1)``, ``s_1 = -mean sum_j e_j / a_j``
+    (from ``M^{-1}(m) = (mean/m)(1 + c_1 m + O(m^2))``): error ``O(|z|^-3)``."""
+    nz = eq.roots != 0
+    s1 = -eq.mean * float(np.sum(eq.exps[nz] / eq.roots[nz])) if eq.rational else 0.0
+    return eq.mean / (z - s1)
+
+
 def _start_height(eq: Equation, x: np.ndarray, scale: float) -> float:
-    """A height ``Y`` at which ``m = mean / z`` is a certified start for all ``z = x + iY``."""
-    Y = max(4.0 * scale, 1.0)
+    """A height ``Y`` at which :func:`far_start` is a certified start for all ``z = x + iY``."""
+    Y = max(0.5 * scale, 1e-300)
     xs = np.array([x.min(), x.max(), 0.0])
-    for _ in range(80):
+    for _ in range(2000):
         z = xs + 1j * Y
-        m0 = eq.mean / z
+        m0 = far_start(eq, z)
         if eq.rational:
             ok, _, _ = kantorovich(eq, z, m0)
         else:
@@ -150,7 +158,7 @@ def _start_height(eq: Equation, x: np.ndarray, scale: float) -> float:
     raise RuntimeError("lilypads: no certified start found (Y grew past its bound)")
 
 
-_USE_ELL = False  # the log m certificate: longer far-field steps, more work per round
+_USE_ELL = True  # the log(m - a_j) certificate: long steps near a root (singular edges at 0)
 
 
 def _wrap(g):
@@ -182,6 +190,10 @@ class _Rational:
         self.q_curved = self.en.sum() > 1
         self.aap, self.aan = np.abs(self.ap.real), np.abs(self.an.real)
         self.use_ell = _USE_ELL
+        # all roots, and |e_k| |a_j - a_k| for the log(m - a_j) coordinate (zero for k = j)
+        self.A = np.concatenate([self.ap, self.an])
+        self.absw = np.concatenate([self.ep, self.en])
+        self.W = self.absw[None, :] * np.abs(self.A[:, None] - self.A[None, :])
         # Factors cancel at infinity (degree 0): keep the sharper curvature bound there.
         self.third = float(eq.exps.sum()) == 0.0
 
@@ -205,14 +217,16 @@ class _Rational:
         ip, in_ = 1.0 / dp, 1.0 / dn
         g2 = np.abs((ip * ip) @ self.ep - (in_ * in_) @ self.en)  # second derivative of g at m
         # ell = log m form: roots a_j != 0 only (the factor m^e is linear in ell)
-        am = np.abs(m)
-        if self.use_ell:
-            Sl = am * ((self.aap / adp**2) @ self.ep + (self.aan / adn**2) @ self.en)
-            dnz = np.minimum(np.min(np.where(self.aap > 0, adp, np.inf), axis=1, initial=np.inf),
-                             np.min(np.where(self.aan > 0, adn, np.inf), axis=1, initial=np.inf))
-        else:
-            Sl = dnz = am
-        return (lqp, in_ @ self.en, ip @ self.ep, adp, adn, logPr, cut, g2, am, Sl, dnz)
+        # the coordinate ell = log(m - a_j) around the nearest root a_j (see max_step)
+        dall = np.concatenate([adp, adn], axis=1)
+        j = np.argmin(dall, axis=1)
+        rows = np.arange(m.shape[0])
+        am = dall[rows, j]  # delta = |m - a_j|
+        dall2 = dall.copy()
+        dall2[rows, j] = np.inf
+        dnz = np.min(dall2, axis=1, initial=np.inf)  # distance to the other roots
+        Sl = am * np.sum(self.W[j] / dall**2, axis=1)
+        return (lqp, in_ @ self.en, ip @ self.ep, adp, adn, logPr, cut, g2, am, Sl, dnz, self.A[j])
 
     def light(self, m):
         """``log Q - log P``, ``Q'/Q`` and ``P'/P`` only (what a Newton step needs)."""
@@ -234,17 +248,18 @@ class _Rational:
         largest admissible ``eta`` in closed form. Then ``g(z) = g(z0) + log(z/z0)`` and
         ``|log(1+x) - x| <= |x|^2 / (2 (1 - |x|))`` give the longest step with ``|g| <= eta |g'|``.
         """
-        lqp, LQ, LP, adp, adn, logPr, cut, g2, am, Sl, dnz = st
+        lqp, LQ, LP, adp, adn, logPr, cut, g2, am, Sl, dnz, Asel = st
         agp = np.abs(LQ - LP)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            # ell = log m form: |G''| <= Sl e^r / (1 - |m| (e^r - 1) / d)^2 on the ell-ball of
-            # radius r, and G' = m g'; largest eta by bisection (monotone).
+            # ell = log(m - a_j) form around the nearest root a_j (delta = |m - a_j|, d the
+            # distance to the other roots): |G''| <= S e^r / (1 - delta (e^r - 1) / d)^2 on the
+            # ell-ball of radius r, G' = (m - a_j) g'; largest eta by bisection (monotone).
             gamma_l = 0.0
             if self.use_ell:
                 agl = am * agp
                 rmax = np.log1p(dnz / am)
                 lo, hi = np.zeros_like(agp), np.minimum(0.5 * rmax, 3.0)
-                for _ in range(24):
+                for _ in range(12):
                     mid = 0.5 * (lo + hi)
                     r = 2 * mid
                     ok = mid * Sl * np.exp(r) / (1 - am * np.expm1(r) / dnz) ** 2 <= 0.5 * agl
@@ -292,7 +307,7 @@ class _Rational:
                 bad &= ~fits(s)
             s = np.where(bad, 0.0, s)
             s = np.where(np.isfinite(s) & (s > 0), s, 0.0)
-        return np.minimum(s, dist), kind
+        return np.minimum(s, dist), kind, Asel
 
     def test(self, st, z):
         """Certify Newton from the state's ``m`` for ``f_z``; returns ok, theta, Newton step, eta.
@@ -307,7 +322,7 @@ class _Rational:
         * polynomial form ``f = rho - 1`` (``rho = z Q / (C P)``), bound of MATH.md section 4;
           it needs no branch of the logarithm.
         """
-        lqp, LQ, LP, distp, distn, logPr, cut, g2, am, Sl, dnz = st
+        lqp, LQ, LP, distp, distn, logPr, cut, g2, am, Sl, dnz, Asel = st
         if z.ndim == 1:
             ok, theta, step, eta, kind = self.test(st, z[:, None])
             return ok[:, 0], theta[:, 0], step[:, 0], eta[:, 0], kind[:, 0]
@@ -331,20 +346,23 @@ class _Rational:
         step = g / gp
         eta = eta_g
         kind = np.where(ok, 1, 0)
-        # ell = log m form (third certificate): Newton on G(ell) = g(e^ell), G' = m g'
+        # ell = log(m - a_j) form around the nearest root (third certificate): Newton on
+        # G(ell) = g(a_j + e^ell), G' = (m - a_j) g'; per-root curvature bound on the ell-ball.
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             am2 = am[:, None]
             agl = am2 * agp
             eta_l = np.abs(g) / agl
             r = 2.0 * eta_l
             shift = am2 * np.expm1(r)
-            dp_l = distp[:, None, :] - shift[..., None]
-            dn_l = distn[:, None, :] - shift[..., None]
-            Kl = am2 * np.exp(r) * ((self.aap / dp_l**2) @ self.ep + (self.aan / dn_l**2) @ self.en)
-            pos = np.all(np.where(self.aap > 0, dp_l, 1.0) > 0, axis=-1) & np.all(np.where(self.aan > 0, dn_l, 1.0) > 0, axis=-1)
+            dall = np.concatenate([distp, distn], axis=1)[:, None, :] - shift[..., None]
+            jsel = np.argmin(np.abs(self.A[None, :] - Asel[:, None]), axis=1)
+            Wj = self.W[jsel][:, None, :]
+            Kl = am2 * np.exp(r) * np.sum(np.where(Wj > 0, Wj / dall**2, 0.0), axis=-1)
+            pos = np.all(np.where(Wj > 0, dall, 1.0) > 0, axis=-1)
             ok_l = (eta_l * Kl <= 0.5 * agl) & pos & ~ok & self.use_ell
         ok |= ok_l
         kind = np.where(ok_l, 2, kind)
+        theta = np.where(ok_l, eta_l * Kl / agl, theta)
         eta = np.where(ok_l, eta_l, eta)
         # The polynomial-form certificate where the log form fails (near the cuts, or where
         # the log form's curvature bound is the looser of the two).
@@ -409,7 +427,7 @@ def kantorovich(eq: Equation, z: np.ndarray, m: np.ndarray):
 def _polish(ev: "_Rational", t, m, kind, iters: int = MAX_NEWTON):
     """Newton at the targets until ``|dm| <= 4 eps |m|`` per point: the log-form map
     ``m <- m - g/g'`` (kind 1), the polynomial-form map ``m <- m - f/f'`` (kind 0) or the
-    ``log m`` form ``m <- m exp(-g / (m g'))`` (kind 2)."""
+    ``log(m - a)`` form ``m <- a + (m - a) exp(-g / ((m - a) g'))`` around the nearest root (kind 2)."""
     m = m.copy()
     act = np.arange(m.shape[0])
     prev = np.full(m.shape[0], np.inf)
@@ -425,7 +443,11 @@ def _polish(ev: "_Rational", t, m, kind, iters: int = MAX_NEWTON):
         k = kind[act]
         gp = LQ - LP
         step = np.where(k == 1, g / gp, np.where(k == 0, (rho - 1.0) / (rho * LQ - LP),
-                                                   m[act] * -np.expm1(-g / (m[act] * gp))))
+                                                   np.zeros_like(g)))
+        if np.any(k == 2):
+            ma = m[act]
+            dm = ma - ev.A[np.argmin(np.abs(ma[:, None] - ev.A[None, :]), axis=1)]
+            step = np.where(k == 2, dm * -np.expm1(-g / (dm * gp)), step)
         step = np.where(np.isfinite(step), step, 0.0)
         m[act] -= step
         used += act.size
@@ -469,11 +491,11 @@ def _chain(ev: _Rational, z: np.ndarray, m: np.ndarray, t: np.ndarray, record: b
             dirn = np.where(dist > 0, (ta - z) / dist, 0.0)
         st = ev.at(m)
         # The longest certified step, in closed form (log-form Kantorovich test).
-        s, logform = ev.max_step(st, z, dirn, dist)
+        s, logform, Asel = ev.max_step(st, z, dirn, dist)
         # Where that step is short (near a root of M^{-1}, or where the polynomial form's
         # bound is the sharper one) also test longer proposals with both certificates:
         # s * 2^k, or dist * 2^-k when the closed form allows nothing.
-        short = np.flatnonzero(s < 0.25 * dist)
+        short = np.flatnonzero(s < 0.05 * dist)
         if short.size:
             base = np.where(s[short, None] > 0, s[short, None] * _GROW[:6], dist[short, None] * mult[::4])
             lens = np.minimum(base, dist[short, None])
@@ -492,11 +514,15 @@ def _chain(ev: _Rational, z: np.ndarray, m: np.ndarray, t: np.ndarray, record: b
         # One Newton step with the certified map.
         lqp, LQ, LP = st[0], st[1], st[2]
         g = _wrap(np.log(np.abs(znew)) + 1j * np.angle(znew) + lqp)
-        rho = np.exp(np.minimum(g.real, 700.0) + 1j * g.imag)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             gp = LQ - LP
-            nstep = np.where(logform == 1, g / gp, np.where(logform == 0, (rho - 1.0) / (rho * LQ - LP),
-                                                           m * -np.expm1(-g / (m * gp))))
+            nstep = g / gp
+            if np.any(logform == 0):
+                rho = np.exp(np.minimum(g.real, 700.0) + 1j * g.imag)
+                nstep = np.where(logform == 0, (rho - 1.0) / (rho * LQ - LP), nstep)
+            if np.any(logform == 2):
+                dm = m - Asel
+                nstep = np.where(logform == 2, dm * -np.expm1(-g / (dm * gp)), nstep)
         nstep = np.where(np.isfinite(nstep) & moved, nstep, 0.0)
         if record:
             if moved[0]:
@@ -546,7 +572,7 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
 
     def vertical(sel):
         z0 = t[sel] + 1j * Y
-        res = _chain(ev, z0, eq.mean / z0, t[sel], record, max_rounds)  # m = mean/z certified at z0
+        res = _chain(ev, z0, far_start(eq, z0), t[sel], record, max_rounds)  # certified at z0
         counts[:] += (sel.size + res[3], res[4], res[5])
         return res
 
