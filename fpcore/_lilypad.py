@@ -19,6 +19,7 @@ every product is evaluated through logarithms, so deep networks neither overflow
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -158,6 +159,7 @@ def _start_height(eq: Equation, x: np.ndarray, scale: float) -> float:
     raise RuntimeError("lilypads: no certified start found (Y grew past its bound)")
 
 
+_E1 = math.e - 1.0
 _USE_ELL = True  # the log(m - a_j) certificate: long steps near a root (singular edges at 0)
 
 
@@ -252,20 +254,18 @@ class _Rational:
         agp = np.abs(LQ - LP)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             # ell = log(m - a_j) form around the nearest root a_j (delta = |m - a_j|, d the
-            # distance to the other roots): |G''| <= S e^r / (1 - delta (e^r - 1) / d)^2 on the
-            # ell-ball of radius r, G' = (m - a_j) g'; largest eta by bisection (monotone).
+            # distance to the other roots, kappa = delta/d): |G''| <= S e^r / (1 - delta (e^r - 1)
+            # / d)^2 on the ell-ball of radius r, G' = (m - a_j) g'. For r <= 1, e^r <= 1 + c r
+            # with c = e - 1, so with x = 2 c eta the test eta K <= |G'|/2 follows from
+            # x (1 + x) / (1 - kappa x)^2 <= B = c |G'| / S: a quadratic, solved in closed form.
             gamma_l = 0.0
             if self.use_ell:
                 agl = am * agp
-                rmax = np.log1p(dnz / am)
-                lo, hi = np.zeros_like(agp), np.minimum(0.5 * rmax, 3.0)
-                for _ in range(12):
-                    mid = 0.5 * (lo + hi)
-                    r = 2 * mid
-                    ok = mid * Sl * np.exp(r) / (1 - am * np.expm1(r) / dnz) ** 2 <= 0.5 * agl
-                    lo = np.where(ok, mid, lo)
-                    hi = np.where(ok, hi, mid)
-                gamma_l = 0.999 * lo * agl
+                kap = am / dnz
+                B = _E1 * agl / Sl
+                x = 2 * B / ((1 + 2 * B * kap) + np.sqrt(1 + 4 * B * kap + 4 * B))
+                x = np.minimum(np.where(np.isfinite(x), x, 0.0), _E1)  # r <= 1
+                gamma_l = 0.999 * x / (2 * _E1) * agl
             S2 = (1.0 / adp**2) @ self.ep + (1.0 / adn**2) @ self.en
             A = agp / (cut * S2)
             rho = np.where(A > 1e-8, ((2 * A + 1) - np.sqrt(4 * A + 1)) / (2 * A), A)
@@ -431,19 +431,20 @@ def _polish(ev: "_Rational", t, m, kind, iters: int = MAX_NEWTON):
     m = m.copy()
     act = np.arange(m.shape[0])
     prev = np.full(m.shape[0], np.inf)
+    lt = np.log(np.abs(t)) + 1j * np.angle(t)
     used = 0
     path = [m.copy()]
     for _ in range(iters):
         if act.size == 0:
             break
         lqp, LQ, LP = ev.light(m[act])
-        ta = t[act]
-        g = _wrap(np.log(np.abs(ta)) + 1j * np.angle(ta) + lqp)
-        rho = np.exp(g)
+        g = _wrap(lt[act] + lqp)
         k = kind[act]
         gp = LQ - LP
-        step = np.where(k == 1, g / gp, np.where(k == 0, (rho - 1.0) / (rho * LQ - LP),
-                                                   np.zeros_like(g)))
+        step = g / gp
+        if np.any(k == 0):
+            rho = np.exp(g)
+            step = np.where(k == 0, (rho - 1.0) / (rho * LQ - LP), step)
         if np.any(k == 2):
             ma = m[act]
             dm = ma - ev.A[np.argmin(np.abs(ma[:, None] - ev.A[None, :]), axis=1)]
