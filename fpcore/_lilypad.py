@@ -560,6 +560,38 @@ def _chain(ev: _Rational, z: np.ndarray, m: np.ndarray, t: np.ndarray, record: b
 _ANCHOR_STRIDE = 8
 
 
+def _level_schedule(groups: np.ndarray):
+    """Order in which a sorted real grid is solved (MATH.md section 4: neighbouring grid points
+    are good certified starts for each other).
+
+    Anchors, every ``_ANCHOR_STRIDE``-th point of each group (one support interval) and its last
+    point, walk down from far above; then, level by level with halving strides, each remaining
+    point walks along the real axis from its left neighbour, solved at a coarser level.
+
+    Returns
+    -------
+    anchors : ndarray of int
+    levels : list of (todo, neighbour) index arrays
+    """
+    n = groups.size
+    pos = np.arange(n)
+    first = np.r_[True, groups[1:] != groups[:-1]]
+    last = np.r_[groups[1:] != groups[:-1], True]
+    rel = pos - np.maximum.accumulate(np.where(first, pos, 0))
+    anchors = np.flatnonzero((rel % _ANCHOR_STRIDE == 0) | last)
+    solved = np.zeros(n, dtype=bool)
+    solved[anchors] = True
+    levels = []
+    stride = _ANCHOR_STRIDE // 2
+    while stride >= 1:
+        todo = np.flatnonzero(~solved & (rel % stride == 0))
+        if todo.size:
+            levels.append((todo, todo - stride))
+            solved[todo] = True
+        stride //= 2
+    return anchors, levels
+
+
 def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
                     groups: np.ndarray | None = None) -> SolveResult:
     """Vertical chains from far above each target; with ``groups`` (labels of sorted real targets
@@ -584,37 +616,21 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
         out_m = np.empty(n, dtype=complex)
         out_log = np.ones(n, dtype=np.int8)
         failed = np.zeros(n, dtype=bool)
-        solved = np.zeros(n, dtype=bool)
-        pos = np.arange(n)
-        first = np.r_[True, groups[1:] != groups[:-1]]
-        last = np.r_[groups[1:] != groups[:-1], True]
-        start_of = np.maximum.accumulate(np.where(first, pos, 0))
-        rel = pos - start_of
-        anchors = np.flatnonzero((rel % _ANCHOR_STRIDE == 0) | last)
+        anchors, levels = _level_schedule(groups)
         m_a, l_a, f_a, *_ = vertical(anchors)
         ma, used, _ = _polish(ev, t[anchors], m_a, l_a)
         counts[1] += used
         out_m[anchors], out_log[anchors], failed[anchors] = ma, l_a, f_a
-        solved[anchors] = True
-        stride = _ANCHOR_STRIDE // 2
-        while stride >= 1:
-            todo = np.flatnonzero(~solved & (rel % stride == 0))
-            if todo.size:
-                nb = todo - stride  # left neighbour, solved at a coarser level (same group)
-                res = _chain(ev, t[nb], out_m[nb], t[todo], False, max_rounds)
-                counts[:] += (res[3], res[4], res[5])
-                mt, lt, ft = res[0], res[1], res[2]
-                # a point the horizontal walk cannot reach walks down instead
-                if np.any(ft):
-                    redo = todo[ft]
-                    mv, lv, fv, *_ = vertical(redo)
-                    mt[ft], lt[ft], ft[ft] = mv, lv, fv
-                mp, used, _ = _polish(ev, t[todo], mt, lt)
-                counts[1] += used
-                out_m[todo], out_log[todo], failed[todo] = mp, lt, ft | failed[nb]
-                solved[todo] = True
-            stride //= 2
-        # Polished values go through the log-form polish below (already converged: one step).
+        for todo, nb in levels:
+            res = _chain(ev, t[nb], out_m[nb], t[todo], False, max_rounds)
+            counts[:] += (res[3], res[4], res[5])
+            mt, lt, ft = res[0], res[1], res[2]
+            if np.any(ft):  # a point the horizontal walk cannot reach walks down instead
+                mv, lv, fv, *_ = vertical(todo[ft])
+                mt[ft], lt[ft], ft[ft] = mv, lv, fv
+            mp, used, _ = _polish(ev, t[todo], mt, lt)
+            counts[1] += used
+            out_m[todo], out_log[todo], failed[todo] = mp, lt, ft | failed[nb]
     n_lily, n_newton, n_rej = (int(c) for c in counts)
     if groups is None or n < 4 * _ANCHOR_STRIDE:
         # Polish at the targets with the Newton map whose convergence the last step certified.
@@ -821,29 +837,16 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
         out_m = np.empty(n, dtype=complex)
         out_u = np.empty((n, len(eq.ugroups)), dtype=complex)
         failed = np.zeros(n, dtype=bool)
-        solved = np.zeros(n, dtype=bool)
-        pos = np.arange(n)
-        first = np.r_[True, groups[1:] != groups[:-1]]
-        last = np.r_[groups[1:] != groups[:-1], True]
-        rel = pos - np.maximum.accumulate(np.where(first, pos, 0))
-        anchors = np.flatnonzero((rel % _ANCHOR_STRIDE == 0) | last)
+        anchors, levels = _level_schedule(groups)
         out_m[anchors], out_u[anchors], failed[anchors], *_ = vertical(anchors)
-        solved[anchors] = True
-        stride = _ANCHOR_STRIDE // 2
-        while stride >= 1:
-            todo = np.flatnonzero(~solved & (rel % stride == 0))
-            if todo.size:
-                nb = todo - stride
-                res = _gchain(ev, t[nb], out_m[nb], out_u[nb], t[todo], False, max_rounds)
-                counts[:] += (res[3], res[4], res[5])
-                mt, ut, ft = res[0], res[1], res[2]
-                if np.any(ft):
-                    redo = todo[ft]
-                    mv, uv, fv, *_ = vertical(redo)
-                    mt[ft], ut[ft], ft[ft] = mv, uv, fv
-                out_m[todo], out_u[todo], failed[todo] = mt, ut, ft | failed[nb]
-                solved[todo] = True
-            stride //= 2
+        for todo, nb in levels:
+            res = _gchain(ev, t[nb], out_m[nb], out_u[nb], t[todo], False, max_rounds)
+            counts[:] += (res[3], res[4], res[5])
+            mt, ut, ft = res[0], res[1], res[2]
+            if np.any(ft):  # a point the horizontal walk cannot reach walks down instead
+                mv, uv, fv, *_ = vertical(todo[ft])
+                mt[ft], ut[ft], ft[ft] = mv, uv, fv
+            out_m[todo], out_u[todo], failed[todo] = mt, ut, ft | failed[nb]
     _, _, _, res, inner, _, _ = ev.newton(t, out_m, out_u, 0)
     verified = ~failed & (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (out_m.imag <= 1e-12 * np.abs(out_m))
     n_lily, n_newton, n_rej = (int(c) for c in counts)

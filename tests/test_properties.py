@@ -23,8 +23,8 @@ def networks(draw):
 
 
 def _continuous_mass(s):
-    """Integral of the density over each support interval, by Gauss-Legendre after the
-    substitutions x = lo + (hi - lo) sin^2(t) (square-root edges) or, for intervals starting at
+    """Integral of the density over the hull of the support, by Gauss-Legendre after the
+    substitution x = lo + (hi - lo) sin^2(t) (square-root edges) or, for a support starting at
     0 (possibly singular density), geometric panels down to 1e-10 hi plus the exact CDF below."""
     nodes, weights = np.polynomial.legendre.leggauss(24)
     total = 0.0
@@ -39,12 +39,13 @@ def _continuous_mass(s):
                 xs.append(p + (q - p) * (nodes + 1) / 2)
                 ws.append(weights * (q - p) / 2)
             lo = hi / 2
-        # x = lo + (hi - lo) sin^2(t), t in (0, pi/2): dx = (hi - lo) sin(2t) dt
-        t = (nodes + 1) * math.pi / 4
-        for k in range(8):
-            tk = (t + k * math.pi / 2) / 8
+        # x = lo + (hi - lo) sin^2(t), t in (0, pi/2): dx = (hi - lo) sin(2t) dt; panels in t
+        # geometric from 1e-8 (spectra spanning decades pile up at the lower edge), then uniform
+        tb = np.concatenate([np.geomspace(1e-8, math.pi / 4, 40), np.linspace(math.pi / 4, math.pi / 2, 9)[1:]])
+        for p, q in zip(tb[:-1], tb[1:]):
+            tk = p + (q - p) * (nodes + 1) / 2
             xs.append(lo + (hi - lo) * np.sin(tk) ** 2)
-            ws.append(weights * (math.pi / 32) * (hi - lo) * np.sin(2 * tk))
+            ws.append(weights * (q - p) / 2 * (hi - lo) * np.sin(2 * tk))
         x, w = np.concatenate(xs), np.concatenate(ws)
         _, d = s._cdf_and_density(x)
         total += float(np.dot(w, d))
