@@ -219,16 +219,19 @@ class _Rational:
         ip, in_ = 1.0 / dp, 1.0 / dn
         g2 = np.abs((ip * ip) @ self.ep - (in_ * in_) @ self.en)  # second derivative of g at m
         # ell = log m form: roots a_j != 0 only (the factor m^e is linear in ell)
-        # the coordinate ell = log(m - a_j) around the nearest root a_j (see max_step)
+        # the coordinates ell = log(m - a_j), one per root a_j (see max_step): delta_j = |m - a_j|,
+        # the distance to the other roots, and S_j = delta_j sum_k |e_k| |a_j - a_k| / d_k^2
         dall = np.concatenate([adp, adn], axis=1)
-        j = np.argmin(dall, axis=1)
         rows = np.arange(m.shape[0])
-        am = dall[rows, j]  # delta = |m - a_j|
-        dall2 = dall.copy()
-        dall2[rows, j] = np.inf
-        dnz = np.min(dall2, axis=1, initial=np.inf)  # distance to the other roots
-        Sl = am * np.sum(self.W[j] / dall**2, axis=1)
-        return (lqp, in_ @ self.en, ip @ self.ep, adp, adn, logPr, cut, g2, am, Sl, dnz, self.A[j])
+        j1 = np.argmin(dall, axis=1)
+        d1 = dall[rows, j1]
+        d2 = dall.copy()
+        d2[rows, j1] = np.inf
+        d2 = np.min(d2, axis=1, initial=np.inf)
+        dnz = np.where(np.arange(dall.shape[1]) == j1[:, None], d2[:, None], d1[:, None])
+        Sl = dall * ((1.0 / dall**2) @ self.W.T)
+        am = dall
+        return (lqp, in_ @ self.en, ip @ self.ep, adp, adn, logPr, cut, g2, am, Sl, dnz)
 
     def light(self, m):
         """``log Q - log P``, ``Q'/Q`` and ``P'/P`` only (what a Newton step needs)."""
@@ -250,7 +253,8 @@ class _Rational:
         largest admissible ``eta`` in closed form. Then ``g(z) = g(z0) + log(z/z0)`` and
         ``|log(1+x) - x| <= |x|^2 / (2 (1 - |x|))`` give the longest step with ``|g| <= eta |g'|``.
         """
-        lqp, LQ, LP, adp, adn, logPr, cut, g2, am, Sl, dnz, Asel = st
+        lqp, LQ, LP, adp, adn, logPr, cut, g2, am, Sl, dnz = st
+        Asel = self.A[np.argmin(am, axis=1)]  # nearest root unless a better one is found
         agp = np.abs(LQ - LP)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             # ell = log(m - a_j) form around the nearest root a_j (delta = |m - a_j|, d the
@@ -260,12 +264,15 @@ class _Rational:
             # x (1 + x) / (1 - kappa x)^2 <= B = c |G'| / S: a quadratic, solved in closed form.
             gamma_l = 0.0
             if self.use_ell:
-                agl = am * agp
+                agl = am * agp[:, None]  # |G'_j|, shape (n, roots)
                 kap = am / dnz
                 B = _E1 * agl / Sl
                 x = 2 * B / ((1 + 2 * B * kap) + np.sqrt(1 + 4 * B * kap + 4 * B))
                 x = np.minimum(np.where(np.isfinite(x), x, 0.0), _E1)  # r <= 1
-                gamma_l = 0.999 * x / (2 * _E1) * agl
+                gl = 0.999 * x / (2 * _E1) * agl
+                jbest = np.argmax(gl, axis=1)  # the root whose coordinate allows the longest step
+                gamma_l = gl[np.arange(gl.shape[0]), jbest]
+                Asel = self.A[jbest]
             S2 = (1.0 / adp**2) @ self.ep + (1.0 / adn**2) @ self.en
             A = agp / (cut * S2)
             rho = np.where(A > 1e-8, ((2 * A + 1) - np.sqrt(4 * A + 1)) / (2 * A), A)
@@ -322,10 +329,15 @@ class _Rational:
         * polynomial form ``f = rho - 1`` (``rho = z Q / (C P)``), bound of MATH.md section 4;
           it needs no branch of the logarithm.
         """
-        lqp, LQ, LP, distp, distn, logPr, cut, g2, am, Sl, dnz, Asel = st
+        lqp, LQ, LP, distp, distn, logPr, cut, g2, dall, Sl, dnz = st
+        Aall = self.A
         if z.ndim == 1:
             ok, theta, step, eta, kind = self.test(st, z[:, None])
             return ok[:, 0], theta[:, 0], step[:, 0], eta[:, 0], kind[:, 0]
+        # the log(m - a) coordinate around the nearest root
+        jnear = np.argmin(dall, axis=1)
+        am = dall[np.arange(dall.shape[0]), jnear]
+        Asel = Aall[jnear]
         lqp2, LQ2, LP2, cut2 = lqp[:, None], LQ[:, None], LP[:, None], cut[:, None]
         az = np.abs(z)
         g = _wrap(np.log(az) + 1j * np.angle(z) + lqp2)
