@@ -202,7 +202,17 @@ def build_equation(net: Network, gram: str = "JtJ", mf: MeanField | None = None)
         rank = min(rank, mf.laws[l - 1].p_nonzero * N[l], float(min(N[l], N[l - 1])))
     atom0 = max(0.0, 1.0 - rank / dim)
     atoms = [(0.0, atom0)] if atom0 > 1e-15 else []
-    if not ugroups and e.sum() == 0:
+    if ugroups and L == 1 and net.init == "orthogonal" and N[1] <= N[0] and mf.laws[0].kind != "continuous":
+        # One orthogonal layer with orthonormal rows: J J^T = g^2 D^2 exactly, a purely atomic law
+        # (J^T J adds the zero atom of the missing N_0 - N_1 directions).
+        law = mf.laws[0]
+        g2 = net.sigma_w2[0] * N[0] / N[0]  # g^2 = sigma_w2 max(N_1, N_0) / N_0 = sigma_w2
+        scale = 1.0 if gram == "JJt" else N[1] / N[0]
+        atoms = [(0.0, 1.0 - scale)] if scale < 1.0 else []
+        atoms += [(g2 * v, w * scale) for v, w in sorted(zip(law.values, law.weights)) if w > 0]
+        if atoms and atoms[0][0] == 0.0 and len(atoms) > 1 and atoms[1][0] == 0.0:
+            atoms = [(0.0, atoms[0][1] + atoms[1][1])] + atoms[2:]
+    elif not ugroups and e.sum() == 0:
         # M^{-1}(infinity) = C finite: a pole of M, i.e. an atom at C of mass -sum e_j a_j.
         mass = float(-np.dot(e, a))
         if mass > 1e-14:

@@ -292,12 +292,13 @@ def _cluster(lo: float, hi: float, n: int) -> np.ndarray:
     return lo + (hi - lo) * 0.5 * (1.0 - np.cos(np.pi * t))
 
 
-def _grid(lo: float, hi: float, n: int) -> np.ndarray:
-    """Interior grid of ``(lo, hi)``: clustered at both edges, log-spaced when the range is wide."""
+def _grid(lo: float, hi: float, n: int, depth: float = 1e-10) -> np.ndarray:
+    """Interior grid of ``(lo, hi)``: clustered at both edges, log-spaced when the range is wide
+    (down to ``depth * hi``)."""
     if lo > 0 and hi / lo < 30.0:
         return _cluster(lo, hi, n)
     n_log = n // 2
-    a = max(lo * (1 + _EDGE_GAP), hi * 1e-10)
+    a = max(lo * (1 + _EDGE_GAP), hi * depth)
     jl = (np.arange(n_log) + 0.5) / n_log
     logs = a * (hi / a) ** jl
     x = np.unique(np.concatenate([logs, _cluster(lo, hi, n - n_log)]))
@@ -403,7 +404,9 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
     lam_max = max([hi] + [a[0] for a in other_atoms])
     if intervals:
         share = [max(8, int(n_points) // len(intervals))] * len(intervals)
-        pieces = [_grid(a, b, k) for (a, b), k in zip(intervals, share)]
+        # the verified (non-rational) path loses accuracy far below the bulk: stop at 1e-8
+        depth = 1e-10 if eq.rational else 1e-8
+        pieces = [_grid(a, b, k, depth) for (a, b), k in zip(intervals, share)]
         x = np.concatenate(pieces)
         groups = np.concatenate([np.full(p.size, i) for i, p in enumerate(pieces)])
         order = np.argsort(x, kind="stable")
