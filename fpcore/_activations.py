@@ -152,7 +152,15 @@ class Activation:
             return D2Law("discrete", np.array([a * a, 1.0]), np.array([0.5, 0.5]), 1.0)
         h = math.sqrt(q) * _GH_X
         values = np.asarray(self.dphi(h), dtype=float) ** 2
-        return D2Law("continuous", values, _GH_W.copy(), float(np.sum(_GH_W[values > 0])))
+        # Exact simplifications of the quadrature rule: drop nodes of negligible weight and merge
+        # nodes with equal values (phi' even: tanh, erf, sigmoid give symmetric pairs).
+        keep = _GH_W > 1e-18
+        v, w = values[keep], _GH_W[keep]
+        key = np.round(v, 14)
+        uniq, inv = np.unique(key, return_inverse=True)
+        wsum = np.bincount(inv, weights=w)
+        vals = np.bincount(inv, weights=w * v) / wsum
+        return D2Law("continuous", vals, wsum, float(np.sum(wsum[vals > 0])))
 
 
 def _sigmoid(x):
