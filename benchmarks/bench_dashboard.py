@@ -154,8 +154,8 @@ def open_page(browser, url: str, errors: list):
         "**/*",
         lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1")) else r.abort(),
     )
-    page.goto(url)
-    page.wait_for_function("window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle", timeout=120_000)
+    page.goto(url, timeout=180_000)  # a slow solver delays the first page
+    page.wait_for_function("window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle", timeout=180_000)
     return page
 
 

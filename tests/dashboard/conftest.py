@@ -169,6 +169,10 @@ class AppPage:
     def column_length(self, prefix: str, column: str) -> int:
         return self.page.evaluate(COLUMN_LENGTH_JS, [prefix, column])
 
+    def wait_column_filled(self, prefix: str, column: str, timeout: float = 60_000) -> None:
+        js = f"(args) => ({COLUMN_LENGTH_JS})(args) > 0"
+        self.page.wait_for_function(js, arg=[prefix, column], timeout=timeout)
+
 
 @pytest.fixture
 def app_page(chromium, served_app, request):

@@ -89,7 +89,15 @@ def test_cli_builds_panel_serve_command(monkeypatch):
     assert cmd[:4] == [sys.executable, "-m", "panel", "serve"] and cmd[4].endswith("dashboard/app.py")
     assert cmd[-2:] == ["--port", "5011"]
     seen = []
-    monkeypatch.setattr(subprocess, "call", lambda c: seen.append(c) or 0)
+
+    class FakeServer:
+        def __init__(self, cmd):
+            seen.append(cmd)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeServer)
     assert cli.main(["--show"]) == 0 and seen[0][-1] == "--show"
 
 

@@ -246,3 +246,27 @@ def test_tuner_only_when_available(state, monkeypatch):
     monkeypatch.setattr(fpcore, "tune_init", lambda net, target: Tuned(), raising=False)
     assert state.can_tune and state.tune_to_criticality()
     assert state.sigma_w2 == 1.7 and state.sigma_b2 == 0.05 and state.info == "tuned"
+
+
+def test_url_overrides_keep_good_values_and_report_bad_ones():
+    params, problems = st.url_overrides(
+        {"depth": "30", "sigma_w2": 1, "activation": "tanh", "custom_widths": "400, 800", "target_x": None,
+         "x_scale": "linear", "unknown": 3, "n_points": "abc", "mc_size": 2.0, "profile": "zigzag"}
+    )  # fmt: skip
+    assert params == {"depth": 30, "sigma_w2": 1, "activation": "tanh", "custom_widths": "400, 800",
+                      "target_x": None, "x_scale": "linear"}  # fmt: skip
+    assert len(problems) == 3 and any("zigzag" in p for p in problems)
+    s = DashboardState(n_points=80, **st.url_overrides({"depth": "3", "base_width": "50"})[0])
+    assert s.result.network.widths == (50, 50, 50, 50)
+
+
+def test_basins_only_where_they_are_fast(state, monkeypatch):
+    assert st.basin_grid(fpcore.Network([10, 10], activation="relu")) == st.BASIN_GRID
+    assert st.basin_grid(fpcore.Network([10, 10], activation="leaky_relu")) == 16
+    assert st.basin_grid(fpcore.Network([10, 10], activation="tanh")) == 0
+    monkeypatch.setattr(st, "basin_grid", lambda net: 0)
+    state.frame = 1
+    assert state.lilypad.basins is None and state.lilypad.note == st.NO_BASINS_NOTE and state.error == ""
+    from dashboard import views
+
+    assert "not drawn" in views.frame_caption(state.lilypad.trace, 1, state.lilypad.note)

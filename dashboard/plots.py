@@ -1,0 +1,320 @@
+"""Bokeh figures of the dashboard, built once and updated in place from :mod:`dashboard.views` data.
+
+Each class owns one figure and its ``ColumnDataSource`` objects; ``update(data)`` assigns new
+columns and axis ranges. Updating sources in place (rather than re-rendering a plot) is what keeps
+a slider move within the latency budget: the browser receives one small data patch per glyph.
+The figures use distinct axis objects, so zooming one never moves another.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper, Range1d, Span
+from bokeh.plotting import figure
+
+from .views import N_BASIN_COLOURS
+
+THEORY = "#1f5fa8"
+MC = "#e08a2c"
+ATOM = "#b2182b"
+DECILE = "#555555"
+TARGET = "#1b9e4b"
+BASIN_PALETTE = [
+    "#d9d9d9",  # -1: Newton did not converge
+    "#8dd3c7", "#fdb462", "#bebada", "#fb8072", "#80b1d3", "#b3de69", "#fccde5",
+    "#bc80bd", "#ccebc5", "#ffed6f", "#a6cee3", "#fb9a99", "#cab2d6", "#ffff99",
+]  # fmt: skip
+assert len(BASIN_PALETTE) == N_BASIN_COLOURS + 1
+
+_TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+
+
+def diverging_palette(n: int = 101) -> list[str]:
+    """Blue (ordered, log chi < 0) - white - red (chaotic) in ``n`` steps."""
+    blue, white, red = np.array([33, 102, 172]), np.array([247, 247, 247]), np.array([178, 24, 43])
+    out = []
+    for t in np.linspace(-1.0, 1.0, n):
+        c = white + (blue - white) * (-t) if t < 0 else white + (red - white) * t
+        out.append("#%02x%02x%02x" % tuple(int(round(v)) for v in c))
+    return out
+
+
+def _figure(title: str, width: int | None, height: int, x_type: str = "linear", **kw):
+    fig = figure(
+        title=title,
+        height=height,
+        width=width,
+        sizing_mode="stretch_width" if width is None else "fixed",
+        x_axis_type=x_type,
+        x_range=Range1d(1e-3 if x_type == "log" else 0.0, 1.0),
+        y_range=Range1d(0.0, 1.0),
+        tools=_TOOLS,
+        toolbar_location="above",
+        **kw,
+    )
+    fig.title.text_font_size = "13pt"
+    fig.axis.axis_label_text_font_size = "11pt"
+    fig.axis.axis_label_text_font_style = "normal"
+    fig.axis.major_label_text_font_size = "10pt"
+    fig.toolbar.logo = None
+    return fig
+
+
+def _legend_below(fig) -> None:
+    """Legend under the frame in two columns: the complex planes have no free corner."""
+    legend = fig.legend[0]
+    legend.ncols = 2
+    legend.label_text_font_size = "9pt"
+    legend.border_line_alpha = 0
+    legend.spacing = 0
+    legend.padding = 2
+    fig.add_layout(legend, "below")
+
+
+def _set_range(rng, lo_hi) -> None:
+    lo, hi = float(lo_hi[0]), float(lo_hi[1])
+    if hi > lo:
+        rng.update(start=lo, end=hi)
+
+
+def _same(a, b) -> bool:
+    if len(a) != len(b):
+        return False
+    try:
+        return bool(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True))
+    except TypeError:  # text or image columns
+        return list(a) == list(b) if not hasattr(a, "shape") else False
+
+
+def _assign(source: ColumnDataSource, cols: dict) -> None:
+    """Replace the source's columns, skipping the websocket message when nothing changed."""
+    old = source.data
+    if set(old) == set(cols) and all(_same(old[k], cols[k]) for k in cols):
+        return
+    source.data = dict(cols)
+
+
+class DensityPlot:
+    """Spectral density: theory curve, Monte Carlo histogram, deciles, atom at 0, ``lambda_max``, target."""
+
+    TITLE = "Spectral density  (click on it to choose the lilypad target x)"
+
+    def __init__(self, log_x: bool = True, height: int = 370):
+        self.log_x = log_x
+        fig = _figure(self.TITLE, None, height, "log" if log_x else "linear", min_width=480)
+        self.src = {k: ColumnDataSource(data=d) for k, d in _EMPTY_DENSITY.items()}
+        s = self.src
+        fig.quad(left="left", right="right", top="top", bottom=0, source=s["mc"], fill_color=MC, fill_alpha=0.35,
+                 line_color=MC, line_alpha=0.7, legend_label="Monte Carlo (finite N)")  # fmt: skip
+        fig.varea(x="x", y1=0, y2="y", source=s["curve"], fill_color=THEORY, fill_alpha=0.25)
+        line = fig.line("x", "y", source=s["curve"], color=THEORY, line_width=2.5, legend_label="theory (N → ∞)")
+        fig.segment(x0="x", y0="y0", x1="x", y1="y1", source=s["deciles"], color=DECILE, line_dash="dashed",
+                    line_width=1.2, legend_label="deciles")  # fmt: skip
+        fig.segment(x0="x", y0="y0", x1="x", y1="y1", source=s["atom"], color=ATOM, line_width=7,
+                    legend_label="atom at λ = 0")  # fmt: skip
+        fig.text(x="x", y="y", text="text", source=s["atom_label"], text_color=ATOM, text_font_size="10pt",
+                 text_align="left", text_baseline="top", x_offset=6)  # fmt: skip
+        fig.segment(x0="x", y0="y0", x1="x", y1="y1", source=s["lmax"], color="black", line_dash="dotdash",
+                    line_width=1.5, legend_label="λ_max")  # fmt: skip
+        fig.text(x="x", y="y", text="text", source=s["lmax_label"], text_color="black", text_font_size="10pt",
+                 text_align="right", text_baseline="bottom")  # fmt: skip
+        fig.segment(x0="x", y0="y0", x1="x", y1="y1", source=s["target"], color=TARGET, line_width=2.5,
+                    line_alpha=0.85, legend_label="lilypad target x")  # fmt: skip
+        fig.add_tools(HoverTool(renderers=[line], tooltips=[("λ", "@x{0.0000e}"), ("value", "@y{0.0000e}")],
+                                mode="vline"))  # fmt: skip
+        fig.legend.click_policy = "hide"
+        fig.legend.label_text_font_size = "9.5pt"
+        fig.legend.border_line_alpha = 0
+        fig.add_layout(fig.legend[0], "right")  # outside the frame: never hides λ_max or the atom
+        fig.xaxis.axis_label = "eigenvalue λ"
+        self.figure = fig
+
+    def update(self, data: dict) -> None:
+        """Curve, histogram, atom, ``lambda_max`` and target (the deciles come with :meth:`update_deciles`)."""
+        for key, src in self.src.items():
+            if key != "deciles":
+                _assign(src, data[key])
+        _set_range(self.figure.x_range, data["x_range"])
+        _set_range(self.figure.y_range, data["y_range"])
+        if self.figure.yaxis.axis_label != data["y_label"]:
+            self.figure.yaxis.axis_label = data["y_label"]
+
+    def update_deciles(self, data: dict) -> None:
+        _assign(self.src["deciles"], data)
+
+
+_E = []
+_EMPTY_DENSITY = {
+    "curve": {"x": _E, "y": _E},
+    "mc": {"left": _E, "right": _E, "top": _E},
+    "deciles": {"x": _E, "y0": _E, "y1": _E},
+    "atom": {"x": _E, "y0": _E, "y1": _E},
+    "atom_label": {"x": _E, "y": _E, "text": _E},
+    "lmax": {"x": _E, "y0": _E, "y1": _E},
+    "lmax_label": {"x": _E, "y": _E, "text": _E},
+    "target": {"x": _E, "y0": _E, "y1": _E},
+}
+
+
+class CdfPlot:
+    """Cumulative distribution, atom included, with deciles and the empirical CDF of a Monte Carlo run."""
+
+    TITLE = "Cumulative distribution F(λ)"
+
+    def __init__(self, log_x: bool = True, width: int = 420, height: int = 370):
+        fig = _figure(self.TITLE, width, height, "log" if log_x else "linear")
+        self.src = {k: ColumnDataSource(data={"x": _E, "y": _E}) for k in ("curve", "mc", "deciles")}
+        fig.step("x", "y", source=self.src["mc"], mode="after", color=MC, line_width=2, legend_label="Monte Carlo")
+        line = fig.line("x", "y", source=self.src["curve"], color=THEORY, line_width=2.5, legend_label="theory")
+        fig.scatter("x", "y", source=self.src["deciles"], marker="diamond", size=9, color=DECILE,
+                    legend_label="deciles")  # fmt: skip
+        fig.add_tools(HoverTool(renderers=[line], tooltips=[("λ", "@x{0.0000e}"), ("F", "@y{0.0000}")], mode="vline"))
+        fig.legend.location = "bottom_right"
+        fig.legend.click_policy = "hide"
+        fig.xaxis.axis_label = "eigenvalue λ"
+        fig.yaxis.axis_label = "F(λ) = P(eigenvalue ≤ λ)"
+        self.figure = fig
+
+    def update(self, data: dict) -> None:
+        for key, src in self.src.items():
+            _assign(src, data[key])
+        _set_range(self.figure.x_range, data["x_range"])
+        _set_range(self.figure.y_range, data["y_range"])
+
+
+class MeanFieldPlots:
+    """Per-layer ``q_l`` and ``chi_l`` (with ``chi = 1`` marked)."""
+
+    def __init__(self, width: int = 310, height: int = 235):
+        q = _figure("Mean field: q_l per layer", width, height)
+        chi = _figure("Mean field: χ_l per layer", width, height)
+        self.q_src = ColumnDataSource(data={"layer": _E, "q": _E})
+        self.chi_src = ColumnDataSource(data={"layer": _E, "chi": _E})
+        q.line("layer", "q", source=self.q_src, color=THEORY, line_width=2)
+        q.scatter("layer", "q", source=self.q_src, color=THEORY, size=6)
+        chi.line("layer", "chi", source=self.chi_src, color=MC, line_width=2)
+        chi.scatter("layer", "chi", source=self.chi_src, color=MC, size=6)
+
+        chi.add_layout(Span(location=1.0, dimension="width", line_color=ATOM, line_dash="dashed", line_width=1.5))
+        q.xaxis.axis_label = chi.xaxis.axis_label = "layer l"
+        q.yaxis.axis_label = "q_l (pre-activation variance)"
+        chi.yaxis.axis_label = "χ_l = σ_w² E[φ′(h_l)²]"
+        for f, name in ((q, "q"), (chi, "chi")):
+            f.add_tools(HoverTool(tooltips=[("layer", "@layer"), (name, f"@{name}{{0.0000}}")]))
+        self.q_figure, self.chi_figure = q, chi
+
+    def update(self, data: dict) -> None:
+        _assign(self.q_src, data["q"])
+        _assign(self.chi_src, data["chi"])
+        for f in (self.q_figure, self.chi_figure):
+            _set_range(f.x_range, data["layer_range"])
+        _set_range(self.q_figure.y_range, data["q_range"])
+        _set_range(self.chi_figure.y_range, data["chi_range"])
+
+
+class PhasePlot:
+    """Order-to-chaos phase diagram of the activation with the current ``(sigma_w2, sigma_b2)``."""
+
+    def __init__(self, width: int = 430, height: int = 340):
+        fig = _figure("Phase diagram: log₁₀ χ₁ at q*", width, height)
+        self.image_src = ColumnDataSource(data={"image": [], "q_star": [], "x": [], "y": [], "dw": [], "dh": []})
+        self.boundary_src = ColumnDataSource(data={"x": _E, "y": _E})
+        self.point_src = ColumnDataSource(data={"x": _E, "y": _E})
+        mapper = LinearColorMapper(palette=diverging_palette(), low=-1, high=1, nan_color="#dddddd")
+        img = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.image_src, color_mapper=mapper)
+        fig.line("x", "y", source=self.boundary_src, color="black", line_width=2.5, legend_label="edge of chaos χ₁ = 1")
+        fig.scatter("x", "y", source=self.point_src, marker="star", size=18, fill_color="yellow", line_color="black",
+                    legend_label="this network")  # fmt: skip
+        fig.add_layout(ColorBar(color_mapper=mapper, title="log₁₀ χ₁", width=10), "right")
+        fig.add_tools(HoverTool(renderers=[img], tooltips=[("σ_w²", "$x{0.00}"), ("σ_b²", "$y{0.00}"),
+                                                           ("log₁₀ χ₁", "@image{0.000}"), ("q*", "@q_star{0.000}")]))  # fmt: skip
+        fig.text(x=[0.2], y=[1.93], text=["ordered: χ₁ < 1"], text_color="#08306b", text_font_size="10pt",
+                 text_baseline="top", background_fill_color="white", background_fill_alpha=0.6)  # fmt: skip
+        fig.text(x=[5.9], y=[1.93], text=["chaotic: χ₁ > 1"], text_color="#67000d", text_font_size="10pt",
+                 text_align="right", text_baseline="top", background_fill_color="white",
+                 background_fill_alpha=0.6)  # fmt: skip
+        fig.legend.location = "bottom_right"
+        fig.legend.background_fill_alpha = 0.7
+        fig.legend.label_text_font_size = "9pt"
+        fig.xaxis.axis_label = "σ_w² (weight variance)"
+        fig.yaxis.axis_label = "σ_b² (bias variance)"
+        self.figure = fig
+        self._activation = None
+
+    def update(self, activation: str, data_fn, sigma_w2: float, sigma_b2: float) -> None:
+        """Redraw the image only when the activation changes; always move the point."""
+        if activation != self._activation:
+            data = data_fn(activation)
+            _assign(self.image_src, data["image"])
+            _assign(self.boundary_src, data["boundary"])
+            _set_range(self.figure.x_range, data["x_range"])
+            _set_range(self.figure.y_range, data["y_range"])
+            self._activation = activation
+        _assign(self.point_src, {"x": [float(sigma_w2)], "y": [float(sigma_b2)]})
+
+
+class ZPlanePlot:
+    """The z-plane: lilypads as disks, the path toward the real axis, rejected proposals, the target."""
+
+    def __init__(self, width: int = 480, height: int = 540):
+        fig = _figure("z-plane: the chain of lilypads (disks)", width, height, match_aspect=True)
+        keys = ("disks", "current", "path", "rejected", "target")
+        self.src = {k: ColumnDataSource(data={"x": _E, "y": _E, "r": _E} if k in ("disks", "current") else
+                                        {"x": _E, "y": _E}) for k in keys}  # fmt: skip
+
+        fig.add_layout(Span(location=0.0, dimension="width", line_color="black", line_width=1.5))
+        fig.circle("x", "y", radius="r", source=self.src["disks"], fill_color=THEORY, fill_alpha=0.07,
+                   line_color=THEORY, line_alpha=0.6, legend_label="earlier lilypads")  # fmt: skip
+        fig.circle("x", "y", radius="r", source=self.src["current"], fill_color=TARGET, fill_alpha=0.18,
+                   line_color=TARGET, line_width=2.5, legend_label="current lilypad (certified disk)")  # fmt: skip
+        fig.line("x", "y", source=self.src["path"], color="black", line_width=1.5)
+        fig.scatter("x", "y", source=self.src["path"], color="black", size=5, legend_label="centres z_k")
+        fig.scatter("x", "y", source=self.src["rejected"], marker="x", size=11, line_width=2.5, color=ATOM,
+                    legend_label="rejected proposal (step halved)")  # fmt: skip
+        fig.scatter("x", "y", source=self.src["target"], marker="star", size=18, fill_color=TARGET,
+                    line_color="black", legend_label="target x + 0i")  # fmt: skip
+        _legend_below(fig)
+        fig.xaxis.axis_label = "Re z"
+        fig.yaxis.axis_label = "Im z"
+        self.figure = fig
+
+    def update(self, data: dict) -> None:
+        for key, src in self.src.items():
+            _assign(src, data[key])
+        _set_range(self.figure.x_range, data["x_range"])
+        _set_range(self.figure.y_range, data["y_range"])
+
+
+class MPlanePlot:
+    """The m-plane: Newton basins of ``f_z`` (one colour per root), Kantorovich ball, Newton iterates."""
+
+    def __init__(self, width: int = 480, height: int = 540):
+        fig = _figure("m-plane: Newton basins of f_z at this lilypad", width, height, match_aspect=True)
+        self.basin_src = ColumnDataSource(data={"image": [], "x": [], "y": [], "dw": [], "dh": []})
+        self.src = {k: ColumnDataSource(data={"x": _E, "y": _E}) for k in ("roots", "iterates", "start", "solution")}
+        self.ball_src = ColumnDataSource(data={"x": _E, "y": _E, "r": _E})
+        mapper = LinearColorMapper(palette=BASIN_PALETTE, low=-1.5, high=N_BASIN_COLOURS - 0.5, nan_color="white")
+        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.basin_src, color_mapper=mapper,
+                  alpha=0.85)  # fmt: skip
+        fig.scatter("x", "y", source=self.src["roots"], size=9, fill_color="white", line_color="black",
+                    legend_label="roots of f_z")  # fmt: skip
+        fig.circle("x", "y", radius="r", source=self.ball_src, fill_alpha=0.0, line_color="black", line_width=2.5,
+                   line_dash="dashed", legend_label="Kantorovich ball B(m₀, 2η)")  # fmt: skip
+        fig.line("x", "y", source=self.src["iterates"], color="black", line_width=1.5)
+        fig.scatter("x", "y", source=self.src["iterates"], color="black", size=5, legend_label="Newton iterates")
+        fig.scatter("x", "y", source=self.src["start"], marker="square", size=11, fill_color=THEORY,
+                    line_color="white", legend_label="start m₀ (previous lilypad)")  # fmt: skip
+        fig.scatter("x", "y", source=self.src["solution"], marker="star", size=18, fill_color=TARGET,
+                    line_color="black", legend_label="solution m_k = M(z_k)")  # fmt: skip
+        _legend_below(fig)
+        fig.xaxis.axis_label = "Re m"
+        fig.yaxis.axis_label = "Im m"
+        self.figure = fig
+
+    def update(self, data: dict) -> None:
+        _assign(self.basin_src, data["basins"])
+        _assign(self.ball_src, data["ball"])
+        for key, src in self.src.items():
+            _assign(src, data[key])
+        _set_range(self.figure.x_range, data["x_range"])
+        _set_range(self.figure.y_range, data["y_range"])
