@@ -659,6 +659,38 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
                        n_newton=n_newton, n_rejected=n_rej, trace=tr)
 
 
+def solve_near(eq: Equation, targets, scale: float, z0, m0, u0=None) -> SolveResult:
+    """Solve at ``targets`` starting from known solutions ``(z0, m0[, u0])`` nearby (grid points
+    of the same support interval): one horizontal walk each, certified (rational) or verified
+    like every other step; targets the walk cannot reach walk down from far above instead."""
+    t = np.atleast_1d(np.asarray(targets, dtype=complex))
+    z0 = np.atleast_1d(np.asarray(z0, dtype=complex))
+    m0 = np.atleast_1d(np.asarray(m0, dtype=complex))
+    scale = max(scale, abs(eq.mean))
+    if eq.rational:
+        ev = _Rational(eq)
+        mt, kt, ft, nl, nn, nr, _ = _chain(ev, z0, m0, t, False, MAX_ROUNDS)
+        if np.any(ft):
+            r = solve(eq, t[ft], scale)
+            mt[ft], kt[ft] = r.m, 1
+            ft[ft] = ~r.certified
+            kt[ft] = 1
+        m, used, _ = _polish(ev, t, mt, kt)
+        f, *_ = _residual(eq, t, m, None)
+        cert = ~ft & (np.abs(f) <= TOL_VERIFY)
+        return SolveResult(m=m, u=None, certified=cert, verified=cert.copy(), n_lilypads=nl,
+                           n_newton=nn + used, n_rejected=nr)
+    ev = _General(eq)
+    mt, ut, ft, nl, nn, nr, _ = _gchain(ev, z0, m0, np.asarray(u0), t, False, MAX_ROUNDS)
+    if np.any(ft):
+        r = solve(eq, t[ft], scale)
+        mt[ft], ut[ft] = r.m, r.u
+    _, _, _, res, inner, _, _ = ev.newton(t, mt, ut, 0)
+    ver = (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mt.imag <= 1e-12 * np.abs(mt))
+    return SolveResult(m=mt, u=ut, certified=np.zeros(t.size, dtype=bool), verified=ver,
+                       n_lilypads=nl, n_newton=nn, n_rejected=nr)
+
+
 def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds: int = MAX_ROUNDS,
           groups: np.ndarray | None = None) -> SolveResult:
     """Solve ``M(t)`` for every target ``t`` (``Im t >= 0``) by lilypad continuation.

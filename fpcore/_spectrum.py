@@ -22,7 +22,7 @@ import numpy as np
 
 from ._edges import lower_edge, rational_edges, upper_edge
 from ._equation import Equation, build_equation
-from ._lilypad import solve
+from ._lilypad import solve, solve_near
 from ._network import Network, _check_gram
 
 __all__ = ["Spectrum", "SolverStats", "jacobian_spectrum"]
@@ -106,11 +106,31 @@ class Spectrum:
     gram: str
     _cdf_grid: np.ndarray = field(repr=False)
     _eq: Equation = field(repr=False)
+    _m_grid: np.ndarray | None = field(default=None, repr=False)
+    _u_grid: np.ndarray | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- exact CDF ---------------------------------------------------------------------------
     def _solve(self, x: np.ndarray):
-        r = solve(self._eq, x.astype(complex), scale=self.lambda_max)
+        """Solve at points inside the support, each from the nearest grid point of the same
+        support interval (one short certified walk), falling back to a walk from far above."""
+        if self._m_grid is None:
+            r = solve(self._eq, x.astype(complex), scale=self.lambda_max)
+        else:
+            g = self.x
+            j = np.clip(np.searchsorted(g, x), 1, g.size - 1)
+            j = np.where(np.abs(g[j - 1] - x) <= np.abs(g[j] - x), j - 1, j)
+            # the start must lie in the same support interval as the target
+            for lo, up in self.support:
+                inside = (x > lo) & (x < up)
+                off = inside & ~((g[j] > lo) & (g[j] < up))
+                if np.any(off):
+                    cand = np.flatnonzero((g > lo) & (g < up))
+                    if cand.size:
+                        k = np.clip(np.searchsorted(g[cand], x[off]), 0, cand.size - 1)
+                        j[off] = cand[k]
+            u0 = None if self._u_grid is None else self._u_grid[j]
+            r = solve_near(self._eq, x, self.lambda_max, g[j], self._m_grid[j], u0)
         d = np.maximum(-((1.0 + r.m) / x).imag / _PI, 0.0)
         return r, d
 
@@ -420,12 +440,16 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
                      n_certified=int(r.certified.sum()), n_verified=int((r.verified & ~r.certified).sum()),
                      n_uncertified=int((~r.verified).sum()))
         support = _support(x, r.m, intervals)
+        # keep the grid solutions as starting points for cdf/quantile (certified ones only)
+        m_grid = np.where(r.verified, r.m, np.nan + 0j)
+        u_grid = r.u
     else:
         x = np.linspace(0.0, 1.5 * max(lam_max, 1e-300), int(n_points) + 1)[1:]
         density = np.zeros_like(x)
         cdf_grid = np.array([atom0 + sum(m for loc, m in other_atoms if loc <= xi) for xi in x])
         stats = dict(n_lilypads=0, n_newton_steps=0, n_rejected=0, n_certified=0, n_verified=0, n_uncertified=0)
         support = ()
+        m_grid = u_grid = None
     seconds = time.perf_counter() - t0
     return Spectrum(
         x=x,
@@ -440,4 +464,6 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
         gram=gram,
         _cdf_grid=cdf_grid,
         _eq=eq,
+        _m_grid=m_grid,
+        _u_grid=u_grid,
     )
