@@ -8,6 +8,8 @@ The figures use distinct axis objects, so zooming one never moves another.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper, Range1d, Span
 from bokeh.plotting import figure
@@ -318,3 +320,36 @@ class MPlanePlot:
             _assign(src, data[key])
         _set_range(self.figure.x_range, data["x_range"])
         _set_range(self.figure.y_range, data["y_range"])
+
+
+class EvidencePlot:
+    """The empirical study's architectures: a metric before training against the test loss after
+    (log scale), one colour per activation, and a vertical line at the current network."""
+
+    _COLORS = {"relu": "#1f77b4", "leaky_relu": "#2ca02c", "hard_tanh": "#ff7f0e", "linear": "#7f7f7f",
+               "tanh": "#9467bd", "gelu": "#8c564b"}  # fmt: skip
+
+    def __init__(self, width: int = 560, height: int = 340):
+        fig = figure(title="Evidence: a metric at initialisation vs test loss after training", width=width,
+                     height=height, y_axis_type="log", tools=_TOOLS, toolbar_location="above")  # fmt: skip
+        self.src = ColumnDataSource(data={"x": _E, "y": _E, "activation": [], "color": []})
+        self.line_src = ColumnDataSource(data={"x": _E, "y": _E})
+        fig.scatter("x", "y", source=self.src, size=6, fill_alpha=0.6, line_alpha=0.0, color="color",
+                    legend_field="activation")  # fmt: skip
+        fig.line("x", "y", source=self.line_src, color="black", line_width=2, line_dash="dashed")
+        fig.add_tools(HoverTool(tooltips=[("metric", "@x{0.000}"), ("test loss", "@y{0.000}"), ("φ", "@activation")]))
+        fig.yaxis.axis_label = "final test loss (mean over seeds)"
+        fig.legend.location = "top_left"
+        fig.legend.label_text_font_size = "9pt"
+        self.figure = fig
+
+    def update(self, data: dict, label: str, current: float) -> None:
+        colors = [self._COLORS.get(a, "#17becf") for a in data["activation"]]
+        _assign(self.src, {"x": list(data["x"]), "y": list(data["y"]), "activation": list(data["activation"]),
+                           "color": colors})  # fmt: skip
+        if data["n"] and math.isfinite(current):
+            y = [float(min(data["y"])) * 0.8, float(max(data["y"])) * 1.25]
+            _assign(self.line_src, {"x": [current, current], "y": y})
+        else:
+            _assign(self.line_src, {"x": [], "y": []})
+        self.figure.xaxis.axis_label = f"{label} (hidden stack, J^T J)"

@@ -41,3 +41,17 @@ def test_current_value_matches_the_study_definitions():
     assert evidence.current_value(s, 1.2, "chi_1") == 1.2
     with pytest.raises(ValueError, match="metric"):
         evidence.current_value(s, 1.2, "nope")
+
+
+def test_app_has_an_evidence_view_that_follows_the_network():
+    from dashboard.app import DashboardApp
+
+    app = DashboardApp(sync_url=False)
+    assert app.evidence_df is not None
+    src = app.evidence_plot.src.data
+    assert len(src["x"]) > 40 and len(src["x"]) == len(src["y"])
+    app.w_evidence.value = "log10_lambda_max"
+    app._draw_evidence()
+    spec = app.state.result.spectrum
+    assert app.evidence_plot.line_src.data["x"][0] == pytest.approx(math.log10(spec.lambda_max))
+    assert "Spearman" in app.evidence_text.object
