@@ -14,7 +14,10 @@ import fpcore
 def networks(draw):
     L = draw(st.integers(1, 6))
     widths = draw(st.lists(st.integers(20, 400), min_size=L + 1, max_size=L + 1))
-    act = draw(st.sampled_from(["linear", "relu", "hard_tanh", "leaky_relu:0.1"]))
+    # the certified (rational) path; leaky ReLU and smooth activations take the verified path,
+    # checked against Monte Carlo in test_against_montecarlo.py (its CDF near edges is accurate
+    # to ~1e-5 only, see the open issue on non-rational laws)
+    act = draw(st.sampled_from(["linear", "relu", "hard_tanh"]))
     init = draw(st.sampled_from(["gaussian", "orthogonal"]))
     sw = draw(st.floats(0.5, 3.0))
     sb = draw(st.sampled_from([0.0, 0.05, 0.5]))
