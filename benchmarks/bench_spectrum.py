@@ -16,6 +16,8 @@ import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import numpy as np  # noqa: E402
+
 import fpcore  # noqa: E402
 
 CASES = [
@@ -23,6 +25,22 @@ CASES = [
     ("relu", 2.0),
 ]
 DEPTHS = [1, 5, 20, 100, 500]
+
+
+def ks_resolved(spec, ev, floor: float = 1e-12) -> float:
+    """KS distance over ``x >= floor * lambda_max`` only. Deep nets put much of their mass far
+    below what a double-precision product of matrices resolves (a Fuss-Catalan law of depth 100
+    has F(1e-14 lambda_max) ~ 0.7), so the plain KS distance there measures the Monte Carlo's
+    round-off, not the law; above the floor both CDFs are well defined."""
+    ev = np.sort(np.asarray(ev, dtype=float))
+    t = ev[ev >= floor * spec.lambda_max]
+    if t.size == 0:
+        return float("nan")
+    F = spec.cdf(t)
+    hi = np.searchsorted(ev, t, side="right") / ev.size
+    lo = np.searchsorted(ev, t, side="left") / ev.size
+    Fm = spec.cdf(np.nextafter(t, -np.inf))
+    return float(max(np.max(np.abs(F - hi)), np.max(np.abs(Fm - lo))))
 
 
 def median_ms(fn, repeats: int) -> tuple[float, object]:
@@ -65,7 +83,7 @@ def main() -> None:
 
     print()
     print("## Against network Monte Carlo at width 1000 (one network, same architecture)")
-    print(f"{'activation':<11}{'depth':>6}{'solver ms':>11}{'MC ms':>10}{'MC/solver':>11}{'KS':>8}")
+    print(f"{'activation':<11}{'depth':>6}{'solver ms':>11}{'MC ms':>10}{'MC/solver':>11}{'KS':>8}{'KS x>1e-12 lmax':>17}")
     for act, sw in CASES:
         for L in ([1, 5, 20] if args.quick else [1, 5, 20, 100]):
             net = fpcore.Network([1000] * (L + 1), act, sigma_w2=sw)
@@ -73,7 +91,8 @@ def main() -> None:
             t0 = time.perf_counter()
             ev = fpcore.sample_jacobian_eigenvalues(net, seed=0)
             mc = 1e3 * (time.perf_counter() - t0)
-            print(f"{act:<11}{L:>6}{ms:>11.2f}{mc:>10.0f}{mc / ms:>11.0f}{fpcore.ks_distance(s, ev):>8.4f}")
+            print(f"{act:<11}{L:>6}{ms:>11.2f}{mc:>10.0f}{mc / ms:>11.0f}{fpcore.ks_distance(s, ev):>8.4f}"
+                  f"{ks_resolved(s, ev):>17.4f}")
 
 
 if __name__ == "__main__":
