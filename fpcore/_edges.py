@@ -56,6 +56,64 @@ def _u_real(eq: Equation, m: float) -> list[float] | None:
     return out
 
 
+def _u_real_vec(eq: Equation, ms: np.ndarray) -> np.ndarray:
+    """:func:`_u_real` for many ``m`` at once (vectorised bisection); ``nan`` where none exists."""
+    ms = np.asarray(ms, dtype=float)
+    out = np.empty((ms.size, len(eq.ugroups)))
+
+    def psi(grp, u):
+        t = 1.0 - u[:, None] * grp.values
+        return np.sum(grp.weights * u[:, None] * grp.values / t, axis=1)
+
+    for g, grp in enumerate(eq.ugroups):
+        w = grp.k * ms
+        vmax, vmin = float(grp.values.max()), float(grp.values.min())
+        p = float(grp.weights[grp.values > 0].sum())
+        lo = np.full(ms.size, np.nan)
+        hi = np.full(ms.size, np.nan)
+        pos = w >= 0
+        lo[pos], hi[pos] = 0.0, 1.0 / vmax
+        mid_branch = (w < 0) & (w > -p)
+        lo[mid_branch], hi[mid_branch] = -1.0, 0.0
+        low_branch = (w <= -p) & (vmin > 0)
+        lo[low_branch], hi[low_branch] = 1.0 / vmin, 2.0 / vmin
+        with np.errstate(all="ignore"):
+            for _ in range(1100):  # bracket expansion (bounded: doubling from 1 reaches 1e300)
+                grow_lo = mid_branch & (psi(grp, np.nan_to_num(lo)) > w)
+                grow_hi = low_branch & (psi(grp, np.nan_to_num(hi)) < w)
+                if not (np.any(grow_lo) or np.any(grow_hi)):
+                    break
+                lo = np.where(grow_lo, 2.0 * lo, lo)
+                hi = np.where(grow_hi, 2.0 * hi, hi)
+            for _ in range(_BISECT):
+                mid = 0.5 * (lo + hi)
+                below = psi(grp, np.nan_to_num(mid)) < w
+                lo = np.where(below, mid, lo)
+                hi = np.where(below, hi, mid)
+        out[:, g] = 0.5 * (lo + hi)
+    return out
+
+
+def log_inverse_and_slope_vec(eq: Equation, ms: np.ndarray):
+    """:func:`log_inverse_and_slope` for an array of real ``m``."""
+    ms = np.asarray(ms, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = ms[:, None] - eq.roots
+        val = eq.log_c + np.sum(eq.exps * np.log(np.abs(d)), axis=1)
+        slope = np.sum(eq.exps / d, axis=1)
+        sign = np.prod(np.sign(d) ** eq.exps, axis=1)
+        if eq.ugroups:
+            U = _u_real_vec(eq, ms)
+            for g, grp in enumerate(eq.ugroups):
+                u = U[:, g]
+                t = 1.0 - u[:, None] * grp.values
+                dps = np.sum(grp.weights * grp.values / t**2, axis=1)
+                val = val - grp.n * np.log(np.abs(u))
+                slope = slope - grp.n * grp.k / (dps * u)
+                sign = sign * np.sign(u) ** grp.n
+    return val, slope, sign
+
+
 def log_inverse_and_slope(eq: Equation, m: float) -> tuple[float, float, float]:
     """``log|M^{-1}(m)|``, its derivative and the sign of ``M^{-1}(m)`` for real ``m``."""
     d = m - eq.roots
@@ -99,7 +157,7 @@ def upper_edge(eq: Equation) -> float:
         gb = g(b)
         if not (ga < 0 < gb):
             ts = np.linspace(a, b, 400)
-            vals = np.array([g(t) for t in ts])
+            vals = log_inverse_and_slope_vec(eq, np.exp(ts))[1] * np.exp(ts)
             idx = np.flatnonzero((vals[:-1] < 0) & (vals[1:] >= 0))
             if idx.size == 0:
                 raise RuntimeError("upper edge: no minimum of M^{-1} on m > 0")
@@ -132,9 +190,7 @@ def lower_edge(eq: Equation, atom0: float) -> float:
         sl = np.sum(eq.exps / d, axis=1)
         sg = np.prod(np.sign(d) ** eq.exps, axis=1)
     else:
-        vals = [log_inverse_and_slope(eq, float(mm)) for mm in ms]
-        sl = np.array([v[1] for v in vals])
-        sg = np.array([v[2] for v in vals])
+        _, sl, sg = log_inverse_and_slope_vec(eq, ms)
     ok = np.isfinite(sl) & (sg > 0)
     # Moving left from m_atom, x = M^{-1}(m) increases from 0 to lambda_min then turns back:
     # the first critical point (a maximum) to the left of m_atom.
