@@ -14,7 +14,7 @@ from scipy import optimize
 
 from ._equation import Equation
 
-_BISECT = 200
+_BISECT = 80  # halvings: below double precision for any bracket
 
 
 def _u_real(eq: Equation, m: float) -> list[float] | None:
