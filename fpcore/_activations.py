@@ -156,7 +156,7 @@ class Activation:
         # nodes with equal values (phi' even: tanh, erf, sigmoid give symmetric pairs).
         keep = _GH_W > 1e-18
         v, w = values[keep], _GH_W[keep]
-        key = np.round(v, 14)
+        key = np.round(v / max(float(v.max()), 1e-300), 13)  # relative: tail values ~0 merge
         uniq, inv = np.unique(key, return_inverse=True)
         wsum = np.bincount(inv, weights=w)
         vals = np.bincount(inv, weights=w * v) / wsum
