@@ -34,6 +34,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from dashboard.browser_probe import PLOT_SIGNATURE_JS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboard" / "app.py"
 CHROMIUM_ARGS = [
@@ -78,26 +81,7 @@ CASES = {
     "tanh-depth": ("?activation=tanh&depth=10&sigma_w2=1.0", "w-depth", "ArrowRight", 300.0),
 }
 
-SIGNATURE_JS = """(prefix) => {
-  if (!(window.Bokeh && Bokeh.documents.length)) return null;
-  for (const m of Bokeh.documents[0].all_models) {
-    const t = m.title && m.title.text;
-    if (t && String(t).startsWith(prefix) && m.renderers) {
-      let s = '';
-      for (const r of m.renderers) {
-        const ds = r.data_source;
-        if (!ds || !ds.data) continue;
-        for (const [k, v] of Object.entries(ds.data)) {
-          let acc = 0;
-          for (let i = 0; i < v.length; i++) { const a = +v[i]; if (isFinite(a)) acc += a * (1 + (i % 7)); }
-          s += k + v.length + ':' + acc.toPrecision(12) + ';';
-        }
-      }
-      return s;
-    }
-  }
-  return null;
-}"""
+SIGNATURE_JS = PLOT_SIGNATURE_JS  # shared with the browser tests
 
 # Records the time of each keydown and the first animation frame at which the plot's data changed.
 PROBE_JS = """([prefix, sig]) => {

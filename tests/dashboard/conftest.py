@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.browser_probe import PLOT_SIGNATURE_JS
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
 CHROMIUM_ARGS = [
@@ -30,26 +32,6 @@ CHROMIUM_ARGS = [
 ]
 
 # A digest of the data of the plot whose title starts with `prefix` (changes when any glyph's data does).
-PLOT_SIGNATURE_JS = """(prefix) => {
-  if (!(window.Bokeh && Bokeh.documents.length)) return null;
-  for (const m of Bokeh.documents[0].all_models) {
-    const t = m.title && m.title.text;
-    if (t && String(t).startsWith(prefix) && m.renderers) {
-      let s = '';
-      for (const r of m.renderers) {
-        const ds = r.data_source;
-        if (!ds || !ds.data) continue;
-        for (const [k, v] of Object.entries(ds.data)) {
-          let acc = 0;
-          for (let i = 0; i < v.length; i++) { const a = +v[i]; if (isFinite(a)) acc += a * (1 + (i % 7)); }
-          s += k + v.length + ':' + acc.toPrecision(12) + ';';
-        }
-      }
-      return s;
-    }
-  }
-  return null;
-}"""
 
 COLUMN_LENGTH_JS = """([prefix, column]) => {
   for (const m of Bokeh.documents[0].all_models) {
