@@ -57,41 +57,71 @@ def _u_real(eq: Equation, m: float) -> list[float] | None:
 
 
 def _u_real_vec(eq: Equation, ms: np.ndarray) -> np.ndarray:
-    """:func:`_u_real` for many ``m`` at once (vectorised bisection); ``nan`` where none exists."""
+    """Real ``u_g`` with ``psi_g(u_g) = k_g m`` for many ``m`` and all groups at once, by
+    safeguarded Newton inside a bracket of the right branch (``nan`` where none exists).
+
+    ``psi`` increases on each branch: ``(0, 1/vmax) -> (0, inf)``, ``(-inf, 0) -> (-p, 0)`` and,
+    when every atom is positive, ``(1/vmin, inf) -> (-inf, -p)``.
+    """
     ms = np.asarray(ms, dtype=float)
-    out = np.empty((ms.size, len(eq.ugroups)))
+    G = len(eq.ugroups)
+    K = max(len(g.values) for g in eq.ugroups)
+    V = np.zeros((G, K))
+    W = np.zeros((G, K))
+    for i, grp in enumerate(eq.ugroups):
+        V[i, : len(grp.values)] = grp.values
+        W[i, : len(grp.weights)] = grp.weights
+    k = np.array([grp.k for grp in eq.ugroups])
+    vmax = V.max(axis=1)
+    vmin = np.where(W > 0, V, np.inf).min(axis=1)
+    p = np.sum(np.where(V > 0, W, 0.0), axis=1)
+    w = ms[:, None] * k  # (n, G)
 
-    def psi(grp, u):
-        t = 1.0 - u[:, None] * grp.values
-        return np.sum(grp.weights * u[:, None] * grp.values / t, axis=1)
+    def psi(u):
+        t = 1.0 - u[..., None] * V
+        r = V / t
+        return np.sum(W * u[..., None] * r, axis=-1), np.sum(W * r / t, axis=-1)
 
-    for g, grp in enumerate(eq.ugroups):
-        w = grp.k * ms
-        vmax, vmin = float(grp.values.max()), float(grp.values.min())
-        p = float(grp.weights[grp.values > 0].sum())
-        lo = np.full(ms.size, np.nan)
-        hi = np.full(ms.size, np.nan)
-        pos = w >= 0
-        lo[pos], hi[pos] = 0.0, 1.0 / vmax
-        mid_branch = (w < 0) & (w > -p)
-        lo[mid_branch], hi[mid_branch] = -1.0, 0.0
-        low_branch = (w <= -p) & (vmin > 0)
-        lo[low_branch], hi[low_branch] = 1.0 / vmin, 2.0 / vmin
-        with np.errstate(all="ignore"):
-            for _ in range(1100):  # bracket expansion (bounded: doubling from 1 reaches 1e300)
-                grow_lo = mid_branch & (psi(grp, np.nan_to_num(lo)) > w)
-                grow_hi = low_branch & (psi(grp, np.nan_to_num(hi)) < w)
-                if not (np.any(grow_lo) or np.any(grow_hi)):
-                    break
-                lo = np.where(grow_lo, 2.0 * lo, lo)
-                hi = np.where(grow_hi, 2.0 * hi, hi)
-            for _ in range(_BISECT):
-                mid = 0.5 * (lo + hi)
-                below = psi(grp, np.nan_to_num(mid)) < w
-                lo = np.where(below, mid, lo)
-                hi = np.where(below, hi, mid)
-        out[:, g] = 0.5 * (lo + hi)
-    return out
+    lo = np.full(w.shape, np.nan)
+    hi = np.full(w.shape, np.nan)
+    b1 = w >= 0
+    b2 = (w < 0) & (w > -p)
+    b3 = (w <= -p) & (vmin > 0)
+    lo = np.where(b1, 0.0, lo)
+    hi = np.where(b1, 1.0 / vmax, hi)
+    # far ends of the unbounded branches: psi(u) ~ -p + S/(-u) (u -> -inf), -p - S/u (u -> inf)
+    # with S = sum_i w_i / v_i over the positive atoms, so these brackets already enclose
+    S = np.sum(np.where(V > 0, W / np.where(V > 0, V, 1.0), 0.0), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.where(b2, -1.0 - 2.0 * S / (w + p), lo)
+        hi = np.where(b2, 0.0, hi)
+        lo = np.where(b3, 1.0 / vmin, lo)
+        hi = np.where(b3, 2.0 / vmin + 2.0 * S / (-p - w), hi)
+    finite = np.isfinite(lo) & np.isfinite(hi) & (np.abs(lo) < 1e150) & (np.abs(hi) < 1e150)
+    lo = np.where(finite, lo, np.nan)
+    hi = np.where(finite, hi, np.nan)
+    with np.errstate(all="ignore"):
+        for _ in range(1100):  # bracket expansion on the unbounded branches (doubling, bounded)
+            grow_lo = b2 & (psi(np.nan_to_num(lo))[0] > w)
+            grow_hi = b3 & (psi(np.nan_to_num(hi))[0] < w)
+            if not (np.any(grow_lo) or np.any(grow_hi)):
+                break
+            lo = np.where(grow_lo, 2.0 * lo, lo)
+            hi = np.where(grow_hi, 2.0 * hi, hi)
+        u = 0.5 * (lo + hi)
+        for _ in range(_BISECT):
+            f, df = psi(np.nan_to_num(u))
+            f = f - w
+            lo = np.where(f < 0, u, lo)
+            hi = np.where(f < 0, hi, u)
+            un = u - f / df
+            bad = ~np.isfinite(un) | (un <= lo) | (un >= hi)
+            un = np.where(bad, 0.5 * (lo + hi), un)
+            done = (np.abs(un - u) <= 1e-15 * np.maximum(np.abs(u), 1e-300)) | (hi - lo <= 1e-15 * np.abs(hi))
+            u = un
+            if np.all(done | ~np.isfinite(u)):
+                break
+    return u
 
 
 def log_inverse_and_slope_vec(eq: Equation, ms: np.ndarray):
@@ -121,8 +151,8 @@ def log_inverse_and_slope(eq: Equation, m: float) -> tuple[float, float, float]:
     slope = float(np.sum(eq.exps / d))
     sign = float(np.prod(np.sign(d) ** eq.exps))
     if eq.ugroups:
-        us = _u_real(eq, m)
-        if us is None:
+        us = _u_real_vec(eq, np.array([m]))[0]
+        if np.any(np.isnan(us)):
             return math.nan, math.nan, math.nan
         for grp, u in zip(eq.ugroups, us):
             _, dps = grp.psi(np.array([u]))
@@ -180,10 +210,11 @@ def lower_edge(eq: Equation, atom0: float) -> float:
     if lo >= hi:
         return 0.0
     # Scan the open interval (in a variable that spreads points near both ends).
+    n_scan = 600 if eq.rational else 160  # each point costs a psi solve for every group
     if math.isinf(lo):
-        ms = hi - np.expm1(np.linspace(30, -30, 600))
+        ms = hi - np.expm1(np.linspace(30, -30, n_scan))
     else:
-        s = np.linspace(-12, 12, 600)
+        s = np.linspace(-12, 12, n_scan)
         ms = lo + (hi - lo) * (0.5 * (1 + np.tanh(s)))
     if eq.rational:
         d = ms[:, None] - eq.roots
