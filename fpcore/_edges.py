@@ -108,16 +108,20 @@ def _u_real_vec(eq: Equation, ms: np.ndarray) -> np.ndarray:
                 break
             lo = np.where(grow_lo, 2.0 * lo, lo)
             hi = np.where(grow_hi, 2.0 * hi, hi)
-        u = 0.5 * (lo + hi)
+        mu1 = np.sum(W * V, axis=1)
+        u = np.clip(w / mu1, lo, hi)  # psi(u) ~ u E[D^2] for small u
+        u = np.where((u > lo) & (u < hi), u, 0.5 * (lo + hi))
         for _ in range(_BISECT):
             f, df = psi(np.nan_to_num(u))
             f = f - w
             lo = np.where(f < 0, u, lo)
             hi = np.where(f < 0, hi, u)
             un = u - f / df
-            bad = ~np.isfinite(un) | (un <= lo) | (un >= hi)
+            bad = ~np.isfinite(un) | (un < lo) | (un > hi)
             un = np.where(bad, 0.5 * (lo + hi), un)
-            done = (np.abs(un - u) <= 1e-15 * np.maximum(np.abs(u), 1e-300)) | (hi - lo <= 1e-15 * np.abs(hi))
+            done = (np.abs(un - u) <= 1e-14 * np.maximum(np.abs(u), 1e-300)) | (hi - lo <= 1e-14 * np.abs(hi))
+            done |= np.abs(f) <= 1e-15 * np.maximum(np.abs(w), 1e-300)
+            un = np.where(done, u, un)
             u = un
             if np.all(done | ~np.isfinite(u)):
                 break
