@@ -196,6 +196,12 @@ class _Rational:
         self.A = np.concatenate([self.ap, self.an])
         self.absw = np.concatenate([self.ep, self.en])
         self.W = self.absw[None, :] * np.abs(self.A[:, None] - self.A[None, :])
+        npos = self.ap.size
+        self.ep_all = np.concatenate([self.ep, np.zeros(self.an.size)])
+        self.en_all = np.concatenate([np.zeros(npos), self.en])
+        self.sw = self.en_all - self.ep_all  # signed exponents of log(z / M^{-1})
+        self.sw2 = self.ep_all - self.en_all  # g'' = sum (e_p / d^2) - sum (e_n / d^2)
+        self._cols = np.arange(self.A.size)
         # Factors cancel at infinity (degree 0): keep the sharper curvature bound there.
         self.third = float(eq.exps.sum()) == 0.0
 
@@ -204,34 +210,31 @@ class _Rational:
         # use the branch cut pointing straight up from each root (arg in (-3pi/2, pi/2]): the
         # solutions live in the closed lower half-plane, real axis included, so the logarithms
         # are analytic on every ball that keeps clear of the roots themselves.
-        dp = m[:, None] - self.ap
-        dn = m[:, None] - self.an
-        adp, adn = np.abs(dp), np.abs(dn)
-        logPr = np.log(adp) @ self.ep + self.log_c
-        lqp = (np.log(adn) @ self.en - logPr) + 1j * (_arg(dn) @ self.en - _arg(dp) @ self.ep)
+        d = m[:, None] - self.A  # all roots: the ones of P first, then those of Q
+        ad = np.abs(d)
+        la = np.log(ad)
+        logPr = la @ self.ep_all + self.log_c
+        lqp = (la @ self.sw - self.log_c) + 1j * (_arg(d) @ self.sw)
+        inv = 1.0 / d
+        np_ = self.ap.size
+        adp, adn = ad[:, :np_], ad[:, np_:]
         # distance from m to the cuts {a_j + i t, t >= 0}
-        cut = np.min(np.concatenate([adp, adn], axis=1), axis=1)
+        cut = ad.min(axis=1)
         up = m.imag > 0
         if np.any(up):
-            re = m.real[up, None]
-            cut[up] = np.minimum(np.min(np.abs(re - self.ap.real), axis=1, initial=np.inf),
-                                 np.min(np.abs(re - self.an.real), axis=1, initial=np.inf))
-        ip, in_ = 1.0 / dp, 1.0 / dn
-        g2 = np.abs((ip * ip) @ self.ep - (in_ * in_) @ self.en)  # second derivative of g at m
-        # ell = log m form: roots a_j != 0 only (the factor m^e is linear in ell)
+            cut[up] = np.min(np.abs(m.real[up, None] - self.A.real), axis=1)
+        # |g''(m)|, only used (by test and max_step) when self.third; a placeholder otherwise
+        g2 = np.abs((inv * inv) @ self.sw2) if self.third else np.zeros_like(cut)
         # the coordinates ell = log(m - a_j), one per root a_j (see max_step): delta_j = |m - a_j|,
         # the distance to the other roots, and S_j = delta_j sum_k |e_k| |a_j - a_k| / d_k^2
-        dall = np.concatenate([adp, adn], axis=1)
-        rows = np.arange(m.shape[0])
-        j1 = np.argmin(dall, axis=1)
-        d1 = dall[rows, j1]
-        d2 = dall.copy()
-        d2[rows, j1] = np.inf
-        d2 = np.min(d2, axis=1, initial=np.inf)
-        dnz = np.where(np.arange(dall.shape[1]) == j1[:, None], d2[:, None], d1[:, None])
-        Sl = dall * ((1.0 / dall**2) @ self.W.T)
-        am = dall
-        return (lqp, in_ @ self.en, ip @ self.ep, adp, adn, logPr, cut, g2, am, Sl, dnz)
+        if ad.shape[1] > 1:
+            j1 = np.argmin(ad, axis=1)
+            d2 = np.partition(ad, 1, axis=1)[:, 1]
+            dnz = np.where(self._cols == j1[:, None], d2[:, None], cut[:, None])
+        else:
+            dnz = np.full_like(ad, np.inf)
+        Sl = ad * ((1.0 / (ad * ad)) @ self.W.T)
+        return (lqp, inv @ self.en_all, inv @ self.ep_all, adp, adn, logPr, cut, g2, ad, Sl, dnz)
 
     def light(self, m):
         """``log Q - log P``, ``Q'/Q`` and ``P'/P`` only (what a Newton step needs)."""
@@ -351,8 +354,9 @@ class _Rational:
             # Two bounds on the curvature over the ball: term by term, or its value at m plus
             # r times a bound on the third derivative (keeps the cancellations between
             # factors, which matter where |m| is large).
-            Kg = np.minimum((ip * ip) @ self.ep + (in_ * in_) @ self.en,
-                            g2[:, None] + 2.0 * r[..., 0] * ((ip**3) @ self.ep + (in_**3) @ self.en))
+            Kg = (ip * ip) @ self.ep + (in_ * in_) @ self.en
+            if self.third:
+                Kg = np.minimum(Kg, g2[:, None] + 2.0 * r[..., 0] * ((ip**3) @ self.ep + (in_**3) @ self.en))
             theta = eta_g * Kg / agp
             ok = (theta <= 0.5) & (2.0 * eta_g < cut2)
         step = g / gp
