@@ -630,17 +630,18 @@ def _guess_and_certify(ev: "_Rational", t, groups, m, known):
     out[ok] = mg
     # pair tests between consecutive points of a group: forward (from i-1) and backward (from i+1)
     same = np.r_[False, groups[1:] == groups[:-1]]  # i and i-1 in one group
-    pair_f = np.zeros(n, dtype=bool)
-    pair_b = np.zeros(n, dtype=bool)
     i_f = np.flatnonzero(same)
-    for src, dst, res in ((i_f - 1, i_f, pair_f), (i_f, i_f - 1, pair_b)):
+
+    def links(src, dst):
+        """The test from the solution at ``src`` certifies the one found at ``dst``."""
         st = ev.at(out[src])
         okt, _, _, eta, kind = ev.test(st, t[dst].astype(complex))
-        a = ev.A[np.argmin(np.abs(out[src][:, None] - ev.A[None, :]), axis=1)]
+        a = ev.A[np.argmin(st[8], axis=1)]  # the root of the log(m - a) coordinate
         with np.errstate(divide="ignore", invalid="ignore"):
             dist_m = np.where(kind == 2, np.abs(np.log((out[dst] - a) / (out[src] - a))), np.abs(out[dst] - out[src]))
         inside = dist_m <= 2 * eta * (1 + 1e-9) + 4 * _EPS * np.abs(out[dst])
-        res[dst] = okt & inside & np.isfinite(out[dst])
+        return okt & inside & np.isfinite(out[dst])
+
     def propagate(pair, kn):
         # certified iff the last known point at or before i comes after the last broken link
         brk = ~pair & ~kn
@@ -648,9 +649,15 @@ def _guess_and_certify(ev: "_Rational", t, groups, m, known):
         last_break = np.maximum.accumulate(np.where(brk, idx, -1))
         return (last_known >= 0) & (last_known > last_break)
 
-    cf = propagate(pair_f, known)
-    cb = propagate(pair_b[::-1], known[::-1])[::-1]
-    cert = (cf | cb) & ~known
+    pair_f = np.zeros(n, dtype=bool)
+    pair_f[i_f] = links(i_f - 1, i_f)
+    cert = propagate(pair_f, known)
+    if not np.all(cert | ~ok):
+        # backward links, from the right neighbour, where the forward chain broke
+        pair_b = np.zeros(n, dtype=bool)
+        pair_b[i_f - 1] = links(i_f, i_f - 1)
+        cert |= propagate(pair_b[::-1], known[::-1])[::-1]
+    cert &= ~known
     return out, cert, used
 
 
