@@ -35,20 +35,10 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from dashboard.browser_probe import PLOT_SIGNATURE_JS  # noqa: E402
+from dashboard.browser_probe import CHROMIUM_ARGS, PLOT_SIGNATURE_JS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboard" / "app.py"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 BASELINE_APP = textwrap.dedent(
     '''

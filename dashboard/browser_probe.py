@@ -1,9 +1,22 @@
-"""JavaScript run in the browser by the browser tests and the latency benchmark.
+"""What the browser tests and the latency benchmark share: Chromium's flags and the JavaScript
+they run in the page.
 
 ``PLOT_SIGNATURE_JS(prefix)`` returns a short signature of the data of the first Bokeh figure
 whose title starts with ``prefix`` (``null`` before the document has rendered it), so a caller
 can wait for a plot to change without knowing its data.
 """
+
+#: Flags for Debian's Chromium on these machines (headless, offline: no background networking).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 PLOT_SIGNATURE_JS = """(prefix) => {
   if (!(window.Bokeh && Bokeh.documents.length)) return null;

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import RESULTS_DIR
+from .architectures import ARCH_COLUMNS
 from .metrics import METRICS, SPECTRUM_METRICS
 
 __all__ = [
@@ -42,20 +43,7 @@ __all__ = [
 #: (column, label, sign that means "better"): the per-architecture outcomes correlated with.
 TARGETS = {"test_loss": "final test loss", "test_acc": "final test accuracy"}
 BASELINES = ("depth", "n_params", "min_width_ratio", "gain")
-_ARCH_KEEP = (
-    "task",
-    "arch_id",
-    "activation",
-    "activation_name",
-    "init",
-    "depth",
-    "widths",
-    "sigma_w2",
-    "sigma_b2",
-    "gain",
-    "min_width_ratio",
-    "max_width_ratio",
-)
+_ARCH_KEEP = ("task",) + ARCH_COLUMNS
 
 
 def candidate_metrics(columns) -> list[str]:

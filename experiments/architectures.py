@@ -202,3 +202,19 @@ def sample_architectures(
         init = str(rng.choice(list(inits)))
         out.append(Architecture(n_in, hidden, n_out, act, sigma_w2, sigma_b2, init, round(gain, 6)))
     return out
+
+
+#: Columns that describe an architecture in the results tables (one row per architecture).
+ARCH_COLUMNS = (
+    "arch_id",
+    "activation",
+    "activation_name",
+    "init",
+    "depth",
+    "widths",
+    "sigma_w2",
+    "sigma_b2",
+    "gain",
+    "min_width_ratio",
+    "max_width_ratio",
+)

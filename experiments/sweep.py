@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from . import RESULTS_DIR
-from .architectures import DEFAULT_ACTIVATIONS, Architecture, sample_architectures
+from .architectures import ARCH_COLUMNS, DEFAULT_ACTIVATIONS, Architecture, sample_architectures
 from .metrics import N_POINTS
 
 __all__ = ["run_sweep", "collect", "export", "default_runs_dir"]
@@ -259,19 +259,6 @@ def run_sweep(
 
 
 # -- collecting --------------------------------------------------------------------------------
-ARCH_COLUMNS = (
-    "arch_id",
-    "activation",
-    "activation_name",
-    "init",
-    "depth",
-    "widths",
-    "sigma_w2",
-    "sigma_b2",
-    "gain",
-    "min_width_ratio",
-    "max_width_ratio",
-)
 RUN_COLUMNS = (
     "seed",
     "final_train_loss",

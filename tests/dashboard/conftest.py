@@ -16,20 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.browser_probe import PLOT_SIGNATURE_JS
+from dashboard.browser_probe import CHROMIUM_ARGS, PLOT_SIGNATURE_JS
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # A digest of the data of the plot whose title starts with `prefix` (changes when any glyph's data does).
 
