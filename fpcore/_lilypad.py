@@ -479,6 +479,7 @@ def _polish(ev: "_Rational", t, m, kind, iters: int = MAX_NEWTON):
 
 
 _N_PROPOSALS = 24  # fallback proposals dist * 2^-k, k = 0..23
+_SHORT = 0.05  # a closed-form step shorter than this fraction of the way triggers the fallback
 _GROW = 2.0 ** np.arange(1, _N_PROPOSALS + 1, dtype=float)  # or s * 2^k
 
 
@@ -512,7 +513,7 @@ def _chain(ev: _Rational, z: np.ndarray, m: np.ndarray, t: np.ndarray, record: b
         # Where that step is short (near a root of M^{-1}, or where the polynomial form's
         # bound is the sharper one) also test longer proposals with both certificates:
         # s * 2^k, or dist * 2^-k when the closed form allows nothing.
-        short = np.flatnonzero(s < 0.05 * dist)
+        short = np.flatnonzero(s < _SHORT * dist)
         if short.size:
             base = np.where(s[short, None] > 0, s[short, None] * _GROW[:6], dist[short, None] * mult[::4])
             lens = np.minimum(base, dist[short, None])
