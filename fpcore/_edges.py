@@ -17,45 +17,6 @@ from ._equation import Equation
 _BISECT = 80  # halvings: below double precision for any bracket
 
 
-def _u_real(eq: Equation, m: float) -> list[float] | None:
-    """Real ``u_g`` with ``psi_g(u_g) = k_g m`` (``psi_g`` is increasing); None if none exists."""
-    out = []
-    for grp in eq.ugroups:
-        w = grp.k * m
-        vmax = float(grp.values.max())
-        vmin = float(grp.values.min())
-        p = float(grp.weights[grp.values > 0].sum())
-        psi = lambda x: float(grp.psi(np.array([x]))[0][0].real)  # noqa: E731
-        # psi increases on each branch: (0, 1/vmax) -> (0, inf), (-inf, 0) -> (-p, 0) and, when
-        # every atom is positive, (1/vmin, inf) -> (-inf, -p) (x = 1/u below the support of D^2).
-        if w >= 0:
-            lo, hi = 0.0, 1.0 / vmax
-        elif w > -p:
-            lo, hi = -1.0, 0.0
-            while psi(lo) > w:
-                lo *= 2.0
-                if lo < -1e300:
-                    return None
-        elif vmin > 0:
-            lo, hi = 1.0 / vmin, 2.0 / vmin
-            while psi(hi) < w:
-                hi *= 2.0
-                if hi > 1e300:
-                    return None
-        else:
-            return None
-        for _ in range(_BISECT):
-            mid = 0.5 * (lo + hi)
-            if mid == lo or mid == hi:
-                break
-            if psi(mid) < w:
-                lo = mid
-            else:
-                hi = mid
-        out.append(0.5 * (lo + hi))
-    return out
-
-
 def _u_real_vec(eq: Equation, ms: np.ndarray) -> np.ndarray:
     """Real ``u_g`` with ``psi_g(u_g) = k_g m`` for many ``m`` and all groups at once, by
     safeguarded Newton inside a bracket of the right branch (``nan`` where none exists).

@@ -109,30 +109,6 @@ class SolveResult:
     trace: dict | None = field(default=None)
 
 
-def _newton(eq, z, m, u, iters, tol=None):
-    """Newton on ``rho - 1`` for up to ``iters`` steps; with ``tol``, each point stops once
-    ``|dm| <= tol |m|``. Returns m, u, the number of steps taken and the iterates."""
-    m = m.copy()
-    u = None if u is None else u.copy()
-    act = np.arange(m.shape[0])
-    used = 0
-    path = [m.copy()]
-    for _ in range(iters):
-        if act.size == 0:
-            break
-        f, fp, _, _, ua, _ = _residual(eq, z[act], m[act], None if u is None else u[act])
-        step = f / fp
-        step = np.where(np.isfinite(step), step, 0.0)
-        m[act] = m[act] - step
-        if u is not None:
-            u[act] = ua
-        used += act.size
-        path.append(m.copy())
-        if tol is not None:
-            act = act[np.abs(step) > tol * np.maximum(np.abs(m[act]), 1e-300)]
-    return m, u, used, path
-
-
 def far_start(eq: Equation, z):
     """Two-term far-field solution ``m = mean / (z - s_1)``, ``s_1 = -mean sum_j e_j / a_j``
     (from ``M^{-1}(m) = (mean/m)(1 + c_1 m + O(m^2))``): error ``O(|z|^-3)``."""
@@ -160,7 +136,6 @@ def _start_height(eq: Equation, x: np.ndarray, scale: float) -> float:
 
 
 _E1 = math.e - 1.0
-_USE_ELL = True  # the log(m - a_j) certificate: long steps near a root (singular edges at 0)
 
 
 def _wrap(g):
@@ -191,7 +166,6 @@ class _Rational:
         # Q'' vanishes when Q has degree <= 1 (Gaussian weights: Q(m) = m).
         self.q_curved = self.en.sum() > 1
         self.aap, self.aan = np.abs(self.ap.real), np.abs(self.an.real)
-        self.use_ell = _USE_ELL
         # all roots, and |e_k| |a_j - a_k| for the log(m - a_j) coordinate (zero for k = j)
         self.A = np.concatenate([self.ap, self.an])
         self.absw = np.concatenate([self.ep, self.en])
@@ -260,22 +234,21 @@ class _Rational:
         Asel = self.A[np.argmin(am, axis=1)]  # nearest root unless a better one is found
         agp = np.abs(LQ - LP)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            # ell = log(m - a_j) form around the nearest root a_j (delta = |m - a_j|, d the
+            # ell = log(m - a_j) form around each root a_j (delta = |m - a_j|, d the
             # distance to the other roots, kappa = delta/d): |G''| <= S e^r / (1 - delta (e^r - 1)
             # / d)^2 on the ell-ball of radius r, G' = (m - a_j) g'. For r <= 1, e^r <= 1 + c r
             # with c = e - 1, so with x = 2 c eta the test eta K <= |G'|/2 follows from
-            # x (1 + x) / (1 - kappa x)^2 <= B = c |G'| / S: a quadratic, solved in closed form.
-            gamma_l = 0.0
-            if self.use_ell:
-                agl = am * agp[:, None]  # |G'_j|, shape (n, roots)
-                kap = am / dnz
-                B = _E1 * agl / Sl
-                x = 2 * B / ((1 + 2 * B * kap) + np.sqrt(1 + 4 * B * kap + 4 * B))
-                x = np.minimum(np.where(np.isfinite(x), x, 0.0), _E1)  # r <= 1
-                gl = 0.999 * x / (2 * _E1) * agl
-                jbest = np.argmax(gl, axis=1)  # the root whose coordinate allows the longest step
-                gamma_l = gl[np.arange(gl.shape[0]), jbest]
-                Asel = self.A[jbest]
+            # x (1 + x) / (1 - kappa x)^2 <= B = c |G'| / S: a quadratic, solved in closed form;
+            # the root whose coordinate allows the longest step is used.
+            agl = am * agp[:, None]  # |G'_j|, shape (n, roots)
+            kap = am / dnz
+            B = _E1 * agl / Sl
+            x = 2 * B / ((1 + 2 * B * kap) + np.sqrt(1 + 4 * B * kap + 4 * B))
+            x = np.minimum(np.where(np.isfinite(x), x, 0.0), _E1)  # r <= 1
+            gl = 0.999 * x / (2 * _E1) * agl
+            jbest = np.argmax(gl, axis=1)  # the root whose coordinate allows the longest step
+            gamma_l = gl[np.arange(gl.shape[0]), jbest]
+            Asel = self.A[jbest]
             S2 = (1.0 / adp**2) @ self.ep + (1.0 / adn**2) @ self.en
             A = agp / (cut * S2)
             rho = np.where(A > 1e-8, ((2 * A + 1) - np.sqrt(4 * A + 1)) / (2 * A), A)
@@ -375,7 +348,7 @@ class _Rational:
             Wj = self.W[jsel][:, None, :]
             Kl = am2 * np.exp(r) * np.sum(np.where(Wj > 0, Wj / dall**2, 0.0), axis=-1)
             pos = np.all(np.where(Wj > 0, dall, 1.0) > 0, axis=-1)
-            ok_l = (eta_l * Kl <= 0.5 * agl) & pos & ~ok & self.use_ell
+            ok_l = (eta_l * Kl <= 0.5 * agl) & pos & ~ok
         ok |= ok_l
         kind = np.where(ok_l, 2, kind)
         theta = np.where(ok_l, eta_l * Kl / agl, theta)
