@@ -88,6 +88,15 @@ def _same(a, b) -> bool:
         return list(a) == list(b) if not hasattr(a, "shape") else False
 
 
+def _fill(figure, sources: dict, data: dict, skip=()) -> None:
+    """Assign each source its columns from ``data`` and set the figure's x and y ranges."""
+    for key, src in sources.items():
+        if key not in skip:
+            _assign(src, data[key])
+    _set_range(figure.x_range, data["x_range"])
+    _set_range(figure.y_range, data["y_range"])
+
+
 def _assign(source: ColumnDataSource, cols: dict) -> None:
     """Replace the source's columns, skipping the websocket message when nothing changed."""
     old = source.data
@@ -133,11 +142,7 @@ class DensityPlot:
 
     def update(self, data: dict) -> None:
         """Curve, histogram, atom, ``lambda_max`` and target (the deciles come with :meth:`update_deciles`)."""
-        for key, src in self.src.items():
-            if key != "deciles":
-                _assign(src, data[key])
-        _set_range(self.figure.x_range, data["x_range"])
-        _set_range(self.figure.y_range, data["y_range"])
+        _fill(self.figure, self.src, data, skip=("deciles",))
         if self.figure.yaxis.axis_label != data["y_label"]:
             self.figure.yaxis.axis_label = data["y_label"]
 
@@ -178,10 +183,7 @@ class CdfPlot:
         self.figure = fig
 
     def update(self, data: dict) -> None:
-        for key, src in self.src.items():
-            _assign(src, data[key])
-        _set_range(self.figure.x_range, data["x_range"])
-        _set_range(self.figure.y_range, data["y_range"])
+        _fill(self.figure, self.src, data)
 
 
 class MeanFieldPlots:
@@ -281,10 +283,7 @@ class ZPlanePlot:
         self.figure = fig
 
     def update(self, data: dict) -> None:
-        for key, src in self.src.items():
-            _assign(src, data[key])
-        _set_range(self.figure.x_range, data["x_range"])
-        _set_range(self.figure.y_range, data["y_range"])
+        _fill(self.figure, self.src, data)
 
 
 class MPlanePlot:
@@ -316,10 +315,7 @@ class MPlanePlot:
     def update(self, data: dict) -> None:
         _assign(self.basin_src, data["basins"])
         _assign(self.ball_src, data["ball"])
-        for key, src in self.src.items():
-            _assign(src, data[key])
-        _set_range(self.figure.x_range, data["x_range"])
-        _set_range(self.figure.y_range, data["y_range"])
+        _fill(self.figure, self.src, data)
 
 
 class EvidencePlot:
