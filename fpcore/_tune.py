@@ -356,15 +356,10 @@ def tune_init(
 
     if name == "criticality":
         search = crit_search(None)
-        root = search.solve(0.0, -bound, bound)
+        found, x_best = _root_or_closest(search, 0.0, -bound, bound)
         n_eval = len(search.seen)
-        if root is None:
-            found = False
-            closest = search.closest()
-            x_best = closest[0] if closest else 0.0
+        if not found:
             note = _range_note(search, "chi_1 (geometric mean)", max_factor, "sigma_w2 multiplier")
-        else:
-            x_best = root
     elif scale_free and (name in ("spread", "quantile_ratio") or tune_bias):
         n_eval = 1
         if tune_bias:
@@ -383,15 +378,10 @@ def tune_init(
             )
     elif not tune_bias:
         search = _Search(lambda x: math.log(_safe_value(name, norm_target, spec(with_params(x)))) - log_goal)
-        root = search.solve(0.0, -bound, bound)
+        found, x_best = _root_or_closest(search, 0.0, -bound, bound)
         n_eval = len(search.seen)
-        if root is None:
-            found = False
-            closest = search.closest()
-            x_best = closest[0] if closest else 0.0
+        if not found:
             note = _range_note(search, name, max_factor, "sigma_w2 multiplier", log_goal)
-        else:
-            x_best = root
     else:
         sb_start = max(net.sigma_b2) if max(net.sigma_b2) > 0 else 0.01
         y0 = math.log(sb_start)
@@ -482,6 +472,16 @@ def tune_init(
 def _safe_value(name: str, target: dict, s: Spectrum) -> float:
     v = _spectrum_value(name, target, s)
     return v if math.isfinite(v) and v > 0 else math.nan
+
+
+def _root_or_closest(search: "_Search", start: float, lo: float, hi: float) -> tuple[bool, float]:
+    """``(True, root)`` in ``[lo, hi]``, else ``(False, x)`` at the evaluated point closest to the
+    target (``start`` if nothing finite was seen)."""
+    root = search.solve(start, lo, hi)
+    if root is not None:
+        return True, root
+    closest = search.closest()
+    return False, closest[0] if closest else start
 
 
 def _range_note(
