@@ -24,6 +24,7 @@ from ._edges import lower_edge, rational_edges, upper_edge
 from ._equation import Equation, build_equation
 from ._lilypad import solve, solve_near
 from ._network import Network, _check_gram
+from ._pushforward import PushForward
 
 __all__ = ["Spectrum", "SolverStats", "jacobian_spectrum"]
 
@@ -60,7 +61,9 @@ class SolverStats:
     """What the lilypad solver did for one spectrum.
 
     ``n_certified`` points passed the Kantorovich test at every step; ``n_verified`` were checked
-    a posteriori (residual <= 1e-10, ``Im G <= 0``); ``n_uncertified`` are neither.
+    a posteriori (residual <= 1e-10, ``Im G <= 0``); ``n_uncertified`` are neither. A single
+    orthogonal layer with a smooth activation is the push-forward law of ``sigma_w^2 phi'(h)^2``,
+    computed from level sets (no lilypads): its points count as verified.
     """
 
     n_points: int
@@ -109,6 +112,7 @@ class Spectrum:
     _m_grid: np.ndarray | None = field(default=None, repr=False)
     _u_grid: np.ndarray | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    _push: tuple[PushForward, float] | None = field(default=None, repr=False)  # (law, its mass)
 
     # -- exact CDF ---------------------------------------------------------------------------
     def _solve(self, x: np.ndarray):
@@ -158,7 +162,12 @@ class Spectrum:
                 Fo[xo >= up] += mass
             F[out] = Fo
         mid &= inside
-        if np.any(mid):
+        if np.any(mid) and self._push is not None:
+            law, scale = self._push
+            Fp, dp = law.cdf_and_density(x[mid])
+            F[mid] = 1.0 - scale + scale * Fp  # the zero atom of J^T J sits below the law
+            dens[mid] = scale * dp
+        elif np.any(mid):
             r, d = self._solve(x[mid])
             F[mid] = np.clip(1.0 - _tail_mass(self._eq, r.m, r.u), 0.0, 1.0)
             dens[mid] = d
@@ -178,6 +187,9 @@ class Spectrum:
             cont = 1.0 - sum(m for _, m in self.atoms)
             if len(self.support) <= 1:
                 masses = [cont] * len(self.support)
+            elif self._push is not None:
+                law, scale = self._push
+                masses = [float(scale * np.diff(law.cdf(np.array([lo, up])))[0]) for lo, up in self.support]
             else:
                 ends = np.array([[lo * (1 + 1e-10) + 1e-300, up * (1 - 1e-10)] for lo, up in self.support])
                 r, _ = self._solve(ends.ravel())
@@ -279,6 +291,10 @@ class Spectrum:
         k = int(k)
         if k == 0:
             return 1.0
+        if self._push is not None:
+            law, scale = self._push
+            act = self.network.activations[0]
+            return float(scale * law.c**k * act.d2_moment(law.q, k))
         if "contour" not in self._cache:
             R = 2.0 * self.lambda_max
             th = np.pi * np.arange(_N_CONTOUR // 2 + 1) / (_N_CONTOUR // 2)
@@ -413,6 +429,9 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
         raise ValueError(f"net must be an fpcore.Network, got {type(net).__name__}")
     t0 = time.perf_counter()
     eq = build_equation(net, gram)
+    N = net.widths
+    if net.depth == 1 and net.init == "orthogonal" and N[1] <= N[0] and eq.mean_field.laws[0].kind == "continuous":
+        return _pushforward_spectrum(net, gram, eq, int(n_points), t0)
     atom0 = eq.atoms[0][1] if eq.atoms and eq.atoms[0][0] == 0.0 else 0.0
     other_atoms = [a for a in eq.atoms if a[0] != 0.0]
     cont_mass = 1.0 - sum(m for _, m in eq.atoms)
@@ -466,4 +485,39 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
         _eq=eq,
         _m_grid=m_grid,
         _u_grid=u_grid,
+    )
+
+
+def _pushforward_spectrum(net: Network, gram: str, eq: Equation, n_points: int, t0: float) -> Spectrum:
+    """One orthogonal layer with orthonormal rows: ``J J^T = sigma_w^2 D^2`` exactly, so the law
+    is the push-forward of ``N(0, q_1)`` by ``sigma_w^2 phi'^2`` (see :mod:`fpcore._pushforward`)."""
+    N = net.widths
+    law = PushForward(net.activations[0].dphi, float(eq.mean_field.q[0]), float(net.sigma_w2[0]))
+    scale = 1.0 if gram == "JJt" else N[1] / N[0]
+    own = law.atoms()
+    zero = next((m for a, m in own if a == 0.0), 0.0)
+    atom0 = (1.0 - scale) + scale * zero
+    atoms = ([(0.0, atom0)] if atom0 > 1e-15 else []) + [(a, scale * m) for a, m in own if a > 0.0]
+    f_min, f_max = law.range()
+    lo = max(f_min, 0.0)
+    x = _grid(lo, f_max, n_points, 1e-10)
+    F, density = law.cdf_and_density(x)
+    cdf_grid = 1.0 - scale + scale * F
+    mean = float(scale * law.c * net.activations[0].d2_moment(law.q, 1))  # exact, not the atoms' mean
+    stats = SolverStats(n_points=int(x.size), n_lilypads=0, n_newton_steps=0, n_rejected=0, n_certified=0,
+                        n_verified=int(x.size), n_uncertified=0, seconds=time.perf_counter() - t0)
+    return Spectrum(
+        x=x,
+        density=scale * density,
+        atom=float(atom0),
+        atoms=tuple((float(a), float(b)) for a, b in atoms),
+        support=((float(lo), float(f_max)),) if f_max > lo else (),
+        lambda_max=float(f_max),
+        mean=mean,
+        stats=stats,
+        network=net,
+        gram=gram,
+        _cdf_grid=cdf_grid,
+        _eq=eq,
+        _push=(law, scale),
     )
