@@ -810,8 +810,14 @@ class _General:
         rg = psi - self.k * m[:, None]
         return r0, gp, rg, dpsi
 
-    def newton(self, z, m, u, iters, tol=1e-13):
-        """Joint Newton; returns m, u, converged, |r_0|, max relative |r_g|, steps, iterates of m."""
+    def newton(self, z, m, u, iters, tol=None):
+        """Joint Newton; returns m, u, converged, |r_0|, max relative |r_g|, steps, iterates of m.
+
+        Converged means a step below ``tol`` relative (default ``1e-13 sqrt(G)``: ``r_0`` sums
+        ``G`` logarithms, whose rounding sets the floor of the Newton steps for deep nets with
+        one law per layer)."""
+        if tol is None:
+            tol = 1e-13 * max(1.0, math.sqrt(len(self.eq.ugroups)))
         n = m.shape[0]
         conv = np.zeros(n, dtype=bool)
         path = [m.copy()]

@@ -140,3 +140,15 @@ def test_a_non_vectorised_user_activation_is_a_clear_error():
 
     with pytest.raises(ValueError, match="vectorised"):
         fpcore.Network([10, 10], activation=(phi, lambda x: (x > 0).astype(float)))
+
+
+def test_deep_tanh_with_one_law_per_layer_is_verified():
+    # q_l -> 0 without bias: 100 distinct laws; r_0 sums 100 logarithms, so the Newton steps have
+    # a rounding floor above 1e-13 (this used to leave every point uncertified after ~100 s)
+    net = fpcore.Network([1000] * 101, "tanh", sigma_w2=1.0)
+    s = fpcore.jacobian_spectrum(net, n_points=200)
+    assert len(s._eq.ugroups) == 100
+    assert s.stats.n_uncertified <= 0.03 * s.stats.n_points
+    assert s.moment(1) == pytest.approx(s.mean, rel=1e-8)
+    F = s.cdf(s.x)
+    assert np.all(np.diff(F) >= -1e-12) and F[-1] <= 1.0
