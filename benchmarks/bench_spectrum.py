@@ -62,6 +62,25 @@ def median_ms(fn, repeats: int) -> tuple[float, object]:
     return 1e3 * statistics.median(times), out
 
 
+def first_call() -> None:
+    """First ``jacobian_spectrum`` call in a fresh interpreter (imports excluded), with an empty
+    numba cache (compiles) and then with the cache that run wrote (loads machine code)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    code = ("import time, fpcore; net = fpcore.Network([1000] * 21, 'relu', sigma_w2=2.0); "
+            "t = time.perf_counter(); fpcore.jacobian_spectrum(net, n_points=1000); "
+            "print(time.perf_counter() - t)")
+    print()
+    print("## First call in a fresh process (ReLU, depth 20, 1000 points)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("empty numba cache", "warm numba cache"):
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            print(f"{label:<20}{1e3 * float(out.stdout.strip()):>10.0f} ms")
+
+
 def smooth_table(args) -> None:
     print()
     print("## Smooth activations (width 1000, square, 1000 grid points; median of 3)")
@@ -101,6 +120,7 @@ def main() -> None:
             print(f"{act:<11}{L:>6}{st.n_points:>9}{ms:>11.2f}{st.n_lilypads:>10}{st.n_newton_steps:>9}"
                   f"{st.n_rejected:>10}{st.n_uncertified:>8}")
 
+    first_call()
     if not args.no_smooth:
         smooth_table(args)
 

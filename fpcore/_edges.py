@@ -12,6 +12,7 @@ import math
 import numpy as np
 from scipy import optimize
 
+from . import _fastchain
 from ._equation import Equation
 
 _BISECT = 80  # halvings: below double precision for any bracket
@@ -225,6 +226,15 @@ def rational_edges(eq: Equation) -> np.ndarray:
             sl = np.sum(eq.exps / d, axis=1)
         sg = np.prod(np.sign(d) ** eq.exps, axis=1)
         idx = np.flatnonzero((np.sign(sl[:-1]) != np.sign(sl[1:])) & np.isfinite(sl[:-1]) & np.isfinite(sl[1:]))
+        if _fastchain._HAVE_NUMBA:
+            idx = idx[sg[idx] > 0]
+            mc = _fastchain.critical_points(ms[idx], ms[idx + 1], eq.roots.astype(float), eq.exps.astype(float))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = mc[:, None] - eq.roots
+                v = eq.log_c + np.sum(eq.exps * np.log(np.abs(d)), axis=1)
+                sgn = np.prod(np.sign(d) ** eq.exps, axis=1)
+            out.extend(np.exp(v[(sgn > 0) & np.isfinite(v)]).tolist())
+            continue
         for j in idx:
             if sg[j] <= 0:
                 continue

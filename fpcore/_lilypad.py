@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _fastchain
 from ._equation import Equation
 
 __all__ = ["kantorovich", "solve", "SolveResult", "TOL_VERIFY"]
@@ -643,7 +644,17 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
     neighbouring grid points are good certified starts for each other), level by level."""
     n = t.shape[0]
     ev = _Rational(eq)
-    Y = _start_height(eq, t.real, scale)
+    fast = not record and _fastchain._HAVE_NUMBA and bool(np.all(t.imag == 0))
+    Y = 0.0
+    if fast:
+        nz = eq.roots != 0
+        s1 = -eq.mean * float(np.sum(eq.exps[nz] / eq.roots[nz]))
+        A, E = eq.roots.astype(float), eq.exps.astype(float)
+        xs = np.array([t.real.min(), t.real.max(), 0.0])
+        Y = _fastchain.start_height(xs, float(scale), float(eq.mean), s1, A, E, float(eq.log_c))
+    if Y == 0.0:
+        fast = False
+        Y = _start_height(eq, t.real, scale)
     counts = np.zeros(3, dtype=np.int64)
 
     def vertical(sel):
@@ -652,6 +663,26 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
         counts[:] += (sel.size + res[3], res[4], res[5])
         return res
 
+    if fast:
+        # compiled chains along the grid (without groups: each target from far above); what
+        # they leave walks down vectorised
+        labels = np.arange(n) if groups is None else groups
+        out_m, ok, cnt = _fastchain.grid_chain(
+            np.ascontiguousarray(t.real), np.ascontiguousarray(labels, dtype=np.int64), float(Y), float(eq.mean),
+            s1, A, E, float(eq.log_c), max_rounds)
+        counts[:] += cnt
+        failed = ~ok
+        if np.any(failed):
+            sel = np.flatnonzero(failed)
+            mv, lv, fv, *_ = vertical(sel)
+            mp, used, _ = _polish(ev, t[sel], mv, lv)
+            counts[1] += used
+            out_m[sel], failed[sel] = mp, fv
+        f, *_ = _residual(eq, t, out_m, None)
+        certified = ~failed & (np.abs(f) <= TOL_VERIFY)
+        n_lily, n_newton, n_rej = (int(c) for c in counts)
+        return SolveResult(m=out_m, u=None, certified=certified, verified=certified.copy(), n_lilypads=n_lily,
+                           n_newton=n_newton, n_rejected=n_rej, trace=None)
     if groups is None or n < 4 * _ANCHOR_STRIDE:
         out_m, out_log, failed, _, _, _, tr = vertical(np.arange(n))
     else:

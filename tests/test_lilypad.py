@@ -104,3 +104,40 @@ def test_leaky_relu_is_verified_a_posteriori():
     assert s.stats.n_verified == s.stats.n_points
     tr = fpcore.lilypad_trace(fpcore.Network([300] * 4, "leaky_relu:0.2", sigma_w2=2.0), 0.5)
     assert tr.verified and not tr.certified
+
+
+@pytest.mark.parametrize(
+    "net",
+    [
+        fpcore.Network([300] * 2, "linear", sigma_w2=1.0),
+        fpcore.Network([300, 500, 200, 400], "relu", sigma_w2=2.0, sigma_b2=0.1),
+        fpcore.Network([300] * 21, "hard_tanh", sigma_w2=1.3, sigma_b2=0.05),
+        fpcore.Network([300, 450, 200], "linear", sigma_w2=1.3, init="orthogonal"),
+        fpcore.Network([300] * 6, "relu", sigma_w2=2.0, init="orthogonal"),
+    ],
+)
+def test_compiled_chains_agree_with_the_vectorised_solver(net, monkeypatch):
+    from fpcore import _fastchain
+
+    fast = fpcore.jacobian_spectrum(net, n_points=300)
+    monkeypatch.setattr(_fastchain, "_HAVE_NUMBA", False)
+    slow = fpcore.jacobian_spectrum(net, n_points=300)
+    assert fast.stats.n_certified == fast.stats.n_points and fast.stats.n_uncertified == 0
+    np.testing.assert_allclose(fast.x, slow.x, rtol=1e-12)  # edges: bisection vs brentq, to rounding
+    np.testing.assert_allclose(fast.density, slow.density, rtol=1e-8, atol=1e-12 * fast.density.max())
+    np.testing.assert_allclose(fast._cdf_grid, slow._cdf_grid, atol=1e-12)
+    np.testing.assert_allclose(np.array(fast.support), np.array(slow.support), rtol=1e-10)
+
+
+def test_compiled_test_rejects_a_start_outside_the_basin():
+    from fpcore import _fastchain
+    from fpcore._equation import build_equation
+
+    eq = build_equation(fpcore.Network([300] * 4, "linear", sigma_w2=1.0))
+    a, e = eq.roots.astype(float), eq.exps.astype(float)
+    z = 2.0 + 0.5j
+    from fpcore._lilypad import solve
+
+    m = solve(eq, np.array([z]), scale=10.0).m[0]
+    assert _fastchain._test(z, m * (1 + 1e-6), a, e, float(eq.log_c))[0]
+    assert not _fastchain._test(z, np.conj(m), a, e, float(eq.log_c))[0]  # the unphysical root's side
