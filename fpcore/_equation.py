@@ -61,6 +61,7 @@ class Equation:
     atoms: tuple[tuple[float, float], ...]  # (location, mass), location 0 first when present
     dim: int
     mean_field: MeanField
+    smooth_path: bool = False  # Gaussian weights: M(x + i0) varies smoothly along the grid
 
     @property
     def rational(self) -> bool:
@@ -226,4 +227,5 @@ def build_equation(net: Network, gram: str = "JtJ", mf: MeanField | None = None)
         atoms=tuple(atoms),
         dim=dim,
         mean_field=mf,
+        smooth_path=net.init == "gaussian",
     )

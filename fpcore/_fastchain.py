@@ -17,6 +17,11 @@ from each root (arguments in ``(-3 pi/2, pi/2]``), and the ball must keep clear 
 branch of ``g`` (shifted by the ``2 pi i k`` nearest to 0 at the centre) is analytic on the ball;
 Newton then runs to ``|dm| <= 4 eps |m|`` inside it.
 
+Non-rational equations (leaky ReLU, smooth activations with short laws of ``D^2``, Gaussian
+weights) get the vectorised solver's own schedule compiled: anchors walk down from far above
+(:func:`vertical_general`), the other points level by level from a solved left neighbour
+(:func:`walk_pairs`), each step accepted by the same a-posteriori checks as ``_gchain``.
+
 Compiled with ``cache=True``: the first call in a fresh environment compiles (a few seconds),
 later processes load the cached machine code (``benchmarks/bench_spectrum.py`` prints both).
 """
@@ -52,6 +57,8 @@ def _g(z, m, a, e, log_c):
     for j in range(a.size):
         d = m - a[j]
         ad = abs(d)
+        if ad == 0.0:  # numba raises on complex division by zero: report a failed test instead
+            return complex(np.nan, np.nan), complex(np.nan, np.nan), 0.0, 0.0
         ang = math.atan2(d.imag, d.real)
         if ang > 0.5 * math.pi:
             ang -= _TWO_PI
@@ -88,6 +95,8 @@ def _newton(z, m, k, a, e, log_c, max_iter):
     """Newton on the branch ``g - 2 pi i k`` (inside a certified ball); returns m, iterations."""
     for it in range(max_iter):
         g, gp, dmin, cut = _g(z, m, a, e, log_c)
+        if not (abs(gp) > 0.0):
+            return m, max_iter
         dm = (g - 1j * _TWO_PI * k) / gp
         m = m - dm
         if abs(dm) <= _EPS4 * abs(m):
@@ -204,3 +213,190 @@ def critical_points(lo, hi, a, e):
                 h = mid
         out[i] = 0.5 * (l + h)
     return out
+
+
+# -- non-rational equations: joint Newton on (m, u_1, ..., u_G), verified a posteriori ---------
+@_jit
+def _cut_arg(w):
+    ang = math.atan2(w.imag, w.real)
+    if ang > 0.5 * math.pi:
+        ang -= _TWO_PI
+    return ang
+
+
+@_jit
+def _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps):
+    """``r_0 = log z - log M^{-1}(m, u)`` and ``dr_0/dm`` (partial); fills ``r_g = psi_g(u_g) -
+    k_g m`` and ``psi_g'(u_g)``."""
+    r0 = complex(math.log(abs(z)), math.atan2(z.imag, z.real)) - log_c
+    gp = 0.0 + 0.0j
+    nan = complex(np.nan, np.nan)
+    for j in range(a.size):
+        d = m - a[j]
+        if d == 0.0:  # numba raises on complex division by zero: return NaN (a failed step)
+            return nan, nan
+        r0 -= e[j] * complex(math.log(abs(d)), _cut_arg(d))
+        gp -= e[j] / d
+    for g in range(kk.size):
+        ug = u[g]
+        if ug == 0.0:
+            return nan, nan
+        r0 += nn[g] * complex(math.log(abs(ug)), _cut_arg(ug))
+        s = 0.0 + 0.0j
+        sd = 0.0 + 0.0j
+        for k in range(V.shape[1]):
+            w = W[g, k]
+            if w == 0.0:
+                continue
+            v = V[g, k]
+            q = 1.0 - ug * v
+            if q == 0.0:
+                return nan, nan
+            r = 1.0 / q
+            s += w * v * r
+            sd += w * v * r * r
+        rg[g] = ug * s - kk[g] * m
+        dps[g] = sd
+    return r0, gp
+
+
+@_jit
+def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
+    """Joint Newton (arrow Jacobian, Schur complement on m). Returns m, converged, |r_0|, the
+    worst relative inner residual and the iterations used; ``u`` is updated in place."""
+    G = kk.size
+    conv = False
+    used = 0
+    for _ in range(iters):
+        r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
+        if not (math.isfinite(r0.real) and math.isfinite(gp.real)):
+            break
+        num = r0
+        den = gp
+        bad = False
+        for g in range(G):
+            if u[g] * dps[g] == 0.0:
+                bad = True
+                break
+            c = nn[g] / (u[g] * dps[g])
+            num -= c * rg[g]
+            den += c * kk[g]
+        if bad or den == 0.0:
+            break
+        dm = -num / den
+        if not (math.isfinite(dm.real) and math.isfinite(dm.imag)):
+            break
+        m = m + dm
+        small = abs(dm) <= tol * abs(m)
+        for g in range(G):
+            du = (kk[g] * dm - rg[g]) / dps[g]
+            u[g] = u[g] + du
+            if not (abs(du) <= tol * abs(u[g])):
+                small = False
+        used += 1
+        if small:
+            conv = True
+            break
+    r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
+    if not (math.isfinite(r0.real) and math.isfinite(r0.imag)):
+        return m, False, np.inf, np.inf, used
+    inner = 0.0
+    for g in range(G):
+        inner = max(inner, abs(rg[g]) / max(abs(kk[g] * m), 1e-300))
+    return m, conv, abs(r0), inner, used
+
+
+@_jit
+def _gwalk(z, m, u, t, h, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol, counts):
+    """Walk ``(m, u)`` at ``z`` to ``t`` as the vectorised solver does (``_gchain``): a step is
+    accepted when joint Newton (8 iterations) from the current solution converges at the new
+    point to residuals ``<= 1e-10`` with ``Im m <= 0`` and stays near the current ``m``; the step
+    is doubled after an accepted proposal and quartered after a rejected one. ``u`` is updated in
+    place."""
+    G = kk.size
+    for _ in range(max_rounds):
+        dist = abs(t - z)
+        step = min(h, dist)
+        final = step >= dist
+        zn = t if final else z + (t - z) * (step / dist)
+        for g in range(G):
+            un[g] = u[g]
+        mn, conv, res, inner, used = _gnewton(zn, m, un, 8, tol, a, e, log_c, V, W, kk, nn, rg, dps)
+        counts[1] += used
+        ok = conv and res <= 1e-10 and inner <= 1e-10 and mn.imag <= 1e-12 * abs(mn)
+        ok = ok and abs(mn - m) <= 0.5 * (abs(m) + abs(mn))
+        if ok:
+            counts[0] += 1
+            m = mn
+            for g in range(G):
+                u[g] = un[g]
+            z = zn
+            h = 2.0 * step
+            if final:
+                return m, True
+        else:
+            counts[2] += 1
+            h = step / 4.0
+            if h <= 1e-15 * max(abs(t), 1e-300):
+                return m, False
+    return m, False
+
+
+@_jit
+def vertical_general(x, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol):
+    """Each target ``x_i + i0`` from far above: joint Newton at ``x_i + i Y`` from
+    ``m = mean / z``, ``u_g = k_g m / E[D_g^2]``, then a vertical walk. Returns ``m``, ``u``
+    (n, G), a verified mask and the counts (lilypads, Newton steps, rejected)."""
+    n = x.size
+    G = kk.size
+    out = np.empty(n, dtype=np.complex128)
+    outu = np.zeros((n, G), dtype=np.complex128)
+    ok = np.zeros(n, dtype=np.bool_)
+    counts = np.zeros(3, dtype=np.int64)
+    rg = np.empty(G, dtype=np.complex128)
+    dps = np.empty(G, dtype=np.complex128)
+    un = np.empty(G, dtype=np.complex128)
+    u = np.empty(G, dtype=np.complex128)
+    for i in range(n):
+        t = complex(x[i], 0.0)
+        z0 = complex(x[i], Y)
+        m0 = mean / z0
+        for g in range(G):
+            u[g] = kk[g] * m0 / mu[g]
+        m0, conv, res, inner, used = _gnewton(z0, m0, u, 12, tol, a, e, log_c, V, W, kk, nn, rg, dps)
+        counts[0] += 1
+        counts[1] += used
+        m, good = _gwalk(z0, m0, u, t, 0.25 * Y, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol, counts)
+        out[i] = m
+        for g in range(G):
+            outu[i, g] = u[g]
+        ok[i] = good
+    return out, outu, ok, counts
+
+
+@_jit
+def walk_pairs(x0, m0, u0, x1, a, e, log_c, V, W, kk, nn, max_rounds, tol):
+    """Walk each solution ``(m0_i, u0_i)`` at ``x0_i + i0`` along the real axis to ``x1_i``
+    (the level schedule of the vectorised solver, compiled)."""
+    n = x1.size
+    G = kk.size
+    out = np.empty(n, dtype=np.complex128)
+    outu = np.zeros((n, G), dtype=np.complex128)
+    ok = np.zeros(n, dtype=np.bool_)
+    counts = np.zeros(3, dtype=np.int64)
+    rg = np.empty(G, dtype=np.complex128)
+    dps = np.empty(G, dtype=np.complex128)
+    un = np.empty(G, dtype=np.complex128)
+    u = np.empty(G, dtype=np.complex128)
+    for i in range(n):
+        for g in range(G):
+            u[g] = u0[i, g]
+        z = complex(x0[i], 0.0)
+        t = complex(x1[i], 0.0)
+        m, good = _gwalk(z, m0[i], u, t, 0.25 * abs(t - z), a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds,
+                         tol, counts)
+        out[i] = m
+        for g in range(G):
+            outu[i, g] = u[g]
+        ok[i] = good
+    return out, outu, ok, counts

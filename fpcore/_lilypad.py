@@ -549,6 +549,7 @@ def _chain(ev: _Rational, z: np.ndarray, m: np.ndarray, t: np.ndarray, record: b
 
 
 _ANCHOR_STRIDE = 16
+_FAST_MAX_ATOMS = 80  # compiled joint Newton only for short D^2 laws (see _solve_general)
 
 
 def _level_schedule(groups: np.ndarray):
@@ -949,6 +950,57 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
     ev = _General(eq)
     Y = _start_height(eq, t.real, scale)
     counts = np.zeros(3, dtype=np.int64)
+    short = max(len(g.values) for g in eq.ugroups) <= _FAST_MAX_ATOMS
+    if not record and _fastchain._HAVE_NUMBA and eq.smooth_path and short and bool(np.all(t.imag == 0)):
+        # The schedule below (anchors from far above, then level by level from a solved left
+        # neighbour), compiled. Only with Gaussian weights, whose Marchenko-Pastur factors keep
+        # every u_g away from the cut of psi_g: with orthogonal weights and an atomic D^2 law the
+        # roots crowd near the real axis (the vectorised walks handle those); the same holds for
+        # the long laws refined onto the zeros of phi' (GELU, SiLU), whose many atoms near 0
+        # put several roots that pass the a-posteriori checks close together.
+        A, E = eq.roots.astype(float), eq.exps.astype(float)
+        tol = 1e-13 * max(1.0, math.sqrt(len(eq.ugroups)))
+        args = (A, E, float(eq.log_c), ev.V, ev.W, ev.k, ev.n)
+
+        def fast_vertical(sel):
+            m, u, ok, cnt = _fastchain.vertical_general(
+                np.ascontiguousarray(t.real[sel]), float(Y), float(eq.mean), *args, ev.mu, max_rounds, tol)
+            counts[:] += cnt
+            return m, u, ~ok
+
+        out_m = np.empty(n, dtype=complex)
+        out_u = np.empty((n, len(eq.ugroups)), dtype=complex)
+        failed = np.zeros(n, dtype=bool)
+        if groups is None or n < 4 * _ANCHOR_STRIDE:
+            sel = np.arange(n)
+            out_m, out_u, failed = fast_vertical(sel)
+        else:
+            anchors, levels = _level_schedule(groups)
+            out_m[anchors], out_u[anchors], failed[anchors] = fast_vertical(anchors)
+            for todo, nb in levels:
+                mt, ut, okt, cnt = _fastchain.walk_pairs(
+                    np.ascontiguousarray(t.real[nb]), out_m[nb], np.ascontiguousarray(out_u[nb]),
+                    np.ascontiguousarray(t.real[todo]), *args, max_rounds, tol)
+                counts[:] += cnt
+                ft = ~okt
+                if np.any(ft):  # a point the horizontal walk cannot reach walks down instead
+                    mv, uv, fv = fast_vertical(todo[ft])
+                    mt[ft], ut[ft], ft[ft] = mv, uv, fv
+                out_m[todo], out_u[todo], failed[todo] = mt, ut, ft | failed[nb]
+        if np.any(failed):  # what the compiled walks leave, the vectorised ones try (e.g. at edges)
+            sel = np.flatnonzero(failed)
+            z0 = t[sel] + 1j * Y
+            m0 = eq.mean / z0
+            m0, u0, _, _, _, used, _ = ev.newton(z0, m0, ev.start_u(m0), 12)
+            res = _gchain(ev, z0, m0, u0, t[sel], False, max_rounds)
+            counts[:] += (sel.size + res[3], res[4] + used * sel.size, res[5])
+            mv, uv = res[0], res[1]
+            _, _, _, r0, inner, _, _ = ev.newton(t[sel], mv, uv, 0)
+            good = ~res[2] & (r0 <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mv.imag <= 1e-12 * np.abs(mv))
+            out_m[sel[good]], out_u[sel[good]], failed[sel[good]] = mv[good], uv[good], False
+        n_lily, n_newton, n_rej = (int(c) for c in counts)
+        return SolveResult(m=out_m, u=out_u, certified=np.zeros(n, dtype=bool), verified=~failed,
+                           n_lilypads=n_lily, n_newton=n_newton, n_rejected=n_rej, trace=None)
 
     def vertical(sel):
         z0 = t[sel] + 1j * Y
