@@ -550,6 +550,7 @@ def _chain(ev: _Rational, z: np.ndarray, m: np.ndarray, t: np.ndarray, record: b
 
 _ANCHOR_STRIDE = 16
 _FAST_MAX_ATOMS = 80  # compiled joint Newton only for short D^2 laws (see _solve_general)
+_FALLBACK_ROUNDS = 80
 
 
 def _level_schedule(groups: np.ndarray):
@@ -992,7 +993,8 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
             z0 = t[sel] + 1j * Y
             m0 = eq.mean / z0
             m0, u0, _, _, _, used, _ = ev.newton(z0, m0, ev.start_u(m0), 12)
-            res = _gchain(ev, z0, m0, u0, t[sel], False, max_rounds)
+            # a bounded second try: a point that fails here would otherwise burn every round
+            res = _gchain(ev, z0, m0, u0, t[sel], False, min(max_rounds, _FALLBACK_ROUNDS))
             counts[:] += (sel.size + res[3], res[4] + used * sel.size, res[5])
             mv, uv = res[0], res[1]
             _, _, _, r0, inner, _, _ = ev.newton(t[sel], mv, uv, 0)
