@@ -307,9 +307,9 @@ def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
 
 
 @_jit
-def _gwalk(z, m, u, t, h, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol, counts):
+def _gwalk(z, m, u, t, h, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol, counts, iters):
     """Walk ``(m, u)`` at ``z`` to ``t`` as the vectorised solver does (``_gchain``): a step is
-    accepted when joint Newton (8 iterations) from the current solution converges at the new
+    accepted when joint Newton (``iters`` iterations) from the current solution converges at the new
     point to residuals ``<= 1e-10`` with ``Im m <= 0`` and stays near the current ``m``; the step
     is doubled after an accepted proposal and quartered after a rejected one. ``u`` is updated in
     place."""
@@ -321,7 +321,7 @@ def _gwalk(z, m, u, t, h, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, to
         zn = t if final else z + (t - z) * (step / dist)
         for g in range(G):
             un[g] = u[g]
-        mn, conv, res, inner, used = _gnewton(zn, m, un, 8, tol, a, e, log_c, V, W, kk, nn, rg, dps)
+        mn, conv, res, inner, used = _gnewton(zn, m, un, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps)
         counts[1] += used
         ok = conv and res <= 1e-10 and inner <= 1e-10 and mn.imag <= 1e-12 * abs(mn)
         ok = ok and abs(mn - m) <= 0.5 * (abs(m) + abs(mn))
@@ -360,13 +360,20 @@ def vertical_general(x, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol)
     for i in range(n):
         t = complex(x[i], 0.0)
         z0 = complex(x[i], Y)
-        m0 = mean / z0
-        for g in range(G):
-            u[g] = kk[g] * m0 / mu[g]
-        m0, conv, res, inner, used = _gnewton(z0, m0, u, 12, tol, a, e, log_c, V, W, kk, nn, rg, dps)
-        counts[0] += 1
-        counts[1] += used
-        m, good = _gwalk(z0, m0, u, t, 0.25 * Y, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol, counts)
+        m, good = 0j, False
+        # 8 Newton iterations per step as in the vectorised walk; near a square-root edge Newton
+        # slows down (the Jacobian degenerates there), so a failed walk is retried with 16
+        for iters in (8, 16):
+            m0 = mean / z0
+            for g in range(G):
+                u[g] = kk[g] * m0 / mu[g]
+            m0, conv, res, inner, used = _gnewton(z0, m0, u, 12, tol, a, e, log_c, V, W, kk, nn, rg, dps)
+            counts[0] += 1
+            counts[1] += used
+            m, good = _gwalk(z0, m0, u, t, 0.25 * Y, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol,
+                             counts, iters)
+            if good:
+                break
         out[i] = m
         for g in range(G):
             outu[i, g] = u[g]
@@ -394,7 +401,7 @@ def walk_pairs(x0, m0, u0, x1, a, e, log_c, V, W, kk, nn, max_rounds, tol):
         z = complex(x0[i], 0.0)
         t = complex(x1[i], 0.0)
         m, good = _gwalk(z, m0[i], u, t, 0.25 * abs(t - z), a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds,
-                         tol, counts)
+                         tol, counts, 8)
         out[i] = m
         for g in range(G):
             outu[i, g] = u[g]
