@@ -27,7 +27,7 @@ __all__ = ["Activation", "D2Law", "get_activation", "ACTIVATIONS"]
 # ends every 0.5 from 2.5 on (E[Z^2k] exact to 1e-15 for k <= 3). A panel
 # end at 0 makes kinks of phi' there (SELU, ELU) exact, and the geometric ends resolve
 # phi'(sqrt(q) z) for any q in [1e-3, 1e4]: E[phi^2] and E[phi'^2] match adaptive quadrature to
-# 5e-12 relative for every built-in activation (tests/test_network.py), where a 160-node
+# 5e-12 relative for every built-in activation (tests/test_smooth.py), where a 160-node
 # Gauss-Hermite rule was off by 70% for tanh at q = 100 and by 0.6% for SELU at q = 1.
 _ZMAX = 9.0
 _PANEL_NODES = 10
@@ -44,10 +44,13 @@ def _geometric_ends(first: float = 2.0**-12, ratio: float = 2.0, stop: float = _
 _GEO = _geometric_ends()
 
 
-def _panel_rule(ends: np.ndarray, nodes: tuple[np.ndarray, np.ndarray] = (_GL_X, _GL_W)):
-    """Nodes and N(0, 1) weights of composite Gauss-Legendre on the panels between sorted ``ends``."""
+def _panel_rule(ends: np.ndarray, nodes: tuple[np.ndarray, np.ndarray] = (_GL_X, _GL_W), mask=None):
+    """Nodes and N(0, 1) weights of composite Gauss-Legendre on the panels between sorted ``ends``
+    (only the panels selected by ``mask``, when given)."""
     gx, gw = nodes
     mid, half = 0.5 * (ends[1:] + ends[:-1]), 0.5 * (ends[1:] - ends[:-1])
+    if mask is not None:
+        mid, half = mid[mask], half[mask]
     z = (mid[:, None] + half[:, None] * gx).ravel()
     w = (half[:, None] * gw).ravel() * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
     return z, w
@@ -116,14 +119,6 @@ def _gh_rule(dphi, q: float) -> tuple[np.ndarray, np.ndarray]:
     return _merge(v, _GH_W)
 
 
-def _panel_rule_masked(ends: np.ndarray, mask: np.ndarray, nodes):
-    gx, gw = nodes
-    mid, half = 0.5 * (ends[1:] + ends[:-1])[mask], 0.5 * (ends[1:] - ends[:-1])[mask]
-    z = (mid[:, None] + half[:, None] * gx).ravel()
-    w = (half[:, None] * gw).ravel() * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-    return z, w
-
-
 _N_GAUSS = 40
 
 
@@ -154,14 +149,15 @@ def _gauss_rule(values: np.ndarray, weights: np.ndarray, n: int) -> tuple[np.nda
     return np.clip(lam, 0.0, None), U[0] ** 2 * weights.sum()
 
 
-def _d2_rule(dphi, q: float) -> tuple[np.ndarray, np.ndarray]:
+def _d2_rule(dphi, q: float, zeros: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """Atoms standing for the law of ``phi'(sqrt(q) Z)^2``: the composite rule of
     :func:`gaussian_expectation`, plus panels shrinking geometrically onto each zero of ``phi'``
-    (there the law has a ``t^(-1/2)`` singularity at 0 that coarse nodes miss; GELU and SiLU
-    spectra depend on it), with equal values merged (``phi'`` even gives symmetric pairs)."""
+    (``zeros``, from :func:`_zeros_of`; there the law has a ``t^(-1/2)`` singularity at 0 that
+    coarse nodes miss; GELU and SiLU spectra depend on it), with equal values merged (``phi'``
+    even gives symmetric pairs)."""
     s = math.sqrt(q)
     base = np.r_[-_ZMAX, -_GEO[::-1], 0.0, _GEO, _ZMAX]
-    zeros = [z0 for z0 in _zeros_of(dphi, s) if abs(z0) < _ZMAX - 0.5]
+    zeros = [z0 for z0 in zeros if abs(z0) < _ZMAX - 0.5]
     if zeros:
         # the window around a zero shrinks with 1/sqrt(q): phi'(sqrt(q) z) changes on that scale
         near = _GEO[_GEO < min(0.25, 0.5 / s)]
@@ -172,13 +168,12 @@ def _d2_rule(dphi, q: float) -> tuple[np.ndarray, np.ndarray]:
         for z0 in zeros:
             fine |= np.abs(mid - z0) < near[-1]
         # runs of panels: few nodes on the many small panels near a zero, the full rule elsewhere
-        z1, w1 = _panel_rule_masked(ends, ~fine, _LAW_NODES)
-        z2, w2 = _panel_rule_masked(ends, fine, _ZERO_NODES)
+        z1, w1 = _panel_rule(ends, _LAW_NODES, ~fine)
+        z2, w2 = _panel_rule(ends, _ZERO_NODES, fine)
         z, w = np.r_[z1, z2], np.r_[w1, w2]
-        w = w / w.sum()
     else:
-        z, w = _panel_rule_masked(base, np.ones(base.size - 1, dtype=bool), _LAW_NODES)
-        w = w / w.sum()
+        z, w = _panel_rule(base, _LAW_NODES)
+    w = w / w.sum()
     with np.errstate(all="ignore"):
         v = np.asarray(dphi(s * z), dtype=float) ** 2
     return _merge(v, w)
@@ -309,13 +304,16 @@ class Activation:
         # two moments (tanh at q >= 2, SELU and ELU at any q): then the Gauss rule of the law
         # itself (40 atoms); or phi' has zeros (GELU, SiLU: their spectra near 0 need the
         # t^(-1/2) edge of the law resolved): then the composite rule (about 320 atoms).
-        mom = [float(np.dot(wts, vals**k)) for k in (1, 2)]
-        exact = [float(self.d2_moment(q, k)) for k in (1, 2)]
-        if _zeros_of(self.dphi, math.sqrt(q)):
-            vals, wts = _d2_rule(self.dphi, q)
-        elif any(abs(a - b) > 1e-9 * abs(b) for a, b in zip(mom, exact)):
+        def misses(k: int) -> bool:
+            exact = float(self.d2_moment(q, k))
+            return abs(float(np.dot(wts, vals**k)) - exact) > 1e-9 * abs(exact)
+
+        zeros = _zeros_of(self.dphi, math.sqrt(q))
+        if zeros:
+            vals, wts = _d2_rule(self.dphi, q, zeros)
+        elif misses(1) or misses(2):
             # the composite rule's own Gauss rule: as short as Gauss-Hermite, exact to degree 79
-            vals, wts = _gauss_rule(*_d2_rule(self.dphi, q), _N_GAUSS)
+            vals, wts = _gauss_rule(*_d2_rule(self.dphi, q, zeros), _N_GAUSS)
         return D2Law("continuous", vals, wts, float(np.sum(wts[vals > 0])))
 
 
@@ -467,4 +465,3 @@ def get_activation(activation, **params) -> Activation:
                 raise ValueError(f"activation: bad parameter in {activation!r}") from None
         return _make(name, **params)
     raise ValueError(f"activation: expected a name, an Activation or a (phi, dphi) pair, got {activation!r}")
-

@@ -229,10 +229,7 @@ def rational_edges(eq: Equation) -> np.ndarray:
         if _fastchain._HAVE_NUMBA:
             idx = idx[sg[idx] > 0]
             mc = _fastchain.critical_points(ms[idx], ms[idx + 1], eq.roots.astype(float), eq.exps.astype(float))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                d = mc[:, None] - eq.roots
-                v = eq.log_c + np.sum(eq.exps * np.log(np.abs(d)), axis=1)
-                sgn = np.prod(np.sign(d) ** eq.exps, axis=1)
+            v, _, sgn = log_inverse_and_slope_vec(eq, mc)
             out.extend(np.exp(v[(sgn > 0) & np.isfinite(v)]).tolist())
             continue
         for j in idx:

@@ -110,12 +110,16 @@ class SolveResult:
     trace: dict | None = field(default=None)
 
 
+def _far_shift(eq: Equation) -> float:
+    """``s_1 = -mean sum_j e_j / a_j`` of :func:`far_start` (0 for non-rational equations)."""
+    nz = eq.roots != 0
+    return -eq.mean * float(np.sum(eq.exps[nz] / eq.roots[nz])) if eq.rational else 0.0
+
+
 def far_start(eq: Equation, z):
     """Two-term far-field solution ``m = mean / (z - s_1)``, ``s_1 = -mean sum_j e_j / a_j``
     (from ``M^{-1}(m) = (mean/m)(1 + c_1 m + O(m^2))``): error ``O(|z|^-3)``."""
-    nz = eq.roots != 0
-    s1 = -eq.mean * float(np.sum(eq.exps[nz] / eq.roots[nz])) if eq.rational else 0.0
-    return eq.mean / (z - s1)
+    return eq.mean / (z - _far_shift(eq))
 
 
 def _start_height(eq: Equation, x: np.ndarray, scale: float) -> float:
@@ -649,8 +653,7 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
     fast = not record and _fastchain._HAVE_NUMBA and bool(np.all(t.imag == 0))
     Y = 0.0
     if fast:
-        nz = eq.roots != 0
-        s1 = -eq.mean * float(np.sum(eq.exps[nz] / eq.roots[nz]))
+        s1 = _far_shift(eq)
         A, E = eq.roots.astype(float), eq.exps.astype(float)
         xs = np.array([t.real.min(), t.real.max(), 0.0])
         Y = _fastchain.start_height(xs, float(scale), float(eq.mean), s1, A, E, float(eq.log_c))
@@ -820,6 +823,8 @@ class _General:
         self.n = np.array([float(g.n) for g in eq.ugroups])
         self.mu = np.array([g.law.mean for g in eq.ugroups])
         self.roots = eq.roots.astype(complex)
+        # Newton's convergence floor: r_0 sums G logarithms, whose rounding grows with G
+        self.tol = 1e-13 * max(1.0, math.sqrt(G))
 
     def start_u(self, m):
         return self.k * m[:, None] / self.mu
@@ -850,7 +855,7 @@ class _General:
         ``G`` logarithms, whose rounding sets the floor of the Newton steps for deep nets with
         one law per layer)."""
         if tol is None:
-            tol = 1e-13 * max(1.0, math.sqrt(len(self.eq.ugroups)))
+            tol = self.tol
         n = m.shape[0]
         conv = np.zeros(n, dtype=bool)
         path = [m.copy()]
@@ -951,86 +956,72 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
     ev = _General(eq)
     Y = _start_height(eq, t.real, scale)
     counts = np.zeros(3, dtype=np.int64)
-    short = max(len(g.values) for g in eq.ugroups) <= _FAST_MAX_ATOMS
-    if not record and _fastchain._HAVE_NUMBA and eq.smooth_path and short and bool(np.all(t.imag == 0)):
-        # The schedule below (anchors from far above, then level by level from a solved left
-        # neighbour), compiled. Only with Gaussian weights, whose Marchenko-Pastur factors keep
-        # every u_g away from the cut of psi_g: with orthogonal weights and an atomic D^2 law the
-        # roots crowd near the real axis (the vectorised walks handle those); the same holds for
-        # the long laws refined onto the zeros of phi' (GELU, SiLU), whose many atoms near 0
-        # put several roots that pass the a-posteriori checks close together.
-        A, E = eq.roots.astype(float), eq.exps.astype(float)
-        tol = 1e-13 * max(1.0, math.sqrt(len(eq.ugroups)))
-        args = (A, E, float(eq.log_c), ev.V, ev.W, ev.k, ev.n)
+    G = len(eq.ugroups)
+    tr = None
 
-        def fast_vertical(sel):
-            m, u, ok, cnt = _fastchain.vertical_general(
-                np.ascontiguousarray(t.real[sel]), float(Y), float(eq.mean), *args, ev.mu, max_rounds, tol)
-            counts[:] += cnt
-            return m, u, ~ok
-
-        out_m = np.empty(n, dtype=complex)
-        out_u = np.empty((n, len(eq.ugroups)), dtype=complex)
-        failed = np.zeros(n, dtype=bool)
-        if groups is None or n < 4 * _ANCHOR_STRIDE:
-            sel = np.arange(n)
-            out_m, out_u, failed = fast_vertical(sel)
-        else:
-            anchors, levels = _level_schedule(groups)
-            out_m[anchors], out_u[anchors], failed[anchors] = fast_vertical(anchors)
-            for todo, nb in levels:
-                mt, ut, okt, cnt = _fastchain.walk_pairs(
-                    np.ascontiguousarray(t.real[nb]), out_m[nb], np.ascontiguousarray(out_u[nb]),
-                    np.ascontiguousarray(t.real[todo]), *args, max_rounds, tol)
-                counts[:] += cnt
-                ft = ~okt
-                if np.any(ft):  # a point the horizontal walk cannot reach walks down instead
-                    mv, uv, fv = fast_vertical(todo[ft])
-                    mt[ft], ut[ft], ft[ft] = mv, uv, fv
-                out_m[todo], out_u[todo], failed[todo] = mt, ut, ft | failed[nb]
-        if np.any(failed):  # what the compiled walks leave, the vectorised ones try (e.g. at edges)
-            sel = np.flatnonzero(failed)
-            z0 = t[sel] + 1j * Y
-            m0 = eq.mean / z0
-            m0, u0, _, _, _, used, _ = ev.newton(z0, m0, ev.start_u(m0), 12)
-            # a bounded second try: a point that fails here would otherwise burn every round
-            res = _gchain(ev, z0, m0, u0, t[sel], False, min(max_rounds, _FALLBACK_ROUNDS))
-            counts[:] += (sel.size + res[3], res[4] + used * sel.size, res[5])
-            mv, uv = res[0], res[1]
-            _, _, _, r0, inner, _, _ = ev.newton(t[sel], mv, uv, 0)
-            good = ~res[2] & (r0 <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mv.imag <= 1e-12 * np.abs(mv))
-            out_m[sel[good]], out_u[sel[good]], failed[sel[good]] = mv[good], uv[good], False
-        n_lily, n_newton, n_rej = (int(c) for c in counts)
-        return SolveResult(m=out_m, u=out_u, certified=np.zeros(n, dtype=bool), verified=~failed,
-                           n_lilypads=n_lily, n_newton=n_newton, n_rejected=n_rej, trace=None)
-
-    def vertical(sel):
+    def vec_vertical(sel, rounds=max_rounds):
         z0 = t[sel] + 1j * Y
         m0 = eq.mean / z0
         m0, u0, _, _, _, used, _ = ev.newton(z0, m0, ev.start_u(m0), 12)
-        res = _gchain(ev, z0, m0, u0, t[sel], record, max_rounds)
+        res = _gchain(ev, z0, m0, u0, t[sel], record, rounds)
         counts[:] += (sel.size + res[3], res[4] + used * sel.size, res[5])
-        return res
+        return res[0], res[1], res[2], res[6]
+
+    def vec_walk(nb, todo):
+        res = _gchain(ev, t[nb], out_m[nb], out_u[nb], t[todo], False, max_rounds)
+        counts[:] += (res[3], res[4], res[5])
+        return res[0], res[1], res[2]
+
+    # The same schedule, compiled, where the Marchenko-Pastur factors keep every u_g away from
+    # the cut of psi_g (Gaussian weights) and the laws are short: with orthogonal weights and an
+    # atomic D^2 law the roots crowd near the real axis, as they do for the long laws refined
+    # onto the zeros of phi' (GELU, SiLU), and a different order of walks can settle on a
+    # neighbouring root that passes the same a-posteriori checks.
+    args = (eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n)
+
+    def fast_vertical(sel):
+        m, u, ok, cnt = _fastchain.vertical_general(
+            np.ascontiguousarray(t.real[sel]), float(Y), float(eq.mean), *args, ev.mu, max_rounds, ev.tol)
+        counts[:] += cnt
+        return m, u, ~ok, None
+
+    def fast_walk(nb, todo):
+        m, u, ok, cnt = _fastchain.walk_pairs(
+            np.ascontiguousarray(t.real[nb]), out_m[nb], np.ascontiguousarray(out_u[nb]),
+            np.ascontiguousarray(t.real[todo]), *args, max_rounds, ev.tol)
+        counts[:] += cnt
+        return m, u, ~ok
+
+    short = max(len(g.values) for g in eq.ugroups) <= _FAST_MAX_ATOMS
+    fast = not record and _fastchain._HAVE_NUMBA and eq.smooth_path and short and bool(np.all(t.imag == 0))
+    vertical, walk = (fast_vertical, fast_walk) if fast else (vec_vertical, vec_walk)
 
     if groups is None or n < 4 * _ANCHOR_STRIDE:
-        out_m, out_u, failed, _, _, _, tr = vertical(np.arange(n))
+        out_m, out_u, failed, tr = vertical(np.arange(n))
     else:
-        tr = None
         out_m = np.empty(n, dtype=complex)
-        out_u = np.empty((n, len(eq.ugroups)), dtype=complex)
+        out_u = np.empty((n, G), dtype=complex)
         failed = np.zeros(n, dtype=bool)
         anchors, levels = _level_schedule(groups)
-        out_m[anchors], out_u[anchors], failed[anchors], *_ = vertical(anchors)
+        out_m[anchors], out_u[anchors], failed[anchors], _ = vertical(anchors)
         for todo, nb in levels:
-            res = _gchain(ev, t[nb], out_m[nb], out_u[nb], t[todo], False, max_rounds)
-            counts[:] += (res[3], res[4], res[5])
-            mt, ut, ft = res[0], res[1], res[2]
+            mt, ut, ft = walk(nb, todo)
             if np.any(ft):  # a point the horizontal walk cannot reach walks down instead
-                mv, uv, fv, *_ = vertical(todo[ft])
+                mv, uv, fv, _ = vertical(todo[ft])
                 mt[ft], ut[ft], ft[ft] = mv, uv, fv
             out_m[todo], out_u[todo], failed[todo] = mt, ut, ft | failed[nb]
-    _, _, _, res, inner, _, _ = ev.newton(t, out_m, out_u, 0)
-    verified = ~failed & (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (out_m.imag <= 1e-12 * np.abs(out_m))
+    # the compiled walks check every accepted step themselves; everything else is checked here
+    check = np.ones(n, dtype=bool) if not fast else failed.copy()
+    if fast and np.any(failed):
+        # what the compiled walks leave gets one bounded vectorised try (e.g. at edges): a point
+        # that fails there too would otherwise burn every round
+        sel = np.flatnonzero(failed)
+        out_m[sel], out_u[sel], failed[sel], _ = vec_vertical(sel, min(max_rounds, _FALLBACK_ROUNDS))
+    if np.any(check):
+        _, _, _, res, inner, _, _ = ev.newton(t[check], out_m[check], out_u[check], 0)
+        mc = out_m[check]
+        failed[check] |= ~((res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mc.imag <= 1e-12 * np.abs(mc)))
+    verified = ~failed
     n_lily, n_newton, n_rej = (int(c) for c in counts)
     return SolveResult(m=out_m, u=out_u, certified=np.zeros(n, dtype=bool), verified=verified,
                        n_lilypads=n_lily, n_newton=n_newton, n_rejected=n_rej, trace=tr)

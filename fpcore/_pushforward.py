@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -41,13 +42,15 @@ class PushForward:
         with np.errstate(all="ignore"):
             return self.c * np.asarray(self.dphi(math.sqrt(self.q) * z), dtype=float) ** 2
 
+    @cached_property
     def _grid(self):
+        """``f`` on the fine grid every level-set search starts from (computed once per law)."""
         z = np.linspace(-_ZMAX, _ZMAX, _NGRID)
         return z, self.f(z)
 
     def atoms(self) -> list[tuple[float, float]]:
         """Values taken on a set of positive probability (runs of equal grid values)."""
-        z, fz = self._grid()
+        z, fz = self._grid
         same = np.abs(np.diff(fz)) <= 1e-14 * np.maximum(np.abs(fz[1:]), 1e-300)
         out: list[tuple[float, float]] = []
         i = 0
@@ -69,12 +72,12 @@ class PushForward:
         return sorted(out)
 
     def range(self) -> tuple[float, float]:
-        _, fz = self._grid()
+        _, fz = self._grid
         return float(fz.min()), float(fz.max())
 
     def _crossings(self, y: np.ndarray):
         """For each ``y``: the points where ``f(z) <= y`` switches, with the switch direction."""
-        z, fz = self._grid()
+        z, fz = self._grid
         below = fz[None, :] <= y[:, None]
         iy, jz = np.nonzero(below[:, 1:] != below[:, :-1])
         a, b = z[jz].copy(), z[jz + 1].copy()

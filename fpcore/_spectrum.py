@@ -292,9 +292,7 @@ class Spectrum:
         if k == 0:
             return 1.0
         if self._push is not None:
-            law, scale = self._push
-            act = self.network.activations[0]
-            return float(scale * law.c**k * act.d2_moment(law.q, k))
+            return _push_moment(self.network, *self._push, k)
         if "contour" not in self._cache:
             R = 2.0 * self.lambda_max
             th = np.pi * np.arange(_N_CONTOUR // 2 + 1) / (_N_CONTOUR // 2)
@@ -488,6 +486,11 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
     )
 
 
+def _push_moment(net: Network, law: PushForward, scale: float, k: int) -> float:
+    """``k``-th moment of the push-forward law (mass ``scale``): ``c^k E[phi'^(2k)]``."""
+    return float(scale * law.c**k * net.activations[0].d2_moment(law.q, k))
+
+
 def _pushforward_spectrum(net: Network, gram: str, eq: Equation, n_points: int, t0: float) -> Spectrum:
     """One orthogonal layer with orthonormal rows: ``J J^T = sigma_w^2 D^2`` exactly, so the law
     is the push-forward of ``N(0, q_1)`` by ``sigma_w^2 phi'^2`` (see :mod:`fpcore._pushforward`)."""
@@ -503,7 +506,7 @@ def _pushforward_spectrum(net: Network, gram: str, eq: Equation, n_points: int, 
     x = _grid(lo, f_max, n_points, 1e-10)
     F, density = law.cdf_and_density(x)
     cdf_grid = 1.0 - scale + scale * F
-    mean = float(scale * law.c * net.activations[0].d2_moment(law.q, 1))  # exact, not the atoms' mean
+    mean = _push_moment(net, law, scale, 1)  # exact, not the atoms' mean
     stats = SolverStats(n_points=int(x.size), n_lilypads=0, n_newton_steps=0, n_rejected=0, n_certified=0,
                         n_verified=int(x.size), n_uncertified=0, seconds=time.perf_counter() - t0)
     return Spectrum(
