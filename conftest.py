@@ -13,3 +13,4 @@ def pytest_sessionstart(session):
     import fpcore
 
     fpcore.jacobian_spectrum(fpcore.Network([20, 20]), n_points=20)
+    fpcore.jacobian_spectrum(fpcore.Network([20, 20, 20], "gelu", sigma_w2=2.0), n_points=40)

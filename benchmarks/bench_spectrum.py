@@ -69,27 +69,33 @@ def first_call() -> None:
     import sys
     import tempfile
 
-    code = ("import time, fpcore; net = fpcore.Network([1000] * 21, 'relu', sigma_w2=2.0); "
-            "t = time.perf_counter(); fpcore.jacobian_spectrum(net, n_points=1000); "
-            "print(time.perf_counter() - t)")
     print()
-    print("## First call in a fresh process (ReLU, depth 20, 1000 points)")
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        for label in ("empty numba cache", "warm numba cache"):
-            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-            print(f"{label:<20}{1e3 * float(out.stdout.strip()):>10.0f} ms")
+    print("## First call in a fresh process (depth 20, 1000 points)")
+    print(f"{'network':<10}{'empty numba cache':>20}{'warm numba cache':>20}")
+    for label, net in (("relu", "fpcore.Network([1000] * 21, 'relu', sigma_w2=2.0)"),
+                       ("gelu", "fpcore.Network([1000] * 21, 'gelu', sigma_w2=2.0)")):
+        code = (f"import time, fpcore; net = {net}; "
+                "t = time.perf_counter(); fpcore.jacobian_spectrum(net, n_points=1000); "
+                "print(time.perf_counter() - t)")
+        row = []
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            for _ in range(2):
+                out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+                row.append(1e3 * float(out.stdout.strip()))
+        print(f"{label:<10}{row[0]:>17.0f} ms{row[1]:>17.0f} ms")
 
 
 def smooth_table(args) -> None:
     print()
-    print("## Smooth activations (width 1000, square, 1000 grid points; median of 3)")
+    reps = 3 if args.quick else args.repeats
+    print(f"## Smooth activations (width 1000, square, 1000 grid points; median of {reps}, 5 at depth 100)")
     print(f"{'activation':<11}{'q0':>12}{'depth':>6}{'median ms':>11}{'laws':>6}{'lilypads':>10}{'newton':>9}"
           f"{'uncert.':>8}")
     for act, sw, sb, q0 in SMOOTH:
         for L in ([5, 20] if args.quick else SMOOTH_DEPTHS):
             net = fpcore.Network([1000] * (L + 1), act, sigma_w2=sw, sigma_b2=sb, q0=q0)
-            ms, s = median_ms(lambda: fpcore.jacobian_spectrum(net, n_points=1000), 3 if L < 100 else 1)
+            ms, s = median_ms(lambda: fpcore.jacobian_spectrum(net, n_points=1000), reps if L < 100 else min(reps, 5))
             st = s.stats
             print(f"{act:<11}{str(q0):>12}{L:>6}{ms:>11.1f}{len(s._eq.ugroups):>6}{st.n_lilypads:>10}"
                   f"{st.n_newton_steps:>9}{st.n_uncertified:>8}", flush=True)

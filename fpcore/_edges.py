@@ -13,6 +13,7 @@ import numpy as np
 from scipy import optimize
 
 from . import _fastchain
+from ._activations import N_SHORT
 from ._equation import Equation
 
 _BISECT = 80  # halvings: below double precision for any bracket
@@ -90,9 +91,31 @@ def _u_real_vec(eq: Equation, ms: np.ndarray) -> np.ndarray:
     return u
 
 
+def _log_inverse_compiled(eq: Equation, ms: np.ndarray, V: np.ndarray, W: np.ndarray):
+    _, _, k, n = eq.packed
+    vmax = V.max(axis=1)
+    vmin = np.where(W > 0, V, np.inf).min(axis=1)
+    p = np.sum(np.where(V > 0, W, 0.0), axis=1)
+    S = np.sum(np.where(V > 0, W / np.where(V > 0, V, 1.0), 0.0), axis=1)
+    return _fastchain.log_inverse_real(np.ascontiguousarray(ms, dtype=float), eq.roots.astype(float),
+                                       eq.exps.astype(float), float(eq.log_c), V, W, k, n, vmax, vmin, p, S,
+                                       np.sum(W * V, axis=1))
+
+
 def log_inverse_and_slope_vec(eq: Equation, ms: np.ndarray):
     """:func:`log_inverse_and_slope` for an array of real ``m``."""
     ms = np.asarray(ms, dtype=float)
+    if _fastchain._HAVE_NUMBA and eq.ugroups:
+        V, W, k, n = eq.packed
+        if V.shape[1] <= N_SHORT:
+            return _log_inverse_compiled(eq, ms, V, W)[:3]
+        # long laws: their short Gauss rules where the error bound at the real u_g is below
+        # 1e-12 relative, the full laws elsewhere (u_g near the poles of psi_g)
+        val, slope, sign, U = _log_inverse_compiled(eq, ms, *eq.packed_short)
+        full = ~_fastchain.gauss_error_ok(U.astype(complex), V.max(axis=1), k, ms.astype(complex), N_SHORT, 1e-12)
+        if np.any(full):
+            val[full], slope[full], sign[full], _ = _log_inverse_compiled(eq, ms[full], V, W)
+        return val, slope, sign
     with np.errstate(divide="ignore", invalid="ignore"):
         d = ms[:, None] - eq.roots
         val = eq.log_c + np.sum(eq.exps * np.log(np.abs(d)), axis=1)
@@ -116,6 +139,9 @@ def log_inverse_and_slope(eq: Equation, m: float) -> tuple[float, float, float]:
     val = eq.log_c + float(np.sum(eq.exps * np.log(np.abs(d))))
     slope = float(np.sum(eq.exps / d))
     sign = float(np.prod(np.sign(d) ** eq.exps))
+    if eq.ugroups and _fastchain._HAVE_NUMBA:
+        v, s, g = log_inverse_and_slope_vec(eq, np.array([m], dtype=float))
+        return float(v[0]), float(s[0]), float(g[0])
     if eq.ugroups:
         us = _u_real_vec(eq, np.array([m]))[0]
         if np.any(np.isnan(us)):
@@ -151,7 +177,13 @@ def upper_edge(eq: Equation) -> float:
         g = lambda t: _slope(eq, math.exp(t)) * math.exp(t)  # noqa: E731
         ga = g(a)
         gb = g(b)
+        # far out, u_g sits on psi_g's pole and the slope loses its digits: try nearer ends
+        for b_try in (30.0, 15.0, 8.0, 4.0, 2.0, 1.0, 0.0):
+            if ga < 0 < gb:
+                break
+            b, gb = b_try, g(b_try)
         if not (ga < 0 < gb):
+            a, b = -40.0, 60.0 if eq.ugroups else 40.0
             ts = np.linspace(a, b, 400)
             vals = log_inverse_and_slope_vec(eq, np.exp(ts))[1] * np.exp(ts)
             idx = np.flatnonzero((vals[:-1] < 0) & (vals[1:] >= 0))

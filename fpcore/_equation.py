@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -62,6 +63,34 @@ class Equation:
     dim: int
     mean_field: MeanField
     smooth_path: bool = False  # Gaussian weights: M(x + i0) varies smoothly along the grid
+
+    @cached_property
+    def packed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The ``D^2`` groups as padded arrays: atoms ``V`` and weights ``W`` (G, K; padding has
+        weight 0), scales ``k`` and multiplicities ``n`` (G,)."""
+        G = len(self.ugroups)
+        K = max((len(g.values) for g in self.ugroups), default=0)
+        V, W = np.zeros((G, K)), np.zeros((G, K))
+        for i, g in enumerate(self.ugroups):
+            V[i, : len(g.values)] = g.values
+            W[i, : len(g.values)] = g.weights
+        k = np.array([g.k for g in self.ugroups], dtype=float)
+        n = np.array([float(g.n) for g in self.ugroups])
+        return V, W, k, n
+
+    @cached_property
+    def packed_short(self) -> tuple[np.ndarray, np.ndarray]:
+        """:attr:`packed`'s ``V``, ``W`` with each law replaced by its short Gauss rule
+        (:attr:`D2Law.short`)."""
+        from ._activations import N_SHORT
+
+        rules = [g.law.short if len(g.values) > N_SHORT else (g.values, g.weights) for g in self.ugroups]
+        K = max((len(v) for v, _ in rules), default=0)
+        V, W = np.zeros((len(rules), K)), np.zeros((len(rules), K))
+        for i, (v, w) in enumerate(rules):
+            V[i, : len(v)] = v
+            W[i, : len(v)] = w
+        return V, W
 
     @property
     def rational(self) -> bool:

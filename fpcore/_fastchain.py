@@ -17,10 +17,16 @@ from each root (arguments in ``(-3 pi/2, pi/2]``), and the ball must keep clear 
 branch of ``g`` (shifted by the ``2 pi i k`` nearest to 0 at the centre) is analytic on the ball;
 Newton then runs to ``|dm| <= 4 eps |m|`` inside it.
 
-Non-rational equations (leaky ReLU, smooth activations with short laws of ``D^2``, Gaussian
-weights) get the vectorised solver's own schedule compiled: anchors walk down from far above
-(:func:`vertical_general`), the other points level by level from a solved left neighbour
-(:func:`walk_pairs`), each step accepted by the same a-posteriori checks as ``_gchain``.
+Non-rational equations (leaky ReLU, smooth activations; Gaussian weights) are solved along the
+sorted grid in one sweep (:func:`grid_general`): the first point of each support interval walks
+down from far above (:func:`vertical_general`), every next point starts from the secant
+prediction through its two left neighbours and must converge by a contracting Newton run close
+to it; a point that fails walks from its left neighbour, then from far above, and so does every
+point next to a gap (``M`` real there). Each accepted point passes the a-posteriori checks of
+``_gchain``. Long laws of ``D^2`` (GELU, SiLU) are swept with their 40-point Gauss rules.
+
+The support edges of non-rational equations (:func:`log_inverse_real`), the start height, the
+CDF's tail mass and the Gauss rules themselves are compiled here too.
 
 Compiled with ``cache=True``: the first call in a fresh environment compiles (a few seconds),
 later processes load the cached machine code (``benchmarks/bench_spectrum.py`` prints both).
@@ -44,7 +50,16 @@ _EPS4 = 4.0 * np.finfo(float).eps
 
 
 def _jit(fn):
-    return numba.njit(cache=True, nogil=True)(fn) if _HAVE_NUMBA else fn
+    # numpy's error model: a division by zero gives inf/nan (caught by the callers' finiteness
+    # checks) instead of raising inside compiled code
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn) if _HAVE_NUMBA else fn
+
+
+def _jit_fast(fn):
+    """:func:`_jit` with reassociated sums (no assumption on NaN/inf): inner loops over atoms."""
+    if not _HAVE_NUMBA:
+        return fn
+    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract", "arcp"})(fn)
 
 
 @_jit
@@ -224,6 +239,29 @@ def _cut_arg(w):
     return ang
 
 
+@_jit_fast
+def _psi_sums(ur, ui, v, w):
+    """``sum_k w_k v_k / (1 - u v_k)`` and ``sum_k w_k v_k / (1 - u v_k)^2`` in real arithmetic
+    (one real division per atom; reassociated sums vectorise). Zero-weight padding atoms add 0."""
+    s_r = 0.0
+    s_i = 0.0
+    d_r = 0.0
+    d_i = 0.0
+    for k in range(v.size):
+        vk = v[k]
+        qr = 1.0 - ur * vk
+        qi = -ui * vk
+        inv = 1.0 / (qr * qr + qi * qi)
+        c = w[k] * vk * inv
+        rr = qr * c  # w v / q = w v conj(q) / |q|^2
+        ri = -qi * c
+        s_r += rr
+        s_i += ri
+        d_r += (rr * qr + ri * qi) * inv  # (w v / q) / q
+        d_i += (ri * qr - rr * qi) * inv
+    return complex(s_r, s_i), complex(d_r, d_i)
+
+
 @_jit
 def _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps):
     """``r_0 = log z - log M^{-1}(m, u)`` and ``dr_0/dm`` (partial); fills ``r_g = psi_g(u_g) -
@@ -242,19 +280,7 @@ def _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps):
         if ug == 0.0:
             return nan, nan
         r0 += nn[g] * complex(math.log(abs(ug)), _cut_arg(ug))
-        s = 0.0 + 0.0j
-        sd = 0.0 + 0.0j
-        for k in range(V.shape[1]):
-            w = W[g, k]
-            if w == 0.0:
-                continue
-            v = V[g, k]
-            q = 1.0 - ug * v
-            if q == 0.0:
-                return nan, nan
-            r = 1.0 / q
-            s += w * v * r
-            sd += w * v * r * r
+        s, sd = _psi_sums(ug.real, ug.imag, V[g], W[g])
         rg[g] = ug * s - kk[g] * m
         dps[g] = sd
     return r0, gp
@@ -382,10 +408,77 @@ def vertical_general(x, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol)
 
 
 @_jit
-def walk_pairs(x0, m0, u0, x1, a, e, log_c, V, W, kk, nn, max_rounds, tol):
-    """Walk each solution ``(m0_i, u0_i)`` at ``x0_i + i0`` along the real axis to ``x1_i``
-    (the level schedule of the vectorised solver, compiled)."""
-    n = x1.size
+def _rel_step(dm, m, du, u):
+    """Size of a joint Newton step relative to ``(m, u)``: ``max(|dm|/|m|, max_g |du_g|/|u_g|)``."""
+    s = abs(dm) / max(abs(m), 1e-300)
+    for g in range(u.size):
+        s = max(s, abs(du[g]) / max(abs(u[g]), 1e-300))
+    return s
+
+
+@_jit
+def _gcorrect(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps, du):
+    """Joint Newton from a predicted ``(m, u)`` that must contract from its first step (each step
+    at most half the previous one, relative to ``(m, u)``: Newton inside its basin).
+    Returns m, accepted, |r_0|, worst inner residual, iterations, size of the total correction."""
+    G = kk.size
+    m0 = m
+    prev = np.inf
+    used = 0
+    conv = False
+    for _ in range(iters):
+        r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
+        if not (math.isfinite(r0.real) and math.isfinite(r0.imag) and math.isfinite(gp.real)):
+            return m, False, np.inf, np.inf, used, np.inf
+        num = r0
+        den = gp
+        for g in range(G):
+            if u[g] * dps[g] == 0.0:
+                return m, False, np.inf, np.inf, used, np.inf
+            c = nn[g] / (u[g] * dps[g])
+            num -= c * rg[g]
+            den += c * kk[g]
+        if den == 0.0:
+            return m, False, np.inf, np.inf, used, np.inf
+        dm = -num / den
+        for g in range(G):
+            du[g] = (kk[g] * dm - rg[g]) / dps[g]
+        size = _rel_step(dm, m, du, u)
+        used += 1
+        if not (size <= 0.5 * prev):
+            if size <= 1e3 * tol:  # rounding noise at the convergence floor: the residuals decide
+                conv = True
+                break
+            return m, False, np.inf, np.inf, used, np.inf
+        prev = size
+        m = m + dm
+        for g in range(G):
+            u[g] = u[g] + du[g]
+        if size <= tol:
+            conv = True
+            break
+    if not conv:
+        return m, False, np.inf, np.inf, used, np.inf
+    r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
+    inner = 0.0
+    for g in range(G):
+        inner = max(inner, abs(rg[g]) / max(abs(kk[g] * m), 1e-300))
+    return m, True, abs(r0), inner, used, abs(m - m0) / max(abs(m), 1e-300)
+
+
+@_jit
+def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol):
+    """Solve ``(m, u)`` at ``x_i + i0`` along a sorted grid, one point after the other.
+
+    The first point of each group (support interval) walks down from far above as in
+    :func:`vertical_general`. Each next point starts from the secant prediction (in ``log x``)
+    through its two solved left neighbours and is accepted when Newton contracts from the first
+    step (:func:`_gcorrect`), the residuals pass the a-posteriori checks and the correction stays
+    below half of the predicted move (so the solution continues the neighbours' branch).
+    Otherwise it walks from its left neighbour (:func:`_gwalk`), and failing that, from far above.
+    A point whose left neighbour lies in a gap (``M`` real there) walks down from far above too.
+    Returns ``m``, ``u`` (n, G), a verified mask and the counts (lilypads, Newton, rejected)."""
+    n = x.size
     G = kk.size
     out = np.empty(n, dtype=np.complex128)
     outu = np.zeros((n, G), dtype=np.complex128)
@@ -394,16 +487,444 @@ def walk_pairs(x0, m0, u0, x1, a, e, log_c, V, W, kk, nn, max_rounds, tol):
     rg = np.empty(G, dtype=np.complex128)
     dps = np.empty(G, dtype=np.complex128)
     un = np.empty(G, dtype=np.complex128)
+    du = np.empty(G, dtype=np.complex128)
     u = np.empty(G, dtype=np.complex128)
+    one = np.empty(1)
     for i in range(n):
-        for g in range(G):
-            u[g] = u0[i, g]
-        z = complex(x0[i], 0.0)
-        t = complex(x1[i], 0.0)
-        m, good = _gwalk(z, m0[i], u, t, 0.25 * abs(t - z), a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds,
-                         tol, counts, 8)
+        t = complex(x[i], 0.0)
+        good = False
+        # continue along the real axis only from inside the support: in a gap M(x + i0) is real,
+        # and at the gap's edge the real root the walk would follow meets the complex one
+        have1 = i > 0 and groups[i - 1] == groups[i] and ok[i - 1] and -out[i - 1].imag > 1e-9 * abs(out[i - 1])
+        have2 = have1 and i > 1 and groups[i - 2] == groups[i] and ok[i - 2]
+        if have2:
+            s = (math.log(x[i]) - math.log(x[i - 1])) / (math.log(x[i - 1]) - math.log(x[i - 2]))
+            move = s * abs(out[i - 1] - out[i - 2])
+            mp = out[i - 1] + s * (out[i - 1] - out[i - 2])
+            for g in range(G):
+                u[g] = outu[i - 1, g] + s * (outu[i - 1, g] - outu[i - 2, g])
+            m, conv, res, inner, used, corr = _gcorrect(t, mp, u, 6, tol, a, e, log_c, V, W, kk, nn, rg, dps, du)
+            counts[1] += used
+            good = conv and res <= 1e-10 and inner <= 1e-10 and m.imag <= 1e-12 * abs(m)
+            good = good and corr * abs(m) <= 0.5 * move + 1e-12 * abs(m) and -m.imag > 1e-9 * abs(m)
+            if good:
+                counts[0] += 1
+            else:
+                counts[2] += 1
+        if not good and have1:
+            for g in range(G):
+                u[g] = outu[i - 1, g]
+            z = complex(x[i - 1], 0.0)
+            m, good = _gwalk(z, out[i - 1], u, t, abs(t - z), a, e, log_c, V, W, kk, nn, rg, dps, un,
+                             max_rounds, tol, counts, 8)
+            # leaving the support (M turns real) happens at an edge, where Im M vanishes like a
+            # square root; a real M here may also be a real root met on the way: decide from above
+            good = good and -m.imag > 1e-9 * abs(m)
+        if not good:
+            one[0] = x[i]
+            mv, uv, okv, cnt = vertical_general(one, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol)
+            counts += cnt
+            m = mv[0]
+            for g in range(G):
+                u[g] = uv[0, g]
+            good = okv[0]
         out[i] = m
         for g in range(G):
             outu[i, g] = u[g]
         ok[i] = good
     return out, outu, ok, counts
+
+
+# -- real line: edges of non-rational equations (critical values of M^{-1}) -----------------
+@_jit_fast
+def _psi_real(u, v, w):
+    """``psi(u) = sum_k w_k u v_k / (1 - u v_k)`` and ``psi'(u)`` for real ``u``."""
+    s = 0.0
+    d = 0.0
+    for k in range(v.size):
+        r = 1.0 / (1.0 - u * v[k])
+        c = w[k] * v[k] * r
+        s += c
+        d += c * r
+    return u * s, d
+
+
+@_jit
+def _u_real(wv, v, w, vmax, vmin, p, S, mu1, guess):
+    """Real ``u`` with ``psi(u) = wv`` on the branch through 0 (as ``_edges._u_real_vec``), from
+    ``guess`` when it lies in the bracket:
+    ``(0, 1/vmax) -> (0, inf)``, ``(-inf, 0) -> (-p, 0)``, ``(1/vmin, inf) -> (-inf, -p)`` when
+    every atom is positive; safeguarded Newton in a bracket (NaN where no branch exists)."""
+    if wv >= 0.0:
+        lo, hi = 0.0, 1.0 / vmax
+    elif wv > -p:
+        lo, hi = -1.0 - 2.0 * S / (wv + p), 0.0
+        for _ in range(1100):
+            if not (abs(lo) < 1e150) or _psi_real(lo, v, w)[0] <= wv:
+                break
+            lo *= 2.0
+    elif vmin > 0.0:
+        lo, hi = 1.0 / vmin, 2.0 / vmin + 2.0 * S / (-p - wv)
+        for _ in range(1100):
+            if not (abs(hi) < 1e150) or _psi_real(hi, v, w)[0] >= wv:
+                break
+            hi *= 2.0
+    else:
+        return np.nan, np.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and abs(lo) < 1e150 and abs(hi) < 1e150):
+        return np.nan, np.nan
+    u = wv / mu1  # psi(u) ~ u E[D^2] near 0
+    if -p < wv < -0.5 * p:
+        u = -S / (wv + p)  # psi(u) ~ -p + S / (-u) as u -> -inf
+    if lo < guess < hi:  # e.g. the solution at the previous point of a sorted scan
+        u = guess
+    u = min(max(u, lo), hi)
+    if not (lo < u < hi):
+        u = 0.5 * (lo + hi)
+    f, df = _psi_real(u, v, w)
+    for _ in range(80):
+        f, df = _psi_real(u, v, w)
+        f -= wv
+        if abs(f) <= 1e-15 * max(abs(wv), 1e-300):
+            break
+        if f < 0.0:
+            lo = u
+        else:
+            hi = u
+        un = u - f / df
+        if not (math.isfinite(un) and lo <= un <= hi):
+            un = 0.5 * (lo + hi)
+        if abs(un - u) <= 1e-14 * max(abs(u), 1e-300) or hi - lo <= 1e-14 * abs(hi):
+            break
+        u = un
+    f, df = _psi_real(u, v, w)
+    return u, df
+
+
+@_jit
+def log_inverse_real(ms, a, e, log_c, V, W, kk, nn, vmax, vmin, p, S, mu1):
+    """``log|M^{-1}(m)|``, its derivative in ``m`` and the sign of ``M^{-1}(m)`` for real ``m``,
+    with each ``u_g`` real (:func:`_u_real`; also returned, (n, G)); NaN where a ``u_g`` has no
+    real branch."""
+    n = ms.size
+    val = np.empty(n)
+    slope = np.empty(n)
+    sign = np.empty(n)
+    U = np.empty((n, kk.size))
+    for i in range(n):
+        m = ms[i]
+        v = log_c
+        sl = 0.0
+        sg = 1.0
+        for j in range(a.size):
+            d = m - a[j]
+            v += e[j] * math.log(abs(d)) if d != 0.0 else (-np.inf if e[j] > 0 else np.inf)
+            sl += e[j] / d if d != 0.0 else np.inf
+            if d < 0.0 and int(abs(e[j])) % 2 == 1:
+                sg = -sg
+        for g in range(kk.size):
+            ug, dps = _u_real(m * kk[g], V[g], W[g], vmax[g], vmin[g], p[g], S[g], mu1[g],
+                              U[i - 1, g] if i > 0 else np.nan)
+            U[i, g] = ug
+            v -= nn[g] * math.log(abs(ug))
+            sl -= nn[g] * kk[g] / (dps * ug)
+            if ug < 0.0 and int(nn[g]) % 2 == 1:
+                sg = -sg
+        val[i] = v
+        slope[i] = sl
+        sign[i] = sg
+    return val, slope, sign, U
+
+
+@_jit
+def start_height_general(xs, scale, mean, a, e, log_c, V, W, kk, nn, mu):
+    """:func:`_lilypad._start_height` for non-rational equations: the smallest
+    ``Y = scale/2 * 2^k`` at which Newton's first step from ``m = mean / z`` (each ``u_g`` solved
+    at that ``m``) is below ``1e-3 |m|`` for every ``z = x + i Y`` (0 if none within 2000
+    doublings)."""
+    G = kk.size
+    Y = max(0.5 * scale, 1e-300)
+    for _ in range(2000):
+        good = True
+        for x in xs:
+            z = complex(x, Y)
+            m = mean / z
+            lr = complex(math.log(abs(z)), math.atan2(z.imag, z.real)) - log_c
+            LP = 0.0 + 0.0j
+            LQ = 0.0 + 0.0j
+            bad = False
+            for j in range(a.size):
+                d = m - a[j]
+                if d == 0.0:  # numba raises on complex division by zero
+                    bad = True
+                    break
+                lr -= e[j] * complex(math.log(abs(d)), _cut_arg(d))
+                if e[j] > 0:
+                    LP += e[j] / d
+                else:
+                    LQ -= e[j] / d
+            for g in range(G):
+                if bad:
+                    break
+                w = kk[g] * m
+                ug = w / mu[g]
+                for _ in range(60):
+                    s, sd = _psi_sums(ug.real, ug.imag, V[g], W[g])
+                    if sd == 0.0:
+                        bad = True
+                        break
+                    step = (ug * s - w) / sd
+                    ug = ug - step
+                    if not (abs(step) > 4.0 * 2.220446049250313e-16 * abs(ug)):
+                        break
+                s, sd = _psi_sums(ug.real, ug.imag, V[g], W[g])
+                if bad or sd * ug == 0.0:
+                    bad = True
+                    break
+                lr += nn[g] * complex(math.log(abs(ug)), _cut_arg(ug))
+                LQ += nn[g] * kk[g] / (sd * ug)
+            rho = complex(math.exp(min(lr.real, 700.0)) * math.cos(lr.imag), math.exp(min(lr.real, 700.0)) * math.sin(lr.imag))
+            f = rho - 1.0
+            fp = rho * LQ - LP
+            if bad or not (abs(f) <= 1e-3 * abs(m) * abs(fp)):
+                good = False
+                break
+        if good:
+            return Y
+        Y *= 2.0
+    return 0.0
+
+
+# -- short rules for long D^2 laws ----------------------------------------------------------
+@_jit
+def gauss_rule(values, weights, n, passes=0):
+    """:func:`_gauss_rule_once` with the plain recurrence, checked: its moments of
+    ``t / max(values)`` up to degree ``2n - 1`` must match the law's to ``1e-12`` (relative to the
+    mass); otherwise (the recurrence lost orthogonality, e.g. for a law packed near one value)
+    Lanczos with full reorthogonalisation."""
+    x, w = _gauss_rule_once(values, weights, n, passes)
+    if passes >= 2:
+        return x, w
+    top = values.max()
+    total = weights.sum()
+    worst = 0.0
+    pv = np.ones(values.size)
+    px = np.ones(x.size)
+    for k in range(min(2 * n, 2 * x.size)):
+        a = 0.0
+        for i in range(values.size):
+            a += weights[i] * pv[i]
+            pv[i] *= values[i] / top
+        b = 0.0
+        for i in range(x.size):
+            b += w[i] * px[i]
+            px[i] *= x[i] / top
+        worst = max(worst, abs(a - b))
+    if worst <= 1e-12 * total:
+        return x, w
+    return _gauss_rule_once(values, weights, n, 2)
+
+
+@_jit
+def _gauss_rule_once(values, weights, n, passes):
+    """The ``n``-point Gauss rule of the discrete law ``(values, weights)``: recurrence
+    coefficients by Lanczos on ``diag(values)`` with full reorthogonalisation (the stable form of
+    the Stieltjes procedure), then Golub-Welsch. Returns nodes and weights."""
+    K = values.size
+    total = weights.sum()
+    Q = np.zeros((n, K))
+    alpha = np.zeros(n)
+    beta = np.zeros(n)
+    for k in range(K):
+        Q[0, k] = math.sqrt(weights[k] / total)
+    size = n
+    v = np.empty(K)
+    vmax = values.max()
+    for j in range(n):
+        for k in range(K):
+            v[k] = values[k] * Q[j, k]
+        s = 0.0
+        for k in range(K):
+            s += Q[j, k] * v[k]
+        alpha[j] = s
+        if passes == 0:  # plain three-term recurrence (Stieltjes)
+            for k in range(K):
+                v[k] -= s * Q[j, k]
+                if j > 0:
+                    v[k] -= beta[j - 1] * Q[j - 1, k]
+        for _ in range(passes):
+            for i in range(j + 1):
+                c = 0.0
+                for k in range(K):
+                    c += Q[i, k] * v[k]
+                for k in range(K):
+                    v[k] -= c * Q[i, k]
+        if j + 1 < n:
+            b = math.sqrt(np.sum(v * v))
+            beta[j] = b
+            if b <= 1e-14 * vmax:
+                size = j + 1
+                break
+            for k in range(K):
+                Q[j + 1, k] = v[k] / b
+    lam, z = _gw_ql(alpha[:size].copy(), np.append(beta[: size - 1], 0.0))
+    w = np.empty(size)
+    for j in range(size):
+        lam[j] = max(lam[j], 0.0)
+        w[j] = z[j] * z[j] * total
+    return lam, w
+
+
+@_jit
+def _gw_ql(d, e):
+    """Eigenvalues of the symmetric tridiagonal matrix (diagonal ``d``, off-diagonal ``e[:-1]``)
+    and the first components of its eigenvectors, by implicit QL with Wilkinson shifts (Golub and
+    Welsch's ``gausq2``), sorted increasingly. Returns (eigenvalues, first components)."""
+    n = d.size
+    z = np.zeros(n)
+    z[0] = 1.0
+    eps = 2.220446049250313e-16
+    for l in range(n):
+        for _ in range(60):
+            mm = l
+            while mm < n - 1:
+                if abs(e[mm]) <= eps * (abs(d[mm]) + abs(d[mm + 1])):
+                    break
+                mm += 1
+            if mm == l:
+                break
+            p = d[l]
+            g = (d[l + 1] - p) / (2.0 * e[l])
+            r = math.sqrt(g * g + 1.0)
+            g = d[mm] - p + e[l] / (g + (r if g >= 0.0 else -r))
+            sn = 1.0
+            c = 1.0
+            p = 0.0
+            for i in range(mm - 1, l - 1, -1):
+                f = sn * e[i]
+                b = c * e[i]
+                if abs(f) >= abs(g):
+                    c = g / f
+                    r = math.sqrt(c * c + 1.0)
+                    e[i + 1] = f * r
+                    sn = 1.0 / r
+                    c = c * sn
+                else:
+                    sn = f / g
+                    r = math.sqrt(sn * sn + 1.0)
+                    e[i + 1] = g * r
+                    c = 1.0 / r
+                    sn = sn * c
+                g = d[i + 1] - p
+                r = (d[i] - g) * sn + 2.0 * c * b
+                p = sn * r
+                d[i + 1] = g + p
+                g = c * r - b
+                f = z[i + 1]
+                z[i + 1] = sn * z[i] + c * f
+                z[i] = c * z[i] - sn * f
+            d[l] = d[l] - p
+            e[l] = g
+            e[mm] = 0.0
+    order = np.argsort(d)
+    return d[order], z[order]
+
+
+# -- the CDF's tail mass ---------------------------------------------------------------------
+@_jit
+def _arg_lower(w):
+    a = math.atan2(w.imag, w.real)
+    if a > 0.0:
+        return 0.0 if w.real > 0.0 else -math.pi
+    return a
+
+
+@_jit_fast
+def _atan01(t):
+    """``atan(t)`` for ``0 <= t <= 1`` (Cephes' rational approximation, double precision)."""
+    big = t > 0.66
+    x = (t - 1.0) / (t + 1.0) if big else t
+    z = x * x
+    p = (((-8.750608600031904122785e-1 * z - 1.615753718733365076637e1) * z - 7.500855792314704667340e1) * z
+         - 1.228866684490136173410e2) * z - 6.485021904942025371773e1
+    q = ((((z + 2.485846490142306297962e1) * z + 1.650270098316988542046e2) * z + 4.328810604912902668951e2) * z
+         + 4.853903996359136964868e2) * z + 1.945506571482613964425e2
+    r = x * (z * p / q) + x
+    return r + (0.25 * math.pi + 0.5 * 6.123233995736765886130e-17) if big else r
+
+
+@_jit_fast
+def _log_potential_arg(ur, ui, v, w):
+    """``sum_k w_k arg(1 - u v_k)`` with arguments in ``[0, pi]`` (``Im(1 - u v_k) >= 0`` on the
+    physical branch, ``Im u <= 0``; the limit from above on the real axis), atan in-line."""
+    s = 0.0
+    for k in range(v.size):
+        x = 1.0 - ur * v[k]
+        y = -ui * v[k]
+        if y < 0.0:  # the other half-plane: the limit from above is 0 or pi
+            y = 0.0
+        ax = abs(x)
+        swap = y > ax
+        num = ax if swap else y
+        den = y if swap else ax
+        t = num / den if den > 0.0 else 0.0
+        ang = _atan01(t)
+        if swap:
+            ang = 0.5 * math.pi - ang
+        if x < 0.0:
+            ang = math.pi - ang
+        s += w[k] * ang
+    return s
+
+
+@_jit
+def tail_mass(m, u, a, e, V, W, kk, nn):
+    """``mu((x, inf))`` from ``m = M(x + i0)`` and the ``u_g`` (``_spectrum._tail_mass``)."""
+    n = m.size
+    out = np.empty(n)
+    for i in range(n):
+        mi = m[i]
+        im = 0.0
+        for j in range(a.size):
+            im += e[j] * (mi.imag + (1.0 + a[j]) * _arg_lower(mi - a[j]))
+        for g in range(kk.size):
+            ug = u[i, g]
+            lp = _log_potential_arg(ug.real, ug.imag, V[g], W[g])
+            im -= nn[g] * (_arg_lower(ug) - lp / kk[g])
+        out[i] = im / math.pi
+    return out
+
+
+# -- where a short Gauss rule stands for its law -------------------------------------------
+@_jit
+def gauss_error_ok(U, vmax, kk, m, n, tol):
+    """Whether ``gauss_error_bound(U[i, g], vmax[g], n) <= tol |k_g m_i|`` for every group ``g``
+    of point ``i`` (the bound of :func:`fpcore._activations.gauss_error_bound`, compiled; it
+    stops at the first ``r`` that meets ``tol``)."""
+    npts, G = U.shape
+    out = np.zeros(npts, dtype=np.bool_)
+    for i in range(npts):
+        good = True
+        for g in range(G):
+            u = complex(U[i, g])
+            s = 2.0 / (u * vmax[g]) - 1.0
+            w = np.sqrt(s * s - 1.0)
+            rho = max(abs(s + w), abs(s - w))
+            lim = tol * abs(kk[g] * m[i])
+            met = False
+            if rho > 1.0 and math.isfinite(rho):
+                a_rho = 0.5 * (rho + 1.0 / rho)
+                for theta in (0.5, 0.7, 0.8, 0.9, 0.95):
+                    r = rho**theta
+                    a_r = 0.5 * (r + 1.0 / r)
+                    b = 4.0 * (a_r + 1.0) / (a_rho - a_r) * math.exp((1.0 - 2.0 * n) * math.log(r)) / (r - 1.0)
+                    if b >= 0.0 and b <= lim:
+                        met = True
+                        break
+            elif rho > 1.0:  # u = 0 (rho infinite): psi is exact there
+                met = lim > 0.0
+            if not met:
+                good = False
+                break
+        out[i] = good
+    return out

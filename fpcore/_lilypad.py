@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _fastchain
+from ._activations import N_SHORT
 from ._equation import Equation
 
 __all__ = ["kantorovich", "solve", "SolveResult", "TOL_VERIFY"]
@@ -108,6 +109,7 @@ class SolveResult:
     n_newton: int = 0
     n_rejected: int = 0
     trace: dict | None = field(default=None)
+    short: np.ndarray | None = None  # where (m, u) solve the equation with the laws' short rules
 
 
 def _far_shift(eq: Equation) -> float:
@@ -126,6 +128,14 @@ def _start_height(eq: Equation, x: np.ndarray, scale: float) -> float:
     """A height ``Y`` at which :func:`far_start` is a certified start for all ``z = x + iY``."""
     Y = max(0.5 * scale, 1e-300)
     xs = np.array([x.min(), x.max(), 0.0])
+    if not eq.rational and _fastchain._HAVE_NUMBA:
+        V, W, k, n = eq.packed
+        Y = _fastchain.start_height_general(xs, float(scale), float(eq.mean), eq.roots.astype(float),
+                                            eq.exps.astype(float), float(eq.log_c), V, W, k, n,
+                                            np.array([g.law.mean for g in eq.ugroups]))
+        if Y > 0.0:
+            return Y
+        raise RuntimeError("lilypads: no certified start found (Y grew past its bound)")
     for _ in range(2000):
         z = xs + 1j * Y
         m0 = far_start(eq, z)
@@ -972,11 +982,12 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
         counts[:] += (res[3], res[4], res[5])
         return res[0], res[1], res[2]
 
-    # The same schedule, compiled, where the Marchenko-Pastur factors keep every u_g away from
-    # the cut of psi_g (Gaussian weights) and the laws are short: with orthogonal weights and an
-    # atomic D^2 law the roots crowd near the real axis, as they do for the long laws refined
-    # onto the zeros of phi' (GELU, SiLU), and a different order of walks can settle on a
-    # neighbouring root that passes the same a-posteriori checks.
+    # Compiled where the Marchenko-Pastur factors keep every u_g away from the cut of psi_g
+    # (Gaussian weights): with orthogonal weights and an atomic D^2 law the roots crowd near the
+    # real axis and a different order of walks can settle on a neighbouring root that passes the
+    # same a-posteriori checks. A sorted grid is one compiled sweep (grid_general: secant
+    # predictor, walks from far above at the first point and into gaps); other real targets walk
+    # down from far above, compiled for short laws.
     args = (eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n)
 
     def fast_vertical(sel):
@@ -985,18 +996,38 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
         counts[:] += cnt
         return m, u, ~ok, None
 
-    def fast_walk(nb, todo):
-        m, u, ok, cnt = _fastchain.walk_pairs(
-            np.ascontiguousarray(t.real[nb]), out_m[nb], np.ascontiguousarray(out_u[nb]),
-            np.ascontiguousarray(t.real[todo]), *args, max_rounds, ev.tol)
-        counts[:] += cnt
-        return m, u, ~ok
-
     short = max(len(g.values) for g in eq.ugroups) <= _FAST_MAX_ATOMS
-    fast = not record and _fastchain._HAVE_NUMBA and eq.smooth_path and short and bool(np.all(t.imag == 0))
-    vertical, walk = (fast_vertical, fast_walk) if fast else (vec_vertical, vec_walk)
+    compiled = not record and _fastchain._HAVE_NUMBA and eq.smooth_path and bool(np.all(t.imag == 0))
+    grid = compiled and groups is not None  # the whole grid in one compiled sweep (short rules)
+    fast = compiled and (short or grid)
+    vertical = fast_vertical if compiled and short else vec_vertical
+    walk = vec_walk
 
-    if groups is None or n < 4 * _ANCHOR_STRIDE:
+    short_pts = None
+    if grid:
+        # Long laws (refined onto the zeros of phi': GELU, SiLU) are solved with their short
+        # Gauss rules; a point keeps that solution where the Gauss error bound at its u_g is below
+        # 1e-12 relative (the full laws' residual then passes the checks too); elsewhere (u_g
+        # near the cut of psi_g: shallow nets, x near 0) Newton with the full laws polishes it.
+        use_short = not short
+        V, W = eq.packed_short if use_short else (ev.V, ev.W)
+        m_, u_, ok_, cnt = _fastchain.grid_general(
+            np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
+            *args[:3], V, W, *args[5:], ev.mu, max_rounds, ev.tol)
+        counts[:] += cnt
+        out_m, out_u, failed = m_, u_, ~ok_
+        if use_short:
+            short_pts = ok_ & _fastchain.gauss_error_ok(out_u, ev.V.max(axis=1), ev.k, out_m, N_SHORT, 1e-12)
+            redo = np.flatnonzero(ok_ & ~short_pts)
+            if redo.size:
+                mp, up, conv, res, inner, used, _ = ev.newton(t[redo], out_m[redo], out_u[redo], 8)
+                counts[1] += used * redo.size
+                good = conv & (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mp.imag <= 1e-12 * np.abs(mp))
+                good &= np.abs(mp - out_m[redo]) <= 1e-3 * np.abs(out_m[redo])
+                # a real M (a gap) is decided from far above, as in the compiled sweep
+                good &= -mp.imag > 1e-9 * np.abs(mp)
+                out_m[redo], out_u[redo], failed[redo] = mp, up, ~good
+    elif groups is None or n < 4 * _ANCHOR_STRIDE:
         out_m, out_u, failed, tr = vertical(np.arange(n))
     else:
         out_m = np.empty(n, dtype=complex)
@@ -1006,6 +1037,10 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
         out_m[anchors], out_u[anchors], failed[anchors], _ = vertical(anchors)
         for todo, nb in levels:
             mt, ut, ft = walk(nb, todo)
+            # gaps (M real) are entered and left from far above, never along the real axis: at a
+            # gap's edge the real root a horizontal walk may follow meets the complex one
+            real = lambda m: -m.imag <= 1e-9 * np.abs(m)  # noqa: E731
+            ft |= real(out_m[nb]) | real(mt)
             if np.any(ft):  # a point the horizontal walk cannot reach walks down instead
                 mv, uv, fv, _ = vertical(todo[ft])
                 mt[ft], ut[ft], ft[ft] = mv, uv, fv
@@ -1023,5 +1058,7 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
         failed[check] |= ~((res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mc.imag <= 1e-12 * np.abs(mc)))
     verified = ~failed
     n_lily, n_newton, n_rej = (int(c) for c in counts)
+    if short_pts is not None:
+        short_pts &= ~failed
     return SolveResult(m=out_m, u=out_u, certified=np.zeros(n, dtype=bool), verified=verified,
-                       n_lilypads=n_lily, n_newton=n_newton, n_rejected=n_rej, trace=tr)
+                       n_lilypads=n_lily, n_newton=n_newton, n_rejected=n_rej, trace=tr, short=short_pts)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _fastchain
 from ._edges import lower_edge, rational_edges, upper_edge
 from ._equation import Equation, build_equation
 from ._lilypad import solve, solve_near
@@ -45,8 +46,21 @@ def _arg_upper(w: np.ndarray) -> np.ndarray:
     return np.where(a < 0, np.where(w.real > 0, 0.0, _PI), a)
 
 
-def _tail_mass(eq: Equation, m: np.ndarray, u: np.ndarray | None) -> np.ndarray:
-    """``mu((x, inf))`` from ``m = M(x + i0)`` (see module docstring)."""
+def _tail_mass(eq: Equation, m: np.ndarray, u: np.ndarray | None, short: np.ndarray | None = None) -> np.ndarray:
+    """``mu((x, inf))`` from ``m = M(x + i0)`` (see module docstring); ``short`` marks the points
+    whose ``u`` solve the equation with the short rules of the ``D^2`` laws."""
+    if eq.ugroups and _fastchain._HAVE_NUMBA:
+        V, W, k, n = eq.packed
+        args = (eq.roots.astype(float), eq.exps.astype(float))
+        m = np.ascontiguousarray(m, dtype=complex)
+        u = np.ascontiguousarray(u, dtype=complex)
+        if short is None or not np.any(short):
+            return _fastchain.tail_mass(m, u, *args, V, W, k, n)
+        out = _fastchain.tail_mass(m, u, *args, *eq.packed_short, k, n)
+        if not np.all(short):
+            rest = ~short
+            out[rest] = _fastchain.tail_mass(m[rest], u[rest], *args, V, W, k, n)
+        return out
     d = m[:, None] - eq.roots
     im = np.sum(eq.exps * (m.imag[:, None] + (1.0 + eq.roots) * _arg_lower(d)), axis=1)
     for g, grp in enumerate(eq.ugroups):
@@ -452,7 +466,7 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
         x, groups = x[keep], groups[keep]
         r = solve(eq, x.astype(complex), scale=lam_max, groups=groups)
         density = np.maximum(-((1.0 + r.m) / x).imag / _PI, 0.0)
-        cdf_grid = np.clip(1.0 - _tail_mass(eq, r.m, r.u), 0.0, 1.0)
+        cdf_grid = np.clip(1.0 - _tail_mass(eq, r.m, r.u, r.short), 0.0, 1.0)
         stats = dict(n_lilypads=r.n_lilypads, n_newton_steps=r.n_newton, n_rejected=r.n_rejected,
                      n_certified=int(r.certified.sum()), n_verified=int((r.verified & ~r.certified).sum()),
                      n_uncertified=int((~r.verified).sum()))
