@@ -18,11 +18,13 @@ from bokeh.events import Tap
 
 try:
     from dashboard import evidence, plots, views
-    from dashboard.state import GRAMS, PROFILES, URL_PARAMETERS, DashboardState, grid_quantile, url_overrides
+    from dashboard.state import (GRAMS, PROFILES, URL_PARAMETERS, DashboardState, grid_quantile, url_overrides,
+                                 warm_up_kernels)
 except ImportError:  # served from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from dashboard import evidence, plots, views
-    from dashboard.state import GRAMS, PROFILES, URL_PARAMETERS, DashboardState, grid_quantile, url_overrides
+    from dashboard.state import (GRAMS, PROFILES, URL_PARAMETERS, DashboardState, grid_quantile, url_overrides,
+                                 warm_up_kernels)
 
 pn.extension(notifications=True)
 
@@ -450,4 +452,5 @@ def create_app(**kwargs) -> DashboardApp:
 
 
 if pn.state.served:
+    warm_up_kernels()  # once per server process, in the background
     create_app().servable(title="fpcore · Jacobian spectrum explorer")

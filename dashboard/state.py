@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -50,6 +52,7 @@ __all__ = [
     "compute_basins",
     "url_overrides",
     "basin_window",
+    "warm_up_kernels",
 ]
 
 PROFILES = ("constant", "expanding", "contracting", "bottleneck", "custom")
@@ -741,3 +744,23 @@ def _check_result(result: Result) -> None:
         raise ValueError("the solver returned an empty or malformed density")
     if not (np.all(np.isfinite(rho)) and math.isfinite(float(s.atom)) and math.isfinite(float(s.lambda_max))):
         raise ValueError("the solver returned non-finite values")
+
+
+_warm_up_started = threading.Event()
+
+
+def warm_up_kernels() -> None:
+    """Compile, or load from numba's cache, the kernels of the smooth-activation solver in a
+    background thread, once per server process: in a fresh environment numba needs several
+    seconds for them, which would otherwise fall on the first switch to tanh or GELU."""
+    if _warm_up_started.is_set():
+        return
+    _warm_up_started.set()
+
+    def run() -> None:
+        try:
+            fpcore.jacobian_spectrum(fpcore.Network([20, 20, 20], "gelu", sigma_w2=2.0), n_points=40)
+        except Exception:  # a failed warm-up only costs time later; the app reports real errors
+            logging.getLogger(__name__).warning("fpcore kernel warm-up failed", exc_info=True)
+
+    threading.Thread(target=run, name="fpcore-warm-up", daemon=True).start()

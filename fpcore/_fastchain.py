@@ -728,8 +728,9 @@ def gauss_rule(values, weights, n, passes=0):
 @_jit
 def _gauss_rule_once(values, weights, n, passes):
     """The ``n``-point Gauss rule of the discrete law ``(values, weights)``: recurrence
-    coefficients by Lanczos on ``diag(values)`` with full reorthogonalisation (the stable form of
-    the Stieltjes procedure), then Golub-Welsch. Returns nodes and weights."""
+    coefficients by Lanczos on ``diag(values)``, with ``passes`` rounds of full
+    reorthogonalisation (0: the plain Stieltjes recurrence), then Golub-Welsch
+    (:func:`_gw_ql`). Returns nodes and weights."""
     K = values.size
     total = weights.sum()
     Q = np.zeros((n, K))
@@ -760,14 +761,19 @@ def _gauss_rule_once(values, weights, n, passes):
                 for k in range(K):
                     v[k] -= c * Q[i, k]
         if j + 1 < n:
-            b = math.sqrt(np.sum(v * v))
+            b = 0.0
+            for k in range(K):
+                b += v[k] * v[k]
+            b = math.sqrt(b)
             beta[j] = b
             if b <= 1e-14 * vmax:
                 size = j + 1
                 break
             for k in range(K):
                 Q[j + 1, k] = v[k] / b
-    lam, z = _gw_ql(alpha[:size].copy(), np.append(beta[: size - 1], 0.0))
+    off = np.zeros(size)
+    off[: size - 1] = beta[: size - 1]
+    lam, z = _gw_ql(alpha[:size].copy(), off)
     w = np.empty(size)
     for j in range(size):
         lam[j] = max(lam[j], 0.0)
@@ -826,8 +832,16 @@ def _gw_ql(d, e):
             d[l] = d[l] - p
             e[l] = g
             e[mm] = 0.0
-    order = np.argsort(d)
-    return d[order], z[order]
+    for i in range(1, n):  # insertion sort (n <= 40; numba's argsort costs seconds to compile)
+        di, zi = d[i], z[i]
+        j = i - 1
+        while j >= 0 and d[j] > di:
+            d[j + 1] = d[j]
+            z[j + 1] = z[j]
+            j -= 1
+        d[j + 1] = di
+        z[j + 1] = zi
+    return d, z
 
 
 # -- the CDF's tail mass ---------------------------------------------------------------------

@@ -1040,11 +1040,12 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
             # gaps (M real) are entered and left from far above, never along the real axis: at a
             # gap's edge the real root a horizontal walk may follow meets the complex one
             real = lambda m: -m.imag <= 1e-9 * np.abs(m)  # noqa: E731
-            ft |= real(out_m[nb]) | real(mt)
+            # and so does a point whose neighbour failed (its start is not verified)
+            ft |= real(out_m[nb]) | real(mt) | failed[nb]
             if np.any(ft):  # a point the horizontal walk cannot reach walks down instead
                 mv, uv, fv, _ = vertical(todo[ft])
                 mt[ft], ut[ft], ft[ft] = mv, uv, fv
-            out_m[todo], out_u[todo], failed[todo] = mt, ut, ft | failed[nb]
+            out_m[todo], out_u[todo], failed[todo] = mt, ut, ft
     # the compiled walks check every accepted step themselves; everything else is checked here
     check = np.ones(n, dtype=bool) if not fast else failed.copy()
     if fast and np.any(failed):

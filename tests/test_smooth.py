@@ -152,3 +152,43 @@ def test_deep_tanh_with_one_law_per_layer_is_verified():
     assert s.moment(1) == pytest.approx(s.mean, rel=1e-8)
     F = s.cdf(s.x)
     assert np.all(np.diff(F) >= -1e-12) and F[-1] <= 1.0
+
+
+@pytest.mark.parametrize("name, q", [("gelu", 1.7), ("silu", 0.3), ("gelu", 40.0)])
+def test_the_short_gauss_rule_is_within_its_error_bound(name, q):
+    """Long laws (refined onto the zeros of phi') are solved with their 40-point Gauss rules
+    where the Bernstein-ellipse bound says the two agree: check the bound against the full law
+    on u from deep in the lower half-plane to next to the cut, and the compiled test against it."""
+    from fpcore import _fastchain
+    from fpcore._activations import N_SHORT, gauss_error_bound, get_activation
+
+    law = get_activation(name).d2_law(q)
+    xs, ws = law.short
+    assert law.values.size > 3 * N_SHORT and xs.size == N_SHORT
+    vmax = float(law.values.max())
+    rng = np.random.default_rng(0)
+    r = 10.0 ** rng.uniform(-3, 1.5, 4000) / vmax
+    u = np.concatenate([r * np.exp(-1j * rng.uniform(0, np.pi, r.size)),  # Im u <= 0
+                        rng.uniform(-50, 0.999, 500) / vmax + 0j])  # real, up to the cut
+
+    def psi(values, weights):
+        return np.sum(weights * u[:, None] * values / (1.0 - u[:, None] * values), axis=1)
+
+    err = np.abs(psi(law.values, law.weights) - psi(xs, ws))
+    bound = gauss_error_bound(u, vmax, N_SHORT)
+    rounding = 1e-14 * (1.0 + np.abs(psi(law.values, law.weights)))
+    assert np.all(err <= bound + rounding)
+    tight = bound <= 1e-12
+    assert 0.3 < tight.mean() < 1.0  # neither vacuous nor trivially satisfied
+    m = u  # the compiled test, scaled by |k m| = |u| (k = 1)
+    ok = _fastchain.gauss_error_ok(u[:, None], np.array([vmax]), np.ones(1), m, N_SHORT, 1e-12)
+    np.testing.assert_array_equal(ok, bound <= 1e-12 * np.abs(m))
+
+
+def test_zeros_of_dphi_are_found_once_per_scale_range():
+    from fpcore._activations import _zeros_of, get_activation
+
+    act = get_activation("gelu")
+    for s in (0.05, 0.7, 1.0, 3.0, 40.0):
+        np.testing.assert_allclose(act._zeros_in_z(s), _zeros_of(act.dphi, s), rtol=1e-13)
+    assert act._zeros_in_z(1.0)[0] == pytest.approx(-0.7517915246935645, rel=1e-13)

@@ -270,3 +270,18 @@ def test_basins_only_where_they_are_fast(state, monkeypatch):
     from dashboard import views
 
     assert "not drawn" in views.frame_caption(state.lilypad.trace, 1, state.lilypad.note)
+
+
+def test_kernel_warm_up_runs_once_per_process_in_the_background():
+    import threading
+
+    from dashboard import state as st
+
+    st.warm_up_kernels()
+    st.warm_up_kernels()
+    runs = [t for t in threading.enumerate() if t.name == "fpcore-warm-up"]
+    assert len(runs) <= 1 and all(t.daemon for t in runs)
+    for t in runs:
+        t.join(timeout=120)
+        assert not t.is_alive()
+    assert st._warm_up_started.is_set()
