@@ -637,59 +637,53 @@ def log_inverse_real(ms, a, e, log_c, V, W, kk, nn, vmax, vmin, p, S, mu1):
 
 
 @_jit
+def _far_start_ok_general(z, mean, a, e, log_c, V, W, kk, nn, mu):
+    """Whether Newton's first step from ``m = mean / z`` (each ``u_g`` solved at that ``m``) is
+    below ``1e-3 |m|`` (the test of ``_lilypad._start_height`` for non-rational equations)."""
+    m = mean / z
+    lr = complex(math.log(abs(z)), math.atan2(z.imag, z.real)) - log_c
+    LP = 0.0 + 0.0j
+    LQ = 0.0 + 0.0j
+    for j in range(a.size):
+        d = m - a[j]
+        if d == 0.0:  # numba raises on complex division by zero
+            return False
+        lr -= e[j] * complex(math.log(abs(d)), _cut_arg(d))
+        if e[j] > 0:
+            LP += e[j] / d
+        else:
+            LQ -= e[j] / d
+    for g in range(kk.size):
+        w = kk[g] * m
+        ug = w / mu[g]
+        for _ in range(60):
+            s, sd = _psi_sums(ug.real, ug.imag, V[g], W[g])
+            if sd == 0.0:
+                return False
+            step = (ug * s - w) / sd
+            ug = ug - step
+            if not (abs(step) > 4.0 * 2.220446049250313e-16 * abs(ug)):
+                break
+        s, sd = _psi_sums(ug.real, ug.imag, V[g], W[g])
+        if sd * ug == 0.0:
+            return False
+        lr += nn[g] * complex(math.log(abs(ug)), _cut_arg(ug))
+        LQ += nn[g] * kk[g] / (sd * ug)
+    r = math.exp(min(lr.real, 700.0))
+    rho = complex(r * math.cos(lr.imag), r * math.sin(lr.imag))
+    return abs(rho - 1.0) <= 1e-3 * abs(m) * abs(rho * LQ - LP)
+
+
+@_jit
 def start_height_general(xs, scale, mean, a, e, log_c, V, W, kk, nn, mu):
-    """:func:`_lilypad._start_height` for non-rational equations: the smallest
-    ``Y = scale/2 * 2^k`` at which Newton's first step from ``m = mean / z`` (each ``u_g`` solved
-    at that ``m``) is below ``1e-3 |m|`` for every ``z = x + i Y`` (0 if none within 2000
-    doublings)."""
-    G = kk.size
+    """:func:`start_height` for non-rational equations (:func:`_far_start_ok_general` at every
+    ``z = x + i Y``)."""
     Y = max(0.5 * scale, 1e-300)
     for _ in range(2000):
-        good = True
+        bad = 0
         for x in xs:
-            z = complex(x, Y)
-            m = mean / z
-            lr = complex(math.log(abs(z)), math.atan2(z.imag, z.real)) - log_c
-            LP = 0.0 + 0.0j
-            LQ = 0.0 + 0.0j
-            bad = False
-            for j in range(a.size):
-                d = m - a[j]
-                if d == 0.0:  # numba raises on complex division by zero
-                    bad = True
-                    break
-                lr -= e[j] * complex(math.log(abs(d)), _cut_arg(d))
-                if e[j] > 0:
-                    LP += e[j] / d
-                else:
-                    LQ -= e[j] / d
-            for g in range(G):
-                if bad:
-                    break
-                w = kk[g] * m
-                ug = w / mu[g]
-                for _ in range(60):
-                    s, sd = _psi_sums(ug.real, ug.imag, V[g], W[g])
-                    if sd == 0.0:
-                        bad = True
-                        break
-                    step = (ug * s - w) / sd
-                    ug = ug - step
-                    if not (abs(step) > 4.0 * 2.220446049250313e-16 * abs(ug)):
-                        break
-                s, sd = _psi_sums(ug.real, ug.imag, V[g], W[g])
-                if bad or sd * ug == 0.0:
-                    bad = True
-                    break
-                lr += nn[g] * complex(math.log(abs(ug)), _cut_arg(ug))
-                LQ += nn[g] * kk[g] / (sd * ug)
-            rho = complex(math.exp(min(lr.real, 700.0)) * math.cos(lr.imag), math.exp(min(lr.real, 700.0)) * math.sin(lr.imag))
-            f = rho - 1.0
-            fp = rho * LQ - LP
-            if bad or not (abs(f) <= 1e-3 * abs(m) * abs(fp)):
-                good = False
-                break
-        if good:
+            bad += not _far_start_ok_general(complex(x, Y), mean, a, e, log_c, V, W, kk, nn, mu)
+        if bad == 0:
             return Y
         Y *= 2.0
     return 0.0

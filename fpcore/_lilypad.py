@@ -773,15 +773,23 @@ def solve_near(eq: Equation, targets, scale: float, z0, m0, u0=None) -> SolveRes
         cert = ~ft & (np.abs(f) <= TOL_VERIFY)
         return SolveResult(m=m, u=None, certified=cert, verified=cert.copy(), n_lilypads=nl,
                            n_newton=nn + used, n_rejected=nr)
-    ev = _General(eq)
-    mt, ut, ft, nl, nn, nr, _ = _gchain(ev, z0, m0, np.asarray(u0), t, False, MAX_ROUNDS)
-    if np.any(ft):
-        r = solve(eq, t[ft], scale)
-        mt[ft], ut[ft] = r.m, r.u
-    _, _, _, res, inner, _, _ = ev.newton(t, mt, ut, 0)
-    ver = (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mt.imag <= 1e-12 * np.abs(mt))
-    return SolveResult(m=mt, u=ut, certified=np.zeros(t.size, dtype=bool), verified=ver,
-                       n_lilypads=nl, n_newton=nn, n_rejected=nr)
+    u0 = np.asarray(u0)
+
+    def run(sel, short):
+        ev = _General(eq, short)
+        ts = t[sel]
+        mt, ut, ft, nl, nn, nr, _ = _gchain(ev, z0[sel], m0[sel], u0[sel], ts, False, MAX_ROUNDS)
+        if np.any(ft):
+            r = _solve_general_rules(eq, ts[ft], scale, False, MAX_ROUNDS, None, short)
+            mt[ft], ut[ft] = r.m, r.u
+        _, _, _, res, inner, _, _ = ev.newton(ts, mt, ut, 0)
+        ver = (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mt.imag <= 1e-12 * np.abs(mt))
+        return SolveResult(m=mt, u=ut, certified=np.zeros(ts.size, dtype=bool), verified=ver,
+                           n_lilypads=nl, n_newton=nn, n_rejected=nr)
+
+    if _long_laws(eq):
+        return _short_first(eq, t, run)
+    return run(np.ones(t.size, dtype=bool), False)
 
 
 def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds: int = MAX_ROUNDS,
@@ -820,17 +828,13 @@ class _General:
     via the Schur complement on ``m`` (MATH.md section 3).
     """
 
-    def __init__(self, eq: Equation):
+    def __init__(self, eq: Equation, short: bool = False):
+        """``short``: each law replaced by its short Gauss rule (:attr:`Equation.packed_short`)."""
         self.eq = eq
-        K = max(len(g.values) for g in eq.ugroups)
+        V, W, self.k, self.n = eq.packed
+        self.V, self.W = eq.packed_short if short else (V, W)
+        self.vmax = V.max(axis=1)  # the full laws' largest atoms (the Gauss error bound's interval)
         G = len(eq.ugroups)
-        self.V = np.zeros((G, K))
-        self.W = np.zeros((G, K))
-        for i, g in enumerate(eq.ugroups):
-            self.V[i, : len(g.values)] = g.values
-            self.W[i, : len(g.values)] = g.weights
-        self.k = np.array([g.k for g in eq.ugroups])
-        self.n = np.array([float(g.n) for g in eq.ugroups])
         self.mu = np.array([g.law.mean for g in eq.ugroups])
         self.roots = eq.roots.astype(complex)
         # Newton's convergence floor: r_0 sums G logarithms, whose rounding grows with G
@@ -954,16 +958,54 @@ def _gchain(ev: "_General", z, m, u, t, record: bool, max_rounds: int):
     return out_m, out_u, failed, n_lily, n_newton, n_rej, tr
 
 
+def _long_laws(eq: Equation) -> bool:
+    """Whether some law of ``D^2`` is long (refined onto the zeros of ``phi'``) and numba is there
+    to bound the error of its short Gauss rule."""
+    return _fastchain._HAVE_NUMBA and max(len(g.values) for g in eq.ugroups) > _FAST_MAX_ATOMS
+
+
+def _short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
+    """``run(short)`` with the laws' short Gauss rules, then, where the Gauss error bound at the
+    solution's ``u_g`` exceeds ``1e-12`` relative (``u_g`` near the cut of ``psi_g``), again
+    with the full laws for those targets only. ``SolveResult.short`` marks the points whose
+    ``(m, u)`` solve the equation with the short rules."""
+    r = run(np.ones(t.size, dtype=bool), True)
+    ev = _General(eq)
+    ok = r.verified & _fastchain.gauss_error_ok(np.ascontiguousarray(r.u), ev.vmax, ev.k, r.m, N_SHORT, 1e-12)
+    if not np.all(ok):
+        redo = ~ok
+        r2 = run(redo, False)
+        r.m[redo], r.u[redo], r.verified[redo] = r2.m, r2.u, r2.verified
+        r.n_lilypads += r2.n_lilypads
+        r.n_newton += r2.n_newton
+        r.n_rejected += r2.n_rejected
+    r.short = ok
+    return r
+
+
 def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
                    groups: np.ndarray | None = None) -> SolveResult:
+    """:func:`_solve_general_rules`; targets other than a grid (complex contours, single real
+    points) are solved with the short Gauss rules of long laws first (:func:`_short_first`)."""
+    if groups is None and not record and _long_laws(eq):
+        return _short_first(eq, t, lambda sel, short: _solve_general_rules(
+            eq, t[sel], scale, record, max_rounds, None, short))
+    return _solve_general_rules(eq, t, scale, record, max_rounds, groups)
+
+
+def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
+                         groups: np.ndarray | None = None, short_rules: bool = False) -> SolveResult:
     """Continuation for equations with non-rational ``D^2`` factors, verified a posteriori.
 
     Vertical chains from far above each target; with ``groups`` (sorted real grid, one label per
     support interval) only anchors walk down and the other points are reached along the real
-    axis from a solved neighbour, as in the rational solver.
+    axis from a solved neighbour, as in the rational solver. With Gaussian weights and numba the
+    grid is one compiled sweep instead (:func:`_fastchain.grid_general`), long laws by their short
+    Gauss rules; ``SolveResult.short`` marks the points whose ``u`` solve that shorter equation
+    (exact to the Gauss error bound, below ``1e-12`` relative).
     """
     n = t.shape[0]
-    ev = _General(eq)
+    ev = _General(eq, short_rules)
     Y = _start_height(eq, t.real, scale)
     counts = np.zeros(3, dtype=np.int64)
     G = len(eq.ugroups)
@@ -996,7 +1038,7 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
         counts[:] += cnt
         return m, u, ~ok, None
 
-    short = max(len(g.values) for g in eq.ugroups) <= _FAST_MAX_ATOMS
+    short = ev.V.shape[1] <= _FAST_MAX_ATOMS
     compiled = not record and _fastchain._HAVE_NUMBA and eq.smooth_path and bool(np.all(t.imag == 0))
     grid = compiled and groups is not None  # the whole grid in one compiled sweep (short rules)
     fast = compiled and (short or grid)
@@ -1017,7 +1059,7 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
         counts[:] += cnt
         out_m, out_u, failed = m_, u_, ~ok_
         if use_short:
-            short_pts = ok_ & _fastchain.gauss_error_ok(out_u, ev.V.max(axis=1), ev.k, out_m, N_SHORT, 1e-12)
+            short_pts = ok_ & _fastchain.gauss_error_ok(out_u, ev.vmax, ev.k, out_m, N_SHORT, 1e-12)
             redo = np.flatnonzero(ok_ & ~short_pts)
             if redo.size:
                 mp, up, conv, res, inner, used, _ = ev.newton(t[redo], out_m[redo], out_u[redo], 8)
@@ -1035,12 +1077,14 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
         failed = np.zeros(n, dtype=bool)
         anchors, levels = _level_schedule(groups)
         out_m[anchors], out_u[anchors], failed[anchors], _ = vertical(anchors)
+        def real(m):
+            return -m.imag <= 1e-9 * np.abs(m)
+
         for todo, nb in levels:
             mt, ut, ft = walk(nb, todo)
             # gaps (M real) are entered and left from far above, never along the real axis: at a
-            # gap's edge the real root a horizontal walk may follow meets the complex one
-            real = lambda m: -m.imag <= 1e-9 * np.abs(m)  # noqa: E731
-            # and so does a point whose neighbour failed (its start is not verified)
+            # gap's edge the real root a horizontal walk may follow meets the complex one; so is a
+            # point whose neighbour failed (its start is not verified)
             ft |= real(out_m[nb]) | real(mt) | failed[nb]
             if np.any(ft):  # a point the horizontal walk cannot reach walks down instead
                 mv, uv, fv, _ = vertical(todo[ft])

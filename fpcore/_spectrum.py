@@ -183,7 +183,7 @@ class Spectrum:
             dens[mid] = scale * dp
         elif np.any(mid):
             r, d = self._solve(x[mid])
-            F[mid] = np.clip(1.0 - _tail_mass(self._eq, r.m, r.u), 0.0, 1.0)
+            F[mid] = np.clip(1.0 - _tail_mass(self._eq, r.m, r.u, r.short), 0.0, 1.0)
             dens[mid] = d
             if not np.all(r.verified):
                 bad = x[mid][~r.verified]
@@ -207,7 +207,7 @@ class Spectrum:
             else:
                 ends = np.array([[lo * (1 + 1e-10) + 1e-300, up * (1 - 1e-10)] for lo, up in self.support])
                 r, _ = self._solve(ends.ravel())
-                tail = _tail_mass(self._eq, r.m, r.u).reshape(-1, 2)
+                tail = _tail_mass(self._eq, r.m, r.u, r.short).reshape(-1, 2)
                 # mass in (lo, up) minus the atoms sitting inside it (none: atoms bound intervals)
                 masses = list(np.maximum(tail[:, 0] - tail[:, 1], 0.0))
             self._cache["masses"] = masses
@@ -367,7 +367,7 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
             # components, e.g. deep leaky ReLU nets), let the grid start at 0 instead; gaps are
             # then found on the grid.
             r = solve(eq, np.array([lo * 0.999 + 0j]), scale=hi)  # just below the edge
-            if r.verified[0] and 1.0 - _tail_mass(eq, r.m, r.u)[0] - atom0 > 1e-8:
+            if r.verified[0] and 1.0 - _tail_mass(eq, r.m, r.u, r.short)[0] - atom0 > 1e-8:
                 lo = 0.0
         return [(lo, hi)]
     cands = [c for c in rational_edges(eq) if all(abs(c - a) > 1e-9 * a for a in atom_locs)]
