@@ -17,6 +17,7 @@ from ._activations import N_SHORT
 from ._equation import Equation
 
 _BISECT = 80  # halvings: below double precision for any bracket
+_NOISE = 1e-12  # |d log M^{-1} / d log m| below this is rounding (the slope's terms cancel)
 
 
 def _u_real_vec(eq: Equation, ms: np.ndarray) -> np.ndarray:
@@ -177,17 +178,24 @@ def upper_edge(eq: Equation) -> float:
         g = lambda t: _slope(eq, math.exp(t)) * math.exp(t)  # noqa: E731
         ga = g(a)
         gb = g(b)
-        # far out, u_g sits on psi_g's pole and the slope loses its digits: try nearer ends
+        # far out, u_g sits on psi_g's pole and the slope loses its digits: try nearer ends (a
+        # slope d log M^{-1} / d log m within 1e-12 of 0 is rounding, not a sign)
         for b_try in (30.0, 15.0, 8.0, 4.0, 2.0, 1.0, 0.0):
-            if ga < 0 < gb:
+            if ga < -_NOISE and gb > _NOISE:
                 break
             b, gb = b_try, g(b_try)
-        if not (ga < 0 < gb):
+        if not (ga < -_NOISE and gb > _NOISE):
             a, b = -40.0, 60.0 if eq.ugroups else 40.0
             ts = np.linspace(a, b, 400)
-            vals = log_inverse_and_slope_vec(eq, np.exp(ts))[1] * np.exp(ts)
-            idx = np.flatnonzero((vals[:-1] < 0) & (vals[1:] >= 0))
+            val, vals, _ = log_inverse_and_slope_vec(eq, np.exp(ts))
+            vals = vals * np.exp(ts)
+            idx = np.flatnonzero((vals[:-1] < -_NOISE) & (vals[1:] > _NOISE))
             if idx.size == 0:
+                # M^{-1} decreases to its limit at m -> infinity (leaky ReLU with a narrowing
+                # readout): the infimum is where the slope has vanished to rounding
+                flat = np.flatnonzero(np.abs(vals) <= _NOISE)
+                if flat.size and np.all(vals[: flat[0]] < 0) and np.isfinite(val[flat[0]]):
+                    return math.exp(val[flat[0]])
                 raise RuntimeError("upper edge: no minimum of M^{-1} on m > 0")
             a, b = ts[idx[0]], ts[idx[0] + 1]
     g = lambda t: _slope(eq, math.exp(t)) * math.exp(t)  # noqa: E731
@@ -220,14 +228,19 @@ def lower_edge(eq: Equation, atom0: float) -> float:
         sg = np.prod(np.sign(d) ** eq.exps, axis=1)
     else:
         _, sl, sg = log_inverse_and_slope_vec(eq, ms)
-    ok = np.isfinite(sl) & (sg > 0)
+    # Far from the roots the slope's terms cancel to rounding (|m d log M^{-1}/dm| ~ 1e-14 at
+    # m ~ -1e9 for a leaky ReLU net): such signs are noise, not critical points.
+    ok = np.isfinite(sl) & (sg > 0) & (np.abs(ms * sl) > _NOISE)
     # Moving left from m_atom, x = M^{-1}(m) increases from 0 to lambda_min then turns back:
     # the first critical point (a maximum) to the left of m_atom.
     cand = np.flatnonzero(ok[:-1] & ok[1:] & (sl[:-1] > 0) & (sl[1:] <= 0))
     if cand.size == 0:
         return 0.0
     j = cand[-1]
-    m_star = optimize.brentq(lambda mm: _slope(eq, mm), float(ms[j]), float(ms[j + 1]), xtol=1e-15, maxiter=400)
+    try:
+        m_star = optimize.brentq(lambda mm: _slope(eq, mm), float(ms[j]), float(ms[j + 1]), xtol=1e-15, maxiter=400)
+    except ValueError:  # the scan's sign change did not survive re-evaluation: no edge found
+        return 0.0
     v, _, sg = log_inverse_and_slope(eq, m_star)
     return math.exp(v) if sg > 0 else 0.0
 

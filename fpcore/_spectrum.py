@@ -255,26 +255,30 @@ class Spectrum:
         if idx.size:
             pt = flat[idx]
             j = np.clip(np.searchsorted(grid_F, pt, side="left"), 1, grid_x.size - 1)
-            lo, hi = grid_x[j - 1].copy(), grid_x[j].copy()
-            xk = 0.5 * (lo + hi)
+            # in s = log x: the CDF near 0 is a power of x (Fuss-Catalan: x^(1/(L+1))), where
+            # steps in x would halve a bracket [0, 1e-9] a hundred times
+            hi = np.log(grid_x[j])
+            lo = np.where(grid_x[j - 1] > 0, np.log(np.maximum(grid_x[j - 1], 1e-300)), hi - 700.0)
+            sk = np.where(grid_x[j - 1] > 0, 0.5 * (lo + hi), hi - 2.0)
             active = np.ones(idx.size, dtype=bool)
             for _ in range(_QUANTILE_ITERS):
                 a = np.flatnonzero(active)
                 if a.size == 0:
                     break
-                F, d = self._cdf_and_density(xk[a])
+                x = np.exp(sk[a])
+                F, d = self._cdf_and_density(x)
                 g = F - pt[a]
                 below = g < 0
-                lo[a] = np.where(below, xk[a], lo[a])
-                hi[a] = np.where(below, hi[a], xk[a])
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    newton = xk[a] - g / d
+                lo[a] = np.where(below, sk[a], lo[a])
+                hi[a] = np.where(below, hi[a], sk[a])
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    newton = sk[a] - g / (d * x)  # dF/ds = x rho(x)
                 inside = np.isfinite(newton) & (newton > lo[a]) & (newton < hi[a])
-                xn = np.where(inside, newton, 0.5 * (lo[a] + hi[a]))
-                conv = (np.abs(g) <= 1e-13) | (hi[a] - lo[a] <= 1e-15 * np.maximum(hi[a], 1e-300))
-                xk[a] = np.where(conv, xk[a], xn)
+                sn = np.where(inside, newton, 0.5 * (lo[a] + hi[a]))
+                conv = (np.abs(g) <= 1e-13) | (hi[a] - lo[a] <= 1e-15)
+                sk[a] = np.where(conv, sk[a], sn)
                 active[a[conv]] = False
-            out[idx] = xk
+            out[idx] = np.exp(sk)
         out = out.reshape(pa.shape)
         return float(out) if out.ndim == 0 else out
 

@@ -212,3 +212,14 @@ def test_grid_solvers_enter_gaps_from_far_above(numba, monkeypatch):
     assert ok.sum() >= 390
     F_ref = np.clip(1.0 - _tail_mass(s._eq, ref.m, ref.u), 0.0, 1.0)
     np.testing.assert_allclose(s._cdf_grid[ok], F_ref[ok], atol=1e-10)
+
+
+def test_edges_ignore_slopes_at_rounding_level():
+    """Far from the roots the slope of log M^{-1} cancels to ~1e-14: its sign is noise. Two
+    orthogonal leaky-ReLU nets of the study crashed on it (brentq on a bracket whose signs did not
+    survive re-evaluation). For the second, J J^T = sigma^2 W_2 D^2 W_2^T: lambda_max = sigma^2."""
+    a = fpcore.jacobian_spectrum(fpcore.Network([64, 64, 64], "leaky_relu", sigma_w2=1.483694, init="orthogonal"))
+    assert a.cdf(a.lambda_max) == 1.0 and np.isfinite(a.lambda_max)
+    net = fpcore.Network([64, 16, 10], ["leaky_relu", "linear"], sigma_w2=[1.614459, 1.0], sigma_b2=[0.2, 0.0],
+                         init="orthogonal")
+    assert fpcore.jacobian_spectrum(net, "JJt").lambda_max == pytest.approx(1.614459, rel=1e-9)

@@ -179,6 +179,21 @@ def test_quantile_inverts_cdf_exactly():
         s.quantile(1.5)
 
 
+@pytest.mark.parametrize("net", [
+    fpcore.Network([300] * 21, "linear", sigma_w2=1.0),  # Fuss-Catalan: F(x) ~ x^(1/21) near 0
+    fpcore.Network([1000] * 21, "tanh", sigma_w2=1.0),
+])
+def test_quantiles_far_below_the_grid_invert_the_cdf(net):
+    """Deep nets put deciles far below the grid (tanh L = 20: the first at 2e-24). Bisection in x
+    from a bracket [0, 1e-9] stopped after 100 halvings with F(q) - p = 0.012 (tanh, p = 0.01):
+    the quantile now iterates in log x."""
+    s = fpcore.jacobian_spectrum(net, n_points=400)
+    p = np.array([0.01, 0.1, 0.5, 0.9])
+    q = s.quantile(p)
+    assert np.all(np.diff(q) > 0) and q[0] > 0
+    assert s.cdf(q) == pytest.approx(p, abs=1e-11)
+
+
 def test_jjt_and_jtj_share_nonzero_eigenvalues():
     net = fpcore.Network([200, 500, 300], "relu", sigma_w2=2.0)
     a = fpcore.jacobian_spectrum(net, gram="JtJ", n_points=200)
