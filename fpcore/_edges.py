@@ -28,14 +28,7 @@ def _u_real_vec(eq: Equation, ms: np.ndarray) -> np.ndarray:
     when every atom is positive, ``(1/vmin, inf) -> (-inf, -p)``.
     """
     ms = np.asarray(ms, dtype=float)
-    G = len(eq.ugroups)
-    K = max(len(g.values) for g in eq.ugroups)
-    V = np.zeros((G, K))
-    W = np.zeros((G, K))
-    for i, grp in enumerate(eq.ugroups):
-        V[i, : len(grp.values)] = grp.values
-        W[i, : len(grp.weights)] = grp.weights
-    k = np.array([grp.k for grp in eq.ugroups])
+    V, W, k, _ = eq.packed
     vmax = V.max(axis=1)
     vmin = np.where(W > 0, V, np.inf).min(axis=1)
     p = np.sum(np.where(V > 0, W, 0.0), axis=1)

@@ -22,7 +22,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ._activations import D2Law
+from ._activations import N_SHORT, D2Law
 from ._meanfield import MeanField, mean_field
 from ._network import Network, _check_gram
 
@@ -68,12 +68,7 @@ class Equation:
     def packed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The ``D^2`` groups as padded arrays: atoms ``V`` and weights ``W`` (G, K; padding has
         weight 0), scales ``k`` and multiplicities ``n`` (G,)."""
-        G = len(self.ugroups)
-        K = max((len(g.values) for g in self.ugroups), default=0)
-        V, W = np.zeros((G, K)), np.zeros((G, K))
-        for i, g in enumerate(self.ugroups):
-            V[i, : len(g.values)] = g.values
-            W[i, : len(g.values)] = g.weights
+        V, W = _padded([(g.values, g.weights) for g in self.ugroups])
         k = np.array([g.k for g in self.ugroups], dtype=float)
         n = np.array([float(g.n) for g in self.ugroups])
         return V, W, k, n
@@ -82,15 +77,7 @@ class Equation:
     def packed_short(self) -> tuple[np.ndarray, np.ndarray]:
         """:attr:`packed`'s ``V``, ``W`` with each law replaced by its short Gauss rule
         (:attr:`D2Law.short`)."""
-        from ._activations import N_SHORT
-
-        rules = [g.law.short if len(g.values) > N_SHORT else (g.values, g.weights) for g in self.ugroups]
-        K = max((len(v) for v, _ in rules), default=0)
-        V, W = np.zeros((len(rules), K)), np.zeros((len(rules), K))
-        for i, (v, w) in enumerate(rules):
-            V[i, : len(v)] = v
-            W[i, : len(v)] = w
-        return V, W
+        return _padded([g.law.short if len(g.values) > N_SHORT else (g.values, g.weights) for g in self.ugroups])
 
     @property
     def rational(self) -> bool:
@@ -115,6 +102,16 @@ class Equation:
             d = m[..., None] - self.roots
             sign = np.prod(np.sign(d) ** self.exps, axis=-1)
             return sign * np.exp(self.log_c + np.sum(self.exps * np.log(np.abs(d)), axis=-1))
+
+
+def _padded(rules: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Atoms and weights of several laws as (G, K) arrays, zero-padded (weight 0 adds nothing)."""
+    K = max((len(v) for v, _ in rules), default=0)
+    V, W = np.zeros((len(rules), K)), np.zeros((len(rules), K))
+    for i, (v, w) in enumerate(rules):
+        V[i, : len(v)] = v
+        W[i, : len(v)] = w
+    return V, W
 
 
 class _RatS:
