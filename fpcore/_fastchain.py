@@ -120,31 +120,46 @@ def _newton(z, m, k, a, e, log_c, max_iter):
 
 
 @_jit
+def _propose(z, t, h):
+    """The next proposal of a walk from ``z`` to ``t`` with step ``h``: (point, step, final)."""
+    dist = abs(t - z)
+    step = min(h, dist)
+    final = step >= dist
+    return (t if final else z + (t - z) * (step / dist)), step, final
+
+
+@_jit
+def _resize(ok, step, t):
+    """The walks' step rule: doubled after an accepted proposal, quartered after a rejected one;
+    (new step, give up) -- the walk gives up below ``1e-15 |t|``."""
+    if ok:
+        return 2.0 * step, False
+    h = step / 4.0
+    return h, h <= 1e-15 * max(abs(t), 1e-300)
+
+
+@_jit
 def _walk(z, m, t, a, e, log_c, max_rounds, counts):
     """Certified walk from a solution ``m`` at ``z`` to the target ``t`` (step doubled after an
     accepted proposal, quartered after a rejected one). counts: lilypads, Newton, rejected."""
     h = abs(t - z)
     for _ in range(max_rounds):
-        dist = abs(t - z)
-        if dist == 0.0:
+        if t == z:
             return m, True
-        step = min(h, dist)
-        final = step >= dist
-        zn = t if final else z + (t - z) * (step / dist)
+        zn, step, final = _propose(z, t, h)
         ok, k = _test(zn, m, a, e, log_c)
         if ok:
             m, used = _newton(zn, m, k, a, e, log_c, 60)
             counts[0] += 1
             counts[1] += used
             z = zn
-            h = 2.0 * step
             if final:
                 return m, True
         else:
             counts[2] += 1
-            h = step / 4.0
-            if h <= 1e-15 * max(abs(t), 1e-300):
-                return m, False
+        h, stuck = _resize(ok, step, t)
+        if stuck:
+            return m, False
     return m, False
 
 
@@ -341,10 +356,7 @@ def _gwalk(z, m, u, t, h, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, to
     place."""
     G = kk.size
     for _ in range(max_rounds):
-        dist = abs(t - z)
-        step = min(h, dist)
-        final = step >= dist
-        zn = t if final else z + (t - z) * (step / dist)
+        zn, step, final = _propose(z, t, h)
         for g in range(G):
             un[g] = u[g]
         mn, conv, res, inner, used = _gnewton(zn, m, un, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps)
@@ -357,14 +369,13 @@ def _gwalk(z, m, u, t, h, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, to
             for g in range(G):
                 u[g] = un[g]
             z = zn
-            h = 2.0 * step
             if final:
                 return m, True
         else:
             counts[2] += 1
-            h = step / 4.0
-            if h <= 1e-15 * max(abs(t), 1e-300):
-                return m, False
+        h, stuck = _resize(ok, step, t)
+        if stuck:
+            return m, False
     return m, False
 
 
