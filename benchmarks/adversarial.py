@@ -1,0 +1,357 @@
+"""Adversarial check: random networks over the whole architecture space against Monte Carlo.
+
+Each network is drawn at random (every activation in ``fpcore.ACTIVATIONS`` with random
+parameters, both inits, both Gram matrices, depths 1-30, constant / rectangular / bottleneck /
+tapered / expanding widths >= ``--min-width``, biases, per-layer mixtures of ``sigma_w2`` and
+activations, ``q0`` or ``"fixed_point"``) and checked five ways:
+
+* **monotone**: the CDF on a fine grid (log- and linearly spaced, plus the solver's own grid)
+  never decreases (tolerance 1e-9);
+* **quantile**: ``cdf(quantile(p)) >= p`` for ``p`` from 1e-6 to 0.999, and ``quantile(p)`` is
+  the smallest such ``x`` (``cdf`` just below it is ``< p``);
+* **moments**: the spectrum's mean (and, where a closed form applies: Gaussian weights, or
+  orthogonal weights with square layers, MATH.md section 6) its variance, against an
+  independent recursion: ``q_l`` and ``mu_k = E[phi'(sqrt(q_l) Z)^(2k)]`` by adaptive quadrature
+  (``scipy.integrate.quad``), the mean ``prod_l sigma_l^2 mu_1`` (times ``N_L/N_0`` for ``J^T J``)
+  and ``m_2 / m_1^2 - 1 = sum_l Lambda_l (mu_2/mu_1^2 - 1 - s_1)`` (``s_1 = -1`` Gaussian,
+  ``0`` orthogonal; ``Lambda_l = N_0 / N_l``, ``N_L / N_l`` for ``J J^T``), a first-order
+  S-transform expansion;
+* **Monte Carlo mean**: the mean of pooled network Monte Carlo (``fpcore.sample_jacobian_eigenvalues``,
+  ``--samples`` networks) within 3 standard errors of the theory (the standard error is the
+  larger of the between-network one and the pooled-sample one);
+* **KS above the float floor**: ``sup |F - F_n|`` over ``t >= floor = 1e-12 * max(samples)``
+  (below the floor Monte Carlo eigenvalues are round-off; the mass below it is compared once,
+  ``F(floor)`` against the fraction of samples at or below it), at most ``--ks`` (0.02).
+
+A network is *flagged* (listed with its reason, not counted as a silent failure) when the
+library itself says it could not certify or verify some points (``stats.n_uncertified > 0`` or
+a RuntimeWarning), or refuses it with a ``ValueError``. Every other failed check is a *silent
+failure*. Prints one row per network that failed or was flagged, then a summary table.
+
+Usage::
+
+    python benchmarks/adversarial.py --n 150 --seed 1 --max-seconds 5400
+    python benchmarks/adversarial.py --n 5 --seed 0 --activations relu,linear --min-width 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import integrate
+
+import fpcore
+
+_QUANTILE_P = np.array([1e-6, 1e-3, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999])
+_FLOOR = 1e-12
+
+
+# -- drawing ---------------------------------------------------------------------------------
+def _activation_name(rng: np.random.Generator, names: list[str]) -> str:
+    name = str(rng.choice(names))
+    if name == "leaky_relu":
+        return f"leaky_relu:{rng.choice([0.01, 0.1, 0.2, 0.5]):g}"
+    if name == "erf" and rng.random() < 0.4:
+        return f"erf:{rng.choice([0.5, math.sqrt(math.pi) / 2, 2.0]):.6g}"
+    if name == "elu" and rng.random() < 0.3:
+        return f"elu:{rng.choice([0.5, 2.0]):g}"
+    return name
+
+
+def _widths(rng: np.random.Generator, depth: int, w0: int) -> tuple[list[int], str]:
+    shape = str(rng.choice(["constant", "rectangular", "bottleneck", "tapered", "expanding"]))
+    if shape == "constant":
+        return [w0] * (depth + 1), shape
+    if shape == "rectangular":
+        return [int(w0 * rng.uniform(1.0, 1.6)) for _ in range(depth + 1)], shape
+    if shape == "bottleneck":
+        t = np.abs(np.linspace(-1.0, 1.0, depth + 1))
+        return [int(w0 * (1.0 + 0.6 * v)) for v in t], shape
+    if shape == "tapered":
+        return [int(w0 * (1.6 - 0.6 * l / max(depth, 1))) for l in range(depth + 1)], shape
+    return [int(w0 * (1.0 + 0.6 * l / max(depth, 1))) for l in range(depth + 1)], shape
+
+
+def draw_network(rng: np.random.Generator, names: list[str], min_width: int, max_depth: int = 30):
+    """One random ``(Network, gram, description)``."""
+    depth = int(min(max_depth, max(1, round(math.exp(rng.uniform(0.0, math.log(30.5)))))))
+    widths, shape = _widths(rng, depth, min_width)
+    if rng.random() < 0.1 and depth > 1:
+        act = [_activation_name(rng, names) for _ in range(depth)]
+    else:
+        act = _activation_name(rng, names)
+    first = act[0] if isinstance(act, list) else act
+    # around the edge of chaos of each family (sigma_w2 ~ 1/E[D^2]), in both phases
+    base = {"relu": 2.0, "leaky_relu": 2.0, "selu": 1.0, "elu": 1.5, "gelu": 2.0, "silu": 3.0,
+            "softplus": 3.0, "sigmoid": 12.0, "linear": 1.0}.get(first.split(":")[0], 1.0)
+    if rng.random() < 0.25 and depth > 1:
+        sw = list(base * np.exp(rng.uniform(-0.5, 0.5, depth)))
+    else:
+        sw = float(base * math.exp(rng.uniform(-0.5, 0.5)))
+    sb = 0.0 if rng.random() < 0.5 else float(math.exp(rng.uniform(math.log(1e-3), math.log(1.0))))
+    if rng.random() < 0.15 and depth > 1:
+        sb = list(sb * rng.uniform(0.0, 2.0, depth))
+    q0 = "fixed_point" if rng.random() < 0.25 else float(math.exp(rng.uniform(math.log(0.1), math.log(10.0))))
+    init = str(rng.choice(["gaussian", "orthogonal"]))
+    gram = str(rng.choice(["JtJ", "JJt"]))
+    net = fpcore.Network(widths, act, sigma_w2=sw, sigma_b2=sb, init=init, q0=q0)
+    return net, gram, shape
+
+
+# -- independent moments ---------------------------------------------------------------------
+def _gauss(f, q: float) -> float:
+    """``E[f(sqrt(q) Z)]`` by adaptive quadrature in ``z`` (break at 0: kinks of SELU/ELU/ReLU)."""
+    s = math.sqrt(q)
+    g = lambda z: float(f(np.array([s * z]))[0]) * math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)  # noqa: E731
+    pts = sorted({0.0} | {c / s for c in (-1.0, 1.0) if abs(c / s) < 12.0})
+    val = 0.0
+    edges = [-12.0] + pts + [12.0]
+    for a, b in zip(edges[:-1], edges[1:]):
+        val += integrate.quad(g, a, b, limit=200, epsabs=0.0, epsrel=1e-12)[0]
+    return val
+
+
+def independent_moments(net: fpcore.Network, gram: str) -> tuple[float, float | None]:
+    """Mean and (where the first-order formula applies) variance of the law, from ``q_l`` and
+    ``mu_k`` by quadrature. ``q0="fixed_point"``: ``q_1`` is the first layer's fixed point, the
+    later layers follow the recursion (the definition documented by :class:`fpcore.Network`)."""
+    L, N = net.depth, net.widths
+    acts = net.activations
+    if net.q0 == "fixed_point":
+        q = 1.0
+        for _ in range(20000):
+            qn = net.sigma_w2[0] * _gauss(lambda h: acts[0].phi(h) ** 2, q) + net.sigma_b2[0]
+            if not math.isfinite(qn) or qn > 1e12:
+                q = 1.0  # no fixed point: only the q-independent laws (ReLU...) accept this
+                break
+            done = abs(qn - q) <= 1e-13 * q or qn < 1e-300
+            q = qn
+            if done:
+                break
+        q = max(q, 1e-300)
+    else:
+        q = net.sigma_w2[0] * net.q0 + net.sigma_b2[0]
+    mean, c = 1.0, 0.0
+    s1 = -1.0 if net.init == "gaussian" else 0.0
+    for l in range(L):
+        if l > 0:
+            q = net.sigma_w2[l] * _gauss(lambda h: acts[l - 1].phi(h) ** 2, q) + net.sigma_b2[l]
+        mu1 = _gauss(lambda h: acts[l].dphi(h) ** 2, q)
+        mu2 = _gauss(lambda h: acts[l].dphi(h) ** 4, q)
+        mean *= net.sigma_w2[l] * mu1
+        # S_{J^T J} = prod_l S_{D_l^2}(Lambda_l m) (N_{l-1}/N_l) / (sigma_l^2 (1 + Lambda_l m)) and
+        # m_2/m_1^2 - 1 = -S'(0)/S(0)
+        c += (N[0] / N[l + 1]) * (mu2 / mu1**2 - 1.0 - s1)
+    r = N[-1] / N[0]  # m_k(J^T J) = r m_k(J J^T)
+    ratio = 1.0 + c if gram == "JtJ" else (1.0 + c) * r
+    if gram == "JtJ":
+        mean *= r
+    if net.init == "orthogonal" and len(set(N)) > 1:
+        return mean, None
+    return mean, mean**2 * (ratio - 1.0)
+
+
+# -- checks ----------------------------------------------------------------------------------
+def ks_above_floor(spec, ev: np.ndarray) -> tuple[float, float]:
+    """KS distance over ``t >= floor`` (and the mass below the floor), and the floor."""
+    ev = np.sort(np.asarray(ev, dtype=float))
+    n = ev.size
+    floor = _FLOOR * max(float(ev[-1]), 1e-300)
+    t = np.unique(np.r_[floor, ev[ev > floor]])
+    ecdf_at = np.searchsorted(ev, t, side="right") / n
+    ecdf_before = np.searchsorted(ev, t, side="left") / n
+    f_at = np.asarray(spec.cdf(t), dtype=float)
+    f_before = np.asarray(spec.cdf(np.nextafter(t[1:], -np.inf)), dtype=float)
+    d = np.abs(f_at - ecdf_at)
+    if f_before.size:
+        d = np.r_[d, np.abs(f_before - ecdf_before[1:])]
+    return float(np.max(d)), floor
+
+
+def _fine_grid(spec) -> np.ndarray:
+    lm = max(spec.lambda_max, 1e-300)
+    g = np.r_[np.geomspace(1e-14 * lm, lm, 600), np.linspace(0.0, 1.02 * lm, 600)[1:], spec.x]
+    for lo, hi in spec.support:
+        g = np.r_[g, np.linspace(lo, hi, 50)[1:-1]]
+    return np.unique(g)
+
+
+@dataclass
+class Result:
+    idx: int
+    desc: str
+    silent: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    ks: float = float("nan")
+    seconds: float = 0.0
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Timeout()
+
+
+def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: float, n_points: int = 300) -> tuple[list, list, float]:
+    """Run every check on one network: (silent failures, flags, KS)."""
+    silent: list[str] = []
+    flags: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            spec = fpcore.jacobian_spectrum(net, gram=gram, n_points=n_points)
+        except ValueError as exc:
+            return silent, [f"refused: {str(exc)[:80]}"], float("nan")
+        if spec.stats.n_uncertified:
+            flags.append(f"{spec.stats.n_uncertified} uncertified")
+        # monotone CDF
+        g = _fine_grid(spec)
+        F = np.asarray(spec.cdf(g))
+        dF = np.diff(F)
+        if np.any(dF < -1e-9) or np.any(~np.isfinite(F)):
+            k = int(np.argmin(dF))
+            silent.append(f"non-monotone: F({g[k]:.3g})={F[k]:.5f} > F({g[k + 1]:.3g})={F[k + 1]:.5f}")
+        # quantiles
+        qs = np.asarray(spec.quantile(_QUANTILE_P))
+        Fq = np.asarray(spec.cdf(qs))
+        bad = np.flatnonzero(Fq < _QUANTILE_P - 1e-12)
+        if bad.size:
+            k = bad[0]
+            silent.append(f"quantile: cdf(quantile({_QUANTILE_P[k]:g})={qs[k]:.3g}) = {Fq[k]:.4g}")
+        below = np.asarray(spec.cdf(qs * (1.0 - 1e-6)))
+        notmin = np.flatnonzero((qs > 0) & (below >= _QUANTILE_P + 1e-9))
+        if notmin.size:
+            k = notmin[0]
+            silent.append(f"quantile not minimal: p={_QUANTILE_P[k]:g} x={qs[k]:.3g} F(x-)={below[k]:.4g}")
+        # independent moments
+        mean_ind, var_ind = independent_moments(net, gram)
+        if not math.isclose(spec.mean, mean_ind, rel_tol=1e-6):
+            silent.append(f"mean {spec.mean:.6g} vs independent {mean_ind:.6g}")
+        if var_ind is not None and var_ind > 1e-12 * mean_ind**2:
+            try:
+                v = spec.variance
+                if not math.isclose(v, var_ind, rel_tol=1e-4):
+                    silent.append(f"variance {v:.6g} vs independent {var_ind:.6g}")
+            except ValueError as exc:
+                flags.append(f"variance refused: {str(exc)[:60]}")
+        # Monte Carlo
+        try:
+            ev = fpcore.sample_jacobian_eigenvalues(net, gram=gram, seed=seed, n_samples=n_samples)
+        except ValueError as exc:
+            return silent, flags + [f"MC refused: {str(exc)[:60]}"], float("nan")
+        per = ev.reshape(n_samples, -1).mean(axis=1)
+        se_between = float(np.std(per, ddof=1) / math.sqrt(n_samples)) if n_samples > 1 else 0.0
+        se_pooled = float(np.std(ev, ddof=1) / math.sqrt(ev.size))
+        se = max(se_between, se_pooled)
+        if abs(ev.mean() - spec.mean) > 3.0 * se:
+            silent.append(f"MC mean {ev.mean():.5g} vs {spec.mean:.5g} ({abs(ev.mean() - spec.mean) / se:.1f} SE)")
+        ks, floor = ks_above_floor(spec, ev)
+        if ks > ks_tol:
+            silent.append(f"KS {ks:.3f} > {ks_tol}")
+        if any(issubclass(w.category, RuntimeWarning) and "certified" in str(w.message) for w in caught):
+            flags.append("warned: points not certified/verified")
+    return silent, flags, ks
+
+
+def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int, n_samples: int,
+        ks_tol: float, per_net_seconds: float, max_depth: int = 30, out=sys.stdout) -> list[Result]:
+    rng = np.random.default_rng(seed)
+    t_start = time.perf_counter()
+    results: list[Result] = []
+    use_alarm = hasattr(signal, "SIGALRM") and per_net_seconds > 0
+    if use_alarm:
+        old = signal.signal(signal.SIGALRM, _alarm)
+    try:
+        i = 0
+        while len(results) < n and time.perf_counter() - t_start < max_seconds:
+            i += 1
+            try:
+                net, gram, shape = draw_network(rng, names, min_width, max_depth)
+                fpcore.mean_field(net)
+            except ValueError:
+                continue  # a draw without a mean field (no fixed point, overflow): draw again
+            desc = f"{net!r} gram={gram!r} [{shape}]"
+            res = Result(len(results), desc)
+            t0 = time.perf_counter()
+            if use_alarm:
+                signal.alarm(int(per_net_seconds))
+            try:
+                res.silent, res.flags, res.ks = check(net, gram, n_samples, seed + i, ks_tol)
+            except _Timeout:
+                res.flags.append(f"timeout > {per_net_seconds:.0f} s")
+            except Exception as exc:  # noqa: BLE001 - every crash is a finding
+                res.silent.append(f"crash {type(exc).__name__}: {str(exc)[:80]}")
+            finally:
+                if use_alarm:
+                    signal.alarm(0)
+            res.seconds = time.perf_counter() - t0
+            results.append(res)
+            status = "FAIL" if res.silent else ("flag" if res.flags else "ok")
+            print(f"[{res.idx:3d}] {status:4s} ks={res.ks:.4f} {res.seconds:6.1f}s {desc}", file=out, flush=True)
+            for s in res.silent + res.flags:
+                print(f"        {s}", file=out, flush=True)
+    finally:
+        if use_alarm:
+            signal.signal(signal.SIGALRM, old)
+    return results
+
+
+def summary(results: list[Result]) -> str:
+    cats = {
+        "networks": len(results),
+        "ok": sum(1 for r in results if not r.silent and not r.flags),
+        "flagged (library said so / refused / timeout)": sum(1 for r in results if r.flags and not r.silent),
+        "silent failures": sum(1 for r in results if r.silent),
+        "  non-monotone CDF": sum(any(s.startswith("non-monotone") for s in r.silent) for r in results),
+        "  quantile violations": sum(any(s.startswith("quantile") for s in r.silent) for r in results),
+        "  independent mean/variance": sum(any(s.startswith(("mean", "variance")) for s in r.silent) for r in results),
+        "  MC mean > 3 SE": sum(any(s.startswith("MC mean") for s in r.silent) for r in results),
+        "  KS above floor > tol": sum(any(s.startswith("KS") for s in r.silent) for r in results),
+        "  crashes": sum(any(s.startswith("crash") for s in r.silent) for r in results),
+    }
+    ks = np.array([r.ks for r in results if math.isfinite(r.ks)])
+    lines = [f"{k:48s} {v:5d}" for k, v in cats.items()]
+    if ks.size:
+        lines.append(f"{'KS median / max':48s} {np.median(ks):.4f} / {ks.max():.4f}")
+    lines.append(f"{'seconds total':48s} {sum(r.seconds for r in results):.0f}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=150, help="number of networks")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-seconds", type=float, default=7200.0, help="stop drawing after this many seconds")
+    ap.add_argument("--per-net-seconds", type=float, default=300.0, help="give up on one network after this")
+    ap.add_argument("--activations", default=",".join(fpcore.ACTIVATIONS))
+    ap.add_argument("--min-width", type=int, default=1000)
+    ap.add_argument("--max-depth", type=int, default=30)
+    ap.add_argument("--samples", type=int, default=2, help="networks pooled per Monte Carlo")
+    ap.add_argument("--ks", type=float, default=0.02, help="KS tolerance above the float floor")
+    a = ap.parse_args(argv)
+    names = [s for s in a.activations.split(",") if s]
+    results = run(a.n, a.seed, a.max_seconds, names, a.min_width, a.samples, a.ks, a.per_net_seconds, a.max_depth)
+    print("\nFailures and flags:")
+    for r in results:
+        if r.silent or r.flags:
+            print(f"[{r.idx:3d}] {r.desc}")
+            for s in r.silent:
+                print(f"      FAIL {s}")
+            for s in r.flags:
+                print(f"      flag {s}")
+    print("\nSummary:")
+    print(summary(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
