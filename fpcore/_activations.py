@@ -283,6 +283,15 @@ class Activation:
     family: str = "smooth"  # "linear", "relu", "leaky_relu", "hard_tanh", "erf", "smooth"
 
     @property
+    def spec(self) -> str:
+        """The name that rebuilds this activation with :func:`get_activation` (``"erf:2"``,
+        ``"leaky_relu:0.2"``; the plain name at the default parameter)."""
+        default = {"leaky_relu": 0.01, "erf": 1.0, "elu": 1.0}.get(self.name)
+        if self.params and default is not None and self.params[0] != default:
+            return f"{self.name}:{self.params[0]!r}"
+        return self.name
+
+    @property
     def d2_depends_on_q(self) -> bool:
         """Whether the law of ``D^2`` changes with the pre-activation variance."""
         return self.family not in ("linear", "relu", "leaky_relu")
@@ -398,7 +407,21 @@ _SELU_L = 1.0507009873554804934193349852946
 _SELU_A = 1.6732632423543772848170429916717
 
 
+_PARAM = {"leaky_relu": "slope", "erf": "scale", "elu": "alpha"}  # the one parameter of each family
+
+
 def _make(name: str, **kw) -> Activation:
+    allowed = {_PARAM[name]} if name in _PARAM else set()
+    extra = set(kw) - allowed
+    if extra:
+        raise ValueError(
+            f"activation: {name!r} takes "
+            + (f"only the parameter {sorted(allowed)[0]!r}" if allowed else "no parameter")
+            + f", got {sorted(extra)}"
+        )
+    for key, v in kw.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError(f"activation: {name} {key} must be a real number, got {v!r}")
     if name == "linear":
         return Activation("linear", lambda x: x, lambda x: np.ones_like(x), (), "linear")
     if name == "relu":
@@ -406,7 +429,7 @@ def _make(name: str, **kw) -> Activation:
     if name == "leaky_relu":
         a = float(kw.get("slope", 0.01))
         if not (math.isfinite(a) and 0.0 <= a < 1.0):
-            raise ValueError(f"slope must be in [0, 1), got {a!r}")
+            raise ValueError(f"activation: leaky_relu slope must be in [0, 1), got {a!r}")
         return Activation(
             "leaky_relu",
             lambda x: np.where(x > 0, x, a * x),
@@ -421,9 +444,11 @@ def _make(name: str, **kw) -> Activation:
     if name == "tanh":
         return Activation("tanh", np.tanh, _dtanh)
     if name == "erf":
-        a = float(kw.get("scale", math.sqrt(math.pi) / 2.0))
+        # erf(x), as torch.erf, jax.scipy.special.erf and neural-tangents' stax.Erf(); "erf:a" is
+        # erf(a x) (a = sqrt(pi)/2 gives the slope-1 erf of some papers)
+        a = float(kw.get("scale", 1.0))
         if not (math.isfinite(a) and a > 0):
-            raise ValueError(f"scale must be a positive float, got {a!r}")
+            raise ValueError(f"activation: erf scale must be a positive finite float, got {a!r}")
         return Activation(
             "erf",
             lambda x: special.erf(a * x),
@@ -449,6 +474,8 @@ def _make(name: str, **kw) -> Activation:
         )
     if name == "elu":
         al = float(kw.get("alpha", 1.0))
+        if not (math.isfinite(al) and al > 0.0):
+            raise ValueError(f"activation: elu alpha must be a positive finite float, got {al!r}")
         return Activation(
             "elu",
             lambda x: np.where(x > 0, x, al * np.expm1(np.minimum(x, 0.0))),
@@ -482,9 +509,13 @@ def _custom(phi, dphi) -> Activation:
     probe = np.linspace(-3.0, 3.0, 7)
     for label, fn in (("phi", phi), ("dphi", dphi)):
         try:
-            out = np.asarray(fn(probe), dtype=float)
+            raw = np.asarray(fn(probe))
         except Exception as exc:  # noqa: BLE001 - report any failure of user code clearly
             raise ValueError(f"activation: {label} failed on a numpy array ({exc!r}); it must be vectorised") from exc
+        if raw.dtype.kind not in "biuf":
+            # a complex (or object) result would lose its imaginary part in every float cast below
+            raise ValueError(f"activation: {label} must return real floats, got dtype {raw.dtype} on [-3, 3]")
+        out = raw.astype(float)
         if out.shape != probe.shape:
             raise ValueError(
                 f"activation: {label} must be vectorised (array in, same-shape array out); "
@@ -505,7 +536,10 @@ def get_activation(activation, **params) -> Activation:
         A name from ``fpcore.ACTIVATIONS`` (``"leaky_relu:0.2"`` sets the slope), an existing
         activation, or a pair ``(phi, dphi)`` of vectorised callables.
     **params
-        ``slope`` for leaky ReLU (default 0.01), ``scale`` for ``erf(scale * x)``, ``alpha`` for ELU.
+        ``slope`` for leaky ReLU (default 0.01), ``scale`` for ``erf(scale * x)`` (default 1:
+        ``"erf"`` is ``erf(x)``, as ``torch.erf``), ``alpha`` for ELU (default 1). Each also
+        written after a colon: ``"erf:2"`` is ``erf(2 x)``. A parameter out of range, or one the
+        activation does not take, raises ``ValueError``.
 
     Examples
     --------
@@ -519,7 +553,7 @@ def get_activation(activation, **params) -> Activation:
     if isinstance(activation, str):
         name, _, arg = activation.partition(":")
         if arg:
-            key = {"leaky_relu": "slope", "erf": "scale", "elu": "alpha"}.get(name)
+            key = _PARAM.get(name)
             if key is None:
                 raise ValueError(f"activation: {activation!r} takes no parameter")
             try:

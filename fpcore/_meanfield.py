@@ -90,21 +90,31 @@ def mean_field(net: Network) -> MeanField:
     L = net.depth
     q = np.empty(L)
     if net.q0 == "fixed_point":
-        q_star = fixed_point(net.activations[0], net.sigma_w2[0], net.sigma_b2[0])
-        q_prev = None
-        for l in range(L):
-            act, sw, sb = net.activations[l], net.sigma_w2[l], net.sigma_b2[l]
-            if l == 0 or (act, sw, sb) != (net.activations[l - 1], net.sigma_w2[l - 1], net.sigma_b2[l - 1]):
-                q_star = fixed_point(act, sw, sb, q_start=q_prev if q_prev is not None else 1.0)
-            q[l] = q_star
-            q_prev = q_star
+        # The input sits at the FIRST layer's fixed point q*; the later layers follow the
+        # recursion from there (they stay at q* when they repeat the first layer's parameters,
+        # and move to wherever the recursion takes them otherwise: a real network's input
+        # cannot put every layer at its own fixed point). The sampler draws x_0 so that q_1 = q*.
+        q[0] = fixed_point(net.activations[0], net.sigma_w2[0], net.sigma_b2[0])
     else:
         # x_0 ~ N(0, q0 I): q_1 = sigma_w^2 q0 + sigma_b^2 (input is not passed through phi).
         q[0] = net.sigma_w2[0] * net.q0 + net.sigma_b2[0]
-        for l in range(1, L):
-            q[l] = net.sigma_w2[l] * float(net.activations[l - 1].second_moment(q[l - 1])) + net.sigma_b2[l]
+    first = (net.activations[0], net.sigma_w2[0], net.sigma_b2[0])
+    for l in range(1, L):
+        same = (net.activations[l - 1], net.sigma_w2[l], net.sigma_b2[l]) == first
+        if net.q0 == "fixed_point" and same and q[l - 1] == q[0]:
+            q[l] = q[0]  # exactly at q* (no drift from rounding)
+            continue
+        q[l] = net.sigma_w2[l] * float(net.activations[l - 1].second_moment(q[l - 1])) + net.sigma_b2[l]
+        if 0.0 <= q[l] < 1e-300:
+            # deep ordered nets without bias: q decays geometrically to 0 and underflows; the law
+            # of D^2 is then its q -> 0 limit, which q = 1e-300 gives (as fixed_point's q* = 0)
+            q[l] = 1e-300
     if not np.all(np.isfinite(q)) or np.any(q <= 0):
-        raise ValueError(f"mean field: pre-activation variances left (0, inf) (q = {q.tolist()}); check sigma_w2/sigma_b2")
+        bad = int(np.flatnonzero(~np.isfinite(q) | (q <= 0))[0])
+        raise ValueError(
+            f"mean field: the pre-activation variance left (0, inf) at layer {bad + 1} of {L} "
+            f"(q = {q[bad]!r}, previous {q[bad - 1] if bad else net.q0!r}); check sigma_w2/sigma_b2"
+        )
     laws = tuple(net.activations[l].d2_law(float(q[l])) for l in range(L))
     chi = np.array([net.sigma_w2[l] * float(net.activations[l].d2_moment(q[l])) for l in range(L)])
     return MeanField(q=q, chi=chi, laws=laws)

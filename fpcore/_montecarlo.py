@@ -169,7 +169,8 @@ def sample_jacobian_eigenvalues(
     Notes
     -----
     With ``q0="fixed_point"`` in network mode the input variance is ``(q* - sigma_b2) / sigma_w2``
-    (layer-1 parameters), so that ``q_1 = q*`` and the forward pass stays at the fixed point. When
+    (``q*`` and the parameters of layer 1), so that ``q_1 = q*``; later layers follow the forward
+    pass, as the mean-field recursion of :func:`fpcore.mean_field` does (see :class:`Network`). When
     that is not positive (``q* <= sigma_b2``) no input reaches ``q*``, and ``h_1 ~ N(0, q*)`` is
     drawn directly instead of ``W_1 x_0 + b_1``.
 

@@ -59,8 +59,13 @@ class Network:
     init : {"gaussian", "orthogonal"}
         Weight distribution; orthogonal weights are variance-matched (MATH.md section 1).
     q0 : float or "fixed_point"
-        Variance of the input entries, or ``"fixed_point"`` to start (and stay) at the
-        mean-field fixed point ``q*``.
+        Variance of the input entries, or ``"fixed_point"``: the input is drawn so that the
+        first layer's pre-activations sit at the first layer's mean-field fixed point ``q*``
+        (``q_1 = q*``, input variance ``(q* - sigma_b2[0]) / sigma_w2[0]``), and the later layers
+        follow the mean-field recursion from there. Layers that repeat the first layer's
+        ``(activation, sigma_w2, sigma_b2)`` stay at ``q*``; a layer with other parameters moves
+        to wherever the recursion takes it (no input puts every layer at its own fixed point).
+        Theory and :func:`fpcore.sample_jacobian_eigenvalues` use this same definition.
 
     Examples
     --------
@@ -154,8 +159,8 @@ class Network:
         return Network(**kw)
 
     def __repr__(self) -> str:
-        names = sorted({a.name for a in self.activations})
-        act = names[0] if len(names) == 1 else [a.name for a in self.activations]
+        names = sorted({a.spec for a in self.activations})
+        act = names[0] if len(names) == 1 else [a.spec for a in self.activations]
         sw = self.sigma_w2[0] if len(set(self.sigma_w2)) == 1 else list(self.sigma_w2)
         sb = self.sigma_b2[0] if len(set(self.sigma_b2)) == 1 else list(self.sigma_b2)
         return (

@@ -196,7 +196,10 @@ class _Moments:
             return np.asarray(self.act.second_moment(np.exp(s)), dtype=float)
 
     def mu1(self, q: np.ndarray) -> np.ndarray:
+        # q* = 0 (ordered, no bias): chi_1 is the limit q -> 0+ of E[phi'(sqrt q Z)^2], the mean
+        # of phi'(0-)^2 and phi'(0+)^2 (a kink at 0, SELU/ELU, makes them differ), not phi'(0)^2
         q = np.asarray(q, dtype=float)
+        q = np.where(q == 0.0, 1e-300, q)
         out = np.full(q.shape, np.nan)
         fin = np.isfinite(q)
         in_table = fin & (q >= self.q[0]) & (q <= self.q[-1])
