@@ -114,6 +114,16 @@ def _one_jacobian_spectrum(
         j, log2_scale = _renormalise(j, log2_scale)
 
     s = _singular_values(j)
+    top = float(np.max(s)) if s.size else 0.0
+    if top > 0.0:
+        # J = j 2^log2_scale: the largest eigenvalue is top^2 2^(2 log2_scale); refuse laws that
+        # leave the float range rather than return inf (or all zeros)
+        log2_top = 2.0 * (math.log2(top) + log2_scale)
+        if not (-1020.0 < log2_top < 1023.0):
+            raise ValueError(
+                f"sample_jacobian_eigenvalues: the largest eigenvalue (2^{log2_top:.0f} = 10^{log2_top * math.log10(2):.0f}) "
+                f"is outside the float range; rescale sigma_w2 (now {list(net.sigma_w2)!r})"
+            )
     with np.errstate(over="ignore", under="ignore"):
         eig = np.ldexp(s * s, 2 * log2_scale)
     size = n_in if gram == "JtJ" else n_out
@@ -164,7 +174,8 @@ def sample_jacobian_eigenvalues(
     Raises
     ------
     ValueError
-        On a bad ``gram``, ``mode`` or ``n_samples``, or if the forward pass overflows.
+        On a bad ``gram``, ``mode`` or ``n_samples``, if the forward pass overflows, or if the
+        eigenvalues leave the float range (``sigma_w2 = 1e200`` over a few layers).
 
     Notes
     -----
@@ -211,9 +222,10 @@ def ks_distance(spectrum: _HasCdf, samples) -> float:
     spectrum : Spectrum or any object with a vectorised ``cdf(x)``
         The law; ``cdf`` must be the full right-continuous CDF, atom at 0 included.
     samples : array_like
-        Samples (e.g. from :func:`sample_jacobian_eigenvalues`). Values below
-        ``1e-14 * max|samples|`` count as exact zeros: rank-deficient Jacobians give round-off
-        instead of 0, and the law has a true atom there.
+        Samples (e.g. from :func:`sample_jacobian_eigenvalues`). When the law has an atom at 0
+        (``cdf(0) > 0``), values below ``1e-14 * max|samples|`` count as exact zeros:
+        rank-deficient Jacobians give round-off instead of 0. Without an atom at 0 every sample
+        is compared as it is.
 
     Returns
     -------
@@ -243,7 +255,10 @@ def ks_distance(spectrum: _HasCdf, samples) -> float:
         raise ValueError("samples must not be empty")
     if not np.all(np.isfinite(x)):
         raise ValueError("samples must be finite")
-    x = np.where(np.abs(x) <= _ZERO_RTOL * np.max(np.abs(x)), 0.0, x)
+    # Round-off zeros are snapped to 0 only when the law has an atom there (F(0) > 0): a law
+    # whose mass merely reaches down to 0 (GELU, SiLU...) has true eigenvalues that small.
+    if float(np.asarray(spectrum.cdf(0.0), dtype=float)) > 0.0:
+        x = np.where(np.abs(x) <= _ZERO_RTOL * np.max(np.abs(x)), 0.0, x)
     # Atoms away from 0 (e.g. orthogonal linear nets): samples there carry round-off too.
     atoms = [float(a) for a, _ in getattr(spectrum, "atoms", ()) if a != 0.0]
     for a in atoms:
