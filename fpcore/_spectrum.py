@@ -34,6 +34,7 @@ _QUANTILE_ITERS = 80
 _QUANTILE_FTOL = 1e-12
 _N_CONTOUR = 256
 _N_CONTOUR_MAX = 1 << 15
+_MEMO_MAX = 200_000  # points of F kept per spectrum
 
 
 def _arg_lower(w: np.ndarray) -> np.ndarray:
@@ -155,6 +156,24 @@ class Spectrum:
         return r, d
 
     def _cdf_and_density(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``F`` and the density at ``x``, memoised per point: a value once computed is the value
+        (a point that no walk could certify or verify may otherwise come out differently when
+        solved beside other points), so that ``cdf`` is a function and ``quantile``'s guarantee
+        ``cdf(quantile(p)) >= p`` holds exactly."""
+        x = np.asarray(x, dtype=float)
+        memo = self._cache.setdefault("F", {})
+        if len(memo) > _MEMO_MAX:
+            memo.clear()
+        keys = x.tolist()
+        new = np.array([k not in memo for k in keys], dtype=bool)
+        if np.any(new):
+            xn = np.unique(x[new])
+            Fn, dn = self._cdf_and_density_raw(xn)
+            memo.update(zip(xn.tolist(), zip(Fn.tolist(), dn.tolist())))
+        vals = np.array([memo[k] for k in keys], dtype=float).reshape(x.shape + (2,))
+        return vals[..., 0], vals[..., 1]
+
+    def _cdf_and_density_raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(x, dtype=float)
         F = np.zeros_like(x)
         dens = np.zeros_like(x)
