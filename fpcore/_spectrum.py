@@ -160,6 +160,11 @@ class Spectrum:
         (a point that no walk could certify or verify may otherwise come out differently when
         solved beside other points), so that ``cdf`` is a function and ``quantile``'s guarantee
         ``cdf(quantile(p)) >= p`` holds exactly."""
+        F, d, _ = self._cdf_density_ok(x)
+        return F, d
+
+    def _cdf_density_ok(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``F``, density and whether the solution there was certified or verified (memoised)."""
         x = np.asarray(x, dtype=float)
         memo = self._cache.setdefault("F", {})
         if len(memo) > _MEMO_MAX:
@@ -168,15 +173,16 @@ class Spectrum:
         new = np.array([k not in memo for k in keys], dtype=bool)
         if np.any(new):
             xn = np.unique(x[new])
-            Fn, dn = self._cdf_and_density_raw(xn)
-            memo.update(zip(xn.tolist(), zip(Fn.tolist(), dn.tolist())))
-        vals = np.array([memo[k] for k in keys], dtype=float).reshape(x.shape + (2,))
-        return vals[..., 0], vals[..., 1]
+            Fn, dn, okn = self._cdf_and_density_raw(xn)
+            memo.update(zip(xn.tolist(), zip(Fn.tolist(), dn.tolist(), okn.astype(float).tolist())))
+        vals = np.array([memo[k] for k in keys], dtype=float).reshape(x.shape + (3,))
+        return vals[..., 0], vals[..., 1], vals[..., 2] > 0.5
 
-    def _cdf_and_density_raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _cdf_and_density_raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x = np.asarray(x, dtype=float)
         F = np.zeros_like(x)
         dens = np.zeros_like(x)
+        ok = np.ones(x.shape, dtype=bool)
         F[x >= 0] = self.atom
         hi = x >= self.lambda_max
         F[hi] = 1.0
@@ -206,6 +212,7 @@ class Spectrum:
             r, d = self._solve(x[mid])
             F[mid] = np.clip(1.0 - _tail_mass(self._eq, r.m, r.u, r.short), 0.0, 1.0)
             dens[mid] = d
+            ok[mid] = r.verified
             if not np.all(r.verified):
                 bad = x[mid][~r.verified]
                 warnings.warn(
@@ -214,7 +221,7 @@ class Spectrum:
                     RuntimeWarning,
                     stacklevel=3,
                 )
-        return F, dens
+        return F, dens, ok
 
     def _interval_masses(self) -> list[float]:
         """Continuous mass of each support interval (exact CDF just inside its ends)."""
@@ -274,6 +281,8 @@ class Spectrum:
         ``x``) inside a bracket whose upper end always has ``F >= p``; that end is returned, once
         ``F - p <= 1e-12`` or the bracket is ``1e-14`` relative wide (at most ``80`` steps).
         Gaps map to their lower end. ``quantile(0)`` is 0 and ``quantile(1)`` is ``lambda_max``.
+        Below the grid the search steps down until ``F < p``; a point there that no walk could
+        certify or verify counts as below ``p`` (its value may be anything).
 
         Examples
         --------
@@ -349,7 +358,10 @@ class Spectrum:
                 break
             decades = first[down] * 4.0**step
             x = np.maximum(xh[down] * 10.0 ** -np.minimum(decades, 320.0), max(1e-300 * up, 1e-320))
-            F, dd = self._cdf_and_density(x)
+            F, dd, good = self._cdf_density_ok(x)
+            # far below the grid a point no walk could verify may carry any value (deep tanh:
+            # F = 0.146 for every x < 1e-80): it only ends the descent, as a lower end
+            F = np.where(good, F, -np.inf)
             ok = F >= p[down]
             d = np.flatnonzero(down)
             xh[d[ok]], Fh[d[ok]] = x[ok], F[ok]
