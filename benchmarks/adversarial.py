@@ -65,24 +65,25 @@ def _activation_name(rng: np.random.Generator, names: list[str]) -> str:
     return name
 
 
-def _widths(rng: np.random.Generator, depth: int, w0: int) -> tuple[list[int], str]:
+def _widths(rng: np.random.Generator, depth: int, w0: int, spread: float = 0.6) -> tuple[list[int], str]:
     shape = str(rng.choice(["constant", "rectangular", "bottleneck", "tapered", "expanding"]))
     if shape == "constant":
         return [w0] * (depth + 1), shape
     if shape == "rectangular":
-        return [int(w0 * rng.uniform(1.0, 1.6)) for _ in range(depth + 1)], shape
+        return [int(w0 * rng.uniform(1.0, 1.0 + spread)) for _ in range(depth + 1)], shape
     if shape == "bottleneck":
         t = np.abs(np.linspace(-1.0, 1.0, depth + 1))
-        return [int(w0 * (1.0 + 0.6 * v)) for v in t], shape
+        return [int(w0 * (1.0 + spread * v)) for v in t], shape
     if shape == "tapered":
-        return [int(w0 * (1.6 - 0.6 * l / max(depth, 1))) for l in range(depth + 1)], shape
-    return [int(w0 * (1.0 + 0.6 * l / max(depth, 1))) for l in range(depth + 1)], shape
+        return [int(w0 * (1.0 + spread - spread * l / max(depth, 1))) for l in range(depth + 1)], shape
+    return [int(w0 * (1.0 + spread * l / max(depth, 1))) for l in range(depth + 1)], shape
 
 
-def draw_network(rng: np.random.Generator, names: list[str], min_width: int, max_depth: int = 30):
-    """One random ``(Network, gram, description)``."""
+def draw_network(rng: np.random.Generator, names: list[str], min_width: int, max_depth: int = 30, spread: float = 0.6):
+    """One random ``(Network, gram, description)``: widths from ``min_width`` to
+    ``(1 + spread) min_width``."""
     depth = int(min(max_depth, max(1, round(math.exp(rng.uniform(0.0, math.log(30.5)))))))
-    widths, shape = _widths(rng, depth, min_width)
+    widths, shape = _widths(rng, depth, min_width, spread)
     if rng.random() < 0.1 and depth > 1:
         act = [_activation_name(rng, names) for _ in range(depth)]
     else:
@@ -175,11 +176,11 @@ def ks_above_floor(spec, ev: np.ndarray) -> tuple[float, float]:
     return float(np.max(d)), floor
 
 
-def _fine_grid(spec) -> np.ndarray:
+def _fine_grid(spec, n: int = 600) -> np.ndarray:
     lm = max(spec.lambda_max, 1e-300)
-    g = np.r_[np.geomspace(1e-14 * lm, lm, 600), np.linspace(0.0, 1.02 * lm, 600)[1:], spec.x]
+    g = np.r_[np.geomspace(1e-14 * lm, lm, n), np.linspace(0.0, 1.02 * lm, n)[1:], spec.x]
     for lo, hi in spec.support:
-        g = np.r_[g, np.linspace(lo, hi, 50)[1:-1]]
+        g = np.r_[g, np.linspace(lo, hi, max(n // 12, 3))[1:-1]]
     return np.unique(g)
 
 
@@ -201,7 +202,8 @@ def _alarm(signum, frame):
     raise _Timeout()
 
 
-def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: float, n_points: int = 300) -> tuple[list, list, float]:
+def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: float, n_points: int = 300,
+          n_fine: int = 600) -> tuple[list, list, float]:
     """Run every check on one network: (silent failures, flags, KS)."""
     silent: list[str] = []
     flags: list[str] = []
@@ -214,7 +216,7 @@ def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: flo
         if spec.stats.n_uncertified:
             flags.append(f"{spec.stats.n_uncertified} uncertified")
         # monotone CDF
-        g = _fine_grid(spec)
+        g = _fine_grid(spec, n_fine)
         F = np.asarray(spec.cdf(g))
         dF = np.diff(F)
         if np.any(dF < -1e-9) or np.any(~np.isfinite(F)):
@@ -263,7 +265,8 @@ def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: flo
 
 
 def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int, n_samples: int,
-        ks_tol: float, per_net_seconds: float, max_depth: int = 30, out=sys.stdout) -> list[Result]:
+        ks_tol: float, per_net_seconds: float, max_depth: int = 30, out=sys.stdout, spread: float = 0.6,
+        n_points: int = 300, n_fine: int = 600) -> list[Result]:
     rng = np.random.default_rng(seed)
     t_start = time.perf_counter()
     results: list[Result] = []
@@ -275,7 +278,7 @@ def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int,
         while len(results) < n and time.perf_counter() - t_start < max_seconds:
             i += 1
             try:
-                net, gram, shape = draw_network(rng, names, min_width, max_depth)
+                net, gram, shape = draw_network(rng, names, min_width, max_depth, spread)
                 fpcore.mean_field(net)
             except ValueError:
                 continue  # a draw without a mean field (no fixed point, overflow): draw again
@@ -285,7 +288,7 @@ def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int,
             if use_alarm:
                 signal.alarm(int(per_net_seconds))
             try:
-                res.silent, res.flags, res.ks = check(net, gram, n_samples, seed + i, ks_tol)
+                res.silent, res.flags, res.ks = check(net, gram, n_samples, seed + i, ks_tol, n_points, n_fine)
             except _Timeout:
                 res.flags.append(f"timeout > {per_net_seconds:.0f} s")
             except Exception as exc:  # noqa: BLE001 - every crash is a finding
@@ -337,9 +340,13 @@ def main(argv=None) -> int:
     ap.add_argument("--max-depth", type=int, default=30)
     ap.add_argument("--samples", type=int, default=2, help="networks pooled per Monte Carlo")
     ap.add_argument("--ks", type=float, default=0.02, help="KS tolerance above the float floor")
+    ap.add_argument("--spread", type=float, default=0.6, help="widths from min-width to (1 + spread) min-width")
+    ap.add_argument("--n-points", type=int, default=300, help="grid points of each spectrum")
+    ap.add_argument("--n-fine", type=int, default=600, help="points of the CDF monotonicity grid (per spacing)")
     a = ap.parse_args(argv)
     names = [s for s in a.activations.split(",") if s]
-    results = run(a.n, a.seed, a.max_seconds, names, a.min_width, a.samples, a.ks, a.per_net_seconds, a.max_depth)
+    results = run(a.n, a.seed, a.max_seconds, names, a.min_width, a.samples, a.ks, a.per_net_seconds, a.max_depth,
+                  spread=a.spread, n_points=a.n_points, n_fine=a.n_fine)
     print("\nFailures and flags:")
     for r in results:
         if r.silent or r.flags:
