@@ -281,6 +281,9 @@ class _Rational:
                 eta = np.maximum(eta, 0.999 * lo)
             gamma = np.maximum(eta * agp, gamma_l)
             kind = np.where(gamma_l > eta * agp, 2, 1)
+            # what :meth:`test` certifies (its ell form takes the nearest root): the lilypad
+            rows_ = np.arange(gl.shape[0])
+            gamma_test = np.maximum(eta * agp, gl[rows_, np.argmin(am, axis=1)])
             g0 = _wrap(np.log(np.abs(z0)) + 1j * np.angle(z0) + lqp)
             u = dirn / z0
 
@@ -305,7 +308,65 @@ class _Rational:
                 bad &= ~fits(s)
             s = np.where(bad, 0.0, s)
             s = np.where(np.isfinite(s) & (s > 0), s, 0.0)
-        return np.minimum(s, dist), kind, Asel
+        return np.minimum(s, dist), kind, Asel, np.where(np.isfinite(gamma_test), gamma_test, 0.0)
+
+    def disk_radius(self, st, z, gamma, need=None):
+        """Radius of the certified lilypad: the largest ``R`` such that the state's ``m`` passes
+        the Kantorovich test (:meth:`test`) for every ``z'`` with ``|z' - z| <= R``.
+
+        Log forms (``gamma`` from :meth:`max_step`, its closed form of the log and nearest-root
+        ``log(m - a)`` certificates: every ``z'`` with ``|g(z')| <= gamma`` passes :meth:`test`): ``g(z + delta) = g(z) + log(1 + delta/z)`` and ``|log(1 + x)| <= -log(1 - |x|)``
+        give ``R = |z| (1 - exp(|g(z)| - gamma))``. Polynomial form: ``|f(z')| <= |f| + |rho| R/|z|``
+        and ``|f'(z')| >= |f'| - |rho| |Q'/Q| R/|z|`` (``rho(z') = rho (1 + delta/z)``), the
+        curvature bound taken at the larger ball, by bisection on ``R`` (only where ``need``
+        exceeds the log-form radius). The larger of the two.
+        """
+        lqp, LQ, LP, distp, distn, logPr = st[:6]
+        z = np.asarray(z, dtype=complex)
+        az = np.abs(z)
+        with np.errstate(all="ignore"):
+            g = _wrap(np.log(az) + 1j * np.angle(z) + lqp)
+            R = np.where(gamma > np.abs(g), -az * np.expm1(np.abs(g) - gamma), 0.0)
+            R = np.where(np.isfinite(R), R, 0.0)
+            rows = np.flatnonzero(R < (need if need is not None else np.inf))
+            if rows.size == 0:
+                return R
+            lq, azr = lqp[rows], az[rows]
+            rho = z[rows] * np.exp(np.minimum(lq.real, 700.0 - np.log(azr)) + 1j * lq.imag)
+            f0 = np.abs(rho - 1.0)
+            fp0 = np.abs(rho * LQ[rows] - LP[rows])
+            arho, aLQ = np.abs(rho), np.abs(LQ[rows])
+            dp, dn = distp[rows], distn[rows]
+            lpr = logPr[rows]
+
+            def ok(Rv):
+                num = f0 + arho * Rv / azr
+                den = fp0 - arho * aLQ * Rv / azr
+                eta = num / den
+                r = (2.0 * eta)[:, None]
+                d = dp + r
+                s1 = (1.0 / d) @ self.ep
+                K = np.exp(np.log1p(r / dp) @ self.ep) * np.maximum(s1 * s1 - (1.0 / d**2) @ self.ep, 0.0)
+                if self.q_curved:
+                    dnr = dn + r
+                    s2 = (1.0 / dnr) @ self.en
+                    K = K + np.exp(np.log(azr + Rv) + np.log(dnr) @ self.en - lpr) * np.maximum(
+                        s2 * s2 - (1.0 / dnr**2) @ self.en, 0.0)
+                return (den > 0) & (eta * K <= 0.5 * den) & np.isfinite(eta)
+
+            lo = np.zeros(rows.size)
+            hi = azr.copy()
+            good0 = ok(lo)
+            top = ok(hi)
+            lo = np.where(top, hi, lo)
+            for _ in range(_Z_RADIUS_BISECT):
+                mid = 0.5 * (lo + hi)
+                okm = ok(mid)
+                lo = np.where(okm, mid, lo)
+                hi = np.where(okm, hi, mid)
+            Rp = np.where(good0, lo, 0.0)
+            R[rows] = np.maximum(R[rows], Rp)
+        return R
 
     def test(self, st, z):
         """Certify Newton from the state's ``m`` for ``f_z``; returns ok, theta, Newton step, eta.
@@ -466,6 +527,7 @@ def _polish(ev: "_Rational", t, m, kind, iters: int = MAX_NEWTON):
     return m, used, path
 
 
+_Z_RADIUS_BISECT = 50  # bisection steps of the polynomial-form lilypad radius
 _N_PROPOSALS = 24  # fallback proposals dist * 2^-k, k = 0..23
 _SHORT = 0.05  # a closed-form step shorter than this fraction of the way triggers the fallback
 _GROW = 2.0 ** np.arange(1, _N_PROPOSALS + 1, dtype=float)  # or s * 2^k
@@ -488,7 +550,7 @@ def _chain(ev: _Rational, z: np.ndarray, m: np.ndarray, t: np.ndarray, record: b
     tr = None
     if record:
         tr = dict(centres=[z[0]], solutions=[m[0]], eta=[np.nan], rejected=[], rejected_from=[],
-                  newton=[np.array([m[0]])])
+                  newton=[np.array([m[0]])], radii=[])
     for _ in range(max_rounds):
         if idx.size == 0:
             break
@@ -497,7 +559,7 @@ def _chain(ev: _Rational, z: np.ndarray, m: np.ndarray, t: np.ndarray, record: b
             dirn = np.where(dist > 0, (ta - z) / dist, 0.0)
         st = ev.at(m)
         # The longest certified step, in closed form (log-form Kantorovich test).
-        s, logform, Asel = ev.max_step(st, z, dirn, dist)
+        s, logform, Asel, gamma = ev.max_step(st, z, dirn, dist)
         # Where that step is short (near a root of M^{-1}, or where the polynomial form's
         # bound is the sharper one) also test longer proposals with both certificates:
         # s * 2^k, or dist * 2^-k when the closed form allows nothing.
@@ -514,6 +576,11 @@ def _chain(ev: _Rational, z: np.ndarray, m: np.ndarray, t: np.ndarray, record: b
             better = cand[rows, j] > s[short]
             s[short[better]] = cand[rows, j][better]
             logform[short[better]] = lf[rows, j][better]
+        # Each step stays inside the lilypad: the disk around z in which m is a certified start
+        # (the proposals above may pass the test further out, in a direction the disk does not
+        # reach), so that the recorded disks contain the next centre.
+        radius = ev.disk_radius(st, z, gamma, need=s)
+        s = np.minimum(s, radius * (1.0 - 1e-9))  # (1 - 1e-9: |z + dirn s - z| rounds up)
         final = s >= dist
         znew = np.where(final, ta, z + dirn * s)
         moved = s > 0
@@ -538,6 +605,7 @@ def _chain(ev: _Rational, z: np.ndarray, m: np.ndarray, t: np.ndarray, record: b
                     if not ev.test(tuple(v[:1] for v in st), np.array([zr]))[0][0]:
                         tr["rejected"].append(zr)
                         tr["rejected_from"].append(len(tr["centres"]) - 1)
+                tr["radii"].append(float(radius[0]))
                 tr["centres"].append(znew[0])
                 tr["solutions"].append(m[0] - nstep[0])
                 tr["eta"].append(float(np.abs(nstep[0])))
@@ -913,7 +981,7 @@ def _gchain(ev: "_General", z, m, u, t, record: bool, max_rounds: int):
     tr = None
     if record:
         tr = dict(centres=[z[0]], solutions=[m[0]], eta=[np.nan], rejected=[], rejected_from=[],
-                  newton=[np.array([m[0]])])
+                  newton=[np.array([m[0]])], radii=[])
     for _ in range(max_rounds):
         if idx.size == 0:
             break

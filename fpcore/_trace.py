@@ -14,7 +14,6 @@ from ._network import Network, _check_gram
 
 __all__ = ["LilypadTrace", "lilypad_trace", "newton_basins"]
 
-_Z_RADIUS_BISECT = 60
 
 
 @dataclass(frozen=True)
@@ -31,8 +30,9 @@ class LilypadTrace:
         ``m_k``, the (Newton) solution held at ``z_k``.
     radii : ndarray of float, shape (K,)
         Certified radius of each lilypad in the z-plane: for every ``z`` within ``radii[k]`` of
-        ``z_k``, ``m_k`` passes the Kantorovich test (rational equations; for verified equations
-        it is the distance to the next centre).
+        ``z_k``, ``m_k`` passes the solver's Kantorovich test, and the next centre lies in that
+        disk (the solver caps each step at it). Rational equations; for verified equations it is
+        the distance to the next centre.
     m_radii : ndarray of float, shape (K,)
         Radius ``2 eta`` of the Kantorovich ball in the m-plane of the step that produced ``m_k``
         (``nan`` for the start).
@@ -41,7 +41,8 @@ class LilypadTrace:
     newton : tuple of ndarray
         Newton iterates ``m`` of each step (the last one includes the final polishing).
     certified : bool
-        Kantorovich-certified at every step (rational equations).
+        Kantorovich-certified at every step (rational equations). False at an atom of the law
+        (``M`` has a pole there: no solution at ``x + i0``; ``density`` is then ``inf``).
     verified : bool
         Certified, or verified a posteriori (residual and sign checks).
     m, G : complex
@@ -71,51 +72,14 @@ class LilypadTrace:
 
 
 def _z_radius(ev: _Rational, z: complex, m: complex) -> float:
-    """Largest ``R`` such that ``m`` passes the Kantorovich test for all ``|z' - z| <= R``.
-
-    Worst case over the disc by the triangle inequality: with ``z' = z + delta``,
-    ``rho' = rho (1 + delta/z)``, so ``|f(z')| <= |f| + |rho||delta|/|z|`` and
-    ``|f'(z')| >= |f'| - |rho||Q'/Q||delta|/|z|``; ``K`` grows through ``|z'| <= |z| + |delta|``
-    and through the larger ball radius. Bisection on ``|delta|``.
-    """
-    st = ev.at(np.array([m]))
-    lqp, LQ, LP, distp, distn, logPr = st[:6]
-    az = abs(z)
-    rho = z * np.exp(lqp[0])
-    f0 = abs(rho - 1.0)
-    fp0 = abs(rho * LQ[0] - LP[0])
-    arho, aLQ = abs(rho), abs(LQ[0])
-
-    def ok(R: float) -> bool:
-        num = f0 + arho * R / az
-        den = fp0 - arho * aLQ * R / az
-        if den <= 0:
-            return False
-        eta = num / den
-        r = 2.0 * eta
-        d = distp[0] + r
-        s1 = float(np.sum(ev.ep / d))
-        K = math.exp(float(np.sum(ev.ep * np.log1p(r / distp[0])))) * max(s1 * s1 - float(np.sum(ev.ep / d**2)), 0.0)
-        if ev.q_curved:
-            dn = distn[0] + r
-            s2 = float(np.sum(ev.en / dn))
-            K += math.exp(math.log(az + R) + float(np.sum(ev.en * np.log(dn))) - float(logPr[0])) * max(
-                s2 * s2 - float(np.sum(ev.en / dn**2)), 0.0
-            )
-        return eta * K <= 0.5 * den
-
-    if not ok(0.0):
-        return 0.0
-    lo, hi = 0.0, az
-    if ok(hi):
-        return hi
-    for _ in range(_Z_RADIUS_BISECT):
-        mid = 0.5 * (lo + hi)
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    """Radius of the lilypad at ``z`` for the start ``m``: the largest ``R`` such that ``m``
+    passes the solver's Kantorovich test (:meth:`_Rational.test`, any of its certificates whose
+    region is a function of ``|g|`` or a triangle bound) for every ``|z' - z| <= R``
+    (:meth:`_Rational.disk_radius`, the same radius that caps the solver's steps)."""
+    st = ev.at(np.array([m], dtype=complex))
+    zz = np.array([z], dtype=complex)
+    _, _, _, gamma = ev.max_step(st, zz, np.array([1.0 + 0j]), np.array([0.0]))
+    return float(ev.disk_radius(st, zz, gamma)[0])
 
 
 def lilypad_trace(net: Network, x: float, gram: str = "JtJ") -> LilypadTrace:
@@ -156,13 +120,21 @@ def lilypad_trace(net: Network, x: float, gram: str = "JtJ") -> LilypadTrace:
     tr = r.trace
     centres = np.array(tr["centres"], dtype=complex)
     sols = np.array(tr["solutions"], dtype=complex)
+    m = complex(r.m[0])
     if eq.rational:
         ev = _Rational(eq)
-        radii = np.array([_z_radius(ev, c, s) for c, s in zip(centres, sols)])
+        # the radius each step was capped by, and the final lilypad's at the polished solution
+        radii = np.append(np.asarray(tr["radii"], dtype=float), _z_radius(ev, centres[-1], m))
     else:
         radii = np.append(np.abs(np.diff(centres)), 0.0)
-    m = complex(r.m[0])
     G = (1.0 + m) / x
+    certified, verified = bool(r.certified[0]), bool(r.verified[0])
+    density = max(-G.imag / math.pi, 0.0)
+    at_atom = any(loc > 0 and abs(x - loc) <= 1e-9 * loc for loc, mass in eq.atoms if mass > 0)
+    if at_atom:
+        # M has a pole at an atom: no solution exists at x + i0, whatever the chain reached
+        certified = verified = False
+        density = math.inf
     return LilypadTrace(
         target=complex(x),
         centres=centres,
@@ -172,11 +144,11 @@ def lilypad_trace(net: Network, x: float, gram: str = "JtJ") -> LilypadTrace:
         rejected=np.array(tr["rejected"], dtype=complex),
         rejected_from=np.array(tr["rejected_from"], dtype=int),
         newton=tuple(np.asarray(a, dtype=complex) for a in tr["newton"]),
-        certified=bool(r.certified[0]),
-        verified=bool(r.verified[0]),
+        certified=certified,
+        verified=verified,
         m=m,
         G=G,
-        density=max(-G.imag / math.pi, 0.0),
+        density=density,
         network=net,
         gram=gram,
     )

@@ -252,3 +252,34 @@ def test_readme_says_which_formula_each_activation_name_means():
     for name in fpcore.ACTIVATIONS:
         assert f"`{name}`" in table, name
     assert "`erf(x)`" in table and "`erf(a x)`" in table
+
+
+# -- 11. lilypad_trace: the certified disks contain the chain ---------------------------------
+@pytest.mark.parametrize("where", [1 - 1e-9, 1 - 1e-3, 0.5])
+def test_lilypad_disks_are_certified_and_contain_the_next_centre(where):
+    from fpcore._equation import build_equation
+    from fpcore._lilypad import kantorovich
+
+    net = fpcore.Network([400, 300, 200], "relu", init="orthogonal")
+    s = fpcore.jacobian_spectrum(net, "JJt", n_points=100)
+    lo, hi = s.support[-1]
+    x = hi * where if where > 0.9 else lo + where * (hi - lo)
+    tr = fpcore.lilypad_trace(net, x, gram="JJt")
+    assert tr.certified
+    # before: 33 zero radii and steps up to 1e296 times the stated radius at the upper edge
+    assert np.all(tr.radii > 0)
+    steps = np.abs(np.diff(tr.centres))
+    assert np.all(steps <= tr.radii[:-1])
+    # every point of each disk passes the solver's own test from that lilypad's solution
+    eq = build_equation(net, "JJt")
+    rim = tr.centres[:, None] + 0.999 * tr.radii[:, None] * np.exp(1j * np.linspace(0, 2 * np.pi, 13))
+    ok = kantorovich(eq, rim.ravel(), np.repeat(tr.solutions, 13))[0]
+    assert np.all(ok)
+
+
+def test_lilypad_trace_at_an_atom_is_not_certified():
+    net = fpcore.Network([400, 200], "relu", init="orthogonal")  # J J^T: atom of mass 1/2 at 2
+    assert any(abs(loc - 2.0) < 1e-12 for loc, _ in fpcore.jacobian_spectrum(net, "JJt", n_points=50).atoms)
+    tr = fpcore.lilypad_trace(net, 2.0, gram="JJt")
+    assert not tr.certified and not tr.verified
+    assert tr.density == math.inf
