@@ -1,0 +1,60 @@
+"""A seeded slice of the standing adversarial check (benchmarks/adversarial.py).
+
+The full run draws networks over the whole architecture space; here a few small, fixed draws
+of the activations whose laws are rational (linear, ReLU, hard-tanh) must pass every check,
+and the checks themselves must catch a wrong law.
+"""
+
+import importlib.util
+import io
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+import fpcore
+
+_PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "adversarial.py"
+_spec = importlib.util.spec_from_file_location("adversarial", _PATH)
+adversarial = importlib.util.module_from_spec(_spec)
+sys.modules["adversarial"] = adversarial  # dataclasses look their module up there
+_spec.loader.exec_module(adversarial)
+
+
+def test_seeded_slice_passes_every_check():
+    out = io.StringIO()
+    results = adversarial.run(n=3, seed=11, max_seconds=120.0, names=["linear", "relu", "hard_tanh"], min_width=1000,
+                              n_samples=1, ks_tol=0.02, per_net_seconds=0, max_depth=4, out=out, spread=0.2,
+                              n_points=150, n_fine=200)
+    assert len(results) == 3
+    failures = [(r.desc, r.silent) for r in results if r.silent]
+    assert not failures, out.getvalue()
+    assert "networks" in adversarial.summary(results)
+
+
+def test_independent_moments_match_the_closed_forms():
+    # erf(a x), MATH.md section 6: q and mu_k in closed form
+    net = fpcore.Network([300] * 4, "erf:0.7", sigma_w2=1.8, sigma_b2=0.1)
+    mean, var = adversarial.independent_moments(net, "JtJ")
+    s = fpcore.jacobian_spectrum(net, n_points=50)
+    assert mean == pytest.approx(s.mean, rel=1e-9)
+    assert var == pytest.approx(s.variance, rel=1e-6)
+    # rectangular Gaussian linear layers: m_2 / m_1^2 = 1 + sum_l N_0 / N_l
+    lin = fpcore.Network([100, 300, 200], "linear", sigma_w2=1.3)
+    for gram in ("JtJ", "JJt"):
+        mean, var = adversarial.independent_moments(lin, gram)
+        s = fpcore.jacobian_spectrum(lin, gram, n_points=50)
+        assert mean == pytest.approx(s.mean, rel=1e-12)
+        assert var == pytest.approx(s.variance, rel=1e-9)
+
+
+def test_the_checks_catch_a_wrong_law():
+    net = fpcore.Network([1000, 1200, 1000], "relu", sigma_w2=2.0, sigma_b2=0.1)
+    ev = fpcore.sample_jacobian_eigenvalues(net, seed=5)
+    right = fpcore.jacobian_spectrum(net, n_points=150)
+    wrong = fpcore.jacobian_spectrum(net.replace(sigma_w2=2.4), n_points=150)
+    assert adversarial.ks_above_floor(right, ev)[0] < 0.02
+    assert adversarial.ks_above_floor(wrong, ev)[0] > 0.03
+    mean, _ = adversarial.independent_moments(net.replace(sigma_w2=2.4), "JtJ")
+    assert abs(mean - np.mean(ev)) > 0.1 * mean
