@@ -279,7 +279,8 @@ class Spectrum:
         ``p``: an atom gives its location (``quantile`` of any ``p`` inside a jump of ``F``), an
         interval is searched by safeguarded Newton in ``log x`` (the CDF near 0 is a power of
         ``x``) inside a bracket whose upper end always has ``F >= p``; that end is returned, once
-        ``F - p <= 1e-12`` or the bracket is ``1e-14`` relative wide (at most ``80`` steps).
+        ``F - p <= min(1e-12, 1e-6 p)`` or the bracket is ``1e-14`` relative wide (at most ``80``
+        steps).
         Gaps map to their lower end. ``quantile(0)`` is 0 and ``quantile(1)`` is ``lambda_max``.
         Below the grid the search steps down until ``F < p``; a point there that no walk could
         certify or verify counts as below ``p`` (its value may be anything).
@@ -368,7 +369,8 @@ class Spectrum:
             xl[d[~ok]] = x[~ok]
             x_last[d], F_last[d], d_last[d] = x, F, dd
             down[d[~ok]] = False  # bracketed; still down after the loop: F >= p at the floor
-        active = ~down & ~(Fh - p <= _QUANTILE_FTOL)
+        ftol = np.minimum(_QUANTILE_FTOL, 1e-6 * p)  # relative for small p
+        active = ~down & ~(Fh - p <= ftol)
         x_last = np.where(np.isfinite(x_last), x_last, np.sqrt(np.maximum(xl, 1e-320) * xh))
         for _ in range(_QUANTILE_ITERS):
             a = np.flatnonzero(active)
@@ -379,7 +381,7 @@ class Spectrum:
             # safeguarded Newton in s = log x toward p + tol/2 (dF/ds = x rho(x)) from the last
             # evaluated point; bisection in s when it leaves the bracket or has no derivative
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                sn = s0 - (F_last[a] - p[a] - 0.5 * _QUANTILE_FTOL) / (d_last[a] * x_last[a])
+                sn = s0 - (F_last[a] - p[a] - 0.5 * ftol[a]) / (d_last[a] * x_last[a])
             inside = np.isfinite(sn) & (sn > sl) & (sn < sh)
             sn = np.where(inside, sn, 0.5 * (sl + sh))
             x = np.clip(np.exp(sn), xl[a], xh[a])
@@ -388,7 +390,7 @@ class Spectrum:
             xh[a[ok]], Fh[a[ok]] = x[ok], F[ok]
             xl[a[~ok]] = x[~ok]
             x_last[a], F_last[a], d_last[a] = x, F, d
-            done = (Fh[a] - p[a] <= _QUANTILE_FTOL) | (xh[a] - xl[a] <= 1e-14 * xh[a])
+            done = (Fh[a] - p[a] <= ftol[a]) | (xh[a] - xl[a] <= 1e-14 * xh[a])
             active[a[done]] = False
         return xh
 
