@@ -31,6 +31,7 @@ __all__ = ["Spectrum", "SolverStats", "jacobian_spectrum"]
 
 _PI = math.pi
 _QUANTILE_ITERS = 80
+_QUANTILE_ITERS_BELOW = 24  # evaluations for a quantile below the solver's grid
 _QUANTILE_FTOL = 1e-12
 _N_CONTOUR = 256
 _N_CONTOUR_MAX = 1 << 15
@@ -280,7 +281,7 @@ class Spectrum:
         interval is searched by safeguarded Newton in ``log x`` (the CDF near 0 is a power of
         ``x``) inside a bracket whose upper end always has ``F >= p``; that end is returned, once
         ``F - p <= min(1e-12, 1e-6 p)`` or the bracket is ``1e-14`` relative wide (at most ``80``
-        steps).
+        steps; ``24`` below the lowest grid point, where each solve is a long walk).
         Gaps map to their lower end. ``quantile(0)`` is 0 and ``quantile(1)`` is ``lambda_max``.
         Below the grid the search steps down until ``F < p``; a point there that no walk could
         certify or verify counts as below ``p`` (its value may be anything).
@@ -372,7 +373,12 @@ class Spectrum:
         ftol = np.minimum(_QUANTILE_FTOL, 1e-6 * p)  # relative for small p
         active = ~down & ~(Fh - p <= ftol)
         x_last = np.where(np.isfinite(x_last), x_last, np.sqrt(np.maximum(xl, 1e-320) * xh))
-        for _ in range(_QUANTILE_ITERS):
+        g_lo = float(gx[0]) if gx.size else up
+        for it in range(_QUANTILE_ITERS):
+            if it == _QUANTILE_ITERS_BELOW:
+                # below the solver's grid each solve is a long walk and the laws of D^2 are least
+                # accurate there: stop with the bracket as it is (F >= p at its upper end)
+                active &= xh >= g_lo
             a = np.flatnonzero(active)
             if a.size == 0:
                 break
