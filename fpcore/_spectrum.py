@@ -526,7 +526,7 @@ def _grid(lo: float, hi: float, n: int, depth: float = 1e-10) -> np.ndarray:
     if lo > 0 and hi < 30.0 * lo:
         return _cluster(lo, hi, n)
     n_log = n // 2
-    a = max(lo * (1 + _EDGE_GAP), hi * depth, 1e-300)
+    a = max(lo * (1 + _EDGE_GAP), hi * depth, 5e-324)  # (hi * depth underflows for hi < 1e-314)
     jl = (np.arange(n_log) + 0.5) / n_log
     logs = np.exp(math.log(a) + jl * (math.log(hi) - math.log(a)))
     x = np.unique(np.concatenate([logs, _cluster(lo, hi, n - n_log)]))

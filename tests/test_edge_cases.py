@@ -143,7 +143,7 @@ def test_depth_3000_below_the_float_range_raises_a_clear_error():
 
 
 def test_grid_of_a_tiny_interval_is_finite_and_increasing():
-    for hi in (1e-300, 1e-200, 1.0, 1e300):
+    for hi in (1e-315, 1e-300, 1e-200, 1.0, 1e300):  # 1e-315 * 1e-10 underflows to 0
         x = _spectrum._grid(0.0, hi, 100, 1e-10)
         assert np.all(np.isfinite(x)) and np.all(np.diff(x) > 0) and x[0] > 0 and x[-1] < hi
 
