@@ -288,6 +288,12 @@ def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int,
                 fpcore.mean_field(net)
             except ValueError:
                 continue  # a draw without a mean field (no fixed point, overflow): draw again
+            except Exception as exc:  # noqa: BLE001 - a crash of the mean field is a finding too
+                res = Result(len(results), f"{net!r} gram={gram!r} [{shape}]")
+                res.silent.append(f"crash in mean_field {type(exc).__name__}: {str(exc)[:80]}")
+                results.append(res)
+                print(f"[{res.idx:3d}] FAIL {res.desc}\n        {res.silent[0]}", file=out, flush=True)
+                continue
             desc = f"{net!r} gram={gram!r} [{shape}]"
             res = Result(len(results), desc)
             t0 = time.perf_counter()
@@ -321,17 +327,19 @@ def summary(results: list[Result]) -> str:
         "flagged (library said so / refused / timeout)": sum(1 for r in results if r.flags and not r.silent),
         "silent failures": sum(1 for r in results if r.silent),
         "  non-monotone CDF": sum(any(s.startswith("non-monotone") for s in r.silent) for r in results),
-        "  quantile violations": sum(any(s.startswith("quantile") for s in r.silent) for r in results),
+        "  quantile violations (cdf(q) < p)": sum(any(s.startswith("quantile:") for s in r.silent) for r in results),
+        "  quantile not minimal (F jumps/decreases there)": sum(
+            any(s.startswith("quantile not minimal") for s in r.silent) for r in results),
         "  independent mean/variance": sum(any(s.startswith(("mean", "variance")) for s in r.silent) for r in results),
         "  MC mean > 3 SE": sum(any(s.startswith("MC mean") for s in r.silent) for r in results),
         "  KS above floor > tol": sum(any(s.startswith("KS") for s in r.silent) for r in results),
         "  crashes": sum(any(s.startswith("crash") for s in r.silent) for r in results),
     }
     ks = np.array([r.ks for r in results if math.isfinite(r.ks)])
-    lines = [f"{k:48s} {v:5d}" for k, v in cats.items()]
+    lines = [f"{k:50s} {v:5d}" for k, v in cats.items()]
     if ks.size:
-        lines.append(f"{'KS median / max':48s} {np.median(ks):.4f} / {ks.max():.4f}")
-    lines.append(f"{'seconds total':48s} {sum(r.seconds for r in results):.0f}")
+        lines.append(f"{'KS median / max':50s} {np.median(ks):.4f} / {ks.max():.4f}")
+    lines.append(f"{'seconds total':50s} {sum(r.seconds for r in results):.0f}")
     return "\n".join(lines)
 
 
