@@ -10,8 +10,9 @@ cell (numba compilation for the first cell of a family, equation set-up) is time
 cell has used half its time budget) and the median and 90th percentile of those repeats are
 printed, with the certified / verified / uncertified counts of ``Spectrum.stats``.
 
-Cells run in a worker subprocess: a cell that exceeds ``--max-seconds-per-cell`` is reported as
-``timeout`` and the worker is replaced, so one pathological cell cannot hang the matrix. A cell
+Cells run in a worker subprocess: a cell whose timed calls exceed ``--max-seconds-per-cell`` (its
+first call, which may compile, gets ``FIRST_CALL_LIMIT`` seconds more) is reported as ``timeout``
+and the worker is replaced, so one pathological cell cannot hang the matrix. A cell
 whose call raises is reported as ``error``.
 
 Width profiles (``N_0, ..., N_L`` for depth ``L``; only width ratios enter the limit law):
@@ -62,6 +63,7 @@ PROFILES = ("square", "tapered", "expanding", "bottleneck")
 INITS = ("gaussian", "orthogonal")
 DEPTHS = (2, 10, 50)
 RATIONAL = ("linear", "relu", "hard_tanh")
+FIRST_CALL_LIMIT = 180.0  # seconds added to the limit for the first call of a cell (compilation)
 
 
 def widths(profile: str, L: int) -> list[int]:
@@ -92,8 +94,11 @@ def _run_cell(cell: dict) -> dict:
     t0 = time.perf_counter()
     s = fpcore.jacobian_spectrum(net, n_points=1000)
     first = time.perf_counter() - t0
+    # the parent starts the cell's clock now: compilation is not the cell's time
+    sys.stdout.write(json.dumps(dict(first_done=True)) + "\n")
+    sys.stdout.flush()
     times = []
-    spent = first
+    spent = 0.0
     while len(times) < cell["repeats"] and (not times or spent < budget):
         t = time.perf_counter()
         s = fpcore.jacobian_spectrum(net, n_points=1000)
@@ -121,10 +126,7 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
 
-    def run(self, cell: dict, limit: float) -> dict | None:
-        """The cell's result, or None when it ran past ``limit`` seconds (the worker is killed)."""
-        self.proc.stdin.write(json.dumps(cell) + "\n")
-        self.proc.stdin.flush()
+    def _read(self, limit: float) -> dict | None:
         ready, _, _ = select.select([self.proc.stdout], [], [], limit)
         if not ready:
             self.close(kill=True)
@@ -134,6 +136,17 @@ class _Worker:
             self.close(kill=True)
             return dict(error="worker died")
         return json.loads(line)
+
+    def run(self, cell: dict, limit: float) -> dict | None:
+        """The cell's result, or None when it ran past ``limit`` seconds after its first call (the
+        worker is killed). The first call (which may compile numba kernels, tens of seconds on a
+        busy machine) gets ``FIRST_CALL_LIMIT`` more seconds."""
+        self.proc.stdin.write(json.dumps(cell) + "\n")
+        self.proc.stdin.flush()
+        r = self._read(limit + FIRST_CALL_LIMIT)
+        if r is None or not r.get("first_done"):
+            return r
+        return self._read(limit)
 
     def close(self, kill: bool = False) -> None:
         if self.proc.poll() is None:
