@@ -15,7 +15,7 @@ with ``eta = |g / g'|`` and ``K = sum_j |e_j| / (|m - a_j| - 2 eta)^2 >= sup |g'
 ``B(m, 2 eta)``: certified when ``eta K <= |g'| / 2``. The logarithms take their cuts straight up
 from each root (arguments in ``(-3 pi/2, pi/2]``), and the ball must keep clear of them, so one
 branch of ``g`` (shifted by the ``2 pi i k`` nearest to 0 at the centre) is analytic on the ball;
-Newton then runs to ``|dm| <= 4 eps |m|`` inside it.
+Newton then runs to ``|dm| <= 4 eps |m|`` (or to the rounding floor of ``g``) inside it.
 
 Non-rational equations (leaky ReLU, smooth activations; Gaussian weights) are solved along the
 sorted grid in one sweep (:func:`grid_general`): the first point of each support interval walks
@@ -47,6 +47,7 @@ except ImportError:  # pragma: no cover - exercised only in environments without
 
 _TWO_PI = 2.0 * math.pi
 _EPS4 = 4.0 * np.finfo(float).eps
+_FLOOR = 1e-8  # Newton steps below this (relative) are in the quadratic regime
 
 
 def _jit(fn):
@@ -107,15 +108,23 @@ def _test(z, m, a, e, log_c):
 
 @_jit
 def _newton(z, m, k, a, e, log_c, max_iter):
-    """Newton on the branch ``g - 2 pi i k`` (inside a certified ball); returns m, iterations."""
+    """Newton on the branch ``g - 2 pi i k`` (inside a certified ball); returns m, iterations.
+
+    Stops at ``|dm| <= 4 eps |m|``, or at the rounding floor of ``g`` (a sum of ``L`` logarithms
+    can keep ``|dm|`` above ``4 eps |m|``): once a step of at most ``1e-8 |m|`` is not followed by
+    one at least twice shorter -- in the certified ball Newton converges quadratically, so such a
+    step is rounding noise."""
+    prev = np.inf
     for it in range(max_iter):
         g, gp, dmin, cut = _g(z, m, a, e, log_c)
         if not (abs(gp) > 0.0):
             return m, max_iter
         dm = (g - 1j * _TWO_PI * k) / gp
         m = m - dm
-        if abs(dm) <= _EPS4 * abs(m):
+        adm = abs(dm)
+        if adm <= _EPS4 * abs(m) or (prev <= _FLOOR * abs(m) and adm > 0.5 * prev):
             return m, it + 1
+        prev = adm
     return m, max_iter
 
 
@@ -164,23 +173,47 @@ def _walk(z, m, t, a, e, log_c, max_rounds, counts):
 
 
 @_jit
-def grid_chain(x, groups, Y, mean, s1, a, e, log_c, max_rounds):
+def _walk_inverted(z, m, t, b, eb, log_cb, max_rounds, counts):
+    """:func:`_walk` along the real axis in the coordinate ``w = 1 / conj(m)``: for real ``z``,
+    ``M^{-1}(m) = z`` iff ``M^{-1}(1 / w) = z``, again a product ``C' prod (w - b_j)^{e_j}`` (roots
+    ``b``), and ``Im w <= 0`` keeps ``w`` clear of the cuts as ``m`` is. Near an edge where ``|m|``
+    grows without bound (``M^{-1}(infinity)`` finite), ``w`` has an ordinary square-root edge."""
+    w, good = _walk(z, 1.0 / m.conjugate(), t, b, eb, log_cb, max_rounds, counts)
+    return 1.0 / w.conjugate(), good
+
+
+@_jit
+def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
     """Solve ``M(x_i + i0)`` along a sorted grid (``groups``: one label per support interval).
 
-    Returns the solutions, a certified mask and the counts (lilypads, Newton steps, rejected).
+    Each point walks from its left neighbour in ``m``, or, where that fails, in ``w = 1 / conj(m)``
+    (``b``, ``eb``, ``log_cb``: the inverted product, :func:`_walk_inverted`); the coordinate that
+    reached the previous point is tried first. Returns the solutions, a certified mask and the
+    counts (lilypads, Newton steps, rejected).
     """
     n = x.size
     out = np.empty(n, dtype=np.complex128)
     ok = np.zeros(n, dtype=np.bool_)
     counts = np.zeros(3, dtype=np.int64)
+    inverted = False
     for i in range(n):
         t = complex(x[i], 0.0)
         if i > 0 and groups[i] == groups[i - 1] and ok[i - 1]:
-            m, good = _walk(complex(x[i - 1], 0.0), out[i - 1], t, a, e, log_c, max_rounds, counts)
+            z = complex(x[i - 1], 0.0)
+            good = False
+            for attempt in range(2):
+                if inverted:
+                    m, good = _walk_inverted(z, out[i - 1], t, b, eb, log_cb, max_rounds, counts)
+                else:
+                    m, good = _walk(z, out[i - 1], t, a, e, log_c, max_rounds, counts)
+                if good:
+                    break
+                inverted = not inverted
             if good:
                 out[i] = m
                 ok[i] = True
                 continue
+        inverted = False
         # from far above: m = mean / (z - s1) is a certified start at height Y
         z0 = complex(x[i], Y)
         m0 = mean / (z0 - s1)
@@ -195,6 +228,23 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, max_rounds):
         out[i] = m
         ok[i] = good
     return out, ok, counts
+
+
+@_jit
+def residual_abs(t, m, a, e, log_c):
+    """``|f|`` of :func:`fpcore._lilypad._residual` (``f = z Q(m) / (C P(m)) - 1``, evaluated
+    through logarithms with principal arguments) at each target ``t_i`` and solution ``m_i``."""
+    out = np.empty(t.size)
+    for i in range(t.size):
+        z = t[i]
+        lr = complex(math.log(abs(z)), math.atan2(z.imag, z.real)) - log_c
+        for j in range(a.size):
+            d = m[i] - a[j]
+            lr -= e[j] * complex(math.log(abs(d)), math.atan2(d.imag, d.real))
+        re = min(lr.real, 700.0)
+        rho = math.exp(re) * complex(math.cos(lr.imag), math.sin(lr.imag))
+        out[i] = abs(rho - 1.0)
+    return out
 
 
 @_jit
@@ -243,6 +293,77 @@ def critical_points(lo, hi, a, e):
                 h = mid
         out[i] = 0.5 * (l + h)
     return out
+
+
+@_jit
+def _log_inverse_sign(m, a, e, log_c):
+    """``log|M^{-1}(m)|`` and the sign of ``M^{-1}(m)`` for real ``m`` (rational equations)."""
+    v = log_c
+    sg = 1.0
+    for j in range(a.size):
+        d = m - a[j]
+        v += e[j] * math.log(abs(d))
+        if d < 0.0 and abs(e[j]) % 2.0 != 0.0:
+            sg = -sg
+        elif d == 0.0:
+            sg = np.nan
+    return v, sg
+
+
+@_jit
+def scan_critical(a, e, log_c, n_bounded, n_unbounded):
+    """Every critical point of ``log|M^{-1}|`` on the real line where ``M^{-1} > 0``.
+
+    Each interval between consecutive roots ``a`` (sorted increasing) is scanned for sign changes
+    of the slope on ``n_bounded`` points that cluster at both ends (``tanh`` spacing over
+    ``[-14, 14]``), each unbounded one on ``n_unbounded`` points ``exp(-40 .. 40)`` away from
+    its root; each sign change is refined by bisection (:func:`critical_points`).
+
+    Returns the critical points, ``log M^{-1}`` there and the index ``j`` of the interval
+    ``(a_{j-1}, a_j)`` (``0``: left of every root, ``a.size``: right of every root).
+    """
+    nr = a.size
+    cap = (nr + 1) * max(n_bounded, n_unbounded)
+    mc = np.empty(cap)
+    vc = np.empty(cap)
+    ic = np.empty(cap, dtype=np.int64)
+    cnt = 0
+    lo1 = np.empty(1)
+    hi1 = np.empty(1)
+    for j in range(nr + 1):
+        if j == 0 and nr == 0:
+            break
+        n = n_unbounded if (j == 0 or j == nr) else n_bounded
+        # M^{-1} keeps its sign between two roots: skip the intervals where it is negative
+        inner = a[0] - 1.0 if j == 0 else (a[nr - 1] + 1.0 if j == nr else 0.5 * (a[j - 1] + a[j]))
+        if not (_log_inverse_sign(inner, a, e, log_c)[1] > 0.0):
+            continue
+        prev_m = 0.0
+        prev_s = np.nan
+        for k in range(n):
+            if j == 0:
+                m = a[0] - math.exp(40.0 - 80.0 * k / (n - 1))
+            elif j == nr:
+                m = a[nr - 1] + math.exp(-40.0 + 80.0 * k / (n - 1))
+            else:
+                lo, hi = a[j - 1], a[j]
+                s = -14.0 + 28.0 * k / (n - 1)
+                m = lo + (hi - lo) * 0.5 * (1.0 + math.tanh(s))
+                if not (m > lo and m < hi):
+                    continue
+            sl = _slope(m, a, e)
+            if math.isfinite(sl) and math.isfinite(prev_s) and np.sign(sl) != np.sign(prev_s):
+                lo1[0] = prev_m
+                hi1[0] = m
+                c = critical_points(lo1, hi1, a, e)[0]
+                vcv, sgc = _log_inverse_sign(c, a, e, log_c)
+                if sgc > 0.0 and math.isfinite(vcv):
+                    mc[cnt] = c
+                    vc[cnt] = vcv
+                    ic[cnt] = j
+                    cnt += 1
+            prev_m, prev_s = m, sl
+    return mc[:cnt], vc[:cnt], ic[:cnt]
 
 
 # -- non-rational equations: joint Newton on (m, u_1, ..., u_G), verified a posteriori ---------
