@@ -292,12 +292,18 @@ _N_BOUNDED = 700  # scan points per interval between two roots (tanh spacing)
 _N_UNBOUNDED = 900  # scan points on each unbounded interval (exponential spacing)
 
 
-def rational_critical_points(eq: Equation) -> tuple[np.ndarray, np.ndarray]:
+def rational_critical_points(eq: Equation, near: tuple[float, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Critical points ``m_c`` of ``M^{-1}`` on the real line with ``M^{-1}(m_c) > 0`` and
     ``log M^{-1}(m_c)`` (rational equations; compiled scan of every interval between roots, as
-    :func:`rational_edges`), sorted by ``m_c``."""
+    :func:`rational_edges`), sorted by ``m_c``. With ``near``, only the interval right of each
+    of these roots (``+inf`` for the largest) and the one left of it are scanned."""
     order = np.argsort(eq.roots)
     a, e = eq.roots[order].astype(float), eq.exps[order].astype(float)
-    mc, vc, _ = _fastchain.scan_critical(a, e, float(eq.log_c), _N_BOUNDED, _N_UNBOUNDED)
+    if near is None:
+        which = np.arange(a.size + 1)
+    else:
+        j = np.searchsorted(a, np.asarray(near, dtype=float))  # interval left of a root near[i]
+        which = np.unique(np.clip(np.concatenate([j, j + 1]), 0, a.size))
+    mc, vc, _ = _fastchain.scan_critical(a, e, float(eq.log_c), _N_BOUNDED, _N_UNBOUNDED, which.astype(np.int64))
     order = np.argsort(mc)
     return mc[order], vc[order]

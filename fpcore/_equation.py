@@ -150,6 +150,17 @@ class _RatS:
 
 def _add_root(roots: dict, a: float, e: float) -> None:
     # Roots built from width ratios agree to rounding only: merge within a relative 1e-12.
+    if len(roots) > 32:  # deep nets with one root per layer: one vectorised scan
+        keys = np.fromiter(roots, dtype=float, count=len(roots))
+        hit = np.flatnonzero(np.abs(a - keys) <= 1e-12 * np.maximum(np.maximum(1.0, abs(a)), np.abs(keys)))
+        if hit.size:
+            b = float(keys[hit[0]])
+            roots[b] += e
+            if roots[b] == 0:
+                del roots[b]
+        else:
+            roots[a] = e
+        return
     for b in list(roots):
         if abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b)):
             roots[b] += e

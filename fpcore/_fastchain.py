@@ -311,7 +311,7 @@ def _log_inverse_sign(m, a, e, log_c):
 
 
 @_jit
-def scan_critical(a, e, log_c, n_bounded, n_unbounded):
+def scan_critical(a, e, log_c, n_bounded, n_unbounded, which):
     """Every critical point of ``log|M^{-1}|`` on the real line where ``M^{-1} > 0``.
 
     Each interval between consecutive roots ``a`` (sorted increasing) is scanned for sign changes
@@ -319,8 +319,9 @@ def scan_critical(a, e, log_c, n_bounded, n_unbounded):
     ``[-14, 14]``), each unbounded one on ``n_unbounded`` points ``exp(-40 .. 40)`` away from
     its root; each sign change is refined by bisection (:func:`critical_points`).
 
-    Returns the critical points, ``log M^{-1}`` there and the index ``j`` of the interval
-    ``(a_{j-1}, a_j)`` (``0``: left of every root, ``a.size``: right of every root).
+    ``which`` lists the intervals to scan by their index ``j``: ``(a_{j-1}, a_j)``, ``0`` left of
+    every root, ``a.size`` right of every root. Returns the critical points, ``log M^{-1}`` there
+    and the index of their interval.
     """
     nr = a.size
     cap = (nr + 1) * max(n_bounded, n_unbounded)
@@ -330,8 +331,8 @@ def scan_critical(a, e, log_c, n_bounded, n_unbounded):
     cnt = 0
     lo1 = np.empty(1)
     hi1 = np.empty(1)
-    for j in range(nr + 1):
-        if j == 0 and nr == 0:
+    for j in which:
+        if nr == 0:
             break
         n = n_unbounded if (j == 0 or j == nr) else n_bounded
         # M^{-1} keeps its sign between two roots: skip the intervals where it is negative

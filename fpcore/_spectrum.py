@@ -357,6 +357,9 @@ def _grid(lo: float, hi: float, n: int, depth: float = 1e-10) -> np.ndarray:
     return x[(x > lo) & (x < hi)]
 
 
+_FULL_SCAN_ROOTS = 64  # above this many distinct roots, inner gaps are found on the grid
+
+
 def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> list[tuple[float, float]]:
     """Intervals carrying the continuous part, from the critical values of ``M^{-1}``.
 
@@ -374,6 +377,15 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
             if r.verified[0] and 1.0 - _tail_mass(eq, r.m, r.u, r.short)[0] - atom0 > 1e-8:
                 lo = 0.0
         return [(lo, hi)]
+    if _fastchain._HAVE_NUMBA and eq.roots.size > _FULL_SCAN_ROOTS:
+        # the full scan costs O(roots^2): scan the two branches of the outer edges only and let
+        # the grid find any inner gap (as for non-rational equations, see _support)
+        m_atom = atom0 - 1.0
+        r = eq.roots[np.argmin(np.abs(eq.roots - m_atom))]
+        mc, vc = rational_critical_points(eq, near=(0.0, float(r)))
+        top, bottom = _outer_edges(eq, atom0, mc, vc)
+        if top is not None:
+            return [(bottom, top)]
     if _fastchain._HAVE_NUMBA:
         mc, vc = rational_critical_points(eq)
         edges = _merge(np.exp(vc))
