@@ -2,7 +2,7 @@
 
     python benchmarks/bench_matrix.py [--repeats 7] [--activations relu,tanh] [--depths 2,10]
                                       [--inits gaussian,orthogonal] [--profiles square,tapered]
-                                      [--max-seconds-per-cell 30] [--markdown]
+                                      [--max-seconds-per-cell 30] [--markdown] [--baseline PATH]
 
 Each cell is ``fpcore.jacobian_spectrum(net, n_points=1000)`` on one network. The first call of a
 cell (numba compilation for the first cell of a family, equation set-up) is timed separately
@@ -14,6 +14,10 @@ Cells run in a worker subprocess: a cell whose timed calls exceed ``--max-second
 first call, which may compile, gets ``FIRST_CALL_LIMIT`` seconds more) is reported as ``timeout``
 and the worker is replaced, so one pathological cell cannot hang the matrix. A cell
 whose call raises is reported as ``error``.
+
+With ``--baseline PATH`` every cell is also run by a second worker that imports ``fpcore`` from
+``PATH`` (a checkout of an older commit), right after the same cell: the two medians then share the
+machine's load and their ratio is the column to read on a busy machine.
 
 Width profiles (``N_0, ..., N_L`` for depth ``L``; only width ratios enter the limit law):
 
@@ -122,9 +126,11 @@ def worker() -> None:
 
 
 class _Worker:
-    def __init__(self):
+    def __init__(self, path: str | None = None):
+        env = None if path is None else dict(os.environ, PYTHONPATH=path)
+        self.path = path
         self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+                                     stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
 
     def _read(self, limit: float) -> dict | None:
         ready, _, _ = select.select([self.proc.stdout], [], [], limit)
@@ -179,6 +185,9 @@ def main() -> None:
     ap.add_argument("--profiles", default=",".join(PROFILES))
     ap.add_argument("--max-seconds-per-cell", type=float, default=30.0)
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
+    ap.add_argument("--baseline", default=None, metavar="PATH",
+                    help="also run each cell with fpcore imported from PATH (e.g. a checkout of an older commit), "
+                         "right after the same cell, and print its median and the ratio baseline / this")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -199,13 +208,15 @@ def main() -> None:
         widths(p, 2)  # validates the name
 
     md = args.markdown
+    head = HEAD + (["baseline ms", "speed-up"] if args.baseline else [])
     if md:
-        print("| " + " | ".join(HEAD) + " |")
-        print("|" + "---|" * len(HEAD))
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
     else:
-        print(f"{HEAD[0]:<11}{HEAD[1]:<11}{HEAD[2]:<11}" + "".join(f"{h:>10}" for h in HEAD[3:]))
+        print(f"{head[0]:<11}{head[1]:<11}{head[2]:<11}" + "".join(f"{h:>10}" for h in head[3:]))
     results = []
     w = _Worker()
+    wb = _Worker(os.path.abspath(args.baseline)) if args.baseline else None
     t_all = time.perf_counter()
     try:
         for act in acts:
@@ -221,6 +232,18 @@ def main() -> None:
                             w = _Worker()
                         results.append((cell, r))
                         row = _fmt_row(cell, r)
+                        if wb is not None:
+                            if wb.proc.poll() is not None:
+                                wb = _Worker(wb.path)
+                            rb = wb.run(cell, args.max_seconds_per_cell)
+                            if rb is None:
+                                wb = _Worker(wb.path)
+                                row += [">" + f"{args.max_seconds_per_cell:.0f} s", ""]
+                            elif "error" in rb:
+                                row += ["error", ""]
+                            else:
+                                ok_r = r is not None and "error" not in r
+                                row += [f"{rb['median_ms']:.1f}", f"{rb['median_ms'] / r['median_ms']:.1f}x" if ok_r else ""]
                         if md:
                             print("| " + " | ".join(row) + " |", flush=True)
                         else:
@@ -228,6 +251,8 @@ def main() -> None:
                                   flush=True)
     finally:
         w.close()
+        if wb is not None:
+            wb.close()
 
     ok = [(c, r) for c, r in results if r is not None and "error" not in r]
     bad = [(c, r) for c, r in results if r is None or "error" in r]

@@ -87,34 +87,55 @@ def _g(z, m, a, e, log_c):
 
 
 @_jit
-def _test(z, m, a, e, log_c):
-    """Kantorovich test of the log-form Newton map at ``z`` from ``m``: (ok, branch shift)."""
+def _test_g(z, m, a, e, log_c):
+    """Kantorovich test of the log-form Newton map at ``z`` from ``m``: (ok, branch shift, ``g``
+    on that branch, ``g'``) -- ``g / g'`` is the first Newton step."""
     g, gp, dmin, cut = _g(z, m, a, e, log_c)
     k = math.floor(g.imag / _TWO_PI + 0.5)
     g = g - 1j * _TWO_PI * k
     agp = abs(gp)
     if not (agp > 0.0) or not math.isfinite(agp):
-        return False, k
+        return False, k, g, gp
     eta = abs(g) / agp
     r = 2.0 * eta
     if not (r < cut) or not (r < dmin):
-        return False, k
+        return False, k, g, gp
     K = 0.0
     for j in range(a.size):
         d = abs(m - a[j]) - r
         K += abs(e[j]) / (d * d)
-    return eta * K <= 0.5 * agp, k
+    return eta * K <= 0.5 * agp, k, g, gp
 
 
 @_jit
-def _newton(z, m, k, a, e, log_c, max_iter):
-    """Newton on the branch ``g - 2 pi i k`` (inside a certified ball); returns m, iterations.
+def _test(z, m, a, e, log_c):
+    """Kantorovich test of the log-form Newton map at ``z`` from ``m``: (ok, branch shift)."""
+    ok, k, g, gp = _test_g(z, m, a, e, log_c)
+    return ok, k
+
+
+@_jit
+def _certified_newton(z, m, k, g, gp, a, e, log_c, max_iter):
+    """:func:`_newton` after a passed test whose ``g``, ``g'`` at ``m`` give the first step (the
+    same arithmetic as its first iteration, without evaluating ``g`` twice)."""
+    dm = g / gp
+    m = m - dm
+    adm = abs(dm)
+    if adm <= _EPS4 * abs(m):
+        return m, 1
+    m, used = _newton(z, m, k, a, e, log_c, max_iter - 1, adm)
+    return m, used + 1
+
+
+@_jit
+def _newton(z, m, k, a, e, log_c, max_iter, prev):
+    """Newton on the branch ``g - 2 pi i k`` (inside a certified ball) after a step of size ``prev``
+    (``inf``: none yet); returns m, iterations.
 
     Stops at ``|dm| <= 4 eps |m|``, or at the rounding floor of ``g`` (a sum of ``L`` logarithms
     can keep ``|dm|`` above ``4 eps |m|``): once a step of at most ``1e-8 |m|`` is not followed by
     one at least twice shorter -- in the certified ball Newton converges quadratically, so such a
     step is rounding noise."""
-    prev = np.inf
     for it in range(max_iter):
         g, gp, dmin, cut = _g(z, m, a, e, log_c)
         if not (abs(gp) > 0.0):
@@ -156,9 +177,9 @@ def _walk(z, m, t, a, e, log_c, max_rounds, counts):
         if t == z:
             return m, True
         zn, step, final = _propose(z, t, h)
-        ok, k = _test(zn, m, a, e, log_c)
+        ok, k, g, gp = _test_g(zn, m, a, e, log_c)
         if ok:
-            m, used = _newton(zn, m, k, a, e, log_c, 60)
+            m, used = _certified_newton(zn, m, k, g, gp, a, e, log_c, 60)
             counts[0] += 1
             counts[1] += used
             z = zn
@@ -217,11 +238,11 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
         # from far above: m = mean / (z - s1) is a certified start at height Y
         z0 = complex(x[i], Y)
         m0 = mean / (z0 - s1)
-        good0, k = _test(z0, m0, a, e, log_c)
+        good0, k, g, gp = _test_g(z0, m0, a, e, log_c)
         out[i] = m0
         if not good0:
             continue
-        m0, used = _newton(z0, m0, k, a, e, log_c, 60)
+        m0, used = _certified_newton(z0, m0, k, g, gp, a, e, log_c, 60)
         counts[0] += 1
         counts[1] += used
         m, good = _walk(z0, m0, t, a, e, log_c, max_rounds, counts)
