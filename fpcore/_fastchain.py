@@ -208,20 +208,21 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
     """Solve ``M(x_i + i0)`` along a sorted grid (``groups``: one label per support interval).
 
     Each point walks from its left neighbour in ``m``, or, where that fails, in ``w = 1 / conj(m)``
-    (``b``, ``eb``, ``log_cb``: the inverted product, :func:`_walk_inverted`); the coordinate that
-    reached the previous point is tried first. Returns the solutions, a certified mask and the
+    (``b``, ``eb``, ``log_cb``: the inverted product, :func:`_walk_inverted`); ``w`` is tried
+    first where ``|m| > 1`` at the previous point. Returns the solutions, a certified mask and the
     counts (lilypads, Newton steps, rejected).
     """
     n = x.size
     out = np.empty(n, dtype=np.complex128)
     ok = np.zeros(n, dtype=np.bool_)
     counts = np.zeros(3, dtype=np.int64)
-    inverted = False
     for i in range(n):
         t = complex(x[i], 0.0)
         if i > 0 and groups[i] == groups[i - 1] and ok[i - 1]:
             z = complex(x[i - 1], 0.0)
             good = False
+            # large |m| (an edge where M^{-1}(m) tends to a finite limit as m -> infinity): w first
+            inverted = abs(out[i - 1]) > 1.0
             for attempt in range(2):
                 if inverted:
                     m, good = _walk_inverted(z, out[i - 1], t, b, eb, log_cb, max_rounds, counts)
@@ -234,7 +235,6 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
                 out[i] = m
                 ok[i] = True
                 continue
-        inverted = False
         # from far above: m = mean / (z - s1) is a certified start at height Y
         z0 = complex(x[i], Y)
         m0 = mean / (z0 - s1)
