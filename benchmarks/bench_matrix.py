@@ -131,16 +131,25 @@ class _Worker:
         self.path = path
         self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
+        self.buf = b""  # bytes read from the worker's stdout, not yet split into lines
 
     def _read(self, limit: float) -> dict | None:
-        ready, _, _ = select.select([self.proc.stdout], [], [], limit)
-        if not ready:
-            self.close(kill=True)
-            return None
-        line = self.proc.stdout.readline()
-        if not line:
-            self.close(kill=True)
-            return dict(error="worker died")
+        # raw reads from the pipe: a buffered reader could hold a second line that select()
+        # would then never report
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + limit
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(left, 0.0))
+            if not ready:
+                self.close(kill=True)
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self.close(kill=True)
+                return dict(error="worker died")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
     def run(self, cell: dict, limit: float) -> dict | None:
