@@ -357,7 +357,7 @@ def _grid(lo: float, hi: float, n: int, depth: float = 1e-10) -> np.ndarray:
     return x[(x > lo) & (x < hi)]
 
 
-_FULL_SCAN_ROOTS = 64  # above this many distinct roots, inner gaps are found on the grid
+_FULL_SCAN_ROOTS = 128  # above this many distinct roots, inner gaps are found on the grid (O(roots^2) scan)
 
 
 def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> list[tuple[float, float]]:
@@ -430,15 +430,33 @@ def _outer_edges(eq: Equation, atom0: float, mc: np.ndarray, vc: np.ndarray) -> 
     edge is ``M^{-1}(m_1)``. Below the support, if ``M^{-1}`` has a simple root at
     ``M(0) = atom0 - 1``, ``M`` is analytic at 0 (the local inverse of ``M^{-1}``) and follows the
     real branch to the left of that root up to its first critical point: the bottom edge.
-    Otherwise (a multiple root: a singular density at 0) the bottom edge is 0.
+    Otherwise (a multiple root: a singular density at 0) the bottom edge is 0. When
+    ``M^{-1}(infinity) = C`` is finite and carries an atom, the top edge is found below ``C``.
     """
     nz = eq.roots == 0.0
     if not (np.any(nz) and eq.exps[nz][0] == -1.0):
         return None, 0.0
+    if eq.degree_at_infinity == 0:
+        # M^{-1}(m) -> C as m -> +-infinity: critical points far beyond every root are rounding
+        # (the slope's terms cancel there), not edges
+        far = 1e10 * max(1.0, float(np.max(np.abs(eq.roots))))
+        keep = np.abs(mc) < far
+        mc, vc = mc[keep], vc[keep]
     right = mc > 0.0
-    if not np.any(right):
+    C = math.exp(eq.log_c)
+    if eq.degree_at_infinity == 0 and any(abs(loc - C) <= 1e-12 * C and w > 0 for loc, w in eq.atoms):
+        # An atom at C: M has a pole there and, below it, follows the branch that leaves
+        # m = -infinity to the right, M^{-1} decreasing from C to its first critical point
+        # (if M^{-1} < C there): the top edge of the continuous part
+        if not (mc.size and mc[0] < eq.roots.min() and vc[0] < eq.log_c):
+            return None, 0.0
+        top = math.exp(vc[0])
+    elif eq.degree_at_infinity == 0 and not np.any(right):
+        top = C  # M^{-1} decreases from +infinity to C on m > 0: an edge where M -> infinity
+    elif not np.any(right):
         return None, 0.0
-    top = math.exp(vc[right][0])
+    else:
+        top = math.exp(vc[right][0])
     m_atom = atom0 - 1.0
     near = np.abs(eq.roots - m_atom) <= 1e-12 * max(1.0, abs(m_atom))
     bottom = 0.0
