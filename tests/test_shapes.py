@@ -128,3 +128,20 @@ def test_depth_1000_rational_nets_are_certified():
         s = fpcore.jacobian_spectrum(fpcore.Network([1000] * 1001, act, sigma_w2=sw2))
         assert s.stats.n_certified == s.stats.n_points and s.stats.n_uncertified == 0
         assert s.cdf(s.lambda_max) == 1.0
+
+
+def test_top_edge_below_an_atom_at_infinity_limit():
+    # Orthogonal hard-tanh, square, L = 10: M^{-1}(m) -> C = 1 as m -> infinity with an atom at 1;
+    # the continuous part ends below it, at a critical value of M^{-1} (M real in between).
+    net = fpcore.Network([1000] * 11, "hard_tanh", sigma_w2=1.0, init="orthogonal")
+    s = fpcore.jacobian_spectrum(net)
+    assert any(abs(loc - 1.0) < 1e-12 and w > 0.1 for loc, w in s.atoms)
+    assert len(s.support) == 1
+    lo, hi = s.support[0]
+    assert 0.9 < hi < 1.0
+    xs = np.array([hi * (1 - 1e-3), 0.5 * (hi + 1.0), hi + 0.9 * (1.0 - hi)])
+    r = _lilypad.solve(build_equation(net), xs.astype(complex), scale=1.0)
+    assert np.all(r.certified)
+    im = -r.m.imag / np.abs(r.m)
+    assert im[0] > 1e-6 and np.all(im[1:] < 1e-12)
+    assert s.stats.n_certified == s.stats.n_points
