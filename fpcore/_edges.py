@@ -245,6 +245,9 @@ def rational_edges(eq: Equation) -> np.ndarray:
     by a sign scan on a grid that clusters at both ends of each interval, then refined by
     ``brentq``. Every support edge is among the returned values.
     """
+    if _fastchain._HAVE_NUMBA:
+        _, vals = rational_critical_points(eq)
+        return _merge(np.exp(vals))
     a = np.sort(eq.roots)
     bounds = np.concatenate([[-np.inf], a, [np.inf]])
     out = []
@@ -264,12 +267,6 @@ def rational_edges(eq: Equation) -> np.ndarray:
             sl = np.sum(eq.exps / d, axis=1)
         sg = np.prod(np.sign(d) ** eq.exps, axis=1)
         idx = np.flatnonzero((np.sign(sl[:-1]) != np.sign(sl[1:])) & np.isfinite(sl[:-1]) & np.isfinite(sl[1:]))
-        if _fastchain._HAVE_NUMBA:
-            idx = idx[sg[idx] > 0]
-            mc = _fastchain.critical_points(ms[idx], ms[idx + 1], eq.roots.astype(float), eq.exps.astype(float))
-            v, _, sgn = log_inverse_and_slope_vec(eq, mc)
-            out.extend(np.exp(v[(sgn > 0) & np.isfinite(v)]).tolist())
-            continue
         for j in idx:
             if sg[j] <= 0:
                 continue
@@ -280,8 +277,33 @@ def rational_edges(eq: Equation) -> np.ndarray:
             v, _, sgn = log_inverse_and_slope(eq, mc)
             if sgn > 0 and math.isfinite(v):
                 out.append(math.exp(v))
-    vals = np.unique(np.array(out))
-    # merge values equal up to the accuracy of the critical-point search
+    return _merge(np.array(out))
+
+
+def _merge(vals: np.ndarray) -> np.ndarray:
+    """Sorted unique values, merging those equal up to the accuracy of the critical-point search."""
+    vals = np.unique(vals)
     keep = np.ones(vals.size, dtype=bool)
     keep[1:] = np.diff(vals) > 1e-8 * vals[1:]
     return vals[keep]
+
+
+_N_BOUNDED = 700  # scan points per interval between two roots (tanh spacing)
+_N_UNBOUNDED = 900  # scan points on each unbounded interval (exponential spacing)
+
+
+def rational_critical_points(eq: Equation, near: tuple[float, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Critical points ``m_c`` of ``M^{-1}`` on the real line with ``M^{-1}(m_c) > 0`` and
+    ``log M^{-1}(m_c)`` (rational equations; compiled scan of every interval between roots, as
+    :func:`rational_edges`), sorted by ``m_c``. With ``near``, only the interval right of each
+    of these roots (``+inf`` for the largest) and the one left of it are scanned."""
+    order = np.argsort(eq.roots)
+    a, e = eq.roots[order].astype(float), eq.exps[order].astype(float)
+    if near is None:
+        which = np.arange(a.size + 1)
+    else:
+        j = np.searchsorted(a, np.asarray(near, dtype=float))  # interval left of a root near[i]
+        which = np.unique(np.clip(np.concatenate([j, j + 1]), 0, a.size))
+    mc, vc, _ = _fastchain.scan_critical(a, e, float(eq.log_c), _N_BOUNDED, _N_UNBOUNDED, which.astype(np.int64))
+    order = np.argsort(mc)
+    return mc[order], vc[order]

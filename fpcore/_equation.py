@@ -125,17 +125,19 @@ class _RatS:
         self.laws: list[tuple[int, float]] = list(laws or [])  # (layer index, k)
 
     def mul(self, other: "_RatS") -> "_RatS":
-        out = _RatS(self.logc + other.logc, self.roots, self.laws + other.laws)
-        for a, e in other.roots.items():
+        # merge the shorter list of roots into the longer (each merge scans the longer one)
+        big, small = (self, other) if len(self.roots) >= len(other.roots) else (other, self)
+        out = _RatS(self.logc + other.logc, big.roots, self.laws + other.laws)
+        for a, e in small.roots.items():
             _add_root(out.roots, a, e)
         return out
 
     def subst(self, c: float) -> "_RatS":
         """``S(m / c)``."""
-        out = _RatS(self.logc, {}, [(l, k / c) for l, k in self.laws])
-        for a, e in self.roots.items():
-            out.logc -= e * math.log(c)
-            _add_root(out.roots, a * c, e)
+        # distinct roots stay distinct (apart by more than the merge tolerance) when all are
+        # scaled by c: no merging needed
+        out = _RatS(self.logc, {a * c: e for a, e in self.roots.items()}, [(l, k / c) for l, k in self.laws])
+        out.logc -= sum(self.roots.values()) * math.log(c)
         return out
 
     def dimchange(self, c: float) -> "_RatS":
@@ -148,6 +150,17 @@ class _RatS:
 
 def _add_root(roots: dict, a: float, e: float) -> None:
     # Roots built from width ratios agree to rounding only: merge within a relative 1e-12.
+    if len(roots) > 32:  # deep nets with one root per layer: one vectorised scan
+        keys = np.fromiter(roots, dtype=float, count=len(roots))
+        hit = np.flatnonzero(np.abs(a - keys) <= 1e-12 * np.maximum(np.maximum(1.0, abs(a)), np.abs(keys)))
+        if hit.size:
+            b = float(keys[hit[0]])
+            roots[b] += e
+            if roots[b] == 0:
+                del roots[b]
+        else:
+            roots[a] = e
+        return
     for b in list(roots):
         if abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b)):
             roots[b] += e

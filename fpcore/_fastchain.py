@@ -15,7 +15,7 @@ with ``eta = |g / g'|`` and ``K = sum_j |e_j| / (|m - a_j| - 2 eta)^2 >= sup |g'
 ``B(m, 2 eta)``: certified when ``eta K <= |g'| / 2``. The logarithms take their cuts straight up
 from each root (arguments in ``(-3 pi/2, pi/2]``), and the ball must keep clear of them, so one
 branch of ``g`` (shifted by the ``2 pi i k`` nearest to 0 at the centre) is analytic on the ball;
-Newton then runs to ``|dm| <= 4 eps |m|`` inside it.
+Newton then runs to ``|dm| <= 4 eps |m|`` (or to the rounding floor of ``g``) inside it.
 
 Non-rational equations (leaky ReLU, smooth activations; Gaussian weights) are solved along the
 sorted grid in one sweep (:func:`grid_general`): the first point of each support interval walks
@@ -47,6 +47,7 @@ except ImportError:  # pragma: no cover - exercised only in environments without
 
 _TWO_PI = 2.0 * math.pi
 _EPS4 = 4.0 * np.finfo(float).eps
+_FLOOR = 1e-8  # Newton steps below this (relative) are in the quadratic regime
 
 
 def _jit(fn):
@@ -86,36 +87,65 @@ def _g(z, m, a, e, log_c):
 
 
 @_jit
-def _test(z, m, a, e, log_c):
-    """Kantorovich test of the log-form Newton map at ``z`` from ``m``: (ok, branch shift)."""
+def _test_g(z, m, a, e, log_c):
+    """Kantorovich test of the log-form Newton map at ``z`` from ``m``: (ok, branch shift, ``g``
+    on that branch, ``g'``) -- ``g / g'`` is the first Newton step."""
     g, gp, dmin, cut = _g(z, m, a, e, log_c)
     k = math.floor(g.imag / _TWO_PI + 0.5)
     g = g - 1j * _TWO_PI * k
     agp = abs(gp)
     if not (agp > 0.0) or not math.isfinite(agp):
-        return False, k
+        return False, k, g, gp
     eta = abs(g) / agp
     r = 2.0 * eta
     if not (r < cut) or not (r < dmin):
-        return False, k
+        return False, k, g, gp
     K = 0.0
     for j in range(a.size):
         d = abs(m - a[j]) - r
         K += abs(e[j]) / (d * d)
-    return eta * K <= 0.5 * agp, k
+    return eta * K <= 0.5 * agp, k, g, gp
 
 
 @_jit
-def _newton(z, m, k, a, e, log_c, max_iter):
-    """Newton on the branch ``g - 2 pi i k`` (inside a certified ball); returns m, iterations."""
+def _test(z, m, a, e, log_c):
+    """Kantorovich test of the log-form Newton map at ``z`` from ``m``: (ok, branch shift)."""
+    ok, k, g, gp = _test_g(z, m, a, e, log_c)
+    return ok, k
+
+
+@_jit
+def _certified_newton(z, m, k, g, gp, a, e, log_c, max_iter):
+    """:func:`_newton` after a passed test whose ``g``, ``g'`` at ``m`` give the first step (the
+    same arithmetic as its first iteration, without evaluating ``g`` twice)."""
+    dm = g / gp
+    m = m - dm
+    adm = abs(dm)
+    if adm <= _EPS4 * abs(m):
+        return m, 1
+    m, used = _newton(z, m, k, a, e, log_c, max_iter - 1, adm)
+    return m, used + 1
+
+
+@_jit
+def _newton(z, m, k, a, e, log_c, max_iter, prev):
+    """Newton on the branch ``g - 2 pi i k`` (inside a certified ball) after a step of size ``prev``
+    (``inf``: none yet); returns m, iterations.
+
+    Stops at ``|dm| <= 4 eps |m|``, or at the rounding floor of ``g`` (a sum of ``L`` logarithms
+    can keep ``|dm|`` above ``4 eps |m|``): once a step of at most ``1e-8 |m|`` is not followed by
+    one at least twice shorter -- in the certified ball Newton converges quadratically, so such a
+    step is rounding noise."""
     for it in range(max_iter):
         g, gp, dmin, cut = _g(z, m, a, e, log_c)
         if not (abs(gp) > 0.0):
             return m, max_iter
         dm = (g - 1j * _TWO_PI * k) / gp
         m = m - dm
-        if abs(dm) <= _EPS4 * abs(m):
+        adm = abs(dm)
+        if adm <= _EPS4 * abs(m) or (prev <= _FLOOR * abs(m) and adm > 0.5 * prev):
             return m, it + 1
+        prev = adm
     return m, max_iter
 
 
@@ -147,9 +177,9 @@ def _walk(z, m, t, a, e, log_c, max_rounds, counts):
         if t == z:
             return m, True
         zn, step, final = _propose(z, t, h)
-        ok, k = _test(zn, m, a, e, log_c)
+        ok, k, g, gp = _test_g(zn, m, a, e, log_c)
         if ok:
-            m, used = _newton(zn, m, k, a, e, log_c, 60)
+            m, used = _certified_newton(zn, m, k, g, gp, a, e, log_c, 60)
             counts[0] += 1
             counts[1] += used
             z = zn
@@ -164,10 +194,23 @@ def _walk(z, m, t, a, e, log_c, max_rounds, counts):
 
 
 @_jit
-def grid_chain(x, groups, Y, mean, s1, a, e, log_c, max_rounds):
+def _walk_inverted(z, m, t, b, eb, log_cb, max_rounds, counts):
+    """:func:`_walk` along the real axis in the coordinate ``w = 1 / conj(m)``: for real ``z``,
+    ``M^{-1}(m) = z`` iff ``M^{-1}(1 / w) = z``, again a product ``C' prod (w - b_j)^{e_j}`` (roots
+    ``b``), and ``Im w <= 0`` keeps ``w`` clear of the cuts as ``m`` is. Near an edge where ``|m|``
+    grows without bound (``M^{-1}(infinity)`` finite), ``w`` has an ordinary square-root edge."""
+    w, good = _walk(z, 1.0 / m.conjugate(), t, b, eb, log_cb, max_rounds, counts)
+    return 1.0 / w.conjugate(), good
+
+
+@_jit
+def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
     """Solve ``M(x_i + i0)`` along a sorted grid (``groups``: one label per support interval).
 
-    Returns the solutions, a certified mask and the counts (lilypads, Newton steps, rejected).
+    Each point walks from its left neighbour in ``m``, or, where that fails, in ``w = 1 / conj(m)``
+    (``b``, ``eb``, ``log_cb``: the inverted product, :func:`_walk_inverted`); ``w`` is tried
+    first where ``|m| > 1`` at the previous point. Returns the solutions, a certified mask and the
+    counts (lilypads, Newton steps, rejected).
     """
     n = x.size
     out = np.empty(n, dtype=np.complex128)
@@ -176,7 +219,18 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, max_rounds):
     for i in range(n):
         t = complex(x[i], 0.0)
         if i > 0 and groups[i] == groups[i - 1] and ok[i - 1]:
-            m, good = _walk(complex(x[i - 1], 0.0), out[i - 1], t, a, e, log_c, max_rounds, counts)
+            z = complex(x[i - 1], 0.0)
+            good = False
+            # large |m| (an edge where M^{-1}(m) tends to a finite limit as m -> infinity): w first
+            inverted = abs(out[i - 1]) > 1.0
+            for attempt in range(2):
+                if inverted:
+                    m, good = _walk_inverted(z, out[i - 1], t, b, eb, log_cb, max_rounds, counts)
+                else:
+                    m, good = _walk(z, out[i - 1], t, a, e, log_c, max_rounds, counts)
+                if good:
+                    break
+                inverted = not inverted
             if good:
                 out[i] = m
                 ok[i] = True
@@ -184,17 +238,34 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, max_rounds):
         # from far above: m = mean / (z - s1) is a certified start at height Y
         z0 = complex(x[i], Y)
         m0 = mean / (z0 - s1)
-        good0, k = _test(z0, m0, a, e, log_c)
+        good0, k, g, gp = _test_g(z0, m0, a, e, log_c)
         out[i] = m0
         if not good0:
             continue
-        m0, used = _newton(z0, m0, k, a, e, log_c, 60)
+        m0, used = _certified_newton(z0, m0, k, g, gp, a, e, log_c, 60)
         counts[0] += 1
         counts[1] += used
         m, good = _walk(z0, m0, t, a, e, log_c, max_rounds, counts)
         out[i] = m
         ok[i] = good
     return out, ok, counts
+
+
+@_jit
+def residual_abs(t, m, a, e, log_c):
+    """``|f|`` of :func:`fpcore._lilypad._residual` (``f = z Q(m) / (C P(m)) - 1``, evaluated
+    through logarithms with principal arguments) at each target ``t_i`` and solution ``m_i``."""
+    out = np.empty(t.size)
+    for i in range(t.size):
+        z = t[i]
+        lr = complex(math.log(abs(z)), math.atan2(z.imag, z.real)) - log_c
+        for j in range(a.size):
+            d = m[i] - a[j]
+            lr -= e[j] * complex(math.log(abs(d)), math.atan2(d.imag, d.real))
+        re = min(lr.real, 700.0)
+        rho = math.exp(re) * complex(math.cos(lr.imag), math.sin(lr.imag))
+        out[i] = abs(rho - 1.0)
+    return out
 
 
 @_jit
@@ -243,6 +314,78 @@ def critical_points(lo, hi, a, e):
                 h = mid
         out[i] = 0.5 * (l + h)
     return out
+
+
+@_jit
+def _log_inverse_sign(m, a, e, log_c):
+    """``log|M^{-1}(m)|`` and the sign of ``M^{-1}(m)`` for real ``m`` (rational equations)."""
+    v = log_c
+    sg = 1.0
+    for j in range(a.size):
+        d = m - a[j]
+        v += e[j] * math.log(abs(d))
+        if d < 0.0 and abs(e[j]) % 2.0 != 0.0:
+            sg = -sg
+        elif d == 0.0:
+            sg = np.nan
+    return v, sg
+
+
+@_jit
+def scan_critical(a, e, log_c, n_bounded, n_unbounded, which):
+    """Every critical point of ``log|M^{-1}|`` on the real line where ``M^{-1} > 0``.
+
+    Each interval between consecutive roots ``a`` (sorted increasing) is scanned for sign changes
+    of the slope on ``n_bounded`` points that cluster at both ends (``tanh`` spacing over
+    ``[-14, 14]``), each unbounded one on ``n_unbounded`` points ``exp(-40 .. 40)`` away from
+    its root; each sign change is refined by bisection (:func:`critical_points`).
+
+    ``which`` lists the intervals to scan by their index ``j``: ``(a_{j-1}, a_j)``, ``0`` left of
+    every root, ``a.size`` right of every root. Returns the critical points, ``log M^{-1}`` there
+    and the index of their interval.
+    """
+    nr = a.size
+    cap = (nr + 1) * max(n_bounded, n_unbounded)
+    mc = np.empty(cap)
+    vc = np.empty(cap)
+    ic = np.empty(cap, dtype=np.int64)
+    cnt = 0
+    lo1 = np.empty(1)
+    hi1 = np.empty(1)
+    for j in which:
+        if nr == 0:
+            break
+        n = n_unbounded if (j == 0 or j == nr) else n_bounded
+        # M^{-1} keeps its sign between two roots: skip the intervals where it is negative
+        inner = a[0] - 1.0 if j == 0 else (a[nr - 1] + 1.0 if j == nr else 0.5 * (a[j - 1] + a[j]))
+        if not (_log_inverse_sign(inner, a, e, log_c)[1] > 0.0):
+            continue
+        prev_m = 0.0
+        prev_s = np.nan
+        for k in range(n):
+            if j == 0:
+                m = a[0] - math.exp(40.0 - 80.0 * k / (n - 1))
+            elif j == nr:
+                m = a[nr - 1] + math.exp(-40.0 + 80.0 * k / (n - 1))
+            else:
+                lo, hi = a[j - 1], a[j]
+                s = -14.0 + 28.0 * k / (n - 1)
+                m = lo + (hi - lo) * 0.5 * (1.0 + math.tanh(s))
+                if not (m > lo and m < hi):
+                    continue
+            sl = _slope(m, a, e)
+            if math.isfinite(sl) and math.isfinite(prev_s) and np.sign(sl) != np.sign(prev_s):
+                lo1[0] = prev_m
+                hi1[0] = m
+                c = critical_points(lo1, hi1, a, e)[0]
+                vcv, sgc = _log_inverse_sign(c, a, e, log_c)
+                if sgc > 0.0 and math.isfinite(vcv):
+                    mc[cnt] = c
+                    vc[cnt] = vcv
+                    ic[cnt] = j
+                    cnt += 1
+            prev_m, prev_s = m, sl
+    return mc[:cnt], vc[:cnt], ic[:cnt]
 
 
 # -- non-rational equations: joint Newton on (m, u_1, ..., u_G), verified a posteriori ---------

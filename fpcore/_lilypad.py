@@ -720,6 +720,19 @@ def _guess_and_certify(ev: "_Rational", t, groups, m, known):
     return out, cert, used
 
 
+def _inverted(eq: Equation) -> tuple[np.ndarray, np.ndarray, float]:
+    """``M^{-1}(1 / w) = C' prod_j (w - b_j)^{e_j}``: roots ``b_j = 1 / a_j`` (``a_j != 0``) with the
+    same exponents and ``w = 0`` with exponent ``-sum_j e_j``; ``log C' = log C + sum e_j log(-a_j)``
+    (from ``1/w - a_j = (-a_j)(w - 1/a_j) / w``; every ``a_j <= 0``)."""
+    nz = eq.roots != 0.0
+    a, e = eq.roots[nz].astype(float), eq.exps[nz].astype(float)
+    b, eb = 1.0 / a, e
+    deg = float(eq.exps.sum())
+    if deg != 0.0:
+        b, eb = np.append(b, 0.0), np.append(eb, -deg)
+    return np.ascontiguousarray(b), np.ascontiguousarray(eb), float(eq.log_c + np.sum(e * np.log(-a)))
+
+
 def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
                     groups: np.ndarray | None = None) -> SolveResult:
     """Vertical chains from far above each target; with ``groups`` (labels of sorted real targets
@@ -750,9 +763,10 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
         # compiled chains along the grid (without groups: each target from far above); what
         # they leave walks down vectorised
         labels = np.arange(n) if groups is None else groups
+        B, EB, log_cb = _inverted(eq)
         out_m, ok, cnt = _fastchain.grid_chain(
             np.ascontiguousarray(t.real), np.ascontiguousarray(labels, dtype=np.int64), float(Y), float(eq.mean),
-            s1, A, E, float(eq.log_c), max_rounds)
+            s1, A, E, float(eq.log_c), B, EB, log_cb, max_rounds)
         counts[:] += cnt
         failed = ~ok
         if np.any(failed):
@@ -761,8 +775,8 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
             mp, used, _ = _polish(ev, t[sel], mv, lv)
             counts[1] += used
             out_m[sel], failed[sel] = mp, fv
-        f, *_ = _residual(eq, t, out_m, None)
-        certified = ~failed & (np.abs(f) <= TOL_VERIFY)
+        f = _fastchain.residual_abs(t, out_m, A, E, float(eq.log_c))
+        certified = ~failed & (f <= TOL_VERIFY)
         n_lily, n_newton, n_rej = (int(c) for c in counts)
         return SolveResult(m=out_m, u=None, certified=certified, verified=certified.copy(), n_lilypads=n_lily,
                            n_newton=n_newton, n_rejected=n_rej, trace=None)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import _fastchain
-from ._edges import lower_edge, rational_edges, upper_edge
+from ._edges import _merge, lower_edge, rational_critical_points, rational_edges, upper_edge
 from ._equation import Equation, build_equation
 from ._lilypad import solve, solve_near
 from ._network import Network, _check_gram
@@ -533,6 +533,9 @@ def _grid(lo: float, hi: float, n: int, depth: float = 1e-10) -> np.ndarray:
     return x[(x > lo) & (x < hi)]
 
 
+_FULL_SCAN_ROOTS = 128  # above this many distinct roots, inner gaps are found on the grid (O(roots^2) scan)
+
+
 def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> list[tuple[float, float]]:
     """Intervals carrying the continuous part, from the critical values of ``M^{-1}``.
 
@@ -550,7 +553,29 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
             if r.verified[0] and 1.0 - _tail_mass(eq, r.m, r.u, r.short)[0] - atom0 > 1e-8:
                 lo = 0.0
         return [(lo, hi)]
-    cands = [c for c in rational_edges(eq) if all(abs(c - a) > 1e-9 * a for a in atom_locs)]
+    if _fastchain._HAVE_NUMBA and eq.roots.size > _FULL_SCAN_ROOTS:
+        # the full scan costs O(roots^2): scan the two branches of the outer edges only and let
+        # the grid find any inner gap (as for non-rational equations, see _support)
+        m_atom = atom0 - 1.0
+        r = eq.roots[np.argmin(np.abs(eq.roots - m_atom))]
+        mc, vc = rational_critical_points(eq, near=(0.0, float(r)))
+        top, bottom = _outer_edges(eq, atom0, mc, vc)
+        if top is not None:
+            return [(bottom, top)]
+    if _fastchain._HAVE_NUMBA:
+        mc, vc = rational_critical_points(eq)
+        edges = _merge(np.exp(vc))
+        top, bottom = _outer_edges(eq, atom0, mc, vc)
+    else:
+        edges, top, bottom = rational_edges(eq), None, 0.0
+    cands = [c for c in edges if all(abs(c - a) > 1e-9 * a for a in atom_locs)]
+    if top is not None:
+        # no support above the top edge nor below the bottom one: only the critical values in
+        # between can bound gaps, and only those need a solve
+        cands = [top] + [c for c in cands if bottom * (1 + 1e-9) < c < top * (1 - 1e-9)]
+        cands = np.unique(np.concatenate([[bottom], cands]))
+        if cands.size == 2:
+            return [(float(cands[0]), float(cands[1]))]
     cands = np.unique(np.concatenate([[0.0], cands]))
     if cands.size < 2:
         return []
@@ -569,6 +594,58 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
         else:
             out.append((float(lo), float(hi)))
     return out
+
+
+def _outer_edges(eq: Equation, atom0: float, mc: np.ndarray, vc: np.ndarray) -> tuple[float | None, float]:
+    """Top and bottom edges of the support of a rational equation from its real critical points
+    ``mc`` (sorted) and ``log M^{-1}`` there, ``vc``; ``(None, 0)`` when they are not known.
+
+    For ``x > 0`` outside the support ``M(x)`` is real and decreases in ``x``. Above the support
+    ``M(x) ~ mean / x`` follows the branch of ``M^{-1}`` that leaves the pole at ``m = 0`` to the
+    right: ``M^{-1}`` decreases from ``+inf`` to its first critical point ``m_1 > 0``, so the top
+    edge is ``M^{-1}(m_1)``. Below the support, if ``M^{-1}`` has a simple root at
+    ``M(0) = atom0 - 1``, ``M`` is analytic at 0 (the local inverse of ``M^{-1}``) and follows the
+    real branch to the left of that root up to its first critical point: the bottom edge.
+    Otherwise (a multiple root: a singular density at 0) the bottom edge is 0. When
+    ``M^{-1}(infinity) = C`` is finite and carries an atom, the top edge is found below ``C``.
+    """
+    nz = eq.roots == 0.0
+    if not (np.any(nz) and eq.exps[nz][0] == -1.0):
+        return None, 0.0
+    if eq.degree_at_infinity == 0:
+        # M^{-1}(m) -> C as m -> +-infinity: critical points far beyond every root are rounding
+        # (the slope's terms cancel there), not edges
+        far = 1e10 * max(1.0, float(np.max(np.abs(eq.roots))))
+        keep = np.abs(mc) < far
+        mc, vc = mc[keep], vc[keep]
+    right = mc > 0.0
+    C = math.exp(eq.log_c)
+    if eq.degree_at_infinity == 0 and any(abs(loc - C) <= 1e-12 * C and w > 0 for loc, w in eq.atoms):
+        # An atom at C: M has a pole there and, below it, follows the branch that leaves
+        # m = -infinity to the right, M^{-1} decreasing from C to its first critical point
+        # (if M^{-1} < C there): the top edge of the continuous part
+        if not (mc.size and mc[0] < eq.roots.min() and vc[0] < eq.log_c):
+            return None, 0.0
+        top = math.exp(vc[0])
+    elif eq.degree_at_infinity == 0 and not np.any(right):
+        top = C  # M^{-1} decreases from +infinity to C on m > 0: an edge where M -> infinity
+    elif not np.any(right):
+        return None, 0.0
+    else:
+        top = math.exp(vc[right][0])
+    m_atom = atom0 - 1.0
+    near = np.abs(eq.roots - m_atom) <= 1e-12 * max(1.0, abs(m_atom))
+    bottom = 0.0
+    if np.any(near) and eq.exps[near][0] == 1.0:
+        r = eq.roots[near][0]
+        below = eq.roots[eq.roots < r]
+        left = max(below.max(), -np.inf) if below.size else -np.inf
+        inside = (mc < r) & (mc > left)
+        if np.any(inside):
+            bottom = math.exp(vc[inside][-1])
+    if not bottom < top:
+        return None, 0.0
+    return top, bottom
 
 
 def _support(x: np.ndarray, m: np.ndarray, intervals) -> tuple[tuple[float, float], ...]:
