@@ -7,6 +7,7 @@ puts the pure views of :mod:`dashboard.views` on the page.
 from __future__ import annotations
 
 import io
+import json
 import math
 import sys
 import urllib.parse
@@ -109,6 +110,21 @@ NARROW_CSS = """
 """
 
 
+#: The URL's view of the controls (raw values from the browser; see DashboardApp._sync_url).
+_Link = type("_Link", (param.Parameterized,), {p: param.Parameter(None) for p in URL_PARAMETERS})
+
+
+def _url_value(v) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+class _Event:
+    __slots__ = ("name", "new")
+
+    def __init__(self, name, new):
+        self.name, self.new = name, new
+
+
 class DashboardApp(pn.viewable.Viewer):
     """The page: sidebar of controls, spectrum plots, mean field and phase diagram, lilypad animation.
 
@@ -153,16 +169,45 @@ class DashboardApp(pn.viewable.Viewer):
         if s.error:  # a first load that failed
             pn.state.onload(self._notify_error)
         if sync_url:
-            # The URL's own values were checked above: drop them so that syncing does not apply
-            # them again (unchecked); syncing then writes the state's values back into the URL.
-            loc = pn.state.location
-            rest = {k: v for k, v in urllib.parse.parse_qsl(loc.search.lstrip("?")) if k not in URL_PARAMETERS}
-            loc.search = ("?" + urllib.parse.urlencode(rest)) if rest else ""
-            loc.sync(
-                s, {p: p for p in URL_PARAMETERS},
-                on_error=lambda bad: self._warn(f"The link's values {bad} could not be applied."),
-            )  # fmt: skip
+            self._sync_url(changes)
         self._template = self._build_template()
+
+    def _sync_url(self, reported: list[str]) -> None:
+        """Mirror the controls in the URL, through :class:`_Link`: whatever the browser's URL says
+        (on connection, back/forward, an edited link) is validated and clamped by
+        :func:`url_overrides` before it reaches the state, and each adjustment is reported once."""
+        s = self.state
+        link = _Link(**{p: getattr(s, p) for p in URL_PARAMETERS})
+        self._link, self._link_guard, self._reported = link, False, set(reported)
+
+        def state_to_link(*events):
+            self._link_guard = True
+            try:
+                link.param.update(**{e.name: e.new for e in events})
+            finally:
+                self._link_guard = False
+
+        def link_to_state(*events):
+            if self._link_guard:
+                return
+            params, changes = url_overrides({e.name: e.new for e in events})
+            new = [c for c in changes if c not in self._reported]
+            self._reported.update(changes)
+            params = {k: v for k, v in params.items() if getattr(s, k) != v}
+            if params:
+                s.param.update(**params)
+            # The link shows the state's values (clamped), never the raw ones. (The URL is rewritten
+            # on the next tick: Location ignores updates made while it applies the browser's URL.)
+            state_to_link(*[_Event(e.name, getattr(s, e.name)) for e in events])
+            query = {e.name: _url_value(getattr(s, e.name)) for e in events if getattr(s, e.name) is not None}
+            if query:
+                _next_tick(lambda: pn.state.location.update_query(**query))
+            if new:
+                self._warn("This link's values were adjusted to the controls: " + "; ".join(new) + ".")
+
+        s.param.watch(state_to_link, list(URL_PARAMETERS))
+        link.param.watch(link_to_state, list(URL_PARAMETERS))
+        pn.state.location.sync(link, {p: p for p in URL_PARAMETERS})
 
     def _warn(self, msg: str) -> None:
         self.last_warning = msg

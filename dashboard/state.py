@@ -988,6 +988,13 @@ class DashboardState(param.Parameterized):
             if self.result is r:
                 self.param.update(details=r, left=left)
 
+        c = r.computed
+        if self._runner is not None and c is not None and c.prepared:
+            key = (float(log_axis_start(r.spectrum)), x_from)
+            if not log_x or key in c._left:  # all computed already (a cache hit): no round trip
+                self._runner.supersede("details")
+                done(c._left[key] if log_x else None)
+                return
         self.run("details", job, done, label="deciles and CDF")
 
     @param.depends("result", "target_x", watch=True)
@@ -1205,6 +1212,17 @@ def _warm_up() -> None:
     loads them from its cache next to the sources) and every import happens now."""
     log = logging.getLogger(__name__)
     t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny warm-up nets: uncertified points do not matter here
+        _warm_up_nets(log)
+        try:
+            DashboardState()  # the default page: spectrum, deciles and chain cached for the first visitor
+        except Exception:  # noqa: BLE001
+            log.warning("dashboard warm-up of the default page failed", exc_info=True)
+    log.info("fpcore kernels ready in %.1f s", time.perf_counter() - t0)
+
+
+def _warm_up_nets(log) -> None:
     for net in (fpcore.Network([20, 20, 20], "relu", sigma_w2=2.0), fpcore.Network([20, 20, 20], "gelu", sigma_w2=2.0),
                 fpcore.Network([20, 20, 20], "tanh", sigma_w2=1.0, init="orthogonal")):  # fmt: skip
         try:
@@ -1216,7 +1234,6 @@ def _warm_up() -> None:
                 compute_basins(net, "JtJ", trace, min(1, len(trace.centres) - 1))
         except Exception:  # a failed warm-up only costs time later; the app reports real errors
             log.warning("fpcore kernel warm-up failed for %r", net, exc_info=True)
-    log.info("fpcore kernels ready in %.1f s", time.perf_counter() - t0)
 
 
 def warm_up_kernels(wait: bool = False, timeout: float = 600.0) -> bool:

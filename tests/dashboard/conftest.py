@@ -162,3 +162,9 @@ def shared_page(chromium, served_app):
     p = AppPage(chromium, served_app)
     yield p
     p.page.close()
+
+
+@pytest.fixture
+def page_class():
+    """:class:`AppPage` itself, for tests that open several sessions."""
+    return AppPage
