@@ -59,8 +59,10 @@ def session_runner(doc, on_busy=None, on_overdue=None, time_limit: float = TIME_
     ``add_next_tick_callback`` is the one document method safe to call from other threads)."""
 
     def in_doc(fn):
+        # As in a widget callback: Panel's curdoc set, and changes sent when `fn` returns.
         with set_curdoc(doc):
-            fn()
+            with pn.io.unlocked():
+                fn()
 
     def call_soon(fn):
         doc.add_next_tick_callback(partial(in_doc, fn))
@@ -97,6 +99,15 @@ class IntSlider(_Prompt, pn.widgets.IntSlider):
 class FloatSlider(_Prompt, pn.widgets.FloatSlider):
     pass
 
+
+BUSY_IDLE = '<span class="idle">✓ up to date</span>'
+BUSY_ON = '<span class="busy">⏳ computing…</span>'
+BUSY_CSS = """
+span { font-size: 12.5px; white-space: nowrap; }
+.idle { color: #888; }
+.busy { color: #1f5fa8; font-weight: 600; animation: pulse 1s ease-in-out infinite alternate; }
+@keyframes pulse { from { opacity: 1; } to { opacity: 0.35; } }
+"""
 
 # Phones and narrow windows: the sidebar stacks above the main area instead of squeezing it.
 NARROW_CSS = """
@@ -140,9 +151,11 @@ class DashboardApp(pn.viewable.Viewer):
         doc = pn.state.curdoc
         served = doc is not None and doc.session_context is not None
         self._served = served
-        self.w_busy = pn.indicators.LoadingSpinner(value=False, size=22, visible=False,
-                                                   css_classes=["w-busy"], margin=(8, 4))  # fmt: skip
-        self.busy_text = pn.pane.Markdown("", margin=(0, 4), css_classes=["busy-text"])
+        # "computing…" while results are on their way: a fixed-size text, because showing, hiding
+        # or restyling an element (a LoadingSpinner) made the browser lay out the whole page again
+        # (over a second on a loaded 2-core machine) ahead of the very patch the user waits for.
+        self.w_busy = pn.pane.HTML(BUSY_IDLE, width=110, height=24, margin=(12, 0, 0, 8), css_classes=["w-busy"],
+                                   stylesheets=[BUSY_CSS])  # fmt: skip
         changes = []
         if state is None:
             # A shared link: build the state with the URL's values (one computation, not two),
@@ -218,8 +231,9 @@ class DashboardApp(pn.viewable.Viewer):
         state = self.__dict__.get("_state_for_busy")
         if state is not None:
             state.busy = n
-        self.w_busy.value = self.w_busy.visible = n > 0
-        self.busy_text.object = "*computing…*" if n > 0 else ""
+        text = BUSY_ON if n > 0 else BUSY_IDLE
+        if self.w_busy.object != text:
+            self.w_busy.object = text
 
     def _on_overdue(self, label: str, seconds: float) -> None:
         if pn.state.notifications is not None:
@@ -501,14 +515,20 @@ class DashboardApp(pn.viewable.Viewer):
 
     def _on_spectrum_change(self, *events):
         # The density goes out first (its own websocket message); the mean field, the title and the
-        # phase star follow; the CDF-based marks come with the state's `details` (see _on_details).
+        # phase star follow on the next tick; the CDF-based marks come with the state's `details`
+        # (see _on_details).
         self._apply(self._draw_density)
         if any(e.name in ("result", "mc") for e in events):
-            self._apply(self._draw_details)
-            self._draw_tables()
-            self._show_depth()
-            if any(e.name == "result" for e in events):
-                self._apply(self._draw_evidence)
+            result = any(e.name == "result" for e in events)
+
+            def rest():
+                self._apply(self._draw_details)
+                self._draw_tables()
+                self._show_depth()
+                if result:
+                    self._apply(self._draw_evidence)
+
+            _next_tick(rest)
 
     def _on_details(self, *_):
         self._apply(self._draw_details)
@@ -619,7 +639,7 @@ class DashboardApp(pn.viewable.Viewer):
         # 1024 x 768, phones): nothing is clipped and no horizontal scrolling is needed.
         wrap = dict(flex_wrap="wrap", sizing_mode="stretch_width", align_items="flex-start")
         spectrum = pn.Column(
-            pn.Row(self.w_busy, self.title_pane, self.busy_text, sizing_mode="stretch_width"),
+            pn.Row(self.w_busy, self.title_pane, sizing_mode="stretch_width"),
             pn.FlexBox(self.density_pane, self.cdf_pane, **wrap),
             sizing_mode="stretch_width",
         )
@@ -684,6 +704,9 @@ def create_app(**kwargs) -> DashboardApp:
 
 
 if pn.state.served:
+    # Worker threads compute while the event loop serves every session: let the loop take the GIL
+    # back after 1 ms instead of 5 ms, so a busy worker delays a message by at most that much.
+    sys.setswitchinterval(0.001)
     # Kernels compiled (or loaded from numba's cache) once per server process: before the server
     # accepts requests when it was started with `--setup dashboard/warmup.py` (fpcore-dashboard
     # does that), otherwise the first session waits for it here.

@@ -589,7 +589,9 @@ class JobRunner:
             else:
                 self._waiting[kind] = job  # replaces an older waiting request: it will never run
         if start:
-            self._start(job)
+            # Started on the loop's next tick: what the current callback changed (the density of
+            # the previous job, say) goes out to the browser before a worker competes for the GIL.
+            self._deliver(lambda: self._start(job))
         self._busy()
 
     def supersede(self, kind: str) -> None:
@@ -637,7 +639,7 @@ class JobRunner:
             if nxt is not None:
                 self._running[job.kind] = nxt
         if nxt is not None:
-            self._start(nxt)
+            self._deliver(lambda: self._start(nxt))
         if self.is_latest(job.kind, job.seq):
             exc = fut.exception()
             try:
