@@ -339,13 +339,20 @@ def test_job_runner_latest_wins_and_reports_overdue():
     runner.submit("spectrum", lambda: "second", got.append, got.append)  # waits
     runner.submit("spectrum", lambda: "third", got.append, got.append)  # replaces the second
     assert runner.n_pending == 2 and busy[-1] == 2
+    while loop.queue:  # jobs start on the loop's next tick
+        loop.queue.pop(0)()
     loop.later[0][1]()  # the first job's time limit passes while it runs: superseded, nobody told
     assert overdue == []
     gate.set()
     loop.run()
     assert got == ["third"] and busy[-1] == 0
-    runner.submit("trace", lambda: 1 / 0, got.append, lambda exc: got.append(type(exc).__name__))
+    gate.clear()
+    runner.submit("trace", lambda: gate.wait(10) and 1 / 0, got.append, lambda exc: got.append(type(exc).__name__))
+    while loop.queue:
+        loop.queue.pop(0)()
     loop.later[-1][1]()  # still running and the newest: overdue
+    assert overdue == ["trace"]
+    gate.set()
     loop.run()
     assert got[-1] == "ZeroDivisionError"
 
