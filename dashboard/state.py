@@ -30,7 +30,10 @@ import math
 import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+import itertools
+import os
+import queue
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -514,23 +517,57 @@ class MonteCarlo:
 
 
 # Worker threads shared by every session of a server process. fpcore's compiled kernels release
-# the GIL (numba ``nogil=True``), so threads compute in parallel on the cores while the event loop
-# keeps serving every session; the Python around the kernels takes the GIL in 5 ms slices, which
-# slows the loop but never stops it. ``_SLOW`` runs what may take seconds and nobody waits for
-# (the Evidence view's exact metrics): one at a time per process, so it can never fill the pool.
-_FAST = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fpcore-job")
-_SLOW = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fpcore-slow")
+# the GIL (numba ``nogil=True``), so workers compute in parallel on the cores while the event loop
+# keeps serving every session; the Python around the kernels takes the GIL in short slices, which
+# slows the loop but never stops it. The pool runs the most urgent job first (a density before a
+# lilypad chain before deciles before the Evidence marker), so in a classroom every student's
+# density comes before anyone's secondary views, and few workers (about one per core plus one)
+# keep the GIL and the cores from being shared too thinly.
+PRIORITY = {"spectrum": 0, "basins": 1, "trace": 1, "tune": 1, "details": 2, "phase": 2, "evidence": 3}
+
+
+class _PriorityPool:
+    """A fixed set of daemon threads running submitted callables, lowest priority number first."""
+
+    def __init__(self, workers: int):
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._count = itertools.count()
+        for i in range(workers):
+            threading.Thread(target=self._work, name=f"fpcore-job-{i}", daemon=True).start()
+
+    def submit(self, fn, priority: int = 0) -> Future:
+        fut: Future = Future()
+        self._queue.put((priority, next(self._count), fn, fut))
+        return fut
+
+    def _work(self) -> None:
+        while True:
+            _, _, fn, fut = self._queue.get()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(exc)
+
+
+_POOL = _PriorityPool(max(2, min(4, (os.cpu_count() or 2) + 1)))
+_FAST = _POOL  # (name kept for callers that wait on the pool)
+
+#: Jobs of these kinds start only after the session has been quiet this long (seconds): nobody
+#: waits for them, and during a burst of slider moves they would only take the cores.
+DELAYED = {"evidence": 1.5}
 
 #: Seconds after which a computation is reported as overdue (the page keeps the last good result).
 TIME_LIMIT = 20.0
 
 
 class _Job:
-    __slots__ = ("seq", "kind", "fn", "done", "fail", "slow", "label", "t0", "timer", "overdue")
+    __slots__ = ("seq", "kind", "fn", "done", "fail", "slow", "label", "t0", "timer", "overdue", "waited")
 
     def __init__(self, seq, kind, fn, done, fail, slow, label):
         self.seq, self.kind, self.fn, self.done, self.fail, self.slow, self.label = seq, kind, fn, done, fail, slow, label
-        self.t0, self.timer, self.overdue = 0.0, None, False
+        self.t0, self.timer, self.overdue, self.waited = 0.0, None, False, False
 
 
 class JobRunner:
@@ -606,14 +643,29 @@ class JobRunner:
         return self._latest.get(kind) == seq
 
     def _start(self, job: _Job) -> None:
+        delay = DELAYED.get(job.kind, 0.0)
+        if delay > 0 and self._call_later is not None and not getattr(job, "waited", False):
+            job.waited = True
+            try:
+                self._call_later(delay, lambda: self._start(job) if self.is_latest(job.kind, job.seq)
+                                 else self._skip(job))  # fmt: skip
+                return
+            except Exception:  # noqa: BLE001 - no timer: start now
+                pass
         job.t0 = time.monotonic()
-        fut = (_SLOW if job.slow else _FAST).submit(job.fn)
+        fut = _POOL.submit(job.fn, PRIORITY.get(job.kind, 3 if job.slow else 1))
         if self._call_later is not None and self.time_limit > 0:
             try:
                 job.timer = self._call_later(self.time_limit, lambda: self._check_overdue(job))
             except Exception:  # noqa: BLE001 - a session being torn down: no timer
                 job.timer = None
         fut.add_done_callback(lambda f: self._deliver(lambda: self._finished(job, f)))
+
+    def _skip(self, job: _Job) -> None:
+        """A delayed job superseded before it started: finish it without running it."""
+        fut: Future = Future()
+        fut.set_result(None)
+        self._finished(job, fut)
 
     def _deliver(self, fn) -> None:
         if self.closed:

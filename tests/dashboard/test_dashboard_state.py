@@ -317,7 +317,7 @@ class _Loop:
         while time.monotonic() < end:
             while self.queue:
                 self.queue.pop(0)()
-            if not st._FAST._work_queue.qsize() and self.idle():
+            if not st._POOL._queue.qsize() and self.idle():
                 return
             time.sleep(0.005)
         raise TimeoutError
