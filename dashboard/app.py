@@ -355,8 +355,8 @@ class DashboardApp(pn.viewable.Viewer):
         # Panes that share a line stretch between a minimum and a maximum width and wrap (FlexBox).
         flex = dict(sizing_mode="stretch_width", min_width=300)
         self.phase_pane = pn.pane.Bokeh(self.phase.figure, max_width=520, styles={"flex": "1 1 340px"}, **flex)
-        self.z_pane = pn.pane.Bokeh(self.zplane.figure, max_width=600, styles={"flex": "1 1 340px"}, **flex)
-        self.m_pane = pn.pane.Bokeh(self.mplane.figure, max_width=600, styles={"flex": "1 1 340px"}, **flex)
+        self.z_pane = pn.pane.Bokeh(self.zplane.figure, max_width=560, styles={"flex": "1 1 340px"}, **flex)
+        self.m_pane = pn.pane.Bokeh(self.mplane.figure, max_width=560, styles={"flex": "1 1 340px"}, **flex)
         self.metrics_pane = pn.pane.DataFrame(
             views.metrics_frame(None), index=False, justify="left", sizing_mode="stretch_width",
             styles={"font-size": "12.5px"}, css_classes=["p-metrics"],

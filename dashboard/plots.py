@@ -231,7 +231,7 @@ class PhasePlot:
     """Order-to-chaos phase diagram of the activation with the current ``(sigma_w2, sigma_b2)``."""
 
     def __init__(self, width: int | None = None, height: int = 370):
-        fig = _figure("Phase diagram: log₁₀ χ₁ at q*", width, height, min_width=300)
+        fig = _figure("Phase diagram: log₁₀ χ₁ at q*", width, height, min_width=300, max_width=520)
         self.image_src = ColumnDataSource(data={"image": [], "q_star": [], "x": [], "y": [], "dw": [], "dh": []})
         self.boundary_src = ColumnDataSource(data={"x": _E, "y": _E})
         self.point_src = ColumnDataSource(data={"x": _E, "y": _E})
@@ -270,7 +270,8 @@ class ZPlanePlot:
     """The z-plane: lilypads as disks, the path toward the real axis, rejected proposals, the target."""
 
     def __init__(self, width: int | None = None, height: int = 500):
-        fig = _figure("z-plane: the chain of lilypads (disks)", width, height, match_aspect=True, min_width=300)
+        fig = _figure("z-plane: the chain of lilypads (disks)", width, height, match_aspect=True, min_width=300,
+                      max_width=560)  # fmt: skip
         keys = ("disks", "current", "path", "rejected", "target")
         self.src = {k: ColumnDataSource(data={"x": _E, "y": _E, "r": _E} if k in ("disks", "current") else
                                         {"x": _E, "y": _E}) for k in keys}  # fmt: skip
@@ -300,7 +301,7 @@ class MPlanePlot:
 
     def __init__(self, width: int | None = None, height: int = 500):
         fig = _figure("m-plane: Newton basins of f_z at this lilypad", width, height, match_aspect=True,
-                      min_width=300)  # fmt: skip
+                      min_width=300, max_width=560)  # fmt: skip
         self.basin_src = ColumnDataSource(data={"image": [], "x": [], "y": [], "dw": [], "dh": []})
         self.src = {k: ColumnDataSource(data={"x": _E, "y": _E}) for k in ("roots", "iterates", "start", "solution")}
         self.ball_src = ColumnDataSource(data={"x": _E, "y": _E, "r": _E})

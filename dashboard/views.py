@@ -199,12 +199,12 @@ def left_data(left: dict | None, log_x: bool = True) -> dict:
     mass, atom = float(left["mass"]), float(left["atom"])
     start = float(left["x"][0]) if len(left["x"]) else float(left["lo"])
     if mass >= 5e-4:
-        atom_part = f" (the atom at 0: {atom:.1%})" if atom > 0 else ""
+        atom_part = f" (atom at 0: {atom:.1%})" if atom > 0 else ""
         text = f"← {mass:.1%} of the mass lies left of λ = {start:.2g}{atom_part}"
         if len(left["x"]) == 0:
-            text += ": extend with “Log λ axis from”"
+            text += "\n    to see more of it, extend the axis (“Log λ axis from”)"
         if left.get("uncertified"):
-            text += " (some CDF points uncertified)"
+            text += "\n    (some CDF points left of the grid are uncertified)"
         out["text"] = text
         out["label"] = {"x": np.array([start]), "y": np.array([np.nan]), "text": [text]}
     return out
