@@ -835,9 +835,10 @@ def _message(exc: BaseException) -> str:
 class DashboardState(param.Parameterized):
     """Controls and results of the Jacobian-spectrum explorer.
 
-    Set any control and :attr:`result` follows (synchronously); :attr:`trace` (the lilypad chain
-    toward ``target_x``) and :attr:`basins` (the m-plane picture of :attr:`frame`) follow
-    :attr:`result`. A failure keeps the previous values, sets :attr:`error` and increments
+    Set any control and :attr:`result` follows (at once without a runner; with a
+    :class:`JobRunner`, as in the served app, from a worker thread, newest request wins);
+    :attr:`details` (exact deciles, CDF, hidden mass), :attr:`trace` (the lilypad chain toward
+    ``target_x``) and :attr:`basins` (the m-plane picture of :attr:`frame`) follow :attr:`result`. A failure keeps the previous values, sets :attr:`error` and increments
     :attr:`n_errors`.
     """
 
