@@ -7,24 +7,29 @@ puts the pure views of :mod:`dashboard.views` on the page.
 from __future__ import annotations
 
 import io
+import json
 import math
 import sys
+import urllib.parse
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import panel as pn
 import param
 from bokeh.events import Tap
+from panel.io.state import set_curdoc
+from panel.theme.fast import Fast
 
 try:
     from dashboard import evidence, plots, views
-    from dashboard.state import (GRAMS, PROFILES, URL_PARAMETERS, DashboardState, grid_quantile, url_overrides,
-                                 warm_up_kernels)
+    from dashboard.state import (GRAMS, PROFILES, RANGES, TIME_LIMIT, URL_PARAMETERS, X_FROM, DashboardState,
+                                 JobRunner, grid_quantile, url_overrides, warm_up_kernels)
 except ImportError:  # served from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from dashboard import evidence, plots, views
-    from dashboard.state import (GRAMS, PROFILES, URL_PARAMETERS, DashboardState, grid_quantile, url_overrides,
-                                 warm_up_kernels)
+    from dashboard.state import (GRAMS, PROFILES, RANGES, TIME_LIMIT, URL_PARAMETERS, X_FROM, DashboardState,
+                                 JobRunner, grid_quantile, url_overrides, warm_up_kernels)
 
 pn.extension(notifications=True)
 
@@ -41,6 +46,32 @@ can watch at the bottom. **Try:** move *Depth* and watch the ReLU spectrum sprea
 move σ_w² off 2 to leave the edge of chaos (χ₁ = 1, black line on the phase diagram); press *Sample*
 to check the theory against a real finite network.
 """
+
+# Panel's Fast design without its web font (Open Sans from fonts.googleapis.com, requested on every
+# load): the page must load with no internet (classrooms, offline machines); the system sans-serif
+# is used. Panel finds a design's bundled files under its class name, hence the name "Fast".
+OfflineFast = type("Fast", (Fast,), {"_resources": {k: v for k, v in Fast._resources.items() if k != "font"},
+                                     "__module__": __name__})  # fmt: skip
+
+
+def session_runner(doc, on_busy=None, on_overdue=None, time_limit: float = TIME_LIMIT) -> JobRunner:
+    """A :class:`JobRunner` whose results come back on ``doc``'s event loop (Bokeh's
+    ``add_next_tick_callback`` is the one document method safe to call from other threads)."""
+
+    def in_doc(fn):
+        # As in a widget callback: Panel's curdoc set, and changes sent when `fn` returns.
+        with set_curdoc(doc):
+            with pn.io.unlocked():
+                fn()
+
+    def call_soon(fn):
+        doc.add_next_tick_callback(partial(in_doc, fn))
+
+    def call_later(seconds, fn):
+        return doc.add_timeout_callback(partial(in_doc, fn), int(1000 * seconds))
+
+    return JobRunner(call_soon, call_later, on_busy=on_busy, on_overdue=on_overdue, time_limit=time_limit)
+
 
 def _next_tick(fn) -> None:
     """Run ``fn`` on the next tick of the session's event loop (so earlier updates reach the browser first)."""
@@ -69,63 +100,184 @@ class FloatSlider(_Prompt, pn.widgets.FloatSlider):
     pass
 
 
+BUSY_IDLE = '<span class="idle">✓ up to date</span>'
+BUSY_ON = '<span class="busy">⏳ computing…</span>'
+BUSY_CSS = """
+span { font-size: 12.5px; white-space: nowrap; }
+.idle { color: #888; }
+.busy { color: #1f5fa8; font-weight: 600; animation: pulse 1s ease-in-out infinite alternate; }
+@keyframes pulse { from { opacity: 1; } to { opacity: 0.35; } }
+"""
+
+# Phones and narrow windows: the sidebar stacks above the main area instead of squeezing it.
+NARROW_CSS = """
+@media screen and (max-width: 760px) {
+  #content { flex-direction: column; height: auto; width: 100%; }
+  #sidebar { width: auto !important; min-width: 0 !important; max-width: none !important; height: auto;
+             overflow: visible; border-right: 0; border-bottom: 2px solid var(--neutral-fill-rest); }
+  #main { height: auto; overflow: visible; padding: 0 4px; }
+  #header .title { font-size: 18px; white-space: normal; }
+}
+"""
+
+
+#: The URL's view of the controls (raw values from the browser; see DashboardApp._sync_url).
+_Link = type("_Link", (param.Parameterized,), {p: param.Parameter(None) for p in URL_PARAMETERS})
+
+
+def _url_value(v) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+class _Event:
+    __slots__ = ("name", "new")
+
+    def __init__(self, name, new):
+        self.name, self.new = name, new
+
+
 class DashboardApp(pn.viewable.Viewer):
-    """The page: sidebar of controls, spectrum plots, mean field and phase diagram, lilypad animation."""
+    """The page: sidebar of controls, spectrum plots, mean field and phase diagram, lilypad animation.
+
+    Served, every computation runs in worker threads through a per-session :class:`JobRunner`
+    (latest wins; a spinner shows while results are on their way; a job past its time limit is
+    reported and the last good result stays); without a server (tests, notebooks) it runs at once.
+    """
 
     state = param.ClassSelector(class_=DashboardState)
 
     def __init__(self, state: DashboardState | None = None, sync_url: bool = True, **params):
         sync_url = sync_url and pn.state.location is not None
-        problems = []
+        doc = pn.state.curdoc
+        served = doc is not None and doc.session_context is not None
+        self._served = served
+        # "computing…" while results are on their way: a fixed-size text, because showing, hiding
+        # or restyling an element (a LoadingSpinner) made the browser lay out the whole page again
+        # (over a second on a loaded 2-core machine) ahead of the very patch the user waits for.
+        self.w_busy = pn.pane.HTML(BUSY_IDLE, width=110, height=24, margin=(12, 0, 0, 8), css_classes=["w-busy"],
+                                   stylesheets=[BUSY_CSS])  # fmt: skip
+        changes = []
         if state is None:
-            # A shared link: build the state with the URL's values (one computation, not two).
-            initial, problems = url_overrides(pn.state.location.query_params) if sync_url else ({}, [])
-            state = DashboardState(scheduler=_next_tick, **initial)
+            # A shared link: build the state with the URL's values (one computation, not two),
+            # clamped to the controls' ranges.
+            initial, changes = url_overrides(pn.state.location.query_params) if sync_url else ({}, [])
+            runner = session_runner(doc, self._on_busy, self._on_overdue) if served else None
+            state = DashboardState(scheduler=None if served else _next_tick, runner=runner, **initial)
         super().__init__(state=state, **params)
         s = self.state
+        self._state_for_busy = s
+        self._evidence_cache: dict = {}
         self._build_widgets()
         self._build_plots()
         s.param.watch(self._notify_error, "n_errors")
         s.param.watch(self._notify_info, "n_infos")
         s.param.watch(self._on_trace, "trace")
         self._on_trace()
-        if problems:
-            s._fail("link", ValueError("ignored " + "; ".join(problems)))
-        if s.error:  # a first load that failed (e.g. a shared link with bad values)
+        if changes:
+            msg = "This link's values were adjusted to the controls: " + "; ".join(changes) + "."
+            if served:
+                pn.state.onload(lambda: self._warn(msg))
+            else:
+                self._warn(msg)
+        if s.error:  # a first load that failed
             pn.state.onload(self._notify_error)
         if sync_url:
-            pn.state.location.sync(
-                s, {p: p for p in URL_PARAMETERS},
-                on_error=lambda bad: s._fail("link", ValueError(f"could not apply {bad}")),
-            )  # fmt: skip
+            self._sync_url(changes)
         self._template = self._build_template()
+
+    def _sync_url(self, reported: list[str]) -> None:
+        """Mirror the controls in the URL, through :class:`_Link`: whatever the browser's URL says
+        (on connection, back/forward, an edited link) is validated and clamped by
+        :func:`url_overrides` before it reaches the state, and each adjustment is reported once."""
+        s = self.state
+        link = _Link(**{p: getattr(s, p) for p in URL_PARAMETERS})
+        self._link, self._link_guard, self._reported = link, False, set(reported)
+
+        def state_to_link(*events):
+            self._link_guard = True
+            try:
+                link.param.update(**{e.name: e.new for e in events})
+            finally:
+                self._link_guard = False
+
+        def link_to_state(*events):
+            if self._link_guard:
+                return
+            params, changes = url_overrides({e.name: e.new for e in events})
+            new = [c for c in changes if c not in self._reported]
+            self._reported.update(changes)
+            params = {k: v for k, v in params.items() if getattr(s, k) != v}
+            if params:
+                s.param.update(**params)
+            # The link shows the state's values (clamped), never the raw ones. (The URL is rewritten
+            # on the next tick: Location ignores updates made while it applies the browser's URL.)
+            state_to_link(*[_Event(e.name, getattr(s, e.name)) for e in events])
+            query = {e.name: _url_value(getattr(s, e.name)) for e in events if getattr(s, e.name) is not None}
+            if query:
+                _next_tick(lambda: pn.state.location.update_query(**query))
+            if new:
+                self._warn("This link's values were adjusted to the controls: " + "; ".join(new) + ".")
+
+        s.param.watch(state_to_link, list(URL_PARAMETERS))
+        link.param.watch(link_to_state, list(URL_PARAMETERS))
+        pn.state.location.sync(link, {p: p for p in URL_PARAMETERS})
+
+    def _warn(self, msg: str) -> None:
+        self.last_warning = msg
+        if pn.state.notifications is not None:
+            pn.state.notifications.warning(msg, duration=10000)
+
+    def _on_busy(self, n: int) -> None:
+        state = self.__dict__.get("_state_for_busy")
+        if state is not None:
+            state.busy = n
+        text = BUSY_ON if n > 0 else BUSY_IDLE
+        if self.w_busy.object != text:
+            self.w_busy.object = text
+
+    def _on_overdue(self, label: str, seconds: float) -> None:
+        if pn.state.notifications is not None:
+            pn.state.notifications.warning(
+                f"The {label} is taking longer than {seconds:.0f} s (a slow network for this machine). The "
+                "plots show the last good result and update when it is done; move a control to ask for "
+                "something else instead.", duration=12000,
+            )  # fmt: skip
 
     # -- widgets -------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
         s = self.state
         W = pn.widgets
-        self.w_depth = IntSlider.from_param(s.param.depth, start=1, end=100, throttled=True, css_classes=["w-depth"])
+        self.w_depth = IntSlider.from_param(s.param.depth, start=RANGES["depth"][0], end=max(RANGES["depth"][1], s.depth),
+                                            throttled=True, css_classes=["w-depth"])
         self.w_profile = W.Select.from_param(s.param.profile, options=list(PROFILES), css_classes=["w-profile"])
-        self.w_base = IntSlider.from_param(s.param.base_width, start=10, end=2000, step=10, throttled=True)
-        self.w_ratio = FloatSlider.from_param(s.param.ratio, start=1.0, end=8.0, step=0.25, throttled=True)
+        self.w_base = IntSlider.from_param(s.param.base_width, start=RANGES["base_width"][0], end=RANGES["base_width"][1],
+                                           step=10, throttled=True)
+        self.w_ratio = FloatSlider.from_param(s.param.ratio, start=RANGES["ratio"][0], end=RANGES["ratio"][1], step=0.25,
+                                              throttled=True)
         self.w_custom = W.TextInput.from_param(
             s.param.custom_widths, placeholder="e.g. 400, 800, 200, 400", css_classes=["w-custom"]
         )
         self.w_activation = W.Select.from_param(s.param.activation)
-        self.w_slope = FloatSlider.from_param(s.param.slope, start=0.0, end=0.9, step=0.05, throttled=True)
+        self.w_slope = FloatSlider.from_param(s.param.slope, start=RANGES["slope"][0], end=RANGES["slope"][1], step=0.05,
+                                              throttled=True)
         self.w_init = W.RadioButtonGroup.from_param(s.param.init, color="primary", variant="outline")
         self.w_sw2 = FloatSlider.from_param(
-            s.param.sigma_w2, start=0.1, end=6.0, step=0.05, throttled=True, css_classes=["w-sigma-w2"]
+            s.param.sigma_w2, start=RANGES["sigma_w2"][0], end=RANGES["sigma_w2"][1], step=0.05, throttled=True,
+            css_classes=["w-sigma-w2"]
         )
-        self.w_sb2 = FloatSlider.from_param(s.param.sigma_b2, start=0.0, end=2.0, step=0.01, throttled=True)
+        self.w_sb2 = FloatSlider.from_param(s.param.sigma_b2, start=RANGES["sigma_b2"][0], end=RANGES["sigma_b2"][1],
+                                            step=0.01, throttled=True, css_classes=["w-sigma-b2"])
         self.w_input = W.RadioButtonGroup.from_param(s.param.input_mode, color="primary", variant="outline")
-        self.w_q0 = FloatSlider.from_param(s.param.q0, start=0.05, end=10.0, step=0.05, throttled=True)
+        self.w_q0 = FloatSlider.from_param(s.param.q0, start=RANGES["q0"][0], end=RANGES["q0"][1], step=0.05, throttled=True)
         self.w_gram = W.RadioButtonGroup.from_param(
             s.param.gram, options={v: k for k, v in GRAMS.items()}, color="primary", variant="outline"
         )
         self.w_xscale = W.RadioButtonGroup.from_param(s.param.x_scale, color="primary", variant="outline")
-        self.w_mc_size = IntSlider.from_param(s.param.mc_size, start=20, end=1500, step=10, throttled=True)
-        self.w_mc_samples = IntSlider.from_param(s.param.mc_samples, start=1, end=10, throttled=True)
+        self.w_xfrom = W.Select.from_param(s.param.x_from, options=list(X_FROM), css_classes=["w-xfrom"])
+        self.w_mc_size = IntSlider.from_param(s.param.mc_size, start=RANGES["mc_size"][0], end=RANGES["mc_size"][1], step=10,
+                                              throttled=True)
+        self.w_mc_samples = IntSlider.from_param(s.param.mc_samples, start=RANGES["mc_samples"][0], end=RANGES["mc_samples"][1],
+                                                 throttled=True)
         self.w_mc_button = W.Button(label="Sample real networks", color="primary")
         self.w_mc_button.on_click(self._on_mc_click)
         self.w_mc_progress = W.Progress(value=0, max=100, bar_color="primary", sizing_mode="stretch_width", height=12)
@@ -138,7 +290,7 @@ class DashboardApp(pn.viewable.Viewer):
             filename="spectrum.csv", label="Density & CDF (CSV)", color="light",
         )  # fmt: skip
         self.w_json = W.FileDownload(
-            callback=lambda: io.StringIO(views.metrics_json(self.state.result, self.state.mc)),
+            callback=lambda: io.StringIO(views.metrics_json(*self._ready_metrics())),
             filename="metrics.json", label="Metrics (JSON)", color="light",
         )  # fmt: skip
         # Lilypad controls: a target slider (also set by clicking the density) and a Player.
@@ -146,12 +298,12 @@ class DashboardApp(pn.viewable.Viewer):
         # that works for spectra spanning many decades; clicking the density sets x directly.
         self.w_target = FloatSlider(
             label="Target x = F⁻¹(p): quantile p", start=0.0, end=0.999, step=0.001,
-            value=0.75, css_classes=["w-target"], width=300,
+            value=0.75, css_classes=["w-target"], width=280,
         )  # fmt: skip
         self.w_target.param.watch(self._on_target_slider, "value_throttled")
         self.w_player = W.Player(
             label="Lilypad step", start=0, end=1, value=0, interval=700, loop_policy="once",
-            show_loop_controls=False, width=440, scale_buttons=0.9, css_classes=["w-player"], margin=(5, 30),
+            show_loop_controls=False, width=380, scale_buttons=0.85, css_classes=["w-player"], margin=(5, 10),
             visible_buttons=["first", "previous", "pause", "play", "next", "last"],
         )  # fmt: skip
         self.w_player.param.watch(self._on_player, "value")
@@ -161,7 +313,8 @@ class DashboardApp(pn.viewable.Viewer):
         self.w_depth.disabled = s.profile == "custom"
         self.w_slope.visible = s.activation == "leaky_relu"
         self.w_q0.disabled = s.input_mode != "variance q0"
-        s.param.watch(self._on_choice, ["profile", "activation", "input_mode"])
+        self.w_xfrom.disabled = s.x_scale != "log"
+        s.param.watch(self._on_choice, ["profile", "activation", "input_mode", "x_scale"])
 
     def _on_choice(self, *_):
         s = self.state
@@ -170,6 +323,19 @@ class DashboardApp(pn.viewable.Viewer):
         self.w_depth.disabled = s.profile == "custom"
         self.w_slope.visible = s.activation == "leaky_relu"
         self.w_q0.disabled = s.input_mode != "variance q0"
+        self.w_xfrom.disabled = s.x_scale != "log"
+        self._show_depth()
+
+    def _show_depth(self) -> None:
+        """With a custom width list the (disabled) Depth slider shows the list's L."""
+        s, r = self.state, self.state.result
+        if s.profile != "custom" or r is None:
+            return
+        L = int(r.network.depth)
+        if self.w_depth.end < L:
+            self.w_depth.end = L
+        if self.w_depth.value != L:
+            s.show_depth(L)
 
     # -- plots ---------------------------------------------------------------------------------
     def _build_plots(self) -> None:
@@ -181,18 +347,22 @@ class DashboardApp(pn.viewable.Viewer):
         self.zplane = plots.ZPlanePlot()
         self.mplane = plots.MPlanePlot()
         self.density.figure.on_event(Tap, self._on_tap)
-        self.density_pane = pn.pane.Bokeh(self.density.figure, sizing_mode="stretch_width", min_width=480)
-        self.cdf_pane = pn.pane.Bokeh(self.cdf.figure)
+        self.density_pane = pn.pane.Bokeh(self.density.figure, sizing_mode="stretch_width", min_width=360,
+                                          css_classes=["p-density"])  # fmt: skip
+        self.cdf_pane = pn.pane.Bokeh(self.cdf.figure, sizing_mode="stretch_width", min_width=320, max_width=560)
         self.q_pane = pn.pane.Bokeh(self.meanfield.q_figure)
         self.chi_pane = pn.pane.Bokeh(self.meanfield.chi_figure)
-        self.phase_pane = pn.pane.Bokeh(self.phase.figure)
-        self.z_pane = pn.pane.Bokeh(self.zplane.figure)
-        self.m_pane = pn.pane.Bokeh(self.mplane.figure)
+        # Panes that share a line stretch between a minimum and a maximum width and wrap (FlexBox).
+        flex = dict(sizing_mode="stretch_width", min_width=300)
+        self.phase_pane = pn.pane.Bokeh(self.phase.figure, max_width=520, styles={"flex": "1 1 340px"}, **flex)
+        self.z_pane = pn.pane.Bokeh(self.zplane.figure, max_width=560, styles={"flex": "1 1 340px"}, **flex)
+        self.m_pane = pn.pane.Bokeh(self.mplane.figure, max_width=560, styles={"flex": "1 1 340px"}, **flex)
         self.metrics_pane = pn.pane.DataFrame(
-            views.metrics_frame(s.result, s.mc), index=False, justify="left", sizing_mode="stretch_width",
-            styles={"font-size": "12.5px"},
+            views.metrics_frame(None), index=False, justify="left", sizing_mode="stretch_width",
+            styles={"font-size": "12.5px"}, css_classes=["p-metrics"],
         )  # fmt: skip
-        self.title_pane = pn.pane.Markdown(f"#### {views.title(s.result)}", margin=(0, 10))
+        self.title_pane = pn.pane.Markdown(f"#### {views.title(s.result)}", margin=(0, 10),
+                                           sizing_mode="stretch_width")  # fmt: skip
         self.caption_pane = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"})
         self._build_evidence()
         self._draw_density()
@@ -200,6 +370,7 @@ class DashboardApp(pn.viewable.Viewer):
         self._draw_lilypad()
         self._draw_evidence()
         s.param.watch(self._on_spectrum_change, ["result", "mc", "target_x"])
+        s.param.watch(self._on_details, ["details", "left"])
         s.param.watch(self._on_x_scale, "x_scale")
         s.param.watch(self._on_lilypad, "lilypad")
 
@@ -221,16 +392,34 @@ class DashboardApp(pn.viewable.Viewer):
         else:
             pn.state.execute(lambda: self._apply(fn, deferred=True), schedule=True)
 
+    def _details_ready(self) -> bool:
+        s = self.state
+        return s.result is not None and s.details is s.result
+
+    def _ready_metrics(self):
+        """``(result, mc, left)`` for the metrics: the result only once its exact numbers are ready."""
+        s = self.state
+        if not self._details_ready():
+            return None, None, None
+        return s.result, s.mc, s.left if s.x_scale == "log" else None
+
     def _draw_density(self) -> None:
         s = self.state
-        self.density.update(views.density_data(s.result, s.mc, s.x_scale == "log", s.effective_target()))
+        self.density.update(views.density_data(s.result, s.mc, s.x_scale == "log", s.effective_target(), s.x_from))
 
     def _draw_details(self) -> None:
-        """What needs the CDF (deciles, CDF plot, metrics) and the mean field: drawn after the density."""
+        """What needs the exact CDF (deciles, CDF plot, hidden mass, metrics) and the mean field.
+
+        Drawn once the state's details job has computed them (never on the event loop); until then
+        the deciles and the CDF are left empty rather than showing numbers of another network.
+        """
         s = self.state
         log_x = s.x_scale == "log"
-        self.density.update_deciles(views.decile_data(s.result, log_x))
-        self.cdf.update(views.cdf_data(s.result, s.mc, log_x))
+        ready = self._details_ready()
+        r = s.result if ready else None
+        self.density.update_deciles(views.decile_data(r, log_x))
+        self.density.update_left(views.left_data(s.left if ready else None, log_x))
+        self.cdf.update(views.cdf_data(r, s.mc, log_x, s.x_from))
         self.meanfield.update(views.meanfield_data(s.result))
         self._draw_phase()
 
@@ -241,9 +430,36 @@ class DashboardApp(pn.viewable.Viewer):
             name="Metric", value="log10_spread", options={v: k for k, v in evidence.METRICS.items()}, width=260
         )
         self.evidence_plot = plots.EvidencePlot()
-        self.evidence_pane = pn.pane.Bokeh(self.evidence_plot.figure)
-        self.evidence_text = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"})
+        self.evidence_pane = pn.pane.Bokeh(self.evidence_plot.figure, sizing_mode="stretch_width", min_width=300,
+                                           max_width=640, styles={"flex": "2 1 400px"})  # fmt: skip
+        self.evidence_text = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"},
+                                              min_width=260)  # fmt: skip
         self.w_evidence.param.watch(lambda *_: self._apply(self._draw_evidence), "value")
+
+    def _evidence_marker(self, metric: str) -> float | None:
+        """The metric of the current network, or None while it is being computed (in a worker:
+        the study's exact metrics can take seconds)."""
+        r = self.state.result
+        if r is None or not (r.gram == "JtJ" or metric == "chi_1"):
+            return float("nan")
+        key = (id(r.computed), metric)
+        if key in self._evidence_cache:
+            return self._evidence_cache[key]
+        chi1 = float(r.mean_field.chi[0])
+
+        def job():
+            try:
+                return evidence.current_value(r.spectrum, chi1, metric)
+            except Exception:  # noqa: BLE001 - the marker is optional; the study's points stay
+                return float("nan")
+
+        def done(value):
+            self._evidence_cache.clear()  # one network at a time
+            self._evidence_cache[key] = float(value)
+            self._draw_evidence()
+
+        self.state.run("evidence", job, done, slow=True, label="Evidence marker")
+        return None
 
     def _draw_evidence(self) -> None:
         if self.evidence_df is None:
@@ -251,24 +467,20 @@ class DashboardApp(pn.viewable.Viewer):
             return
         metric = self.w_evidence.value
         data = evidence.scatter_data(self.evidence_df, metric)
-        r = self.state.result
-        current = float("nan")
-        if r is not None and (r.gram == "JtJ" or metric == "chi_1"):
-            try:
-                current = evidence.current_value(r.spectrum, float(r.mean_field.chi[0]), metric)
-            except Exception:  # noqa: BLE001 - the marker is optional; the study's points stay
-                current = float("nan")
-        self.evidence_plot.update(data, evidence.METRICS[metric], current)
+        current = self._evidence_marker(metric)
+        shown = float("nan") if current is None else current
+        self.evidence_plot.update(data, evidence.METRICS[metric], shown)
+        where = "computing…" if current is None else f"{shown:.3g}"
         self.evidence_text.object = (
             f"**{data['n']}** of the 240 digits architectures (3 seeds each, averaged) have a finite "
             f"value; Spearman correlation with the test loss **{data['spearman']:+.2f}**. Dashed line: "
-            f"this network ({current:.3g}). What was found, and where the seed paper's claim does not "
+            f"this network ({where}). What was found, and where the seed paper's claim does not "
             "hold: `experiments/README.md`."
         )
 
     def _draw_tables(self) -> None:
         s = self.state
-        self.metrics_pane.object = views.metrics_frame(s.result, s.mc)
+        self.metrics_pane.object = views.metrics_frame(*self._ready_metrics())
         self.title_pane.object = f"#### {views.title(s.result)}"
 
     def _draw_phase(self) -> None:
@@ -278,25 +490,50 @@ class DashboardApp(pn.viewable.Viewer):
         net = r.network
         act = net.activations[0]
         spec = act.name if not act.params else f"{act.name}:{act.params[0]:g}"
-        try:
-            self.phase.update(spec, views.phase_data, net.sigma_w2[0], net.sigma_b2[0])
-        except Exception as exc:  # noqa: BLE001 - a missing phase diagram must not break the page
+        sw, sb = net.sigma_w2[0], net.sigma_b2[0]
+        if spec == self.phase._activation:
+            self.phase.update(spec, views.phase_data, sw, sb)  # moves the star only
+            return
+
+        def done(data):
+            cur = self.state.result
+            if cur is not None:
+                self._apply(lambda: self.phase.update(spec, lambda _: data, cur.network.sigma_w2[0],
+                                                      cur.network.sigma_b2[0]))  # fmt: skip
+
+        def fail(exc):  # a missing phase diagram must not break the page
             self.state._fail("phase diagram", exc)
+
+        self.state.run("phase", lambda: views.phase_data(spec), done, fail, label="phase diagram")
 
     def _draw_lilypad(self) -> None:
         f = self.state.lilypad
         trace, k, basins, note = (f.trace, f.k, f.basins, f.note) if f is not None else (None, 0, None, "")
         self.zplane.update(views.zplane_data(trace, k))
         self.mplane.update(views.mplane_data(trace, k, basins))
-        self.caption_pane.object = views.frame_caption(trace, k, note)
+        self.caption_pane.object = views.frame_caption(trace, k, note, basins_drawn=basins is not None)
 
     def _on_spectrum_change(self, *events):
-        # The density goes out first (its own websocket message); the CDF-based marks, the other
-        # plots and the tables follow on the next tick, then the lilypad chain (see DashboardState).
+        # The density goes out first (its own websocket message); the mean field, the title and the
+        # phase star follow on the next tick; the CDF-based marks come with the state's `details`
+        # (see _on_details).
         self._apply(self._draw_density)
         if any(e.name in ("result", "mc") for e in events):
-            _next_tick(lambda: (self._apply(self._draw_details), self._draw_tables(),
-                                self._apply(self._draw_evidence)))  # fmt: skip
+            result = any(e.name == "result" for e in events)
+
+            def rest():
+                self._apply(self._draw_details)
+                self._draw_tables()
+                self._show_depth()
+                if result:
+                    self._apply(self._draw_evidence)
+
+            _next_tick(rest)
+
+    def _on_details(self, *_):
+        self._apply(self._draw_details)
+        self._apply(self._draw_density)  # the axis may have been extended
+        self._draw_tables()
 
     def _on_x_scale(self, *_):
         # The axis type of a Bokeh figure is fixed: build new figures for the other scale.
@@ -329,7 +566,7 @@ class DashboardApp(pn.viewable.Viewer):
 
     def _on_target_slider(self, event):
         r = self.state.result
-        if r is None or event.new is None:
+        if r is None or event.new is None or not self._details_ready():
             return
         x = float(grid_quantile(r.spectrum, r.cdf_grid, min(max(float(event.new), 0.0), 0.999)))
         if math.isfinite(x) and x > 0:
@@ -352,7 +589,7 @@ class DashboardApp(pn.viewable.Viewer):
         # A Player needs end > start; a one-lilypad chain just shows frame 0.
         self.w_player.param.update(end=max(n - 1, 1), value=0)
         r = self.state.result
-        if r is not None:
+        if r is not None and self._details_ready():
             p = float(np.interp(float(t.target.real), np.asarray(r.spectrum.x, float), r.cdf_grid))
             # Setting `value` from Python does not fire `value_throttled`: no feedback loop.
             self.w_target.value = round(min(max(p, 0.0), 0.999), 4)
@@ -387,6 +624,7 @@ class DashboardApp(pn.viewable.Viewer):
             self.w_tune,
             md("### View"),
             pn.Row(self.w_gram, self.w_xscale),
+            self.w_xfrom,
             md("### Monte Carlo check"),
             self.w_mc_size,
             self.w_mc_samples,
@@ -397,13 +635,22 @@ class DashboardApp(pn.viewable.Viewer):
         ]
         intro = pn.Card(md(INTRO, sizing_mode="stretch_width"), title="What am I looking at?", collapsed=False,
                         sizing_mode="stretch_width", margin=(5, 10))  # fmt: skip
-        spectrum = pn.Column(self.title_pane, pn.Row(self.density_pane, self.cdf_pane, sizing_mode="stretch_width"),
-                             sizing_mode="stretch_width")  # fmt: skip
-        details = pn.Row(
-            pn.Column(md("#### Metrics"), self.metrics_pane, width=430),
+        # FlexBoxes wrap their items onto the next line when the window is narrow (projectors at
+        # 1024 x 768, phones): nothing is clipped and no horizontal scrolling is needed.
+        wrap = dict(flex_wrap="wrap", sizing_mode="stretch_width", align_items="flex-start")
+        spectrum = pn.Column(
+            pn.Row(self.w_busy, self.title_pane, sizing_mode="stretch_width"),
+            pn.FlexBox(self.density_pane, self.cdf_pane, **wrap),
+            sizing_mode="stretch_width",
+        )
+        self.density_pane.styles = {"flex": "3 1 420px"}
+        self.cdf_pane.styles = {"flex": "2 1 320px"}
+        details = pn.FlexBox(
+            pn.Column(md("#### Metrics"), self.metrics_pane, sizing_mode="stretch_width", min_width=300,
+                      max_width=480, styles={"flex": "1 1 340px"}, css_classes=["c-metrics"]),  # fmt: skip
             pn.Column(self.q_pane, self.chi_pane),
             self.phase_pane,
-            sizing_mode="stretch_width",
+            **wrap,
         )
         lilypad_note = md(
             "#### Watch the solver: Newton lilypads\n"
@@ -416,9 +663,9 @@ class DashboardApp(pn.viewable.Viewer):
         )
         lilypad = pn.Column(
             lilypad_note,
-            pn.Row(self.w_target, self.w_player, sizing_mode="stretch_width"),
+            pn.FlexBox(self.w_target, self.w_player, **wrap),
             self.caption_pane,
-            pn.Row(self.z_pane, self.m_pane),
+            pn.FlexBox(self.z_pane, self.m_pane, **wrap),
             sizing_mode="stretch_width",
         )
         evidence_card = pn.Card(
@@ -426,20 +673,25 @@ class DashboardApp(pn.viewable.Viewer):
                "training, for the empirical study's architectures (`python -m experiments`).",
                sizing_mode="stretch_width"),
             self.w_evidence,
-            pn.Row(self.evidence_pane, self.evidence_text, sizing_mode="stretch_width"),
+            pn.FlexBox(self.evidence_pane, self.evidence_text, **wrap),
             title="Evidence: does the spectrum predict training?", collapsed=False, sizing_mode="stretch_width",
             margin=(5, 10),
         )  # fmt: skip
+        for w in sidebar:  # widgets fill the sidebar's width (a fixed 300 px overflowed its padding)
+            if isinstance(w, pn.widgets.Widget) and not isinstance(w, pn.widgets.RadioButtonGroup):
+                w.sizing_mode = "stretch_width"
         template = pn.template.FastListTemplate(
             title="fpcore · Jacobian spectrum explorer",
             # One root per area: the document re-walks all models for every root added, so
             # passing the widgets one by one makes a new session several times slower.
             sidebar=[pn.Column(*sidebar, sizing_mode="stretch_width", margin=0)],
             main=[pn.Column(intro, spectrum, details, lilypad, evidence_card, sizing_mode="stretch_width", margin=0)],
-            sidebar_width=340,
+            sidebar_width=300,
             accent="#1f5fa8",
             theme_toggle=False,
+            design=OfflineFast,
         )
+        template.config.raw_css.append(NARROW_CSS)
         return template
 
     def __panel__(self):
@@ -452,5 +704,11 @@ def create_app(**kwargs) -> DashboardApp:
 
 
 if pn.state.served:
-    warm_up_kernels()  # once per server process, in the background
+    # Worker threads compute while the event loop serves every session: let the loop take the GIL
+    # back after 1 ms instead of 5 ms, so a busy worker delays a message by at most that much.
+    sys.setswitchinterval(0.001)
+    # Kernels compiled (or loaded from numba's cache) once per server process: before the server
+    # accepts requests when it was started with `--setup dashboard/warmup.py` (fpcore-dashboard
+    # does that), otherwise the first session waits for it here.
+    warm_up_kernels(wait=True)
     create_app().servable(title="fpcore · Jacobian spectrum explorer")

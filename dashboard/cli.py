@@ -20,14 +20,19 @@ from pathlib import Path
 __all__ = ["APP_PATH", "build_command", "main"]
 
 APP_PATH = Path(__file__).resolve().with_name("app.py")
+SETUP_PATH = Path(__file__).resolve().with_name("warmup.py")
 
 
 def build_command(extra: list[str] | None = None) -> list[str]:
     """The ``panel serve`` command line for the app, with ``extra`` arguments passed through.
 
-    (The Monte Carlo button already samples in a worker thread, so no ``--num-threads`` is needed.)
+    ``--setup dashboard/warmup.py`` compiles (or loads) fpcore's kernels before the server accepts
+    requests. Every computation already runs in the app's own worker threads, so
+    ``--num-threads`` is not needed; ``--num-procs N`` runs N independent server processes.
     """
-    return [sys.executable, "-m", "panel", "serve", str(APP_PATH), *(extra or [])]
+    extra = list(extra or [])
+    setup = [] if "--setup" in extra else ["--setup", str(SETUP_PATH)]
+    return [sys.executable, "-m", "panel", "serve", str(APP_PATH), *setup, *extra]
 
 
 def main(argv: list[str] | None = None) -> int:

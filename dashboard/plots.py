@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper, Range1d, Span
+from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper, Range1d, Span, Title
 from bokeh.plotting import figure
 
 from .views import N_BASIN_COLOURS
@@ -62,10 +62,10 @@ def _figure(title: str, width: int | None, height: int, x_type: str = "linear", 
     return fig
 
 
-def _legend_below(fig) -> None:
-    """Legend under the frame in two columns: the complex planes have no free corner."""
+def _legend_below(fig, ncols: int = 2) -> None:
+    """Legend under the frame (never over the data), in ``ncols`` columns."""
     legend = fig.legend[0]
-    legend.ncols = 2
+    legend.ncols = ncols
     legend.label_text_font_size = "9pt"
     legend.border_line_alpha = 0
     legend.spacing = 0
@@ -112,9 +112,13 @@ class DensityPlot:
 
     def __init__(self, log_x: bool = True, height: int = 370):
         self.log_x = log_x
-        fig = _figure(self.TITLE, None, height, "log" if log_x else "linear", min_width=480)
-        self.src = {k: ColumnDataSource(data=d) for k, d in _EMPTY_DENSITY.items()}
+        fig = _figure(self.TITLE, None, height, "log" if log_x else "linear", min_width=360)
+        # Named sources: the benchmarks and browser tests watch the density curve's own data.
+        self.src = {k: ColumnDataSource(data=d, name=f"density-{k}") for k, d in _EMPTY_DENSITY.items()}
         s = self.src
+        self.left_src = ColumnDataSource(data={"x": _E, "y": _E}, name="density-left")
+        fig.line("x", "y", source=self.left_src, color=THEORY, line_width=2, line_dash="dashed",
+                 legend_label="left of the grid (exact CDF)")  # fmt: skip
         fig.quad(left="left", right="right", top="top", bottom=0, source=s["mc"], fill_color=MC, fill_alpha=0.35,
                  line_color=MC, line_alpha=0.7, legend_label="Monte Carlo (finite N)")  # fmt: skip
         fig.varea(x="x", y1=0, y2="y", source=s["curve"], fill_color=THEORY, fill_alpha=0.25)
@@ -134,10 +138,11 @@ class DensityPlot:
         fig.add_tools(HoverTool(renderers=[line], tooltips=[("λ", "@x{0.0000e}"), ("value", "@y{0.0000e}")],
                                 mode="vline"))  # fmt: skip
         fig.legend.click_policy = "hide"
-        fig.legend.label_text_font_size = "9.5pt"
-        fig.legend.border_line_alpha = 0
-        fig.add_layout(fig.legend[0], "right")  # outside the frame: never hides λ_max or the atom
+        _legend_below(fig, ncols=3)  # outside the frame: never hides λ_max or the atom
         fig.xaxis.axis_label = "eigenvalue λ"
+        # What the log axis hides (mass left of its range), under the plot.
+        self.hidden = Title(text="", text_color=ATOM, text_font_size="10.5pt", text_font_style="normal", align="left")
+        fig.add_layout(self.hidden, "below")
         self.figure = fig
 
     def update(self, data: dict) -> None:
@@ -148,6 +153,12 @@ class DensityPlot:
 
     def update_deciles(self, data: dict) -> None:
         _assign(self.src["deciles"], data)
+
+    def update_left(self, data: dict) -> None:
+        """The curve left of the solver's grid (extended log axis) and the hidden-mass note."""
+        _assign(self.left_src, data["curve"])
+        if self.hidden.text != data["text"]:
+            self.hidden.text = data["text"]
 
 
 _E = []
@@ -168,16 +179,16 @@ class CdfPlot:
 
     TITLE = "Cumulative distribution F(λ)"
 
-    def __init__(self, log_x: bool = True, width: int = 420, height: int = 370):
-        fig = _figure(self.TITLE, width, height, "log" if log_x else "linear")
+    def __init__(self, log_x: bool = True, width: int | None = None, height: int = 370):
+        fig = _figure(self.TITLE, width, height, "log" if log_x else "linear", min_width=300)
         self.src = {k: ColumnDataSource(data={"x": _E, "y": _E}) for k in ("curve", "mc", "deciles")}
         fig.step("x", "y", source=self.src["mc"], mode="after", color=MC, line_width=2, legend_label="Monte Carlo")
         line = fig.line("x", "y", source=self.src["curve"], color=THEORY, line_width=2.5, legend_label="theory")
         fig.scatter("x", "y", source=self.src["deciles"], marker="diamond", size=9, color=DECILE,
                     legend_label="deciles")  # fmt: skip
         fig.add_tools(HoverTool(renderers=[line], tooltips=[("λ", "@x{0.0000e}"), ("F", "@y{0.0000}")], mode="vline"))
-        fig.legend.location = "bottom_right"
         fig.legend.click_policy = "hide"
+        _legend_below(fig, ncols=3)
         fig.xaxis.axis_label = "eigenvalue λ"
         fig.yaxis.axis_label = "F(λ) = P(eigenvalue ≤ λ)"
         self.figure = fig
@@ -219,8 +230,8 @@ class MeanFieldPlots:
 class PhasePlot:
     """Order-to-chaos phase diagram of the activation with the current ``(sigma_w2, sigma_b2)``."""
 
-    def __init__(self, width: int = 430, height: int = 340):
-        fig = _figure("Phase diagram: log₁₀ χ₁ at q*", width, height)
+    def __init__(self, width: int | None = None, height: int = 370):
+        fig = _figure("Phase diagram: log₁₀ χ₁ at q*", width, height, min_width=300, max_width=520)
         self.image_src = ColumnDataSource(data={"image": [], "q_star": [], "x": [], "y": [], "dw": [], "dh": []})
         self.boundary_src = ColumnDataSource(data={"x": _E, "y": _E})
         self.point_src = ColumnDataSource(data={"x": _E, "y": _E})
@@ -237,9 +248,7 @@ class PhasePlot:
         fig.text(x=[5.9], y=[1.93], text=["chaotic: χ₁ > 1"], text_color="#67000d", text_font_size="10pt",
                  text_align="right", text_baseline="top", background_fill_color="white",
                  background_fill_alpha=0.6)  # fmt: skip
-        fig.legend.location = "bottom_right"
-        fig.legend.background_fill_alpha = 0.7
-        fig.legend.label_text_font_size = "9pt"
+        _legend_below(fig)
         fig.xaxis.axis_label = "σ_w² (weight variance)"
         fig.yaxis.axis_label = "σ_b² (bias variance)"
         self.figure = fig
@@ -260,8 +269,9 @@ class PhasePlot:
 class ZPlanePlot:
     """The z-plane: lilypads as disks, the path toward the real axis, rejected proposals, the target."""
 
-    def __init__(self, width: int = 480, height: int = 540):
-        fig = _figure("z-plane: the chain of lilypads (disks)", width, height, match_aspect=True)
+    def __init__(self, width: int | None = None, height: int = 500):
+        fig = _figure("z-plane: the chain of lilypads (disks)", width, height, match_aspect=True, min_width=300,
+                      max_width=560)  # fmt: skip
         keys = ("disks", "current", "path", "rejected", "target")
         self.src = {k: ColumnDataSource(data={"x": _E, "y": _E, "r": _E} if k in ("disks", "current") else
                                         {"x": _E, "y": _E}) for k in keys}  # fmt: skip
@@ -289,8 +299,9 @@ class ZPlanePlot:
 class MPlanePlot:
     """The m-plane: Newton basins of ``f_z`` (one colour per root), Kantorovich ball, Newton iterates."""
 
-    def __init__(self, width: int = 480, height: int = 540):
-        fig = _figure("m-plane: Newton basins of f_z at this lilypad", width, height, match_aspect=True)
+    def __init__(self, width: int | None = None, height: int = 500):
+        fig = _figure("m-plane: Newton basins of f_z at this lilypad", width, height, match_aspect=True,
+                      min_width=300, max_width=560)  # fmt: skip
         self.basin_src = ColumnDataSource(data={"image": [], "x": [], "y": [], "dw": [], "dh": []})
         self.src = {k: ColumnDataSource(data={"x": _E, "y": _E}) for k in ("roots", "iterates", "start", "solution")}
         self.ball_src = ColumnDataSource(data={"x": _E, "y": _E, "r": _E})
@@ -325,9 +336,10 @@ class EvidencePlot:
     _COLORS = {"relu": "#1f77b4", "leaky_relu": "#2ca02c", "hard_tanh": "#ff7f0e", "linear": "#7f7f7f",
                "tanh": "#9467bd", "gelu": "#8c564b"}  # fmt: skip
 
-    def __init__(self, width: int = 560, height: int = 340):
+    def __init__(self, width: int | None = None, height: int = 340):
         fig = figure(title="Evidence: a metric at initialisation vs test loss after training", width=width,
-                     height=height, y_axis_type="log", tools=_TOOLS, toolbar_location="above")  # fmt: skip
+                     height=height, y_axis_type="log", tools=_TOOLS, toolbar_location="above",
+                     sizing_mode="stretch_width" if width is None else "fixed", min_width=300)  # fmt: skip
         self.src = ColumnDataSource(data={"x": _E, "y": _E, "activation": [], "color": []})
         self.line_src = ColumnDataSource(data={"x": _E, "y": _E})
         fig.scatter("x", "y", source=self.src, size=6, fill_alpha=0.6, line_alpha=0.0, color="color",

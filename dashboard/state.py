@@ -29,6 +29,11 @@ import logging
 import math
 import threading
 import time
+import warnings
+import itertools
+import os
+import queue
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -53,6 +58,9 @@ __all__ = [
     "url_overrides",
     "basin_window",
     "warm_up_kernels",
+    "RANGES",
+    "X_FROM",
+    "JobRunner",
 ]
 
 PROFILES = ("constant", "expanding", "contracting", "bottleneck", "custom")
@@ -69,6 +77,24 @@ LIMITS = {
     "slope": (0.0, 1.0),  # [0, 1)
     "target_x": (0.0, math.inf),  # exclusive lower bound
 }
+
+# Ranges of the page's controls (slider ends): values from a shared link are clamped to these.
+RANGES = {
+    "depth": (1, 100),
+    "base_width": (10, 2000),
+    "ratio": (1.0, 8.0),
+    "slope": (0.0, 0.9),
+    "sigma_w2": (0.1, 6.0),
+    "sigma_b2": (0.0, 2.0),
+    "q0": (0.05, 10.0),
+    "n_points": (50, 5000),
+    "mc_size": (20, 1500),
+    "mc_samples": (1, 10),
+}
+
+#: Left end of the log lambda axis: "auto" starts at the solver's grid; the others extend the axis
+#: (the curve left of the grid is dF/d ln(lambda) of the exact CDF).
+X_FROM = ("auto", "1e-12", "1e-24", "1e-48")
 
 GRAMS = {"JtJ": "JᵀJ", "JJt": "JJᵀ"}
 
@@ -217,10 +243,17 @@ def scaled_widths(widths, size: int) -> list[int]:
 
 
 class _Computed:
-    """One cache entry: the spectrum, the mean field and what the views derive from them (lazily)."""
+    """One cache entry: the spectrum, the mean field and the numbers derived from them.
+
+    Every number shown (deciles, CDF, hidden mass) comes from the :class:`fpcore.Spectrum` itself,
+    never from the plotting grid. They are computed lazily and once; in the server
+    :meth:`prepare` runs them in a worker thread before the page reads them.
+    """
 
     def __init__(self, spectrum, mean_field, seconds):
         self.spectrum, self.mean_field, self.seconds = spectrum, mean_field, seconds
+        self._lock = threading.Lock()
+        self._left: dict = {}
 
     @functools.cached_property
     def cdf_grid(self) -> np.ndarray:
@@ -229,9 +262,53 @@ class _Computed:
 
     @functools.cached_property
     def deciles(self) -> np.ndarray:
-        # Inverse of the CDF on the solver's grid. (Spectrum.deciles solves for each quantile and
-        # costs 20-600 ms for deep nets; the grid is fine enough to draw and tabulate deciles.)
-        return grid_quantile(self.spectrum, self.cdf_grid, np.arange(1, 10) / 10)
+        """``Spectrum.deciles``: each decile solved on the exact CDF (0 inside the atom)."""
+        return np.asarray(self.spectrum.deciles, float)
+
+    @functools.cached_property
+    def fraction_above_1(self) -> float:
+        return float(np.asarray(self.spectrum.fraction_above(1.0)))
+
+    @property
+    def prepared(self) -> bool:
+        """True once the CDF-derived numbers are computed (reading them then costs nothing)."""
+        return all(k in self.__dict__ for k in ("cdf_grid", "deciles", "fraction_above_1"))
+
+    def prepare(self) -> "_Computed":
+        """Compute the CDF on the grid, the deciles and ``P(lambda > 1)`` (slow for deep nets: call off the loop)."""
+        with self._lock:
+            self.cdf_grid, self.deciles, self.fraction_above_1  # noqa: B018 - computes the cached values
+        return self
+
+    def left_of(self, lo: float, x_from: float | None = None) -> dict:
+        """Mass left of the log axis (atom included) and, for ``x_from < lo``, the curve ``lambda rho``
+        on ``[x_from, lo]`` from finite differences of the exact CDF in ``ln lambda``.
+
+        ``lo`` is the automatic left end (:func:`log_axis_start`); the axis starts at ``x_from`` when
+        that is smaller. Returns ``dict(lo, mass, atom, x, y, uncertified)`` where ``mass`` is the
+        mass left of the axis's start; cached per ``(lo, x_from)``.
+        """
+        key = (float(lo), None if x_from is None else float(x_from))
+        with self._lock:
+            if key in self._left:
+                return self._left[key]
+        s = self.spectrum
+        lo = float(lo)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            mass = float(np.asarray(s.cdf(lo))) if lo > 0 else float(s.atom)
+            x = y = np.zeros(0)
+            if x_from is not None and 0 < x_from < lo:
+                edges = np.geomspace(float(x_from), lo, 61)
+                F = np.maximum.accumulate(np.asarray(s.cdf(edges), float))
+                x = np.sqrt(edges[:-1] * edges[1:])
+                y = np.diff(F) / np.diff(np.log(edges))
+                mass = float(F[0])  # what is still left of the extended axis
+        out = dict(lo=lo, mass=min(max(mass, 0.0), 1.0), atom=float(s.atom), x=x, y=y,
+                   uncertified=any("certified" in str(w.message) for w in caught))  # fmt: skip
+        with self._lock:
+            self._left[key] = out
+        return out
 
 
 def grid_quantile(spectrum, cdf_grid, p) -> np.ndarray:
@@ -251,12 +328,44 @@ def grid_quantile(spectrum, cdf_grid, p) -> np.ndarray:
     return np.where(p <= float(spectrum.atom), 0.0, q)
 
 
-@functools.lru_cache(maxsize=_SPECTRUM_CACHE_SIZE)
-def _spectrum_cached(net, gram, n_points):
+class _LRU:
+    """A small thread-safe LRU cache that can be asked whether it holds a key (``peek``)."""
+
+    def __init__(self, size: int):
+        self.size, self._data, self._lock = size, {}, threading.Lock()
+        self.hits = self.misses = 0
+
+    def peek(self, key):
+        with self._lock:
+            value = self._data.pop(key, None)
+            if value is not None:
+                self._data[key] = value  # most recent last
+            return value
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+            self._data[key] = value
+            while len(self._data) > self.size:
+                self._data.pop(next(iter(self._data)))
+
+
+_SPECTRA = _LRU(_SPECTRUM_CACHE_SIZE)
+
+
+def _spectrum_cached(net, gram, n_points) -> tuple[_Computed, bool]:
+    key = (net, gram, int(n_points))
+    c = _SPECTRA.peek(key)
+    if c is not None:
+        _SPECTRA.hits += 1
+        return c, True
+    _SPECTRA.misses += 1
     t0 = time.perf_counter()
-    spectrum = fpcore.jacobian_spectrum(net, gram=gram, n_points=n_points)
+    spectrum = fpcore.jacobian_spectrum(net, gram=gram, n_points=int(n_points))
     mf = fpcore.mean_field(net)
-    return _Computed(spectrum, mf, time.perf_counter() - t0)
+    c = _Computed(spectrum, mf, time.perf_counter() - t0)
+    _SPECTRA.put(key, c)
+    return c, False
 
 
 @dataclass(frozen=True)
@@ -278,8 +387,20 @@ class Result:
 
     @property
     def deciles(self) -> np.ndarray:
-        """Deciles from :attr:`cdf_grid` (computed once per spectrum)."""
-        return self.computed.deciles if self.computed is not None else _Computed(self.spectrum, None, 0).deciles
+        """``Spectrum.deciles`` (computed once per spectrum)."""
+        return self.computed.deciles if self.computed is not None else np.asarray(self.spectrum.deciles, float)
+
+    @property
+    def fraction_above_1(self) -> float:
+        """``P(lambda > 1)`` of the spectrum (computed once per spectrum)."""
+        if self.computed is not None:
+            return self.computed.fraction_above_1
+        return float(np.asarray(self.spectrum.fraction_above(1.0)))
+
+    @property
+    def prepared(self) -> bool:
+        """True when the CDF-derived numbers are ready (see :meth:`_Computed.prepare`)."""
+        return self.computed is None or self.computed.prepared
 
     @property
     def mode_log(self) -> float:
@@ -291,9 +412,24 @@ class Result:
 
 def compute_spectrum(net, gram: str = "JtJ", n_points: int = 250) -> Result:
     """Spectrum and mean field of ``net`` (LRU-cached per ``(network, gram, n_points)``)."""
-    hits = _spectrum_cached.cache_info().hits
-    c = _spectrum_cached(net, gram, int(n_points))
-    return Result(net, gram, c.spectrum, c.mean_field, c.seconds, _spectrum_cached.cache_info().hits > hits, c)
+    c, hit = _spectrum_cached(net, gram, n_points)
+    return Result(net, gram, c.spectrum, c.mean_field, c.seconds, hit, c)
+
+
+def cached_spectrum(net, gram: str = "JtJ", n_points: int = 250) -> Result | None:
+    """The cached :class:`Result` of ``(net, gram, n_points)``, or None (computes nothing)."""
+    c = _SPECTRA.peek((net, gram, int(n_points)))
+    return None if c is None else Result(net, gram, c.spectrum, c.mean_field, c.seconds, True, c)
+
+
+def log_axis_start(spectrum) -> float:
+    """Left end of the automatic log lambda axis: below the smallest grid point with positive density."""
+    x = np.asarray(spectrum.x, float)
+    lmax = float(spectrum.lambda_max)
+    hi = lmax if math.isfinite(lmax) and lmax > 0 else (float(x.max()) if x.size else 1.0)
+    pos = x[(x > 0) & (np.asarray(spectrum.density, float) > 0)]
+    lo = float(pos.min()) if pos.size else hi * 1e-6
+    return max(lo, hi * 1e-14) / 1.5
 
 
 @functools.lru_cache(maxsize=_TRACE_CACHE_SIZE)
@@ -377,6 +513,203 @@ class MonteCarlo:
 
 
 # --------------------------------------------------------------------------------------------
+# Off the event loop
+
+
+# Worker threads shared by every session of a server process. fpcore's compiled kernels release
+# the GIL (numba ``nogil=True``), so workers compute in parallel on the cores while the event loop
+# keeps serving every session; the Python around the kernels takes the GIL in short slices, which
+# slows the loop but never stops it. The pool runs the most urgent job first (a density before a
+# lilypad chain before deciles before the Evidence marker), so in a classroom every student's
+# density comes before anyone's secondary views, and few workers (about one per core plus one)
+# keep the GIL and the cores from being shared too thinly.
+PRIORITY = {"spectrum": 0, "basins": 1, "trace": 1, "tune": 1, "details": 2, "phase": 2, "evidence": 3}
+
+
+class _PriorityPool:
+    """A fixed set of daemon threads running submitted callables, lowest priority number first."""
+
+    def __init__(self, workers: int):
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._count = itertools.count()
+        for i in range(workers):
+            threading.Thread(target=self._work, name=f"fpcore-job-{i}", daemon=True).start()
+
+    def submit(self, fn, priority: int = 0) -> Future:
+        fut: Future = Future()
+        self._queue.put((priority, next(self._count), fn, fut))
+        return fut
+
+    def _work(self) -> None:
+        while True:
+            _, _, fn, fut = self._queue.get()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(exc)
+
+
+_POOL = _PriorityPool(max(2, min(4, (os.cpu_count() or 2) + 1)))
+_FAST = _POOL  # (name kept for callers that wait on the pool)
+
+#: Jobs of these kinds start only after the session has been quiet this long (seconds): nobody
+#: waits for them, and during a burst of slider moves they would only take the cores.
+DELAYED = {"evidence": 1.5}
+
+#: Seconds after which a computation is reported as overdue (the page keeps the last good result).
+TIME_LIMIT = 20.0
+
+
+class _Job:
+    __slots__ = ("seq", "kind", "fn", "done", "fail", "slow", "label", "t0", "timer", "overdue", "waited")
+
+    def __init__(self, seq, kind, fn, done, fail, slow, label):
+        self.seq, self.kind, self.fn, self.done, self.fail, self.slow, self.label = seq, kind, fn, done, fail, slow, label
+        self.t0, self.timer, self.overdue, self.waited = 0.0, None, False, False
+
+
+class JobRunner:
+    """Runs one session's computations in worker threads, "latest wins".
+
+    Per kind of job (``"spectrum"``, ``"details"``, ``"trace"``, ...) at most one runs; a newer
+    request waits and replaces any older waiting one, and only the result of the newest request of
+    a kind is delivered (older ones still fill the caches). Results and errors come back through
+    ``call_soon(fn)``, which must run ``fn`` on the session's event loop (thread-safe); a job still
+    running ``time_limit`` seconds after it started calls ``on_overdue(label, seconds)`` once.
+
+    Parameters
+    ----------
+    call_soon : callable
+        ``call_soon(fn)`` schedules ``fn()`` on the session's loop; callable from any thread.
+    call_later : callable, optional
+        ``call_later(seconds, fn)`` on the loop (for time limits); None: no time limit.
+    on_busy : callable, optional
+        ``on_busy(n)`` with the number of jobs running or waiting, on the loop.
+    on_overdue : callable, optional
+        ``on_overdue(label, seconds)`` when a job passes its time limit.
+
+    Examples
+    --------
+    >>> got = threading.Event()
+    >>> runner = JobRunner(call_soon=lambda fn: fn())   # a real app passes the session's loop
+    >>> runner.submit("spectrum", lambda: 6 * 7, done=lambda v: got.set(), fail=print)
+    >>> got.wait(5)
+    True
+    """
+
+    def __init__(self, call_soon, call_later=None, on_busy=None, on_overdue=None, time_limit: float = TIME_LIMIT):
+        self._call_soon, self._call_later = call_soon, call_later
+        self._on_busy, self._on_overdue = on_busy, on_overdue
+        self.time_limit = float(time_limit)
+        self._lock = threading.Lock()
+        self._running: dict = {}
+        self._waiting: dict = {}
+        self._latest: dict = {}
+        self._seq = 0
+        self.closed = False
+
+    @property
+    def n_pending(self) -> int:
+        return len(self._running) + len(self._waiting)
+
+    def submit(self, kind: str, fn, done, fail, slow: bool = False, label: str = "") -> None:
+        """Run ``fn()`` in a worker; ``done(value)`` or ``fail(exc)`` later on the loop, if still the newest."""
+        with self._lock:
+            self._seq += 1
+            job = _Job(self._seq, kind, fn, done, fail, slow, label or kind)
+            self._latest[kind] = job.seq
+            start = kind not in self._running
+            if start:
+                self._running[kind] = job
+            else:
+                self._waiting[kind] = job  # replaces an older waiting request: it will never run
+        if start:
+            # Started on the loop's next tick: what the current callback changed (the density of
+            # the previous job, say) goes out to the browser before a worker competes for the GIL.
+            self._deliver(lambda: self._start(job))
+        self._busy()
+
+    def supersede(self, kind: str) -> None:
+        """Drop the waiting request of ``kind`` and ignore the outcome of the running one."""
+        with self._lock:
+            self._seq += 1
+            self._latest[kind] = self._seq
+            self._waiting.pop(kind, None)
+        self._busy()
+
+    def is_latest(self, kind: str, seq: int) -> bool:
+        return self._latest.get(kind) == seq
+
+    def _start(self, job: _Job) -> None:
+        delay = DELAYED.get(job.kind, 0.0)
+        if delay > 0 and self._call_later is not None and not getattr(job, "waited", False):
+            job.waited = True
+            try:
+                self._call_later(delay, lambda: self._start(job) if self.is_latest(job.kind, job.seq)
+                                 else self._skip(job))  # fmt: skip
+                return
+            except Exception:  # noqa: BLE001 - no timer: start now
+                pass
+        job.t0 = time.monotonic()
+        fut = _POOL.submit(job.fn, PRIORITY.get(job.kind, 3 if job.slow else 1))
+        if self._call_later is not None and self.time_limit > 0:
+            try:
+                job.timer = self._call_later(self.time_limit, lambda: self._check_overdue(job))
+            except Exception:  # noqa: BLE001 - a session being torn down: no timer
+                job.timer = None
+        fut.add_done_callback(lambda f: self._deliver(lambda: self._finished(job, f)))
+
+    def _skip(self, job: _Job) -> None:
+        """A delayed job superseded before it started: finish it without running it."""
+        fut: Future = Future()
+        fut.set_result(None)
+        self._finished(job, fut)
+
+    def _deliver(self, fn) -> None:
+        if self.closed:
+            return
+        try:
+            self._call_soon(fn)
+        except Exception:  # noqa: BLE001 - the session is gone: nobody to deliver to
+            self.closed = True
+
+    def _check_overdue(self, job: _Job) -> None:
+        with self._lock:
+            running = self._running.get(job.kind) is job
+        if running and self.is_latest(job.kind, job.seq) and not job.overdue:
+            job.overdue = True
+            if self._on_overdue is not None:
+                self._on_overdue(job.label, time.monotonic() - job.t0)
+
+    def _finished(self, job: _Job, fut) -> None:
+        with self._lock:
+            if self._running.get(job.kind) is job:
+                del self._running[job.kind]
+            nxt = self._waiting.pop(job.kind, None)
+            if nxt is not None:
+                self._running[job.kind] = nxt
+        if nxt is not None:
+            self._deliver(lambda: self._start(nxt))
+        if self.is_latest(job.kind, job.seq):
+            exc = fut.exception()
+            try:
+                if exc is not None:
+                    job.fail(exc)
+                else:
+                    job.done(fut.result())
+            finally:
+                self._busy()
+        else:
+            self._busy()
+
+    def _busy(self) -> None:
+        if self._on_busy is not None:
+            self._on_busy(self.n_pending)
+
+
+# --------------------------------------------------------------------------------------------
 # The state
 
 
@@ -398,43 +731,96 @@ _CONTROLS = (
 )
 
 #: Parameters mirrored in the URL so a view can be shared as a link.
-URL_PARAMETERS = _CONTROLS + ("x_scale", "target_x", "mc_size", "mc_samples")
+URL_PARAMETERS = _CONTROLS + ("x_scale", "x_from", "target_x", "mc_size", "mc_samples")
+
+
+_LABELS = {
+    "depth": "depth L", "base_width": "base width N₀", "ratio": "profile ratio", "slope": "leaky ReLU slope",
+    "sigma_w2": "σ_w²", "sigma_b2": "σ_b²", "q0": "input variance q₀", "n_points": "grid points",
+    "mc_size": "Monte Carlo width", "mc_samples": "networks sampled", "custom_widths": "custom widths",
+    "target_x": "target x",
+}  # fmt: skip
 
 
 def url_overrides(query: dict) -> tuple[dict, list[str]]:
-    """Control values from a URL query (``{"depth": 30, ...}``), checked against the parameters.
+    """Control values from a URL query (``{"depth": 30, ...}``), validated and clamped to the controls.
 
-    Returns ``(params, problems)``: the values that can be set, and a message per value that
-    cannot (unknown names are ignored). Applying them when the state is built avoids computing
-    the default network first and the shared one after.
+    Returns ``(params, changes)``: values that can be set (numbers clamped to :data:`RANGES`, the
+    slider ends), and one message per value that was changed or dropped (unknown names are
+    ignored). Applying them when the state is built avoids computing the default network first
+    and the shared one after.
 
     Examples
     --------
-    >>> url_overrides({"depth": "30", "activation": "nope", "other": 1})
-    ({'depth': 30}, ["activation='nope' is not one of the choices"])
+    >>> url_overrides({"depth": "201", "sigma_w2": "-1", "activation": "nope", "other": 1})
+    ({'depth': 100, 'sigma_w2': 0.1}, ['depth L 201 → 100 (range 1–100)', 'σ_w² -1 → 0.1 (range 0.1–6)', "activation 'nope' is not one of the choices: kept relu"])
     """
-    params, problems = {}, []
+    params, changes = {}, []
     for name, value in query.items():
         if name not in URL_PARAMETERS:
             continue
         p = DashboardState.param[name]
-        if isinstance(value, str) and not isinstance(p, (param.String, param.Selector)):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                pass
-        if isinstance(p, param.Integer) and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        try:
-            p._validate(value)
-        except Exception:  # noqa: BLE001 - reported, not raised
-            if isinstance(p, param.Selector):
-                problems.append(f"{name}={value!r} is not one of the choices")
-            else:
-                problems.append(f"{name}={value!r} is not a valid value")
+        label = _LABELS.get(name, name)
+        if isinstance(value, (list, tuple)) and len(value) == 1:
+            value = value[0]
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if value is None and p.allow_None:
+            params[name] = None
             continue
-        params[name] = value
-    return params, problems
+        if isinstance(p, param.Selector):
+            if value in p.objects:
+                params[name] = value
+            else:
+                changes.append(f"{label} {value!r} is not one of the choices: kept {p.default}")
+            continue
+        if name == "custom_widths":
+            try:
+                parse_widths(str(value))
+                params[name] = str(value)
+            except ValueError as exc:
+                changes.append(f"{_message(exc)}: kept {p.default}")
+            continue
+        if isinstance(p, (param.Integer, param.Number)):
+            try:
+                v = float(json.loads(value) if isinstance(value, str) else value)
+            except (TypeError, ValueError):
+                v = math.nan
+            if not math.isfinite(v):
+                changes.append(f"{label} {value!r} is not a number: kept {p.default if p.default is not None else 'the default'}")
+                continue
+            if name == "target_x":
+                if v > 0:
+                    params[name] = v
+                else:
+                    changes.append(f"{label} {value!r} must be positive: the default target is used")
+                continue
+            new = v
+            if name in RANGES:
+                lo, hi = RANGES[name]
+                new = min(max(v, lo), hi)
+            if isinstance(p, param.Integer):
+                new = int(round(new))
+            if new != v:
+                lo, hi = RANGES.get(name, (None, None))
+                where = f" (range {lo:g}–{hi:g})" if lo is not None else ""
+                changes.append(f"{label} {_fmt_number(value)} → {new:g}{where}")
+            try:
+                p._validate(new)
+            except Exception:  # noqa: BLE001 - reported, not raised
+                changes.append(f"{label} {value!r} is not a valid value")
+                continue
+            params[name] = new
+            continue
+        changes.append(f"{label} {value!r} is not a valid value")
+    return params, changes
+
+
+def _fmt_number(value) -> str:
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _message(exc: BaseException) -> str:
@@ -449,9 +835,10 @@ def _message(exc: BaseException) -> str:
 class DashboardState(param.Parameterized):
     """Controls and results of the Jacobian-spectrum explorer.
 
-    Set any control and :attr:`result` follows (synchronously); :attr:`trace` (the lilypad chain
-    toward ``target_x``) and :attr:`basins` (the m-plane picture of :attr:`frame`) follow
-    :attr:`result`. A failure keeps the previous values, sets :attr:`error` and increments
+    Set any control and :attr:`result` follows (at once without a runner; with a
+    :class:`JobRunner`, as in the served app, from a worker thread, newest request wins);
+    :attr:`details` (exact deciles, CDF, hidden mass), :attr:`trace` (the lilypad chain toward
+    ``target_x``) and :attr:`basins` (the m-plane picture of :attr:`frame`) follow :attr:`result`. A failure keeps the previous values, sets :attr:`error` and increments
     :attr:`n_errors`.
     """
 
@@ -492,11 +879,22 @@ class DashboardState(param.Parameterized):
     n_errors = param.Integer(0, doc="Number of failures so far (watch it to notify).")
     info = param.String("", doc="Last informational message.")
     n_infos = param.Integer(0)
+    # -- off the event loop ------------------------------------------------------------------
+    busy = param.Integer(0, doc="Computations running or waiting for this session (the page shows a spinner).")
+    x_from = param.Selector(objects=list(X_FROM), default="auto", label="Log λ axis from")
+    details = param.Parameter(None, doc="The Result whose CDF-derived numbers (deciles, ...) are ready, or None.")
+    left = param.Parameter(None, doc="Mass left of the log axis (dict from _Computed.left_of), or None.")
 
-    def __init__(self, scheduler: Callable[[Callable[[], None]], None] | None = None, **params):
-        # scheduler(fn) runs fn later (the app defers the lilypad work to the next tick so the
-        # spectrum reaches the browser first); None runs it at once.
+    def __init__(
+        self,
+        scheduler: Callable[[Callable[[], None]], None] | None = None,
+        runner: JobRunner | None = None,
+        **params,
+    ):
+        # runner: computations go to worker threads (the served app); None computes at once.
+        # scheduler(fn) runs fn later (defers the lilypad work when there is no runner); None: at once.
         self._scheduler = scheduler
+        self._runner = runner
         self._mc_request = 0
         self._trace_pending = False
         self._frame_guard = False
@@ -554,27 +952,109 @@ class DashboardState(param.Parameterized):
         self.param.update(info=msg, n_infos=self.n_infos + 1)
 
     # -- recomputation -------------------------------------------------------------------------
+    def run(self, kind: str, fn, done, fail=None, slow: bool = False, label: str = "") -> None:
+        """Compute ``fn()`` and hand the value to ``done`` (or the exception to ``fail``).
+
+        With a :class:`JobRunner` (the served app) ``fn`` runs in a worker thread, at most one job
+        per ``kind`` at a time, and only the newest request's outcome is delivered, on the
+        session's event loop; without one it runs at once. ``fail`` defaults to reporting the
+        error under ``label`` (the last good values stay).
+        """
+        label = label or kind
+        if fail is None:
+            def fail(exc):
+                self._fail(label, exc)
+        if self._runner is None:
+            try:
+                value = fn()
+            except Exception as exc:  # noqa: BLE001 - any failure becomes a message
+                fail(exc)
+                return
+            done(value)
+            return
+        self._runner.submit(kind, fn, done, fail, slow=slow, label=label)
+
     @param.depends(*_CONTROLS, watch=True)
     def update(self) -> bool:
-        """Recompute :attr:`result` from the controls; False (and :attr:`error` set) on failure."""
+        """Recompute :attr:`result` from the controls; False (and :attr:`error` set) on failure.
+
+        A cached spectrum is applied at once; otherwise, in the served app, it is computed in a
+        worker thread and True means "requested".
+        """
+        if getattr(self, "_depth_only", False):
+            return True
         try:
             net = self.build_network()
         except Exception as exc:  # noqa: BLE001 - any bad input becomes a message, never a crash
             self._fail("", exc)
             return False
-        try:
-            result = compute_spectrum(net, self.gram, self.n_points)
+        gram, n_points = self.gram, int(self.n_points)
+        hit = cached_spectrum(net, gram, n_points)
+        if hit is not None and self._runner is not None:
+            self._runner.supersede("spectrum")  # an older request still running must not land after this
+        if hit is not None or self._runner is None:
+            try:
+                result = hit if hit is not None else compute_spectrum(net, gram, n_points)
+                _check_result(result)
+            except Exception as exc:  # noqa: BLE001 - solver failures are reported, the last plot stays
+                self._fail("spectrum", exc)
+                return False
+            self._set_result(result)
+            return True
+
+        def job():
+            result = compute_spectrum(net, gram, n_points)
             _check_result(result)
-        except Exception as exc:  # noqa: BLE001 - solver failures are reported, the last plot stays
-            self._fail("spectrum", exc)
-            return False
-        mc = self.mc if self.mc is not None and self.mc.network == net and self.mc.gram == self.gram else None
-        self.param.update(result=result, error="", mc=mc)
+            return result
+
+        self.run("spectrum", job, self._set_result, label="spectrum")
         return True
+
+    def show_depth(self, depth: int) -> None:
+        """Set :attr:`depth` to the custom width list's L (for display) without recomputing."""
+        self._depth_only = True
+        try:
+            self.depth = int(depth)
+        finally:
+            self._depth_only = False
+
+    def _set_result(self, result: Result) -> None:
+        net, gram = result.network, result.gram
+        mc = self.mc if self.mc is not None and self.mc.network == net and self.mc.gram == gram else None
+        self.param.update(result=result, error="", mc=mc)
+
+    @param.depends("result", "x_scale", "x_from", watch=True)
+    def update_details(self) -> None:
+        """Compute what needs the exact CDF (deciles, ``P(lambda > 1)``, mass left of the log axis)
+        and set :attr:`details` (and :attr:`left`) when it is ready."""
+        r = self.result
+        if r is None:
+            return
+        log_x = self.x_scale == "log"
+        x_from = None if self.x_from == "auto" else float(self.x_from)
+
+        def job():
+            c = r.computed if r.computed is not None else _Computed(r.spectrum, r.mean_field, r.seconds)
+            c.prepare()
+            left = c.left_of(log_axis_start(r.spectrum), x_from) if log_x else None
+            return left
+
+        def done(left):
+            if self.result is r:
+                self.param.update(details=r, left=left)
+
+        c = r.computed
+        if self._runner is not None and c is not None and c.prepared:
+            key = (float(log_axis_start(r.spectrum)), x_from)
+            if not log_x or key in c._left:  # all computed already (a cache hit): no round trip
+                self._runner.supersede("details")
+                done(c._left[key] if log_x else None)
+                return
+        self.run("details", job, done, label="deciles and CDF")
 
     @param.depends("result", "target_x", watch=True)
     def _result_changed(self) -> None:
-        if self._scheduler is None:
+        if self._scheduler is None or self._runner is not None:
             self.update_trace()
         elif not self._trace_pending:
             self._trace_pending = True
@@ -610,20 +1090,26 @@ class DashboardState(param.Parameterized):
         if x is None:
             return False
         net, gram = self.result.network, self.result.gram
-        try:
+
+        def job():
             trace = compute_trace(net, x, gram)
             if len(trace.centres) == 0:
                 raise ValueError("the solver returned an empty chain")
-        except Exception as exc:  # noqa: BLE001
-            self._fail("lilypad trace", exc)
-            return False
-        self._trace_net = (net, gram)
-        self._frame_guard = True
-        try:
-            self.param.update(trace=trace, frame=0)
-        finally:
-            self._frame_guard = False
-        return self.update_basins()
+            return trace
+
+        ok = []
+
+        def done(trace):
+            self._trace_net = (net, gram)
+            self._frame_guard = True
+            try:
+                self.param.update(trace=trace, frame=0)
+            finally:
+                self._frame_guard = False
+            ok.append(self.update_basins())
+
+        self.run("trace", job, done, label="lilypad trace")
+        return bool(ok and ok[0]) if self._runner is None else True
 
     @param.depends("frame", watch=True)
     def _frame_changed(self) -> None:
@@ -634,18 +1120,26 @@ class DashboardState(param.Parameterized):
         """Recompute :attr:`basins` and :attr:`lilypad` for the current :attr:`frame` of :attr:`trace`."""
         if self.trace is None:
             return False
-        k = int(min(max(self.frame, 0), len(self.trace.centres) - 1))
+        trace = self.trace
+        k = int(min(max(self.frame, 0), len(trace.centres) - 1))
         net, gram = self._trace_net
-        note = ""
-        try:
-            basins = compute_basins(net, gram, self.trace, k)
-            if basins is None:
-                note = NO_BASINS_NOTE
-        except Exception as exc:  # noqa: BLE001 - the frame is still shown, without basins
+        ok = []
+
+        def done(basins):
+            note = NO_BASINS_NOTE if basins is None else ""
+            self.param.update(basins=basins, lilypad=LilypadFrame(trace, k, basins, note))
+            ok.append(basins is not None)
+
+        def fail(exc):  # the frame is still shown, without basins
             self._fail("Newton basins", exc)
-            basins, note = None, "Newton basins could not be computed for this frame."
-        self.param.update(basins=basins, lilypad=LilypadFrame(self.trace, k, basins, note))
-        return basins is not None
+            note = "Newton basins could not be computed for this frame."
+            self.param.update(basins=None, lilypad=LilypadFrame(trace, k, None, note))
+
+        if basin_grid(net) <= 0:  # nothing to compute: show the frame at once
+            done(None)
+        else:
+            self.run("basins", lambda: compute_basins(net, gram, trace, k), done, fail, label="Newton basins")
+        return bool(ok and ok[0])
 
     # -- Monte Carlo -----------------------------------------------------------------------------
     def _mc_plan(self):
@@ -694,7 +1188,14 @@ class DashboardState(param.Parameterized):
             if self.result is None or self.result.network != net or self.result.gram != gram:
                 self._inform("Monte Carlo result discarded: the network changed while sampling")
                 return False
-            self._finish_mc(net, sampled, gram, ev, n, time.perf_counter() - t0)
+            spectrum = self.result.spectrum
+            ks = await asyncio.to_thread(_ks, spectrum, ev)  # the exact CDF at every eigenvalue: off the loop
+            if request != self._mc_request:
+                return False
+            if self.result is None or self.result.network != net or self.result.gram != gram:
+                self._inform("Monte Carlo result discarded: the network changed while sampling")
+                return False
+            self._finish_mc(net, sampled, gram, ev, n, time.perf_counter() - t0, ks=ks)
             return True
         except Exception as exc:  # noqa: BLE001
             self._fail("Monte Carlo", exc)
@@ -703,9 +1204,9 @@ class DashboardState(param.Parameterized):
             if request == self._mc_request:
                 self.mc_running = False
 
-    def _finish_mc(self, net, sampled, gram, eigenvalues, n, seconds) -> None:
+    def _finish_mc(self, net, sampled, gram, eigenvalues, n, seconds, ks: float | None = None) -> None:
         ev = np.concatenate([np.asarray(e, float).ravel() for e in eigenvalues])
-        ks = float(fpcore.ks_distance(self.result.spectrum, ev))
+        ks = _ks(self.result.spectrum, eigenvalues) if ks is None else ks
         self.mc = MonteCarlo(net, tuple(sampled.widths), gram, ev, ks, n, seconds)
 
     # -- tuner (issue 3) -------------------------------------------------------------------------
@@ -719,18 +1220,29 @@ class DashboardState(param.Parameterized):
             self._fail("tuner", NotImplementedError("fpcore.tune_init is not available"))
             return False
         try:
-            tuned = fpcore.tune_init(self.build_network(), target="criticality")
+            net = self.build_network()
         except Exception as exc:  # noqa: BLE001
             self._fail("tuner", exc)
             return False
-        sw, sb = _first(tuned.sigma_w2), _first(tuned.sigma_b2)
-        self.param.update(sigma_w2=round(sw, 6), sigma_b2=round(sb, 6))
-        msg = getattr(tuned, "message", "") or f"tuned to σ_w² = {sw:.4g}, σ_b² = {sb:.4g}"
-        if not getattr(tuned, "reachable", True):
-            self._fail("tuner", ValueError(msg))
-        else:
-            self._inform(msg)
-        return True
+        ok = []
+
+        def done(tuned):
+            sw, sb = _first(tuned.sigma_w2), _first(tuned.sigma_b2)
+            self.param.update(sigma_w2=round(sw, 6), sigma_b2=round(sb, 6))
+            msg = getattr(tuned, "message", "") or f"tuned to σ_w² = {sw:.4g}, σ_b² = {sb:.4g}"
+            if not getattr(tuned, "reachable", True):
+                self._fail("tuner", ValueError(msg))
+            else:
+                self._inform(msg)
+            ok.append(True)
+
+        self.run("tune", lambda: fpcore.tune_init(net, target="criticality"), done, label="tuner")
+        return bool(ok) if self._runner is None else True
+
+
+def _ks(spectrum, eigenvalues) -> float:
+    ev = np.concatenate([np.asarray(e, float).ravel() for e in eigenvalues])
+    return float(fpcore.ks_distance(spectrum, ev))
 
 
 def _first(v) -> float:
@@ -747,20 +1259,56 @@ def _check_result(result: Result) -> None:
 
 
 _warm_up_started = threading.Event()
+_warm_up_done = threading.Event()
 
 
-def warm_up_kernels() -> None:
-    """Compile, or load from numba's cache, the kernels of the smooth-activation solver in a
-    background thread, once per server process: in a fresh environment numba needs several
-    seconds for them, which would otherwise fall on the first switch to tanh or GELU."""
-    if _warm_up_started.is_set():
-        return
-    _warm_up_started.set()
-
-    def run() -> None:
+def _warm_up() -> None:
+    """One small instance of every computation the page runs, so numba compiles its kernels (or
+    loads them from its cache next to the sources) and every import happens now."""
+    log = logging.getLogger(__name__)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny warm-up nets: uncertified points do not matter here
+        _warm_up_nets(log)
         try:
-            fpcore.jacobian_spectrum(fpcore.Network([20, 20, 20], "gelu", sigma_w2=2.0), n_points=40)
-        except Exception:  # a failed warm-up only costs time later; the app reports real errors
-            logging.getLogger(__name__).warning("fpcore kernel warm-up failed", exc_info=True)
+            DashboardState()  # the default page: spectrum, deciles and chain cached for the first visitor
+        except Exception:  # noqa: BLE001
+            log.warning("dashboard warm-up of the default page failed", exc_info=True)
+    log.info("fpcore kernels ready in %.1f s", time.perf_counter() - t0)
 
-    threading.Thread(target=run, name="fpcore-warm-up", daemon=True).start()
+
+def _warm_up_nets(log) -> None:
+    for net in (fpcore.Network([20, 20, 20], "relu", sigma_w2=2.0), fpcore.Network([20, 20, 20], "gelu", sigma_w2=2.0),
+                fpcore.Network([20, 20, 20], "tanh", sigma_w2=1.0, init="orthogonal")):  # fmt: skip
+        try:
+            r = compute_spectrum(net, "JtJ", 40)
+            r.computed.prepare()
+            r.computed.left_of(log_axis_start(r.spectrum), 1e-12)
+            trace = compute_trace(net, float(r.spectrum.quantile(0.75)), "JtJ")
+            if basin_grid(net) > 0:
+                compute_basins(net, "JtJ", trace, min(1, len(trace.centres) - 1))
+        except Exception:  # a failed warm-up only costs time later; the app reports real errors
+            log.warning("fpcore kernel warm-up failed for %r", net, exc_info=True)
+
+
+def warm_up_kernels(wait: bool = False, timeout: float = 600.0) -> bool:
+    """Compile, or load from numba's cache, every kernel the page uses, once per process.
+
+    The served app calls this with ``wait=True`` from ``panel serve --setup dashboard/warmup.py``
+    (the ``fpcore-dashboard`` command does), which runs before the server accepts requests: the
+    first page is then as fast as the tenth. With ``wait=False`` it runs in a background thread.
+    Returns True when the warm-up has finished.
+    """
+    if not _warm_up_started.is_set():
+        _warm_up_started.set()
+
+        def run() -> None:
+            try:
+                _warm_up()
+            finally:
+                _warm_up_done.set()
+
+        threading.Thread(target=run, name="fpcore-warm-up", daemon=True).start()
+    if wait:
+        _warm_up_done.wait(timeout)
+    return _warm_up_done.is_set()

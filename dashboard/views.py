@@ -19,12 +19,13 @@ import pandas as pd
 
 import fpcore
 
-from .state import GRAMS, MonteCarlo, Result
+from .state import GRAMS, MonteCarlo, Result, log_axis_start
 
 __all__ = [
     "N_DECILES",
     "density_curve",
     "density_data",
+    "left_data",
     "decile_data",
     "cdf_data",
     "metrics",
@@ -67,17 +68,29 @@ def density_curve(spectrum, log_x: bool) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def x_window(spectrum, log_x: bool) -> tuple[float, float]:
-    """Axis range of the spectrum plots: the support (up to ``lambda_max``), with a margin."""
+def x_window(spectrum, log_x: bool, x_from: float | None = None) -> tuple[float, float]:
+    """Axis range of the spectrum plots: the support (up to ``lambda_max``), with a margin.
+
+    On a log axis the left end is :func:`dashboard.state.log_axis_start` (just below the solver's
+    grid), or ``x_from`` when that is smaller (the user extended the axis).
+    """
     x = np.asarray(spectrum.x, float)
     lmax = float(spectrum.lambda_max)
     hi = lmax if math.isfinite(lmax) and lmax > 0 else (float(x.max()) if x.size else 1.0)
     if log_x:
-        pos = x[(x > 0) & (np.asarray(spectrum.density, float) > 0)]
-        lo = float(pos.min()) if pos.size else hi * 1e-6
-        lo = max(lo, hi * 1e-14)
-        return lo / 1.5, hi * 1.5
+        lo = log_axis_start(spectrum)
+        if x_from is not None and 0 < x_from < lo:
+            lo = float(x_from)
+        return lo, hi * 1.5
     return 0.0, hi * 1.05
+
+
+def _x_from(value) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) and v > 0 else None
 
 
 def _mc_histogram(mc: MonteCarlo | None, lo: float, hi: float, log_x: bool, bins: int = 60) -> dict:
@@ -109,7 +122,9 @@ def decile_data(result: Result | None, log_x: bool = True) -> dict:
     return _cols(x=deciles, y0=np.zeros_like(deciles), y1=dec_y)
 
 
-def density_data(result: Result | None, mc: MonteCarlo | None = None, log_x: bool = True, target=None) -> dict:
+def density_data(
+    result: Result | None, mc: MonteCarlo | None = None, log_x: bool = True, target=None, x_from=None
+) -> dict:
     """Glyph columns of the density plot.
 
     Keys: ``curve`` (x, y), ``mc`` (left, right, top: Monte Carlo histogram), ``atom`` (x, y0, y1: the point mass at 0 drawn as a bar whose height is the mass
@@ -131,7 +146,7 @@ def density_data(result: Result | None, mc: MonteCarlo | None = None, log_x: boo
         return out
     s = result.spectrum
     x, y = density_curve(s, log_x)
-    lo, hi = x_window(s, log_x)
+    lo, hi = x_window(s, log_x, _x_from(x_from))
     hist = _mc_histogram(mc, lo, hi, log_x)
     finite = y[np.isfinite(y)]
     ymax = float(finite.max()) if finite.size else 1.0
@@ -169,6 +184,32 @@ def density_data(result: Result | None, mc: MonteCarlo | None = None, log_x: boo
     return out
 
 
+def left_data(left: dict | None, log_x: bool = True) -> dict:
+    """What lies left of the log axis: ``curve`` (x, y: ``lambda rho`` of the extension, from the
+    exact CDF), ``label`` (x, y, text: the hidden mass at the axis's top-left corner) and ``mass``.
+
+    ``left`` is :meth:`dashboard.state._Computed.left_of` (None on a linear axis, where nothing is
+    hidden: the atom is drawn at 0 and the axis reaches ``lambda_max``).
+    """
+    empty = {"curve": _cols(x=_EMPTY, y=_EMPTY), "label": {"x": _EMPTY, "y": _EMPTY, "text": []}, "mass": 0.0,
+             "text": ""}  # fmt: skip
+    if left is None or not log_x:
+        return empty
+    out = dict(empty, curve=_cols(x=left["x"], y=left["y"]), mass=float(left["mass"]))
+    mass, atom = float(left["mass"]), float(left["atom"])
+    start = float(left["x"][0]) if len(left["x"]) else float(left["lo"])
+    if mass >= 5e-4:
+        atom_part = f" (atom at 0: {atom:.1%})" if atom > 0 else ""
+        text = f"← {mass:.1%} of the mass lies left of λ = {start:.2g}{atom_part}"
+        if len(left["x"]) == 0:
+            text += "\n    to see more of it, extend the axis (“Log λ axis from”)"
+        if left.get("uncertified"):
+            text += "\n    (some CDF points left of the grid are uncertified)"
+        out["text"] = text
+        out["label"] = {"x": np.array([start]), "y": np.array([np.nan]), "text": [text]}
+    return out
+
+
 def _cdf_points(result: Result, log_x: bool) -> tuple[np.ndarray, np.ndarray]:
     spectrum = result.spectrum
     x = np.asarray(spectrum.x, float)
@@ -181,8 +222,12 @@ def _cdf_points(result: Result, log_x: bool) -> tuple[np.ndarray, np.ndarray]:
     return x, F
 
 
-def cdf_data(result: Result | None, mc: MonteCarlo | None = None, log_x: bool = True) -> dict:
-    """Glyph columns of the CDF plot: ``curve`` (x, y), ``mc`` (x, y: empirical CDF), ``deciles`` (x, y)."""
+def cdf_data(result: Result | None, mc: MonteCarlo | None = None, log_x: bool = True, x_from=None) -> dict:
+    """Glyph columns of the CDF plot: ``curve`` (x, y), ``mc`` (x, y: empirical CDF), ``deciles`` (x, y).
+
+    The CDF is the spectrum's exact one on its grid; on an extended log axis (``x_from``) it starts
+    at ``x_from`` (the exact CDF there).
+    """
     out = {"x_label": "eigenvalue λ", "y_label": "F(λ) = P(eigenvalue ≤ λ)", "y_range": (0.0, 1.02)}
     if result is None:
         out.update(curve=_cols(x=_EMPTY, y=_EMPTY), mc=_cols(x=_EMPTY, y=_EMPTY), deciles=_cols(x=_EMPTY, y=_EMPTY),
@@ -190,7 +235,13 @@ def cdf_data(result: Result | None, mc: MonteCarlo | None = None, log_x: bool = 
         return out
     s = result.spectrum
     x, F = _cdf_points(result, log_x)
-    lo, hi = x_window(s, log_x)
+    lo, hi = x_window(s, log_x, _x_from(x_from))
+    if log_x and lo < log_axis_start(s) and result.computed is not None:
+        ext = result.computed.left_of(log_axis_start(s), lo)
+        if len(ext["x"]):
+            edges = np.geomspace(lo, log_axis_start(s), len(ext["x"]) + 1)
+            Fe = ext["mass"] + np.concatenate([[0.0], np.cumsum(ext["y"] * np.diff(np.log(edges)))])
+            x, F = np.concatenate([edges, x]), np.concatenate([Fe, F])
     dx, dy = np.asarray(result.deciles, float), np.arange(1, N_DECILES + 1) / (N_DECILES + 1)
     if log_x:
         keep = dx > 0
@@ -227,8 +278,11 @@ def _fmt(v) -> str:
     return f"{v:.5g}"
 
 
-def metrics(result: Result | None, mc: MonteCarlo | None = None) -> dict:
-    """The numbers of the metrics table as a JSON-serialisable dict."""
+def metrics(result: Result | None, mc: MonteCarlo | None = None, left: dict | None = None) -> dict:
+    """The numbers of the metrics table as a JSON-serialisable dict (every one from the Spectrum).
+
+    ``left`` (:meth:`dashboard.state._Computed.left_of`) adds the mass left of the log axis.
+    """
     if result is None:
         return {}
     s = result.spectrum
@@ -249,7 +303,7 @@ def metrics(result: Result | None, mc: MonteCarlo | None = None) -> dict:
         "lambda_max": float(s.lambda_max),
         "atom_at_0": float(s.atom),
         "deciles": [float(v) for v in np.asarray(result.deciles, float)],
-        "fraction_above_1": float(np.asarray(s.fraction_above(1.0))),
+        "fraction_above_1": float(result.fraction_above_1),
         "solver": {
             "n_points": int(st.n_points),
             "n_lilypads": int(st.n_lilypads),
@@ -263,6 +317,9 @@ def metrics(result: Result | None, mc: MonteCarlo | None = None) -> dict:
         "compute_seconds": float(result.seconds),
         "from_cache": bool(result.cached),
     }
+    if left is not None:
+        out["mass_left_of_log_axis"] = {"below": float(left["x"][0]) if len(left["x"]) else float(left["lo"]),
+                                        "mass": float(left["mass"])}  # fmt: skip
     if mc is not None:
         out["monte_carlo"] = {
             "sampled_widths": list(mc.sampled_widths),
@@ -274,19 +331,21 @@ def metrics(result: Result | None, mc: MonteCarlo | None = None) -> dict:
     return out
 
 
-def metrics_frame(result: Result | None, mc: MonteCarlo | None = None) -> pd.DataFrame:
+def metrics_frame(result: Result | None, mc: MonteCarlo | None = None, left: dict | None = None) -> pd.DataFrame:
     """The metrics table: one row per quantity (with its notation) and its formatted value."""
-    m = metrics(result, mc)
+    m = metrics(result, mc, left)
     if not m:
         return pd.DataFrame({"quantity": [], "value": []})
     st = m["solver"]
     rows = [
-        ("mean E[λ] = tr(JᵀJ)/N₀", _fmt(m["mean"])),
+        ("mean E[λ] = tr(JᵀJ)/N₀" if result.gram == "JtJ" else "mean E[λ] = tr(JJᵀ)/N_L", _fmt(m["mean"])),
         ("variance Var[λ]", _fmt(m["variance"])),
         ("λ_max (right edge)", _fmt(m["lambda_max"])),
         ("atom at 0, μ({0})", _fmt(m["atom_at_0"])),
         ("deciles λ(0.1) … λ(0.9)", ", ".join(_fmt(v) for v in m["deciles"])),
         ("P(λ > 1): singular values of J above 1", _fmt(m["fraction_above_1"])),
+        *([(f"mass left of the log axis (λ < {_fmt(m['mass_left_of_log_axis']['below'])})",
+            _fmt(m["mass_left_of_log_axis"]["mass"]))] if "mass_left_of_log_axis" in m else []),
         ("solver: grid points", _fmt(st["n_points"])),
         ("solver: lilypads / Newton steps", f"{_fmt(st['n_lilypads'])} / {_fmt(st['n_newton_steps'])}"),
         ("solver: rejected steps (halved)", _fmt(st["n_rejected"])),
@@ -321,9 +380,9 @@ def spectrum_csv(result: Result | None) -> str:
     return buf.getvalue()
 
 
-def metrics_json(result: Result | None, mc: MonteCarlo | None = None) -> str:
+def metrics_json(result: Result | None, mc: MonteCarlo | None = None, left: dict | None = None) -> str:
     """:func:`metrics` as indented JSON."""
-    return json.dumps(metrics(result, mc), indent=2, default=str)
+    return json.dumps(metrics(result, mc, left), indent=2, default=str)
 
 
 def title(result: Result | None) -> str:
@@ -532,8 +591,14 @@ def _c(v: complex, digits: int = 4) -> str:
     return f"{v.real:.{digits}g} {'+' if v.imag >= 0 else '−'} {abs(v.imag):.{digits - 1}g}i"
 
 
-def frame_caption(trace, k: int, note: str = "") -> str:
-    """Markdown describing frame ``k`` of the chain: why this step is safe (``note`` appended)."""
+def frame_caption(trace, k: int, note: str = "", basins_drawn: bool | None = None) -> str:
+    """Markdown describing frame ``k`` of the chain (``note`` appended).
+
+    Every sentence is read off the trace's own flags and numbers for this step: a Kantorovich
+    ball is claimed only for a certified chain with a positive ball radius, a "certified radius"
+    only for a certified chain with a positive radius, and the basin colour only when the basins
+    are drawn (``basins_drawn``; None: unknown, no claim).
+    """
     if trace is None:
         return "*No lilypad chain yet.*"
     K = len(trace.centres)
@@ -542,23 +607,38 @@ def frame_caption(trace, k: int, note: str = "") -> str:
     n_newton = max(its.size - 1, 0)
     rejected_from = np.asarray(trace.rejected_from, int).ravel()
     n_rej = int(np.sum(rejected_from == k)) if rejected_from.size else 0
-    status = "certified ✓" if trace.certified else "**not certified** ✗"
+    certified, verified = bool(trace.certified), bool(getattr(trace, "verified", trace.certified))
+    if certified:
+        status = "chain certified ✓: every step passed the Kantorovich test"
+    elif verified:
+        status = "chain verified a posteriori (residual and sign checks), not Kantorovich-certified"
+    else:
+        status = "chain **not certified** ✗"
+    r = float(trace.radii[k])
     ball = float(trace.m_radii[k])
+    if certified and math.isfinite(r) and r > 0:
+        radius = f"certified radius r_k = {r:.3g}"
+    elif math.isfinite(r) and r > 0:
+        radius = f"step length r_k = {r:.3g} (not a certified radius)"
+    else:
+        radius = "no lilypad radius at this step (r_k = 0)" if math.isfinite(r) else "no lilypad radius at this step"
     lines = [
-        f"**Step {k + 1} of {K}** toward z = {trace.target.real:.4g} + 0i (chain {status}).  ",
-        f"Lilypad centre z_k = {_c(trace.centres[k])}, certified radius r_k = {float(trace.radii[k]):.3g}.  ",
+        f"**Step {k + 1} of {K}** toward z = {trace.target.real:.4g} + 0i ({status}).  ",
+        f"Lilypad centre z_k = {_c(trace.centres[k])}, {radius}.  ",
     ]
-    if k == 0 or n_newton == 0 or not math.isfinite(ball):
+    if k == 0 or n_newton == 0:
         lines.append(
-            f"The chain starts high above the real axis, where m = M(z) ≈ 0 is itself a certified Newton start "
+            f"The chain starts high above the real axis, where m = M(z) ≈ 0 is a good Newton start "
             f"(m_0 = {_c(trace.solutions[k], 3)}). Press ▶ to walk down."
         )
     else:
-        lines.append(
-            f"Newton from m₀ (the previous lilypad's solution) took {n_newton} step(s) to m_k = {_c(trace.solutions[k])}. "
-            f"The Kantorovich test proves the root is the only one in the dashed ball (radius 2η = {ball:.3g}), "
-            f"which lies inside the basin (colour) of that root."
-        )
+        text = f"Newton from m₀ (the previous lilypad's solution) took {n_newton} step(s) to m_k = {_c(trace.solutions[k])}."
+        if certified and math.isfinite(ball) and ball > 0:
+            text += f" The Kantorovich test proves the root is the only one in the dashed ball (radius 2η = {ball:.3g})"
+            text += ", which lies inside the basin (colour) of that root." if basins_drawn else "."
+        elif verified:
+            text += " The step is verified by its residual, not by a Kantorovich ball."
+        lines.append(text)
     if n_rej:
         lines.append(f"  {n_rej} proposal(s) from this lilypad failed the test and the step was halved (red ×).")
     if k == K - 1:

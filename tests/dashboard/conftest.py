@@ -81,9 +81,10 @@ def served_app(chromium):
     """``panel serve dashboard/app.py`` on 127.0.0.1 and a fresh port; yields the app's URL."""
     port = _free_port()
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"dashboard-serve-{port}.log", "w")
+    from dashboard.cli import build_command
+
     proc = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", str(APP), "--address", "127.0.0.1", "--port", str(port),
-         "--allow-websocket-origin", f"127.0.0.1:{port}"],
+        build_command(["--address", "127.0.0.1", "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}"]),
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     deadline = time.time() + 60
@@ -161,3 +162,9 @@ def shared_page(chromium, served_app):
     p = AppPage(chromium, served_app)
     yield p
     p.page.close()
+
+
+@pytest.fixture
+def page_class():
+    """:class:`AppPage` itself, for tests that open several sessions."""
+    return AppPage

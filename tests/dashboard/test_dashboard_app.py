@@ -40,8 +40,9 @@ def test_player_steps_the_lilypad_views(app):
 
 def test_choice_dependent_widgets(app):
     s = app.state
-    s.profile = "custom"
+    s.param.update(profile="custom", custom_widths="100, 80, 60, 40, 20")
     assert app.w_custom.visible and app.w_depth.disabled
+    assert app.w_depth.value == 4 and s.result.network.depth == 4  # the disabled slider shows the true L
     s.profile = "constant"
     assert not app.w_custom.visible and not app.w_ratio.visible
     s.activation = "leaky_relu"
@@ -88,6 +89,7 @@ def test_cli_builds_panel_serve_command(monkeypatch):
     cmd = cli.build_command(["--port", "5011"])
     assert cmd[:4] == [sys.executable, "-m", "panel", "serve"] and cmd[4].endswith("dashboard/app.py")
     assert cmd[-2:] == ["--port", "5011"]
+    assert cmd[cmd.index("--setup") + 1].endswith("dashboard/warmup.py")  # kernels ready before serving
     seen = []
 
     class FakeServer:

@@ -254,10 +254,123 @@ def test_url_overrides_keep_good_values_and_report_bad_ones():
          "x_scale": "linear", "unknown": 3, "n_points": "abc", "mc_size": 2.0, "profile": "zigzag"}
     )  # fmt: skip
     assert params == {"depth": 30, "sigma_w2": 1, "activation": "tanh", "custom_widths": "400, 800",
-                      "target_x": None, "x_scale": "linear"}  # fmt: skip
+                      "target_x": None, "x_scale": "linear", "mc_size": 20}  # fmt: skip
     assert len(problems) == 3 and any("zigzag" in p for p in problems)
+    assert any("abc" in p for p in problems) and any("2 → 20" in p for p in problems)
     s = DashboardState(n_points=80, **st.url_overrides({"depth": "3", "base_width": "50"})[0])
     assert s.result.network.widths == (50, 50, 50, 50)
+
+
+@pytest.mark.parametrize(
+    "query, expected, n_changes",
+    [
+        ({"depth": "201", "sigma_w2": "-1"}, {"depth": 100, "sigma_w2": 0.1}, 2),
+        ({"sigma_w2": "150"}, {"sigma_w2": 6.0}, 1),
+        ({"sigma_w2": "nan", "depth": "2.6"}, {"depth": 3}, 2),
+        ({"profile": "custom", "custom_widths": "400, 80x0, 2"}, {"profile": "custom"}, 1),
+        ({"base_width": "1e9", "q0": "0"}, {"base_width": 2000, "q0": 0.05}, 2),
+    ],
+)
+def test_bad_links_are_clamped_into_a_valid_state(query, expected, n_changes):
+    params, changes = st.url_overrides(query)
+    assert params == expected and len(changes) == n_changes
+    for name, value in params.items():  # every value is inside its control's range
+        if name in st.RANGES:
+            lo, hi = st.RANGES[name]
+            assert lo <= value <= hi
+    s = DashboardState(n_points=60, base_width=50, **{k: v for k, v in params.items() if k != "base_width"})
+    assert s.error == "" and s.result is not None and s.result.spectrum.x.size > 0
+
+
+def test_deciles_are_the_spectrums_own():
+    # ReLU L = 50: most deciles lie far left of the plotting grid (the grid read 0 or 2.98e-08).
+    r = st.compute_spectrum(fpcore.Network([400] * 51, "relu", sigma_w2=2.0), "JtJ", 250)
+    exact = np.asarray(r.spectrum.deciles, float)
+    assert np.array_equal(r.deciles, exact)
+    assert exact[5] < 1e-30 and exact[7] < 1e-9  # values the grid cannot show
+    left = r.computed.left_of(st.log_axis_start(r.spectrum))
+    assert left["mass"] == pytest.approx(float(r.spectrum.cdf(st.log_axis_start(r.spectrum))))
+    assert 0.8 < left["mass"] < 0.9  # 84 % of the mass (atom 50 % included) lies left of the log axis
+    ext = r.computed.left_of(st.log_axis_start(r.spectrum), 1e-24)
+    assert ext["mass"] == pytest.approx(float(r.spectrum.cdf(1e-24)))
+    # The extension's dF/dln(lambda) integrates back to the CDF's increase over it.
+    assert np.sum(ext["y"] * np.diff(np.log(np.geomspace(1e-24, st.log_axis_start(r.spectrum), 61)))) == (
+        pytest.approx(left["mass"] - ext["mass"], rel=1e-9))
+
+
+class _Loop:
+    """A fake session loop: call_soon queues, run() delivers (as the server's event loop would)."""
+
+    def __init__(self):
+        self.queue, self.later = [], []
+
+    def call_soon(self, fn):
+        self.queue.append(fn)
+
+    def call_later(self, seconds, fn):
+        self.later.append((seconds, fn))
+
+    def run(self, timeout=30.0):
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            while self.queue:
+                self.queue.pop(0)()
+            if not st._POOL._queue.qsize() and self.idle():
+                return
+            time.sleep(0.005)
+        raise TimeoutError
+
+    def idle(self):
+        return self.runner.n_pending == 0 and not self.queue
+
+
+def test_job_runner_latest_wins_and_reports_overdue():
+    import threading
+
+    loop = _Loop()
+    overdue, busy, got = [], [], []
+    runner = st.JobRunner(loop.call_soon, loop.call_later, busy.append, lambda label, t: overdue.append(label),
+                          time_limit=5.0)  # fmt: skip
+    loop.runner = runner
+    gate = threading.Event()
+    runner.submit("spectrum", lambda: gate.wait(10) and "first", got.append, got.append, label="first")
+    runner.submit("spectrum", lambda: "second", got.append, got.append)  # waits
+    runner.submit("spectrum", lambda: "third", got.append, got.append)  # replaces the second
+    assert runner.n_pending == 2 and busy[-1] == 2
+    while loop.queue:  # jobs start on the loop's next tick
+        loop.queue.pop(0)()
+    loop.later[0][1]()  # the first job's time limit passes while it runs: superseded, nobody told
+    assert overdue == []
+    gate.set()
+    loop.run()
+    assert got == ["third"] and busy[-1] == 0
+    gate.clear()
+    runner.submit("trace", lambda: gate.wait(10) and 1 / 0, got.append, lambda exc: got.append(type(exc).__name__))
+    while loop.queue:
+        loop.queue.pop(0)()
+    loop.later[-1][1]()  # still running and the newest: overdue
+    assert overdue == ["trace"]
+    gate.set()
+    loop.run()
+    assert got[-1] == "ZeroDivisionError"
+
+
+def test_served_state_computes_off_the_loop_and_drops_stale_results():
+    loop = _Loop()
+    runner = st.JobRunner(loop.call_soon, loop.call_later)
+    loop.runner = runner
+    s = DashboardState(depth=3, base_width=60, n_points=70, runner=runner)
+    assert s.result is None  # requested, not computed on the caller's thread
+    loop.run()
+    assert s.result.network.depth == 3 and s.details is s.result and s.trace is not None
+    s.depth = 7  # computed in a worker...
+    s.depth = 8  # ...superseded before it lands
+    loop.run()
+    assert s.result.network.depth == 8 and s.error == ""
+    s.depth = 7  # now a cache hit: applied at once
+    assert s.result.network.depth == 7 and s.result.cached
 
 
 def test_basins_only_where_they_are_fast(state, monkeypatch):

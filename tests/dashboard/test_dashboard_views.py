@@ -218,3 +218,31 @@ def test_views_from_a_live_state():
     s = DashboardState(depth=3, base_width=80, n_points=100)
     assert views.density_data(s.result, s.mc, True, s.effective_target())["target"]["x"].size == 1
     assert "Step 1" in views.frame_caption(s.lilypad.trace, s.lilypad.k)
+
+
+def test_captions_claim_only_what_the_trace_says(trace):
+    import dataclasses
+
+    k = min(2, len(trace.centres) - 1)
+    good = views.frame_caption(trace, k, basins_drawn=True)
+    assert "chain certified" in good and "certified radius" in good and "Kantorovich test proves" in good
+    bad = dataclasses.replace(trace, certified=False, verified=False)
+    text = views.frame_caption(bad, k, basins_drawn=True)
+    assert "**not certified**" in text and "certified radius r_k" not in text and "Kantorovich test proves" not in text
+    assert "inside the basin" not in views.frame_caption(trace, k, basins_drawn=False)
+    zero = dataclasses.replace(trace, radii=np.zeros_like(np.asarray(trace.radii, float)))
+    assert "certified radius r_k" not in views.frame_caption(zero, k)
+
+
+def test_hidden_mass_and_jjt_mean_label():
+    r = compute_spectrum(fpcore.Network([200] * 21, "relu", sigma_w2=2.0), "JtJ", 120)
+    from dashboard.state import log_axis_start
+
+    left = r.computed.left_of(log_axis_start(r.spectrum))
+    data = views.left_data(left, True)
+    assert data["mass"] == pytest.approx(float(r.spectrum.cdf(log_axis_start(r.spectrum))))
+    assert f"{data['mass']:.1%} of the mass lies left of" in data["text"] and "atom at 0: 50.0%" in data["text"]
+    assert views.left_data(left, False)["text"] == ""  # nothing hidden on a linear axis
+    jjt = compute_spectrum(fpcore.Network([100, 50, 100], "relu"), "JJt", 80)
+    table = views.metrics_frame(jjt)
+    assert "tr(JJᵀ)/N_L" in " ".join(table["quantity"]) and "tr(JᵀJ)" not in " ".join(table["quantity"])

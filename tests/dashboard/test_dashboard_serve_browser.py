@@ -1,0 +1,181 @@
+"""The served page in Chromium: first page after start, sessions that do not wait for each other,
+true deciles, bad links, and a layout that fits a projector (issue 13, items 1, 2, 5, 6).
+
+The first test of this module gets the first page of a freshly started server (module-scoped
+fixture), so keep it first.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+import pytest
+
+import fpcore
+from dashboard import views
+from dashboard.state import log_axis_start
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+# True once the density curve's own data source holds a curve.
+CURVE_DRAWN_JS = """() => {
+  if (!(window.Bokeh && Bokeh.documents.length)) return false;
+  const s = Bokeh.documents[0].get_model_by_name('density-curve');
+  return !!(s && s.data.x && s.data.x.length > 10);
+}"""
+
+CURVE_SIGNATURE_JS = """() => {
+  const s = Bokeh.documents[0].get_model_by_name('density-curve');
+  if (!s) return null;
+  let acc = 0; const y = s.data.y;
+  for (let i = 0; i < y.length; i++) acc += (+y[i]) * (1 + (i % 7));
+  return y.length + ':' + acc.toPrecision(12);
+}"""
+
+HIDDEN_MASS_JS = """(pattern) => Array.from(Bokeh.documents[0].all_models)
+  .some(m => typeof m.text === 'string' && new RegExp(pattern).test(m.text))"""
+
+# Every canvas (Bokeh draws each plot into one), through the shadow roots: its right edge in the
+# viewport, and the widths that would show clipping.
+LAYOUT_JS = """() => {
+  const all = (root) => { const out = []; for (const e of root.querySelectorAll('*')) { out.push(e);
+      if (e.shadowRoot) out.push(...all(e.shadowRoot)); } return out; };
+  const canvases = all(document).filter(e => e.tagName === 'CANVAS')
+      .map(e => e.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0);
+  const main = document.querySelector('#main');
+  return {inner: window.innerWidth, doc: document.documentElement.scrollWidth,
+          main: main ? [main.scrollWidth, main.clientWidth] : null,
+          rights: canvases.map(r => r.right), lefts: canvases.map(r => r.left), n: canvases.length};
+}"""
+
+
+def _open(browser, url: str, viewport=(1600, 1000)):
+    """A page that records requests to other hosts (none may happen) and toasts."""
+    outside: list[str] = []
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def route(r):
+        if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1")):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    return page, outside, errors
+
+
+def _time_to_spectrum(page, url: str) -> float:
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function(CURVE_DRAWN_JS, timeout=60_000, polling=50)
+    return time.perf_counter() - t0
+
+
+def test_first_page_after_start_is_as_fast_as_a_later_one_and_fetches_nothing_outside(chromium, served_app):
+    # Budget (issue 13): the first page after `panel serve` shows a spectrum within 5 s, i.e. the
+    # kernels are ready before the server accepts requests. On a machine too loaded for 5 s the
+    # same claim is checked against a later page of the same server, timed right after.
+    page, outside, errors = _open(chromium, served_app)
+    first = _time_to_spectrum(page, served_app)
+    page.wait_for_timeout(1000)  # late requests (fonts) would show here
+    page.close()
+    page, outside2, errors2 = _open(chromium, served_app)
+    later = _time_to_spectrum(page, served_app)
+    page.close()
+    assert first <= 5.0 or first <= 1.5 * later, f"first page {first:.1f} s, a later one {later:.1f} s"
+    assert outside == outside2 == [] and errors == errors2 == []
+
+
+def test_a_slow_network_in_one_session_does_not_delay_another(chromium, served_app, page_class):
+    # Session A asks for a network that takes the solver many seconds; session B then moves its
+    # Depth slider and must see its new density while A's job still runs, within the classroom
+    # budget (1.5 s). On a machine so loaded that B alone misses it, B may take at most 2.5 times
+    # its own time without A (A's solver holds one of the 2 cores), measured just before.
+    fast = page_class(chromium, served_app + "?depth=12&base_width=390")
+    slow = None
+    try:
+        fast.page.wait_for_function(CURVE_DRAWN_JS, timeout=60_000)
+        handle = fast.page.locator(".w-depth .noUi-handle").first
+
+        def move() -> float:
+            fast.wait_idle()
+            fast.page.wait_for_timeout(500)
+            before = fast.page.evaluate(CURVE_SIGNATURE_JS)
+            t0 = time.perf_counter()
+            handle.focus()
+            fast.page.keyboard.press("ArrowRight")
+            fast.page.wait_for_function(f"() => ({CURVE_SIGNATURE_JS})() !== {before!r}", timeout=30_000, polling=20)
+            return time.perf_counter() - t0
+
+        alone = move()
+        query = "?activation=gelu&depth=60&sigma_w2=2.9&n_points=1500"
+        slow, _, _ = _open(chromium, served_app + query)
+        slow.goto(served_app + query)
+        slow.wait_for_function("window.Bokeh && Bokeh.documents.length", timeout=60_000)
+        slow.wait_for_timeout(500)
+        assert not slow.evaluate(CURVE_DRAWN_JS)  # A is computing
+        with_a = move()
+        assert not slow.evaluate(CURVE_DRAWN_JS)  # and was still computing while B updated
+        assert with_a <= 1.5 or with_a <= 2.5 * alone, f"B took {with_a:.2f} s next to A ({alone:.2f} s alone)"
+        assert fast.errors == []
+    finally:
+        if slow is not None:
+            slow.close()
+        fast.page.close()
+
+
+@pytest.mark.parametrize("app_page", ["?depth=50"], indirect=True)
+def test_deciles_shown_are_the_spectrums_own(app_page):
+    page = app_page.page
+    row = page.locator(".p-metrics tr", has_text="deciles").first
+    row.wait_for(timeout=60_000)
+    spectrum = fpcore.jacobian_spectrum(fpcore.Network([400] * 51, "relu", sigma_w2=2.0), n_points=250)
+    exact = np.asarray(spectrum.deciles)
+    page.locator(".p-metrics tr", has_text=views._fmt(exact[-2])).first.wait_for(timeout=60_000)
+    text = row.inner_text()
+    assert ", ".join(views._fmt(v) for v in exact) in text  # e.g. ... 1.744e-35, 3.052e-20, 3.329e-11, 1.309e-04
+    marks = page.evaluate("Array.from(Bokeh.documents[0].get_model_by_name('density-deciles').data.x)")
+    np.testing.assert_allclose(sorted(marks), exact[exact > 0], rtol=1e-9)
+    # The log axis says how much mass lies left of it (84 % for ReLU L = 50, atom included), in a
+    # title under the plot (drawn on the canvas: read from the document's models).
+    hidden = float(spectrum.cdf(log_axis_start(spectrum)))
+    assert 0.8 < hidden < 0.9
+    page.wait_for_function(HIDDEN_MASS_JS, arg=re.escape(f"{hidden:.1%} of the mass lies left of"), timeout=30_000)
+    assert app_page.errors == []
+
+
+@pytest.mark.parametrize("app_page", ["?depth=201&sigma_w2=-1"], indirect=True)
+def test_a_bad_link_gives_a_valid_page_and_one_notification(app_page):
+    page = app_page.page
+    page.wait_for_function(CURVE_DRAWN_JS, timeout=60_000)
+    page.get_by_text(re.compile(r"relu network: L = 100, .*σ_w² = 0\.1,")).first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)  # any further toast would be up by now
+    toasts = page.locator(".notyf__toast")
+    assert toasts.count() == 1
+    text = toasts.first.inner_text()
+    assert "201 → 100" in text and "-1 → 0.1" in text
+    assert "no spectrum yet" not in page.content()
+    page.wait_for_function("window.location.search.includes('depth=100')", timeout=10_000)
+    assert app_page.errors == []
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (1280, 800)])
+def test_nothing_is_clipped_on_a_projector(chromium, served_app, size):
+    page, outside, errors = _open(chromium, served_app, viewport=size)
+    try:
+        page.goto(served_app)
+        page.wait_for_function(CURVE_DRAWN_JS, timeout=60_000)
+        page.wait_for_function("Bokeh.documents[0].is_idle", timeout=60_000)
+        page.wait_for_timeout(1500)  # let the layout settle
+        layout = page.evaluate(LAYOUT_JS)
+        assert layout["n"] >= 8  # density, CDF, q, chi, phase, z-plane, m-plane, evidence
+        assert layout["doc"] <= layout["inner"] and layout["main"][0] <= layout["main"][1] + 1
+        assert max(layout["rights"]) <= layout["inner"] + 0.5 and min(layout["lefts"]) >= -0.5
+        assert errors == [] and outside == []
+    finally:
+        page.close()
