@@ -75,28 +75,16 @@ GRAMS = {"JtJ": "JᵀJ", "JJt": "JJᵀ"}
 _SPECTRUM_CACHE_SIZE = 32
 _TRACE_CACHE_SIZE = 32
 _BASINS_CACHE_SIZE = 256
-BASIN_GRID = 44  # basins are n x n Newton runs per frame (see basin_grid)
+BASIN_GRID = 256  # pixels per side of a basin frame (dashboard.basins, compiled for every activation)
 
 
 def basin_grid(net) -> int:
-    """Side of the basin grid for ``net``; 0 means no basins (too slow to draw live).
-
-    Measured on fpcore 0.1: for networks whose ``f_z`` is a polynomial (linear, ReLU, hard-tanh
-    layers) ``newton_basins`` takes ~20-30 ms on 44 x 44 at any depth <= 50 (but 0.3-3 s from
-    48 x 48 on); leaky ReLU takes ~0.1 s on 16 x 16; smooth activations take seconds even on 8 x 8.
-    """
-    families = {a.family for a in net.activations}
-    if families <= {"linear", "relu", "hard_tanh"}:
-        return BASIN_GRID
-    if families <= {"linear", "relu", "hard_tanh", "leaky_relu"}:
-        return 16
-    return 0
+    """Side of the basin grid for ``net`` (every activation: ``fpcore.newton_basins`` is compiled
+    for rational and non-rational equations alike; ``benchmarks/bench_basins.py`` times it)."""
+    return BASIN_GRID
 
 
-NO_BASINS_NOTE = (
-    "Newton basins are not drawn for this activation: its f_z is not a polynomial and "
-    "fpcore.newton_basins is too slow for a live view (seconds per frame)."
-)
+NO_BASINS_NOTE = "Newton basins are not drawn for this frame."
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,18 +323,14 @@ def _basins_cached(net, gram, z: complex, centre: complex, half: float, n: int):
 
 
 def compute_basins(net, gram: str, trace, k: int, n: int | None = None):
-    """Newton basins of ``f_z`` at the lilypad ``z_k`` of ``trace`` on the frame's m-plane window.
-
-    Returns ``(re, im, labels, roots)`` (see :func:`fpcore.newton_basins`), or None where
-    :func:`basin_grid` says they are too slow to compute live.
-    """
+    """The basin frame of lilypad step ``k`` (:func:`dashboard.basins.compute_frame`): a
+    ``BasinFrame`` whose first four fields are ``(re, im, labels, roots)``, or None for ``n = 0``."""
     n = basin_grid(net) if n is None else n
     if n <= 0:
         return None
-    centre, half = basin_window(trace, k)
-    # Round the window so that equal frames hit the cache whatever float noise they carry.
-    centre = complex(round(centre.real, 12), round(centre.imag, 12))
-    return _basins_cached(net, gram, complex(trace.centres[k]), centre, float(f"{half:.6g}"), int(n))
+    from . import basins as _basins  # dash-views: compiled basins, RGBA frames, PNG export
+
+    return _basins.compute_frame(net, gram, trace, k, n=int(n))
 
 
 @dataclass(frozen=True)
