@@ -30,7 +30,7 @@ __all__ = ["BASIN_PIXELS", "BasinFrame", "basin_window", "compute_frame", "basin
 
 BASIN_PIXELS = 256  # pixels per side of a frame
 BASIN_BLOCK = 4  # preview blocks (see fpcore._basins.basins_of_equation)
-MAX_ITER = 32  # Newton steps per pixel in the live view
+MAX_ITER = 24  # Newton steps per pixel in the live view (slower starts are drawn as not converged)
 _PROBE = 48  # pixels per side of the coarse pass that locates the basin boundary
 _BALL_FRACTION = 1.0 / 25.0  # the ball's radius is at least this fraction of the half-width
 _CACHE = 256

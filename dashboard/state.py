@@ -698,22 +698,26 @@ class DashboardState(param.Parameterized):
         return hasattr(fpcore, "tune_init")
 
     def tune_to_criticality(self) -> bool:
-        """Set ``sigma_w2``/``sigma_b2`` by :func:`fpcore.tune_init` (when fpcore provides it)."""
+        """Set ``sigma_w2`` by :func:`fpcore.tune_init` (edge of chaos, ``sigma_b2`` kept), only when
+        the target is reached and the result lies within the sliders' ranges (the params'
+        soft bounds); otherwise nothing moves and the message says why (dashboard.presets)."""
         if not self.can_tune:
             self._fail("tuner", NotImplementedError("fpcore.tune_init is not available"))
             return False
+        from .presets import tune_message  # dash-views: the tuner's messages and range checks
+
         try:
             tuned = fpcore.tune_init(self.build_network(), target="criticality")
         except Exception as exc:  # noqa: BLE001
             self._fail("tuner", exc)
             return False
-        sw, sb = _first(tuned.sigma_w2), _first(tuned.sigma_b2)
-        self.param.update(sigma_w2=round(sw, 6), sigma_b2=round(sb, 6))
-        msg = getattr(tuned, "message", "") or f"tuned to σ_w² = {sw:.4g}, σ_b² = {sb:.4g}"
-        if not getattr(tuned, "reachable", True):
-            self._fail("tuner", ValueError(msg))
-        else:
-            self._inform(msg)
+        (lo, hi), (lo_b, hi_b) = self.param.sigma_w2.softbounds, self.param.sigma_b2.softbounds
+        move, msg = tune_message(tuned, lo, hi, lo_b, hi_b)
+        if not move:
+            self._fail("", ValueError(msg))
+            return False
+        self.param.update(sigma_w2=round(_first(tuned.sigma_w2), 6), sigma_b2=round(_first(tuned.sigma_b2), 6))
+        self._inform(msg)
         return True
 
 
