@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import fpcore
 
-__all__ = ["Preset", "PRESETS", "DEFAULT_SIGMA_W2", "default_sigma_w2", "apply_preset", "download_name",
-           "tune_message"]  # fmt: skip
+__all__ = ["Preset", "PRESETS", "DEFAULT_SIGMA_W2", "default_sigma_w2", "apply_preset", "choose_activation",
+           "download_name", "tune_message", "spectrum_csv_with_sample"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -128,12 +128,16 @@ def apply_preset(state, key: str) -> str:
         r = fpcore.tune_init(net, "criticality")
         if r.reachable:
             params["sigma_w2"] = round(float(r.sigma_w2[0]), 6)
-    state._preset_running = True
-    try:
-        state.param.update(**params)
-    finally:
-        state._preset_running = False
+    state.param.update(**params)
     return p.sentence
+
+
+def choose_activation(state, name: str) -> None:
+    """The user picked activation ``name``: set it together with its usual ``sigma_w2``
+    (:func:`default_sigma_w2`) in one update, so only one spectrum is computed."""
+    if name == state.activation:
+        return
+    state.param.update(activation=name, sigma_w2=default_sigma_w2(name, state.slope))
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -190,3 +194,34 @@ def tune_message(result, lo: float, hi: float, lo_b: float, hi_b: float) -> tupl
         return False, (f"Not tuned (the sliders are unchanged): the edge of chaos is at σ_w² = {sw:.4g}, σ_b² = {sb:.4g}, "
                        f"outside the sliders' range (σ_w² in [{lo:g}, {hi:g}], σ_b² in [{lo_b:g}, {hi_b:g}]).")  # fmt: skip
     return True, f"Tuned: {msg[0].upper()}{msg[1:]}."
+
+
+def spectrum_csv_with_sample(result, mc=None) -> str:
+    """``x, density, cdf`` of the spectrum and, when the Monte Carlo sample belongs to this
+    network, its eigenvalues in a fourth column ``mc_eigenvalue`` (one table; blank cells where
+    a column is shorter). A comment line names the network, the atom, ``lambda_max`` and the sample.
+    """
+    import io
+
+    import numpy as np
+
+    if result is None:
+        return "x,density,cdf,mc_eigenvalue\n"
+    s = result.spectrum
+    x = np.asarray(s.x, float)
+    d = np.asarray(s.density, float)
+    F = np.asarray(result.cdf_grid, float)
+    ev = np.array([])
+    note = ""
+    if mc is not None and mc.network == result.network and mc.gram == result.gram:
+        ev = np.sort(np.asarray(mc.eigenvalues, float).ravel())
+        note = (f", monte_carlo: {mc.n_samples} network(s) of widths {list(mc.sampled_widths)}, "
+                f"{ev.size} eigenvalues, KS={mc.ks:.4g}")  # fmt: skip
+    buf = io.StringIO()
+    buf.write(f"# {s.network!r}, gram={result.gram}, atom_at_0={float(s.atom)!r}, "
+              f"lambda_max={float(s.lambda_max)!r}{note}\n")  # fmt: skip
+    buf.write("x,density,cdf,mc_eigenvalue\n")
+    for i in range(max(x.size, ev.size)):
+        row = [f"{x[i]!r},{d[i]!r},{F[i]!r}" if i < x.size else ",,", repr(float(ev[i])) if i < ev.size else ""]
+        buf.write(",".join(row) + "\n")
+    return buf.getvalue()
