@@ -85,6 +85,19 @@ def compare_table(pins) -> str:
     return "\n".join(rows)
 
 
+def _apply(fn) -> None:
+    """Run ``fn`` (which edits Bokeh models) where the session's document may change: at once
+    outside a server or inside a locked server callback, else on the session's next tick."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        fn()
+    elif pn.state._unblocked(doc):
+        with pn.io.unlocked():
+            fn()
+    else:
+        pn.state.execute(fn, schedule=True)
+
+
 def _log_figure(title: str, y_label: str, height: int = 300):
     fig = figure(title=title, height=height, x_axis_type="log", tools=_TOOLS, toolbar_location="above",
                  sizing_mode="stretch_width")  # fmt: skip
@@ -141,6 +154,9 @@ class ComparePanel(pn.viewable.Viewer):
         self._draw()
 
     def _draw(self) -> None:
+        _apply(self._draw_now)
+
+    def _draw_now(self) -> None:
         for i in range(MAX_PINS):
             if i < len(self.pins):
                 p = self.pins[i]
@@ -216,10 +232,15 @@ class DepthAnimation(pn.viewable.Viewer):
             self.state._fail(f"depth {L}", exc)
             return
         x, xd, _ = spectrum_curves(r)
-        self.src.data = {"x": x, "y": xd}
         s = r.spectrum
-        self.status.object = (f"**L = {L}**: mean {float(s.mean):.4g}, λ_max {float(s.lambda_max):.4g}, "
-                              f"atom at 0 {float(s.atom):.3g}")  # fmt: skip
+        text = (f"**L = {L}**: mean {float(s.mean):.4g}, λ_max {float(s.lambda_max):.4g}, "
+                f"atom at 0 {float(s.atom):.3g}")  # fmt: skip
+
+        def draw() -> None:
+            self.src.data = {"x": x, "y": xd}
+            self.status.object = text
+
+        _apply(draw)
 
     def precompute(self) -> None:
         """Fill the spectrum cache for every depth in a worker thread (playing then only reads)."""
