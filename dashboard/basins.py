@@ -1,8 +1,8 @@
 """Newton-basin frames of the lilypad view: window, classic Newton-fractal colouring, PNG export.
 
 One frame is the m-plane of lilypad step ``k``: :func:`fpcore.newton_basins` (compiled) for
-``f_{z_k}`` on a ``BASIN_PIXELS x BASIN_PIXELS`` grid, coloured by root (hues spaced by the golden
-angle, so dozens of roots stay distinguishable) and shaded by the number of Newton steps (darker
+``f_{z_k}`` on a ``BASIN_PIXELS x BASIN_PIXELS`` grid, coloured by root (Tableau 10 without its grey for the first nine
+roots, then hues spaced by the golden angle, so dozens of roots stay distinguishable) and shaded by the number of Newton steps (darker
 = slower), non-converged starts in dark grey. The window follows the step: it is centred on the
 Newton start ``m_0`` and sized from the step itself (iterates, Kantorovich ball) and from a coarse
 first pass that finds how far the basin boundary around ``m_0`` lies, so that the ball and the
@@ -119,7 +119,15 @@ def compute_frame(net, gram: str, trace, k: int, n: int = BASIN_PIXELS, block: i
 # Colours
 
 
+# a qualitative palette (Tableau 10, lightened a little) for the first roots, golden-angle hues beyond
+_QUALITATIVE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7",
+                "#9c755f")  # fmt: skip (no grey: grey means "did not converge")
+
+
 def _hue_rgb(label: int) -> tuple[float, float, float]:
+    if label < len(_QUALITATIVE):
+        c = _QUALITATIVE[label]
+        return tuple(int(c[i: i + 2], 16) / 255.0 for i in (1, 3, 5))
     h = (0.58 + 0.381966 * label) % 1.0  # golden-angle hues: neighbours in rank differ most
     return colorsys.hsv_to_rgb(h, 0.72, 1.0)
 
