@@ -19,6 +19,7 @@ import functools
 import math
 import os
 import struct
+import threading
 import zlib
 import numpy as np
 
@@ -26,7 +27,7 @@ from fpcore._basins import basins_of_equation
 from fpcore._equation import build_equation
 
 __all__ = ["BASIN_PIXELS", "BasinFrame", "basin_window", "compute_frame", "basin_rgba", "frame_png",
-           "png_bytes"]  # fmt: skip
+           "png_bytes", "prefetch"]  # fmt: skip
 
 BASIN_PIXELS = 256  # pixels per side of a frame
 BASIN_BLOCK = 4  # preview blocks (see fpcore._basins.basins_of_equation)
@@ -228,3 +229,32 @@ def frame_png(frame: BasinFrame, trace=None, k: int = 0, scale: int = 2) -> byte
         _plot(img, sx, sy, (0, 0, 0), 6)
         _plot(img, sx, sy, (255, 215, 0), 4)
     return png_bytes(img)
+
+
+# --------------------------------------------------------------------------------------------
+# Prefetch: the Player then only reads cached frames
+
+_prefetch_lock = threading.Lock()
+_prefetch_token = [0]
+
+
+def prefetch(net, gram: str, trace, start: int = 1) -> threading.Thread:
+    """Compute every frame of ``trace`` from ``start`` on in a daemon thread (filling the frame
+    cache), so that playing the chain only reads cached frames. A newer call supersedes an older
+    one: the older thread stops at its next frame."""
+    with _prefetch_lock:
+        _prefetch_token[0] += 1
+        token = _prefetch_token[0]
+
+    def run() -> None:
+        for k in range(int(start), len(trace.centres)):
+            if _prefetch_token[0] != token:
+                return
+            try:
+                compute_frame(net, gram, trace, k)
+            except Exception:  # noqa: BLE001 - the frame reports its own failure when shown
+                return
+
+    t = threading.Thread(target=run, name="basin-prefetch", daemon=True)
+    t.start()
+    return t

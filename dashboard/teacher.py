@@ -3,7 +3,8 @@
 :func:`install` attaches them to a ``DashboardApp`` (``dashboard.app``) and returns the card
 that goes on the page; it also makes the activation selector set that activation's usual
 ``sigma_w2``, names the downloads after the configuration, keeps the Monte Carlo sample in the
-CSV, and adds a PNG download of the current basin frame.
+CSV, adds a PNG download of the current basin frame, and computes every basin frame of a new
+lilypad chain in the background.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import io
 import panel as pn
 
 from . import presets
-from .basins import frame_png
+from .basins import frame_png, prefetch
 from .compare import ComparePanel, DepthAnimation
 
 __all__ = ["install", "basin_png_name"]
@@ -61,6 +62,12 @@ def install(app) -> pn.Card:
         if s.result is not None:
             app.w_png.filename = basin_png_name(app)
 
+    def prefetch_frames(*_):
+        if s.trace is not None and s._trace_net is not None:
+            net, gram = s._trace_net
+            prefetch(net, gram, s.trace)
+
+    s.param.watch(prefetch_frames, "trace")  # the Player then reads cached basin frames
     s.param.watch(rename, "result")
     s.param.watch(rename_png, ["result", "lilypad"])
     rename()

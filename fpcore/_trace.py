@@ -9,7 +9,7 @@ import numpy as np
 
 from ._edges import upper_edge
 from ._equation import Equation, build_equation
-from ._lilypad import _Rational, _general_log_residual, _wrap, solve
+from ._lilypad import _Rational, solve
 from ._network import Network, _check_gram
 
 __all__ = ["LilypadTrace", "lilypad_trace", "newton_basins"]
