@@ -42,7 +42,7 @@ def main() -> None:
     basins_of_equation(B._equation(CASES[0][1], "JtJ"), 1 + 1j, np.zeros(2), np.zeros(2))
     basins_of_equation(B._equation(CASES[3][1], "JtJ"), 1 + 1j, np.zeros(2), np.zeros(2))
     print(f"cores: {os.cpu_count()}, pixels {B.BASIN_PIXELS} x {B.BASIN_PIXELS}, threads {B.THREADS}, "
-          f"max_iter {B.MAX_ITER}")  # fmt: skip
+          f"max_iter {B.MAX_ITER}, atoms {B.ATOMS}")  # fmt: skip
     head = f"{'network':18s} {'frames':>6s} {'dash med':>9s} {'dash max':>9s} {'cpu med':>8s} {'full med':>9s} {'full/dash':>9s}"
     print(head)
     print("-" * len(head))
