@@ -55,6 +55,7 @@ def test_basins_are_drawn_for_every_activation(app_page):
     assert colours >= 3  # several roots (hues) and shading by Newton steps
     assert app_page.column_length("m-plane", "r") == 1  # the Kantorovich ball
     assert app_page.column_length("m-plane", "x") >= 3  # roots, iterates, start, solution
+    page.wait_for_timeout(1000)
     assert app_page.errors == []
 
 
@@ -66,6 +67,12 @@ def test_tuner_lands_tanh_at_the_textbook_edge(app_page):
     toast.wait_for(timeout=30_000)
     assert "Edge of chaos" in toast.inner_text() and "multiplier" not in toast.inner_text()
     page.wait_for_function("/sigma_w2=1(\\.0*)?(&|$)/.test(window.location.search)", timeout=15_000)
+    # let the new spectrum and chain arrive before the page closes (a session closed while the
+    # server is still sending makes Bokeh log a traceback at teardown)
+    page.get_by_text(re.compile(r"of tanh network: L = \d+.*σ_w² = 1\b")).first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"Step 1 of \d+")).first.wait_for(timeout=60_000)
+    app_page.wait_idle()
+    page.wait_for_timeout(1000)
     assert app_page.errors == []
 
 
