@@ -85,7 +85,9 @@ def basin_window(net, gram: str, trace, k: int) -> tuple[complex, float]:
     ball = float(trace.m_radii[k]) if np.isfinite(trace.m_radii[k]) else 0.0
     floor = 1e-12 * max(abs(start), 1e-300)
     inner = max(1.5 * spread, 1.5 * ball, floor)
-    cap = ball / _BALL_FRACTION if ball > 0 else max(1.0, abs(start))
+    # no ball (the chain's first lilypad): a window on the scale of the solution itself, which is
+    # small far above the axis (m ~ mean / z)
+    cap = ball / _BALL_FRACTION if ball > 0 else max(2.0 * abs(sol - start), 2.0 * abs(start), 1e-300)
     cap = max(cap, inner)
     # coarse pass on the widest window allowed: distance to the nearest start with another fate
     eq = _equation(net, gram)
