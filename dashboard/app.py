@@ -23,11 +23,13 @@ from panel.theme.fast import Fast
 
 try:
     from dashboard import evidence, plots, views
+    from dashboard import teacher as _teacher  # dash-views
     from dashboard.state import (GRAMS, PROFILES, RANGES, TIME_LIMIT, URL_PARAMETERS, X_FROM, DashboardState,
                                  JobRunner, grid_quantile, url_overrides, warm_up_kernels)
 except ImportError:  # served from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from dashboard import evidence, plots, views
+    from dashboard import teacher as _teacher  # dash-views
     from dashboard.state import (GRAMS, PROFILES, RANGES, TIME_LIMIT, URL_PARAMETERS, X_FROM, DashboardState,
                                  JobRunner, grid_quantile, url_overrides, warm_up_kernels)
 
@@ -168,6 +170,7 @@ class DashboardApp(pn.viewable.Viewer):
         self._state_for_busy = s
         self._evidence_cache: dict = {}
         self._build_widgets()
+        self._teacher_card = _teacher.install(self)  # dash-views: presets, compare, depth animation, downloads
         self._build_plots()
         s.param.watch(self._notify_error, "n_errors")
         s.param.watch(self._notify_info, "n_infos")
@@ -632,6 +635,7 @@ class DashboardApp(pn.viewable.Viewer):
             self.w_mc_progress,
             md("### Downloads"),
             pn.Row(self.w_csv, self.w_json),
+            self.w_png,  # dash-views: the current basin frame as PNG
         ]
         intro = pn.Card(md(INTRO, sizing_mode="stretch_width"), title="What am I looking at?", collapsed=False,
                         sizing_mode="stretch_width", margin=(5, 10))  # fmt: skip
@@ -658,7 +662,7 @@ class DashboardApp(pn.viewable.Viewer):
             "known (m = 0), and walks down to **x + 0i**. Each **lilypad** (disk, left) is a region where the "
             "previous solution is a *proven* Newton start; the m-plane (right) shows Newton's iterates, the "
             "Kantorovich ball that certifies them, and behind them the **basins of attraction** of every root "
-            "(one colour per root; grey: starts from which Newton does not converge in 40 steps): the chain stays inside the basin of the right root at every step.",
+            "(one colour per root, darker where Newton needs more steps; grey: starts from which Newton does not converge in 24 steps): the chain stays inside the basin of the right root at every step.",
             sizing_mode="stretch_width",
         )
         lilypad = pn.Column(
@@ -685,7 +689,8 @@ class DashboardApp(pn.viewable.Viewer):
             # One root per area: the document re-walks all models for every root added, so
             # passing the widgets one by one makes a new session several times slower.
             sidebar=[pn.Column(*sidebar, sizing_mode="stretch_width", margin=0)],
-            main=[pn.Column(intro, spectrum, details, lilypad, evidence_card, sizing_mode="stretch_width", margin=0)],
+            main=[pn.Column(intro, spectrum, details, lilypad, self._teacher_card, evidence_card,
+                            sizing_mode="stretch_width", margin=0)],  # fmt: skip
             sidebar_width=300,
             accent="#1f5fa8",
             theme_toggle=False,

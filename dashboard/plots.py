@@ -306,8 +306,9 @@ class MPlanePlot:
         self.src = {k: ColumnDataSource(data={"x": _E, "y": _E}) for k in ("roots", "iterates", "start", "solution")}
         self.ball_src = ColumnDataSource(data={"x": _E, "y": _E, "r": _E})
         mapper = LinearColorMapper(palette=BASIN_PALETTE, low=-1.5, high=N_BASIN_COLOURS - 0.5, nan_color="white")
-        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.basin_src, color_mapper=mapper,
-                  alpha=0.85)  # fmt: skip
+        # dash-views: RGBA frames (dashboard.basins.basin_rgba); the mapper serves label images
+        self._mapper = mapper
+        fig.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.basin_src)
         fig.scatter("x", "y", source=self.src["roots"], size=9, fill_color="white", line_color="black",
                     legend_label="roots of f_z")  # fmt: skip
         fig.circle("x", "y", radius="r", source=self.ball_src, fill_alpha=0.0, line_color="black", line_width=2.5,

@@ -101,28 +101,16 @@ GRAMS = {"JtJ": "JᵀJ", "JJt": "JJᵀ"}
 _SPECTRUM_CACHE_SIZE = 32
 _TRACE_CACHE_SIZE = 32
 _BASINS_CACHE_SIZE = 256
-BASIN_GRID = 44  # basins are n x n Newton runs per frame (see basin_grid)
+BASIN_GRID = 256  # pixels per side of a basin frame (dashboard.basins, compiled for every activation)
 
 
 def basin_grid(net) -> int:
-    """Side of the basin grid for ``net``; 0 means no basins (too slow to draw live).
-
-    Measured on fpcore 0.1: for networks whose ``f_z`` is a polynomial (linear, ReLU, hard-tanh
-    layers) ``newton_basins`` takes ~20-30 ms on 44 x 44 at any depth <= 50 (but 0.3-3 s from
-    48 x 48 on); leaky ReLU takes ~0.1 s on 16 x 16; smooth activations take seconds even on 8 x 8.
-    """
-    families = {a.family for a in net.activations}
-    if families <= {"linear", "relu", "hard_tanh"}:
-        return BASIN_GRID
-    if families <= {"linear", "relu", "hard_tanh", "leaky_relu"}:
-        return 16
-    return 0
+    """Side of the basin grid for ``net`` (every activation: ``fpcore.newton_basins`` is compiled
+    for rational and non-rational equations alike; ``benchmarks/bench_basins.py`` times it)."""
+    return BASIN_GRID
 
 
-NO_BASINS_NOTE = (
-    "Newton basins are not drawn for this activation: its f_z is not a polynomial and "
-    "fpcore.newton_basins is too slow for a live view (seconds per frame)."
-)
+NO_BASINS_NOTE = "Newton basins are not drawn for this frame."
 
 
 # --------------------------------------------------------------------------------------------
@@ -471,18 +459,14 @@ def _basins_cached(net, gram, z: complex, centre: complex, half: float, n: int):
 
 
 def compute_basins(net, gram: str, trace, k: int, n: int | None = None):
-    """Newton basins of ``f_z`` at the lilypad ``z_k`` of ``trace`` on the frame's m-plane window.
-
-    Returns ``(re, im, labels, roots)`` (see :func:`fpcore.newton_basins`), or None where
-    :func:`basin_grid` says they are too slow to compute live.
-    """
+    """The basin frame of lilypad step ``k`` (:func:`dashboard.basins.compute_frame`): a
+    ``BasinFrame`` whose first four fields are ``(re, im, labels, roots)``, or None for ``n = 0``."""
     n = basin_grid(net) if n is None else n
     if n <= 0:
         return None
-    centre, half = basin_window(trace, k)
-    # Round the window so that equal frames hit the cache whatever float noise they carry.
-    centre = complex(round(centre.real, 12), round(centre.imag, 12))
-    return _basins_cached(net, gram, complex(trace.centres[k]), centre, float(f"{half:.6g}"), int(n))
+    from . import basins as _basins  # dash-views: compiled basins, RGBA frames, PNG export
+
+    return _basins.compute_frame(net, gram, trace, k, n=int(n))
 
 
 @dataclass(frozen=True)
@@ -1215,10 +1199,14 @@ class DashboardState(param.Parameterized):
         return hasattr(fpcore, "tune_init")
 
     def tune_to_criticality(self) -> bool:
-        """Set ``sigma_w2``/``sigma_b2`` by :func:`fpcore.tune_init` (when fpcore provides it)."""
+        """Set ``sigma_w2`` by :func:`fpcore.tune_init` (edge of chaos, ``sigma_b2`` kept), only when
+        the target is reached and the result lies within the sliders' ranges (the params'
+        soft bounds); otherwise nothing moves and the message says why (dashboard.presets)."""
         if not self.can_tune:
             self._fail("tuner", NotImplementedError("fpcore.tune_init is not available"))
             return False
+        from .presets import tune_message  # dash-views: the tuner's messages and range checks
+
         try:
             net = self.build_network()
         except Exception as exc:  # noqa: BLE001
@@ -1227,13 +1215,13 @@ class DashboardState(param.Parameterized):
         ok = []
 
         def done(tuned):
-            sw, sb = _first(tuned.sigma_w2), _first(tuned.sigma_b2)
-            self.param.update(sigma_w2=round(sw, 6), sigma_b2=round(sb, 6))
-            msg = getattr(tuned, "message", "") or f"tuned to σ_w² = {sw:.4g}, σ_b² = {sb:.4g}"
-            if not getattr(tuned, "reachable", True):
-                self._fail("tuner", ValueError(msg))
-            else:
-                self._inform(msg)
+            (lo, hi), (lo_b, hi_b) = self.param.sigma_w2.softbounds, self.param.sigma_b2.softbounds
+            move, msg = tune_message(tuned, lo, hi, lo_b, hi_b)
+            if not move:
+                self._fail("", ValueError(msg))
+                return
+            self.param.update(sigma_w2=round(_first(tuned.sigma_w2), 6), sigma_b2=round(_first(tuned.sigma_b2), 6))
+            self._inform(msg)
             ok.append(True)
 
         self.run("tune", lambda: fpcore.tune_init(net, target="criticality"), done, label="tuner")

@@ -509,7 +509,8 @@ def zplane_window(trace, k: int) -> tuple[float, float, float, float]:
     c = complex(trace.centres[k])
     r = float(trace.radii[k]) if np.isfinite(trace.radii[k]) else 0.0
     x = float(trace.target.real)
-    span = max(1.6 * r, 1.15 * abs(c.imag), 1.15 * abs(c.real - x), 1e-9 * max(1.0, abs(x)))
+    # scaled from the trace (dash-views): tiny spectra (GELU, L = 100) keep their disks in view
+    span = max(1.6 * r, 1.15 * abs(c.imag), 1.15 * abs(c.real - x), 0.5 * abs(x), 1e-300)
     return x - span, -0.25 * span, x + span, 1.75 * span
 
 
@@ -546,9 +547,12 @@ def mplane_data(trace, k: int = 0, basins=None) -> dict:
     """
     e2 = _cols(x=_EMPTY, y=_EMPTY)
     if basins is not None:
-        re, im, labels, roots = basins
+        re, im, labels, roots = basins[:4]
         labels = np.asarray(labels)
-        img = np.where(labels >= 0, labels % N_BASIN_COLOURS, -1).astype(float)
+        # dash-views: an RGBA frame (colour by root, shade by Newton steps) when the frame has one
+        img = getattr(basins, "rgba", None)
+        if img is None:
+            img = np.where(labels >= 0, labels % N_BASIN_COLOURS, -1).astype(float)
         roots = np.asarray(roots, complex).ravel()
         dx = (re[-1] - re[0]) / max(len(re) - 1, 1)
         dy = (im[-1] - im[0]) / max(len(im) - 1, 1)
@@ -558,7 +562,7 @@ def mplane_data(trace, k: int = 0, basins=None) -> dict:
         x_range, y_range = (x0, x0 + w), (y0, y0 + h)
         roots_cols = _cols(x=roots.real, y=roots.imag)
     else:
-        image = {"image": [np.full((1, 1), np.nan)], "x": [0.0], "y": [0.0], "dw": [0.0], "dh": [0.0]}
+        image = {"image": [np.zeros((1, 1), np.uint32)], "x": [0.0], "y": [0.0], "dw": [0.0], "dh": [0.0]}
         x_range, y_range = (-1.0, 1.0), (-1.0, 1.0)
         roots_cols = e2
     out = {"basins": image, "roots": roots_cols, "x_range": x_range, "y_range": y_range}

@@ -9,11 +9,12 @@ import numpy as np
 
 from ._edges import upper_edge
 from ._equation import Equation, build_equation
-from ._lilypad import _Rational, _general_log_residual, _wrap, solve
+from ._lilypad import _Rational, solve
 from ._network import Network, _check_gram
 
 __all__ = ["LilypadTrace", "lilypad_trace", "newton_basins"]
 
+from ._basins import newton_basins  # noqa: E402,F401  (compiled, in its own module; re-exported here)
 
 
 @dataclass(frozen=True)
@@ -152,75 +153,3 @@ def lilypad_trace(net: Network, x: float, gram: str = "JtJ") -> LilypadTrace:
         network=net,
         gram=gram,
     )
-
-
-def newton_basins(net: Network, z: complex, re, im, gram: str = "JtJ", max_iter: int = 40):
-    """Basins of attraction of Newton's method for ``f_z`` in the m-plane.
-
-    Newton with the solver's log-form map ``m <- m - g/g'``, ``g = log(z / M^{-1}(m))`` (the map
-    its Kantorovich test certifies on most steps) runs from every start ``m = re[j] + 1j * im[i]``; starts that converge to the same root share a
-    label.
-
-    Returns
-    -------
-    labels : ndarray of int, shape (len(im), len(re))
-        Index into ``roots``, or -1 where Newton did not converge in ``max_iter`` steps.
-    roots : ndarray of complex
-        Distinct limits found, sorted by real part.
-
-    Examples
-    --------
-    >>> import fpcore, numpy as np
-    >>> lab, roots = fpcore.newton_basins(fpcore.Network([100] * 3, "relu"), 1.0 + 0.5j,
-    ...                                   np.linspace(-2, 1, 30), np.linspace(-1.5, 1.5, 30))
-    >>> lab.shape, roots.size >= 1
-    ((30, 30), True)
-    """
-    _check_gram(gram)
-    re = np.asarray(re, dtype=float)
-    im = np.asarray(im, dtype=float)
-    if re.ndim != 1 or im.ndim != 1 or re.size == 0 or im.size == 0:
-        raise ValueError("re and im must be non-empty 1-D arrays")
-    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1 or max_iter > 10_000:
-        raise ValueError(f"max_iter must be an integer in [1, 10000], got {max_iter!r}")
-    eq = build_equation(net, gram)
-    M = (re[None, :] + 1j * im[:, None]).ravel()
-    zz = np.full(M.shape, complex(z))
-    conv = np.zeros(M.shape, dtype=bool)
-    with np.errstate(all="ignore"):
-        if eq.rational:
-            ev = _Rational(eq)
-            for _ in range(int(max_iter)):
-                lqp, LQ, LP = ev.at(M)[:3]
-                g = _wrap(np.log(np.abs(zz)) + 1j * np.angle(zz) + lqp)
-                # the solver's log-form map m <- m - g/g'
-                step = g / (LQ - LP)
-                step = np.where(np.isfinite(step), step, np.nan)
-                M = M - step
-                conv = np.abs(step) <= 1e-10 * np.maximum(np.abs(M), 1e-12)
-            res = np.abs(np.exp(np.log(np.abs(zz)) + 1j * np.angle(zz) + ev.at(M)[0]) - 1.0)
-        else:
-            u = None
-            for _ in range(int(max_iter)):
-                g, gp, u, _ = _general_log_residual(eq, zz, M, u)
-                step = g / gp
-                M = M - np.where(np.isfinite(step), step, np.nan)
-                conv = np.abs(step) <= 1e-10 * np.maximum(np.abs(M), 1e-12)
-            g, _, _, _ = _general_log_residual(eq, zz, M, u)
-            res = np.abs(np.exp(g) - 1.0)
-    good = conv & np.isfinite(M) & (res <= 1e-8)
-    labels = np.full(M.shape, -1, dtype=int)
-    vals = M[good]
-    if vals.size == 0:
-        return labels.reshape(im.size, re.size), np.array([], dtype=complex)
-    # cluster the limits on a relative 1e-7 lattice
-    scale = max(1.0, float(np.max(np.abs(vals))))
-    keys = np.round(np.c_[vals.real, vals.imag] / scale, 7)
-    uniq, first, inv = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    roots_arr = vals[first]  # a converged member of each cluster, not the rounded key
-    order = np.argsort(roots_arr.real, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    labels[good] = rank[inv.ravel()]
-    roots_arr = roots_arr[order]
-    return labels.reshape(im.size, re.size), roots_arr

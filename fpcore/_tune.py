@@ -16,6 +16,21 @@ the criticality equation for each bias) and the search variable is one common ``
 layers, again on a log scale: the edge of chaos is a curve, and moving along it changes ``q*``
 and hence the shape of the spectrum (e.g. its spread).
 
+**The ``q* = 0`` limit.** With ``sigma_b2 = 0`` and an activation with ``phi(0) = 0`` whose
+second moment stays below its linearisation, ``E[phi(sqrt(q) Z)^2] <= phi'(0)^2 q`` (tanh, erf,
+hard-tanh, SELU; at a kink ``phi'(0)^2`` stands for the mean of the two one-sided values), the
+recursion decays to ``q* = 0`` in the ordered phase, where ``D^2 = phi'(0)^2`` almost surely and
+``chi_1 = sigma_w2 phi'(0)^2``; on the chaotic side ``chi_1 - 1`` is only second order in the
+distance to the edge, and at the edge itself the recursion converges algebraically (no finite
+iteration count reaches it). So the edge of chaos is taken in closed form,
+``sigma_w2 = 1 / phi'(0)^2`` (geometric mean over layers), and ``chi_1`` on that branch from the
+limit, not from the iteration.
+
+**Bounded cost.** Every search evaluates its target at most ``max_evaluations`` times and stops
+after ``max_seconds``; a quantile target is evaluated only where both quantiles lie inside the
+range the spectrum resolves (at most 12 decades below its grid, with ``cdf(quantile(p)) = p``
+checked), so no search step extrapolates the CDF hundreds of decades below the support.
+
 When every layer's law of ``D^2`` is independent of ``q`` (linear, ReLU, leaky ReLU), multiplying
 ``sigma_w2`` by ``c`` multiplies ``J^T J`` by ``c^L`` and ``sigma_b2`` changes nothing: the spread
 and the quantile ratios are scale-invariant, and a target for them is reported unreachable unless
@@ -26,6 +41,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -43,6 +60,11 @@ _SEARCH_POINTS = 32  # grid size of the spectra computed during the search (targ
 _XTOL = 1e-14  # brentq tolerance on log-multipliers
 _FIRST_STEP = 0.25  # first bracket step in log scale
 _EDGE_BISECT = 8  # bisections toward the edge of the domain where the target becomes undefined
+_MAX_EVALUATIONS = 60  # default cap on target evaluations per search
+_MAX_SECONDS = 20.0  # default wall-clock budget of a search (checked between evaluations)
+_CONTRACT_Q = np.logspace(-6.0, 6.0, 49)  # where E[phi(sqrt(q) Z)^2] <= E[D^2 at q=0] q is checked
+_QUANTILE_CHECK = 1e-6  # |cdf(quantile(p)) - p| accepted for a quantile used by the search
+_QUANTILE_FLOOR = 1e-12  # quantiles more than 12 decades below the spectrum's grid are not searched
 
 
 @dataclass(frozen=True)
@@ -132,8 +154,43 @@ def _spectrum_value(name: str, target: dict, s: Spectrum) -> float:
     if name == "spread":
         return float(s.variance / s.mean**2)
     p_hi, p_lo, _ = target[name]
-    lo = float(s.quantile(p_lo))
-    return float(s.quantile(p_hi)) / lo if lo > 0 else math.inf
+    lo = _resolved_quantile(s, p_lo)
+    hi = _resolved_quantile(s, p_hi)
+    return hi / lo if lo > 0 else math.nan
+
+
+def _resolved_quantile(s: Spectrum, p: float) -> float:
+    """``s.quantile(p)`` where it lies inside the range the spectrum resolves, else ``nan``.
+
+    Far below the smallest grid point (more than ``1 / _QUANTILE_FLOOR`` times below it) the
+    exact CDF is solved where the engine cannot certify it (for deep chaotic tanh nets the
+    p = 0.1 quantile would land near 1e-300, after minutes of uncertified solves): the search
+    treats such a network as outside the target's domain. The quantile is also refused
+    when ``cdf`` does not confirm it (``F(q) >= p >= F(q^-)`` within ``_QUANTILE_CHECK``) or when
+    the engine warns that a point it used could not be certified.
+    """
+    if p <= float(s.atom):
+        return 0.0
+    pos = np.asarray(s.x, dtype=float)
+    pos = pos[pos > 0]
+    if pos.size == 0:
+        return math.nan
+    floor = float(pos[0]) * _QUANTILE_FLOOR
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a pre-filter only: the quantile itself is checked below
+        if float(s.cdf(floor)) >= p:
+            return math.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        q = float(s.quantile(p))
+        if not (math.isfinite(q) and q >= floor):
+            return math.nan
+        F_at, F_below = (float(v) for v in s.cdf(np.array([q, q * (1.0 - 1e-9)])))
+    if any("certified" in str(w.message) for w in caught):
+        return math.nan
+    if F_at < p - _QUANTILE_CHECK or F_below > p + _QUANTILE_CHECK:
+        return math.nan
+    return q
 
 
 def criticality_measure(net: Network) -> float:
@@ -147,20 +204,82 @@ def criticality_measure(net: Network) -> float:
     >>> criticality_measure(Network([10, 10, 10], activation="relu", sigma_w2=3.0))
     1.5
     """
+    slopes = _zero_branch_slopes(net)
+    if slopes is not None:
+        chi = np.asarray(net.sigma_w2) * slopes
+        if np.all(chi <= 1.0 + 1e-12):
+            # q* = 0 (the recursion's limit; at chi_1 = 1 it converges only algebraically)
+            return float(np.exp(np.mean(np.log(chi))))
     chi = mean_field(net.replace(q0="fixed_point")).chi
     return float(np.exp(np.mean(np.log(chi))))
 
 
-class _Search:
-    """Bounded bracket expansion on a log scale, then brentq; remembers every evaluation."""
+def _zero_branch_slopes(net: Network) -> np.ndarray | None:
+    """``E[D_l^2]`` in the limit ``q -> 0`` per layer, ``(phi_l'(0-)^2 + phi_l'(0+)^2) / 2`` (a
+    kink at 0, as in SELU, gives both sides half the mass), when every layer has ``sigma_b2 = 0``
+    and an activation with ``phi(0) = 0`` whose second moment stays below its linearisation,
+    ``E[phi(sqrt(q) Z)^2] <= a q`` (checked on ``q`` from 1e-6 to 1e6), so that the recursion
+    ``q -> sigma_w2 E[phi(sqrt(q) Z)^2]`` decays to ``q* = 0`` whenever ``sigma_w2 a <= 1``;
+    None otherwise."""
+    if any(sb != 0.0 for sb in net.sigma_b2):
+        return None
+    out = []
+    for act in net.activations:
+        if not act.d2_depends_on_q:
+            return None
+        with np.errstate(all="ignore"):
+            phi0 = float(np.asarray(act.phi(np.zeros(1)), dtype=float)[0])
+            sides = np.asarray(act.dphi(np.array([-1e-12, 1e-12])), dtype=float)
+            a = float(np.mean(sides**2))
+            if phi0 != 0.0 or not (math.isfinite(a) and a > 0.0):
+                return None
+            V = np.asarray(act.second_moment(_CONTRACT_Q), dtype=float)
+        if not np.all(V <= a * _CONTRACT_Q * (1.0 + 1e-9)):
+            return None
+        out.append(a)
+    return np.array(out)
 
-    def __init__(self, f: Callable[[float], float]) -> None:
+
+def _zero_branch_edge(net: Network) -> float | None:
+    """Log-multiplier ``x`` of ``sigma_w2`` at the edge of chaos on the ``q* = 0`` branch:
+    ``exp(x) sigma_w2_l phi_l'(0)^2`` has geometric mean 1 and none exceeds 1 (else some layer
+    would leave the branch); None when that branch does not apply."""
+    slopes = _zero_branch_slopes(net)
+    if slopes is None:
+        return None
+    g = np.log(np.asarray(net.sigma_w2) * slopes)
+    x = -float(np.mean(g))
+    if np.any(g + x > 1e-12):
+        return None
+    return x
+
+
+class _BudgetSpent(Exception):
+    """The search used its evaluations or its time."""
+
+
+class _Search:
+    """Bounded bracket expansion on a log scale, then brentq; remembers every evaluation.
+
+    At most ``max_evaluations`` evaluations, and none started after ``max_seconds``.
+    """
+
+    def __init__(
+        self, f: Callable[[float], float], max_evaluations: int = _MAX_EVALUATIONS, max_seconds: float = _MAX_SECONDS
+    ) -> None:
         self._f = f
         self.seen: dict[float, float] = {}
+        self.max_evaluations = int(max_evaluations)
+        self.deadline = time.monotonic() + float(max_seconds)
+        self.max_seconds = float(max_seconds)
+        self.spent = False  # True once the budget stopped the search
 
     def __call__(self, x: float) -> float:
         x = float(x)
         if x not in self.seen:
+            if len(self.seen) >= self.max_evaluations or time.monotonic() > self.deadline:
+                self.spent = True
+                raise _BudgetSpent
             try:
                 v = float(self._f(x))
             except (ValueError, ArithmeticError):
@@ -180,8 +299,15 @@ class _Search:
 
         Steps of 0.25, 0.5, 1, 2, 3, ... on each side (at most 1 apart in log scale once past 1,
         so that a non-monotone value is not jumped over), the side that came closer to 0 first;
-        where ``f`` becomes undefined, bisection locates the edge of its domain.
+        where ``f`` becomes undefined, bisection locates the edge of its domain. None as well
+        when the budget runs out (``spent``).
         """
+        try:
+            return self._solve(x0, lo, hi)
+        except _BudgetSpent:
+            return None
+
+    def _solve(self, x0: float, lo: float, hi: float) -> float | None:
         f0 = self(x0)
         if f0 == 0.0:
             return x0
@@ -258,6 +384,8 @@ def tune_init(
     rtol: float = 1e-8,
     max_factor: float = 1e3,
     n_points: int = 200,
+    max_evaluations: int = _MAX_EVALUATIONS,
+    max_seconds: float = _MAX_SECONDS,
 ) -> TuneResult:
     """Tune the initialisation variances of ``net`` to reach a target.
 
@@ -283,6 +411,11 @@ def tune_init(
         (of the ``sigma_w2`` multiplier, or of ``sigma_b2``).
     n_points : int
         Grid size of the returned spectrum.
+    max_evaluations : int
+        Cap on the evaluations of the target quantity per search (default 60).
+    max_seconds : float
+        Wall-clock budget of a search (default 20 s), checked before each evaluation; when it
+        runs out the result is ``reachable=False`` with the closest point found.
 
     Returns
     -------
@@ -332,10 +465,15 @@ def tune_init(
             "target='criticality' alone is reached by sigma_w2 (use tune_bias=False)"
         )
 
+    if isinstance(max_evaluations, bool) or not isinstance(max_evaluations, (int, np.integer)) or max_evaluations < 4:
+        raise ValueError(f"max_evaluations must be an integer >= 4, got {max_evaluations!r}")
+    max_seconds = _check_number("max_seconds", max_seconds, 0.0)
+
     sw0 = np.array(net.sigma_w2)
     bound = math.log(max_factor)
     scale_free = all(not a.d2_depends_on_q for a in net.activations)
     log_goal = math.log(goal)
+    label = _LABELS.get(name, name)
 
     def with_params(x: float, sb: float | None = None) -> Network:
         kw = {"sigma_w2": tuple(float(v) for v in sw0 * math.exp(x))}
@@ -346,20 +484,28 @@ def tune_init(
     def spec(n: Network, points: int = _SEARCH_POINTS) -> Spectrum:
         return jacobian_spectrum(n, gram=gram, n_points=points)
 
+    def new_search(f: Callable[[float], float]) -> _Search:
+        return _Search(f, max_evaluations, max_seconds)
+
     def crit_search(sb: float | None) -> _Search:
-        return _Search(lambda x: math.log(criticality_measure(with_params(x, sb))))
+        return new_search(lambda x: math.log(criticality_measure(with_params(x, sb))))
 
     n_eval = 0
     x_best, sb_best = 0.0, None
     found = True
     note = ""
+    zero_branch = False
 
     if name == "criticality":
-        search = crit_search(None)
-        found, x_best = _root_or_closest(search, 0.0, -bound, bound)
-        n_eval = len(search.seen)
-        if not found:
-            note = _range_note(search, "chi_1 (geometric mean)", max_factor, "sigma_w2 multiplier")
+        edge = _zero_branch_edge(net)
+        if edge is not None and abs(edge) <= bound:
+            x_best, zero_branch = edge, True
+        else:
+            search = crit_search(None)
+            found, x_best = _root_or_closest(search, 0.0, -bound, bound)
+            n_eval = len(search.seen)
+            if not found:
+                note = _range_note(search, "chi_1 = 1 (the edge of chaos)", max_factor, sw0, "sigma_w2")
     elif scale_free and (name in ("spread", "quantile_ratio") or tune_bias):
         n_eval = 1
         if tune_bias:
@@ -372,16 +518,16 @@ def tune_init(
             acts = sorted({a.name for a in net.activations})
             what = "sigma_b2" if tune_bias else "sigma_w2"
             note = (
-                f"{name} is unreachable by tuning {what}: every layer's D^2 law ({', '.join(acts)}) is "
+                f"{label} is unreachable by tuning {what}: every layer's D^2 law ({', '.join(acts)}) is "
                 f"independent of q, so sigma_w2 only rescales J^T J by a constant and sigma_b2 does not "
-                f"change it; {name} is scale-invariant and stays {v:.12g} (target {goal:.12g})"
+                f"change it; {name} is scale-invariant and stays {v:.6g} (target {goal:.6g})"
             )
     elif not tune_bias:
-        search = _Search(lambda x: math.log(_safe_value(name, norm_target, spec(with_params(x)))) - log_goal)
+        search = new_search(lambda x: math.log(_safe_value(name, norm_target, spec(with_params(x)))) - log_goal)
         found, x_best = _root_or_closest(search, 0.0, -bound, bound)
         n_eval = len(search.seen)
         if not found:
-            note = _range_note(search, name, max_factor, "sigma_w2 multiplier", log_goal)
+            note = _range_note(search, f"{label} = {goal:.6g}", max_factor, sw0, "sigma_w2", log_goal)
     else:
         sb_start = max(net.sigma_b2) if max(net.sigma_b2) > 0 else 0.01
         y0 = math.log(sb_start)
@@ -401,7 +547,7 @@ def tune_init(
             x = critical_x(y)
             return math.log(_safe_value(name, norm_target, spec(with_params(x, math.exp(y))))) - log_goal
 
-        search = _Search(outer)
+        search = new_search(outer)
         root = search.solve(y0, y0 - bound, y0 + bound)
         n_eval = len(search.seen)
         if root is None:
@@ -413,7 +559,10 @@ def tune_init(
             else:
                 y_best = closest[0]
                 x_best = crit_x.get(y_best, 0.0)
-            note = _range_note(search, f"{name} at criticality", max_factor, "sigma_b2", log_goal, base=sb_start)
+            note = _range_note(
+                search, f"{label} = {goal:.6g} at the edge of chaos", max_factor, np.array([sb_start]), "sigma_b2",
+                log_goal,
+            )
         else:
             y_best = root
             x_best = crit_x.get(root)
@@ -437,23 +586,28 @@ def tune_init(
     reachable = found and rel <= rtol
     if found and not reachable:
         note = (
-            f"the search converged but {name} = {achieved:.15g} misses the target {goal:.15g} "
-            f"(relative error {rel:.2e} > rtol)"
+            f"the search converged but {label} = {achieved:.6g} misses the target {goal:.6g} "
+            f"(relative error {rel:.1e})"
         )
     if reachable and n_unc:
         reachable = False
         note = (
-            f"refused: the spectrum engine left {n_unc} of {spectrum.stats.n_points} grid points uncertified "
-            f"(neither certified by the Kantorovich test nor verified); {name} = {achieved:.15g}"
+            f"refused: {n_unc} of {spectrum.stats.n_points} points of the final spectrum could be neither "
+            f"certified nor verified; {label} = {achieved:.6g} there"
         )
     if reachable:
-        label = "chi_1" if name == "criticality" else name
-        note = (
-            f"reached {label} = {achieved:.15g} (target {goal:.15g}, relative error {rel:.1e}) with sigma_w2 "
-            f"multiplier {math.exp(x_best):.12g}"
-            + (f" and sigma_b2 = {sb_best:.12g}" if sb_best is not None else "")
-            + f" after {n_eval} evaluations"
-        )
+        where = f"sigma_w2 = {_fmt_values(tuned.sigma_w2)}"
+        if sb_best is not None:
+            where += f", sigma_b2 = {sb_best:.6g}"
+        if name == "criticality":
+            note = f"edge of chaos: chi_1 = 1 at {where}"
+            if zero_branch:
+                note += (
+                    " (with sigma_b2 = 0 the signal variance q* decays to 0, so chi_1 = sigma_w2 phi'(0)^2 and "
+                    "the edge is sigma_w2 = 1/phi'(0)^2)"
+                )
+        else:
+            note = f"{label} = {achieved:.6g} at {where}"
     return TuneResult(
         network=tuned,
         sigma_w2=tuned.sigma_w2,
@@ -467,6 +621,23 @@ def tune_init(
         n_uncertified=n_unc,
         n_evaluations=n_eval,
     )
+
+
+_LABELS = {
+    "criticality": "chi_1",
+    "lambda_max": "lambda_max",
+    "variance": "the variance",
+    "spread": "the spread (variance / mean^2)",
+    "quantile_ratio": "the quantile ratio",
+}
+
+
+def _fmt_values(v) -> str:
+    """``1.5`` for equal per-layer values, ``1.5, 2, 1.5`` otherwise."""
+    vals = [float(x) for x in v]
+    if max(vals) - min(vals) <= 1e-12 * max(abs(x) for x in vals):
+        return f"{vals[0]:.6g}"
+    return ", ".join(f"{x:.6g}" for x in vals)
 
 
 def _safe_value(name: str, target: dict, s: Spectrum) -> float:
@@ -485,15 +656,26 @@ def _root_or_closest(search: "_Search", start: float, lo: float, hi: float) -> t
 
 
 def _range_note(
-    search: _Search, what: str, max_factor: float, var: str, log_goal: float = 0.0, base: float = 1.0
+    search: _Search, what: str, max_factor: float, base: np.ndarray, var: str, log_goal: float = 0.0
 ) -> str:
-    """Why no root was found: the range of values the search saw."""
+    """Why no root was found, in the user's variables: the range of ``var`` searched (per layer:
+    the first layer's) and the values the target took there."""
     vals = [(x, v) for x, v in search.seen.items() if math.isfinite(v)]
-    lo_v, hi_v = base / max_factor, base * max_factor
+    b = float(np.ravel(base)[0])
+    lo_v, hi_v = b / max_factor, b * max_factor
+    stop = (
+        f" (search stopped after {len(search.seen)} evaluations / {search.max_seconds:.3g} s)"
+        if search.spent else ""
+    )
     if not vals:
-        return f"{what} could not be evaluated for any {var} tried in [{lo_v:.3g}, {hi_v:.3g}]"
+        why = (
+            " (the mean-field recursion has no finite fixed point q* there)" if what.startswith("chi_1")
+            else " (the network is outside the range the spectrum resolves there)"
+        )
+        return f"{what}: could not be evaluated for any {var} tried between {lo_v:.3g} and {hi_v:.3g}{why}{stop}"
     got = [math.exp(v + log_goal) for _, v in vals]
+    xs = [b * math.exp(x) for x, _ in vals]
     return (
-        f"no {var} in [{lo_v:.3g}, {hi_v:.3g}] reaches {what} = {math.exp(log_goal):.12g}: "
-        f"the values found range over [{min(got):.6g}, {max(got):.6g}]"
+        f"no {var} between {lo_v:.3g} and {hi_v:.3g} reaches {what}{stop}: {var} from {min(xs):.3g} to "
+        f"{max(xs):.3g} gives values from {min(got):.6g} to {max(got):.6g}"
     )

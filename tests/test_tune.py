@@ -85,8 +85,103 @@ def test_orthogonal_tanh_growth_rate_vanishes_as_q_star_goes_to_zero():
 
 
 # ---------------------------------------------------------------------------------------------
+# The textbook edges at sigma_b2 = 0 (q* = 0): sigma_w2 = 1 / phi'(0)^2
+# ---------------------------------------------------------------------------------------------
+def _slope0(name):
+    act = fpcore.get_activation(name)
+    return float(np.mean(np.asarray(act.dphi(np.array([-1e-12, 1e-12]))) ** 2))
+
+
+@pytest.mark.parametrize("name", ["tanh", "erf", "hard_tanh"])
+@pytest.mark.parametrize("start", [0.5, 1.0, 3.0])
+def test_odd_activations_without_bias_land_on_the_textbook_edge(name, start):
+    """Issue 10 item 10: tanh was unreachable from 0.5, nan from 1.0, 1.0055 from 3.0; hard-tanh nan."""
+    r = tune_init(fpcore.Network([50] * 4, name, sigma_w2=start, sigma_b2=0.0))
+    assert r.reachable, r.message
+    edge = 1.0 / _slope0(name)  # 1 for tanh, hard-tanh and erf(sqrt(pi)/2 x)
+    assert r.sigma_w2 == pytest.approx((edge,) * 3, rel=1e-12)
+    assert r.sigma_b2 == (0.0,) * 3
+    assert r.achieved == pytest.approx(1.0, abs=1e-12)
+    assert "edge of chaos" in r.message and f"sigma_w2 = {edge:.6g}" in r.message
+    assert "multiplier" not in r.message
+    if name != "erf":
+        assert r.sigma_w2[0] == pytest.approx(1.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["tanh", "erf", "hard_tanh", "selu"])
+def test_zero_branch_closed_form_agrees_with_the_recursion(name):
+    """Just inside the ordered phase the iterated mean field converges to q* = 0 and its chi_1
+    equals the closed form sigma_w2 E[D^2 | q = 0] used at the edge itself."""
+    a = _slope0(name)
+    for frac in (0.5, 0.9):
+        net = fpcore.Network([20] * 3, name, sigma_w2=frac / a, sigma_b2=0.0)
+        mf = fpcore.mean_field(net.replace(q0="fixed_point"))
+        assert np.all(mf.q < 1e-100)
+        np.testing.assert_allclose(mf.chi, frac, rtol=1e-9)
+        assert criticality_measure(net) == pytest.approx(frac, rel=1e-9)
+    # at the edge the recursion converges only algebraically: the closed form still answers
+    assert criticality_measure(fpcore.Network([20] * 3, name, sigma_w2=1.0 / a)) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_selu_edge_uses_both_sides_of_the_kink():
+    """SELU at sigma_b2 = 0: E[D^2] -> lambda^2 (1 + alpha^2) / 2 = 2.097 as q -> 0, not phi'(0-)^2 = 3.09."""
+    lam, alpha = 1.0507009873554805, 1.6732632423543772
+    r = tune_init(fpcore.Network([30] * 3, "selu", sigma_w2=1.0, sigma_b2=0.0))
+    assert r.reachable, r.message
+    assert r.sigma_w2[0] == pytest.approx(2.0 / (lam**2 * (1.0 + alpha**2)), rel=1e-9)
+    assert r.sigma_w2[0] == pytest.approx(0.4768, abs=1e-4)
+
+
+def test_activations_that_do_not_decay_to_zero_are_searched_not_closed_form():
+    # GELU grows like ReLU for large q: no q* = 0 branch; the numeric search reports why it fails
+    r = tune_init(fpcore.Network([20] * 3, "gelu", sigma_w2=3.0, sigma_b2=0.0))
+    assert not r.reachable and "fixed point q*" in r.message
+    # with a bias the numeric search finds tanh's edge as before
+    r = tune_init(fpcore.Network([20] * 3, "tanh", sigma_w2=3.0, sigma_b2=0.05))
+    assert r.reachable and r.sigma_w2[0] == pytest.approx(1.760955, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
 # Spectrum targets
 # ---------------------------------------------------------------------------------------------
+def test_quantile_ratio_search_is_bounded_and_never_reports_absurd_ratios():
+    """Issue 10 item 10: quantile-ratio searches took 450-500 s and reported ratios up to 3.5e306
+    (quantiles near 1e-303 extrapolated far below a deep chaotic tanh spectrum)."""
+    net = fpcore.Network([50] * 6, "tanh", sigma_w2=1.5, sigma_b2=0.05)
+    seen = []
+    real = tune_module._safe_value
+
+    def spy(name, target, s):
+        v = real(name, target, s)
+        seen.append(v)
+        return v
+
+    tune_module._safe_value = spy
+    try:
+        r = tune_init(net, {"quantile_ratio": (0.9, 0.1, 1e3)})
+    finally:
+        tune_module._safe_value = real
+    assert not r.reachable and "quantile ratio" in r.message
+    assert r.n_evaluations <= 60
+    finite = [v for v in seen if math.isfinite(v)]
+    assert finite and max(finite) < 1e30  # the lower quantile stays within 12 decades of the grid
+    assert math.isfinite(r.achieved)
+    # a reachable ratio on the same net is still found, and confirmed by the exact CDF
+    r = tune_init(net, {"quantile_ratio": (0.9, 0.5, 200.0)}, n_points=32)
+    assert r.reachable, r.message
+    q9, q5 = r.spectrum.quantile([0.9, 0.5])
+    assert q9 / q5 == pytest.approx(200.0, rel=1e-8)
+
+
+def test_search_budget_stops_the_search_and_says_so():
+    net = fpcore.Network([40] * 4, "tanh", sigma_w2=1.5, sigma_b2=0.05)
+    r = tune_init(net, {"lambda_max": 1e12}, max_evaluations=5)
+    assert not r.reachable and r.n_evaluations == 5
+    assert "stopped after 5 evaluations" in r.message
+    r = tune_init(net, {"lambda_max": 1e12}, max_seconds=1e-9)
+    assert not r.reachable and r.n_evaluations <= 1
+
+
 @pytest.mark.parametrize(
     "net",
     [
@@ -144,7 +239,8 @@ def test_target_out_of_the_search_bounds_is_reported():
     net = fpcore.Network([60] * 3, "relu", sigma_w2=2.0)
     r = tune_init(net, {"lambda_max": 1e9}, max_factor=10.0)
     assert not r.reachable
-    assert "no sigma_w2 multiplier in [0.1, 10]" in r.message
+    assert "no sigma_w2 between 0.2 and 20 reaches lambda_max = 1e+09" in r.message
+    assert "multiplier" not in r.message  # the user's variable, not the search's
     assert r.multiplier == pytest.approx(10.0)  # the closest point found
 
 
@@ -179,7 +275,7 @@ def test_uncertified_final_spectrum_is_refused(monkeypatch):
     monkeypatch.setattr(tune_module, "jacobian_spectrum", flaky)
     r = tune_init(fpcore.Network([60] * 3, "relu"), {"lambda_max": 5.0}, n_points=32)
     assert not r.reachable and r.n_uncertified == 3
-    assert "uncertified" in r.message
+    assert "neither certified nor verified" in r.message
     assert r.achieved == pytest.approx(5.0, rel=1e-8)  # the value is there, the certificate is not
 
 
@@ -213,6 +309,8 @@ _NET = fpcore.Network([10, 10], "relu")
         (dict(max_factor=1.0), "max_factor"),
         (dict(n_points=4), "n_points"),
         (dict(gram="JJ"), "gram"),
+        (dict(max_evaluations=2), "max_evaluations"),
+        (dict(max_seconds=0.0), "max_seconds"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_them(kwargs, name):

@@ -74,7 +74,10 @@ def test_x_scale_switch_rebuilds_figures(app):
 def test_downloads(app):
     csv = app.w_csv.callback().getvalue()
     js = app.w_json.callback().getvalue()
-    assert csv.splitlines()[1] == "x,density,cdf" and '"lambda_max"' in js
+    assert csv.splitlines()[1] == "x,density,cdf,mc_eigenvalue" and '"lambda_max"' in js
+    # named after the configuration (dash-views)
+    assert app.w_csv.filename.startswith("spectrum_") and app.w_csv.filename.endswith(".csv")
+    assert app.w_json.filename.startswith("metrics_") and app.w_json.filename.endswith(".json")
 
 
 def test_bad_input_keeps_plot(app):

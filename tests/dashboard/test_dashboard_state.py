@@ -245,7 +245,21 @@ def test_tuner_only_when_available(state, monkeypatch):
 
     monkeypatch.setattr(fpcore, "tune_init", lambda net, target: Tuned(), raising=False)
     assert state.can_tune and state.tune_to_criticality()
-    assert state.sigma_w2 == 1.7 and state.sigma_b2 == 0.05 and state.info == "tuned"
+    assert state.sigma_w2 == 1.7 and state.sigma_b2 == 0.05 and state.info == "Tuned: Tuned."
+
+
+def test_tuner_lands_tanh_on_the_textbook_edge_and_never_moves_a_slider_on_failure():
+    s = DashboardState(activation="tanh", sigma_w2=3.0, sigma_b2=0.0, depth=4, base_width=100, n_points=60)
+    assert s.tune_to_criticality()
+    assert s.sigma_w2 == 1.0 and s.sigma_b2 == 0.0
+    assert "Edge of chaos" in s.info and "σ_w² = 1 " in s.info and "multiplier" not in s.info
+    # GELU without bias: no critical point (fold); sigmoid: the edge is at σ_w² = 103, off the slider
+    for act, sw in (("gelu", 3.0), ("sigmoid", 1.0)):
+        s = DashboardState(activation=act, sigma_w2=sw, sigma_b2=0.0, depth=3, base_width=50, n_points=60)
+        n_err = s.n_errors
+        assert not s.tune_to_criticality()
+        assert s.sigma_w2 == sw and s.sigma_b2 == 0.0 and s.n_errors == n_err + 1
+        assert "sliders are unchanged" in s.error and "multiplier" not in s.error
 
 
 def test_url_overrides_keep_good_values_and_report_bad_ones():
@@ -374,9 +388,8 @@ def test_served_state_computes_off_the_loop_and_drops_stale_results():
 
 
 def test_basins_only_where_they_are_fast(state, monkeypatch):
-    assert st.basin_grid(fpcore.Network([10, 10], activation="relu")) == st.BASIN_GRID
-    assert st.basin_grid(fpcore.Network([10, 10], activation="leaky_relu")) == 16
-    assert st.basin_grid(fpcore.Network([10, 10], activation="tanh")) == 0
+    for act in ("relu", "leaky_relu", "tanh", "gelu"):  # compiled for every activation
+        assert st.basin_grid(fpcore.Network([10, 10], activation=act)) == st.BASIN_GRID == 256
     monkeypatch.setattr(st, "basin_grid", lambda net: 0)
     state.frame = 1
     assert state.lilypad.basins is None and state.lilypad.note == st.NO_BASINS_NOTE and state.error == ""

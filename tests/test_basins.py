@@ -1,0 +1,162 @@
+"""Compiled Newton basins (fpcore._basins): roots are solutions, the lilypad step's start lies in
+the basin of the root the chain follows (MATH.md section 4), previews and threads agree."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import fpcore
+from fpcore._basins import basins_of_equation
+from fpcore._equation import build_equation
+from fpcore._fastchain import _g, _gnewton
+
+
+def _rational_residual(eq, z, m):
+    g, _, _, _ = _g(complex(z), complex(m), eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c))
+    return abs(g - 2j * math.pi * round(g.imag / (2 * math.pi)))
+
+
+def _general_residual(eq, z, m):
+    """|log z - log M^{-1}(m)| with each u_g re-solved by the solver's joint Newton (full laws)."""
+    V, W, kk, nn = eq.packed
+    mu = np.array([g.law.mean for g in eq.ugroups])
+    u = (kk * m / mu).astype(complex)
+    rg, dps = np.empty(kk.size, complex), np.empty(kk.size, complex)
+    m2, conv, r0, inner, _ = _gnewton(complex(z), complex(m), u, 60, 1e-13, eq.roots.astype(float),
+                                      eq.exps.astype(float), float(eq.log_c), V, W, kk, nn, rg, dps)  # fmt: skip
+    return abs(m2 - m) / max(abs(m), 1e-300), r0
+
+
+def test_public_signature_is_compatible_and_iterations_optional():
+    net = fpcore.Network([100] * 3, "relu")
+    re, im = np.linspace(-2, 1, 30), np.linspace(-1.5, 1.5, 20)
+    lab, roots = fpcore.newton_basins(net, 1.0 + 0.5j, re, im)
+    assert lab.shape == (20, 30) and lab.dtype.kind == "i"
+    assert roots.size >= 2 and np.all(np.diff(roots.real) >= 0)
+    assert set(np.unique(lab)) <= set(range(-1, roots.size))
+    lab2, roots2, its = fpcore.newton_basins(net, 1.0 + 0.5j, re, im, iterations=True)
+    np.testing.assert_array_equal(lab, lab2)
+    np.testing.assert_array_equal(roots, roots2)
+    assert its.shape == lab.shape and np.all(its[lab >= 0] < 40) and np.all(its[lab < 0] == 40)
+    from fpcore import _trace
+
+    assert _trace.newton_basins is fpcore.newton_basins  # re-exported where it used to live
+
+
+@pytest.mark.parametrize("widths, act", [([100] * 4, "relu"), ([200, 100, 300], "hard_tanh"), ([50] * 3, "linear")])
+def test_rational_roots_solve_the_equation(widths, act):
+    net = fpcore.Network(widths, act, sigma_w2=2.0 if act == "relu" else 1.0, sigma_b2=0.1 if act == "hard_tanh" else 0.0)
+    eq = build_equation(net)
+    z = 0.7 + 0.4j
+    lab, roots, its = basins_of_equation(eq, z, np.linspace(-3, 2, 120), np.linspace(-2.5, 2.5, 120))
+    assert roots.size >= 2
+    for r in roots:
+        assert _rational_residual(eq, z, r) <= 1e-8
+    # distinct roots, each with a basin of its own
+    assert np.min(np.abs(np.subtract.outer(roots, roots)) + np.eye(roots.size)) > 1e-6
+    assert set(np.unique(lab[lab >= 0])) == set(range(roots.size))
+
+
+@pytest.mark.parametrize(
+    "net",
+    [
+        fpcore.Network([200] * 4, "relu", sigma_w2=2.0),
+        fpcore.Network([200] * 4, "tanh", sigma_w2=1.0),
+        fpcore.Network([200] * 4, "gelu", sigma_w2=2.0),
+        fpcore.Network([200] * 4, "leaky_relu:0.2", sigma_w2=2.0),
+    ],
+    ids=["relu", "tanh", "gelu", "leaky_relu"],
+)
+def test_each_lilypad_start_lies_in_the_basin_of_the_chain_s_root(net):
+    """MATH.md section 4: Newton from the previous lilypad's solution converges to the new one."""
+    s = fpcore.jacobian_spectrum(net, n_points=40)
+    tr = fpcore.lilypad_trace(net, float(s.quantile(0.6)))
+    eq = build_equation(net)
+    K = len(tr.centres)
+    for k in sorted({1, K // 2, K - 1}):
+        its = np.asarray(tr.newton[k]).ravel()
+        if its.size == 0:
+            continue
+        m0, sol = complex(its[0]), complex(tr.solutions[k])
+        half = max(3.0 * abs(sol - m0), 1e-3 * max(abs(m0), 1e-12))
+        n = 41  # the centre pixel is m0 exactly
+        re = np.linspace(m0.real - half, m0.real + half, n)
+        im = np.linspace(m0.imag - half, m0.imag + half, n)
+        lab, roots = fpcore.newton_basins(net, tr.centres[k], re, im)
+        c = lab[n // 2, n // 2]
+        assert c >= 0
+        # the root Newton reaches from m0 is the one the chain follows: the root nearest to the
+        # recorded solution (intermediate solutions are single Newton steps, not polished), inside
+        # the Kantorovich ball B(m0, 2 eta) where the step was certified
+        assert int(np.argmin(np.abs(roots - sol))) == c
+        ball = float(tr.m_radii[k])
+        if math.isfinite(ball) and ball > 0:
+            assert abs(roots[c] - m0) <= ball * (1 + 1e-9)
+        if k == K - 1:
+            assert abs(roots[c] - sol) <= 1e-7 * max(abs(sol), 1e-12)
+        if not eq.rational:
+            step, r0 = _general_residual(eq, tr.centres[k], roots[c])
+            assert step <= 1e-8 and r0 <= 1e-8
+
+
+def test_several_roots_several_basins_for_relu_tanh_gelu():
+    for act, sw in (("relu", 2.0), ("tanh", 1.0), ("gelu", 2.0)):
+        net = fpcore.Network([300] * 6, act, sigma_w2=sw)
+        # around the physical solution M(z), where the lilypad view looks (far from it the joint
+        # Newton of smooth activations often stalls: those pixels are labelled -1, not guessed)
+        tr = fpcore.lilypad_trace(net, float(fpcore.jacobian_spectrum(net, n_points=40).quantile(0.75)))
+        m, z = complex(tr.solutions[-2]), complex(tr.centres[-2])
+        g = np.linspace(-0.6, 0.6, 96)
+        lab, roots = fpcore.newton_basins(net, z, m.real + g, m.imag + g)
+        labels = np.unique(lab[lab >= 0])
+        assert roots.size >= 2 and labels.size >= 2, act
+        assert np.mean(lab >= 0) > 0.5, act
+
+
+def test_block_preview_and_threads_agree_with_the_full_image():
+    net = fpcore.Network([300] * 6, "relu", sigma_w2=2.0)
+    eq = build_equation(net)
+    re, im = np.linspace(-2, 1, 200), np.linspace(-1.5, 1.5, 200)
+    full, roots, _ = basins_of_equation(eq, 0.9 + 0.3j, re, im)
+    prev, roots_p, _ = basins_of_equation(eq, 0.9 + 0.3j, re, im, block=4)
+    thr, roots_t, _ = basins_of_equation(eq, 0.9 + 0.3j, re, im, block=4, threads=2)
+    np.testing.assert_allclose(roots_p, roots, rtol=1e-6)
+    assert np.mean(prev == full) > 0.99
+    np.testing.assert_array_equal(thr, prev)
+    np.testing.assert_allclose(roots_t, roots_p, rtol=1e-6)
+
+
+def test_short_rules_keep_the_chain_s_root():
+    net = fpcore.Network([200] * 5, "gelu", sigma_w2=2.0)
+    eq = build_equation(net)
+    tr = fpcore.lilypad_trace(net, float(fpcore.jacobian_spectrum(net, n_points=40).quantile(0.5)))
+    k = len(tr.centres) // 2
+    sol = complex(tr.solutions[k])
+    g = np.linspace(-0.05, 0.05, 21) * max(abs(sol), 1e-3)
+    _, roots, _ = basins_of_equation(eq, tr.centres[k], sol.real + g, sol.imag + g, atoms=16)
+    assert np.min(np.abs(roots - sol)) <= 1e-6 * abs(sol)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(re=[[1.0]]), "re and im"),
+        (dict(im=[]), "re and im"),
+        (dict(re=[np.nan, 1.0]), "finite"),
+        (dict(max_iter=0), "max_iter"),
+        (dict(max_iter=True), "max_iter"),
+        (dict(z=0.0), "z"),
+        (dict(z="a"), "z"),
+        (dict(block=0), "block"),
+        (dict(gram="JJ"), "gram"),
+        (dict(net="relu"), "net"),
+    ],
+)
+def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
+    args = dict(net=fpcore.Network([10, 10], "relu"), z=1.0 + 1.0j, re=np.linspace(-1, 1, 4), im=np.linspace(-1, 1, 4))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        fpcore.newton_basins(args.pop("net"), args.pop("z"), args.pop("re"), args.pop("im"), **args)
