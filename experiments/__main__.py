@@ -16,20 +16,34 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("sweep", help="sample architectures, compute FP metrics, train (resumable, on Dask)")
+    s.add_argument(
+        "--preset",
+        default=None,
+        help="a named sweep (protocol_digits, protocol_mnist1d, main_digits): task, sampler, training "
+        "and extent preset (--n-arch/--seeds/--epochs given explicitly still override); the results name "
+        "defaults to the preset",
+    )
     s.add_argument("--task", default="digits", choices=("digits", "mnist1d"))
-    s.add_argument("--n-arch", type=int, default=200, help="architectures to sample (default 200)")
-    s.add_argument("--seeds", type=int, default=3, help="training seeds per architecture (default 3)")
+    s.add_argument("--n-arch", type=int, default=None, help="architectures to sample (default 200 or the preset's)")
+    s.add_argument("--seeds", type=int, default=None, help="training seeds per architecture (default 3 or the preset's)")
     s.add_argument("--arch-seed", type=int, default=0, help="seed of the architecture sampler (default 0)")
     s.add_argument(
         "--activations",
         default=",".join(DEFAULT_ACTIVATIONS),
         help="comma-separated activations to sample (unsupported ones are skipped and reported)",
     )
-    s.add_argument("--epochs", type=int, default=d["epochs"])
-    s.add_argument("--batch-size", type=int, default=d["batch_size"])
-    s.add_argument("--optimizer", default=d["optimizer"], choices=("sgd", "adam"))
-    s.add_argument("--lr", type=float, default=d["lr"])
-    s.add_argument("--momentum", type=float, default=d["momentum"], help="SGD momentum")
+    s.add_argument("--epochs", type=int, default=None, help=f"default {d['epochs']} or the preset's")
+    s.add_argument("--batch-size", type=int, default=None, help=f"default {d['batch_size']} or the preset's")
+    s.add_argument("--optimizer", default=None, choices=("sgd", "adam"), help=f"default {d['optimizer']} or the preset's")
+    s.add_argument("--lr", type=float, default=None, help=f"default {d['lr']} or the preset's")
+    s.add_argument("--momentum", type=float, default=None, help=f"SGD momentum (default {d['momentum']} or the preset's)")
+    s.add_argument(
+        "--metrics-timeout",
+        type=float,
+        default=300.0,
+        help="seconds allowed for the metrics of one architecture; past it: NaN metrics with the reason "
+        "(default 300; 0: unbounded)",
+    )
     s.add_argument("--n-points", type=int, default=N_POINTS, help="density grid points of each spectrum")
     s.add_argument(
         "--scheduler",
@@ -86,30 +100,31 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "sweep":
-        from .sweep import export, run_sweep
+        from .sweep import export, run_sweep, sweep_preset
 
+        preset = sweep_preset(args.preset) if args.preset else {}
+        train = dict(preset.get("train", {}))
+        for key in ("epochs", "batch_size", "optimizer", "lr", "momentum"):
+            if getattr(args, key) is not None:
+                train[key] = getattr(args, key)
         runs_dir = run_sweep(
-            task=args.task,
-            n_arch=args.n_arch,
-            seeds=args.seeds,
+            task=preset.get("task", args.task),
+            n_arch=args.n_arch if args.n_arch is not None else preset.get("n_arch", 200),
+            seeds=args.seeds if args.seeds is not None else preset.get("seeds", 3),
             runs_dir=args.runs_dir,
             scheduler=args.scheduler,
             workers=args.workers,
             device=args.device,
             activations=[a for a in args.activations.split(",") if a],
+            sampler=preset.get("sampler"),
             arch_seed=args.arch_seed,
             n_points=args.n_points,
             progress=not args.no_progress,
             stages=("metrics", "train") if args.stage == "all" else (args.stage,),
-            name=args.name,
+            name=args.name or args.preset,
             recompute_metrics=args.recompute_metrics,
-            train=dict(
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                optimizer=args.optimizer,
-                lr=args.lr,
-                momentum=args.momentum,
-            ),
+            metrics_timeout=args.metrics_timeout or None,
+            train=train,
         )
         if not args.no_export:
             for name, path in export(runs_dir, args.results_dir).items():
