@@ -74,20 +74,24 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--runs-dir", default=None)
     e.add_argument("--results-dir", default=None)
 
-    a = sub.add_parser("analyze", help="correlations, bootstrap CIs, held-out check and figures from the CSV")
+    a = sub.add_parser(
+        "analyze",
+        help="per-family and pooled correlations with bootstrap CIs, partial correlations given the "
+        "descriptors, out-of-fold prediction gaps, and figures, from the committed CSV",
+    )
     a.add_argument(
         "--name",
         "--task",
         dest="name",
-        default="digits",
-        help="results name: digits, mnist1d, digits_adam... (reads <name>_runs.csv)",
+        default="main_digits",
+        help="results name: protocol_digits, protocol_mnist1d, main_digits... (reads <name>_runs.csv)",
     )
     a.add_argument(
         "--results-dir", default=None, help="directory holding <name>_runs.csv (default experiments/results)"
     )
-    a.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    a.add_argument("--n-splits", type=int, default=500, help="random half splits of the held-out check (default 500)")
+    a.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--all-metrics", action="store_true", help="every metric in the correlation table, not the key ones")
     a.add_argument("--no-figures", action="store_true")
 
     u = sub.add_parser("supported", help="which activations fpcore's spectrum solver supports now")
@@ -141,9 +145,9 @@ def main(argv=None) -> int:
             args.name,
             args.results_dir,
             n_boot=args.n_boot,
-            n_splits=args.n_splits,
             seed=args.seed,
             figures=not args.no_figures,
+            metrics="all" if args.all_metrics else None,
         )
     elif args.command == "supported":
         from .metrics import supported_activations

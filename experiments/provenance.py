@@ -1,9 +1,10 @@
 """Which fpcore computed a result: package version, git commit and a hash of its source files.
 
 Every metrics file of a sweep stores :func:`fpcore_provenance`; the exported tables carry it in
-``fpcore_version``, ``fpcore_commit`` and ``fpcore_source`` columns on every row. A cached metrics
-file whose ``fpcore_source`` differs from the running fpcore's is stale and is recomputed
-(:func:`is_current`). The source hash covers the ``.py`` files of the ``fpcore`` package actually
+``fpcore_version``, ``fpcore_commit`` and ``fpcore_source`` columns on every row, and ``metrics_source``, a hash of the code that turns
+a spectrum into the recorded metrics (``experiments/metrics.py`` and ``architectures.py``). A
+cached metrics file whose ``fpcore_source`` or ``metrics_source`` differs from the running code's
+is stale and is recomputed (:func:`is_current`). The source hash covers the ``.py`` files of the ``fpcore`` package actually
 imported, so it changes with any edit of the core (committed or not) and with nothing else.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 __all__ = ["fpcore_provenance", "is_current", "PROVENANCE_COLUMNS"]
 
-PROVENANCE_COLUMNS = ("fpcore_version", "fpcore_commit", "fpcore_source")
+PROVENANCE_COLUMNS = ("fpcore_version", "fpcore_commit", "fpcore_source", "metrics_source")
 
 
 def _package_version() -> str:
@@ -86,14 +87,22 @@ def fpcore_provenance() -> dict:
     import fpcore
 
     pkg = Path(fpcore.__file__).resolve().parent
-    return dict(fpcore_version=_package_version(), fpcore_commit=_git_commit(pkg), fpcore_source=source_hash(pkg))
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha1()
+    for name in ("metrics.py", "architectures.py"):
+        h.update((here / name).read_bytes())
+    return dict(
+        fpcore_version=_package_version(),
+        fpcore_commit=_git_commit(pkg),
+        fpcore_source=source_hash(pkg),
+        metrics_source=h.hexdigest()[:12],
+    )
 
 
 def is_current(record: dict, current: dict | None = None) -> bool:
-    """Whether a cached metrics record was computed by the running fpcore (same source hash).
-
-    Records without provenance (written before it existed) are stale.
+    """Whether a cached metrics record was computed by the running fpcore and metrics code (same
+    source hashes). Records without provenance (written before it existed) are stale.
     """
     current = current or fpcore_provenance()
     prov = record.get("provenance") or {}
-    return prov.get("fpcore_source") == current["fpcore_source"]
+    return all(prov.get(k) == current[k] for k in ("fpcore_source", "metrics_source"))

@@ -460,6 +460,7 @@ def collect(runs_dir: str | Path, n_arch: int | None = None, seeds: int | None =
             "fpcore_version": prov.get("fpcore_version", ""),
             "fpcore_commit": prov.get("fpcore_commit", ""),
             "fpcore_source": prov.get("fpcore_source", ""),
+            "metrics_source": prov.get("metrics_source", ""),
         }
         for s in range(seeds):
             rpath = runs_dir / "runs" / f"{a.arch_id}-s{s}.json"
