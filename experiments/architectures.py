@@ -317,9 +317,11 @@ SWEEPS = {
             gain_range=(1 / 16, 16.0),
             sigma_b2_choices=SIGMA_B2_CHOICES,
             inits=INITS,
+            # widths up to 2 N_0 and 10 epochs (the first round: up to 4 N_0, 20 epochs): sized so
+            # that 400 x 3 runs fit the shared two-core machine in about an hour
+            width_ratios=(0.25, 0.5, 1.0, 2.0),
         ),
-        # 15 epochs (the first round had 20): sized so that 400 x 3 runs fit the shared 2-core machine
-        train=dict(epochs=15, batch_size=64, optimizer="sgd", lr=0.01, momentum=0.9),
+        train=dict(epochs=10, batch_size=64, optimizer="sgd", lr=0.01, momentum=0.9),
         n_arch=400,
         seeds=3,
     ),
