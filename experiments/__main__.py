@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true")
 
     e = sub.add_parser("export", help="write <name>_runs.csv and <name>_epochs.csv from a runs directory")
-    e.add_argument("--name", default="digits", help="sweep name (default digits); runs dir experiments/runs/<name>")
+    e.add_argument("--name", default="main_digits", help="sweep name (default main_digits); runs dir experiments/runs/<name>")
     e.add_argument("--runs-dir", default=None)
     e.add_argument("--results-dir", default=None)
 

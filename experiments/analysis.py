@@ -141,7 +141,21 @@ def per_architecture(runs):
         for t in ("train_loss", "test_loss", "test_acc"):
             runs[f"{t}_e{last}"] = runs[f"final_{t}"]
     metrics = candidate_metrics(runs.columns)
-    extra = [c for c in ("metrics_error", "fpcore_version", "fpcore_commit", "fpcore_source", "metrics_source") if c in runs.columns]
+    extra = [
+        c
+        for c in (
+            "metrics_error",
+            "fpcore_version",
+            "fpcore_commit",
+            "fpcore_source",
+            "metrics_source",
+            "n_uncertified",
+            "hidden_n_uncertified",
+            "consistency_problems",
+            "hidden_consistency_problems",
+        )
+        if c in runs.columns
+    ]
     keep = [c for c in _ARCH_KEEP if c in runs.columns] + metrics + extra
     g = runs.groupby("arch_id", sort=False)
     first = g[keep].first().reset_index(drop=True)
@@ -727,7 +741,9 @@ def analyze(
     arch.to_csv(results_dir / f"{name}_architectures.csv", index=False, float_format="%.6g")
     table = correlation_table(arch, n_boot=n_boot, seed=seed, metrics=metrics)
     table.to_csv(results_dir / f"{name}_correlations.csv", index=False, float_format="%.4f")
-    pred = prediction_table(arch, n_boot=n_boot, seed=seed, n_trees=n_trees)
+    # the prediction compares feature sets on the same architectures: those with metrics
+    with_metrics = arch[arch[PRIMARY_METRIC].notna()].reset_index(drop=True) if PRIMARY_METRIC in arch else arch
+    pred = prediction_table(with_metrics, n_boot=n_boot, seed=seed, n_trees=n_trees)
     pred.to_csv(results_dir / f"{name}_prediction.csv", index=False, float_format="%.4f")
     unit = runs_as_unit_table(runs, n_boot=n_boot, seed=seed) if PRIMARY_METRIC in runs else None
     if unit is not None:
@@ -760,6 +776,9 @@ def analyze(
         ),
         median_final_losses_by_family=fam_floor,
         seed_noise_final_train_loss_sd_median=_pct(arch.get(f"train_loss_e{last['train_loss']}_sd", np.nan), 50),
+        n_architectures_with_cdf_decile_inconsistency={
+            c: int((arch[c] > 0).sum()) for c in ("consistency_problems", "hidden_consistency_problems") if c in arch
+        },
         primary_metric=PRIMARY_METRIC,
         finite_fraction={
             m: float(np.isfinite(arch[m].to_numpy(float)).mean()) for m in candidate_metrics(arch.columns) if m.startswith("hidden_")
@@ -774,7 +793,7 @@ def analyze(
 
     if figures:
         plot_correlations(table, arch, results_dir / f"{name}_correlations.png", name)
-        plot_prediction(pred, arch, results_dir / f"{name}_prediction.png", name)
+        plot_prediction(pred, with_metrics, results_dir / f"{name}_prediction.png", name)
         plot_scatter(arch, table, results_dir / f"{name}_scatter.png", name)
         ep = results_dir / f"{name}_epochs.csv"
         if ep.exists():
@@ -791,7 +810,10 @@ def analyze(
             ]
             if cells:
                 log(f"  {g:>11} {TARGETS[t]:<13} n={int(d['n'].max()):<4} " + "  ".join(cells))
-    log("Out-of-fold rank prediction (Spearman [CI]): descriptors | metrics | both | both - descriptors:")
+    log(
+        f"Out-of-fold rank prediction on the {len(with_metrics)} architectures with metrics "
+        "(Spearman [CI]): descriptors | metrics | both | both - descriptors:"
+    )
     for t, e, c in tcols:
         d = pred[pred["column"] == c].set_index("features")
         cells = [
