@@ -287,14 +287,16 @@ def _group_stats(X: np.ndarray, Y: np.ndarray, D: np.ndarray, n_boot: int, rng) 
     """Spearman and partial Spearman (given D) of every column of X with every column of Y, with
     bootstrap replicates. X, Y: ranks (NaN where missing); D: design (ranked numeric + indicators).
 
-    Columns of X with missing values are handled one at a time on their complete rows.
+    Columns of X with missing values are handled on their complete rows (columns with the same
+    missing rows together).
     """
     n = len(Y)
     out = {k: np.full((X.shape[1], Y.shape[1]), np.nan) for k in ("rho", "lo", "hi", "prho", "plo", "phi", "n")}
-    complete = ~np.isnan(X).any(axis=0)
-    groups = [(np.flatnonzero(complete), np.arange(n))] + [
-        ([j], np.flatnonzero(~np.isnan(X[:, j]))) for j in np.flatnonzero(~complete)
-    ]
+    # columns sharing the same missing rows are handled together, on their complete rows
+    patterns: dict[bytes, list[int]] = {}
+    for j in range(X.shape[1]):
+        patterns.setdefault(np.isnan(X[:, j]).tobytes(), []).append(j)
+    groups = [(js, np.flatnonzero(~np.isnan(X[:, js[0]]))) for js in patterns.values()]
     for js, rows in groups:
         js = list(js)
         if len(js) == 0 or len(rows) < 5:
