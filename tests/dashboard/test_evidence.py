@@ -98,8 +98,11 @@ def test_committed_results_give_finite_default_metric():
     if df is None:
         pytest.skip("no committed main_digits results")
     m = evidence.default_metric(df)
+    x = df["hidden_" + m].to_numpy(float)
+    computed = ~np.isnan(x)  # NaN: metrics not computed (yet) for that architecture
+    assert computed.sum() >= 100
+    assert np.isfinite(x[computed]).mean() >= 0.99  # finite for nearly every architecture
     d = evidence.scatter_data(df, m, "train_loss", 1)
-    assert d["n"] >= 0.9 * len(df)  # finite for nearly every architecture (diverged runs aside)
     assert np.all(np.isfinite(d["x"])) and np.all(np.isfinite(d["y"])) and -1 <= d["spearman"] <= 1
 
 
