@@ -428,16 +428,40 @@ class DashboardApp(pn.viewable.Viewer):
 
     # -- evidence (the empirical study, experiments/results) ------------------------------------
     def _build_evidence(self) -> None:
-        self.evidence_df = evidence.load_evidence("digits")
+        studies = {label: name for name, label in evidence.STUDIES.items() if evidence.load_evidence(name) is not None}
+        first = next(iter(studies.values()), "main_digits")
+        self.w_evidence_study = pn.widgets.Select(name="Study", value=first, options=studies or {"-": first}, width=220)
+        self.w_evidence_target = pn.widgets.Select(
+            name="Target", value="train_loss", options={v: k for k, v in evidence.TARGETS.items()}, width=130
+        )
+        self.w_evidence_epoch = pn.widgets.Select(name="After epoch", options=[], width=110)
         self.w_evidence = pn.widgets.Select(
-            name="Metric", value="log10_spread", options={v: k for k, v in evidence.METRICS.items()}, width=260
+            name="Metric", value="log10_c9", options={v: k for k, v in evidence.METRICS.items()}, width=300
         )
         self.evidence_plot = plots.EvidencePlot()
         self.evidence_pane = pn.pane.Bokeh(self.evidence_plot.figure, sizing_mode="stretch_width", min_width=300,
                                            max_width=640, styles={"flex": "2 1 400px"})  # fmt: skip
         self.evidence_text = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"},
                                               min_width=260)  # fmt: skip
-        self.w_evidence.param.watch(lambda *_: self._apply(self._draw_evidence), "value")
+        self._load_evidence_study()
+        self.w_evidence_study.param.watch(lambda *_: (self._load_evidence_study(), self._apply(self._draw_evidence)), "value")
+        self.w_evidence_target.param.watch(lambda *_: (self._evidence_epochs(), self._apply(self._draw_evidence)), "value")
+        for w in (self.w_evidence, self.w_evidence_epoch):
+            w.param.watch(lambda *_: self._apply(self._draw_evidence), "value")
+
+    def _load_evidence_study(self) -> None:
+        study = self.w_evidence_study.value
+        self.evidence_df = evidence.load_evidence(study)
+        self.evidence_prediction = evidence.load_prediction(study)
+        if self.evidence_df is not None:
+            self.w_evidence.value = evidence.default_metric(self.evidence_df)
+        self._evidence_epochs()
+
+    def _evidence_epochs(self) -> None:
+        eps = evidence.epochs(self.evidence_df, self.w_evidence_target.value) if self.evidence_df is not None else []
+        self.w_evidence_epoch.options = eps
+        if eps and self.w_evidence_epoch.value not in eps:
+            self.w_evidence_epoch.value = eps[-1]
 
     def _evidence_marker(self, metric: str) -> float | None:
         """The metric of the current network, or None while it is being computed (in a worker:
@@ -465,21 +489,21 @@ class DashboardApp(pn.viewable.Viewer):
         return None
 
     def _draw_evidence(self) -> None:
-        if self.evidence_df is None:
+        if self.evidence_df is None or not self.w_evidence_epoch.options:
             self.evidence_text.object = "The study's results (`experiments/results/`) are not available here."
             return
         metric = self.w_evidence.value
-        data = evidence.scatter_data(self.evidence_df, metric)
+        data = evidence.scatter_data(
+            self.evidence_df, metric, self.w_evidence_target.value, self.w_evidence_epoch.value, self.evidence_prediction
+        )
         current = self._evidence_marker(metric)
         shown = float("nan") if current is None else current
-        self.evidence_plot.update(data, evidence.METRICS[metric], shown)
-        where = "computing…" if current is None else f"{shown:.3g}"
-        self.evidence_text.object = (
-            f"**{data['n']}** of the 240 digits architectures (3 seeds each, averaged) have a finite "
-            f"value; Spearman correlation with the test loss **{data['spearman']:+.2f}**. Dashed line: "
-            f"this network ({where}). What was found, and where the seed paper's claim does not "
-            "hold: `experiments/README.md`."
-        )
+        self.evidence_plot.update(data, evidence.METRICS[metric], shown, ylabel=data["target_label"])
+        label = evidence.STUDIES.get(self.w_evidence_study.value, self.w_evidence_study.value)
+        text = evidence.summary_text(data, label, shown)
+        if current is None:
+            text += "\n\nThis network's value: computing…"
+        self.evidence_text.object = text
 
     def _draw_tables(self) -> None:
         s = self.state
@@ -673,10 +697,11 @@ class DashboardApp(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         evidence_card = pn.Card(
-            md("Free-probability metrics computed **before** training against the test loss **after** "
-               "training, for the empirical study's architectures (`python -m experiments`).",
+            md("Free-probability metrics computed **before** training against the train or test loss "
+               "**after** a chosen epoch, for the empirical study's architectures (`python -m experiments`); "
+               "one colour per activation family.",
                sizing_mode="stretch_width"),
-            self.w_evidence,
+            pn.FlexBox(self.w_evidence_study, self.w_evidence_target, self.w_evidence_epoch, self.w_evidence, **wrap),
             pn.FlexBox(self.evidence_pane, self.evidence_text, **wrap),
             title="Evidence: does the spectrum predict training?", collapsed=False, sizing_mode="stretch_width",
             margin=(5, 10),

@@ -1,11 +1,19 @@
 """The "Evidence" view: the committed results of the empirical study next to the current network.
 
-Pure functions turn the committed table (``experiments/results/<task>_architectures.csv``, read by
-:func:`experiments.results.load_results`, which needs only pandas) into scatter data; the view
-draws a chosen free-probability metric of every trained architecture against its final test loss,
-with the Spearman correlation, and marks the value of the network on the dashboard. The metrics
-of the dashboard's network are those of its layers' ``J^T J``, comparable to the study's
-``hidden_`` columns (the hidden stack of each trained classifier).
+Pure functions turn a committed table (``experiments/results/<study>_architectures.csv``, read by
+:func:`experiments.results.load_results`, which needs only pandas) into scatter data: a chosen
+free-probability metric of every trained architecture against a chosen target (train or test
+loss) after a chosen epoch, one colour per activation family, with
+
+* the pooled Spearman correlation **and** the correlation within each family (pooling families can
+  make or hide a relation; the within-family value is the honest one),
+* the **descriptor baseline** beside it: the best single descriptor's Spearman (depth, gain,
+  parameter count, narrowest width) and, from ``<study>_prediction.csv``, the out-of-fold rank
+  prediction of the target by the descriptors alone and by descriptors + metrics (the gap is what
+  the spectrum adds).
+
+The metrics of the dashboard's network are those of its layers' ``J^T J``, comparable to the
+study's ``hidden_`` columns (the hidden stack of each trained classifier).
 """
 
 from __future__ import annotations
@@ -14,37 +22,93 @@ import math
 
 import numpy as np
 
-__all__ = ["METRICS", "load_evidence", "scatter_data", "current_value", "spearman"]
+__all__ = [
+    "METRICS",
+    "STUDIES",
+    "TARGETS",
+    "BASELINES",
+    "load_evidence",
+    "load_prediction",
+    "default_metric",
+    "epochs",
+    "scatter_data",
+    "current_value",
+    "spearman",
+    "summary_text",
+]
 
-# metric name (column without the hidden_ prefix) -> label
+#: Committed studies (results names) -> label; the first one present is the default.
+STUDIES = {
+    "main_digits": "main sweep (digits)",
+    "protocol_digits": "protocol-matched (digits)",
+    "protocol_mnist1d": "protocol-matched (MNIST-1D)",
+}
+#: Targets the user chooses from (each recorded at several epochs).
+TARGETS = {"train_loss": "train loss", "test_loss": "test loss"}
+#: metric name (column without the hidden_ prefix) -> label
 METRICS = {
-    "log10_spread": "log10 spread d9/d1",
+    "log10_c9": "log10 0.9-quantile, non-zero part",
+    "log10_d9": "log10 0.9-quantile (the paper's log q0.9)",
+    "log10_c5": "log10 median, non-zero part",
+    "log10_c1": "log10 0.1-quantile, non-zero part",
+    "log10_spread_c": "log10 spread c9/c1, non-zero part",
     "log10_lambda_max": "log10 lambda_max",
     "log10_mean": "log10 mean",
-    "log10_variance": "log10 variance",
-    "atom": "atom at 0",
     "frac_above_1": "P(lambda > 1)",
-    "log10_d5": "log10 median",
-    "log10_d1": "log10 first decile",
-    "log10_d9": "log10 last decile",
+    "atom": "atom at 0",
     "chi_1": "chi_1 (first layer)",
 }
+#: Descriptors whose best single Spearman is shown beside the metric's.
+BASELINES = {"depth": "depth", "log2_gain": "log2 gain", "log10_n_params": "log10 #parameters",
+             "min_width_ratio": "narrowest width ratio"}  # fmt: skip
 
 
-def load_evidence(task: str = "digits"):
+def load_evidence(study: str = "main_digits"):
     """The study's per-architecture table, or ``None`` when pandas or the results are missing."""
     try:
         from experiments.results import load_results
     except ImportError:
         return None
     try:
-        return load_results(task=task)
+        df = load_results(task=study)
     except (FileNotFoundError, OSError, ValueError):
+        return None
+    if "family" not in df.columns:
+        df["family"] = df["activation"].astype(str).str.partition(":")[0]
+    return df
+
+
+def load_prediction(study: str = "main_digits"):
+    """The committed out-of-fold prediction table (``<study>_prediction.csv``) or ``None``."""
+    try:
+        import pandas as pd
+
+        from experiments import RESULTS_DIR
+
+        return pd.read_csv(RESULTS_DIR / f"{study}_prediction.csv")
+    except (ImportError, FileNotFoundError, OSError, ValueError):
         return None
 
 
 def _column(metric: str) -> str:
     return metric if metric == "chi_1" else f"hidden_{metric}"
+
+
+def default_metric(df) -> str:
+    """The paper's ``log10_d9`` when it is finite for at least 95 % of the architectures, else the
+    0.9-quantile of the non-zero part (finite wherever the law is not all atom)."""
+    col = _column("log10_d9")
+    if col in df.columns and np.isfinite(df[col].to_numpy(float)).mean() >= 0.95:
+        return "log10_d9"
+    return "log10_c9"
+
+
+def epochs(df, target: str) -> list[int]:
+    """The recorded epochs of ``target`` in the table (``<target>_e<k>`` columns), ascending."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {sorted(TARGETS)}, got {target!r}")
+    pre = f"{target}_e"
+    return sorted(int(c[len(pre):]) for c in df.columns if c.startswith(pre) and c[len(pre):].isdigit())
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -69,25 +133,82 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.dot(rx, ry) / den) if den > 0 else math.nan
 
 
-def scatter_data(df, metric: str) -> dict:
-    """Finite (metric, test loss) pairs of the study, with the activation of each architecture.
+def scatter_data(df, metric: str, target: str = "train_loss", epoch: int | None = None, prediction=None) -> dict:
+    """(metric, target after ``epoch``) of the study's architectures, coloured by family.
 
-    Returns ``dict(x, y, activation, n, spearman)``; diverged runs (infinite loss) and metrics
-    that are infinite (a decile inside the atom at 0) are left out and counted in ``n_dropped``.
+    Parameters
+    ----------
+    df : DataFrame
+        A per-architecture table (:func:`load_evidence`).
+    metric : str
+        A key of :data:`METRICS`.
+    target : {"train_loss", "test_loss"}
+    epoch : int, optional
+        A recorded epoch (:func:`epochs`); default the last.
+    prediction : DataFrame, optional
+        The study's out-of-fold prediction table (:func:`load_prediction`).
+
+    Returns
+    -------
+    dict
+        ``x, y, activation`` (the family of each point, for the colours), ``n`` (finite pairs drawn),
+        ``n_dropped`` (a diverged run: infinite loss; a metric not computed), ``spearman`` (pooled,
+        over the drawn pairs), ``within`` ({family: (n, Spearman)} for families with >= 8 points),
+        ``within_mean`` (their size-weighted mean), ``baseline`` ((descriptor label, Spearman) of
+        the strongest single descriptor over the same pairs), ``oof`` (``{"descriptors", "metrics",
+        "both", "both - descriptors"}: (Spearman, lo, hi)`` from the prediction table, or ``{}``),
+        ``target_label``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"hidden_log10_c9": [0.1, 0.5, 0.9, 1.3], "train_loss_e1": [1.0, 2.0, 3.0, 4.0],
+    ...                    "activation": ["relu"] * 4, "depth": [1, 2, 1, 2]})
+    >>> round(scatter_data(df, "log10_c9", "train_loss", 1)["spearman"], 3)
+    1.0
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
+    eps = epochs(df, target)
+    if not eps:
+        raise ValueError(f"target: the table has no {target!r} columns")
+    epoch = eps[-1] if epoch is None else int(epoch)
+    if epoch not in eps:
+        raise ValueError(f"epoch must be one of {eps} for {target}, got {epoch!r}")
     x = df[_column(metric)].to_numpy(dtype=float)
-    y = df["test_loss"].to_numpy(dtype=float)
+    y = df[f"{target}_e{epoch}"].to_numpy(dtype=float)
     ok = np.isfinite(x) & np.isfinite(y)
-    act = df["activation"].astype(str).to_numpy()
+    fam = (df["family"] if "family" in df.columns else df["activation"].astype(str).str.partition(":")[0]).astype(str).to_numpy()
+    within = {}
+    for f in sorted(set(fam[ok])):
+        sel = ok & (fam == f)
+        if sel.sum() >= 8:
+            within[f] = (int(sel.sum()), spearman(x[sel], y[sel]))
+    vals = [(n, r) for n, r in within.values() if math.isfinite(r)]
+    within_mean = sum(n * r for n, r in vals) / sum(n for n, _ in vals) if vals else math.nan
+    baseline = (None, math.nan)
+    for col, label in BASELINES.items():
+        if col in df.columns:
+            r = spearman(df[col].to_numpy(float)[ok], y[ok])
+            if math.isfinite(r) and (baseline[0] is None or abs(r) > abs(baseline[1])):
+                baseline = (label, r)
+    oof = {}
+    if prediction is not None and len(prediction):
+        p = prediction[(prediction["target"] == target) & (prediction["epoch"] == epoch)]
+        for _, row in p.iterrows():
+            oof[str(row["features"])] = (float(row["spearman"]), float(row["lo"]), float(row["hi"]))
     return dict(
         x=x[ok],
         y=y[ok],
-        activation=act[ok],
+        activation=fam[ok],
         n=int(ok.sum()),
         n_dropped=int((~ok).sum()),
         spearman=spearman(x[ok], y[ok]),
+        within=within,
+        within_mean=within_mean,
+        baseline=baseline,
+        oof=oof,
+        target_label=f"{TARGETS[target]} after epoch {epoch}",
     )
 
 
@@ -101,3 +222,30 @@ def current_value(spectrum, chi1: float, metric: str) -> float:
     from experiments.metrics import spectrum_metrics
 
     return float(spectrum_metrics(spectrum)[metric])
+
+
+def summary_text(data: dict, study_label: str, current: float) -> str:
+    """The Markdown beside the scatter: pooled and within-family correlations, the descriptor
+    baseline and the out-of-fold prediction gap."""
+    fam = ", ".join(f"{f} {r:+.2f} (n={n})" for f, (n, r) in data["within"].items())
+    lines = [
+        f"**{study_label}**: {data['n']} architectures with a finite value"
+        + (f" ({data['n_dropped']} left out: diverged or no metric)" if data["n_dropped"] else "")
+        + f", seeds averaged. Target: **{data['target_label']}**.",
+        f"- Spearman, pooled: **{data['spearman']:+.2f}**; within families (size-weighted mean): "
+        f"**{data['within_mean']:+.2f}**" + (f" — {fam}" if fam else ""),
+    ]
+    label, r = data["baseline"]
+    if label is not None:
+        lines.append(f"- Descriptor baseline: {label} alone **{r:+.2f}**.")
+    o = data["oof"]
+    if {"descriptors", "both", "both - descriptors"} <= set(o):
+        d, b, g = o["descriptors"], o["both"], o["both - descriptors"]
+        lines.append(
+            f"- Out-of-fold rank prediction: descriptors {d[0]:+.2f}, descriptors + metrics {b[0]:+.2f}; "
+            f"what the spectrum adds: **{g[0]:+.2f}** [{g[1]:+.2f}, {g[2]:+.2f}]."
+        )
+    if math.isfinite(current):
+        lines.append(f"- Dashed line: this network ({current:.3g}).")
+    lines.append("What holds and what does not: `experiments/README.md`.")
+    return "\n".join(lines)

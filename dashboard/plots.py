@@ -335,7 +335,8 @@ class EvidencePlot:
     (log scale), one colour per activation, and a vertical line at the current network."""
 
     _COLORS = {"relu": "#1f77b4", "leaky_relu": "#2ca02c", "hard_tanh": "#ff7f0e", "linear": "#7f7f7f",
-               "tanh": "#9467bd", "gelu": "#8c564b"}  # fmt: skip
+               "tanh": "#9467bd", "gelu": "#8c564b", "erf": "#e377c2", "sigmoid": "#bcbd22",
+               "silu": "#17becf", "selu": "#d62728", "elu": "#393b79", "softplus": "#8c6d31"}  # fmt: skip
 
     def __init__(self, width: int | None = None, height: int = 340):
         fig = figure(title="Evidence: a metric at initialisation vs test loss after training", width=width,
@@ -346,14 +347,14 @@ class EvidencePlot:
         fig.scatter("x", "y", source=self.src, size=6, fill_alpha=0.6, line_alpha=0.0, color="color",
                     legend_field="activation")  # fmt: skip
         fig.line("x", "y", source=self.line_src, color="black", line_width=2, line_dash="dashed")
-        fig.add_tools(HoverTool(tooltips=[("metric", "@x{0.000}"), ("test loss", "@y{0.000}"), ("φ", "@activation")]))
+        fig.add_tools(HoverTool(tooltips=[("metric", "@x{0.000}"), ("loss", "@y{0.000}"), ("φ", "@activation")]))
         fig.yaxis.axis_label = "final test loss (mean over seeds)"
         fig.legend.location = "top_left"
         fig.legend.label_text_font_size = "9pt"
         self.figure = fig
 
-    def update(self, data: dict, label: str, current: float) -> None:
-        colors = [self._COLORS.get(a, "#17becf") for a in data["activation"]]
+    def update(self, data: dict, label: str, current: float, ylabel: str | None = None) -> None:
+        colors = [self._COLORS.get(a, "#000000") for a in data["activation"]]
         _assign(self.src, {"x": list(data["x"]), "y": list(data["y"]), "activation": list(data["activation"]),
                            "color": colors})  # fmt: skip
         if data["n"] and math.isfinite(current):
@@ -362,3 +363,6 @@ class EvidencePlot:
         else:
             _assign(self.line_src, {"x": [], "y": []})
         self.figure.xaxis.axis_label = f"{label} (hidden stack, J^T J)"
+        if ylabel:
+            self.figure.yaxis.axis_label = f"{ylabel} (mean over seeds)"
+            self.figure.title.text = f"Evidence: a metric at initialisation vs {ylabel}"

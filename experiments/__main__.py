@@ -16,20 +16,34 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("sweep", help="sample architectures, compute FP metrics, train (resumable, on Dask)")
+    s.add_argument(
+        "--preset",
+        default=None,
+        help="a named sweep (protocol_digits, protocol_mnist1d, main_digits): task, sampler, training "
+        "and extent preset (--n-arch/--seeds/--epochs given explicitly still override); the results name "
+        "defaults to the preset",
+    )
     s.add_argument("--task", default="digits", choices=("digits", "mnist1d"))
-    s.add_argument("--n-arch", type=int, default=200, help="architectures to sample (default 200)")
-    s.add_argument("--seeds", type=int, default=3, help="training seeds per architecture (default 3)")
+    s.add_argument("--n-arch", type=int, default=None, help="architectures to sample (default 200 or the preset's)")
+    s.add_argument("--seeds", type=int, default=None, help="training seeds per architecture (default 3 or the preset's)")
     s.add_argument("--arch-seed", type=int, default=0, help="seed of the architecture sampler (default 0)")
     s.add_argument(
         "--activations",
         default=",".join(DEFAULT_ACTIVATIONS),
         help="comma-separated activations to sample (unsupported ones are skipped and reported)",
     )
-    s.add_argument("--epochs", type=int, default=d["epochs"])
-    s.add_argument("--batch-size", type=int, default=d["batch_size"])
-    s.add_argument("--optimizer", default=d["optimizer"], choices=("sgd", "adam"))
-    s.add_argument("--lr", type=float, default=d["lr"])
-    s.add_argument("--momentum", type=float, default=d["momentum"], help="SGD momentum")
+    s.add_argument("--epochs", type=int, default=None, help=f"default {d['epochs']} or the preset's")
+    s.add_argument("--batch-size", type=int, default=None, help=f"default {d['batch_size']} or the preset's")
+    s.add_argument("--optimizer", default=None, choices=("sgd", "adam"), help=f"default {d['optimizer']} or the preset's")
+    s.add_argument("--lr", type=float, default=None, help=f"default {d['lr']} or the preset's")
+    s.add_argument("--momentum", type=float, default=None, help=f"SGD momentum (default {d['momentum']} or the preset's)")
+    s.add_argument(
+        "--metrics-timeout",
+        type=float,
+        default=300.0,
+        help="seconds allowed for the metrics of one architecture; past it: NaN metrics with the reason "
+        "(default 300; 0: unbounded)",
+    )
     s.add_argument("--n-points", type=int, default=N_POINTS, help="density grid points of each spectrum")
     s.add_argument(
         "--scheduler",
@@ -56,24 +70,28 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true")
 
     e = sub.add_parser("export", help="write <name>_runs.csv and <name>_epochs.csv from a runs directory")
-    e.add_argument("--name", default="digits", help="sweep name (default digits); runs dir experiments/runs/<name>")
+    e.add_argument("--name", default="main_digits", help="sweep name (default main_digits); runs dir experiments/runs/<name>")
     e.add_argument("--runs-dir", default=None)
     e.add_argument("--results-dir", default=None)
 
-    a = sub.add_parser("analyze", help="correlations, bootstrap CIs, held-out check and figures from the CSV")
+    a = sub.add_parser(
+        "analyze",
+        help="per-family and pooled correlations with bootstrap CIs, partial correlations given the "
+        "descriptors, out-of-fold prediction gaps, and figures, from the committed CSV",
+    )
     a.add_argument(
         "--name",
         "--task",
         dest="name",
-        default="digits",
-        help="results name: digits, mnist1d, digits_adam... (reads <name>_runs.csv)",
+        default="main_digits",
+        help="results name: protocol_digits, protocol_mnist1d, main_digits... (reads <name>_runs.csv)",
     )
     a.add_argument(
         "--results-dir", default=None, help="directory holding <name>_runs.csv (default experiments/results)"
     )
-    a.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    a.add_argument("--n-splits", type=int, default=500, help="random half splits of the held-out check (default 500)")
+    a.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--all-metrics", action="store_true", help="every metric in the correlation table, not the key ones")
     a.add_argument("--no-figures", action="store_true")
 
     u = sub.add_parser("supported", help="which activations fpcore's spectrum solver supports now")
@@ -86,30 +104,31 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "sweep":
-        from .sweep import export, run_sweep
+        from .sweep import export, run_sweep, sweep_preset
 
+        preset = sweep_preset(args.preset) if args.preset else {}
+        train = dict(preset.get("train", {}))
+        for key in ("epochs", "batch_size", "optimizer", "lr", "momentum"):
+            if getattr(args, key) is not None:
+                train[key] = getattr(args, key)
         runs_dir = run_sweep(
-            task=args.task,
-            n_arch=args.n_arch,
-            seeds=args.seeds,
+            task=preset.get("task", args.task),
+            n_arch=args.n_arch if args.n_arch is not None else preset.get("n_arch", 200),
+            seeds=args.seeds if args.seeds is not None else preset.get("seeds", 3),
             runs_dir=args.runs_dir,
             scheduler=args.scheduler,
             workers=args.workers,
             device=args.device,
             activations=[a for a in args.activations.split(",") if a],
+            sampler=preset.get("sampler"),
             arch_seed=args.arch_seed,
             n_points=args.n_points,
             progress=not args.no_progress,
             stages=("metrics", "train") if args.stage == "all" else (args.stage,),
-            name=args.name,
+            name=args.name or args.preset,
             recompute_metrics=args.recompute_metrics,
-            train=dict(
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                optimizer=args.optimizer,
-                lr=args.lr,
-                momentum=args.momentum,
-            ),
+            metrics_timeout=args.metrics_timeout or None,
+            train=train,
         )
         if not args.no_export:
             for name, path in export(runs_dir, args.results_dir).items():
@@ -126,9 +145,9 @@ def main(argv=None) -> int:
             args.name,
             args.results_dir,
             n_boot=args.n_boot,
-            n_splits=args.n_splits,
             seed=args.seed,
             figures=not args.no_figures,
+            metrics="all" if args.all_metrics else None,
         )
     elif args.command == "supported":
         from .metrics import supported_activations

@@ -1,21 +1,27 @@
-"""Statistics of a finished sweep: do the FP metrics predict the final test loss and accuracy?
+"""Statistics of a finished sweep: do the FP metrics predict training, beyond the architecture?
 
-Honest by construction:
+Honest by construction, and this is the default output of ``python -m experiments analyze``:
 
-* **The unit is the architecture.** Repeated seeds of one architecture are averaged first
-  (:func:`per_architecture`); correlations and their bootstrap confidence intervals resample
-  architectures, never pooled runs (pooling seeds would count one architecture three times and
-  shrink the intervals).
-* **Spearman and Pearson.** Spearman uses every architecture: a diverged run makes its
-  architecture's mean test loss ``+inf`` (worst rank) and a decile inside the atom at 0 has
-  ``log10 = -inf`` (lowest rank). Pearson needs finite values: it uses the architectures where both
-  are finite, and the table says how many (``n_pearson``).
-* **Baselines.** Plain architecture descriptors (depth, parameter count, narrowest width ratio,
-  gain) are correlated the same way, so a metric's correlation can be compared with what the
-  architecture's shape alone gives.
-* **Held-out check.** The metric with the largest ``|Spearman|`` on a random half of the
-  architectures is re-evaluated on the other half (one fixed split reported in detail, and the
-  distribution over many random splits).
+* **The unit is the architecture.** Seeds of one architecture are averaged first
+  (:func:`per_architecture`); intervals resample architectures. Runs as the unit (the seed paper's
+  choice) are reported *beside*, never instead (:func:`runs_as_unit_table`).
+* **Every target at every recorded epoch**: train loss, test loss, test accuracy (and train
+  accuracy) after epochs 1, 2, 5, 10 and the last (``<target>_e<k>`` columns).
+* **Within each activation family and pooled.** Pooling families can create or hide a relation
+  (e.g. a metric that separates families but orders nothing inside one).
+* **Spearman with bootstrap intervals** (percentile, ``n_boot`` resamples of architectures; the
+  ranks are computed once on the sample and the resamples correlate them). A diverged run makes
+  its architecture's loss ``+inf`` (worst rank); a ``-inf`` decile (inside the atom at 0) ranks
+  lowest; a metric that could not be computed (NaN, e.g. a timeout) leaves that architecture out
+  of that metric's rows (``n`` says how many remain).
+* **Partial correlations given all descriptors** (depth, widths, gain, bias variance, bias,
+  activation, init; :data:`DESCRIPTORS`): the rank of the metric and of the target are regressed
+  on the ranked descriptors and the activation/init indicators, and the residuals correlated
+  (recomputed in every bootstrap resample).
+* **Out-of-fold rank prediction** (:func:`prediction_table`): each target's rank predicted by the
+  descriptors alone, the metrics alone and both (extremely randomised trees, K-fold), scored by the
+  Spearman correlation of the out-of-fold predictions with the target; the answer to "does the
+  spectrum add anything?" is the gap *both - descriptors*, with a paired bootstrap interval.
 """
 
 from __future__ import annotations
@@ -33,74 +39,187 @@ from .metrics import METRICS, SPECTRUM_METRICS
 __all__ = [
     "per_architecture",
     "correlation_table",
-    "heldout_check",
+    "prediction_table",
+    "runs_as_unit_table",
+    "descriptor_matrix",
     "candidate_metrics",
+    "target_columns",
     "analyze",
+    "spearman",
+    "pearson",
+    "partial_spearman",
     "TARGETS",
-    "BASELINES",
+    "DESCRIPTORS",
+    "KEY_METRICS",
+    "PRIMARY_METRIC",
 ]
 
-#: (column, label, sign that means "better"): the per-architecture outcomes correlated with.
-TARGETS = {"test_loss": "final test loss", "test_acc": "final test accuracy"}
-BASELINES = ("depth", "n_params", "min_width_ratio", "gain")
+#: Target name -> label. Each is recorded at several epochs (``<target>_e<k>`` columns).
+TARGETS = {
+    "train_loss": "train loss",
+    "test_loss": "test loss",
+    "test_acc": "test accuracy",
+}
+#: Numeric descriptors of an architecture (categorical ones: activation, init).
+DESCRIPTORS = (
+    "depth",
+    "log2_gain",
+    "log10_n_params",
+    "min_width_ratio",
+    "max_width_ratio",
+    "mean_log2_width_ratio",
+    "last_width_ratio",
+    "sigma_b2",
+    "bias",
+)
+#: The seed paper's metric: log of the 0.9 quantile of the hidden stack's J^T J law.
+PRIMARY_METRIC = "hidden_log10_d9"
+#: Metrics reported in every table (the full list with ``metrics="all"``).
+KEY_METRICS = (
+    "hidden_log10_d9",
+    "hidden_log10_c9",
+    "hidden_log10_c5",
+    "hidden_log10_c1",
+    "hidden_log10_spread_c",
+    "hidden_log10_lambda_max",
+    "hidden_log10_mean",
+    "hidden_frac_above_1",
+    "hidden_atom",
+    "chi_1",
+    "abs_log_chi_1",
+    "log10_c5",
+    "log10_spread_c",
+    "log10_lambda_max",
+)
+#: Descriptors also correlated one at a time, as baselines beside the metrics.
+BASELINES = ("depth", "log2_gain", "log10_n_params", "min_width_ratio")
 _ARCH_KEEP = ("task",) + ARCH_COLUMNS
+_MIN_GROUP = 12
 
 
 def candidate_metrics(columns) -> list[str]:
     """FP metric columns present in a table: the full network's, then the hidden stack's."""
     cols = set(columns)
-    # chi_1 belongs to the first layer, shared by both networks: listed once.
     hidden = [f"hidden_{m}" for m in SPECTRUM_METRICS if f"hidden_{m}" in cols]
     return [m for m in METRICS if m in cols] + hidden
 
 
-def _n_params(widths: str) -> int:
+def target_columns(columns) -> list[tuple[str, int, str]]:
+    """``(target, epoch, column)`` of the recorded targets present, ordered by target then epoch."""
+    out = []
+    for c in columns:
+        for t in TARGETS:
+            if c.startswith(f"{t}_e") and c[len(t) + 2 :].isdigit():
+                out.append((t, int(c[len(t) + 2 :]), c))
+    order = {t: i for i, t in enumerate(TARGETS)}
+    return sorted(out, key=lambda v: (order[v[0]], v[1]))
+
+
+def _n_params(widths: str, bias: bool = True) -> int:
     w = [int(v) for v in str(widths).split("-")]
-    return int(sum(a * b + b for a, b in zip(w[:-1], w[1:])))
+    return int(sum(a * b + (b if bias else 0) for a, b in zip(w[:-1], w[1:])))
+
+
+def _family(activation: str) -> str:
+    return str(activation).partition(":")[0]
 
 
 def per_architecture(runs):
     """One row per architecture: its description and metrics, and the seed-averaged outcomes.
 
-    Columns added: ``test_loss``, ``test_acc``, ``train_loss`` (means over seeds; ``test_loss`` and
-    ``train_loss`` are ``inf`` if any seed diverged), ``test_loss_sd`` (std over the finite seeds),
-    ``init_test_loss``, ``n_seeds``, ``n_diverged``, ``n_params``.
+    Every ``<target>_e<k>`` column becomes its mean over seeds (a loss is ``inf`` if any seed
+    diverged); ``<target>_e<k>_sd`` its standard deviation over the finite seeds. The final values
+    are also named ``test_loss``, ``test_acc``, ``train_loss`` (the last recorded epoch), with
+    ``test_loss_sd``, ``init_test_loss``, ``n_seeds``, ``n_diverged``, ``n_params``, ``family``
+    (activation without its parameter) and the derived descriptors of :data:`DESCRIPTORS`.
     """
     import pandas as pd
 
+    runs = runs.copy()
+    if not target_columns(runs.columns):  # a first-round table: final values only
+        last = int(runs["epochs_done"].max()) if "epochs_done" in runs else 0
+        for t in ("train_loss", "test_loss", "test_acc"):
+            runs[f"{t}_e{last}"] = runs[f"final_{t}"]
     metrics = candidate_metrics(runs.columns)
-    keep = [c for c in _ARCH_KEEP if c in runs.columns] + metrics
+    extra = [
+        c
+        for c in (
+            "metrics_error",
+            "fpcore_version",
+            "fpcore_commit",
+            "fpcore_source",
+            "metrics_source",
+            "n_uncertified",
+            "hidden_n_uncertified",
+            "consistency_problems",
+            "hidden_consistency_problems",
+        )
+        if c in runs.columns
+    ]
+    keep = [c for c in _ARCH_KEEP if c in runs.columns] + metrics + extra
     g = runs.groupby("arch_id", sort=False)
     first = g[keep].first().reset_index(drop=True)
-    out = pd.DataFrame(
-        {
-            "test_loss": g["final_test_loss"].mean().values,  # inf if any seed is inf
-            "test_acc": g["final_test_acc"].mean().values,
-            "train_loss": g["final_train_loss"].mean().values,
-            "test_loss_sd": g["final_test_loss"]
-            .apply(lambda s: float(np.std(s[np.isfinite(s)], ddof=1)) if np.isfinite(s).sum() > 1 else math.nan)
-            .values,
-            "init_test_loss": g["init_test_loss"].mean().values,
-            "n_seeds": g.size().values,
-            "n_diverged": g["diverged"].sum().astype(int).values,
-        }
-    )
-    res = pd.concat([first, out], axis=1)
-    res["n_params"] = res["widths"].map(_n_params)
-    front = [c for c in _ARCH_KEEP if c in res.columns] + [
-        "n_params",
-        "n_seeds",
-        "n_diverged",
-        "test_loss",
-        "test_loss_sd",
-        "test_acc",
-        "train_loss",
-        "init_test_loss",
-    ]
-    return res[front + metrics]
+    cols = {}
+    tcols = [c for _, _, c in target_columns(runs.columns)]
+    for c in tcols + [c for c in ("train_acc_e1",) if c in runs.columns and c not in tcols]:
+        cols[c] = g[c].mean().values
+        cols[c + "_sd"] = (
+            g[c].apply(lambda s: float(np.std(s[np.isfinite(s)], ddof=1)) if np.isfinite(s).sum() > 1 else math.nan).values
+        )
+    for c in [c for c in runs.columns if c.startswith("train_acc_e")]:
+        cols.setdefault(c, g[c].mean().values)
+    cols["init_test_loss"] = g["init_test_loss"].mean().values
+    cols["n_seeds"] = g.size().values
+    cols["n_diverged"] = g["diverged"].sum().astype(int).values
+    res = pd.concat([first, pd.DataFrame(cols)], axis=1)
+    last = {t: max(e for tt, e, _ in target_columns(res.columns) if tt == t) for t in TARGETS}
+    for t, e in last.items():
+        res[t] = res[f"{t}_e{e}"]
+    res["test_loss_sd"] = res[f"test_loss_e{last['test_loss']}_sd"]
+    if "bias" not in res:
+        res["bias"] = True
+    res["bias"] = res["bias"].astype(str).str.lower().isin(("true", "1", "1.0"))
+    res["n_params"] = [_n_params(w, b) for w, b in zip(res["widths"], res["bias"])]
+    res["family"] = res["activation"].map(_family)
+    _add_descriptors(res)
+    return res
 
 
-# -- correlation primitives (vectorised over bootstrap resamples: rows of a 2-D array) ---------
+def _add_descriptors(df) -> None:
+    w = df["widths"].map(lambda s: [int(v) for v in str(s).split("-")])
+    ratios = [np.array(v[1:-1], float) / v[0] for v in w]
+    df["log2_gain"] = np.log2(df["gain"].astype(float))
+    df["log10_n_params"] = np.log10(df["n_params"].astype(float))
+    df["mean_log2_width_ratio"] = [float(np.mean(np.log2(r))) for r in ratios]
+    df["last_width_ratio"] = [float(r[-1]) for r in ratios]
+    if "min_width_ratio" not in df:
+        df["min_width_ratio"] = [float(r.min()) for r in ratios]
+        df["max_width_ratio"] = [float(r.max()) for r in ratios]
+
+
+def descriptor_matrix(arch, rank: bool = True) -> tuple[np.ndarray, list[str]]:
+    """The descriptors of every architecture as a design matrix (no intercept): numeric
+    :data:`DESCRIPTORS` (ranked when ``rank``) and indicators of the activation (with its
+    parameter) and the init, one level dropped each. Constant columns are left out."""
+    cols, names = [], []
+    for d in DESCRIPTORS:
+        if d in arch:
+            v = arch[d].to_numpy(float)
+            if np.ptp(v) > 0:
+                cols.append(_rank(v) if rank else v)
+                names.append(d)
+    for cat in ("activation", "init"):
+        if cat in arch:
+            levels = sorted(arch[cat].astype(str).unique())
+            for lv in levels[1:]:
+                cols.append((arch[cat].astype(str) == lv).to_numpy(float))
+                names.append(f"{cat}={lv}")
+    if not cols:
+        return np.zeros((len(arch), 0)), []
+    return np.column_stack(cols), names
+
+
+# -- correlation primitives ---------------------------------------------------------------------
 def _rank(a: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
@@ -130,157 +249,254 @@ def pearson(x, y) -> tuple[float, int]:
     return float(_pearson_rows(x[ok], y[ok])), int(ok.sum())
 
 
+def _residual(cols: np.ndarray, design: np.ndarray) -> np.ndarray:
+    """Residuals of each column of ``cols`` (n x c) after least squares on [1, design]."""
+    z = np.column_stack([np.ones(len(cols)), design]) if design.size else np.ones((len(cols), 1))
+    coef, *_ = np.linalg.lstsq(z, cols, rcond=None)
+    return cols - z @ coef
+
+
+def partial_spearman(x, y, design) -> float:
+    """Spearman correlation of ``x`` and ``y`` given the columns of ``design`` (n x p or n):
+    ranks of x and y regressed on the ranked design, residuals correlated."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    d = np.asarray(design, float)
+    d = d[:, None] if d.ndim == 1 else d
+    d = np.column_stack([_rank(c) if np.unique(c).size > 2 else c for c in d.T]) if d.size else d
+    r = _residual(np.column_stack([_rank(x), _rank(y)]), d)
+    return float(_pearson_rows(r[:, 0], r[:, 1]))
+
+
 def _pct(a, q) -> float:
-    """Percentile of the finite bootstrap replicates (NaN when a resample had a constant column)."""
     a = np.asarray(a, float)
     a = a[np.isfinite(a)]
     return float(np.percentile(a, q)) if a.size else math.nan
 
 
-def _bootstrap(x, y, idx, method):
-    xb, yb = x[idx], y[idx]
-    if method == "spearman":
-        return _pearson_rows(_rank(xb), _rank(yb))
-    ok = np.isfinite(xb) & np.isfinite(yb)
-    out = np.full(len(idx), np.nan)
-    for i in range(len(idx)):  # finite subsets differ per resample
-        if ok[i].sum() >= 3:
-            out[i] = _pearson_rows(xb[i, ok[i]], yb[i, ok[i]])
+def _corr_cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of every column of ``a`` (n x p) with every column of ``b`` (n x q)."""
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    num = a.T @ b
+    den = np.sqrt(np.outer((a * a).sum(axis=0), (b * b).sum(axis=0)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def _group_stats(X: np.ndarray, Y: np.ndarray, D: np.ndarray, n_boot: int, rng) -> dict:
+    """Spearman and partial Spearman (given D) of every column of X with every column of Y, with
+    bootstrap replicates. X, Y: ranks (NaN where missing); D: design (ranked numeric + indicators).
+
+    Columns of X with missing values are handled on their complete rows (columns with the same
+    missing rows together).
+    """
+    n = len(Y)
+    out = {k: np.full((X.shape[1], Y.shape[1]), np.nan) for k in ("rho", "lo", "hi", "prho", "plo", "phi", "n")}
+    # columns sharing the same missing rows are handled together, on their complete rows
+    patterns: dict[bytes, list[int]] = {}
+    for j in range(X.shape[1]):
+        patterns.setdefault(np.isnan(X[:, j]).tobytes(), []).append(j)
+    groups = [(js, np.flatnonzero(~np.isnan(X[:, js[0]]))) for js in patterns.values()]
+    for js, rows in groups:
+        js = list(js)
+        if len(js) == 0 or len(rows) < 5:
+            continue
+        x, y, d = X[np.ix_(rows, js)], Y[rows], D[rows]
+        x = np.column_stack([_rank(c) for c in x.T])
+        yr = np.column_stack([_rank(c) for c in y.T])
+        out["rho"][js] = _corr_cols(x, yr)
+        out["n"][js] = len(rows)
+        r = _residual(np.column_stack([x, yr]), d)
+        out["prho"][js] = _corr_cols(r[:, : len(js)], r[:, len(js) :])
+        m = len(rows)
+        boots, pboots = [], []
+        for _ in range(n_boot):
+            idx = rng.integers(0, m, size=m)
+            xb, yb, db = x[idx], yr[idx], d[idx]
+            boots.append(_corr_cols(xb, yb))
+            rb = _residual(np.column_stack([xb, yb]), db)
+            pboots.append(_corr_cols(rb[:, : len(js)], rb[:, len(js) :]))
+        boots, pboots = np.array(boots), np.array(pboots)
+        with np.errstate(all="ignore"):
+            out["lo"][js] = np.nanpercentile(boots, 2.5, axis=0)
+            out["hi"][js] = np.nanpercentile(boots, 97.5, axis=0)
+            out["plo"][js] = np.nanpercentile(pboots, 2.5, axis=0)
+            out["phi"][js] = np.nanpercentile(pboots, 97.5, axis=0)
     return out
 
 
-def _partial_rows(rx, ry, rz):
-    """Partial correlation of x and y given z, from their (rank) rows."""
-    rxy, rxz, ryz = _pearson_rows(rx, ry), _pearson_rows(rx, rz), _pearson_rows(ry, rz)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (rxy - rxz * ryz) / np.sqrt((1.0 - rxz**2) * (1.0 - ryz**2))
+def correlation_table(arch, n_boot: int = 1000, seed: int = 0, metrics=None, min_group: int = _MIN_GROUP):
+    """Spearman and partial Spearman (given all descriptors) of metrics and baseline descriptors
+    with every target at every recorded epoch, pooled and within each activation family.
 
-
-def partial_spearman(x, y, z) -> float:
-    """Spearman correlation of ``x`` and ``y`` with the (rank-linear) effect of ``z`` removed."""
-    x, y, z = (np.asarray(v, float) for v in (x, y, z))
-    return float(_partial_rows(_rank(x), _rank(y), _rank(z)))
-
-
-def correlation_table(arch, n_boot: int = 2000, seed: int = 0, metrics=None):
-    """Spearman and Pearson correlation of every metric (and baseline) with each target.
-
-    Returns a DataFrame with one row per (metric, target): ``network`` (full/hidden/baseline),
-    ``spearman`` with its 95 % bootstrap interval ``spearman_lo/hi``, ``pearson`` with
-    ``pearson_lo/hi`` and ``n_pearson``, ``n`` (architectures), and ``partial_depth`` with
-    ``partial_depth_lo/hi``: the partial Spearman correlation given the depth (what a metric says
-    beyond how deep the network is). Intervals: percentile bootstrap over architectures, ``n_boot``
-    resamples (the same resamples for every metric).
+    Returns a DataFrame, one row per (group, predictor, target, epoch): ``group`` ("pooled" or
+    the family), ``predictor``, ``kind`` ("metric"/"descriptor"), ``target``, ``epoch``,
+    ``column``, ``n``, ``spearman`` with its 95 % bootstrap interval ``spearman_lo/hi``, and
+    ``partial`` with ``partial_lo/hi`` (given all descriptors; within a family the activation
+    indicators are constant and drop out). Families with fewer than ``min_group`` architectures
+    are left out (they stay in the pooled rows).
     """
     import pandas as pd
 
-    metrics = list(metrics) if metrics is not None else candidate_metrics(arch.columns)
-    predictors = metrics + [b for b in BASELINES if b in arch.columns]
+    if metrics is None:
+        metrics = [m for m in KEY_METRICS if m in arch.columns]
+    elif metrics == "all":
+        metrics = candidate_metrics(arch.columns)
+    base = [b for b in BASELINES if b in arch.columns and np.ptp(arch[b].to_numpy(float)) > 0]
+    preds = list(metrics) + base
+    tcols = target_columns(arch.columns)
+    rng = np.random.default_rng(seed)
+    rows = []
+    groups = [("pooled", np.ones(len(arch), bool))]
+    fams = arch["family"].value_counts()
+    if len(fams) > 1:
+        groups += [(f, (arch["family"] == f).to_numpy()) for f in sorted(fams.index) if fams[f] >= min_group]
+    for gname, sel in groups:
+        sub = arch[sel].reset_index(drop=True)
+        X = np.column_stack([sub[p].to_numpy(float) for p in preds])
+        Y = np.column_stack([sub[c].to_numpy(float) for _, _, c in tcols])
+        D, _ = descriptor_matrix(sub)
+        st = _group_stats(X, Y, D, n_boot, rng)
+        for i, p in enumerate(preds):
+            for j, (t, e, c) in enumerate(tcols):
+                rows.append(
+                    dict(
+                        group=gname,
+                        predictor=p,
+                        kind="descriptor" if p in base else "metric",
+                        target=t,
+                        epoch=e,
+                        column=c,
+                        n=int(st["n"][i, j]) if np.isfinite(st["n"][i, j]) else 0,
+                        spearman=st["rho"][i, j],
+                        spearman_lo=st["lo"][i, j],
+                        spearman_hi=st["hi"][i, j],
+                        # a descriptor given all descriptors is not a question: left empty
+                        partial=st["prho"][i, j] if p not in base else math.nan,
+                        partial_lo=st["plo"][i, j] if p not in base else math.nan,
+                        partial_hi=st["phi"][i, j] if p not in base else math.nan,
+                    )
+                )
+    return pd.DataFrame(rows)
+
+
+def _feature_matrix(arch, which: str) -> tuple[np.ndarray, list[str]]:
+    if which == "descriptors":
+        return descriptor_matrix(arch)
+    cols, names = [], []
+    for m in candidate_metrics(arch.columns):
+        v = arch[m].to_numpy(float)
+        miss = np.isnan(v)
+        if miss.mean() > 0.2 or np.unique(v[~miss]).size < 2:
+            continue
+        r = _rank(np.where(miss, np.nanmedian(np.where(np.isinf(v), np.nan, v)), v))
+        cols.append(r)
+        names.append(m)
+    return (np.column_stack(cols) if cols else np.zeros((len(arch), 0))), names
+
+
+def prediction_table(arch, n_boot: int = 1000, seed: int = 0, folds: int = 5, n_trees: int = 150):
+    """Out-of-fold rank prediction of every target at every epoch from the descriptors alone, the
+    metrics alone and both.
+
+    Model: ``sklearn.ensemble.ExtraTreesRegressor`` (``n_trees`` trees, leaves of at least 3) on the
+    ranked features, fitted on ``folds - 1`` folds and predicting the held-out fold (the same folds
+    for the three feature sets). Score: Spearman of the out-of-fold predictions with the target.
+    Intervals: a paired percentile bootstrap over architectures of the predictions, so the gaps
+    ``both - descriptors`` and ``metrics - descriptors`` get their own intervals. Metrics missing
+    (NaN) for more than 20 % of the architectures are not used; the others' gaps are filled with
+    the median.
+
+    Returns a DataFrame: ``target, epoch, column, n, features`` ("descriptors", "metrics", "both",
+    "both - descriptors", "metrics - descriptors"), ``n_features, spearman, lo, hi``.
+    """
+    import pandas as pd
+    from sklearn.ensemble import ExtraTreesRegressor
+    from sklearn.model_selection import KFold
+
+    Fd, nd = _feature_matrix(arch, "descriptors")
+    Fm, nm = _feature_matrix(arch, "metrics")
+    sets = {"descriptors": Fd, "metrics": Fm, "both": np.column_stack([Fd, Fm])}
+    nfeat = {"descriptors": len(nd), "metrics": len(nm), "both": len(nd) + len(nm)}
     n = len(arch)
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
+    bidx = rng.integers(0, n, size=(n_boot, n))
+    kf = KFold(n_splits=max(2, min(folds, n)), shuffle=True, random_state=seed)
+    splits = list(kf.split(np.arange(n)))
     rows = []
-    depth = arch["depth"].to_numpy(float)
-    for target in TARGETS:
-        y = arch[target].to_numpy(float)
-        for m in predictors:
-            x = arch[m].to_numpy(float)
-            if np.isnan(x).any():
-                raise ValueError(f"metric {m!r} has NaN values: fix the metrics, do not hide them")
-            rho = spearman(x, y)
-            r, n_p = pearson(x, y)
-            bs = _bootstrap(x, y, idx, "spearman")
-            bp = _bootstrap(x, y, idx, "pearson")
-            if m == "depth":
-                pd_, bpd = math.nan, np.full(n_boot, np.nan)
-            else:
-                pd_ = partial_spearman(x, y, depth)
-                bpd = _partial_rows(_rank(x[idx]), _rank(y[idx]), _rank(depth[idx]))
-            network = "baseline" if m in BASELINES else ("hidden" if m.startswith("hidden_") else "full")
+    for t, e, c in target_columns(arch.columns):
+        y = _rank(arch[c].to_numpy(float))
+        preds = {}
+        for name, F in sets.items():
+            if F.shape[1] == 0:
+                preds[name] = np.full(n, np.nan)
+                continue
+            p = np.empty(n)
+            for tr, te in splits:
+                model = ExtraTreesRegressor(n_estimators=n_trees, min_samples_leaf=3, random_state=seed, n_jobs=1)
+                model.fit(F[tr], y[tr])
+                p[te] = model.predict(F[te])
+            preds[name] = p
+        yb = _rank(y[bidx])
+        score = {k: spearman(v, y) for k, v in preds.items()}
+        boot = {k: _pearson_rows(_rank(v[bidx]), yb) for k, v in preds.items()}
+        score["both - descriptors"] = score["both"] - score["descriptors"]
+        boot["both - descriptors"] = boot["both"] - boot["descriptors"]
+        score["metrics - descriptors"] = score["metrics"] - score["descriptors"]
+        boot["metrics - descriptors"] = boot["metrics"] - boot["descriptors"]
+        for k in score:
             rows.append(
                 dict(
-                    metric=m,
-                    network=network,
-                    target=target,
+                    target=t,
+                    epoch=e,
+                    column=c,
                     n=n,
-                    spearman=rho,
-                    spearman_lo=_pct(bs, 2.5),
-                    spearman_hi=_pct(bs, 97.5),
-                    pearson=r,
-                    pearson_lo=_pct(bp, 2.5),
-                    pearson_hi=_pct(bp, 97.5),
-                    n_pearson=n_p,
-                    partial_depth=pd_,
-                    partial_depth_lo=_pct(bpd, 2.5),
-                    partial_depth_hi=_pct(bpd, 97.5),
+                    features=k,
+                    n_features=nfeat.get(k, math.nan),
+                    spearman=score[k],
+                    lo=_pct(boot[k], 2.5),
+                    hi=_pct(boot[k], 97.5),
                 )
             )
     return pd.DataFrame(rows)
 
 
-def heldout_check(
-    arch, target: str = "test_loss", n_splits: int = 500, seed: int = 0, metrics=None, n_boot: int = 2000
-) -> dict:
-    """Choose the metric with the largest ``|Spearman|`` on half of the architectures, evaluate
-    it on the other half.
+def runs_as_unit_table(runs, metric: str = PRIMARY_METRIC, n_boot: int = 1000, seed: int = 0):
+    """The seed paper's unit, beside ours: Spearman of ``metric`` with every target over all runs
+    (seeds pooled, runs resampled by the bootstrap), and over the runs that "trained" (final train
+    loss below ``ln(10)/2``, a filter on the outcome like the seed's). For comparison only: pooled
+    runs count an architecture once per seed, and the filter selects on the outcome."""
+    import pandas as pd
 
-    Returns a dict: ``split0`` (the first random split in detail: chosen metric, its rho on the
-    selection half, its rho on the held-out half with a bootstrap interval), and ``splits``
-    (over ``n_splits`` random splits: median and 5-95 % range of the aligned held-out rho, the optimism
-    ``rho_selection - rho_heldout``, the fraction of splits whose held-out rho has the selection
-    sign, and how often each metric was chosen). "Aligned" held-out rho: the held-out Spearman
-    times the sign found on the selection half, so that it is positive when the chosen relation
-    held up whatever its direction.
-    """
-    metrics = list(metrics) if metrics is not None else candidate_metrics(arch.columns)
-    X = np.stack([arch[m].to_numpy(float) for m in metrics])  # (n_metrics, n)
-    y = arch[target].to_numpy(float)
-    n = len(y)
     rng = np.random.default_rng(seed)
-    chosen, sel_rho, held_rho = [], [], []
-    detail = None
-    for k in range(n_splits):
-        perm = rng.permutation(n)
-        a, b = perm[: n // 2], perm[n // 2 :]
-        RX = _rank(X[:, a])
-        rho_a = _pearson_rows(RX, _rank(y[a])[None, :])
-        j = int(np.nanargmax(np.abs(rho_a)))
-        rho_b = spearman(X[j, b], y[b])
-        chosen.append(metrics[j])
-        sel_rho.append(float(rho_a[j]))
-        held_rho.append(rho_b)
-        if k == 0:
-            bidx = np.random.default_rng(seed + 1).integers(0, len(b), size=(n_boot, len(b)))
-            bs = _bootstrap(X[j, b], y[b], bidx, "spearman")
-            detail = dict(
-                metric=metrics[j],
-                n_selection=len(a),
-                n_heldout=len(b),
-                rho_selection=float(rho_a[j]),
-                rho_heldout=rho_b,
-                rho_heldout_lo=_pct(bs, 2.5),
-                rho_heldout_hi=_pct(bs, 97.5),
+    tcols = target_columns(runs.columns)
+    last_e = max(e for t, e, _ in tcols if t == "train_loss")
+    trained = runs[f"train_loss_e{last_e}"].to_numpy(float) < math.log(10) / 2
+    rows = []
+    for unit, sel in (("runs", np.ones(len(runs), bool)), ("runs, filtered on outcome", trained)):
+        sub = runs[sel]
+        x = sub[metric].to_numpy(float)
+        ok = ~np.isnan(x)
+        for t, e, c in tcols:
+            y = sub[c].to_numpy(float)[ok]
+            xx = x[ok]
+            if len(y) < 5:
+                continue
+            idx = rng.integers(0, len(y), size=(n_boot, len(y)))
+            b = _pearson_rows(_rank(xx[idx]), _rank(y[idx]))
+            rows.append(
+                dict(
+                    unit=unit,
+                    metric=metric,
+                    target=t,
+                    epoch=e,
+                    n=int(len(y)),
+                    spearman=spearman(xx, y),
+                    spearman_lo=_pct(b, 2.5),
+                    spearman_hi=_pct(b, 97.5),
+                )
             )
-    sel_rho, held_rho = np.array(sel_rho), np.array(held_rho)
-    # Different splits may choose metrics of opposite sign: compare each held-out rho with the
-    # direction chosen on its selection half (positive = the chosen relation held up).
-    aligned = np.sign(sel_rho) * held_rho
-    names, counts = np.unique(chosen, return_counts=True)
-    order = np.argsort(-counts)
-    return dict(
-        target=target,
-        split0=detail,
-        splits=dict(
-            n_splits=n_splits,
-            aligned_rho_heldout_median=float(np.median(aligned)),
-            aligned_rho_heldout_p05=float(np.percentile(aligned, 5)),
-            aligned_rho_heldout_p95=float(np.percentile(aligned, 95)),
-            abs_rho_selection_median=float(np.median(np.abs(sel_rho))),
-            optimism_median=float(np.median(np.abs(sel_rho) - aligned)),
-            same_sign_fraction=float(np.mean(np.sign(held_rho) == np.sign(sel_rho))),
-            chosen=[(str(names[i]), int(counts[i])) for i in order],
-        ),
-    )
+    return pd.DataFrame(rows)
 
 
 # -- figures -----------------------------------------------------------------------------------
@@ -293,260 +509,322 @@ def _plt():
     return plt
 
 
-_COLORS = {"relu": "C0", "leaky_relu": "C1", "hard_tanh": "C2", "linear": "C3", "tanh": "C4", "gelu": "C5"}
+_FAMILY_COLORS = {
+    "relu": "C0",
+    "leaky_relu": "C1",
+    "hard_tanh": "C2",
+    "linear": "C3",
+    "tanh": "C4",
+    "gelu": "C5",
+    "erf": "C6",
+    "sigmoid": "C7",
+    "silu": "C8",
+    "selu": "C9",
+    "elu": "tab:olive",
+    "softplus": "tab:brown",
+}
 
 
-def _finite_clip(v, lo=None, hi=None):
+def _seeds_note(arch) -> str:
+    s = sorted(int(v) for v in arch["n_seeds"].unique())
+    if s == [1]:
+        return "1 seed per architecture"
+    return f"{'/'.join(map(str, s))} seeds averaged per architecture"
+
+
+def plot_correlations(table, arch, path, name, metric=PRIMARY_METRIC):
+    """Spearman (left) and partial Spearman given all descriptors (right) of ``metric`` with each
+    target against the epoch, pooled (black) and within each family (colours), 95 % intervals; the
+    best single descriptor (pooled) in grey. The paper's |0.85| only on train-loss panels (its target)."""
+    plt = _plt()
+    targets = [t for t in TARGETS if (table["target"] == t).any()]
+    fig, axes = plt.subplots(len(targets), 2, figsize=(12, 3.3 * len(targets) + 0.8), squeeze=False)
+    groups = list(dict.fromkeys(table["group"]))
+    for r, t in enumerate(targets):
+        for c, (col, lab) in enumerate((("spearman", "Spearman"), ("partial", "partial Spearman given descriptors"))):
+            ax = axes[r, c]
+            for gi, g in enumerate(groups):
+                d = table[(table["group"] == g) & (table["predictor"] == metric) & (table["target"] == t)]
+                if d.empty:
+                    continue
+                x = np.arange(len(d)) + (gi - (len(groups) - 1) / 2) * 0.06
+                color = "k" if g == "pooled" else _FAMILY_COLORS.get(g, "0.5")
+                ax.errorbar(
+                    x,
+                    d[col],
+                    yerr=[d[col] - d[f"{col}_lo"], d[f"{col}_hi"] - d[col]],
+                    fmt="o-",
+                    ms=4 if g == "pooled" else 3,
+                    lw=2 if g == "pooled" else 1,
+                    color=color,
+                    capsize=2,
+                    label=f"{g} (n={int(d['n'].max())})",
+                )
+            if col == "spearman":
+                b = table[(table["group"] == "pooled") & (table["kind"] == "descriptor") & (table["target"] == t)]
+                strength = b.groupby("predictor")["spearman"].apply(lambda v: np.abs(v).mean())
+                if strength.notna().any():
+                    best = strength.idxmax()
+                    d = b[b["predictor"] == best]
+                    ax.plot(np.arange(len(d)), d["spearman"], "s--", color="0.55", ms=4, label=f"descriptor: {best} (pooled)")
+            if t == "train_loss":
+                for v in (-0.85, 0.85):
+                    ax.axhline(v, color="C3", lw=0.8, ls=":")
+            ax.axhline(0, color="k", lw=0.6)
+            epochs = sorted(table.loc[table["target"] == t, "epoch"].unique())
+            ax.set_xticks(np.arange(len(epochs)), [str(e) for e in epochs])
+            ax.set_ylim(-1, 1)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(f"{lab}\nwith {TARGETS[t]}", fontsize=9)
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7, loc="best")
+    note = "red dots: the paper's |0.85| (its target: train loss)" if "train_loss" in targets else ""
+    fig.suptitle(
+        f"{name}: {metric} at initialisation vs training outcome ({len(arch)} architectures, {_seeds_note(arch)}; "
+        f"95% bootstrap intervals over architectures)\n{note}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_prediction(pred, arch, path, name):
+    """Out-of-fold rank prediction by descriptors / metrics / both (left) and the gaps (right)."""
+    plt = _plt()
+    targets = [t for t in TARGETS if (pred["target"] == t).any()]
+    fig, axes = plt.subplots(len(targets), 2, figsize=(12, 3.1 * len(targets) + 0.8), squeeze=False)
+    styles = {
+        "descriptors": ("0.45", "s"),
+        "metrics": ("C1", "o"),
+        "both": ("C0", "D"),
+        "both - descriptors": ("C0", "D"),
+        "metrics - descriptors": ("C1", "o"),
+    }
+    for r, t in enumerate(targets):
+        for c, keys in enumerate((("descriptors", "metrics", "both"), ("both - descriptors", "metrics - descriptors"))):
+            ax = axes[r, c]
+            for k, key in enumerate(keys):
+                d = pred[(pred["target"] == t) & (pred["features"] == key)]
+                x = np.arange(len(d)) + (k - 1) * 0.08
+                color, marker = styles[key]
+                ax.errorbar(
+                    x,
+                    d["spearman"],
+                    yerr=[d["spearman"] - d["lo"], d["hi"] - d["spearman"]],
+                    fmt=marker + "-",
+                    color=color,
+                    capsize=2,
+                    ms=4,
+                    label=key,
+                )
+            ax.axhline(0, color="k", lw=0.6)
+            epochs = sorted(pred.loc[pred["target"] == t, "epoch"].unique())
+            ax.set_xticks(np.arange(len(epochs)), [str(e) for e in epochs])
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(
+                ("out-of-fold Spearman\n" if c == 0 else "gap in Spearman\n") + TARGETS[t], fontsize=9
+            )
+            ax.grid(alpha=0.3)
+            if c == 0:
+                ax.set_ylim(min(0, ax.get_ylim()[0]), 1)
+            ax.legend(fontsize=7)
+    fig.suptitle(
+        f"{name}: does the spectrum add anything beyond the descriptors? Out-of-fold rank prediction "
+        f"({len(arch)} architectures, {_seeds_note(arch)})",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _clip(v):
     v = np.asarray(v, float).copy()
     fin = v[np.isfinite(v)]
     if fin.size:
-        v[v == np.inf] = fin.max() if hi is None else hi
-        v[v == -np.inf] = fin.min() if lo is None else lo
+        v[v == np.inf] = fin.max()
+        v[v == -np.inf] = fin.min()
     return v
 
 
-def plot_correlations(table, path, task):
+def plot_scatter(arch, table, path, name, metric=PRIMARY_METRIC):
+    """``metric`` against train loss after epoch 1 and at the end, and the final test loss, one
+    colour per family (x: an architecture with a diverged seed, drawn at the largest loss)."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(13, 9), sharey=True)
-    for ax, target in zip(axes, TARGETS):
-        t = table[table["target"] == target].reset_index(drop=True)
-        ypos = np.arange(len(t))[::-1]
-        colors = t["network"].map({"full": "C0", "hidden": "C1", "baseline": "0.4"})
-        ax.barh(ypos, t["spearman"], color=colors, alpha=0.85)
-        ax.errorbar(
-            t["spearman"],
-            ypos,
-            xerr=[t["spearman"] - t["spearman_lo"], t["spearman_hi"] - t["spearman"]],
-            fmt="none",
-            ecolor="k",
-            elinewidth=0.8,
-            capsize=2,
-        )
-        ax.scatter(
-            t["partial_depth"], ypos, marker="D", s=14, color="k", zorder=3, label="partial Spearman given depth"
-        )
-        ax.axvline(0, color="k", lw=0.8)
-        for v in (-0.85, 0.85):
-            ax.axvline(v, color="C3", lw=0.8, ls="--")
-        ax.set_yticks(ypos, t["metric"], fontsize=7)
-        ax.set_xlim(-1, 1)
-        ax.set_xlabel(f"Spearman rho with {TARGETS[target]} (95% bootstrap CI)")
-        ax.grid(axis="x", alpha=0.3)
-    axes[0].set_title("blue: trained net (J J^T), orange: hidden stack (J^T J), grey: baselines", fontsize=9)
-    axes[1].set_title("red dashes: the paper's |0.85|", fontsize=9)
-    axes[1].legend(loc="lower right", fontsize=8)
-    fig.suptitle(
-        f"{task}: FP metrics at initialisation vs outcome after training "
-        f"({int(table['n'].iloc[0])} architectures, seeds averaged)"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_scatter(arch, table, path, task, k=5):
-    """The ``k`` strongest distinct metrics (a raw/log10 pair counts once), chi_1 and depth vs loss."""
-    plt = _plt()
-    t = table[(table["target"] == "test_loss") & (table["network"] != "baseline")]
-    t = t.reindex(t["spearman"].abs().sort_values(ascending=False).index)
-    top = []
-    for m in t["metric"]:
-        base = m.replace("log10_", "")
-        if all(base != x.replace("log10_", "") for x in top):
-            top.append(m)
-    top = top[:k]
-    if "chi_1" not in top:
-        top = top[: k - 1] + ["chi_1"]
-    top.append("depth")
-    rho_of = dict(
-        zip(table.loc[table["target"] == "test_loss", "metric"], table.loc[table["target"] == "test_loss", "spearman"])
-    )
-    fig, axes = plt.subplots(2, 3, figsize=(14, 8.5))
-    y_raw = arch["test_loss"].to_numpy(float)
-    diverged = ~np.isfinite(y_raw)
-    y = _finite_clip(y_raw)
-    for ax, m in zip(axes.ravel(), top):
-        x_raw = arch[m].to_numpy(float)
-        x = _finite_clip(x_raw)
-        off = ~np.isfinite(x_raw)
-        for name, c in _COLORS.items():
-            sel = (arch["activation_name"] == name).to_numpy()
-            if sel.any():
-                ax.scatter(x[sel & ~diverged & ~off], y[sel & ~diverged & ~off], s=12, color=c, alpha=0.7, label=name)
-                ax.scatter(x[sel & off & ~diverged], y[sel & off & ~diverged], s=22, color=c, marker="|")
-                ax.scatter(x[sel & diverged], y[sel & diverged], s=30, color=c, marker="x")
-        sign = "+" if np.nanmax(x_raw) == np.inf else "-"
-        note = f" ({int(off.sum())} at {sign}inf: edge marks)" if off.any() else ""
-        ax.set_title(f"{m}: Spearman {rho_of[m]:+.2f}{note}", fontsize=9)
+    tcols = target_columns(arch.columns)
+    last = max(e for t, e, _ in tcols if t == "train_loss")
+    panels = [("train_loss", 1), ("train_loss", last), ("test_loss", last)]
+    panels = [(t, e) for t, e in panels if f"{t}_e{e}" in arch]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
+    x_raw = arch[metric].to_numpy(float)
+    x = _clip(x_raw)
+    for ax, (t, e) in zip(axes[0], panels):
+        y_raw = arch[f"{t}_e{e}"].to_numpy(float)
+        y = _clip(y_raw)
+        div = ~np.isfinite(y_raw)
+        for fam in sorted(arch["family"].unique()):
+            sel = (arch["family"] == fam).to_numpy() & np.isfinite(x_raw)
+            col = _FAMILY_COLORS.get(fam, "0.5")
+            ax.scatter(x[sel & ~div], y[sel & ~div], s=10, alpha=0.7, color=col, label=fam)
+            ax.scatter(x[sel & div], y[sel & div], s=25, marker="x", color=col)
         ax.set_yscale("log")
-        if m == "chi_1":
-            ax.set_xscale("log")
-            ax.axvline(1.0, color="k", lw=0.8, ls="--")
-        ax.set_xlabel(m + (" (baseline)" if m == "depth" else ""))
-        ax.set_ylabel("final test loss (mean of seeds)")
-    axes.ravel()[0].legend(fontsize=8)
-    fig.suptitle(
-        f"{task}: strongest FP metrics, chi_1 and depth vs final test loss "
-        "(x = a diverged seed, drawn at the largest loss)"
-    )
+        ax.set_xlabel(metric)
+        ax.set_ylabel(f"{TARGETS[t]} after epoch {e}")
+        d = table[(table["group"] == "pooled") & (table["predictor"] == metric) & (table["column"] == f"{t}_e{e}")]
+        if not d.empty:
+            d = d.iloc[0]
+            ax.set_title(
+                f"pooled Spearman {d['spearman']:+.2f} [{d['spearman_lo']:+.2f}, {d['spearman_hi']:+.2f}]\n"
+                f"given descriptors {d['partial']:+.2f} [{d['partial_lo']:+.2f}, {d['partial_hi']:+.2f}]",
+                fontsize=9,
+            )
+        ax.grid(alpha=0.3)
+    if arch["family"].nunique() > 1:
+        axes[0, 0].legend(fontsize=7, ncol=2)
+    fig.suptitle(f"{name}: {metric} at initialisation vs outcome ({len(arch)} architectures, {_seeds_note(arch)})", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_heldout(hold, path, task):
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    s = hold["splits"]
-    ax.bar([c for c, _ in s["chosen"][:8]], [n for _, n in s["chosen"][:8]], color="C0")
-    ax.set_ylabel(f"times chosen (of {s['n_splits']} random splits)")
-    ax.tick_params(axis="x", rotation=45, labelsize=8)
-    ax.set_title(
-        f"{task}: metric chosen on one half (largest |Spearman| with test loss);\n"
-        f"its Spearman on the other half (sign-aligned): median {s['aligned_rho_heldout_median']:+.2f}, "
-        f"5-95% over splits [{s['aligned_rho_heldout_p05']:+.2f}, {s['aligned_rho_heldout_p95']:+.2f}]",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_curves(epochs, arch, metric, path, task):
-    """Mean test-loss curves of the architectures, coloured by a metric's quartile."""
+def plot_curves(epochs, arch, metric, path, name, target="train_loss"):
+    """Median ``target`` curves of the architectures by quartile of ``metric``."""
     plt = _plt()
     v = arch.set_index("arch_id")[metric]
     fin = v[np.isfinite(v)]
-    edges = np.quantile(fin, [0, 0.25, 0.5, 0.75, 1])
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    curves = epochs.groupby(["arch_id", "epoch"])["test_loss"].mean().unstack()
-    for qi in range(4):
-        lo, hi = edges[qi], edges[qi + 1]
-        ids = v[(v >= lo) & (True if qi == 3 else (v < hi))].index  # +inf belongs to the top quartile
-        c = curves.reindex(ids)
-        med = np.nanmedian(np.where(np.isfinite(c), c, np.nan), axis=0)
-        top = f"{hi:.2g}" + (" and +inf" if qi == 3 and np.isinf(v).any() else "")
-        ax.plot(c.columns, med, lw=2, color=plt.cm.viridis(qi / 3), label=f"Q{qi + 1}: {lo:.2g}..{top} (n={len(ids)})")
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    if len(fin) >= 8:
+        edges = np.quantile(fin, [0, 0.25, 0.5, 0.75, 1])
+        curves = epochs.groupby(["arch_id", "epoch"])[target].mean().unstack()
+        for qi in range(4):
+            lo, hi = edges[qi], edges[qi + 1]
+            ids = v[(v >= lo) & ((v <= hi) if qi == 3 else (v < hi))].index
+            c = curves.reindex(ids)
+            med = np.nanmedian(np.where(np.isfinite(c), c, np.nan), axis=0)
+            ax.plot(c.columns, med, lw=2, color=plt.cm.viridis(qi / 3), label=f"Q{qi + 1}: {lo:.2g}..{hi:.2g} (n={len(ids)})")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("test loss (median over architectures)")
-    ax.set_title(f"{task}: test-loss curves by quartile of {metric}")
+    ax.set_ylabel(f"{TARGETS[target]} (median over architectures)")
+    ax.set_title(f"{name}: {TARGETS[target]} curves by quartile of {metric}\n({_seeds_note(arch)})", fontsize=10)
     ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 # -- the command -------------------------------------------------------------------------------
+def _fmt(v) -> str:
+    return "  nan" if not np.isfinite(v) else f"{v:+.2f}"
+
+
 def analyze(
-    task: str = "digits",
+    name: str = "main_digits",
     results_dir=None,
-    n_boot: int = 2000,
-    n_splits: int = 500,
+    n_boot: int = 1000,
     seed: int = 0,
     figures: bool = True,
+    metrics=None,
     log=print,
+    n_trees: int = 150,
 ) -> dict:
-    """Reproduce the analysis from ``<results_dir>/<task>_runs.csv`` (the committed CSV).
+    """Reproduce the analysis from ``<results_dir>/<name>_runs.csv`` (the committed CSV).
 
-    Writes ``<task>_architectures.csv`` (per-architecture table), ``<task>_correlations.csv``,
-    ``<task>_heldout.json``, ``<task>_summary.json`` and the figures ``<task>_*.png``; returns the
-    summary.
+    Writes ``<name>_architectures.csv``, ``<name>_correlations.csv``, ``<name>_prediction.csv``,
+    ``<name>_runs_unit.csv``, ``<name>_summary.json`` and the figures ``<name>_*.png``; prints the
+    primary metric's table and the prediction gaps; returns the summary.
     """
     import pandas as pd
 
     results_dir = Path(results_dir) if results_dir is not None else RESULTS_DIR
-    runs = pd.read_csv(results_dir / f"{task}_runs.csv")
+    runs = pd.read_csv(results_dir / f"{name}_runs.csv")
     arch = per_architecture(runs)
-    arch.to_csv(results_dir / f"{task}_architectures.csv", index=False, float_format="%.6g")
-    table = correlation_table(arch, n_boot=n_boot, seed=seed)
-    table.to_csv(results_dir / f"{task}_correlations.csv", index=False, float_format="%.4f")
-    hold = {t: heldout_check(arch, t, n_splits=n_splits, seed=seed, n_boot=n_boot) for t in TARGETS}
-    (results_dir / f"{task}_heldout.json").write_text(json.dumps(hold, indent=2))
+    arch.to_csv(results_dir / f"{name}_architectures.csv", index=False, float_format="%.6g")
+    table = correlation_table(arch, n_boot=n_boot, seed=seed, metrics=metrics)
+    table.to_csv(results_dir / f"{name}_correlations.csv", index=False, float_format="%.4f")
+    # the prediction compares feature sets on the same architectures: those with metrics
+    with_metrics = arch[arch[PRIMARY_METRIC].notna()].reset_index(drop=True) if PRIMARY_METRIC in arch else arch
+    pred = prediction_table(with_metrics, n_boot=n_boot, seed=seed, n_trees=n_trees)
+    pred.to_csv(results_dir / f"{name}_prediction.csv", index=False, float_format="%.4f")
+    unit = runs_as_unit_table(runs, n_boot=n_boot, seed=seed) if PRIMARY_METRIC in runs else None
+    if unit is not None:
+        unit.to_csv(results_dir / f"{name}_runs_unit.csv", index=False, float_format="%.4f")
 
-    fp = table[table["network"] != "baseline"]
+    tcols = target_columns(arch.columns)
+    last = {t: max(e for tt, e, _ in tcols if tt == t) for t in TARGETS}
+    fam_floor = (
+        arch.groupby("family")[[f"train_loss_e{last['train_loss']}", f"test_loss_e{last['test_loss']}"]]
+        .median()
+        .round(4)
+        .to_dict(orient="index")
+    )
+    prov_cols = [c for c in ("fpcore_version", "fpcore_commit", "fpcore_source", "metrics_source") if c in arch]
     summary = dict(
-        task=task,
+        name=name,
         n_architectures=int(len(arch)),
         n_runs=int(len(runs)),
         seeds_per_architecture=sorted(int(s) for s in arch["n_seeds"].unique()),
         n_architectures_with_diverged_seed=int((arch["n_diverged"] > 0).sum()),
-        activations={k: int(v) for k, v in arch["activation_name"].value_counts().items()},
-        n_architectures_infinite_test_loss=int((~np.isfinite(arch["test_loss"])).sum()),
-        test_loss_quantiles_finite=dict(
-            zip(
-                ("min", "q25", "median", "q75", "max"),
-                np.quantile(arch["test_loss"][np.isfinite(arch["test_loss"])], [0, 0.25, 0.5, 0.75, 1]).tolist(),
-            )
+        families={k: int(v) for k, v in arch["family"].value_counts().items()},
+        n_architectures_without_metrics=int(arch[PRIMARY_METRIC].isna().sum()) if PRIMARY_METRIC in arch else None,
+        metrics_errors={
+            k: int(v)
+            for k, v in arch.get("metrics_error", pd.Series(dtype=str)).fillna("").map(lambda s: s.split(":")[0]).value_counts().items()
+            if k
+        },
+        fpcore=(
+            arch[prov_cols].fillna("").astype(str).drop_duplicates().to_dict(orient="records") if prov_cols else []
         ),
-        test_acc_quantiles=dict(
-            zip(("min", "q25", "median", "q75", "max"), np.quantile(arch["test_acc"], [0, 0.25, 0.5, 0.75, 1]).tolist())
-        ),
-        seed_noise_test_loss_sd_median=_pct(arch["test_loss_sd"], 50),
+        median_final_losses_by_family=fam_floor,
+        seed_noise_final_train_loss_sd_median=_pct(arch.get(f"train_loss_e{last['train_loss']}_sd", np.nan), 50),
+        n_architectures_with_cdf_decile_inconsistency={
+            c: int((arch[c] > 0).sum()) for c in ("consistency_problems", "hidden_consistency_problems") if c in arch
+        },
+        primary_metric=PRIMARY_METRIC,
+        finite_fraction={
+            m: float(np.isfinite(arch[m].to_numpy(float)).mean()) for m in candidate_metrics(arch.columns) if m.startswith("hidden_")
+        },
     )
-    for target in TARGETS:
-        t = fp[fp["target"] == target]
-        best = t.loc[t["spearman"].abs().idxmax()]
-        bt = table[(table["target"] == target) & (table["network"] == "baseline")]
-        bb = bt.loc[bt["spearman"].abs().idxmax()]
-        keys = (
-            "metric",
-            "network",
-            "spearman",
-            "spearman_lo",
-            "spearman_hi",
-            "pearson",
-            "n_pearson",
-            "partial_depth",
-            "partial_depth_lo",
-            "partial_depth_hi",
-        )
-        summary[f"best_{target}"] = {k: (float(best[k]) if k not in ("metric", "network") else best[k]) for k in keys}
-        bestp = t.loc[t["partial_depth"].abs().idxmax()]
-        summary[f"best_given_depth_{target}"] = {
-            k: (float(bestp[k]) if k not in ("metric", "network") else bestp[k]) for k in keys
-        }
-        summary[f"best_baseline_{target}"] = {
-            k: (float(bb[k]) if k != "metric" else bb[k]) for k in ("metric", "spearman", "spearman_lo", "spearman_hi")
-        }
-        summary[f"n_metrics_ci_excluding_0_{target}"] = int(((t["spearman_lo"] > 0) | (t["spearman_hi"] < 0)).sum())
-        summary[f"n_metrics_abs_spearman_ge_0.85_{target}"] = int((t["spearman"].abs() >= 0.85).sum())
-        summary[f"heldout_{target}"] = hold[target]
-    # Edge of chaos: is the loss lowest near chi_1 = 1?
-    lc = np.log(arch["chi_1"].to_numpy(float))
-    bins = [-np.inf, -0.35, -0.1, 0.1, 0.35, np.inf]
-    lab = ["chi<0.70", "0.70-0.90", "0.90-1.11", "1.11-1.42", "chi>1.42"]
-    cut = pd.cut(lc, bins, labels=lab)
-    summary["test_loss_median_by_chi_1"] = {
-        str(k): dict(n=int(v.size), median=float(np.median(v)))
-        for k, v in arch["test_loss"].groupby(cut, observed=True)
-    }
-    (results_dir / f"{task}_summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    prim = table[(table["predictor"] == PRIMARY_METRIC)]
+    summary["primary"] = prim.drop(columns=["kind", "column"]).to_dict(orient="records")
+    summary["prediction"] = pred.drop(columns=["column"]).to_dict(orient="records")
+    if unit is not None:
+        summary["runs_as_unit"] = unit.to_dict(orient="records")
+    (results_dir / f"{name}_summary.json").write_text(json.dumps(summary, indent=1, default=float))
 
     if figures:
-        plot_correlations(table, results_dir / f"{task}_correlations.png", task)
-        plot_scatter(arch, table, results_dir / f"{task}_scatter.png", task)
-        plot_heldout(hold["test_loss"], results_dir / f"{task}_heldout.png", task)
-        epochs_path = results_dir / f"{task}_epochs.csv"
-        if epochs_path.exists():
-            plot_curves(
-                pd.read_csv(epochs_path),
-                arch,
-                summary["best_test_loss"]["metric"],
-                results_dir / f"{task}_curves.png",
-                task,
-            )
-    for target in TARGETS:
-        b = summary[f"best_{target}"]
-        bb = summary[f"best_baseline_{target}"]
-        h = summary[f"heldout_{target}"]
-        log(
-            f"{task} {TARGETS[target]}: best metric {b['metric']} Spearman {b['spearman']:+.3f} "
-            f"[{b['spearman_lo']:+.3f}, {b['spearman_hi']:+.3f}], Pearson {b['pearson']:+.3f} (n={b['n_pearson']}); "
-            f"given depth {b['partial_depth']:+.3f}; best baseline {bb['metric']} {bb['spearman']:+.3f}; "
-            f"held-out ({h['split0']['metric']}) "
-            f"{h['split0']['rho_heldout']:+.3f} [{h['split0']['rho_heldout_lo']:+.3f}, "
-            f"{h['split0']['rho_heldout_hi']:+.3f}], sign-aligned median over {h['splits']['n_splits']} splits "
-            f"{h['splits']['aligned_rho_heldout_median']:+.3f}"
-        )
+        plot_correlations(table, arch, results_dir / f"{name}_correlations.png", name)
+        plot_prediction(pred, with_metrics, results_dir / f"{name}_prediction.png", name)
+        plot_scatter(arch, table, results_dir / f"{name}_scatter.png", name)
+        ep = results_dir / f"{name}_epochs.csv"
+        if ep.exists():
+            plot_curves(pd.read_csv(ep), arch, PRIMARY_METRIC, results_dir / f"{name}_curves.png", name)
+
+    log(f"{name}: {len(arch)} architectures, {len(runs)} runs ({_seeds_note(arch)}), families {summary['families']}")
+    log(f"Spearman of {PRIMARY_METRIC} [95% bootstrap CI] | partial given descriptors [CI], per group:")
+    for g in dict.fromkeys(prim["group"]):
+        for t in TARGETS:
+            d = prim[(prim["group"] == g) & (prim["target"] == t)]
+            cells = [
+                f"e{int(r.epoch)} {_fmt(r.spearman)} [{_fmt(r.spearman_lo)},{_fmt(r.spearman_hi)}]|{_fmt(r.partial)}"
+                for r in d.itertuples()
+            ]
+            if cells:
+                log(f"  {g:>11} {TARGETS[t]:<13} n={int(d['n'].max()):<4} " + "  ".join(cells))
+    log(
+        f"Out-of-fold rank prediction on the {len(with_metrics)} architectures with metrics "
+        "(Spearman [CI]): descriptors | metrics | both | both - descriptors:"
+    )
+    for t, e, c in tcols:
+        d = pred[pred["column"] == c].set_index("features")
+        cells = [
+            f"{d.loc[k, 'spearman']:+.2f} [{d.loc[k, 'lo']:+.2f},{d.loc[k, 'hi']:+.2f}]"
+            for k in ("descriptors", "metrics", "both", "both - descriptors")
+        ]
+        log(f"  {TARGETS[t]:<13} e{e:<3} " + " | ".join(cells))
+    if unit is not None:
+        log(f"Runs as the unit (the seed's choice), {PRIMARY_METRIC}:")
+        for r in unit.itertuples():
+            log(f"  {r.unit:<26} {TARGETS[r.target]:<13} e{r.epoch:<3} n={r.n:<5} {r.spearman:+.2f} [{r.spearman_lo:+.2f},{r.spearman_hi:+.2f}]")
     return summary

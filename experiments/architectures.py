@@ -40,6 +40,9 @@ __all__ = [
     "GAIN_RANGE",
     "SIGMA_B2_CHOICES",
     "LEAKY_SLOPES",
+    "ALL_ACTIVATIONS",
+    "SWEEPS",
+    "sweep_sampler",
 ]
 
 DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "hard_tanh", "linear")
@@ -84,6 +87,11 @@ class Architecture:
     sigma_b2: float
     init: str
     gain: float = float("nan")
+    bias: bool = True
+
+    def __post_init__(self):
+        if not self.bias and self.sigma_b2 != 0:
+            raise ValueError(f"sigma_b2: a network without biases needs sigma_b2 = 0, got {self.sigma_b2!r}")
 
     @property
     def depth(self) -> int:
@@ -109,6 +117,8 @@ class Architecture:
         """Stable short hash of the architecture (names result files; resumability key)."""
         d = asdict(self)
         d.pop("gain")  # derived, kept for the tables only
+        if d["bias"]:
+            d.pop("bias")  # networks with biases keep the ids they had before the field existed
         blob = json.dumps(d, sort_keys=True, default=list)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -118,15 +128,36 @@ class Architecture:
     def layer_sigma_b2(self) -> list[float]:
         return [self.sigma_b2] * self.depth + [READOUT_SIGMA_B2]
 
+    def _fpcore_scale(self) -> float:
+        """Pre-activation variance factor that makes fpcore's activation the trained one.
+
+        The trained ``erf`` is ``torch.erf(x)``. An fpcore whose ``"erf"`` means
+        ``erf(sqrt(pi)/2 x)`` analyses the same network when the pre-activations of the erf layers
+        are scaled by ``2/sqrt(pi)``, i.e. their ``sigma_w2, sigma_b2`` by ``4/pi`` (the Jacobian
+        ``phi'(h) W`` is unchanged). 1 for every other activation and for an fpcore whose ``"erf"``
+        is ``erf(x)``.
+        """
+        if self.activation_name != "erf":
+            return 1.0
+        from fpcore._activations import get_activation
+
+        phi1 = float(get_activation("erf").phi(1.0))
+        if abs(phi1 - math.erf(1.0)) < 1e-12:
+            return 1.0
+        if abs(phi1 - math.erf(math.sqrt(math.pi) / 2)) < 1e-12:
+            return 4.0 / math.pi
+        raise ValueError(f"activation: fpcore's 'erf' is neither erf(x) nor erf(sqrt(pi)/2 x) (erf(1) -> {phi1})")
+
     def network(self, q0: float = 1.0):
         """The :class:`fpcore.Network` of the trained map input -> logits (readout included)."""
         import fpcore
 
+        c = self._fpcore_scale()
         return fpcore.Network(
             list(self.widths),
             activation=[self.activation] * self.depth + ["linear"],
-            sigma_w2=self.layer_sigma_w2(),
-            sigma_b2=self.layer_sigma_b2(),
+            sigma_w2=[c * v for v in self.layer_sigma_w2()[:-1]] + [READOUT_SIGMA_W2],
+            sigma_b2=[c * v for v in self.layer_sigma_b2()[:-1]] + [READOUT_SIGMA_B2],
             init=self.init,
             q0=q0,
         )
@@ -135,11 +166,12 @@ class Architecture:
         """The :class:`fpcore.Network` of the hidden stack alone (input -> last hidden layer)."""
         import fpcore
 
+        c = self._fpcore_scale()
         return fpcore.Network(
             [self.n_in, *self.hidden],
             activation=self.activation,
-            sigma_w2=self.sigma_w2,
-            sigma_b2=self.sigma_b2,
+            sigma_w2=c * self.sigma_w2,
+            sigma_b2=c * self.sigma_b2,
             init=self.init,
             q0=q0,
         )
@@ -173,10 +205,19 @@ def sample_architectures(
     gain_range: tuple[float, float] = GAIN_RANGE,
     sigma_b2_choices: Sequence[float] = SIGMA_B2_CHOICES,
     inits: Sequence[str] = INITS,
+    gain_choices: Sequence[float] | None = None,
+    bias: bool = True,
+    leaky_slopes: Sequence[float] = LEAKY_SLOPES,
 ) -> list[Architecture]:
-    """Sample ``n`` architectures; the ``i``-th depends only on ``(seed, i)`` and the choice sets.
+    """Sample ``n`` distinct architectures; the ``i``-th draw depends only on ``(seed, i)`` and the
+    choice sets (a draw repeating an earlier architecture is skipped).
 
     So a longer sweep with the same settings extends a shorter one (resumability).
+
+    ``gain`` is the *variance* gain: ``sigma_w2 = gain * nominal_sigma_w2(activation)``. It is drawn
+    log-uniformly from ``gain_range``, or uniformly from the discrete ``gain_choices`` when given
+    (the protocol-matched sweep: std gains ``{1/4, ..., 4}`` are variance gains ``{1/16, ..., 16}``).
+    ``bias=False`` builds networks without bias parameters (``sigma_b2 = 0``).
 
     Examples
     --------
@@ -187,21 +228,110 @@ def sample_architectures(
     lo, hi = gain_range
     if not (0 < lo <= hi):
         raise ValueError(f"gain_range must satisfy 0 < lo <= hi, got {gain_range!r}")
-    out = []
-    for i in range(n):
+    if gain_choices is not None and not all(g > 0 for g in gain_choices):
+        raise ValueError(f"gain_choices must be positive, got {gain_choices!r}")
+    out, seen, i = [], set(), -1
+    while len(out) < n:
+        i += 1
+        if i > 1000 * n + 1000:
+            raise ValueError(f"n: only {len(out)} distinct architectures found in {i} draws, asked for {n}")
         rng = np.random.default_rng([seed, i])
         act = str(rng.choice(list(activations)))
         if act == "leaky_relu":
-            act = f"leaky_relu:{float(rng.choice(LEAKY_SLOPES)):g}"
+            act = f"leaky_relu:{float(rng.choice(list(leaky_slopes))):g}"
         depth = int(rng.choice(list(depths)))
         ratios = rng.choice(list(width_ratios), size=depth)
         hidden = tuple(max(1, int(round(r * n_in))) for r in ratios)
-        gain = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+        if gain_choices is None:
+            gain = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+        else:
+            gain = float(rng.choice(list(gain_choices)))
         sigma_w2 = round(gain * nominal_sigma_w2(act), 6)
-        sigma_b2 = float(rng.choice(list(sigma_b2_choices)))
+        sigma_b2 = float(rng.choice(list(sigma_b2_choices))) if bias else 0.0
         init = str(rng.choice(list(inits)))
-        out.append(Architecture(n_in, hidden, n_out, act, sigma_w2, sigma_b2, init, round(gain, 6)))
+        arch = Architecture(n_in, hidden, n_out, act, sigma_w2, sigma_b2, init, round(gain, 6), bool(bias))
+        if arch.arch_id in seen:  # a repeated draw (discrete choice sets): the architecture is the unit
+            continue
+        seen.add(arch.arch_id)
+        out.append(arch)
     return out
+
+
+#: Every activation fpcore's spectrum solver knows (``fpcore._activations.ACTIVATIONS``), smooth
+#: ones included; ``leaky_relu`` gets a slope from ``LEAKY_SLOPES``, ``elu`` its default alpha 1.
+ALL_ACTIVATIONS = (
+    "linear",
+    "relu",
+    "leaky_relu",
+    "hard_tanh",
+    "tanh",
+    "erf",
+    "sigmoid",
+    "gelu",
+    "silu",
+    "selu",
+    "elu",
+    "softplus",
+)
+
+#: Named sweeps: task, sampler options (keyword arguments of :func:`sample_architectures`),
+#: training options (:class:`experiments.training.TrainConfig`) and the default extent.
+SWEEPS = {
+    # The seed notebook's protocol: ReLU, depth 3, no bias, Gaussian init, std gain in
+    # {1/4, 1/2, 1, 2, 4} around He (variance gain = std gain squared), width ratios per layer,
+    # plain SGD lr 1e-3, batch 64, 50 epochs, final train loss.
+    "protocol_digits": dict(
+        task="digits",
+        sampler=dict(
+            activations=("relu",),
+            depths=(3,),
+            gain_choices=(1 / 16, 1 / 4, 1.0, 4.0, 16.0),
+            sigma_b2_choices=(0.0,),
+            inits=("gaussian",),
+            bias=False,
+        ),
+        train=dict(epochs=50, batch_size=64, optimizer="sgd", lr=0.001, momentum=0.0),
+        n_arch=150,
+        seeds=3,
+    ),
+    "protocol_mnist1d": dict(
+        task="mnist1d",
+        sampler=dict(
+            activations=("relu",),
+            depths=(3,),
+            gain_choices=(1 / 16, 1 / 4, 1.0, 4.0, 16.0),
+            sigma_b2_choices=(0.0,),
+            inits=("gaussian",),
+            bias=False,
+        ),
+        train=dict(epochs=50, batch_size=64, optimizer="sgd", lr=0.001, momentum=0.0),
+        n_arch=100,
+        seeds=1,  # 50 epochs of MNIST-1D: one seed is what the shared machine allows
+    ),
+    # The wider main sweep: variance gain 1/16..16, depth up to 20, every activation, both inits.
+    "main_digits": dict(
+        task="digits",
+        sampler=dict(
+            activations=ALL_ACTIVATIONS,
+            depths=(1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20),
+            gain_range=(1 / 16, 16.0),
+            sigma_b2_choices=SIGMA_B2_CHOICES,
+            inits=INITS,
+            # widths up to 2 N_0 and 5 epochs (the first round: up to 4 N_0, 20 epochs): sized so
+            # that 400 x 3 runs fit the shared, overloaded two-core machine in about an hour
+            width_ratios=(0.25, 0.5, 1.0, 2.0),
+        ),
+        train=dict(epochs=5, batch_size=64, optimizer="sgd", lr=0.01, momentum=0.9),
+        n_arch=400,
+        seeds=3,
+    ),
+}
+
+
+def sweep_sampler(name_or_sampler) -> dict:
+    """The sampler options of a named sweep (a dict is returned as is, JSON-normalised)."""
+    s = SWEEPS[name_or_sampler]["sampler"] if isinstance(name_or_sampler, str) else name_or_sampler
+    return json.loads(json.dumps({k: list(v) if isinstance(v, (tuple, list)) else v for k, v in s.items()}))
 
 
 #: Columns that describe an architecture in the results tables (one row per architecture).
@@ -217,4 +347,5 @@ ARCH_COLUMNS = (
     "gain",
     "min_width_ratio",
     "max_width_ratio",
+    "bias",
 )

@@ -21,7 +21,13 @@ Metrics of a spectrum (:data:`SPECTRUM_METRICS`):
 ``frac_above_1``
     Mass above 1 (``1 - F(1)``).
 ``log10_spread``
-    ``log10(d9 / d1)``: how spread ("hyperbolic") the spectrum is.
+    ``log10(d9 / d1)``: how spread ("hyperbolic") the spectrum is; ``+inf`` when ``d1`` lies in the
+    atom at 0 (kept for comparison with the first round; use ``log10_spread_c``).
+``log10_c1 ... log10_c9``, ``log10_spread_c``
+    The same of the **non-zero part** of the law (the law conditioned on ``lambda > 0``, i.e. the
+    quantiles at ``atom + p (1 - atom)``), so they are finite whenever the atom at 0 is not the whole
+    law; the atom's mass is ``atom``. A decile of the full law that falls exactly on the atom's edge
+    (``p = atom``) is ill-posed; these never are (``p > atom``).
 
 Metrics of the mean field (:data:`MEAN_FIELD_METRICS`): ``chi_1`` (``chi`` of the first layer, at
 the data's ``q0``; biases included) and ``abs_log_chi_1 = |ln chi_1|``, the distance to the edge of
@@ -44,10 +50,14 @@ __all__ = [
     "architecture_metrics",
     "supported_activations",
     "UnsupportedActivation",
+    "continuous_deciles",
+    "consistency",
+    "metric_columns",
 ]
 
 DECILE_METRICS = tuple(f"log10_d{i}" for i in range(1, 10))
-SPECTRUM_METRICS = DECILE_METRICS + (
+CONTINUOUS_DECILE_METRICS = tuple(f"log10_c{i}" for i in range(1, 10))
+SPECTRUM_METRICS = DECILE_METRICS + CONTINUOUS_DECILE_METRICS + (
     "mean",
     "variance",
     "lambda_max",
@@ -57,6 +67,7 @@ SPECTRUM_METRICS = DECILE_METRICS + (
     "atom",
     "frac_above_1",
     "log10_spread",
+    "log10_spread_c",
 )
 MEAN_FIELD_METRICS = ("chi_1", "abs_log_chi_1")
 #: All metric columns of the ``full`` network; the hidden stack's are ``"hidden_" + name``.
@@ -70,16 +81,66 @@ class UnsupportedActivation(RuntimeError):
     """``fpcore.jacobian_spectrum`` cannot (yet) compute the spectrum of this activation."""
 
 
+def metric_columns() -> list[str]:
+    """Every metric column of a results row: :data:`METRICS` and solver bookkeeping, of the full
+    network and (prefixed ``hidden_``) of the hidden stack."""
+    own = list(METRICS) + ["n_uncertified", "solver_seconds", "consistency_problems"]
+    return own + [f"hidden_{k}" for k in own]
+
+
 def _log10(x: float) -> float:
     if x > 0:
         return math.log10(x)
     return -math.inf if x == 0 else math.nan
 
 
+def continuous_deciles(spectrum) -> np.ndarray:
+    """Deciles of the law conditioned on ``lambda > 0``: quantiles at ``atom + p (1 - atom)``.
+
+    Raises ValueError when the law is the atom at 0 alone (no non-zero part).
+    """
+    atom = float(spectrum.atom)
+    if not atom < 1.0:
+        raise ValueError(f"spectrum: the law is an atom at 0 (mass {atom}); it has no non-zero part")
+    p = atom + (1.0 - atom) * np.arange(1, 10) / 10.0
+    return np.asarray(spectrum.quantile(np.minimum(p, 1.0)), dtype=float)
+
+
+def consistency(spectrum, deciles: np.ndarray, frac_above_1: float, tol: float = 1e-6) -> list[str]:
+    """Problems between ``fraction_above(1)``, the CDF and the deciles (empty list: consistent).
+
+    * ``fraction_above(1) == 1 - cdf(1)``;
+    * each decile ``d_k`` with ``k/10`` not within ``tol`` of ``F(1)`` lies on the side of 1 that
+      ``F(1)`` says: ``d_k <= 1`` iff ``F(1) >= k/10``;
+    * ``F(d_k (1 + 1e-9)) >= k/10 - tol`` (a quantile is where the CDF reaches its level; the
+      relative slack allows a decile returned a rounding error below an atom), and ``F`` just below
+      a positive ``d_k`` is at most ``k/10 + tol``.
+    """
+    problems = []
+    f1 = float(spectrum.cdf(1.0))
+    if abs((1.0 - f1) - frac_above_1) > tol:
+        problems.append(f"fraction_above(1)={frac_above_1} but 1 - cdf(1)={1.0 - f1}")
+    for k, d in enumerate(deciles, start=1):
+        p = k / 10.0
+        if abs(f1 - p) > tol and (d <= 1.0) != (f1 >= p):
+            problems.append(f"decile {k} = {d} on the wrong side of 1 (F(1) = {f1})")
+        Fd = float(spectrum.cdf(float(d) * (1.0 + 1e-9)))
+        if Fd < p - tol:
+            problems.append(f"F(d{k}) = {Fd} < {p}")
+        if d > 0:
+            Fb = float(spectrum.cdf(float(d) * (1.0 - 1e-7)))
+            if Fb > p + tol:
+                problems.append(f"F just below d{k} = {Fb} > {p}")
+    return problems
+
+
 def spectrum_metrics(spectrum) -> dict:
     """The metrics of an :class:`fpcore.Spectrum` (keys :data:`SPECTRUM_METRICS`)."""
     deciles = np.asarray(spectrum.deciles, dtype=float)
     out = {f"log10_d{i + 1}": _log10(float(d)) for i, d in enumerate(deciles)}
+    cdec = continuous_deciles(spectrum)
+    out.update({f"log10_c{i + 1}": _log10(float(d)) for i, d in enumerate(cdec)})
+    out["log10_spread_c"] = math.log10(cdec[-1] / cdec[0]) if cdec[0] > 0 else math.inf
     mean, var, lmax = float(spectrum.mean), float(spectrum.variance), float(spectrum.lambda_max)
     if abs(var) <= 1e-10 * mean * mean:
         var = 0.0  # a single atom (e.g. an orthogonal linear isometry): round-off, not a variance
@@ -120,6 +181,10 @@ def network_metrics(net, gram: str = "JtJ", n_points: int = N_POINTS) -> dict:
     except NotImplementedError as exc:
         raise UnsupportedActivation(f"{net!r}: {exc}") from exc
     out = spectrum_metrics(spec)
+    problems = consistency(spec, np.asarray(spec.deciles, dtype=float), out["frac_above_1"])
+    out["consistency_problems"] = len(problems)
+    if problems:
+        warnings.warn(f"{net!r}: " + "; ".join(problems[:3]), RuntimeWarning, stacklevel=2)
     chi = float(fpcore.mean_field(net).chi[0])
     out["chi_1"] = chi
     out["abs_log_chi_1"] = abs(math.log(chi))

@@ -19,17 +19,18 @@ worker processes; an address (``tcp://host:8786``) connects to an existing clust
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
 
 from . import RESULTS_DIR
-from .architectures import ARCH_COLUMNS, DEFAULT_ACTIVATIONS, Architecture, sample_architectures
+from .architectures import DEFAULT_ACTIVATIONS, Architecture, sample_architectures
 from .metrics import N_POINTS
 
-__all__ = ["run_sweep", "collect", "export", "default_runs_dir"]
+__all__ = ["run_sweep", "collect", "export", "default_runs_dir", "sweep_preset"]
 
-SCHEMA = 1
+SCHEMA = 2
 
 
 def default_runs_dir(task: str) -> Path:
@@ -48,16 +49,102 @@ def _read_json(path: Path):
 
 
 # -- tasks executed on the workers (module level so they pickle by reference) -------------------
-def _metrics_task(arch: dict, q0: float, n_points: int) -> dict:
+def _metrics_in_process(arch: dict, q0: float, n_points: int) -> dict:
     from .metrics import UnsupportedActivation, architecture_metrics
+    from .provenance import fpcore_provenance
 
     a = Architecture.from_dict(arch)
+    prov = fpcore_provenance()
     try:
-        return {"arch": arch, "metrics": architecture_metrics(a, q0, n_points=n_points)}
+        return {"arch": arch, "metrics": architecture_metrics(a, q0, n_points=n_points), "provenance": prov}
     except UnsupportedActivation as exc:
-        return {"arch": arch, "error": f"unsupported: {exc}"}
+        return {"arch": arch, "error": f"unsupported: {exc}", "provenance": prov}
     except Exception as exc:  # noqa: BLE001 - recorded and reported, never turned into NaN metrics
-        return {"arch": arch, "error": f"{type(exc).__name__}: {exc}"}
+        return {"arch": arch, "error": f"{type(exc).__name__}: {exc}", "provenance": prov}
+
+
+_CHILD = None  # per worker process: a persistent child computing metrics (killed on a timeout)
+
+
+def _child_env() -> dict:
+    env = dict(os.environ)
+    here = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([here, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (Linux ``/proc``); None where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _metrics_task(arch: dict, q0: float, n_points: int, timeout: float | None = None) -> dict:
+    """Metrics of one architecture, bounded in time.
+
+    With a ``timeout`` (seconds) the computation runs in a persistent child process of this worker
+    (``python -m experiments._metrics_child``); when the child has used more than ``timeout``
+    seconds of CPU on this architecture (where ``/proc`` tells; CPU time, so that a loaded machine
+    does not turn slow into "timed out"), or ``10 * timeout`` seconds of wall-clock time, it is
+    killed (the next architecture starts a fresh one) and the architecture is recorded with NaN
+    metrics and the reason ``"timeout: ..."``. Without one it runs in this process.
+    """
+    global _CHILD
+    import select
+    import subprocess
+    import time
+
+    if not timeout:
+        return _metrics_in_process(arch, q0, n_points)
+    from .provenance import fpcore_provenance
+
+    if _CHILD is None or _CHILD.poll() is not None:
+        _CHILD = subprocess.Popen(
+            [sys.executable, "-m", "experiments._metrics_child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=_child_env(),
+        )
+    child = _CHILD
+    t0 = time.monotonic()
+    cpu0 = _cpu_seconds(child.pid)
+    child.stdin.write(json.dumps({"arch": arch, "q0": q0, "n_points": n_points}) + "\n")
+    child.stdin.flush()
+    why = "timeout"
+    while True:
+        wall = time.monotonic() - t0
+        ready, _, _ = select.select([child.stdout], [], [], max(0.0, min(1.0, 10.0 * timeout - wall)))
+        if ready:
+            line = child.stdout.readline()
+            if line:
+                return json.loads(line)
+            why = "metrics process exited"
+            break
+        cpu = _cpu_seconds(child.pid)
+        used = (cpu - cpu0) if (cpu is not None and cpu0 is not None) else wall
+        if used > timeout or time.monotonic() - t0 >= 10.0 * timeout:
+            break
+    child.kill()
+    child.wait()
+    _CHILD = None
+    cpu = "" if cpu0 is None else " of CPU"
+    return {
+        "arch": arch,
+        "error": f"{why}: no metrics within {timeout:g} s{cpu} (wall {time.monotonic() - t0:.0f} s)",
+        "provenance": fpcore_provenance(),
+    }
+
+
+_PIECEWISE = ("linear", "relu", "leaky_relu", "hard_tanh")
+
+
+def _metrics_cost(a: Architecture) -> tuple:
+    return (a.activation_name not in _PIECEWISE, a.depth, sum(a.hidden))
 
 
 def _train_task(arch: dict, task: str, seed: int, config: dict, device: str) -> dict:
@@ -127,6 +214,53 @@ def _bar(total, desc, progress):
 
 
 # -- the sweep ---------------------------------------------------------------------------------
+class _Progress:
+    """Progress lines (done/total, elapsed, ETA) to the log every ``every`` results or minute."""
+
+    def __init__(self, total: int, what: str, log, every: int = 20):
+        import time
+
+        self.total, self.what, self.log, self.every = total, what, log, every
+        self.done, self.t0, self.last = 0, time.monotonic(), time.monotonic()
+
+    def update(self):
+        import time
+
+        self.done += 1
+        now = time.monotonic()
+        if self.done % self.every == 0 or now - self.last > 60 or self.done == self.total:
+            el = now - self.t0
+            eta = el / self.done * (self.total - self.done)
+            self.log(f"{self.what}: {self.done}/{self.total} in {el / 60:.1f} min, ETA {eta / 60:.1f} min")
+            self.last = now
+
+
+def _file_log(runs_dir: Path, log):
+    """``log`` that also appends time-stamped lines to ``<runs_dir>/progress.log``."""
+    import datetime
+
+    path = runs_dir / "progress.log"
+
+    def _log(msg: str) -> None:
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:
+            f.write(f"{stamp} {msg}\n")
+        if log is not None:
+            log(msg)
+
+    return _log
+
+
+def sweep_preset(name: str) -> dict:
+    """The settings of a named sweep (:data:`experiments.architectures.SWEEPS`)."""
+    from .architectures import SWEEPS
+
+    if name not in SWEEPS:
+        raise ValueError(f"name: no sweep preset {name!r}; presets: {sorted(SWEEPS)}")
+    return SWEEPS[name]
+
+
 def run_sweep(
     task: str = "digits",
     n_arch: int = 200,
@@ -144,6 +278,8 @@ def run_sweep(
     name: str | None = None,
     progress: bool = True,
     log=print,
+    sampler: dict | None = None,
+    metrics_timeout: float | None = 300.0,
 ) -> Path:
     """Run (or resume) a sweep and return its runs directory.
 
@@ -158,18 +294,27 @@ def run_sweep(
     train : dict
         Training options (:class:`experiments.training.TrainConfig`).
     activations : sequence of str, optional
-        Activations to sample; default :data:`DEFAULT_ACTIVATIONS`. Activations that fpcore's
-        solver does not support are dropped *before* sampling and reported.
+        Activations to sample; default :data:`DEFAULT_ACTIVATIONS` (ignored when ``sampler`` is
+        given). Sampling and training never depend on fpcore: an activation whose spectrum fpcore
+        cannot compute is trained and its architectures recorded with NaN metrics and the reason.
+    sampler : dict, optional
+        Keyword arguments of :func:`experiments.architectures.sample_architectures` (the presets
+        of :data:`experiments.architectures.SWEEPS`).
     stages : sequence of {"metrics", "train"}
         What to run; the two are independent (separate processes may run them concurrently).
     recompute_metrics : bool
-        Discard cached metrics first (after an fpcore change); training runs are kept.
+        Discard all cached metrics first. Without it, cached metrics computed by another fpcore
+        (another source hash, :mod:`experiments.provenance`) are recomputed anyway; training runs
+        are always kept.
+    metrics_timeout : float or None
+        Seconds allowed for the metrics of one architecture (both networks); past it the
+        architecture gets NaN metrics and the reason. None: unbounded, in the worker process.
     name : str, optional
         Name of the exported results (``<name>_runs.csv``...); default: the task. Use one per
         variant of a task (e.g. ``digits_adam``) and a separate ``runs_dir``.
     """
     from .data import load_task
-    from .metrics import supported_activations
+    from .provenance import fpcore_provenance, is_current
     from .training import TrainConfig
 
     unknown = set(stages) - {"metrics", "train"}
@@ -177,21 +322,21 @@ def run_sweep(
         raise ValueError(f"stages must be a non-empty subset of ('metrics', 'train'), got {stages!r}")
     name = name or task
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(name)
+    log = _file_log(runs_dir, log)
     cfg = dict(TrainConfig(**(train or {})))
     t = load_task(task)
     q0 = t.q0
-    wanted = list(activations or DEFAULT_ACTIVATIONS)
-    supported, reasons = supported_activations(wanted)
-    for act, why in reasons.items():
-        log(f"skipping activation {act!r}: fpcore cannot compute its spectrum ({why})")
-    if not supported:
-        raise ValueError(f"none of the activations {wanted} is supported by fpcore.jacobian_spectrum")
+    if sampler is None:
+        sampler = {"activations": list(activations or DEFAULT_ACTIVATIONS)}
+    from .architectures import sweep_sampler
+
+    sampler = sweep_sampler(sampler)
 
     settings = dict(
         schema=SCHEMA,
         task=task,
         arch_seed=int(arch_seed),
-        activations=supported,
+        sampler=sampler,
         train=cfg,
         n_points=int(n_points),
         q0=q0,
@@ -199,7 +344,7 @@ def run_sweep(
     settings_path = runs_dir / "sweep.json"
     if settings_path.exists():
         old = _read_json(settings_path)
-        old_cmp = {k: v for k, v in old.items() if k not in ("n_arch", "seeds", "skipped_activations", "name")}
+        old_cmp = {k: v for k, v in old.items() if k in settings}
         if old_cmp != json.loads(json.dumps(settings)):
             raise ValueError(
                 f"{runs_dir} holds a sweep with other settings:\n  old: {old_cmp}\n  new: {settings}\n"
@@ -209,33 +354,47 @@ def run_sweep(
     extent = {"n_arch": int(n_arch), "seeds": int(seeds)}
     if settings_path.exists():
         extent = {k: max(v, int(old.get(k, 0))) for k, v in extent.items()}
-    _write_json(settings_path, {**settings, "name": name, **extent, "skipped_activations": reasons})
+    _write_json(settings_path, {**settings, "name": name, **extent})
 
-    archs = sample_architectures(n_arch, t.n_features, t.n_classes, seed=arch_seed, activations=supported)
+    archs = sample_architectures(n_arch, t.n_features, t.n_classes, seed=arch_seed, **sampler)
     backend = _Inline() if scheduler == "synchronous" else _Dask(scheduler, workers)
     try:
         if "metrics" in stages:
             mdir = runs_dir / "metrics"
-            if recompute_metrics:
-                for a in archs:
-                    (mdir / f"{a.arch_id}.json").unlink(missing_ok=True)
+            current = fpcore_provenance()
+            stale = 0
+            for a in archs:
+                path = mdir / f"{a.arch_id}.json"
+                if path.exists() and (recompute_metrics or not is_current(_read_json(path), current)):
+                    path.unlink()
+                    stale += 1
+            # cheap spectra first (piecewise-linear activations, shallow nets): an interrupted stage
+            # leaves the expensive smooth, deep ones for later, not a random half of everything
             todo = [
-                (a.arch_id, _metrics_task, (a.to_dict(), q0, int(n_points)))
-                for a in archs
+                (a.arch_id, _metrics_task, (a.to_dict(), q0, int(n_points), metrics_timeout))
+                for a in sorted(archs, key=_metrics_cost)
                 if not (mdir / f"{a.arch_id}.json").exists()
             ]
-            log(f"{task}: {len(archs)} architectures, {len(archs) - len(todo)} with metrics already")
+            log(
+                f"{name}: {len(archs)} architectures, {len(archs) - len(todo)} with current metrics, "
+                f"{stale} discarded as stale (fpcore {current})"
+            )
+            bar = _Progress(len(todo), f"{name} metrics", log)
             for key, result in backend.run(todo, "FP metrics", progress):
-                _write_json(mdir / f"{key}.json", result)
+                if "arch" not in result:  # the task itself failed (worker lost...): retried next time
+                    log(f"metrics of {key} failed: {result.get('error')}")
+                else:
+                    _write_json(mdir / f"{key}.json", result)
+                bar.update()
             failed = [a for a in archs if "metrics" not in _read_json(mdir / f"{a.arch_id}.json")]
             if failed:
                 log(
-                    f"{len(failed)} architectures have no metrics and are left out of the analysis "
-                    f"(reasons in {mdir}/<arch_id>.json, and <task>_skipped.csv after export)"
+                    f"{len(failed)} architectures have NaN metrics "
+                    f"(reasons in {mdir}/<arch_id>.json and the metrics_error column after export)"
                 )
         if "train" in stages:
             # Training does not depend on the metrics: every sampled architecture is trained, so a
-            # later fpcore (e.g. one that supports more activations) only needs the metrics redone.
+            # later fpcore only needs the metrics redone.
             rdir = runs_dir / "runs"
             todo = [
                 (f"{a.arch_id}-s{s}", _train_task, (a.to_dict(), task, s, cfg, device))
@@ -243,9 +402,11 @@ def run_sweep(
                 for s in range(seeds)
                 if not (rdir / f"{a.arch_id}-s{s}.json").exists()
             ]
-            log(f"{task}: {len(archs) * seeds} training runs, {len(archs) * seeds - len(todo)} done already")
+            log(f"{name}: {len(archs) * seeds} training runs, {len(archs) * seeds - len(todo)} done already")
+            bar = _Progress(len(todo), f"{name} training", log)
             errors = 0
             for key, result in backend.run(todo, "training", progress):
+                bar.update()
                 if "error" in result:
                     errors += 1
                     log(f"run {key} failed: {result['error']}")
@@ -269,6 +430,7 @@ RUN_COLUMNS = (
     "epochs_done",
     "seconds",
     "device",
+    "torch_version",
 )
 
 
@@ -286,18 +448,24 @@ def _arch_row(a: Architecture) -> dict:
         gain=a.gain,
         min_width_ratio=min(r),
         max_width_ratio=max(r),
+        bias=bool(a.bias),
     )
 
 
 def collect(runs_dir: str | Path, n_arch: int | None = None, seeds: int | None = None):
     """Tables of a runs directory: ``(runs, epochs, skipped)`` DataFrames.
 
-    ``runs``: one row per (architecture, seed) with the architecture, its metrics (full and
-    ``hidden_``) and the final train/test values. ``epochs``: one row per (architecture, seed,
-    epoch). ``skipped``: architectures without metrics and why. ``n_arch``/``seeds`` restrict to the
-    first architectures/seeds of the sweep (default: the sweep's own settings).
+    ``runs``: one row per finished (architecture, seed) with the architecture, its metrics (full
+    and ``hidden_``; NaN with the reason in ``metrics_error`` when they could not be computed, empty
+    when not computed yet), the fpcore provenance of the metrics, and every target at every
+    recorded epoch (``train_loss_e1``...). ``epochs``: one row per (architecture, seed, epoch).
+    ``skipped``: architectures whose metrics could not be computed, and why. ``n_arch``/``seeds``
+    restrict to the first architectures/seeds of the sweep (default: the sweep's own settings).
     """
     import pandas as pd
+
+    from .metrics import metric_columns
+    from .training import epoch_summary
 
     runs_dir = Path(runs_dir)
     settings = _read_json(runs_dir / "sweep.json")
@@ -306,26 +474,42 @@ def collect(runs_dir: str | Path, n_arch: int | None = None, seeds: int | None =
     from .data import load_task
 
     t = load_task(settings["task"])
-    archs = sample_architectures(
-        n_arch, t.n_features, t.n_classes, seed=settings["arch_seed"], activations=settings["activations"]
-    )
+    archs = sample_architectures(n_arch, t.n_features, t.n_classes, seed=settings["arch_seed"], **settings["sampler"])
+    nan_metrics = {k: math.nan for k in metric_columns()}
     rows, epochs, skipped = [], [], []
     for a in archs:
         mpath = runs_dir / "metrics" / f"{a.arch_id}.json"
-        if not mpath.exists():
-            continue
-        m = _read_json(mpath)
-        if "metrics" not in m:
-            skipped.append({**_arch_row(a), "reason": m.get("error", "")})
-            continue
-        metrics = m["metrics"]
+        m = _read_json(mpath) if mpath.exists() else {"error": "not computed"}
+        prov = m.get("provenance") or {}
+        if "metrics" in m:
+            metrics, err = {**nan_metrics, **m["metrics"]}, ""
+        else:
+            metrics, err = nan_metrics, m.get("error", "")
+            skipped.append({**_arch_row(a), "reason": err})
+        extra = {
+            "metrics_error": err,
+            "fpcore_version": prov.get("fpcore_version", ""),
+            "fpcore_commit": prov.get("fpcore_commit", ""),
+            "fpcore_source": prov.get("fpcore_source", ""),
+            "metrics_source": prov.get("metrics_source", ""),
+        }
         for s in range(seeds):
             rpath = runs_dir / "runs" / f"{a.arch_id}-s{s}.json"
             if not rpath.exists():
                 continue
             r = _read_json(rpath)
-            rows.append({**_arch_row(a), "task": settings["task"], **{k: r[k] for k in RUN_COLUMNS}, **metrics})
             h = r["history"]
+            summary = epoch_summary(h, int(settings["train"]["epochs"]))
+            rows.append(
+                {
+                    **_arch_row(a),
+                    "task": settings["task"],
+                    **{k: r.get(k) for k in RUN_COLUMNS},
+                    **summary,
+                    **metrics,
+                    **extra,
+                }
+            )
             for e in range(len(h["test_loss"])):
                 epochs.append(
                     dict(

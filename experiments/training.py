@@ -20,12 +20,29 @@ import time
 
 from .architectures import Architecture
 
-__all__ = ["build_model", "activation_module", "train_run", "TrainConfig", "resolve_device"]
+__all__ = [
+    "build_model",
+    "activation_module",
+    "train_run",
+    "TrainConfig",
+    "resolve_device",
+    "epoch_summary",
+    "record_epochs",
+    "RECORD_EPOCHS",
+]
 
 
 def activation_module(activation: str):
-    """The ``torch.nn`` module of an activation name (``"leaky_relu:0.1"`` sets the slope)."""
+    """The ``torch.nn`` module of an activation name (``"leaky_relu:0.1"`` sets the slope).
+
+    ``"erf"`` is ``torch.erf(x)`` (see :meth:`Architecture._fpcore_scale` for fpcore's convention).
+    """
+    import torch
     from torch import nn
+
+    class Erf(nn.Module):
+        def forward(self, x):
+            return torch.erf(x)
 
     name, _, arg = activation.partition(":")
     table = {
@@ -38,6 +55,7 @@ def activation_module(activation: str):
         "silu": nn.SiLU,
         "selu": nn.SELU,
         "softplus": nn.Softplus,
+        "erf": Erf,
     }
     if name == "leaky_relu":
         return nn.LeakyReLU(float(arg) if arg else 0.01)
@@ -71,7 +89,8 @@ def _init_linear(layer, sigma_w2: float, sigma_b2: float, init: str, gen) -> Non
             raise ValueError(f"init must be 'gaussian' or 'orthogonal', got {init!r}")
         layer.weight.copy_(w.to(layer.weight.dtype))
         b = torch.randn(n_out, generator=gen, dtype=torch.float64) * math.sqrt(sigma_b2)
-        layer.bias.copy_(b.to(layer.bias.dtype))
+        if layer.bias is not None:
+            layer.bias.copy_(b.to(layer.bias.dtype))
 
 
 def build_model(arch: Architecture, seed: int = 0, q0: float = 1.0, dtype=None):
@@ -99,7 +118,7 @@ def build_model(arch: Architecture, seed: int = 0, q0: float = 1.0, dtype=None):
     widths = arch.widths
     sw, sb = arch.layer_sigma_w2(), arch.layer_sigma_b2()
     for i in range(len(widths) - 1):
-        lin = nn.Linear(widths[i], widths[i + 1], dtype=dtype or torch.float32)
+        lin = nn.Linear(widths[i], widths[i + 1], bias=bool(arch.bias), dtype=dtype or torch.float32)
         _init_linear(lin, sw[i], sb[i], arch.init, gen)
         layers.append(lin)
         if i < arch.depth:
@@ -164,14 +183,16 @@ def train_run(arch: Architecture, task_name: str, seed: int, config: dict | None
     def evaluate():
         model.eval()
         with torch.no_grad():
-            tr = loss_fn(model(xtr), ytr).item()
+            out_tr = model(xtr)
+            tr = loss_fn(out_tr, ytr).item()
+            tr_acc = (out_tr.argmax(1) == ytr).double().mean().item()
             out = model(xte)
             te = loss_fn(out, yte).item()
             acc = (out.argmax(1) == yte).double().mean().item()
         model.train()
-        return tr, te, acc
+        return tr, te, acc, tr_acc
 
-    hist = {"train_loss": [], "test_loss": [], "test_acc": []}
+    hist = {"train_loss": [], "test_loss": [], "test_acc": [], "train_acc": []}
 
     def record(values):
         for k, v in zip(hist, values):
@@ -194,9 +215,10 @@ def train_run(arch: Architecture, task_name: str, seed: int, config: dict | None
         values = evaluate()
         if diverged or not all(math.isfinite(v) for v in values[:2]):
             diverged = True
-            record((math.inf, math.inf, values[2] if math.isfinite(values[2]) else 0.0))
+            record((math.inf, math.inf, 0.0, 0.0))  # a diverged network predicts nothing
             break
         record(values)
+    epochs = int(cfg["epochs"])
     return dict(
         arch_id=arch.arch_id,
         seed=int(seed),
@@ -209,5 +231,36 @@ def train_run(arch: Architecture, task_name: str, seed: int, config: dict | None
         epochs_done=len(hist["test_loss"]) - 1,
         seconds=time.perf_counter() - t0,
         device=device,
+        torch_version=torch.__version__,
+        **epoch_summary(hist, epochs),
         history=hist,
     )
+
+
+#: Epochs at which every target is recorded in the results tables (and the last one, "last").
+RECORD_EPOCHS = (1, 2, 5, 10)
+TARGETS = ("train_loss", "test_loss", "test_acc", "train_acc")
+
+
+def record_epochs(epochs: int) -> list[int]:
+    """The recorded epochs of a run of ``epochs`` epochs: ``RECORD_EPOCHS`` up to it, and the last."""
+    return sorted({e for e in RECORD_EPOCHS if e <= epochs} | {int(epochs)})
+
+
+def epoch_summary(hist: dict, epochs: int) -> dict:
+    """``{target}_e{k}`` for every target and recorded epoch ``k`` (``history[...][k]``).
+
+    A run that diverged before epoch ``k`` has loss ``inf`` and accuracy 0 there (it stays
+    diverged); ``hist`` holds epoch 0 (before training) at index 0.
+    """
+    out = {}
+    for k in record_epochs(epochs):
+        for t in TARGETS:
+            h = hist.get(t, [])
+            if k < len(h):
+                out[f"{t}_e{k}"] = h[k]
+            elif h:
+                out[f"{t}_e{k}"] = math.inf if "loss" in t else 0.0
+            else:
+                out[f"{t}_e{k}"] = math.nan
+    return out

@@ -37,6 +37,15 @@ def test_sampled_model_gives_the_analysed_network(activations):
         assert fpcore.from_torch(model, **kw) == net
 
 
+def test_protocol_model_without_biases_gives_the_analysed_network():
+    from experiments.architectures import sweep_sampler
+
+    for arch in sample_architectures(4, n_in=64, n_out=10, seed=0, **sweep_sampler("protocol_digits")):
+        model = build_model(arch, seed=0, q0=1.0)
+        assert all(m.bias is None for m in model if isinstance(m, nn.Linear))
+        assert fpcore.from_torch(model) == arch.network(1.0), arch
+
+
 def test_keywords_override_model_attributes():
     model = build_model(Architecture(8, (16,), 3, "relu", 2.0, 0.1, "gaussian"), q0=0.5)
     net = fpcore.from_torch(model, sigma_w2=1.5, q0=2.0)
