@@ -129,7 +129,8 @@ def _start_height(eq: Equation, x: np.ndarray, scale: float) -> float:
     Y = max(0.5 * scale, 1e-300)
     xs = np.array([x.min(), x.max(), 0.0])
     if not eq.rational and _fastchain._HAVE_NUMBA:
-        V, W, k, n = eq.packed
+        _, _, k, n = eq.packed
+        V, W = eq.packed_complex
         Y = _fastchain.start_height_general(xs, float(scale), float(eq.mean), eq.roots.astype(float),
                                             eq.exps.astype(float), float(eq.log_c), V, W, k, n,
                                             np.array([g.law.mean for g in eq.ugroups]))
@@ -832,7 +833,7 @@ class _General:
         """``short``: each law replaced by its short Gauss rule (:attr:`Equation.packed_short`)."""
         self.eq = eq
         V, W, self.k, self.n = eq.packed
-        self.V, self.W = eq.packed_short if short else (V, W)
+        self.V, self.W = eq.packed_short if short else eq.packed_complex
         self.vmax = V.max(axis=1)  # the full laws' largest atoms (the Gauss error bound's interval)
         G = len(eq.ugroups)
         self.mu = np.array([g.law.mean for g in eq.ugroups])

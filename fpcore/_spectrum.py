@@ -50,7 +50,8 @@ def _tail_mass(eq: Equation, m: np.ndarray, u: np.ndarray | None, short: np.ndar
     """``mu((x, inf))`` from ``m = M(x + i0)`` (see module docstring); ``short`` marks the points
     whose ``u`` solve the equation with the short rules of the ``D^2`` laws."""
     if eq.ugroups and _fastchain._HAVE_NUMBA:
-        V, W, k, n = eq.packed
+        _, _, k, n = eq.packed
+        V, W = eq.packed_complex
         args = (eq.roots.astype(float), eq.exps.astype(float))
         m = np.ascontiguousarray(m, dtype=complex)
         u = np.ascontiguousarray(u, dtype=complex)
