@@ -284,9 +284,15 @@ def _analytic_dphi(act: "Activation"):
 
 
 def _cauchy_derivs(g, h: np.ndarray):
-    """``g, g', g''`` at real ``h`` from the Cauchy integral on circles of radius ``_CRAD``."""
-    c = np.fft.fft(g(h[:, None] + _CRAD * _CROOTS), axis=1) / _NCAUCHY
-    return c[:, 0].real, (c[:, 1] / _CRAD).real, (2.0 * c[:, 2] / _CRAD**2).real
+    """``g, g', g''`` at real ``h`` from the Cauchy integral on circles of radius at most
+    ``_CRAD`` and ``1 / |g'/g|`` (the trapezoidal rule's aliasing error stays at rounding where
+    ``g`` changes fast, e.g. ``erf``'s Gaussian tails); ``g`` itself is evaluated directly."""
+    with np.errstate(all="ignore"):
+        g0 = g(h.astype(complex)).real
+        rate = np.abs(g(h + 1e-30j).imag / 1e-30 / g0)
+    r = np.minimum(_CRAD, 1.0 / np.where(np.isfinite(rate) & (rate > 0), rate, 1.0 / _CRAD))[:, None]
+    c = np.fft.fft(g(h[:, None] + r * _CROOTS), axis=1) / _NCAUCHY
+    return g0, (c[:, 1] / r[:, 0]).real, (2.0 * c[:, 2] / r[:, 0] ** 2).real
 
 
 def _contour_rule(g, q: float, even: bool, zeros_z: list[float]):
@@ -373,23 +379,35 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float]):
         return None
     k = np.arange(0.0 if even else math.ceil(s_lo), math.floor(s_hi) + 1.0)
     lo, hi = np.full(k.size, h_lo), np.full(k.size, h_hi)
-    hk = np.clip(k / A, h_lo, h_hi)
+    # start from the inverse of sigma interpolated on a grid that resolves its clusters
+    hg = np.unique(np.r_[np.linspace(h_lo, h_hi, 2001),
+                         np.concatenate([h0 + e0 * np.sinh(np.linspace(-40.0, 40.0, 801)) for h0, e0 in zip(cl, ce)]
+                                        or [np.empty(0)])])
+    hg = hg[(hg >= h_lo) & (hg <= h_hi)]
+    hk = np.interp(k, sigma(hg)[0], hg)
     for _ in range(300):  # safeguarded Newton on the monotone sigma(h) = k
         v, d = sigma(hk)
         fv = v - k
+        if np.all((np.abs(fv) <= 1e-12 * np.maximum(np.abs(k), 1.0)) | (hi - lo <= 1e-15 * np.abs(hk))):
+            break
         below = fv < 0
         lo, hi = np.where(below, hk, lo), np.where(below, hi, hk)
         hn = hk - fv / d
-        hn = np.where((hn > lo) & (hn < hi), hn, 0.5 * (lo + hi))
-        done = np.all(np.abs(hn - hk) <= 1e-15 * np.maximum(np.abs(hk), 1.0) * max(1.0, 1.0 / s) * min(1.0, s))
-        hk = hn
-        if done:
-            break
+        hk = np.where((hn >= lo) & (hn <= hi) & (_ % 4 != 3), hn, 0.5 * (lo + hi))
+    else:
+        return None
     dh = 1.0 / sigma(hk)[1]
     g0, g1, g2 = _cauchy_derivs(g, hk)
-    den = 4.0 * g1 * g1 + g0 * g0
-    Y = -2.0 * _THETA * g0 * g1 / den
-    Yp = -2.0 * _THETA * ((g1 * g1 + g0 * g2) * den - g0 * g1 * (8.0 * g1 * g2 + 2.0 * g0 * g1)) / den**2
+    # Y0 = -2 theta g g' / (4 g'^2 + g^2 / l^2): ~ -theta / (log f)' where log f changes fast,
+    # linear through turning points and zeros; then |Y| <= s / 2 smoothly, so that the Gaussian
+    # weight exp(-(h + iY)^2 / 2q) neither grows nor oscillates fast (small q)
+    ell2 = min(1.0, s) ** 2
+    den = 4.0 * g1 * g1 + g0 * g0 / ell2
+    Y0 = -2.0 * _THETA * g0 * g1 / den
+    Y0p = -2.0 * _THETA * ((g1 * g1 + g0 * g2) * den - g0 * g1 * (8.0 * g1 * g2 + 2.0 * g0 * g1 / ell2)) / den**2
+    cap = 1.0 + (Y0 / (0.5 * s)) ** 2
+    Y = Y0 / np.sqrt(cap)
+    Yp = Y0p / cap**1.5
     zc = hk + 1j * Y
     norm = 1.0 / (math.sqrt(2.0 * math.pi) * s)
     with np.errstate(all="ignore"):
@@ -418,6 +436,14 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float]):
     cw = np.r_[wc, t_lo, t_hi, covered - wc.sum()]
     rv = np.r_[vr, ev]
     rw = np.r_[wr, t_lo, t_hi, covered - wr.sum()]
+    # the real rule's defect goes onto the lumped tails when they can carry it (weights stay
+    # positive; their first moments are kept)
+    for j in (-3, -2):
+        share = 0.5 * rw[-1]
+        if rw[j] + share > 0.5 * rw[j] > 0:
+            rv[j] *= rw[j] / (rw[j] + share)
+            rw[j] += share
+            rw[-1] -= share
     keep = np.abs(rw) > 0
     cv, cw, rv, rw = cv[keep], cw[keep], rv[keep], rw[keep]
     if np.any(rw < 0):  # the real rule must be a law (short Gauss rules, edges)
@@ -448,9 +474,11 @@ class D2Law:
 
     @property
     def mean(self) -> float:
-        return float(np.dot(self.weights, self.values))
+        return self.moment(1)
 
     def moment(self, k: int) -> float:
+        if self.cvalues is not None:  # the contour rule: exact to rounding
+            return float(np.dot(self.cweights, self.cvalues**k).real)
         return float(np.dot(self.weights, self.values**k))
 
     @property
@@ -567,21 +595,27 @@ class Activation:
             if a == 0.0:
                 return _bernoulli(0.5)
             return D2Law("discrete", np.array([a * a, 1.0]), np.array([0.5, 0.5]), 1.0)
-        vals, wts = _gh_rule(self.dphi, q)
         g = _analytic_dphi(self)
-        # The saturating activations (phi' -> 0 on both sides) get the contour rule wherever the
-        # Gauss-Hermite atoms miss E[D^2] or E[D^4] (the law spreads over many decades near 0).
-        # GELU, SiLU and softplus saturate at phi' -> 1 on one side, where the path would need a
-        # closing rule (not built yet); the contour rule on deep nets with one law per layer at
-        # small q still fails to verify (tests/test_smooth.py), hence the gate.
-        if g is not None and _EVEN.get(self.name, False) and np.all(np.isfinite(vals)):
-            exact1, exact2 = float(self.d2_moment(q, 1)), float(self.d2_moment(q, 2))
-            if (abs(float(np.dot(wts, vals)) - exact1) > 1e-9 * abs(exact1)
-                    or abs(float(np.dot(wts, vals**2)) - exact2) > 1e-9 * abs(exact2)):
-                rule = _contour_rule(g, float(q), True, self._zeros_in_z(math.sqrt(q)))
-                if rule is not None:
-                    cv, cw, rv, rw = rule
-                    return D2Law("continuous", rv, rw, 1.0, cv, cw)
+        # The saturating activations (phi' -> 0 on both sides) get the contour rule. GELU, SiLU
+        # and softplus saturate at phi' -> 1 on one side, where the path would need a closing
+        # rule (not built yet): they keep the real atoms below.
+        if g is not None and _EVEN.get(self.name, False):
+            rule = _contour_rule(g, float(q), True, self._zeros_in_z(math.sqrt(q)))
+            if rule is not None:
+                cv, cw, rv, rw = rule
+                # the real atoms (moments, edges, short rules): those on the path's nodes or the
+                # Gauss rule of the composite rule, whichever matches the contour rule's moments
+                # E[D^2k], k = 1..3 (exact to rounding) best
+                exact = [complex(np.dot(cw, cv**j)).real for j in (1, 2, 3)]
+                alt = _gauss_rule(*_d2_rule(self.dphi, q, []), _N_GAUSS)
+
+                def err(r):
+                    return max(abs(float(np.dot(r[1], r[0] ** j)) / e - 1.0) for j, e in zip((1, 2, 3), exact))
+
+                if np.all(np.isfinite(alt[0])) and err(alt) < err((rv, rw)):
+                    rv, rw = alt
+                return D2Law("continuous", rv, rw, 1.0, cv, cw)
+        vals, wts = _gh_rule(self.dphi, q)
         if not np.all(np.isfinite(vals)):
             raise ValueError(
                 f"activation: dphi of {self.name!r} returned non-finite values on N(0, q = {q:.4g}) "

@@ -255,10 +255,31 @@ def _cut_arg(w):
 
 
 @_jit_fast
-def _psi_sums(ur, ui, v, w):
+def _psi_sums_real(ur, ui, v, w):
     """``sum_k w_k v_k / (1 - u v_k)`` and ``sum_k w_k v_k / (1 - u v_k)^2`` in real arithmetic
-    (one real division per atom; reassociated sums vectorise). Zero-weight padding atoms add 0.
-    Atoms and weights may be complex (contour rules of continuous laws)."""
+    (one real division per atom; reassociated sums vectorise). Zero-weight padding atoms add 0."""
+    s_r = 0.0
+    s_i = 0.0
+    d_r = 0.0
+    d_i = 0.0
+    for k in range(v.size):
+        vk = v[k]
+        qr = 1.0 - ur * vk
+        qi = -ui * vk
+        inv = 1.0 / (qr * qr + qi * qi)
+        c = w[k] * vk * inv
+        rr = qr * c  # w v / q = w v conj(q) / |q|^2
+        ri = -qi * c
+        s_r += rr
+        s_i += ri
+        d_r += (rr * qr + ri * qi) * inv  # (w v / q) / q
+        d_i += (ri * qr - rr * qi) * inv
+    return complex(s_r, s_i), complex(d_r, d_i)
+
+
+@_jit_fast
+def _psi_sums_complex(ur, ui, v, w):
+    """:func:`_psi_sums_real` for complex atoms and weights (contour rules of continuous laws)."""
     s_r = 0.0
     s_i = 0.0
     d_r = 0.0
@@ -273,13 +294,31 @@ def _psi_sums(ur, ui, v, w):
         inv = 1.0 / (qr * qr + qi * qi)
         cr = (wr * vr - wi * vi) * inv
         ci = (wr * vi + wi * vr) * inv
-        rr = cr * qr + ci * qi  # w v / q = w v conj(q) / |q|^2
+        rr = cr * qr + ci * qi
         ri = ci * qr - cr * qi
         s_r += rr
         s_i += ri
-        d_r += (rr * qr + ri * qi) * inv  # (w v / q) / q
+        d_r += (rr * qr + ri * qi) * inv
         d_i += (ri * qr - rr * qi) * inv
     return complex(s_r, s_i), complex(d_r, d_i)
+
+
+def _psi_sums(ur, ui, v, w):
+    """``sum_k w_k v_k / (1 - u v_k)`` and ``sum_k w_k v_k / (1 - u v_k)^2``: real atoms or
+    complex ones (chosen at compile time)."""
+    if np.iscomplexobj(v):
+        return _psi_sums_complex(ur, ui, v, w)
+    return _psi_sums_real(ur, ui, v, w)
+
+
+if _HAVE_NUMBA:
+    from numba.extending import overload
+
+    @overload(_psi_sums, jit_options={"cache": True})
+    def _psi_sums_overload(ur, ui, v, w):
+        if isinstance(v.dtype, numba.types.Complex):
+            return lambda ur, ui, v, w: _psi_sums_complex(ur, ui, v, w)
+        return lambda ur, ui, v, w: _psi_sums_real(ur, ui, v, w)
 
 
 @_jit
