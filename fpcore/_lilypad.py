@@ -962,6 +962,8 @@ def _gchain(ev: "_General", z, m, u, t, record: bool, max_rounds: int):
 def _long_laws(eq: Equation) -> bool:
     """Whether some law of ``D^2`` is long (refined onto the zeros of ``phi'``) and numba is there
     to bound the error of its short Gauss rule."""
+    if any(g.law.cvalues is not None for g in eq.ugroups):
+        return False  # contour rules: no short real rule is accurate near the real axis
     return _fastchain._HAVE_NUMBA and max(len(g.values) for g in eq.ugroups) > _FAST_MAX_ATOMS
 
 
@@ -1039,7 +1041,9 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
         counts[:] += cnt
         return m, u, ~ok, None
 
-    short = ev.V.shape[1] <= _FAST_MAX_ATOMS
+    # contour rules (complex atoms) stand for their laws up to the real axis, where a short real
+    # Gauss rule cannot: with them the sweep runs on the full laws
+    short = ev.V.shape[1] <= _FAST_MAX_ATOMS or np.iscomplexobj(ev.V)
     compiled = not record and _fastchain._HAVE_NUMBA and eq.smooth_path and bool(np.all(t.imag == 0))
     grid = compiled and groups is not None  # the whole grid in one compiled sweep (short rules)
     fast = compiled and (short or grid)
