@@ -39,16 +39,11 @@ class UGroup:
     n: int
     law: D2Law
 
-    @property
-    def cvw(self):
-        """The atoms standing for the law in the complex plane (the contour rule, if any)."""
-        if self.law.cvalues is not None:
-            return self.law.cvalues, self.law.cweights
-        return self.values, self.weights
-
-    def psi(self, u):
-        """``psi(u)`` and ``psi'(u)`` for arrays ``u`` (any shape)."""
-        v, w = self.cvw
+    def psi(self, u, v=None, w=None):
+        """``psi(u)`` and ``psi'(u)`` for arrays ``u`` (any shape); atoms ``v``, ``w`` (default the
+        real ones)."""
+        if v is None:
+            v, w = self.values, self.weights
         t = 1.0 - u[..., None] * v
         r = v / t
         return np.sum(w * u[..., None] * r, axis=-1), np.sum(w * r / t, axis=-1)
@@ -86,10 +81,21 @@ class Equation:
         """:attr:`packed`'s ``V``, ``W`` for the complex-plane solver: each continuous law by its
         contour rule (complex atoms, :attr:`D2Law.cvalues`) where it has one, accurate up to the
         real axis; the real atoms otherwise. Complex arrays."""
+        if not self.uses_contour:
+            V, W, _, _ = self.packed
+            return V, W
         rules = [(g.law.cvalues, g.law.cweights) if g.law.cvalues is not None else (g.values, g.weights)
                  for g in self.ugroups]
         V, W = _padded(rules, complex)
         return V, W
+
+    @cached_property
+    def uses_contour(self) -> bool:
+        """Whether the complex-plane solver uses contour rules: always with orthogonal weights
+        (no Marchenko-Pastur factor keeps ``u_g`` off the cut), with Gaussian weights where a
+        law's real atoms are not accurate enough (:attr:`D2Law.contour_needed`)."""
+        return any(g.law.cvalues is not None and (g.law.contour_needed or not self.smooth_path)
+                   for g in self.ugroups)
 
     @cached_property
     def packed_short(self) -> tuple[np.ndarray, np.ndarray]:

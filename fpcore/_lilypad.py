@@ -66,16 +66,17 @@ def _u_terms(eq: Equation, m: np.ndarray, u: np.ndarray | None, max_iter: int = 
     slog = np.zeros(n, dtype=complex)
     sder = np.zeros(n, dtype=complex)
     worst = np.zeros(n)
+    Vc, Wc = eq.packed_complex
     for g, grp in enumerate(eq.ugroups):
         w = grp.k * m
         ug = u[:, g]
         for _ in range(max_iter):
-            ps, dps = grp.psi(ug)
+            ps, dps = grp.psi(ug, Vc[g], Wc[g])
             step = (ps - w) / dps
             ug = ug - step
             if np.all(np.abs(step) <= 4 * _EPS * np.abs(ug)):
                 break
-        ps, dps = grp.psi(ug)
+        ps, dps = grp.psi(ug, Vc[g], Wc[g])
         worst = np.maximum(worst, np.abs(ps - w) / np.maximum(np.abs(w), 1e-300))
         u[:, g] = ug
         slog += grp.n * np.log(ug)
@@ -962,7 +963,7 @@ def _gchain(ev: "_General", z, m, u, t, record: bool, max_rounds: int):
 def _long_laws(eq: Equation) -> bool:
     """Whether some law of ``D^2`` is long (refined onto the zeros of ``phi'``) and numba is there
     to bound the error of its short Gauss rule."""
-    if any(g.law.cvalues is not None for g in eq.ugroups):
+    if eq.uses_contour:
         return False  # contour rules: no short real rule is accurate near the real axis
     return _fastchain._HAVE_NUMBA and max(len(g.values) for g in eq.ugroups) > _FAST_MAX_ATOMS
 
