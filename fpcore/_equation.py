@@ -84,8 +84,9 @@ class Equation:
         if not self.uses_contour:
             V, W, _, _ = self.packed
             return V, W
-        rules = [(g.law.cvalues, g.law.cweights) if g.law.cvalues is not None else (g.values, g.weights)
-                 for g in self.ugroups]
+        rules = [(g.law.cvalues, g.law.cweights)
+                 if g.law.has_contour and (g.law.contour_needed or not self.smooth_path) and g.law.cvalues is not None
+                 else (g.values, g.weights) for g in self.ugroups]
         V, W = _padded(rules, complex)
         return V, W
 
@@ -94,8 +95,8 @@ class Equation:
         """Whether the complex-plane solver uses contour rules: always with orthogonal weights
         (no Marchenko-Pastur factor keeps ``u_g`` off the cut), with Gaussian weights where a
         law's real atoms are not accurate enough (:attr:`D2Law.contour_needed`)."""
-        return any(g.law.cvalues is not None and (g.law.contour_needed or not self.smooth_path)
-                   for g in self.ugroups)
+        return any(g.law.has_contour and (g.law.contour_needed or not self.smooth_path)
+                   and g.law.cvalues is not None for g in self.ugroups)
 
     @cached_property
     def packed_short(self) -> tuple[np.ndarray, np.ndarray]:
