@@ -222,6 +222,238 @@ def _d2_rule(dphi, q: float, zeros: list[float]) -> tuple[np.ndarray, np.ndarray
     return _merge(v, w)
 
 
+# -- the contour rule: continuous laws of D^2 in the complex plane ------------------------------
+# psi(u) = E[u f(h) / (1 - u f(h))], f = phi'(h)^2, h ~ N(0, q), is a Gaussian integral in h whose
+# integrand has poles where f(h) = 1/u; as u nears the cut they reach the real h axis and any
+# real atomic rule fails there (and below the smallest atom, near 0). Deform the path to
+# h + i Y(h) with Y = -2 theta g g' / (4 g'^2 + g^2) (g = phi'): then Im log f ~ -theta wherever
+# log f changes fast, Y vanishes linearly at turning points and zeros of f, so the path's image
+# under f lies in the lower half-plane, and for 1/u on the physical side (upper half-plane, and
+# a wedge beyond the real axis) psi is the same analytic function (Cortinovis and Ying 2023).
+# The path is sampled by the trapezoidal rule in a variable sigma with d sigma / dh at least
+# |d log f / dh| / _H_TAU (every decade of f resolved) and clustered like asinh onto each zero and
+# turning point of f (so |f - f_c| is resolved down to _T_REL f_c); f below _T_MIN f_max is
+# lumped into real atoms (exact Gaussian mass), valid while |u| _T_MIN f_max << 1.
+_THETA = 0.8
+_H_TAU = 0.25
+_H_X = 0.25
+_T_MIN = 1e-18
+_T_REL = 1e-6
+_NCAUCHY = 24
+_CROOTS = np.exp(2j * np.pi * np.arange(_NCAUCHY) / _NCAUCHY)
+_CRAD = 0.25
+
+
+def _csig(h):
+    pos = h.real >= 0
+    e = np.exp(np.where(pos, -h, h))
+    return np.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _cdtanh(h):
+    e = np.exp(-2.0 * h * np.where(h.real >= 0, 1.0, -1.0))
+    return 4.0 * e / (1.0 + e) ** 2
+
+
+def _cdsigmoid(h):
+    e = np.exp(-h * np.where(h.real >= 0, 1.0, -1.0))
+    return e / (1.0 + e) ** 2
+
+
+def _cdgelu(h):
+    return 0.5 * special.erfc(-h / math.sqrt(2.0)) + h * np.exp(-h * h / 2.0) / math.sqrt(2.0 * math.pi)
+
+
+def _cdsilu(h):
+    sg = _csig(h)
+    return sg * (1.0 + h * (1.0 - sg))
+
+
+_EVEN = {"tanh": True, "sigmoid": True, "erf": True}
+
+
+def _analytic_dphi(act: "Activation"):
+    """``phi'`` as an analytic function of a complex argument (vectorised), for the built-in
+    smooth activations whose derivative is analytic near the real line; ``None`` otherwise
+    (custom activations, the kinks of SELU and ELU)."""
+    if act.family == "erf":
+        a = float(act.params[0])
+        return lambda h: 2.0 * a / math.sqrt(math.pi) * np.exp(-((a * h) ** 2))
+    return {"tanh": _cdtanh, "sigmoid": _cdsigmoid, "gelu": _cdgelu, "silu": _cdsilu,
+            "softplus": _csig}.get(act.name)
+
+
+def _cauchy_derivs(g, h: np.ndarray):
+    """``g, g', g''`` at real ``h`` from the Cauchy integral on circles of radius at most
+    ``_CRAD`` and ``1 / |g'/g|`` (the trapezoidal rule's aliasing error stays at rounding where
+    ``g`` changes fast, e.g. ``erf``'s Gaussian tails); ``g`` itself is evaluated directly."""
+    with np.errstate(all="ignore"):
+        g0 = g(h.astype(complex)).real
+        rate = np.abs(g(h + 1e-30j).imag / 1e-30 / g0)
+    r = np.minimum(_CRAD, 1.0 / np.where(np.isfinite(rate) & (rate > 0), rate, 1.0 / _CRAD))[:, None]
+    c = np.fft.fft(g(h[:, None] + r * _CROOTS), axis=1) / _NCAUCHY
+    return g0, (c[:, 1] / r[:, 0]).real, (2.0 * c[:, 2] / r[:, 0] ** 2).real
+
+
+def _contour_rule(g, q: float, even: bool, zeros_z: list[float]):
+    """Complex atoms ``(cv, cw)`` whose ``sum cw u cv / (1 - u cv)`` is ``psi(u)`` of the law of
+    ``g(sqrt(q) Z)^2`` for ``1/u`` on the physical side (see the comment above), and the real
+    rule ``(rv, rw)`` on the same nodes (moments, edges, short rules); ``None`` if ``g`` is not
+    finite where it matters."""
+    s = math.sqrt(q)
+    H = _ZMAX * s
+    if not (math.isfinite(H) and H > 0):
+        return None
+    hp = np.unique(np.r_[np.linspace(-H, H, 4001), np.clip(np.linspace(-80.0, 80.0, 16001), -H, H)])
+    with np.errstate(all="ignore"):
+        gp = g(hp.astype(complex)).real
+        eps = 1e-30
+        d1 = g(hp + 1j * eps).imag / eps
+    if not (np.all(np.isfinite(gp)) and np.all(np.isfinite(d1))):
+        return None
+    f = gp * gp
+    vmax = float(f.max())
+    if not vmax > 0:
+        return None
+    big = f >= _T_MIN * vmax
+    idx = np.flatnonzero(big)
+    if idx.size == 0:
+        return None
+    h_lo, h_hi = float(hp[max(idx[0] - 1, 0)]), float(hp[min(idx[-1] + 1, hp.size - 1)])
+    if even:
+        h_hi = max(h_hi, -h_lo)
+        h_lo = -h_hi
+    zeros_h = [z0 * s for z0 in zeros_z if h_lo < z0 * s < h_hi]
+    with np.errstate(all="ignore"):
+        lp = np.abs(2.0 * d1 / gp)
+    near = np.zeros(hp.size, dtype=bool)
+    for h0 in zeros_h:
+        near |= np.abs(hp - h0) < 0.5
+    ok = big & ~near & np.isfinite(lp)
+    alpha = max(float(np.max(lp[ok & (np.abs(hp) <= 1.0)], initial=0.0)), 1e-3)
+    rest = ok & (np.abs(hp) > 1.0)
+    beta = float(np.max((lp[rest] - alpha) / np.abs(hp[rest]), initial=0.0))
+    A = max(alpha / _H_TAU, 1.0 / _H_TAU, 1.0 / (_H_X * s))
+    B = beta / _H_TAU
+    kap = 2.0 / _H_TAU
+    cl, ce = [], []  # cluster points and their inner scales
+    for h0 in zeros_h:  # f ~ c (h - h0)^2: resolve f down to _T_MIN f_max
+        c = 0.5 * (np.interp(h0 + 0.01, hp, f) + np.interp(h0 - 0.01, hp, f)) / 1e-4
+        cl.append(h0)
+        ce.append(math.sqrt(_T_MIN * vmax / max(c, 1e-300)))
+    sg = np.sign(d1)
+    sg = np.where(sg == 0, 1.0, sg)
+    for i in np.flatnonzero((sg[1:] * sg[:-1] < 0) & big[1:] & big[:-1]):  # turning points of f
+        a, b = hp[i], hp[i + 1]
+        if d1[i] == 0.0:
+            b = a
+        for _ in range(64):
+            mid = 0.5 * (a + b)
+            with np.errstate(all="ignore"):
+                dm = g(np.array([mid + 1j * eps])).imag[0] / eps
+            if np.sign(dm) == sg[i]:
+                a = mid
+            else:
+                b = mid
+        hc = 0.5 * (a + b)
+        if any(abs(hc - h0) < 1e-9 * max(1.0, abs(h0)) for h0 in cl):
+            continue
+        g0c, _, g2c = _cauchy_derivs(g, np.array([hc]))
+        curv = abs(g0c[0] * g2c[0])
+        if not (curv > 0 and g0c[0] != 0):
+            continue
+        cl.append(hc)
+        ce.append(math.sqrt(_T_REL * g0c[0] ** 2 / curv))
+
+    def sigma(h):
+        r = np.sqrt(A * A + (B * h) ** 2)
+        val = 0.5 * (h * r + A * A / B * np.arcsinh(B * h / A)) if B > 0 else A * h
+        der = r
+        for h0, e0 in zip(cl, ce):
+            val = val + kap * np.arcsinh((h - h0) / e0)
+            der = der + kap / np.sqrt((h - h0) ** 2 + e0 * e0)
+        return val, der
+
+    s_lo, s_hi = (float(sigma(np.array([x]))[0][0]) for x in (h_lo, h_hi))
+    if not (s_hi - s_lo < 20000):
+        return None
+    k = np.arange(0.0 if even else math.ceil(s_lo), math.floor(s_hi) + 1.0)
+    lo, hi = np.full(k.size, h_lo), np.full(k.size, h_hi)
+    # start from the inverse of sigma interpolated on a grid that resolves its clusters
+    hg = np.unique(np.r_[np.linspace(h_lo, h_hi, 2001),
+                         np.concatenate([h0 + e0 * np.sinh(np.linspace(-40.0, 40.0, 801)) for h0, e0 in zip(cl, ce)]
+                                        or [np.empty(0)])])
+    hg = hg[(hg >= h_lo) & (hg <= h_hi)]
+    hk = np.interp(k, sigma(hg)[0], hg)
+    for _ in range(300):  # safeguarded Newton on the monotone sigma(h) = k
+        v, d = sigma(hk)
+        fv = v - k
+        if np.all((np.abs(fv) <= 1e-12 * np.maximum(np.abs(k), 1.0)) | (hi - lo <= 1e-15 * np.abs(hk))):
+            break
+        below = fv < 0
+        lo, hi = np.where(below, hk, lo), np.where(below, hi, hk)
+        hn = hk - fv / d
+        hk = np.where((hn >= lo) & (hn <= hi) & (_ % 4 != 3), hn, 0.5 * (lo + hi))
+    else:
+        return None
+    dh = 1.0 / sigma(hk)[1]
+    g0, g1, g2 = _cauchy_derivs(g, hk)
+    # Y0 = -2 theta g g' / (4 g'^2 + g^2 / l^2): ~ -theta / (log f)' where log f changes fast,
+    # linear through turning points and zeros; then |Y| <= s / 2 smoothly, so that the Gaussian
+    # weight exp(-(h + iY)^2 / 2q) neither grows nor oscillates fast (small q)
+    ell2 = min(1.0, s) ** 2
+    den = 4.0 * g1 * g1 + g0 * g0 / ell2
+    Y0 = -2.0 * _THETA * g0 * g1 / den
+    Y0p = -2.0 * _THETA * ((g1 * g1 + g0 * g2) * den - g0 * g1 * (8.0 * g1 * g2 + 2.0 * g0 * g1 / ell2)) / den**2
+    cap = 1.0 + (Y0 / (0.5 * s)) ** 2
+    Y = Y0 / np.sqrt(cap)
+    Yp = Y0p / cap**1.5
+    zc = hk + 1j * Y
+    norm = 1.0 / (math.sqrt(2.0 * math.pi) * s)
+    with np.errstate(all="ignore"):
+        wc = norm * np.exp(-0.5 * (zc / s) ** 2) * (1.0 + 1j * Yp) * dh
+        vc = g(zc) ** 2
+    wr = norm * np.exp(-0.5 * (hk / s) ** 2) * dh
+    vr = g0 * g0
+    if even:
+        wc = np.where(k > 0, 2.0 * wc, wc)
+        wr = np.where(k > 0, 2.0 * wr, wr)
+    if not (np.all(np.isfinite(wc)) and np.all(np.isfinite(vc))):
+        return None
+    covered = float(special.ndtr(h_hi / s) - special.ndtr(h_lo / s))
+    t_lo, t_hi = float(special.ndtr(h_lo / s)), float(special.ndtr(-h_hi / s))
+    # lumped tails (real atoms: exact mass, mean from the probe grid) and one atom at 0 carrying
+    # the rule's mass defect (so that E[1] = 1; it adds nothing to psi)
+    phis = np.exp(-0.5 * (hp / s) ** 2) * norm * f
+
+    def tail_value(sel, mass):
+        if mass <= 0 or np.count_nonzero(sel) < 2:
+            return 0.0
+        return min(float(np.trapezoid(phis[sel], hp[sel])) / mass, float(f[sel].max()))
+
+    ev = np.array([tail_value(hp <= h_lo, t_lo), tail_value(hp >= h_hi, t_hi), 0.0])
+    cv = np.r_[vc, ev]
+    cw = np.r_[wc, t_lo, t_hi, covered - wc.sum()]
+    rv = np.r_[vr, ev]
+    rw = np.r_[wr, t_lo, t_hi, covered - wr.sum()]
+    # the real rule's defect goes onto the lumped tails when they can carry it (weights stay
+    # positive; their first moments are kept)
+    for j in (-3, -2):
+        share = 0.5 * rw[-1]
+        if rw[j] + share > 0.5 * rw[j] > 0:
+            rv[j] *= rw[j] / (rw[j] + share)
+            rw[j] += share
+            rw[-1] -= share
+    keep = np.abs(rw) > 0
+    cv, cw, rv, rw = cv[keep], cw[keep], rv[keep], rw[keep]
+    if np.any(rw < 0):  # the real rule must be a law (short Gauss rules, edges)
+        neg = rw < 0
+        rw = rw.copy()
+        rw[neg] = 0.0
+        rw /= rw.sum()
+    return cv, cw, np.clip(rv, 0.0, None), rw
+
+
 @dataclass(frozen=True)
 class D2Law:
     """Law of ``D^2`` as weighted atoms (``values``, ``weights``).
@@ -235,12 +467,43 @@ class D2Law:
     values: np.ndarray
     weights: np.ndarray
     p_nonzero: float
+    # the contour rule (complex atoms and weights) standing for a continuous law in the complex
+    # plane: its psi is accurate up to the real axis and down to 0 (:func:`_contour_rule`); built
+    # at once, or on first use from ``_src = (g, q, zeros)``
+    _cv: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _cw: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # False where the real atoms are accurate enough for nets with Gaussian weights
+    contour_needed: bool = field(default=True, repr=False, compare=False)
+    _src: tuple | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def has_contour(self) -> bool:
+        return self._cv is not None or self._src is not None
+
+    def _contour(self):
+        if self._cv is None and self._src is not None:
+            rule = _contour_rule(*self._src)
+            if rule is not None:
+                object.__setattr__(self, "_cv", rule[0])
+                object.__setattr__(self, "_cw", rule[1])
+            object.__setattr__(self, "_src", None)
+        return self._cv, self._cw
+
+    @property
+    def cvalues(self) -> np.ndarray | None:
+        return self._contour()[0]
+
+    @property
+    def cweights(self) -> np.ndarray | None:
+        return self._contour()[1]
 
     @property
     def mean(self) -> float:
-        return float(np.dot(self.weights, self.values))
+        return self.moment(1)
 
     def moment(self, k: int) -> float:
+        if self.contour_needed and self._cv is not None:  # the contour rule: exact to rounding
+            return float(np.dot(self._cw, self._cv**k).real)
         return float(np.dot(self.weights, self.values**k))
 
     @property
@@ -366,6 +629,37 @@ class Activation:
             if a == 0.0:
                 return _bernoulli(0.5)
             return D2Law("discrete", np.array([a * a, 1.0]), np.array([0.5, 0.5]), 1.0)
+        g = _analytic_dphi(self)
+        # The saturating activations (phi' -> 0 on both sides) get the contour rule. GELU, SiLU
+        # and softplus saturate at phi' -> 1 on one side, where the path would need a closing
+        # rule (not built yet): they keep the real atoms below.
+        if g is not None and _EVEN.get(self.name, False):
+            # Where the 160-node Gauss-Hermite atoms reproduce E[D^2] and E[D^4] (moderate q),
+            # nets with Gaussian weights keep them: their Marchenko-Pastur factors hold every
+            # u_g away from the cut, and they are 3-10 times shorter. Orthogonal nets take the
+            # contour rule, built on first use.
+            src = (g, float(q), True, self._zeros_in_z(math.sqrt(q)))
+            gv, gw = _gh_rule(self.dphi, q)
+            # (d2_moment's composite rule is the reference only for q <= 1000)
+            if q <= 1000.0 and np.all(np.isfinite(gv)) and all(
+                    abs(float(np.dot(gw, gv**j)) - float(self.d2_moment(q, j))) <= 1e-9 * float(self.d2_moment(q, j))
+                    for j in (1, 2)):
+                return D2Law("continuous", gv, gw, 1.0, contour_needed=False, _src=src)
+            rule = _contour_rule(*src)
+            if rule is not None:
+                cv, cw, rv, rw = rule
+                # the real atoms (moments, edges, short rules): those on the path's nodes or the
+                # Gauss rule of the composite rule, whichever matches the contour rule's moments
+                # E[D^2k], k = 1..3 (exact to rounding) best
+                exact = [complex(np.dot(cw, cv**j)).real for j in (1, 2, 3)]
+                alt = _gauss_rule(*_d2_rule(self.dphi, q, []), _N_GAUSS)
+
+                def err(r):
+                    return max(abs(float(np.dot(r[1], r[0] ** j)) / e - 1.0) for j, e in zip((1, 2, 3), exact))
+
+                if np.all(np.isfinite(alt[0])) and err(alt) < err((rv, rw)):
+                    rv, rw = alt
+                return D2Law("continuous", rv, rw, 1.0, cv, cw)
         vals, wts = _gh_rule(self.dphi, q)
         if not np.all(np.isfinite(vals)):
             raise ValueError(

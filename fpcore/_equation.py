@@ -39,11 +39,14 @@ class UGroup:
     n: int
     law: D2Law
 
-    def psi(self, u):
-        """``psi(u)`` and ``psi'(u)`` for arrays ``u`` (any shape)."""
-        t = 1.0 - u[..., None] * self.values
-        r = self.values / t
-        return np.sum(self.weights * u[..., None] * r, axis=-1), np.sum(self.weights * r / t, axis=-1)
+    def psi(self, u, v=None, w=None):
+        """``psi(u)`` and ``psi'(u)`` for arrays ``u`` (any shape); atoms ``v``, ``w`` (default the
+        real ones)."""
+        if v is None:
+            v, w = self.values, self.weights
+        t = 1.0 - u[..., None] * v
+        r = v / t
+        return np.sum(w * u[..., None] * r, axis=-1), np.sum(w * r / t, axis=-1)
 
     def log_potential(self, u):
         """``E[log(1 - u D^2)]`` (principal branch; ``Im(1 - u D^2) > 0`` on the physical branch)."""
@@ -72,6 +75,28 @@ class Equation:
         k = np.array([g.k for g in self.ugroups], dtype=float)
         n = np.array([float(g.n) for g in self.ugroups])
         return V, W, k, n
+
+    @cached_property
+    def packed_complex(self) -> tuple[np.ndarray, np.ndarray]:
+        """:attr:`packed`'s ``V``, ``W`` for the complex-plane solver: each continuous law by its
+        contour rule (complex atoms, :attr:`D2Law.cvalues`) where it has one, accurate up to the
+        real axis; the real atoms otherwise. Complex arrays."""
+        if not self.uses_contour:
+            V, W, _, _ = self.packed
+            return V, W
+        rules = [(g.law.cvalues, g.law.cweights)
+                 if g.law.has_contour and (g.law.contour_needed or not self.smooth_path) and g.law.cvalues is not None
+                 else (g.values, g.weights) for g in self.ugroups]
+        V, W = _padded(rules, complex)
+        return V, W
+
+    @cached_property
+    def uses_contour(self) -> bool:
+        """Whether the complex-plane solver uses contour rules: always with orthogonal weights
+        (no Marchenko-Pastur factor keeps ``u_g`` off the cut), with Gaussian weights where a
+        law's real atoms are not accurate enough (:attr:`D2Law.contour_needed`)."""
+        return any(g.law.has_contour and (g.law.contour_needed or not self.smooth_path)
+                   and g.law.cvalues is not None for g in self.ugroups)
 
     @cached_property
     def packed_short(self) -> tuple[np.ndarray, np.ndarray]:
@@ -104,10 +129,10 @@ class Equation:
             return sign * np.exp(self.log_c + np.sum(self.exps * np.log(np.abs(d)), axis=-1))
 
 
-def _padded(rules: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def _padded(rules: list[tuple[np.ndarray, np.ndarray]], dtype=float) -> tuple[np.ndarray, np.ndarray]:
     """Atoms and weights of several laws as (G, K) arrays, zero-padded (weight 0 adds nothing)."""
     K = max((len(v) for v, _ in rules), default=0)
-    V, W = np.zeros((len(rules), K)), np.zeros((len(rules), K))
+    V, W = np.zeros((len(rules), K), dtype=dtype), np.zeros((len(rules), K), dtype=dtype)
     for i, (v, w) in enumerate(rules):
         V[i, : len(v)] = v
         W[i, : len(v)] = w

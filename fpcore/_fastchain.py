@@ -398,7 +398,7 @@ def _cut_arg(w):
 
 
 @_jit_fast
-def _psi_sums(ur, ui, v, w):
+def _psi_sums_real(ur, ui, v, w):
     """``sum_k w_k v_k / (1 - u v_k)`` and ``sum_k w_k v_k / (1 - u v_k)^2`` in real arithmetic
     (one real division per atom; reassociated sums vectorise). Zero-weight padding atoms add 0."""
     s_r = 0.0
@@ -418,6 +418,50 @@ def _psi_sums(ur, ui, v, w):
         d_r += (rr * qr + ri * qi) * inv  # (w v / q) / q
         d_i += (ri * qr - rr * qi) * inv
     return complex(s_r, s_i), complex(d_r, d_i)
+
+
+@_jit_fast
+def _psi_sums_complex(ur, ui, v, w):
+    """:func:`_psi_sums_real` for complex atoms and weights (contour rules of continuous laws)."""
+    s_r = 0.0
+    s_i = 0.0
+    d_r = 0.0
+    d_i = 0.0
+    for k in range(v.size):
+        vr = v[k].real
+        vi = v[k].imag
+        wr = w[k].real
+        wi = w[k].imag
+        qr = 1.0 - ur * vr + ui * vi
+        qi = -(ur * vi + ui * vr)
+        inv = 1.0 / (qr * qr + qi * qi)
+        cr = (wr * vr - wi * vi) * inv
+        ci = (wr * vi + wi * vr) * inv
+        rr = cr * qr + ci * qi
+        ri = ci * qr - cr * qi
+        s_r += rr
+        s_i += ri
+        d_r += (rr * qr + ri * qi) * inv
+        d_i += (ri * qr - rr * qi) * inv
+    return complex(s_r, s_i), complex(d_r, d_i)
+
+
+def _psi_sums(ur, ui, v, w):
+    """``sum_k w_k v_k / (1 - u v_k)`` and ``sum_k w_k v_k / (1 - u v_k)^2``: real atoms or
+    complex ones (chosen at compile time)."""
+    if np.iscomplexobj(v):
+        return _psi_sums_complex(ur, ui, v, w)
+    return _psi_sums_real(ur, ui, v, w)
+
+
+if _HAVE_NUMBA:
+    from numba.extending import overload
+
+    @overload(_psi_sums, jit_options={"cache": True})
+    def _psi_sums_overload(ur, ui, v, w):
+        if isinstance(v.dtype, numba.types.Complex):
+            return lambda ur, ui, v, w: _psi_sums_complex(ur, ui, v, w)
+        return lambda ur, ui, v, w: _psi_sums_real(ur, ui, v, w)
 
 
 @_jit
@@ -1017,12 +1061,22 @@ def _atan01(t):
 
 @_jit_fast
 def _log_potential_arg(ur, ui, v, w):
-    """``sum_k w_k arg(1 - u v_k)`` with arguments in ``[0, pi]`` (``Im(1 - u v_k) >= 0`` on the
-    physical branch, ``Im u <= 0``; the limit from above on the real axis), atan in-line."""
+    """``Im sum_k w_k log(1 - u v_k)``: for real atoms ``sum_k w_k arg(1 - u v_k)`` with arguments
+    in ``[0, pi]`` (``Im(1 - u v_k) >= 0`` on the physical branch, ``Im u <= 0``; the limit from
+    above on the real axis), atan in-line; for complex atoms (a contour rule: ``Im v_k <= 0``)
+    the analytic continuation, arguments in ``(-pi/2, 3 pi/2)``."""
     s = 0.0
     for k in range(v.size):
-        x = 1.0 - ur * v[k]
-        y = -ui * v[k]
+        vr = v[k].real
+        vi = v[k].imag
+        x = 1.0 - ur * vr + ui * vi
+        y = -(ur * vi + ui * vr)
+        if vi != 0.0 or w[k].imag != 0.0:
+            ang = math.atan2(y, x)
+            if ang < -0.5 * math.pi:
+                ang += 2.0 * math.pi
+            s += w[k].real * ang + w[k].imag * 0.5 * math.log(x * x + y * y)
+            continue
         if y < 0.0:  # the other half-plane: the limit from above is 0 or pi
             y = 0.0
         ax = abs(x)
@@ -1035,7 +1089,7 @@ def _log_potential_arg(ur, ui, v, w):
             ang = 0.5 * math.pi - ang
         if x < 0.0:
             ang = math.pi - ang
-        s += w[k] * ang
+        s += w[k].real * ang
     return s
 
 

@@ -66,16 +66,17 @@ def _u_terms(eq: Equation, m: np.ndarray, u: np.ndarray | None, max_iter: int = 
     slog = np.zeros(n, dtype=complex)
     sder = np.zeros(n, dtype=complex)
     worst = np.zeros(n)
+    Vc, Wc = eq.packed_complex
     for g, grp in enumerate(eq.ugroups):
         w = grp.k * m
         ug = u[:, g]
         for _ in range(max_iter):
-            ps, dps = grp.psi(ug)
+            ps, dps = grp.psi(ug, Vc[g], Wc[g])
             step = (ps - w) / dps
             ug = ug - step
             if np.all(np.abs(step) <= 4 * _EPS * np.abs(ug)):
                 break
-        ps, dps = grp.psi(ug)
+        ps, dps = grp.psi(ug, Vc[g], Wc[g])
         worst = np.maximum(worst, np.abs(ps - w) / np.maximum(np.abs(w), 1e-300))
         u[:, g] = ug
         slog += grp.n * np.log(ug)
@@ -129,7 +130,8 @@ def _start_height(eq: Equation, x: np.ndarray, scale: float) -> float:
     Y = max(0.5 * scale, 1e-300)
     xs = np.array([x.min(), x.max(), 0.0])
     if not eq.rational and _fastchain._HAVE_NUMBA:
-        V, W, k, n = eq.packed
+        _, _, k, n = eq.packed
+        V, W = eq.packed_complex
         Y = _fastchain.start_height_general(xs, float(scale), float(eq.mean), eq.roots.astype(float),
                                             eq.exps.astype(float), float(eq.log_c), V, W, k, n,
                                             np.array([g.law.mean for g in eq.ugroups]))
@@ -914,7 +916,7 @@ class _General:
         """``short``: each law replaced by its short Gauss rule (:attr:`Equation.packed_short`)."""
         self.eq = eq
         V, W, self.k, self.n = eq.packed
-        self.V, self.W = eq.packed_short if short else (V, W)
+        self.V, self.W = eq.packed_short if short else eq.packed_complex
         self.vmax = V.max(axis=1)  # the full laws' largest atoms (the Gauss error bound's interval)
         G = len(eq.ugroups)
         self.mu = np.array([g.law.mean for g in eq.ugroups])
@@ -1043,6 +1045,8 @@ def _gchain(ev: "_General", z, m, u, t, record: bool, max_rounds: int):
 def _long_laws(eq: Equation) -> bool:
     """Whether some law of ``D^2`` is long (refined onto the zeros of ``phi'``) and numba is there
     to bound the error of its short Gauss rule."""
+    if eq.uses_contour:
+        return False  # contour rules: no short real rule is accurate near the real axis
     return _fastchain._HAVE_NUMBA and max(len(g.values) for g in eq.ugroups) > _FAST_MAX_ATOMS
 
 
@@ -1120,7 +1124,9 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
         counts[:] += cnt
         return m, u, ~ok, None
 
-    short = ev.V.shape[1] <= _FAST_MAX_ATOMS
+    # contour rules (complex atoms) stand for their laws up to the real axis, where a short real
+    # Gauss rule cannot: with them the sweep runs on the full laws
+    short = ev.V.shape[1] <= _FAST_MAX_ATOMS or np.iscomplexobj(ev.V)
     compiled = not record and _fastchain._HAVE_NUMBA and eq.smooth_path and bool(np.all(t.imag == 0))
     grid = compiled and groups is not None  # the whole grid in one compiled sweep (short rules)
     fast = compiled and (short or grid)

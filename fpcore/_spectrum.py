@@ -54,7 +54,8 @@ def _tail_mass(eq: Equation, m: np.ndarray, u: np.ndarray | None, short: np.ndar
     """``mu((x, inf))`` from ``m = M(x + i0)`` (see module docstring); ``short`` marks the points
     whose ``u`` solve the equation with the short rules of the ``D^2`` laws."""
     if eq.ugroups and _fastchain._HAVE_NUMBA:
-        V, W, k, n = eq.packed
+        _, _, k, n = eq.packed
+        V, W = eq.packed_complex
         args = (eq.roots.astype(float), eq.exps.astype(float))
         m = np.ascontiguousarray(m, dtype=complex)
         u = np.ascontiguousarray(u, dtype=complex)
@@ -67,9 +68,18 @@ def _tail_mass(eq: Equation, m: np.ndarray, u: np.ndarray | None, short: np.ndar
         return out
     d = m[:, None] - eq.roots
     im = np.sum(eq.exps * (m.imag[:, None] + (1.0 + eq.roots) * _arg_lower(d)), axis=1)
+    contour = eq.uses_contour
+    Vc, Wc = eq.packed_complex
     for g, grp in enumerate(eq.ugroups):
         ug = u[:, g]
-        lp = np.sum(grp.weights * _arg_upper(1.0 - ug[:, None] * grp.values), axis=1)
+        if contour:
+            # complex atoms: Im E[log(1 - u D^2)], arguments continued in (-pi/2, 3 pi/2)
+            t = 1.0 - ug[:, None] * Vc[g]
+            ang = np.angle(t)
+            ang = np.where(ang < -0.5 * _PI, ang + 2.0 * _PI, ang)
+            lp = np.sum(Wc[g].real * ang + Wc[g].imag * np.log(np.abs(t)), axis=1)
+        else:
+            lp = np.sum(grp.weights * _arg_upper(1.0 - ug[:, None] * grp.values), axis=1)
         im = im - grp.n * (_arg_lower(ug) - lp / grp.k)
     return im / _PI
 
