@@ -510,7 +510,7 @@ def zplane_window(trace, k: int) -> tuple[float, float, float, float]:
     r = float(trace.radii[k]) if np.isfinite(trace.radii[k]) else 0.0
     x = float(trace.target.real)
     # scaled from the trace (dash-views): tiny spectra (GELU, L = 100) keep their disks in view
-    span = max(1.6 * r, 1.15 * abs(c.imag), 1.15 * abs(c.real - x), 0.5 * abs(x), 1e-300)
+    span = max(1.6 * r, 1.15 * abs(c.imag), 1.15 * abs(c.real - x), 0.6 * abs(x), 1e-300)
     return x - span, -0.25 * span, x + span, 1.75 * span
 
 

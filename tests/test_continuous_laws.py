@@ -104,10 +104,10 @@ def test_contour_rule_psi_near_the_real_axis_and_near_zero(name, q):
 @pytest.mark.parametrize("q0", [1e10, 1e12, 1e16])
 def test_large_variance_means_are_accurate(q0):
     # issue #10 item 6: E[sech^4(sqrt(q) Z)] = (4/3) / sqrt(2 pi q) (1 + O(1/q)); sigmoid:
-    # int sigma'(h)^2 dh = 1/6; erf: closed form. Before: 18 % off at 1e10, atom = 1 at 1e16.
+    # int sigma'(h)^2 dh = 1/6; erf(x): E[phi'^2] = (4/pi) / sqrt(1 + 4 q) (MATH.md section 6, a = 1). Before: 18 % off at 1e10, atom = 1 at 1e16.
     for act, exact in [("tanh", 4.0 / 3.0 / math.sqrt(2 * math.pi * q0)),
                        ("sigmoid", 1.0 / 6.0 / math.sqrt(2 * math.pi * q0)),
-                       ("erf", (4 * math.pi / 4 / math.pi) / math.sqrt(1 + 4 * (math.pi / 4) * q0))]:
+                       ("erf", (4 / math.pi) / math.sqrt(1 + 4 * q0))]:
         s = fpcore.jacobian_spectrum(fpcore.Network([1000, 1000], act, sigma_w2=1.0, q0=q0), gram="JJt", n_points=100)
         assert s.mean == pytest.approx(exact, rel=1e-8), act
         assert s.moment(1) == pytest.approx(exact, rel=1e-6), act
