@@ -30,6 +30,8 @@ from typing import Sequence
 
 import numpy as np
 
+from fpcore import ACTIVATIONS
+
 __all__ = [
     "Architecture",
     "sample_architectures",
@@ -257,54 +259,38 @@ def sample_architectures(
     return out
 
 
-#: Every activation fpcore's spectrum solver knows (``fpcore._activations.ACTIVATIONS``), smooth
-#: ones included; ``leaky_relu`` gets a slope from ``LEAKY_SLOPES``, ``elu`` its default alpha 1.
-ALL_ACTIVATIONS = (
-    "linear",
-    "relu",
-    "leaky_relu",
-    "hard_tanh",
-    "tanh",
-    "erf",
-    "sigmoid",
-    "gelu",
-    "silu",
-    "selu",
-    "elu",
-    "softplus",
+#: Every activation fpcore's spectrum solver knows, smooth ones included (the same tuple, in the
+#: same order, as ``fpcore.ACTIVATIONS``); ``leaky_relu`` gets a slope from ``LEAKY_SLOPES``,
+#: ``elu`` its default alpha 1.
+ALL_ACTIVATIONS = ACTIVATIONS
+
+# The seed notebook's protocol: ReLU, depth 3, no bias, Gaussian init, std gain in
+# {1/4, 1/2, 1, 2, 4} around He (variance gain = std gain squared), width ratios per layer,
+# plain SGD lr 1e-3, batch 64, 50 epochs, final train loss.
+_PROTOCOL_SAMPLER = dict(
+    activations=("relu",),
+    depths=(3,),
+    gain_choices=(1 / 16, 1 / 4, 1.0, 4.0, 16.0),
+    sigma_b2_choices=(0.0,),
+    inits=("gaussian",),
+    bias=False,
 )
+_PROTOCOL_TRAIN = dict(epochs=50, batch_size=64, optimizer="sgd", lr=0.001, momentum=0.0)
 
 #: Named sweeps: task, sampler options (keyword arguments of :func:`sample_architectures`),
 #: training options (:class:`experiments.training.TrainConfig`) and the default extent.
 SWEEPS = {
-    # The seed notebook's protocol: ReLU, depth 3, no bias, Gaussian init, std gain in
-    # {1/4, 1/2, 1, 2, 4} around He (variance gain = std gain squared), width ratios per layer,
-    # plain SGD lr 1e-3, batch 64, 50 epochs, final train loss.
     "protocol_digits": dict(
         task="digits",
-        sampler=dict(
-            activations=("relu",),
-            depths=(3,),
-            gain_choices=(1 / 16, 1 / 4, 1.0, 4.0, 16.0),
-            sigma_b2_choices=(0.0,),
-            inits=("gaussian",),
-            bias=False,
-        ),
-        train=dict(epochs=50, batch_size=64, optimizer="sgd", lr=0.001, momentum=0.0),
+        sampler=dict(_PROTOCOL_SAMPLER),
+        train=dict(_PROTOCOL_TRAIN),
         n_arch=150,
         seeds=3,
     ),
     "protocol_mnist1d": dict(
         task="mnist1d",
-        sampler=dict(
-            activations=("relu",),
-            depths=(3,),
-            gain_choices=(1 / 16, 1 / 4, 1.0, 4.0, 16.0),
-            sigma_b2_choices=(0.0,),
-            inits=("gaussian",),
-            bias=False,
-        ),
-        train=dict(epochs=50, batch_size=64, optimizer="sgd", lr=0.001, momentum=0.0),
+        sampler=dict(_PROTOCOL_SAMPLER),
+        train=dict(_PROTOCOL_TRAIN),
         n_arch=100,
         seeds=1,  # 50 epochs of MNIST-1D: one seed is what the shared machine allows
     ),
