@@ -120,3 +120,63 @@ def _server_exceptions(log: str) -> list[str]:
         r"Traceback \(most recent call last\):\n(?:[ \t].*\n)*tornado\.websocket\.WebSocketClosedError\n"
     )
     return closed.sub("", log).split("Traceback")[1:]
+
+
+class AppPage:
+    """A loaded dashboard page with the JS errors it raised."""
+
+    def __init__(self, browser, url: str):
+        self.errors: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        # The machines are offline: never wait on a CDN or a font server.
+        self.page.route(
+            "**/*",
+            lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1")) else r.abort(),
+        )
+        self.page.goto(url)
+        self.wait_idle()
+        self.page.wait_for_function(f"({PLOT_SIGNATURE_JS})('Spectral density') !== null", timeout=60_000)
+
+    def wait_idle(self, timeout: float = 60_000) -> None:
+        self.page.wait_for_function(
+            "window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle", timeout=timeout
+        )
+
+    def signature(self, prefix: str = "Spectral density") -> str:
+        return self.page.evaluate(PLOT_SIGNATURE_JS, prefix)
+
+    def wait_signature_change(self, old: str, prefix: str = "Spectral density", timeout: float = 30_000) -> str:
+        js = f"(old) => ({PLOT_SIGNATURE_JS})({prefix!r}) !== old"
+        self.page.wait_for_function(js, arg=old, timeout=timeout)
+        return self.signature(prefix)
+
+    def column_length(self, prefix: str, column: str) -> int:
+        return self.page.evaluate(COLUMN_LENGTH_JS, [prefix, column])
+
+    def wait_column_filled(self, prefix: str, column: str, timeout: float = 60_000) -> None:
+        js = f"(args) => ({COLUMN_LENGTH_JS})(args) > 0"
+        self.page.wait_for_function(js, arg=[prefix, column], timeout=timeout)
+
+
+@pytest.fixture
+def app_page(chromium, served_app, request):
+    """A fresh page (session); ``indirect`` parametrisation passes a URL query string."""
+    query = getattr(request, "param", "")
+    p = AppPage(chromium, served_app + query)
+    yield p
+    p.page.close()
+
+
+@pytest.fixture(scope="module")
+def shared_page(chromium, served_app):
+    """One page for the tests that only need *a* loaded app: a page load costs seconds."""
+    p = AppPage(chromium, served_app)
+    yield p
+    p.page.close()
+
+
+@pytest.fixture
+def page_class():
+    """:class:`AppPage` itself, for tests that open several sessions."""
+    return AppPage
