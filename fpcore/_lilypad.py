@@ -1042,6 +1042,9 @@ def _gchain(ev: "_General", z, m, u, t, record: bool, max_rounds: int):
     return out_m, out_u, failed, n_lily, n_newton, n_rej, tr
 
 
+_ORTHO_COMPILED = True
+
+
 def _long_laws(eq: Equation) -> bool:
     """Whether some law of ``D^2`` is long (refined onto the zeros of ``phi'``) and numba is there
     to bound the error of its short Gauss rule."""
@@ -1127,7 +1130,12 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
     # contour rules (complex atoms) stand for their laws up to the real axis, where a short real
     # Gauss rule cannot: with them the sweep runs on the full laws
     short = ev.V.shape[1] <= _FAST_MAX_ATOMS or np.iscomplexobj(ev.V)
-    compiled = not record and _fastchain._HAVE_NUMBA and eq.smooth_path and bool(np.all(t.imag == 0))
+    # orthogonal weights: compiled too when every law is a contour rule (its poles lie off the
+    # real axis, so walks along the grid do not jump between crowded real-axis roots)
+    all_contour = eq.uses_contour and all(
+        g.law.has_contour and g.law.cvalues is not None for g in eq.ugroups)
+    compiled = (not record and _fastchain._HAVE_NUMBA and (eq.smooth_path or (_ORTHO_COMPILED and all_contour))
+                and bool(np.all(t.imag == 0)))
     grid = compiled and groups is not None  # the whole grid in one compiled sweep (short rules)
     fast = compiled and (short or grid)
     vertical = fast_vertical if compiled and short else vec_vertical
