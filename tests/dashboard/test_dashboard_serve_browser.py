@@ -116,8 +116,8 @@ def test_a_slow_network_in_one_session_does_not_delay_another(chromium, served_a
     # Session A asks for a network that takes the solver many seconds; session B then moves its
     # Depth slider and must see its new density while A's job still runs, within the classroom
     # budget (1.5 s). The budget is asserted as such whenever B alone (measured just before) takes
-    # at most half of it; on a machine too loaded for that, B next to A may take at most twice its
-    # own time alone (A's solver holds one of the 2 cores).
+    # at most a third of it; on a machine too loaded for that (other jobs on the 2 cores), B next
+    # to A may take at most twice its own time alone (A's solver holds one of the 2 cores).
     fast = page_class(chromium, served_app + "?depth=12&base_width=390")
     slow = None
     try:
@@ -138,12 +138,14 @@ def test_a_slow_network_in_one_session_does_not_delay_another(chromium, served_a
         slow, _, slow_errors = _open(chromium, served_app + SLOW_QUERY)
         slow.goto(served_app + SLOW_QUERY)
         slow.wait_for_function(BUSY_JS, timeout=60_000)  # A's job is running or waiting
+        # A's page has rendered (its load is not what is measured here: its computation is).
+        slow.wait_for_function("window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle", timeout=60_000)
         slow.wait_for_timeout(300)
         assert not slow.evaluate(CURVE_DRAWN_JS), "A's network is no longer slow: choose a slower one"
         with_a = move()
         assert not slow.evaluate(CURVE_DRAWN_JS), "A finished before B updated: choose a slower network"
         print(f"B alone {alone:.3f} s, next to A {with_a:.3f} s")
-        if alone <= SECOND_SESSION_BUDGET / 2:
+        if alone <= SECOND_SESSION_BUDGET / 3:
             assert with_a <= SECOND_SESSION_BUDGET, f"B took {with_a:.2f} s next to A ({alone:.2f} s alone)"
         else:
             assert with_a <= 2 * alone, f"B took {with_a:.2f} s next to A ({alone:.2f} s alone; loaded machine)"
