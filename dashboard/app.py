@@ -25,15 +25,15 @@ try:
     from dashboard import evidence, plots, views
     from dashboard import teacher as _teacher  # dash-views
     from dashboard.state import (GRAMS, PROFILES, RANGES, TIME_LIMIT, URL_PARAMETERS, X_FROM, DashboardState,
-                                 JobRunner, grid_quantile, network_args, url_overrides,
-                                 warm_up_kernels)
+                                 JobRunner, grid_quantile, network_args, timing_mark,
+                                 url_overrides, warm_up_kernels)
 except ImportError:  # served from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from dashboard import evidence, plots, views
     from dashboard import teacher as _teacher  # dash-views
     from dashboard.state import (GRAMS, PROFILES, RANGES, TIME_LIMIT, URL_PARAMETERS, X_FROM, DashboardState,
-                                 JobRunner, grid_quantile, network_args, url_overrides,
-                                 warm_up_kernels)
+                                 JobRunner, grid_quantile, network_args, timing_mark,
+                                 url_overrides, warm_up_kernels)
 
 pn.extension(notifications=True)
 
@@ -67,6 +67,7 @@ def session_runner(doc, on_busy=None, on_overdue=None, time_limit: float = TIME_
         with set_curdoc(doc):
             with pn.io.unlocked():
                 fn()
+            timing_mark("callback-flushed")
 
     def call_soon(fn):
         doc.add_next_tick_callback(partial(in_doc, fn))
@@ -104,6 +105,7 @@ class FloatSlider(_Prompt, pn.widgets.FloatSlider):
     pass
 
 
+BUSY_DELAY = 0.25  # seconds of work before the indicator says "computing…"
 BUSY_IDLE = '<span class="idle">✓ up to date</span>'
 BUSY_ON = '<span class="busy">⏳ computing…</span>'
 BUSY_CSS = """
@@ -235,12 +237,29 @@ class DashboardApp(pn.viewable.Viewer):
             pn.state.notifications.warning(msg, duration=10000)
 
     def _on_busy(self, n: int) -> None:
+        # "computing…" shows only once work has gone on for BUSY_DELAY seconds: a fast update then
+        # sends no indicator patch (and the browser renders none) ahead of the density it waits for.
         state = self.__dict__.get("_state_for_busy")
         if state is not None:
             state.busy = n
+        runner = getattr(state, "_runner", None) if state is not None else None
+        if n > 0 and runner is not None and runner._call_later is not None:
+            if self.w_busy.object != BUSY_ON and not self.__dict__.get("_busy_pending"):
+                self._busy_pending = True
+                try:
+                    runner._call_later(BUSY_DELAY, self._show_busy)
+                except Exception:  # noqa: BLE001 - a session being torn down
+                    self._busy_pending = False
+            return
         text = BUSY_ON if n > 0 else BUSY_IDLE
         if self.w_busy.object != text:
             self.w_busy.object = text
+
+    def _show_busy(self) -> None:
+        self._busy_pending = False
+        state = self.__dict__.get("_state_for_busy")
+        if state is not None and state.busy > 0 and self.w_busy.object != BUSY_ON:
+            self.w_busy.object = BUSY_ON
 
     def _on_overdue(self, label: str, seconds: float) -> None:
         if pn.state.notifications is not None:
@@ -567,6 +586,7 @@ class DashboardApp(pn.viewable.Viewer):
         # phase star follow on the next tick; the CDF-based marks come with the state's `details`
         # (see _on_details).
         self._apply(self._draw_density)
+        timing_mark("density-sent")
         if any(e.name in ("result", "mc") for e in events):
             result = any(e.name == "result" for e in events)
 

@@ -100,6 +100,20 @@ X_FROM = ("auto", "1e-12", "1e-24", "1e-48")
 
 GRAMS = {"JtJ": "JᵀJ", "JJt": "JJᵀ"}
 
+#: ``FPCORE_DASHBOARD_TIMING=1``: write a line ``TIMING <epoch ms> <step>`` to stderr at each step
+#: of a density update (benchmarks/bench_dashboard.py --server-timing splits the latency with it).
+_TIMING = os.environ.get("FPCORE_DASHBOARD_TIMING", "") not in ("", "0")
+
+
+def timing_mark(step: str) -> None:
+    """Record ``step`` of a density update (only with ``FPCORE_DASHBOARD_TIMING=1``)."""
+    if _TIMING:
+        import sys
+
+        sys.stderr.write(f"TIMING {time.time() * 1000:.2f} {step}\n")
+        sys.stderr.flush()
+
+
 _SPECTRUM_CACHE_SIZE = 32
 _TRACE_CACHE_SIZE = 32
 _BASINS_CACHE_SIZE = 256
@@ -642,7 +656,11 @@ class JobRunner:
                 self._running[kind] = job
             else:
                 self._waiting[kind] = job  # replaces an older waiting request: it will never run
-        if start:
+        if start and kind == "spectrum":
+            # The density is what the user waits for: into the pool at once (a next-tick hop cost
+            # about 25 ms on a loaded machine; the worker's solver releases the GIL).
+            self._start(job)
+        elif start:
             # Started on the loop's next tick: what the current callback changed (the density of
             # the previous job, say) goes out to the browser before a worker competes for the GIL.
             self._deliver(lambda: self._start(job))
@@ -1021,6 +1039,7 @@ class DashboardState(param.Parameterized):
         """
         if getattr(self, "_depth_only", False):
             return True
+        timing_mark("event")
         try:
             net = self.build_network()
         except Exception as exc:  # noqa: BLE001 - any bad input becomes a message, never a crash
@@ -1041,8 +1060,10 @@ class DashboardState(param.Parameterized):
             return True
 
         def job():
+            timing_mark("compute-start")
             result = compute_spectrum(net, gram, n_points)
             _check_result(result)
+            timing_mark("compute-end")
             return result
 
         self.run("spectrum", job, self._set_result, label="spectrum")
@@ -1057,6 +1078,7 @@ class DashboardState(param.Parameterized):
             self._depth_only = False
 
     def _set_result(self, result: Result) -> None:
+        timing_mark("deliver")
         net, gram = result.network, result.gram
         mc = self.mc if self.mc is not None and self.mc.network == net and self.mc.gram == gram else None
         self.param.update(result=result, error="", mc=mc)
