@@ -273,17 +273,17 @@ def main(argv=None) -> int:
               f"{ratio:>7.2f}  {ok}")  # fmt: skip
     print("\nwhere the time goes (medians over the same changes, ms): key press -> websocket send; send ->"
           "\nlast message before the curve changed (server: Panel/Bokeh + compute + serialisation); that"
-          "\nmessage -> frame with the new curve (browser applies the patch and renders); compute = the"
-          "\nserver's spectrum + mean-field time from the metrics table\n")
-    head = f"{'case':<22}{'to send':>9}{'server':>8}{'compute':>9}{'render':>8}"
+          "\nmessage -> frame with the new curve (browser applies the patch and renders); the solver's"
+          "\nown time is in the --server-timing table\n")
+    head = f"{'case':<22}{'to send':>9}{'server':>8}{'render':>8}"
     print(head)
     print("-" * len(head))
     for name, parts in splits.items():
         cols = []
-        for i in range(4):
+        for i in range(3):
             vals = [p[i] for p in parts if p[i] is not None and p[i] == p[i]]
             cols.append(statistics.median(vals) if vals else float("nan"))
-        print(f"{name:<22}{cols[0]:>9.0f}{cols[1]:>8.0f}{cols[2]:>9.0f}{cols[3]:>8.0f}".replace("nan", "  -"))
+        print(f"{name:<22}{cols[0]:>9.0f}{cols[1]:>8.0f}{cols[2]:>8.0f}".replace("nan", "  -"))
     if log is not None:
         log.seek(0)
         server_split(log.read(), keys)
