@@ -42,22 +42,18 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 import os
-import shutil
-import socket
+import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from dashboard.browser_probe import CHROMIUM_ARGS, PLOT_SIGNATURE_JS  # noqa: E402
+from dashboard.browser_probe import (APP, CHROMIUM_ARGS, WS_TIMES_JS, find_chromium, open_page,  # noqa: E402
+                                     served)
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "dashboard" / "app.py"
 
 BASELINE_APP = textwrap.dedent(
     '''
@@ -145,71 +141,42 @@ SETTLED_JS = """() => window.Bokeh && Bokeh.documents.length && Bokeh.documents[
   !Array.from(Bokeh.documents[0].all_models).some(m => (m.css_classes || []).includes('w-busy') &&
                                                      String(m.text).includes('computing'))"""
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-
-
-def serve(apps: list[str], port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "panel", "serve", *apps, "--setup", str(ROOT / "dashboard" / "warmup.py"),
-           "--address", "127.0.0.1", "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300  # the setup script compiles fpcore's kernels on a first run
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"panel serve exited: {proc.stderr.read()}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=1)
-            return proc
-        except OSError:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return proc
-            except OSError:
-                time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("panel serve did not start within 300 s")
-
-
-def open_page(browser, url: str, errors: list):
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.route(
-        "**/*",
-        lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1")) else r.abort(),
-    )
-    page.goto(url, timeout=180_000)  # a slow solver delays the first page
-    page.wait_for_function("window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle", timeout=180_000)
-    return page
-
-
-def cached_flag(page) -> bool:
-    """True when the metrics table says the spectrum shown came from the cache."""
+def compute_row(page) -> tuple[bool, float]:
+    """``(cached, ms)`` from the metrics table's compute-time row (the server's spectrum + mean
+    field time of the network shown); ``(False, nan)`` without a metrics table (baseline app)."""
     try:
-        row = page.locator(".p-metrics tr", has_text="compute time").first
-        return "(cached)" in row.inner_text(timeout=30_000)
-    except Exception:  # noqa: BLE001 - no metrics table (baseline app)
-        return False
+        text = page.locator(".p-metrics tr", has_text="compute time").first.inner_text(timeout=30_000)
+    except Exception:  # noqa: BLE001
+        return False, float("nan")
+    m = re.search(r"([0-9.,]+) ms", text)
+    return "(cached)" in text, float(m.group(1).replace(",", "")) if m else float("nan")
 
 
-def measure(page, case: Case, n: int, settle: float, timeout_ms: float, app: bool = True):
-    """Latencies (ms) of ``n`` changes and the number of cache hits left out."""
+# Splits one change (times from the key press, ms): until the page's websocket sent the event;
+# until the last message received before the curve changed (the server's work, Panel and Bokeh on
+# the server, loopback); from that message to the frame that shows the new curve (the browser
+# applying the patch and rendering).
+SPLIT_JS = """() => { const b = window.__bench, w = window.__ws;
+  const sent = w.sent.find(t => t >= b.key);
+  const recv = w.recv.filter(t => t <= b.changed);
+  const last = recv.length ? recv[recv.length - 1] : null;
+  return [sent === undefined ? null : sent - b.key, last === null || sent === undefined ? null : last - sent,
+          last === null ? null : b.changed - last]; }"""
+
+
+def measure(page, case: Case, n: int, settle: float, timeout_ms: float, app: bool = True, parts: list | None = None,
+            keys: list | None = None):
+    """Latencies (ms) of ``n`` changes and the number of cache hits left out; for the app, each
+    change's split ``(to websocket send, server, to screen, server compute)`` is appended to ``parts``."""
     page.wait_for_function(f"({SIGNATURE_JS})({case.source!r}) !== null", timeout=120_000)
     target = page.locator(case.click).first if case.click else page.locator(f".{case.css} .noUi-handle").first
     target.scroll_into_view_if_needed()
     latencies, hits = [], 0
+    parts = [] if parts is None else parts
     for _ in range(n):
         page.wait_for_function(SETTLED_JS, timeout=120_000)
-        time.sleep(settle)
+        time.sleep(settle)  # (the busy indicator shows only after 0.25 s of work: check again)
+        page.wait_for_function(SETTLED_JS, timeout=120_000)
         sig = page.evaluate(SIGNATURE_JS, case.source)
         page.evaluate(PROBE_JS, [case.source, sig])
         if case.click:
@@ -223,11 +190,16 @@ def measure(page, case: Case, n: int, settle: float, timeout_ms: float, app: boo
             latencies.append(float("inf"))
             break
         t = page.evaluate("[window.__bench.key, window.__bench.changed, performance.timeOrigin]")
+        split = page.evaluate(SPLIT_JS) if app else [None, None, None]
         if app:
             page.wait_for_function(SETTLED_JS, timeout=120_000)  # the metrics of this change are shown
-            if cached_flag(page):
+            cached, compute_ms = compute_row(page)
+            if cached:
                 hits += 1
                 continue
+            parts.append((*split, compute_ms))
+            if keys is not None:
+                keys.append((t[2] + t[0], t[2] + t[1]))
         latencies.append(t[1] - t[0])
     return latencies, hits
 
@@ -242,6 +214,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     ap.add_argument("--settle", type=float, default=0.5, help="seconds to wait after the page has settled")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds before a change counts as a timeout")
+    ap.add_argument("--server-timing", action="store_true",
+                    help="also split each change with the server's own time stamps (FPCORE_DASHBOARD_TIMING=1)")
     args = ap.parse_args(argv)
 
     chromium = find_chromium()
@@ -250,35 +224,33 @@ def main(argv=None) -> int:
         return 2
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         baseline = Path(tmp) / "baseline.py"
         baseline.write_text(BASELINE_APP)
-        server = serve([str(APP), str(baseline)], port)
         rows = []
+        splits: dict = {}
+        keys: dict = {}  # case -> [(key press, curve changed)] in epoch ms (for --server-timing)
         errors: list[str] = []
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-                page = open_page(browser, f"http://127.0.0.1:{port}/baseline", errors)
-                base_case = Case("", source="baseline-curve")
-                base, _ = measure(page, base_case, args.changes, 0.3, 10_000, app=False)
+        env = dict(os.environ, FPCORE_DASHBOARD_TIMING="1") if args.server_timing else None
+        log = open(Path(tmp) / "server.log", "w+") if args.server_timing else None
+        with served([str(APP), str(baseline)], env=env, stderr=log) as (_, port), sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = open_page(browser, f"http://127.0.0.1:{port}/baseline", errors)
+            base_case = Case("", source="baseline-curve")
+            base, _ = measure(page, base_case, args.changes, 0.3, 10_000, app=False)
+            page.close()
+            base_med = statistics.median(base)
+            rows.append(("baseline (trivial app)", base, 0, None))
+            for name in args.cases:
+                case = CASES[name]
+                page = open_page(browser, f"http://127.0.0.1:{port}/app{case.query}", errors, init_script=WS_TIMES_JS)
+                parts: list = []
+                lat, hits = measure(page, case, args.changes, args.settle, args.timeout * 1000, parts=parts,
+                                    keys=keys.setdefault(name, []))  # fmt: skip
                 page.close()
-                base_med = statistics.median(base)
-                rows.append(("baseline (trivial app)", base, 0, None))
-                for name in args.cases:
-                    case = CASES[name]
-                    page = open_page(browser, f"http://127.0.0.1:{port}/app{case.query}", errors)
-                    lat, hits = measure(page, case, args.changes, args.settle, args.timeout * 1000)
-                    page.close()
-                    rows.append((name, lat, hits, case))
-                browser.close()
-        finally:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+                rows.append((name, lat, hits, case))
+                splits[name] = parts
+            browser.close()
 
     load = os.getloadavg()
     print(f"\nkey press -> density curve's own source changed, Chromium headless, {os.cpu_count()} CPUs, "
@@ -299,9 +271,51 @@ def main(argv=None) -> int:
         ratio = med / base_med if base_med > 0 and med != float("inf") else float("inf")
         print(f"{name:<22}{len(lat):>4}{hits:>6}{fmt(med):>9}{fmt(p90):>8}{fmt(srt[0]):>7}{fmt(srt[-1]):>8}"
               f"{ratio:>7.2f}  {ok}")  # fmt: skip
+    print("\nwhere the time goes (medians over the same changes, ms): key press -> websocket send; send ->"
+          "\nlast message before the curve changed (server: Panel/Bokeh + compute + serialisation); that"
+          "\nmessage -> frame with the new curve (browser applies the patch and renders); the solver's"
+          "\nown time is in the --server-timing table\n")
+    head = f"{'case':<22}{'to send':>9}{'server':>8}{'render':>8}"
+    print(head)
+    print("-" * len(head))
+    for name, parts in splits.items():
+        cols = []
+        for i in range(3):
+            vals = [p[i] for p in parts if p[i] is not None and p[i] == p[i]]
+            cols.append(statistics.median(vals) if vals else float("nan"))
+        print(f"{name:<22}{cols[0]:>9.0f}{cols[1]:>8.0f}{cols[2]:>8.0f}".replace("nan", "  -"))
+    if log is not None:
+        log.seek(0)
+        server_split(log.read(), keys)
+        log.close()
     if errors:
         print("\npage errors:", *errors, sep="\n  ")
     return 1 if failed or errors else 0
+
+
+STEPS = ("event", "compute-start", "compute-end", "deliver", "density-sent", "callback-flushed")
+
+
+def server_split(log: str, keys: dict) -> None:
+    """Medians (ms) of each step of a density update, from the server's ``TIMING`` lines: key press
+    -> the state sees the event -> a worker starts the solver -> it ends -> the result is on the
+    session's loop -> the density's patch is sent -> the browser shows the new curve."""
+    marks = sorted((float(t), step) for t, step in re.findall(r"^TIMING ([0-9.]+) (\S+)$", log, re.M))
+    print("\nserver time stamps (medians, ms): " + " -> ".join(("key",) + STEPS + ("curve",)))
+    for name, changes in keys.items():
+        gaps = []
+        for key, changed in changes:
+            seq, want = [key], list(STEPS)
+            for t, step in marks:
+                if key <= t <= changed and want and step == want[0]:
+                    seq.append(t)
+                    want.pop(0)
+            if not want:
+                seq.append(changed)
+                gaps.append([b - a for a, b in zip(seq, seq[1:])])
+        if gaps:
+            med = [statistics.median(g[i] for g in gaps) for i in range(len(gaps[0]))]
+            print(f"{name:<22}" + "".join(f"{m:>8.0f}" for m in med) + f"   (n = {len(gaps)})")
 
 
 if __name__ == "__main__":

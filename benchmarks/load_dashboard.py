@@ -28,14 +28,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dashboard import (APP, CHROMIUM_ARGS, SETTLED_JS, SIGNATURE_JS, find_chromium, free_port,  # noqa: E402
-                             serve)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_dashboard import SETTLED_JS, SIGNATURE_JS  # noqa: E402
+from dashboard.browser_probe import APP, CHROMIUM_ARGS, find_chromium, open_page, served  # noqa: E402
 
 MAX_SESSIONS, MAX_BURSTS = 20, 10
 
@@ -55,15 +55,7 @@ PROBE_JS = """([name, sig]) => {
 
 
 def open_session(browser, url: str, errors: list):
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.route(
-        "**/*",
-        lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1")) else r.abort(),
-    )
-    page.goto(url, timeout=180_000)
-    page.wait_for_function(f"({SIGNATURE_JS})('density-curve') !== null", timeout=180_000)
-    return page
+    return open_page(browser, url, errors, viewport=(1280, 800), wait_js=f"({SIGNATURE_JS})('density-curve') !== null")
 
 
 def settle(pages, timeout_ms: float) -> None:
@@ -86,59 +78,50 @@ def main(argv=None) -> int:
     from playwright.sync_api import sync_playwright
 
     deadline = time.monotonic() + args.max_seconds
-    port = free_port()
-    server = serve([str(APP)], port)
-    base = f"http://127.0.0.1:{port}/app"
     latencies: list[float] = []  # per session and burst, ms
     all_seen: list[float] = []  # per burst: first key press -> last session updated, ms
     errors: list[str] = []
     timeouts = 0
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            pages = []
-            for i in range(args.sessions):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("out of time while opening the sessions")
-                depth = 10 + (80 * i) // max(1, args.sessions - 1)  # depths 10 ... 90, as in the issue
-                pages.append(open_session(browser, f"{base}?activation=relu&depth={depth}&base_width={300 + i}", errors))
-            settle(pages, 180_000)
-            for burst in range(args.bursts):
-                if time.monotonic() > deadline:
-                    print(f"stopped after {burst} bursts: --max-seconds reached")
-                    break
-                time.sleep(1.0)
-                settle(pages, 120_000)
-                handles = []
-                for page in pages:
-                    sig = page.evaluate(SIGNATURE_JS, "density-curve")
-                    page.evaluate(PROBE_JS, ["density-curve", sig])
-                    handle = page.locator(".w-depth .noUi-handle").first
-                    handle.scroll_into_view_if_needed()
-                    handles.append(handle)
-                for page, handle in zip(pages, handles):  # the burst: every session, one after the other
-                    handle.focus()
-                    page.keyboard.press("ArrowRight")
-                keys, seen = [], []
-                for page in pages:
-                    try:
-                        page.wait_for_function("window.__load.changed !== null", timeout=30_000, polling=50)
-                    except Exception:  # noqa: BLE001 - counted and reported
-                        timeouts += 1
-                        continue
-                    k, c = page.evaluate("[window.__load.key, window.__load.changed]")
-                    keys.append(k)
-                    seen.append(c)
-                    latencies.append(c - k)
-                if seen:
-                    all_seen.append(max(seen) - min(keys))
-            browser.close()
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with served([str(APP)]) as (_, port), sync_playwright() as pw:
+        base = f"http://127.0.0.1:{port}/app"
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        pages = []
+        for i in range(args.sessions):
+            if time.monotonic() > deadline:
+                raise TimeoutError("out of time while opening the sessions")
+            depth = 10 + (80 * i) // max(1, args.sessions - 1)  # depths 10 ... 90, as in the issue
+            pages.append(open_session(browser, f"{base}?activation=relu&depth={depth}&base_width={300 + i}", errors))
+        settle(pages, 180_000)
+        for burst in range(args.bursts):
+            if time.monotonic() > deadline:
+                print(f"stopped after {burst} bursts: --max-seconds reached")
+                break
+            time.sleep(1.0)
+            settle(pages, 120_000)
+            handles = []
+            for page in pages:
+                sig = page.evaluate(SIGNATURE_JS, "density-curve")
+                page.evaluate(PROBE_JS, ["density-curve", sig])
+                handle = page.locator(".w-depth .noUi-handle").first
+                handle.scroll_into_view_if_needed()
+                handles.append(handle)
+            for page, handle in zip(pages, handles):  # the burst: every session, one after the other
+                handle.focus()
+                page.keyboard.press("ArrowRight")
+            keys, seen = [], []
+            for page in pages:
+                try:
+                    page.wait_for_function("window.__load.changed !== null", timeout=30_000, polling=50)
+                except Exception:  # noqa: BLE001 - counted and reported
+                    timeouts += 1
+                    continue
+                k, c = page.evaluate("[window.__load.key, window.__load.changed]")
+                keys.append(k)
+                seen.append(c)
+                latencies.append(c - k)
+            if seen:
+                all_seen.append(max(seen) - min(keys))
+        browser.close()
 
     load = os.getloadavg()
     print(f"\n{args.sessions} sessions on one server, {len(all_seen)} bursts, Chromium headless, {os.cpu_count()} CPUs, "

@@ -25,13 +25,15 @@ try:
     from dashboard import evidence, plots, views
     from dashboard import teacher as _teacher  # dash-views
     from dashboard.state import (GRAMS, PROFILES, RANGES, TIME_LIMIT, URL_PARAMETERS, X_FROM, DashboardState,
-                                 JobRunner, grid_quantile, url_overrides, warm_up_kernels)
+                                 JobRunner, grid_quantile, network_args, timing_mark,
+                                 url_overrides, warm_up_kernels)
 except ImportError:  # served from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from dashboard import evidence, plots, views
     from dashboard import teacher as _teacher  # dash-views
     from dashboard.state import (GRAMS, PROFILES, RANGES, TIME_LIMIT, URL_PARAMETERS, X_FROM, DashboardState,
-                                 JobRunner, grid_quantile, url_overrides, warm_up_kernels)
+                                 JobRunner, grid_quantile, network_args, timing_mark,
+                                 url_overrides, warm_up_kernels)
 
 pn.extension(notifications=True)
 
@@ -65,6 +67,7 @@ def session_runner(doc, on_busy=None, on_overdue=None, time_limit: float = TIME_
         with set_curdoc(doc):
             with pn.io.unlocked():
                 fn()
+            timing_mark("callback-flushed")
 
     def call_soon(fn):
         doc.add_next_tick_callback(partial(in_doc, fn))
@@ -102,6 +105,7 @@ class FloatSlider(_Prompt, pn.widgets.FloatSlider):
     pass
 
 
+BUSY_DELAY = 0.25  # seconds of work before the indicator says "computing…"
 BUSY_IDLE = '<span class="idle">✓ up to date</span>'
 BUSY_ON = '<span class="busy">⏳ computing…</span>'
 BUSY_CSS = """
@@ -164,6 +168,8 @@ class DashboardApp(pn.viewable.Viewer):
             # clamped to the controls' ranges.
             initial, changes = url_overrides(pn.state.location.query_params) if sync_url else ({}, [])
             runner = session_runner(doc, self._on_busy, self._on_overdue) if served else None
+            if runner is not None:  # a closed page's jobs are dropped, its running worker processes stopped
+                doc.on_session_destroyed(lambda session_context: runner.close())
             state = DashboardState(scheduler=None if served else _next_tick, runner=runner, **initial)
         super().__init__(state=state, **params)
         s = self.state
@@ -231,12 +237,29 @@ class DashboardApp(pn.viewable.Viewer):
             pn.state.notifications.warning(msg, duration=10000)
 
     def _on_busy(self, n: int) -> None:
+        # "computing…" shows only once work has gone on for BUSY_DELAY seconds: a fast update then
+        # sends no indicator patch (and the browser renders none) ahead of the density it waits for.
         state = self.__dict__.get("_state_for_busy")
         if state is not None:
             state.busy = n
+        runner = getattr(state, "_runner", None) if state is not None else None
+        if n > 0 and runner is not None and runner._call_later is not None:
+            if self.w_busy.object != BUSY_ON and not self.__dict__.get("_busy_pending"):
+                self._busy_pending = True
+                try:
+                    runner._call_later(BUSY_DELAY, self._show_busy)
+                except Exception:  # noqa: BLE001 - a session being torn down
+                    self._busy_pending = False
+            return
         text = BUSY_ON if n > 0 else BUSY_IDLE
         if self.w_busy.object != text:
             self.w_busy.object = text
+
+    def _show_busy(self) -> None:
+        self._busy_pending = False
+        state = self.__dict__.get("_state_for_busy")
+        if state is not None and state.busy > 0 and self.w_busy.object != BUSY_ON:
+            self.w_busy.object = BUSY_ON
 
     def _on_overdue(self, label: str, seconds: float) -> None:
         if pn.state.notifications is not None:
@@ -364,6 +387,8 @@ class DashboardApp(pn.viewable.Viewer):
             views.metrics_frame(None), index=False, justify="left", sizing_mode="stretch_width",
             styles={"font-size": "12.5px"}, css_classes=["p-metrics"],
         )  # fmt: skip
+        self.details_note_pane = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["p-details-note"],
+                                                  styles={"font-size": "12.5px", "color": "#a33"})  # fmt: skip
         self.title_pane = pn.pane.Markdown(f"#### {views.title(s.result)}", margin=(0, 10),
                                            sizing_mode="stretch_width")  # fmt: skip
         self.caption_pane = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"})
@@ -373,7 +398,7 @@ class DashboardApp(pn.viewable.Viewer):
         self._draw_lilypad()
         self._draw_evidence()
         s.param.watch(self._on_spectrum_change, ["result", "mc", "target_x"])
-        s.param.watch(self._on_details, ["details", "left"])
+        s.param.watch(self._on_details, ["details", "left", "details_note"])
         s.param.watch(self._on_x_scale, "x_scale")
         s.param.watch(self._on_lilypad, "lilypad")
 
@@ -420,6 +445,9 @@ class DashboardApp(pn.viewable.Viewer):
         log_x = s.x_scale == "log"
         ready = self._details_ready()
         r = s.result if ready else None
+        note = "" if ready else s.details_note
+        if self.details_note_pane.object != note:
+            self.details_note_pane.object = note
         self.density.update_deciles(views.decile_data(r, log_x))
         self.density.update_left(views.left_data(s.left if ready else None, log_x))
         self.cdf.update(views.cdf_data(r, s.mc, log_x, s.x_from))
@@ -475,17 +503,28 @@ class DashboardApp(pn.viewable.Viewer):
         chi1 = float(r.mean_field.chi[0])
 
         def job():
-            try:
-                return evidence.current_value(r.spectrum, chi1, metric)
-            except Exception:  # noqa: BLE001 - the marker is optional; the study's points stay
-                return float("nan")
+            return evidence.current_value_or_nan(r.spectrum, chi1, metric)
 
         def done(value):
             self._evidence_cache.clear()  # one network at a time
             self._evidence_cache[key] = float(value)
+            self._evidence_note = ""
             self._draw_evidence()
 
-        self.state.run("evidence", job, done, slow=True, label="Evidence marker")
+        def fail(exc):  # stopped at the time limit (or the worker failed): no marker, and why
+            self._evidence_cache.clear()
+            self._evidence_cache[key] = float("nan")
+            self._evidence_note = f"This network's value: {exc}."
+            self._draw_evidence()
+
+        task = None
+        n_points = getattr(r.computed, "n_points", None)
+        if metric != "chi_1" and n_points is not None:
+            try:
+                task = (evidence.metric_task, (network_args(r.network), r.gram, n_points, chi1, metric))
+            except ValueError:
+                task = None
+        self.state.run("evidence", job, done, fail, slow=True, label="Evidence marker", task=task)
         return None
 
     def _draw_evidence(self) -> None:
@@ -503,6 +542,8 @@ class DashboardApp(pn.viewable.Viewer):
         text = evidence.summary_text(data, label, shown)
         if current is None:
             text += "\n\nThis network's value: computing…"
+        elif getattr(self, "_evidence_note", ""):
+            text += "\n\n" + self._evidence_note
         self.evidence_text.object = text
 
     def _draw_tables(self) -> None:
@@ -545,6 +586,7 @@ class DashboardApp(pn.viewable.Viewer):
         # phase star follow on the next tick; the CDF-based marks come with the state's `details`
         # (see _on_details).
         self._apply(self._draw_density)
+        timing_mark("density-sent")
         if any(e.name in ("result", "mc") for e in events):
             result = any(e.name == "result" for e in events)
 
@@ -674,7 +716,7 @@ class DashboardApp(pn.viewable.Viewer):
         self.density_pane.styles = {"flex": "3 1 420px"}
         self.cdf_pane.styles = {"flex": "2 1 320px"}
         details = pn.FlexBox(
-            pn.Column(md("#### Metrics"), self.metrics_pane, sizing_mode="stretch_width", min_width=300,
+            pn.Column(md("#### Metrics"), self.details_note_pane, self.metrics_pane, sizing_mode="stretch_width", min_width=300,
                       max_width=480, styles={"flex": "1 1 340px"}, css_classes=["c-metrics"]),  # fmt: skip
             pn.Column(self.q_pane, self.chi_pane),
             self.phase_pane,

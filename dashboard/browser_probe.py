@@ -1,10 +1,25 @@
-"""What the browser tests and the latency benchmark share: Chromium's flags and the JavaScript
-they run in the page.
+"""What the browser tests and the browser benchmarks share: Chromium's flags, the JavaScript they
+run in the page, and starting / stopping a ``panel serve`` process on a free loopback port.
 
 ``PLOT_SIGNATURE_JS(prefix)`` returns a short signature of the data of the first Bokeh figure
 whose title starts with ``prefix`` (``null`` before the document has rendered it), so a caller
 can wait for a plot to change without knowing its data.
 """
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "dashboard" / "app.py"
+SETUP = ROOT / "dashboard" / "warmup.py"
 
 #: Flags for Debian's Chromium on these machines (headless, offline: no background networking).
 CHROMIUM_ARGS = [
@@ -38,3 +53,99 @@ PLOT_SIGNATURE_JS = """(prefix) => {
   }
   return null;
 }"""
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_chromium() -> str | None:
+    """The system Chromium (Playwright never downloads one here), or None."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+def start_server(apps: list[str], port: int, extra: list[str] | None = None, env: dict | None = None,
+                 stderr=subprocess.PIPE, timeout: float = 300.0) -> subprocess.Popen:
+    """``panel serve APPS --setup dashboard/warmup.py`` on ``127.0.0.1:port`` (that origin allowed
+    for the websocket); returns once the port accepts connections (the setup script has run)."""
+    cmd = [sys.executable, "-m", "panel", "serve", *apps, "--setup", str(SETUP), "--address", "127.0.0.1",
+           "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}", *(extra or [])]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=env)
+    deadline = time.monotonic() + timeout  # the setup script compiles fpcore's kernels on a first run
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read() if proc.stderr is not None and stderr == subprocess.PIPE else ""
+            raise RuntimeError(f"panel serve exited with {proc.returncode}: {err}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=1)
+            return proc
+        except OSError:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return proc
+            except OSError:
+                time.sleep(0.3)
+    stop_server(proc)
+    raise RuntimeError(f"panel serve did not start within {timeout:.0f} s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server from :func:`start_server` (SIGTERM, then SIGKILL after 10 s)."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def served(apps: list[str], **kwargs):
+    """``with served([APP]) as (proc, port): ...``: a server for the block, always stopped."""
+    port = free_port()
+    proc = start_server(apps, port, **kwargs)
+    try:
+        yield proc, port
+    finally:
+        stop_server(proc)
+
+
+#: Records when the page's websocket sends and receives messages (``window.__ws.sent`` and
+#: ``window.__ws.recv``: ``performance.now()`` times, the last 200 of each), to split a latency
+#: into browser-to-server, server, and server-to-screen parts.
+WS_TIMES_JS = """(() => {
+  window.__ws = {sent: [], recv: []};
+  const keep = (a, t) => { a.push(t); if (a.length > 200) a.shift(); };
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    if (!this.__timed) { this.__timed = true;
+      this.addEventListener('message', () => keep(window.__ws.recv, performance.now())); }
+    keep(window.__ws.sent, performance.now());
+    return send.call(this, data);
+  };
+})();"""
+
+
+def open_page(browser, url: str, errors: list, viewport=(1600, 1000), wait_js: str | None = None,
+              init_script: str | None = None):
+    """A page that records its JS errors in ``errors`` and never requests another host; waits for
+    ``wait_js`` (default: the Bokeh document is idle). ``init_script`` runs before the page's own."""
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    if init_script:
+        page.add_init_script(init_script)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route(
+        "**/*",
+        lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1")) else r.abort(),
+    )
+    page.goto(url, timeout=180_000)  # a slow solver delays the first page
+    page.wait_for_function(wait_js or "window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle",
+                           timeout=180_000)  # fmt: skip
+    return page

@@ -224,6 +224,23 @@ def current_value(spectrum, chi1: float, metric: str) -> float:
     return float(spectrum_metrics(spectrum)[metric])
 
 
+def current_value_or_nan(spectrum, chi1: float, metric: str) -> float:
+    """:func:`current_value`, or NaN where the metric cannot be computed (the marker is optional)."""
+    try:
+        return current_value(spectrum, chi1, metric)
+    except Exception:  # noqa: BLE001 - the study's points stay; only this network's marker is missing
+        return float("nan")
+
+
+def metric_task(args: dict, gram: str, n_points: int, chi1: float, metric: str) -> float:
+    """In a worker process (:class:`dashboard.pool.ProcessPool`): :func:`current_value_or_nan` of
+    the spectrum of ``fpcore.Network(**args)``."""
+    from dashboard.state import compute_spectrum
+    import fpcore
+
+    return current_value_or_nan(compute_spectrum(fpcore.Network(**args), gram, n_points).spectrum, chi1, metric)
+
+
 def summary_text(data: dict, study_label: str, current: float) -> str:
     """The Markdown beside the scatter: pooled and within-family correlations, the descriptor
     baseline and the out-of-fold prediction gap."""

@@ -42,6 +42,8 @@ import param
 
 import fpcore
 
+from .pool import Dropped, FairThreadPool, Job, ProcessPool, TimedOut
+
 __all__ = [
     "PROFILES",
     "LIMITS",
@@ -97,6 +99,20 @@ RANGES = {
 X_FROM = ("auto", "1e-12", "1e-24", "1e-48")
 
 GRAMS = {"JtJ": "JᵀJ", "JJt": "JJᵀ"}
+
+#: ``FPCORE_DASHBOARD_TIMING=1``: write a line ``TIMING <epoch ms> <step>`` to stderr at each step
+#: of a density update (benchmarks/bench_dashboard.py --server-timing splits the latency with it).
+_TIMING = os.environ.get("FPCORE_DASHBOARD_TIMING", "") not in ("", "0")
+
+
+def timing_mark(step: str) -> None:
+    """Record ``step`` of a density update (only with ``FPCORE_DASHBOARD_TIMING=1``)."""
+    if _TIMING:
+        import sys
+
+        sys.stderr.write(f"TIMING {time.time() * 1000:.2f} {step}\n")
+        sys.stderr.flush()
+
 
 _SPECTRUM_CACHE_SIZE = 32
 _TRACE_CACHE_SIZE = 32
@@ -240,6 +256,7 @@ class _Computed:
 
     def __init__(self, spectrum, mean_field, seconds):
         self.spectrum, self.mean_field, self.seconds = spectrum, mean_field, seconds
+        self.timed_out = ""  # why the details were stopped, if they were (not asked again)
         self._lock = threading.Lock()
         self._left: dict = {}
 
@@ -352,6 +369,7 @@ def _spectrum_cached(net, gram, n_points) -> tuple[_Computed, bool]:
     spectrum = fpcore.jacobian_spectrum(net, gram=gram, n_points=int(n_points))
     mf = fpcore.mean_field(net)
     c = _Computed(spectrum, mf, time.perf_counter() - t0)
+    c.n_points = int(n_points)  # what rebuilds it in a worker process (details_task)
     _SPECTRA.put(key, c)
     return c, False
 
@@ -500,43 +518,62 @@ class MonteCarlo:
 # Off the event loop
 
 
-# Worker threads shared by every session of a server process. fpcore's compiled kernels release
-# the GIL (numba ``nogil=True``), so workers compute in parallel on the cores while the event loop
-# keeps serving every session; the Python around the kernels takes the GIL in short slices, which
-# slows the loop but never stops it. The pool runs the most urgent job first (a density before a
-# lilypad chain before deciles before the Evidence marker), so in a classroom every student's
-# density comes before anyone's secondary views, and few workers (about one per core plus one)
-# keep the GIL and the cores from being shared too thinly.
+# Workers shared by every session of a server process (dashboard.pool). fpcore's compiled kernels
+# release the GIL (numba ``nogil=True``), so worker threads compute in parallel on the cores while
+# the event loop keeps serving every session. The pools run the most urgent job first (a density
+# before a lilypad chain before the Evidence marker), so in a classroom every student's density
+# comes before anyone's secondary views; among equally urgent jobs the session served longest ago
+# goes first, and one session never runs more than one job per lane: a slow network occupies at
+# most one worker thread for its density and one for its chain, never the whole pool. The slow
+# kinds of job (exact deciles and CDF, the Evidence metrics: quantiles can take minutes on an
+# awkward network) run in worker processes from picklable inputs (the network's parameters), so
+# a job past its time limit, superseded, or of a closed session is really stopped.
 PRIORITY = {"spectrum": 0, "basins": 1, "trace": 1, "tune": 1, "details": 2, "phase": 2, "evidence": 3}
 
-
-class _PriorityPool:
-    """A fixed set of daemon threads running submitted callables, lowest priority number first."""
-
-    def __init__(self, workers: int):
-        self._queue: queue.PriorityQueue = queue.PriorityQueue()
-        self._count = itertools.count()
-        for i in range(workers):
-            threading.Thread(target=self._work, name=f"fpcore-job-{i}", daemon=True).start()
-
-    def submit(self, fn, priority: int = 0) -> Future:
-        fut: Future = Future()
-        self._queue.put((priority, next(self._count), fn, fut))
-        return fut
-
-    def _work(self) -> None:
-        while True:
-            _, _, fn, fut = self._queue.get()
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                fut.set_result(fn())
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                fut.set_exception(exc)
+_THREADS = FairThreadPool(max(3, min(4, (os.cpu_count() or 2) + 1)))
+_PROCESSES = ProcessPool(max(2, min(4, os.cpu_count() or 2)), preload=("dashboard._worker_preload",))
+_POOL = _THREADS  # (name kept for callers that wait on the pool)
 
 
-_POOL = _PriorityPool(max(2, min(4, (os.cpu_count() or 2) + 1)))
-_FAST = _POOL  # (name kept for callers that wait on the pool)
+def pools_idle() -> bool:
+    """True when no job waits or runs in the shared pools."""
+    return _THREADS.idle() and _PROCESSES.idle()
+
+
+def network_args(net) -> dict:
+    """Keyword arguments rebuilding ``net`` (picklable: ``fpcore.Network`` itself holds lambdas).
+
+    Examples
+    --------
+    >>> net = fpcore.Network([20, 30, 20], "leaky_relu:0.1", sigma_w2=2.0, q0="fixed_point")
+    >>> fpcore.Network(**network_args(net)) == net
+    True
+    """
+    specs = [a.spec for a in net.activations]
+    if not all(isinstance(x, str) for x in specs):
+        raise ValueError("network_args: every activation must be named by a string spec")
+    return dict(widths=list(net.widths), activation=specs, sigma_w2=list(net.sigma_w2), sigma_b2=list(net.sigma_b2),
+                init=net.init, q0=net.q0)  # fmt: skip
+
+
+def details_task(args: dict, gram: str, n_points: int, lo: float | None, x_from: float | None) -> dict:
+    """In a worker process: the CDF-derived numbers of the spectrum of ``Network(**args)`` (see
+    :meth:`_Computed.prepare` and :meth:`_Computed.left_of`); ``lo=None`` skips the axis mass."""
+    c, _ = _spectrum_cached(fpcore.Network(**args), gram, n_points)
+    c.prepare()
+    left = c.left_of(lo, x_from) if lo is not None else None
+    return dict(cdf_grid=c.cdf_grid, deciles=c.deciles, fraction_above_1=c.fraction_above_1, left=left,
+                key=None if lo is None else (float(lo), None if x_from is None else float(x_from)))  # fmt: skip
+
+
+def _apply_details(c: "_Computed", out: dict) -> None:
+    """Store what :func:`details_task` computed in the server's cache entry ``c``."""
+    with c._lock:
+        for name in ("cdf_grid", "deciles", "fraction_above_1"):
+            c.__dict__.setdefault(name, out[name])
+        if out["key"] is not None:
+            c._left.setdefault(out["key"], out["left"])
+
 
 #: Jobs of these kinds start only after the session has been quiet this long (seconds): nobody
 #: waits for them, and during a burst of slider moves they would only take the cores.
@@ -547,21 +584,28 @@ TIME_LIMIT = 20.0
 
 
 class _Job:
-    __slots__ = ("seq", "kind", "fn", "done", "fail", "slow", "label", "t0", "timer", "overdue", "waited")
+    __slots__ = ("seq", "kind", "fn", "task", "done", "fail", "slow", "label", "t0", "timer", "overdue", "waited")
 
-    def __init__(self, seq, kind, fn, done, fail, slow, label):
+    def __init__(self, seq, kind, fn, done, fail, slow, label, task=None):
         self.seq, self.kind, self.fn, self.done, self.fail, self.slow, self.label = seq, kind, fn, done, fail, slow, label
+        self.task = task
         self.t0, self.timer, self.overdue, self.waited = 0.0, None, False, False
 
 
 class JobRunner:
-    """Runs one session's computations in worker threads, "latest wins".
+    """Runs one session's computations in the shared workers, "latest wins".
 
     Per kind of job (``"spectrum"``, ``"details"``, ``"trace"``, ...) at most one runs; a newer
     request waits and replaces any older waiting one, and only the result of the newest request of
-    a kind is delivered (older ones still fill the caches). Results and errors come back through
-    ``call_soon(fn)``, which must run ``fn`` on the session's event loop (thread-safe); a job still
-    running ``time_limit`` seconds after it started calls ``on_overdue(label, seconds)`` once.
+    a kind is delivered (older ones still fill the caches). A request superseded before a worker
+    reaches it is dropped unrun. Results and errors come back through ``call_soon(fn)``, which must
+    run ``fn`` on the session's event loop (thread-safe).
+
+    A job given as a picklable ``task = (function, args)`` runs in a worker process: past
+    ``time_limit`` seconds it is stopped and fails with :class:`dashboard.pool.TimedOut`, and it is
+    stopped as soon as it is superseded or the session closes (:meth:`close`). A job given only as
+    a callable runs in a worker thread, which cannot be stopped: still running ``time_limit``
+    seconds after it started, it calls ``on_overdue(label, seconds)`` once.
 
     Parameters
     ----------
@@ -572,7 +616,7 @@ class JobRunner:
     on_busy : callable, optional
         ``on_busy(n)`` with the number of jobs running or waiting, on the loop.
     on_overdue : callable, optional
-        ``on_overdue(label, seconds)`` when a job passes its time limit.
+        ``on_overdue(label, seconds)`` when a thread job passes its time limit.
 
     Examples
     --------
@@ -598,57 +642,83 @@ class JobRunner:
     def n_pending(self) -> int:
         return len(self._running) + len(self._waiting)
 
-    def submit(self, kind: str, fn, done, fail, slow: bool = False, label: str = "") -> None:
-        """Run ``fn()`` in a worker; ``done(value)`` or ``fail(exc)`` later on the loop, if still the newest."""
+    def submit(self, kind: str, fn, done, fail, slow: bool = False, label: str = "", task: tuple | None = None) -> None:
+        """Run ``fn()`` in a worker thread, or ``task`` in a worker process; ``done(value)`` or
+        ``fail(exc)`` later on the loop, if still the newest."""
+        if self.closed:
+            return
         with self._lock:
             self._seq += 1
-            job = _Job(self._seq, kind, fn, done, fail, slow, label or kind)
+            job = _Job(self._seq, kind, fn, done, fail, slow, label or kind, task)
             self._latest[kind] = job.seq
             start = kind not in self._running
             if start:
                 self._running[kind] = job
             else:
                 self._waiting[kind] = job  # replaces an older waiting request: it will never run
-        if start:
+        if start and kind == "spectrum":
+            # The density is what the user waits for: into the pool at once (a next-tick hop cost
+            # about 25 ms on a loaded machine; the worker's solver releases the GIL).
+            self._start(job)
+        elif start:
             # Started on the loop's next tick: what the current callback changed (the density of
             # the previous job, say) goes out to the browser before a worker competes for the GIL.
             self._deliver(lambda: self._start(job))
         self._busy()
 
     def supersede(self, kind: str) -> None:
-        """Drop the waiting request of ``kind`` and ignore the outcome of the running one."""
+        """Drop the waiting request of ``kind`` and ignore (or stop) the running one."""
         with self._lock:
             self._seq += 1
             self._latest[kind] = self._seq
             self._waiting.pop(kind, None)
         self._busy()
 
+    def close(self) -> None:
+        """The session is gone: drop its waiting jobs and stop its running worker-process jobs."""
+        self.closed = True
+        with self._lock:
+            self._waiting.clear()
+        _THREADS.forget(self)
+        _PROCESSES.forget(self)
+
     def is_latest(self, kind: str, seq: int) -> bool:
         return self._latest.get(kind) == seq
 
+    def _live(self, job: _Job) -> bool:
+        return not self.closed and self.is_latest(job.kind, job.seq)
+
     def _start(self, job: _Job) -> None:
+        if not self._live(job):  # superseded while it waited for this tick
+            self._skip(job)
+            return
         delay = DELAYED.get(job.kind, 0.0)
         if delay > 0 and self._call_later is not None and not getattr(job, "waited", False):
             job.waited = True
             try:
-                self._call_later(delay, lambda: self._start(job) if self.is_latest(job.kind, job.seq)
-                                 else self._skip(job))  # fmt: skip
+                self._call_later(delay, lambda: self._start(job))
                 return
             except Exception:  # noqa: BLE001 - no timer: start now
                 pass
         job.t0 = time.monotonic()
-        fut = _POOL.submit(job.fn, PRIORITY.get(job.kind, 3 if job.slow else 1))
-        if self._call_later is not None and self.time_limit > 0:
-            try:
-                job.timer = self._call_later(self.time_limit, lambda: self._check_overdue(job))
-            except Exception:  # noqa: BLE001 - a session being torn down: no timer
-                job.timer = None
+        priority = PRIORITY.get(job.kind, 3 if job.slow else 1)
+        live = functools.partial(self._live, job)
+        if job.task is not None:
+            fut = _PROCESSES.submit(Job(self, priority, task=job.task, live=live, time_limit=self.time_limit))
+        else:
+            lane = "spectrum" if job.kind == "spectrum" else "main"
+            fut = _THREADS.submit(Job(self, priority, fn=job.fn, lane=lane, live=live))
+            if self._call_later is not None and self.time_limit > 0:
+                try:
+                    job.timer = self._call_later(self.time_limit, lambda: self._check_overdue(job))
+                except Exception:  # noqa: BLE001 - a session being torn down: no timer
+                    job.timer = None
         fut.add_done_callback(lambda f: self._deliver(lambda: self._finished(job, f)))
 
     def _skip(self, job: _Job) -> None:
-        """A delayed job superseded before it started: finish it without running it."""
+        """A job superseded before it started: finish it without running it."""
         fut: Future = Future()
-        fut.set_result(None)
+        fut.set_exception(Dropped())
         self._finished(job, fut)
 
     def _deliver(self, fn) -> None:
@@ -676,8 +746,8 @@ class JobRunner:
                 self._running[job.kind] = nxt
         if nxt is not None:
             self._deliver(lambda: self._start(nxt))
-        if self.is_latest(job.kind, job.seq):
-            exc = fut.exception()
+        exc = fut.exception()
+        if self.is_latest(job.kind, job.seq) and not isinstance(exc, Dropped):
             try:
                 if exc is not None:
                     job.fail(exc)
@@ -868,6 +938,7 @@ class DashboardState(param.Parameterized):
     x_from = param.Selector(objects=list(X_FROM), default="auto", label="Log λ axis from")
     details = param.Parameter(None, doc="The Result whose CDF-derived numbers (deciles, ...) are ready, or None.")
     left = param.Parameter(None, doc="Mass left of the log axis (dict from _Computed.left_of), or None.")
+    details_note = param.String("", doc="Why the current result's details are missing (e.g. stopped at the time limit).")
 
     def __init__(
         self,
@@ -936,13 +1007,14 @@ class DashboardState(param.Parameterized):
         self.param.update(info=msg, n_infos=self.n_infos + 1)
 
     # -- recomputation -------------------------------------------------------------------------
-    def run(self, kind: str, fn, done, fail=None, slow: bool = False, label: str = "") -> None:
+    def run(self, kind: str, fn, done, fail=None, slow: bool = False, label: str = "", task: tuple | None = None) -> None:
         """Compute ``fn()`` and hand the value to ``done`` (or the exception to ``fail``).
 
         With a :class:`JobRunner` (the served app) ``fn`` runs in a worker thread, at most one job
         per ``kind`` at a time, and only the newest request's outcome is delivered, on the
         session's event loop; without one it runs at once. ``fail`` defaults to reporting the
-        error under ``label`` (the last good values stay).
+        error under ``label`` (the last good values stay). ``task = (function, args)``, picklable
+        and computing the same as ``fn``, runs in a worker process instead (stopped at the time limit).
         """
         label = label or kind
         if fail is None:
@@ -956,7 +1028,7 @@ class DashboardState(param.Parameterized):
                 return
             done(value)
             return
-        self._runner.submit(kind, fn, done, fail, slow=slow, label=label)
+        self._runner.submit(kind, fn, done, fail, slow=slow, label=label, task=task)
 
     @param.depends(*_CONTROLS, watch=True)
     def update(self) -> bool:
@@ -967,6 +1039,7 @@ class DashboardState(param.Parameterized):
         """
         if getattr(self, "_depth_only", False):
             return True
+        timing_mark("event")
         try:
             net = self.build_network()
         except Exception as exc:  # noqa: BLE001 - any bad input becomes a message, never a crash
@@ -987,8 +1060,10 @@ class DashboardState(param.Parameterized):
             return True
 
         def job():
+            timing_mark("compute-start")
             result = compute_spectrum(net, gram, n_points)
             _check_result(result)
+            timing_mark("compute-end")
             return result
 
         self.run("spectrum", job, self._set_result, label="spectrum")
@@ -1003,6 +1078,7 @@ class DashboardState(param.Parameterized):
             self._depth_only = False
 
     def _set_result(self, result: Result) -> None:
+        timing_mark("deliver")
         net, gram = result.network, result.gram
         mc = self.mc if self.mc is not None and self.mc.network == net and self.mc.gram == gram else None
         self.param.update(result=result, error="", mc=mc)
@@ -1017,24 +1093,46 @@ class DashboardState(param.Parameterized):
         log_x = self.x_scale == "log"
         x_from = None if self.x_from == "auto" else float(self.x_from)
 
+        c = r.computed if r.computed is not None else _Computed(r.spectrum, r.mean_field, r.seconds)
+        lo = float(log_axis_start(r.spectrum)) if log_x else None
+
         def job():
-            c = r.computed if r.computed is not None else _Computed(r.spectrum, r.mean_field, r.seconds)
             c.prepare()
-            left = c.left_of(log_axis_start(r.spectrum), x_from) if log_x else None
-            return left
+            return c.left_of(lo, x_from) if log_x else None
 
         def done(left):
             if self.result is r:
-                self.param.update(details=r, left=left)
+                self.param.update(details=r, left=left, details_note="")
 
-        c = r.computed
-        if self._runner is not None and c is not None and c.prepared:
-            key = (float(log_axis_start(r.spectrum)), x_from)
+        def done_task(out):
+            _apply_details(c, out)
+            done(c.left_of(lo, x_from) if log_x else None)
+
+        def fail(exc):
+            if isinstance(exc, TimedOut):
+                c.timed_out = str(exc)
+            if self.result is r:
+                self.details_note = f"Deciles and CDF: {_message(exc)}."
+            self._fail("deciles and CDF", exc)
+
+        if self._runner is not None and c.prepared:
+            key = (lo, x_from)
             if not log_x or key in c._left:  # all computed already (a cache hit): no round trip
                 self._runner.supersede("details")
                 done(c._left[key] if log_x else None)
                 return
-        self.run("details", job, done, label="deciles and CDF")
+        if self._runner is not None and getattr(c, "timed_out", ""):  # stopped before: not again
+            self._runner.supersede("details")
+            self.details_note = f"Deciles and CDF: {c.timed_out}."
+            return
+        try:
+            task = (details_task, (network_args(r.network), r.gram, c.n_points, lo, x_from))
+        except (ValueError, AttributeError):
+            task = None
+        if task is not None and self._runner is not None:
+            self.run("details", job, done_task, fail, label="deciles and CDF", task=task)
+        else:
+            self.run("details", job, done, fail, label="deciles and CDF")
 
     @param.depends("result", "target_x", watch=True)
     def _result_changed(self) -> None:
@@ -1255,6 +1353,10 @@ def _warm_up() -> None:
     loads them from its cache next to the sources) and every import happens now."""
     log = logging.getLogger(__name__)
     t0 = time.perf_counter()
+    try:  # the worker processes load their kernels (in the fork server) while this process does
+        _PROCESSES.start()
+    except Exception:  # noqa: BLE001 - retried on the first task
+        log.warning("dashboard worker processes did not start", exc_info=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tiny warm-up nets: uncertified points do not matter here
         _warm_up_nets(log)
@@ -1262,6 +1364,8 @@ def _warm_up() -> None:
             DashboardState()  # the default page: spectrum, deciles and chain cached for the first visitor
         except Exception:  # noqa: BLE001
             log.warning("dashboard warm-up of the default page failed", exc_info=True)
+    if not _PROCESSES.ready(120.0):
+        log.warning("dashboard worker processes are not ready after the warm-up")
     log.info("fpcore kernels ready in %.1f s", time.perf_counter() - t0)
 
 

@@ -119,7 +119,13 @@ def _server_exceptions(log: str) -> list[str]:
         r"During handling of the above exception, another exception occurred:\n\s*\n"
         r"Traceback \(most recent call last\):\n(?:[ \t].*\n)*tornado\.websocket\.WebSocketClosedError\n"
     )
-    return closed.sub("", log).split("Traceback")[1:]
+    # The same event seen from Panel's message dispatch task (a page closed while a patch was sent).
+    dispatch = re.compile(
+        r"Task exception was never retrieved\nfuture: <Task finished name='[^']*' coro=<_dispatch_msgs\(\) .*"
+        r"exception=WebSocketClosedError\(\)>\nTraceback \(most recent call last\):\n(?:[ \t].*\n)*"
+        r"tornado\.websocket\.WebSocketClosedError\n"
+    )
+    return dispatch.sub("", closed.sub("", log)).split("Traceback")[1:]
 
 
 class AppPage:

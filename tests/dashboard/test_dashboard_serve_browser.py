@@ -76,10 +76,27 @@ def _time_to_spectrum(page, url: str) -> float:
     return time.perf_counter() - t0
 
 
+# True while the page's "computing…" indicator shows (searched through the shadow roots).
+BUSY_JS = """() => { const find = (root) => { if (root.querySelector('span.busy')) return true;
+  for (const e of root.querySelectorAll('*')) if (e.shadowRoot && find(e.shadowRoot)) return true;
+  return false; }; return find(document); }"""
+
+#: A network that is slow by design: an orthogonal tanh net near criticality on a 750-point grid
+#: (its density alone takes the solver many seconds, in a worker thread that cannot be stopped;
+#: then its exact deciles, in a worker process). Not a network that fails: the test checks that it
+#: is still computing when the other session's update arrives.
+SLOW_QUERY = "?activation=tanh&init=orthogonal&depth=10&sigma_w2=1.05&sigma_b2=0.0&n_points=750"
+
+#: The classroom budget (issue 13): a second session sees its update within this many seconds.
+SECOND_SESSION_BUDGET = 1.5
+FIRST_PAGE_BUDGET = 5.0
+
+
 def test_first_page_after_start_is_as_fast_as_a_later_one_and_fetches_nothing_outside(chromium, served_app):
     # Budget (issue 13): the first page after `panel serve` shows a spectrum within 5 s, i.e. the
-    # kernels are ready before the server accepts requests. On a machine too loaded for 5 s the
-    # same claim is checked against a later page of the same server, timed right after.
+    # kernels are ready before the server accepts requests. Asserted as such whenever a later page
+    # of the same server (timed right after) loads within half that budget; a machine so loaded
+    # that it cannot is checked on the ratio (the first page no slower than 1.5 later ones).
     page, outside, errors = _open(chromium, served_app)
     first = _time_to_spectrum(page, served_app)
     page.wait_for_timeout(1000)  # late requests (fonts) would show here
@@ -87,15 +104,20 @@ def test_first_page_after_start_is_as_fast_as_a_later_one_and_fetches_nothing_ou
     page, outside2, errors2 = _open(chromium, served_app)
     later = _time_to_spectrum(page, served_app)
     page.close()
-    assert first <= 5.0 or first <= 1.5 * later, f"first page {first:.1f} s, a later one {later:.1f} s"
+    print(f"first page {first:.2f} s, a later one {later:.2f} s")
+    if later <= FIRST_PAGE_BUDGET / 2:
+        assert first <= FIRST_PAGE_BUDGET, f"first page {first:.1f} s (a later one {later:.1f} s)"
+    else:
+        assert first <= 1.5 * later, f"first page {first:.1f} s, a later one {later:.1f} s (loaded machine)"
     assert outside == outside2 == [] and errors == errors2 == []
 
 
 def test_a_slow_network_in_one_session_does_not_delay_another(chromium, served_app, page_class):
     # Session A asks for a network that takes the solver many seconds; session B then moves its
     # Depth slider and must see its new density while A's job still runs, within the classroom
-    # budget (1.5 s). On a machine so loaded that B alone misses it, B may take at most 2.5 times
-    # its own time without A (A's solver holds one of the 2 cores), measured just before.
+    # budget (1.5 s). The budget is asserted as such whenever B alone (measured just before) takes
+    # at most a third of it; on a machine too loaded for that (other jobs on the 2 cores), B next
+    # to A may take at most twice its own time alone (A's solver holds one of the 2 cores).
     fast = page_class(chromium, served_app + "?depth=12&base_width=390")
     slow = None
     try:
@@ -104,7 +126,7 @@ def test_a_slow_network_in_one_session_does_not_delay_another(chromium, served_a
 
         def move() -> float:
             fast.wait_idle()
-            fast.page.wait_for_timeout(500)
+            fast.page.wait_for_function(f"() => !({BUSY_JS})()", timeout=60_000)  # B's own jobs done
             before = fast.page.evaluate(CURVE_SIGNATURE_JS)
             t0 = time.perf_counter()
             handle.focus()
@@ -112,17 +134,22 @@ def test_a_slow_network_in_one_session_does_not_delay_another(chromium, served_a
             fast.page.wait_for_function(f"() => ({CURVE_SIGNATURE_JS})() !== {before!r}", timeout=30_000, polling=20)
             return time.perf_counter() - t0
 
-        alone = move()
-        query = "?activation=gelu&depth=60&sigma_w2=2.9&n_points=1500"
-        slow, _, _ = _open(chromium, served_app + query)
-        slow.goto(served_app + query)
-        slow.wait_for_function("window.Bokeh && Bokeh.documents.length", timeout=60_000)
-        slow.wait_for_timeout(500)
-        assert not slow.evaluate(CURVE_DRAWN_JS)  # A is computing
+        alone = min(move(), move())
+        slow, _, slow_errors = _open(chromium, served_app + SLOW_QUERY)
+        slow.goto(served_app + SLOW_QUERY)
+        slow.wait_for_function(BUSY_JS, timeout=60_000)  # A's job is running or waiting
+        # A's page has rendered (its load is not what is measured here: its computation is).
+        slow.wait_for_function("window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle", timeout=60_000)
+        slow.wait_for_timeout(300)
+        assert not slow.evaluate(CURVE_DRAWN_JS), "A's network is no longer slow: choose a slower one"
         with_a = move()
-        assert not slow.evaluate(CURVE_DRAWN_JS)  # and was still computing while B updated
-        assert with_a <= 1.5 or with_a <= 2.5 * alone, f"B took {with_a:.2f} s next to A ({alone:.2f} s alone)"
-        assert fast.errors == []
+        assert not slow.evaluate(CURVE_DRAWN_JS), "A finished before B updated: choose a slower network"
+        print(f"B alone {alone:.3f} s, next to A {with_a:.3f} s")
+        if alone <= SECOND_SESSION_BUDGET / 3:
+            assert with_a <= SECOND_SESSION_BUDGET, f"B took {with_a:.2f} s next to A ({alone:.2f} s alone)"
+        else:
+            assert with_a <= 2 * alone, f"B took {with_a:.2f} s next to A ({alone:.2f} s alone; loaded machine)"
+        assert fast.errors == [] and slow_errors == []
     finally:
         if slow is not None:
             slow.close()
@@ -149,19 +176,31 @@ def test_deciles_shown_are_the_spectrums_own(app_page):
     assert app_page.errors == []
 
 
-@pytest.mark.parametrize("app_page", ["?depth=201&sigma_w2=-1"], indirect=True)
-def test_a_bad_link_gives_a_valid_page_and_one_notification(app_page):
-    page = app_page.page
-    page.wait_for_function(CURVE_DRAWN_JS, timeout=60_000)
-    page.get_by_text(re.compile(r"relu network: L = 100, .*σ_w² = 0\.1,")).first.wait_for(timeout=30_000)
-    page.wait_for_timeout(1500)  # any further toast would be up by now
-    toasts = page.locator(".notyf__toast")
-    assert toasts.count() == 1
-    text = toasts.first.inner_text()
-    assert "201 → 100" in text and "-1 → 0.1" in text
-    assert "no spectrum yet" not in page.content()
-    page.wait_for_function("window.location.search.includes('depth=100')", timeout=10_000)
-    assert app_page.errors == []
+# Every notification toast the page ever showed (a toast lasts 10 s: on a loaded machine the page
+# may take longer than that to finish loading, so they are recorded as they appear).
+TOAST_RECORDER_JS = """(() => { window.__toasts = [];
+  new MutationObserver(ms => { for (const m of ms) for (const n of m.addedNodes)
+    if (n.nodeType === 1 && n.classList && n.classList.contains('notyf__toast')) window.__toasts.push(n); })
+  .observe(document, {childList: true, subtree: true}); })();"""
+
+
+def test_a_bad_link_gives_a_valid_page_and_one_notification(chromium, served_app):
+    page, outside, errors = _open(chromium, served_app)
+    try:
+        page.add_init_script(TOAST_RECORDER_JS)
+        page.goto(served_app + "?depth=201&sigma_w2=-1")
+        page.wait_for_function(CURVE_DRAWN_JS, timeout=60_000)
+        page.get_by_text(re.compile(r"relu network: L = 100, .*σ_w² = 0\.1,")).first.wait_for(timeout=30_000)
+        page.wait_for_function("window.__toasts.length > 0", timeout=30_000)
+        page.wait_for_timeout(1500)  # any further toast would be up by now
+        toasts = page.evaluate("window.__toasts.map(n => n.textContent)")
+        assert len(toasts) == 1, toasts
+        assert "201 → 100" in toasts[0] and "-1 → 0.1" in toasts[0]
+        assert "no spectrum yet" not in page.content()
+        page.wait_for_function("window.location.search.includes('depth=100')", timeout=10_000)
+        assert errors == [] and outside == []
+    finally:
+        page.close()
 
 
 @pytest.mark.parametrize("size", [(1024, 768), (1280, 800)])

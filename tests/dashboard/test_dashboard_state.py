@@ -331,7 +331,7 @@ class _Loop:
         while time.monotonic() < end:
             while self.queue:
                 self.queue.pop(0)()
-            if not st._POOL._queue.qsize() and self.idle():
+            if st.pools_idle() and self.idle():
                 return
             time.sleep(0.005)
         raise TimeoutError
@@ -350,11 +350,11 @@ def test_job_runner_latest_wins_and_reports_overdue():
     loop.runner = runner
     gate = threading.Event()
     runner.submit("spectrum", lambda: gate.wait(10) and "first", got.append, got.append, label="first")
+    while loop.queue:  # jobs start on the loop's next tick
+        loop.queue.pop(0)()
     runner.submit("spectrum", lambda: "second", got.append, got.append)  # waits
     runner.submit("spectrum", lambda: "third", got.append, got.append)  # replaces the second
     assert runner.n_pending == 2 and busy[-1] == 2
-    while loop.queue:  # jobs start on the loop's next tick
-        loop.queue.pop(0)()
     loop.later[0][1]()  # the first job's time limit passes while it runs: superseded, nobody told
     assert overdue == []
     gate.set()
@@ -371,6 +371,74 @@ def test_job_runner_latest_wins_and_reports_overdue():
     assert got[-1] == "ZeroDivisionError"
 
 
+def test_superseded_jobs_never_run_and_one_session_cannot_take_every_worker():
+    import threading
+    import time
+
+    ran, got = [], []
+    slow_gate, loop_a, loop_b = threading.Event(), _Loop(), _Loop()
+    a = st.JobRunner(loop_a.call_soon, loop_a.call_later)
+    b = st.JobRunner(loop_b.call_soon, loop_b.call_later)
+    loop_a.runner, loop_b.runner = a, b
+    try:
+        # Session A: a density and a chain that never end (until released), then more of each.
+        a.submit("spectrum", lambda: slow_gate.wait(30), got.append, got.append)
+        a.submit("trace", lambda: slow_gate.wait(30), got.append, got.append)
+        a.submit("basins", lambda: slow_gate.wait(30), got.append, got.append)
+        while loop_a.queue:
+            loop_a.queue.pop(0)()
+        # A's basins job waits for A's chain (one running job per session and lane), so session B
+        # finds a free worker at once although the pool has only max(3, ...) threads.
+        b.submit("spectrum", lambda: ran.append("b") or "b", got.append, got.append)
+        end = time.monotonic() + 10
+        while got != ["b"] and time.monotonic() < end:
+            while loop_b.queue:
+                loop_b.queue.pop(0)()
+            time.sleep(0.005)
+        assert got == ["b"] and b.n_pending == 0
+        # A request superseded before a worker reaches it is dropped unrun.
+        a.submit("trace", lambda: ran.append("stale") or "stale", got.append, got.append)
+        a.submit("trace", lambda: ran.append("new") or "new", got.append, got.append)
+        slow_gate.set()
+        loop_a.run(timeout=30)
+        assert "stale" not in ran and got[-1] == "new"
+    finally:
+        slow_gate.set()
+
+
+def test_a_worker_process_job_past_its_time_limit_is_stopped_and_its_worker_replaced():
+    import time
+
+    from dashboard.pool import TimedOut
+
+    loop = _Loop()
+    failed, got = [], []
+    runner = st.JobRunner(loop.call_soon, loop.call_later, time_limit=1.0)
+    loop.runner = runner
+    restarts = st._PROCESSES.restarts
+    t0 = time.monotonic()
+    runner.submit("details", None, got.append, failed.append, task=(time.sleep, (60,)))
+    loop.run(timeout=60)
+    assert len(failed) == 1 and isinstance(failed[0], TimedOut) and got == []
+    assert time.monotonic() - t0 < 30 and st._PROCESSES.restarts == restarts + 1
+    # A closed session's running job is stopped too, and nothing is delivered.
+    runner = st.JobRunner(loop.call_soon, loop.call_later, time_limit=120.0)
+    loop.runner = runner
+    runner.submit("details", None, got.append, failed.append, task=(time.sleep, (60,)))
+    while loop.queue:
+        loop.queue.pop(0)()
+    time.sleep(0.5)
+    runner.close()
+    end = time.monotonic() + 30
+    while not st.pools_idle() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert st.pools_idle() and st._PROCESSES.restarts == restarts + 2 and got == [] and len(failed) == 1
+    # The replacement computes: the exact deciles of a real network, from its parameters.
+    net = fpcore.Network([60, 60, 60], "tanh", sigma_w2=1.5)
+    out = st._PROCESSES.submit(st.Job("t", 2, task=(st.details_task, (st.network_args(net), "JtJ", 70, None, None))))
+    np.testing.assert_array_equal(out.result(timeout=60)["deciles"], st.compute_spectrum(net, "JtJ", 70).deciles)
+
+
 def test_served_state_computes_off_the_loop_and_drops_stale_results():
     loop = _Loop()
     runner = st.JobRunner(loop.call_soon, loop.call_later)
@@ -379,12 +447,13 @@ def test_served_state_computes_off_the_loop_and_drops_stale_results():
     assert s.result is None  # requested, not computed on the caller's thread
     loop.run()
     assert s.result.network.depth == 3 and s.details is s.result and s.trace is not None
-    s.depth = 7  # computed in a worker...
-    s.depth = 8  # ...superseded before it lands
+    s.depth = 7  # requested...
+    s.depth = 8  # ...and superseded before a worker reached it: dropped, never computed
     loop.run()
     assert s.result.network.depth == 8 and s.error == ""
-    s.depth = 7  # now a cache hit: applied at once
-    assert s.result.network.depth == 7 and s.result.cached
+    assert st.cached_spectrum(fpcore.Network([60] * 8, "relu", sigma_w2=2.0), "JtJ", 70) is None
+    s.depth = 3  # a cache hit: applied at once
+    assert s.result.network.depth == 3 and s.result.cached
 
 
 def test_basins_only_where_they_are_fast(state, monkeypatch):
