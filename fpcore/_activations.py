@@ -204,6 +204,8 @@ def _d2_rule(dphi, q: float, zeros: list[float]) -> tuple[np.ndarray, np.ndarray
     if zeros:
         # the window around a zero shrinks with 1/sqrt(q): phi'(sqrt(q) z) changes on that scale
         near = _GEO[_GEO < min(0.25, 0.5 / s)]
+        if near.size == 0:  # huge q: the window is narrower than the finest geometric panel
+            near = (0.5 / s) * 2.0 ** -np.arange(11.0)[::-1]
         near = near[-11:]
         ends = np.unique(np.concatenate([base] + [np.r_[z0 - near, z0, z0 + near] for z0 in zeros]))
         mid = 0.5 * (ends[1:] + ends[:-1])
