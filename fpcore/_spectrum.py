@@ -835,7 +835,17 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
     other_atoms = [a for a in eq.atoms if a[0] != 0.0]
     cont_mass = 1.0 - sum(m for _, m in eq.atoms)
     if cont_mass > 1e-12:
-        intervals = _support_intervals(eq, atom0, [a for a, _ in other_atoms])
+        try:
+            intervals = _support_intervals(eq, atom0, [a for a, _ in other_atoms])
+        except RuntimeError as exc:
+            # (huge variances: the laws of D^2 put all but a sliver of mass ~ 1/sqrt(q) at 0)
+            q = eq.mean_field.q
+            raise ValueError(
+                f"jacobian_spectrum: the support of this law cannot be computed ({exc}); the "
+                f"pre-activation variances reach q = {float(np.max(q)):.3g} (layer {int(np.argmax(q)) + 1}) "
+                f"from sigma_w2 = {list(net.sigma_w2)}, sigma_b2 = {list(net.sigma_b2)}, q0 = {net.q0!r}: "
+                "make sigma_w2 (or q0, sigma_b2) smaller"
+            ) from exc
     else:
         intervals = []
     hi = max((b for _, b in intervals), default=0.0)

@@ -59,3 +59,12 @@ def test_deciles_of_deep_chaotic_gelu_are_bounded_and_exact(monkeypatch):
         assert flagged and lad["stop"] in ("unverified", "budget", "floor")
     else:
         assert not flagged
+
+
+def test_huge_variances_raise_value_error_naming_the_arguments():
+    # sigma_w2 = 1e200 (and q0 = 1e300) used to raise RuntimeError("upper edge: ...")
+    import pytest
+
+    for kw in (dict(sigma_w2=1e200), dict(q0=1e300), dict(sigma_w2=1e300)):
+        with pytest.raises(ValueError, match="sigma_w2"):
+            fpcore.jacobian_spectrum(fpcore.Network([100, 100, 100], "tanh", **kw), n_points=50)
