@@ -73,9 +73,17 @@ def gaussian_expectation(g: Callable[[np.ndarray], np.ndarray], q: np.ndarray | 
     2.5
     """
     q = np.asarray(q, dtype=float)
-    h = np.sqrt(q)[..., None] * _Z
+    z, wz = _Z, _W
+    qmax = float(np.max(q)) if q.size else 0.0
+    if qmax > 1e4 and math.isfinite(qmax):
+        # g(sqrt(q) z) changes on the scale z ~ 1/sqrt(q): geometric panels further down
+        first = 2.0**-12 * math.sqrt(1e4 / qmax)
+        geo = _geometric_ends(first)
+        z, wz = _panel_rule(np.unique(np.r_[-_ZMAX, -geo[::-1], 0.0, geo, _ZMAX, _TAIL, -_TAIL]))
+        wz = wz / wz.sum()
+    h = np.sqrt(q)[..., None] * z
     with np.errstate(over="ignore", under="ignore"):
-        return np.sum(_W * g(h), axis=-1)
+        return np.sum(wz * g(h), axis=-1)
 
 
 def _zeros_of(dphi, s: float) -> list[float]:

@@ -68,3 +68,15 @@ def test_huge_variances_raise_value_error_naming_the_arguments():
     for kw in (dict(sigma_w2=1e200), dict(q0=1e300), dict(sigma_w2=1e300)):
         with pytest.raises(ValueError, match="sigma_w2"):
             fpcore.jacobian_spectrum(fpcore.Network([100, 100, 100], "tanh", **kw), n_points=50)
+
+
+def test_d2_moment_at_huge_variance():
+    # E[sech^4(sqrt(q) Z)] = (4/3) / sqrt(2 pi q) (1 + O(1/q)): the mean field's moment was 5 %
+    # off at q = 1e10 (panels too coarse below z ~ 1e-5)
+    import math
+
+    import pytest
+
+    tanh = fpcore.get_activation("tanh")
+    for q in (1e10, 1e16):
+        assert float(tanh.d2_moment(q)) == pytest.approx(4.0 / 3.0 / math.sqrt(2 * math.pi * q), rel=1e-9)
