@@ -173,6 +173,10 @@ class Spectrum:
             g, m_start, u_start = self._starts()
             j = np.clip(np.searchsorted(g, x), 1, g.size - 1)
             j = np.where(np.abs(g[j - 1] - x) <= np.abs(g[j] - x), j - 1, j)
+            # below the grid: from the ladder's rung just above, the direction it was built in
+            # (a walk up from the rung below can land on another branch and still verify)
+            below = x < self.x[0]
+            j[below] = np.minimum(np.searchsorted(g, x[below]), g.size - 1)
             # the start must lie in the same support interval as the target
             for lo, up in self.support:
                 inside = (x > lo) & (x < up)
@@ -268,7 +272,7 @@ class Spectrum:
             lad["d"].append(d)
             # the memo agrees with the ladder (F is a function)
             self._cache.setdefault("F", {}).setdefault(x, (F, d, 1.0))
-            lad["step"] = min(lad["step"] * 2.0, 32.0)
+            lad["step"] = min(lad["step"] * 2.0, 4.0)
             if lad["stop"] == "p":
                 lad["stop"] = None
         return lad
@@ -502,12 +506,8 @@ class Spectrum:
         ftol = np.minimum(_QUANTILE_FTOL, 1e-6 * p)  # relative for small p
         active = ~down & ~(Fh - p <= ftol)
         x_last = np.where(np.isfinite(x_last), x_last, np.sqrt(np.maximum(xl, 1e-320) * xh))
-        g_lo = float(gx[0]) if gx.size else up
+        # (below the grid each solve starts from the ladder's nearest rung: a short walk)
         for it in range(_QUANTILE_ITERS):
-            if it == _QUANTILE_ITERS_BELOW:
-                # below the solver's grid each solve is a long walk and the laws of D^2 are least
-                # accurate there: stop with the bracket as it is (F >= p at its upper end)
-                active &= xh >= g_lo
             a = np.flatnonzero(active)
             if a.size == 0:
                 break
