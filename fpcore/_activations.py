@@ -73,9 +73,17 @@ def gaussian_expectation(g: Callable[[np.ndarray], np.ndarray], q: np.ndarray | 
     2.5
     """
     q = np.asarray(q, dtype=float)
-    h = np.sqrt(q)[..., None] * _Z
+    z, wz = _Z, _W
+    qmax = float(np.max(q)) if q.size else 0.0
+    if qmax > 1e4 and math.isfinite(qmax):
+        # g(sqrt(q) z) changes on the scale z ~ 1/sqrt(q): geometric panels further down
+        first = 2.0**-12 * math.sqrt(1e4 / qmax)
+        geo = _geometric_ends(first)
+        z, wz = _panel_rule(np.unique(np.r_[-_ZMAX, -geo[::-1], 0.0, geo, _ZMAX, _TAIL, -_TAIL]))
+        wz = wz / wz.sum()
+    h = np.sqrt(q)[..., None] * z
     with np.errstate(over="ignore", under="ignore"):
-        return np.sum(_W * g(h), axis=-1)
+        return np.sum(wz * g(h), axis=-1)
 
 
 def _zeros_of(dphi, s: float) -> list[float]:
@@ -239,6 +247,7 @@ def _d2_rule(dphi, q: float, zeros: list[float]) -> tuple[np.ndarray, np.ndarray
 _THETA = 0.8
 _H_TAU = 0.25
 _H_X = 0.25
+_SAT_REFINE = 0.4
 _T_MIN = 1e-18
 _T_REL = 1e-6
 _NCAUCHY = 24
@@ -271,7 +280,29 @@ def _cdsilu(h):
     return sg * (1.0 + h * (1.0 - sg))
 
 
+def _lgelu_m1(h):
+    # g - 1 = h phi(h) - Phi(-h), g' = phi(h) (2 - h^2): the ratio with the Mills ratio (no underflow)
+    return (2.0 - h * h) / (h - math.sqrt(0.5 * math.pi) * special.erfcx(h / math.sqrt(2.0)))
+
+
+def _lsilu_m1(h):
+    # g - 1 = sigma(-h) (h sigma(h) - 1)
+    sg = special.expit(h)
+    return -sg + (sg + h * sg * special.expit(-h)) / (h * sg - 1.0)
+
+
+def _lsoftplus_m1(h):
+    return -special.expit(h)  # g - 1 = -sigma(-h)
+
+
 _EVEN = {"tanh": True, "sigmoid": True, "erf": True}
+# d/dh log|phi'(h) - 1| (real h, no underflow) for the activations whose phi' -> 1 as h -> +inf:
+# their law of D^2 also accumulates at 1 (the contour rule's ``lg1``)
+# with the last turning point of phi' (beyond it phi' tends monotonically to 1: GELU's phi'' =
+# phi(h) (2 - h^2) vanishes at sqrt(2), SiLU's phi'' = s (1 - s) (2 + h (1 - 2 s)) (s = sigma(h))
+# at 2.39935728..., softplus's sigma' > 0 nowhere) and the sign of (phi'^2)' beyond it
+_LOG_MINUS_ONE = {"gelu": (_lgelu_m1, math.sqrt(2.0), -1.0), "silu": (_lsilu_m1, 2.3993572805154675, -1.0),
+                  "softplus": (_lsoftplus_m1, -math.inf, 1.0)}
 
 
 def _analytic_dphi(act: "Activation"):
@@ -297,11 +328,19 @@ def _cauchy_derivs(g, h: np.ndarray):
     return g0, (c[:, 1] / r[:, 0]).real, (2.0 * c[:, 2] / r[:, 0] ** 2).real
 
 
-def _contour_rule(g, q: float, even: bool, zeros_z: list[float]):
+def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None):
     """Complex atoms ``(cv, cw)`` whose ``sum cw u cv / (1 - u cv)`` is ``psi(u)`` of the law of
     ``g(sqrt(q) Z)^2`` for ``1/u`` on the physical side (see the comment above), and the real
     rule ``(rv, rw)`` on the same nodes (moments, edges, short rules); ``None`` if ``g`` is not
-    finite where it matters."""
+    finite where it matters.
+
+    ``lg1``: ``(d/dh log|g - 1|, h_c, sign)`` (real ``h``, without underflow; the last turning
+    point of ``g``; the sign of ``f'`` beyond it) where ``g -> 1`` as ``h -> +inf`` (GELU, SiLU,
+    softplus, :data:`_LOG_MINUS_ONE`). The law then also accumulates at 1 (``|f - 1|`` falls
+    over many decades in the right tail): beyond the last turning point of ``f`` the path also
+    keeps ``Im log (f - 1)`` near ``-theta`` (through a smooth switch ``w``), and ``log|f - 1|``
+    is resolved like ``log f``."""
+    sat = lg1 is not None
     s = math.sqrt(q)
     H = _ZMAX * s
     if not (math.isfinite(H) and H > 0):
@@ -328,15 +367,50 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float]):
     zeros_h = [z0 * s for z0 in zeros_z if h_lo < z0 * s < h_hi]
     with np.errstate(all="ignore"):
         lp = np.abs(2.0 * d1 / gp)
+    if sat:
+        # the path's switch onto the accumulation at 1 starts after h_c; f' has the sign
+        # tail_sign there
+        lg1, h_c, tail_sign = lg1
+
+        def wsw(h):
+            """The switch ``w = exp(-1 / (h - h_c))``: 0 up to h_c, C-infinity."""
+            x = np.asarray(h, dtype=float) - h_c
+            with np.errstate(all="ignore"):
+                return np.where(x > 0, np.exp(-1.0 / np.where(x > 0, x, 1.0)), 0.0)
+
+        def log_slopes(h, g0, g1):
+            """``(log f)'`` and ``w (log|f - 1|)'`` at real ``h``."""
+            w = wsw(h)
+            with np.errstate(all="ignore"):
+                L = 2.0 * g1 / g0
+                Ls = np.where(w > 0, lg1(np.where(w > 0, h, h_c + 1.0)) + g1 / (g0 + 1.0), 0.0)
+            return L, w, Ls
+
+        _, wp_, lsat = log_slopes(hp, gp, d1)
+        lp = np.maximum(lp, np.where(np.isfinite(lsat), np.sqrt(wp_) * np.abs(lsat), 0.0))
+        # the path ends where |f - 1| < _T_MIN: past the last probe point beyond h_c where
+        # |f - 1| is above rounding, extrapolated with lg1 (|g - 1| falls by e^-7 more)
+        with np.errstate(all="ignore"):
+            rough = (hp > h_c) & (np.abs(gp * gp - 1.0) > 1e-14)
+        if np.any(rough):
+            h_flat = float(hp[np.flatnonzero(rough)[-1]])
+            sel = hp >= h_flat
+            lgs = lg1(hp[sel])
+            cum = np.r_[0.0, np.cumsum(0.5 * (lgs[1:] + lgs[:-1]) * np.diff(hp[sel]))]
+            past = np.flatnonzero(~(cum > -7.0))
+            h_hi = min(h_hi, float(hp[sel][past[0]]) if past.size else H)
     near = np.zeros(hp.size, dtype=bool)
     for h0 in zeros_h:
         near |= np.abs(hp - h0) < 0.5
-    ok = big & ~near & np.isfinite(lp)
+    ok = big & ~near & np.isfinite(lp) & (hp <= h_hi)
     alpha = max(float(np.max(lp[ok & (np.abs(hp) <= 1.0)], initial=0.0)), 1e-3)
     rest = ok & (np.abs(hp) > 1.0)
     beta = float(np.max((lp[rest] - alpha) / np.abs(hp[rest]), initial=0.0))
-    A = max(alpha / _H_TAU, 1.0 / _H_TAU, 1.0 / (_H_X * s))
-    B = beta / _H_TAU
+    # laws that accumulate at 1 too: the path stays nearer the axis there (Y <= theta / 2 where
+    # log|f - 1| changes slowly), so the nodes are denser
+    tau, hx = (_H_TAU * _SAT_REFINE, _H_X * _SAT_REFINE) if sat else (_H_TAU, _H_X)
+    A = max(alpha / tau, 1.0 / tau, 1.0 / (hx * s))
+    B = beta / tau
     kap = 2.0 / _H_TAU
     cl, ce = [], []  # cluster points and their inner scales
     for h0 in zeros_h:  # f ~ c (h - h0)^2: resolve f down to _T_MIN f_max
@@ -400,13 +474,27 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float]):
         return None
     dh = 1.0 / sigma(hk)[1]
     g0, g1, g2 = _cauchy_derivs(g, hk)
-    # Y0 = -2 theta g g' / (4 g'^2 + g^2 / l^2): ~ -theta / (log f)' where log f changes fast,
-    # linear through turning points and zeros; then |Y| <= s / 2 smoothly, so that the Gaussian
-    # weight exp(-(h + iY)^2 / 2q) neither grows nor oscillates fast (small q)
     ell2 = min(1.0, s) ** 2
-    den = 4.0 * g1 * g1 + g0 * g0 / ell2
-    Y0 = -2.0 * _THETA * g0 * g1 / den
-    Y0p = -2.0 * _THETA * ((g1 * g1 + g0 * g2) * den - g0 * g1 * (8.0 * g1 * g2 + 2.0 * g0 * g1 / ell2)) / den**2
+    if not sat:
+        den = 4.0 * g1 * g1 + g0 * g0 / ell2
+        Y0 = -2.0 * _THETA * g0 * g1 / den
+        Y0p = -2.0 * _THETA * ((g1 * g1 + g0 * g2) * den - g0 * g1 * (8.0 * g1 * g2 + 2.0 * g0 * g1 / ell2)) / den**2
+    else:
+        # Y0 = -theta N / (N^2 + 1), N = sign(f') sqrt((log f)'^2 + w (log|f - 1|)'^2): as
+        # above where w = 0 and q >= 1, ~ -theta / (log|f - 1|)' deep in the right tail. For
+        # small q the cap below (|Y| <= s / 2), not a length l = s, bounds it: the law is then
+        # narrow and Y ~ s / 2 keeps its poles a fraction of its width off the path. Y0' by a
+        # fourth-order central difference on the scale of the node spacing
+        def y0(h):
+            a0, a1, _ = _cauchy_derivs(g, h)
+            L, w, Ls = log_slopes(h, a0, a1)
+            N = np.sqrt(L * L + w * Ls * Ls)
+            N = np.where(w > 0, tail_sign, np.sign(L)) * N
+            return -_THETA * N / (N * N + 1.0)
+
+        Y0 = y0(hk)
+        dd = 3e-3 * dh
+        Y0p = (y0(hk - 2 * dd) - 8.0 * y0(hk - dd) + 8.0 * y0(hk + dd) - y0(hk + 2 * dd)) / (12.0 * dd)
     cap = 1.0 + (Y0 / (0.5 * s)) ** 2
     Y = Y0 / np.sqrt(cap)
     Yp = Y0p / cap**1.5
@@ -436,6 +524,17 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float]):
     ev = np.array([tail_value(hp <= h_lo, t_lo), tail_value(hp >= h_hi, t_hi), 0.0])
     cv = np.r_[vc, ev]
     cw = np.r_[wc, t_lo, t_hi, covered - wc.sum()]
+    if sat:
+        # the path ends where f = 1, not where the Gaussian weight vanishes: the rule integrates
+        # F(f) - F(1) psi_m (F(f) = u f / (1 - u f), psi_m = (1 + erf((z - h_m) / delta)) / 2,
+        # ~0 at the path's left end, ~1 at its right end), which vanishes at both ends, and
+        # F(1) E[psi_m(h)] = F(1) Phi(-h_m / sqrt(q + delta^2 / 2)) exactly: one more atom at 1
+        h_m, delta = 0.5 * (h_lo + h_hi), (h_hi - h_lo) / 12.0
+        with np.errstate(all="ignore"):
+            psi_m = 0.5 * (1.0 + special.erf((zc - h_m) / delta))
+        c1 = float(special.ndtr(-h_m / math.sqrt(q + 0.5 * delta * delta))) - np.sum(wc * psi_m)
+        cv = np.r_[vc, ev[0], 1.0, 0.0]
+        cw = np.r_[wc, t_lo, c1, 1.0 - t_lo - wc.sum() - c1]
     rv = np.r_[vr, ev]
     rw = np.r_[wr, t_lo, t_hi, covered - wr.sum()]
     # the real rule's defect goes onto the lumped tails when they can carry it (weights stay
@@ -632,9 +731,28 @@ class Activation:
                 return _bernoulli(0.5)
             return D2Law("discrete", np.array([a * a, 1.0]), np.array([0.5, 0.5]), 1.0)
         g = _analytic_dphi(self)
-        # The saturating activations (phi' -> 0 on both sides) get the contour rule. GELU, SiLU
-        # and softplus saturate at phi' -> 1 on one side, where the path would need a closing
-        # rule (not built yet): they keep the real atoms below.
+        # The saturating activations (phi' -> 0 on both sides) get the contour rule; so do GELU,
+        # SiLU and softplus (phi' -> 1 as h -> +inf: the path also follows log|f - 1|), for
+        # every net: their laws spread over decades near 0 (zeros of phi', or phi' -> 0 as
+        # h -> -inf) and near 1, where real atoms miss mass even with Gaussian weights (deep
+        # SiLU lost half its mass, softplus KS 0.087, issue #10).
+        lg1 = _LOG_MINUS_ONE.get(self.name)
+        # (q -> 0: the law tends to an atom at phi'(0)^2, which the real atoms below merge into
+        # one; the path would have to resolve a spread of order sqrt(q))
+        if g is not None and lg1 is not None and q >= 1e-4:
+            zeros = self._zeros_in_z(math.sqrt(q))
+            rule = _contour_rule(g, float(q), False, zeros, lg1)
+            if rule is not None:
+                cv, cw, rv, rw = rule
+                exact = [complex(np.dot(cw, cv**j)).real for j in (1, 2, 3)]
+                alt = _gauss_rule(*_d2_rule(self.dphi, q, zeros), _N_GAUSS)
+
+                def err(r):
+                    return max(abs(float(np.dot(r[1], r[0] ** j)) / e - 1.0) for j, e in zip((1, 2, 3), exact))
+
+                if np.all(np.isfinite(alt[0])) and err(alt) < err((rv, rw)):
+                    rv, rw = alt
+                return D2Law("continuous", rv, rw, float(np.sum(rw[rv > 0])), cv, cw)
         if g is not None and _EVEN.get(self.name, False):
             # Where the 160-node Gauss-Hermite atoms reproduce E[D^2] and E[D^4] (moderate q),
             # nets with Gaussian weights keep them: their Marchenko-Pastur factors hold every

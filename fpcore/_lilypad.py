@@ -836,18 +836,20 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
                        n_newton=n_newton, n_rejected=n_rej, trace=tr)
 
 
-def solve_near(eq: Equation, targets, scale: float, z0, m0, u0=None) -> SolveResult:
+def solve_near(eq: Equation, targets, scale: float, z0, m0, u0=None, max_rounds: int = MAX_ROUNDS,
+               fallback: bool = True) -> SolveResult:
     """Solve at ``targets`` starting from known solutions ``(z0, m0[, u0])`` nearby (grid points
-    of the same support interval): one horizontal walk each, certified (rational) or verified
-    like every other step; targets the walk cannot reach walk down from far above instead."""
+    of the same support interval): one horizontal walk each (at most ``max_rounds`` proposals),
+    certified (rational) or verified like every other step; targets the walk cannot reach walk
+    down from far above instead (``fallback=False``: they are returned unverified)."""
     t = np.atleast_1d(np.asarray(targets, dtype=complex))
     z0 = np.atleast_1d(np.asarray(z0, dtype=complex))
     m0 = np.atleast_1d(np.asarray(m0, dtype=complex))
     scale = max(scale, abs(eq.mean))
     if eq.rational:
         ev = _Rational(eq)
-        mt, kt, ft, nl, nn, nr, _ = _chain(ev, z0, m0, t, False, MAX_ROUNDS)
-        if np.any(ft):
+        mt, kt, ft, nl, nn, nr, _ = _chain(ev, z0, m0, t, False, max_rounds)
+        if fallback and np.any(ft):
             r = solve(eq, t[ft], scale)
             mt[ft], kt[ft] = r.m, 1
             ft[ft] = ~r.certified
@@ -862,12 +864,14 @@ def solve_near(eq: Equation, targets, scale: float, z0, m0, u0=None) -> SolveRes
     def run(sel, short):
         ev = _General(eq, short)
         ts = t[sel]
-        mt, ut, ft, nl, nn, nr, _ = _gchain(ev, z0[sel], m0[sel], u0[sel], ts, False, MAX_ROUNDS)
-        if np.any(ft):
+        mt, ut, ft, nl, nn, nr, _ = _gchain(ev, z0[sel], m0[sel], u0[sel], ts, False, max_rounds)
+        if fallback and np.any(ft):
             r = _solve_general_rules(eq, ts[ft], scale, False, MAX_ROUNDS, None, short)
             mt[ft], ut[ft] = r.m, r.u
         _, _, _, res, inner, _, _ = ev.newton(ts, mt, ut, 0)
         ver = (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mt.imag <= 1e-12 * np.abs(mt))
+        if not fallback:
+            ver &= ~ft
         return SolveResult(m=mt, u=ut, certified=np.zeros(ts.size, dtype=bool), verified=ver,
                            n_lilypads=nl, n_newton=nn, n_rejected=nr)
 

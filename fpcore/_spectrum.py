@@ -23,7 +23,7 @@ import numpy as np
 from . import _fastchain
 from ._edges import _merge, lower_edge, rational_critical_points, rational_edges, upper_edge
 from ._equation import Equation, build_equation
-from ._lilypad import solve, solve_near
+from ._lilypad import MAX_ROUNDS, SolveResult, solve, solve_near
 from ._network import Network, _check_gram
 from ._pushforward import PushForward
 
@@ -32,6 +32,8 @@ __all__ = ["Spectrum", "SolverStats", "jacobian_spectrum"]
 _PI = math.pi
 _QUANTILE_ITERS = 80
 _QUANTILE_ITERS_BELOW = 24  # evaluations for a quantile below the solver's grid
+_LADDER_MAX = 48  # solves of the ladder below the solver's grid (per spectrum)
+_LADDER_ROUNDS = 60  # proposals per ladder walk (a walk that needs more stops the ladder)
 _QUANTILE_FTOL = 1e-12
 _N_CONTOUR = 256
 _N_CONTOUR_MAX = 1 << 15
@@ -82,6 +84,25 @@ def _tail_mass(eq: Equation, m: np.ndarray, u: np.ndarray | None, short: np.ndar
             lp = np.sum(grp.weights * _arg_upper(1.0 - ug[:, None] * grp.values), axis=1)
         im = im - grp.n * (_arg_lower(ug) - lp / grp.k)
     return im / _PI
+
+
+def _merge_results(n: int, parts) -> SolveResult:
+    """One :class:`SolveResult` for ``n`` targets from results on the disjoint ``(selection,
+    result)`` parts."""
+    m = np.empty(n, dtype=complex)
+    cert, ver, short = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    u = None
+    for sel, r in parts:
+        m[sel], cert[sel], ver[sel] = r.m, r.certified, r.verified
+        if r.short is not None:
+            short[sel] = r.short
+        if r.u is not None:
+            if u is None:
+                u = np.empty((n,) + r.u.shape[1:], dtype=complex)
+            u[sel] = r.u
+    return SolveResult(m=m, u=u, certified=cert, verified=ver, short=short,
+                       n_lilypads=sum(r.n_lilypads for _, r in parts), n_newton=sum(r.n_newton for _, r in parts),
+                       n_rejected=sum(r.n_rejected for _, r in parts))
 
 
 @dataclass(frozen=True)
@@ -149,9 +170,13 @@ class Spectrum:
         if self._m_grid is None:
             r = solve(self._eq, x.astype(complex), scale=self.lambda_max)
         else:
-            g = self.x
+            g, m_start, u_start = self._starts()
             j = np.clip(np.searchsorted(g, x), 1, g.size - 1)
             j = np.where(np.abs(g[j - 1] - x) <= np.abs(g[j] - x), j - 1, j)
+            # below the grid: from the ladder's rung just above, the direction it was built in
+            # (a walk up from the rung below can land on another branch and still verify)
+            below = x < self.x[0]
+            j[below] = np.minimum(np.searchsorted(g, x[below]), g.size - 1)
             # the start must lie in the same support interval as the target
             for lo, up in self.support:
                 inside = (x > lo) & (x < up)
@@ -161,10 +186,96 @@ class Spectrum:
                     if cand.size:
                         k = np.clip(np.searchsorted(g[cand], x[off]), 0, cand.size - 1)
                         j[off] = cand[k]
-            u0 = None if self._u_grid is None else self._u_grid[j]
-            r = solve_near(self._eq, x, self.lambda_max, g[j], self._m_grid[j], u0)
+            u0 = None if u_start is None else u_start[j]
+            lad = self._cache.get("ladder")
+            deep = np.zeros(x.shape, dtype=bool)
+            if lad and lad["x"] and lad["stop"] == "unverified" and not self._eq.rational:
+                # below the lowest verified rung of the ladder walks fail (and would fall back to
+                # walks from far above, seconds each): short walks only, unverified if they fail
+                deep = x < lad["x"][-1]
+            if not np.any(deep):
+                r = solve_near(self._eq, x, self.lambda_max, g[j], m_start[j], u0)
+            else:
+                parts = []
+                for sel, kw in ((~deep, {}), (deep, dict(max_rounds=_LADDER_ROUNDS, fallback=False))):
+                    if np.any(sel):
+                        parts.append((sel, solve_near(self._eq, x[sel], self.lambda_max, g[j[sel]], m_start[j[sel]],
+                                                      None if u0 is None else u0[sel], **kw)))
+                r = _merge_results(x.size, parts)
         d = np.maximum(-((1.0 + r.m) / x).imag / _PI, 0.0)
         return r, d
+
+    def _starts(self):
+        """Known solutions ``(x, m, u)`` to start walks from: the grid, and below it the ladder
+        of :meth:`_ladder` built so far (sorted in ``x``)."""
+        lad = self._cache.get("ladder")
+        if not lad or not lad["x"]:
+            return self.x, self._m_grid, self._u_grid
+        n = len(lad["x"])
+        x = np.r_[np.asarray(lad["x"][::-1]), self.x]
+        m = np.r_[np.asarray(lad["m"][::-1]), self._m_grid]
+        u = None if self._u_grid is None else np.concatenate([np.asarray(lad["u"][::-1]).reshape(n, -1), self._u_grid])
+        return x, m, u
+
+    def _ladder(self, p_min: float, lo: float, up: float) -> dict:
+        """Verified solutions below the solver's grid, each walked from the one above it (short
+        walks: a solve far below the grid from the grid itself is a walk over many decades),
+        descending in ``log x`` until ``F < p_min``, ``x`` reaches the float floor, a point
+        cannot be verified (two tries, the second at a shorter step), or :data:`_LADDER_MAX` solves are
+        spent (per spectrum). Kept in the cache; :meth:`_solve` starts from it."""
+        lad = self._cache.setdefault("ladder", {"x": [], "m": [], "u": [], "F": [], "d": [], "stop": None,
+                                                "solves": 0, "step": 1.0})
+        if self._m_grid is None:
+            lad["stop"] = "no grid"
+            return lad
+        if not lad["x"]:
+            sel = np.flatnonzero((self.x > lo) & (self.x < up) & np.isfinite(self._m_grid))
+            if sel.size == 0:
+                lad["stop"] = "no grid"
+                return lad
+            j = sel[0]
+            lad["top"] = (float(self.x[j]), self._m_grid[j], None if self._u_grid is None else self._u_grid[j],
+                          float(self._cdf_grid[j]))
+        floor = max(1e-300 * up, lo * (1 + 1e-10), 1e-320)
+        # rational equations: closed-form certified steps, cheap even from far above
+        rational = self._eq.rational
+        while lad["stop"] is None or lad["stop"] == "p":
+            xa, ma, ua, Fa = ((lad["x"][-1], lad["m"][-1], lad["u"][-1], lad["F"][-1]) if lad["x"] else lad["top"])
+            if Fa < p_min:
+                lad["stop"] = "p"
+                break
+            if lad["solves"] >= _LADDER_MAX:
+                lad["stop"] = "budget"
+                break
+            if xa <= floor:
+                lad["stop"] = "floor"
+                break
+            x = max(xa * 10.0 ** -lad["step"], floor)
+            lad["solves"] += 1
+            r = solve_near(self._eq, np.array([x]), self.lambda_max, np.array([xa]), np.array([ma]),
+                           None if ua is None else np.asarray(ua)[None, ...],
+                           max_rounds=MAX_ROUNDS if rational else _LADDER_ROUNDS, fallback=rational)
+            if not r.verified[0]:
+                lad["fail"] = x if lad.get("fail") is None else max(lad["fail"], x)
+                lad["step"] *= 0.25
+                lad["fails"] = lad.get("fails", 0) + 1
+                if lad["fails"] > 1 or lad["step"] < 1e-3:
+                    lad["stop"] = "unverified"
+                continue
+            lad["fails"] = 0
+            F = float(np.clip(1.0 - _tail_mass(self._eq, r.m, r.u, r.short)[0], 0.0, 1.0))
+            d = float(np.maximum(-((1.0 + r.m[0]) / x).imag / _PI, 0.0))
+            lad["x"].append(x)
+            lad["m"].append(r.m[0])
+            lad["u"].append(None if r.u is None else r.u[0])
+            lad["F"].append(F)
+            lad["d"].append(d)
+            # the memo agrees with the ladder (F is a function)
+            self._cache.setdefault("F", {}).setdefault(x, (F, d, 1.0))
+            lad["step"] = min(lad["step"] * 2.0, 4.0)
+            if lad["stop"] == "p":
+                lad["stop"] = None
+        return lad
 
     def _cdf_and_density(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``F`` and the density at ``x``, memoised per point: a value once computed is the value
@@ -358,37 +469,45 @@ class Spectrum:
                 x_last = np.where(closer, c, x_last)
                 F_last = np.where(closer, Fc, F_last)
                 d_last = np.where(closer, dc, d_last)
-        # lo = 0 and no point below p yet: step down (bounded) for a lower end, first twice as
-        # far as the local power law F ~ x^alpha (alpha = x rho / F) predicts, then further
+        # no point below p yet (the grid's lowest point has F >= p): the ladder of verified
+        # solutions below the grid (short walks, bounded) brackets p, and later solves there
+        # start from it
         down = xl <= 0.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            alpha = x_last * d_last / F_last
-            first = 2.0 * np.log10(F_last / p) / alpha + 1.0
-        first = np.where(np.isfinite(first), np.clip(first, 1.0, 300.0), 4.0)
-        for step in range(5):
-            if not np.any(down):
-                break
-            decades = first[down] * 4.0**step
-            x = np.maximum(xh[down] * 10.0 ** -np.minimum(decades, 320.0), max(1e-300 * up, 1e-320))
-            F, dd, good = self._cdf_density_ok(x)
-            # far below the grid a point no walk could verify may carry any value (deep tanh:
-            # F = 0.146 for every x < 1e-80): it only ends the descent, as a lower end
-            F = np.where(good, F, -np.inf)
-            ok = F >= p[down]
+        if np.any(down) and gx.size:
+            lad = self._ladder(float(np.min(p[down])), lo, up)
+            lx, lF, ld = np.asarray(lad["x"]), np.asarray(lad["F"]), np.asarray(lad["d"])
             d = np.flatnonzero(down)
-            xh[d[ok]], Fh[d[ok]] = x[ok], F[ok]
-            xl[d[~ok]] = x[~ok]
-            x_last[d], F_last[d], d_last[d] = x, F, dd
-            down[d[~ok]] = False  # bracketed; still down after the loop: F >= p at the floor
+            for i in d:
+                below = np.flatnonzero(lF < p[i])
+                above = np.flatnonzero(lF >= p[i])
+                if above.size:
+                    k = above[-1]  # the ladder descends: the lowest point with F >= p
+                    if lx[k] < xh[i]:
+                        xh[i], Fh[i] = lx[k], lF[k]
+                        x_last[i], F_last[i], d_last[i] = lx[k], lF[k], ld[k]
+                if below.size:
+                    xl[i] = lx[below[0]]
+                    down[i] = False
+            if np.any(down) and lad.get("fail") is not None and self._eq.rational:
+                # rational equations (cheap closed-form walks): below the lowest certified rung
+                # the float floor is a lower end whose F is not known (taken as < p); the search
+                # warns at every point it cannot certify
+                xl[down] = max(1e-300 * up, 1e-320)
+                down[:] = False
+            if np.any(down):
+                bad = p[down]
+                warnings.warn(
+                    f"quantile: F >= {float(bad.min()):.3g} at x = {float(np.min(xh[down])):.3g}, the lowest point "
+                    f"below the solver's grid that could be certified or verified ({lad['stop']}); the value "
+                    "returned for these p is an upper bound of the quantile, not the quantile",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
         ftol = np.minimum(_QUANTILE_FTOL, 1e-6 * p)  # relative for small p
         active = ~down & ~(Fh - p <= ftol)
         x_last = np.where(np.isfinite(x_last), x_last, np.sqrt(np.maximum(xl, 1e-320) * xh))
-        g_lo = float(gx[0]) if gx.size else up
+        # (below the grid each solve starts from the ladder's nearest rung: a short walk)
         for it in range(_QUANTILE_ITERS):
-            if it == _QUANTILE_ITERS_BELOW:
-                # below the solver's grid each solve is a long walk and the laws of D^2 are least
-                # accurate there: stop with the bracket as it is (F >= p at its upper end)
-                active &= xh >= g_lo
             a = np.flatnonzero(active)
             if a.size == 0:
                 break
@@ -716,7 +835,17 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
     other_atoms = [a for a in eq.atoms if a[0] != 0.0]
     cont_mass = 1.0 - sum(m for _, m in eq.atoms)
     if cont_mass > 1e-12:
-        intervals = _support_intervals(eq, atom0, [a for a, _ in other_atoms])
+        try:
+            intervals = _support_intervals(eq, atom0, [a for a, _ in other_atoms])
+        except RuntimeError as exc:
+            # (huge variances: the laws of D^2 put all but a sliver of mass ~ 1/sqrt(q) at 0)
+            q = eq.mean_field.q
+            raise ValueError(
+                f"jacobian_spectrum: the support of this law cannot be computed ({exc}); the "
+                f"pre-activation variances reach q = {float(np.max(q)):.3g} (layer {int(np.argmax(q)) + 1}) "
+                f"from sigma_w2 = {list(net.sigma_w2)}, sigma_b2 = {list(net.sigma_b2)}, q0 = {net.q0!r}: "
+                "make sigma_w2 (or q0, sigma_b2) smaller"
+            ) from exc
     else:
         intervals = []
     hi = max((b for _, b in intervals), default=0.0)
