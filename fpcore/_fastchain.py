@@ -169,20 +169,100 @@ def _resize(ok, step, t):
 
 
 @_jit
-def _walk(z, m, t, a, e, log_c, max_rounds, counts):
+def _disk_gamma(m, a, e, log_c, exact):
+    """The lilypad of ``m``: every ``z'`` with ``|g(z')| <= gamma`` passes :func:`_test_g` from
+    ``m`` (``eta K(eta)`` grows with ``eta = |g| / |g'|``). Closed form from
+    ``sum |e_j| / (d_j - r)^2 <= S_2 / (1 - r/d)^2`` (``d`` the distance to the nearest root or cut,
+    a lower bound), or, with ``exact``, the largest admissible ``eta`` by bisection on the exact
+    bound of the test. Returns gamma and ``|g|`` at the centre (for ``z``: see :func:`_walk`)."""
+    dmin = np.inf
+    cut = np.inf
+    S2 = 0.0
+    gp = 0.0 + 0.0j
+    for j in range(a.size):
+        d = m - a[j]
+        ad = abs(d)
+        if ad == 0.0:
+            return 0.0
+        gp -= e[j] / d
+        S2 += abs(e[j]) / (ad * ad)
+        dmin = min(dmin, ad)
+        cut = min(cut, ad if m.imag <= 0.0 else abs(m.real - a[j]))
+    agp = abs(gp)
+    d = min(dmin, cut)
+    if not (agp > 0.0) or not (S2 > 0.0) or not (d > 0.0):
+        return 0.0
+    A = agp / (d * S2)
+    rho = ((2.0 * A + 1.0) - math.sqrt(4.0 * A + 1.0)) / (2.0 * A) if A > 1e-8 else A
+    lo = 0.999 * rho * d / 2.0
+    if exact:
+        hi = 0.5 * d
+        for _ in range(50):
+            mid = 0.5 * (lo + hi)
+            r = 2.0 * mid
+            K = 0.0
+            for j in range(a.size):
+                dj = abs(m - a[j]) - r
+                K += abs(e[j]) / (dj * dj)
+            if r < d and mid * K <= 0.5 * agp:
+                lo = mid
+            else:
+                hi = mid
+    return lo * agp
+
+
+@_jit
+def _disk_radius(z, m, a, e, log_c, exact):
+    """Radius of the certified disk around ``z`` for the start ``m`` (as
+    ``_lilypad._Rational.disk_radius``): ``g(z') = g(z) + log(z'/z)`` and
+    ``|log(1 + x)| <= -log(1 - |x|)`` give ``R = |z| (1 - exp(|g(z)| - gamma))``."""
+    gamma = _disk_gamma(m, a, e, log_c, exact)
+    g, gp, dmin, cut = _g(z, m, a, e, log_c)
+    g = g - 1j * _TWO_PI * math.floor(g.imag / _TWO_PI + 0.5)
+    ag = abs(g)
+    if not (gamma > ag):
+        return 0.0
+    return -abs(z) * math.expm1(ag - gamma)
+
+
+@_jit
+def _walk(z, m, t, a, e, log_c, max_rounds, counts, worst):
     """Certified walk from a solution ``m`` at ``z`` to the target ``t`` (step doubled after an
-    accepted proposal, quartered after a rejected one). counts: lilypads, Newton, rejected."""
+    accepted proposal, quartered after a rejected one). Every accepted step stays inside the
+    current lilypad (:func:`_disk_radius`: the disk around ``z`` on which ``m`` is a certified
+    start), so that the chain's disks contain the next centres; ``worst[0]`` keeps the largest
+    step / radius. counts: lilypads, Newton, rejected."""
     h = abs(t - z)
+    R_lb = -1.0  # the current centre's radii (closed form, exact), computed on demand
+    R_ex = -1.0
     for _ in range(max_rounds):
         if t == z:
             return m, True
         zn, step, final = _propose(z, t, h)
         ok, k, g, gp = _test_g(zn, m, a, e, log_c)
         if ok:
+            if R_lb < 0.0:
+                R_lb = _disk_radius(z, m, a, e, log_c, False)
+            R = R_lb
+            if step > R_lb:
+                if R_ex < 0.0:
+                    R_ex = max(_disk_radius(z, m, a, e, log_c, True), R_lb)
+                R = R_ex
+                if step > R_ex:  # the test passes out there, but outside the lilypad: stop at its rim
+                    step = R_ex * (1.0 - 1e-9)
+                    final = False
+                    zn = z + (t - z) * (step / abs(t - z))
+                    ok, k, g, gp = _test_g(zn, m, a, e, log_c)
+            if ok and step > 0.0:
+                worst[0] = max(worst[0], step / R)
+            ok = ok and step > 0.0
+        if ok:
             m, used = _certified_newton(zn, m, k, g, gp, a, e, log_c, 60)
             counts[0] += 1
             counts[1] += used
             z = zn
+            R_lb = -1.0
+            R_ex = -1.0
             if final:
                 return m, True
         else:
@@ -194,12 +274,12 @@ def _walk(z, m, t, a, e, log_c, max_rounds, counts):
 
 
 @_jit
-def _walk_inverted(z, m, t, b, eb, log_cb, max_rounds, counts):
+def _walk_inverted(z, m, t, b, eb, log_cb, max_rounds, counts, worst):
     """:func:`_walk` along the real axis in the coordinate ``w = 1 / conj(m)``: for real ``z``,
     ``M^{-1}(m) = z`` iff ``M^{-1}(1 / w) = z``, again a product ``C' prod (w - b_j)^{e_j}`` (roots
     ``b``), and ``Im w <= 0`` keeps ``w`` clear of the cuts as ``m`` is. Near an edge where ``|m|``
     grows without bound (``M^{-1}(infinity)`` finite), ``w`` has an ordinary square-root edge."""
-    w, good = _walk(z, 1.0 / m.conjugate(), t, b, eb, log_cb, max_rounds, counts)
+    w, good = _walk(z, 1.0 / m.conjugate(), t, b, eb, log_cb, max_rounds, counts, worst)
     return 1.0 / w.conjugate(), good
 
 
@@ -209,13 +289,15 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
 
     Each point walks from its left neighbour in ``m``, or, where that fails, in ``w = 1 / conj(m)``
     (``b``, ``eb``, ``log_cb``: the inverted product, :func:`_walk_inverted`); ``w`` is tried
-    first where ``|m| > 1`` at the previous point. Returns the solutions, a certified mask and the
-    counts (lilypads, Newton steps, rejected).
+    first where ``|m| > 1`` at the previous point. Returns the solutions, a certified mask, the
+    counts (lilypads, Newton steps, rejected) and the largest step / lilypad radius (at most 1:
+    every next centre lies in the current certified disk).
     """
     n = x.size
     out = np.empty(n, dtype=np.complex128)
     ok = np.zeros(n, dtype=np.bool_)
     counts = np.zeros(3, dtype=np.int64)
+    worst = np.zeros(1)
     for i in range(n):
         t = complex(x[i], 0.0)
         if i > 0 and groups[i] == groups[i - 1] and ok[i - 1]:
@@ -225,9 +307,9 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
             inverted = abs(out[i - 1]) > 1.0
             for attempt in range(2):
                 if inverted:
-                    m, good = _walk_inverted(z, out[i - 1], t, b, eb, log_cb, max_rounds, counts)
+                    m, good = _walk_inverted(z, out[i - 1], t, b, eb, log_cb, max_rounds, counts, worst)
                 else:
-                    m, good = _walk(z, out[i - 1], t, a, e, log_c, max_rounds, counts)
+                    m, good = _walk(z, out[i - 1], t, a, e, log_c, max_rounds, counts, worst)
                 if good:
                     break
                 inverted = not inverted
@@ -245,10 +327,10 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
         m0, used = _certified_newton(z0, m0, k, g, gp, a, e, log_c, 60)
         counts[0] += 1
         counts[1] += used
-        m, good = _walk(z0, m0, t, a, e, log_c, max_rounds, counts)
+        m, good = _walk(z0, m0, t, a, e, log_c, max_rounds, counts, worst)
         out[i] = m
         ok[i] = good
-    return out, ok, counts
+    return out, ok, counts, worst[0]
 
 
 @_jit

@@ -766,7 +766,7 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
         # they leave walks down vectorised
         labels = np.arange(n) if groups is None else groups
         B, EB, log_cb = _inverted(eq)
-        out_m, ok, cnt = _fastchain.grid_chain(
+        out_m, ok, cnt, _ = _fastchain.grid_chain(
             np.ascontiguousarray(t.real), np.ascontiguousarray(labels, dtype=np.int64), float(Y), float(eq.mean),
             s1, A, E, float(eq.log_c), B, EB, log_cb, max_rounds)
         counts[:] += cnt
