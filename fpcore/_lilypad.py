@@ -1194,7 +1194,7 @@ class _Joint:
 
 def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
                   ok: np.ndarray, Y: float, min_size: int = 8, max_rounds: int = 300,
-                  link_rounds: int = 40) -> np.ndarray:
+                  link_rounds: int = 12) -> np.ndarray:
     """Which grid solutions ``(m, u)`` of a non-rational equation are certified (:class:`_Joint`).
 
     Point ``i`` is certified when (a) the test at its own target from its own ``(m_i, u_i)``

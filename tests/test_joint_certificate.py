@@ -26,7 +26,7 @@ NETS = {
 
 
 def _grid_solution(net):
-    s = fpcore.jacobian_spectrum(net, n_points=200)
+    s = fpcore.jacobian_spectrum(net, n_points=400)
     eq = build_equation(net)
     x = s.x
     groups = np.searchsorted(np.array([b for _, b in s.support]), x, side="left")
