@@ -169,20 +169,100 @@ def _resize(ok, step, t):
 
 
 @_jit
-def _walk(z, m, t, a, e, log_c, max_rounds, counts):
+def _disk_gamma(m, a, e, log_c, exact):
+    """The lilypad of ``m``: every ``z'`` with ``|g(z')| <= gamma`` passes :func:`_test_g` from
+    ``m`` (``eta K(eta)`` grows with ``eta = |g| / |g'|``). Closed form from
+    ``sum |e_j| / (d_j - r)^2 <= S_2 / (1 - r/d)^2`` (``d`` the distance to the nearest root or cut,
+    a lower bound), or, with ``exact``, the largest admissible ``eta`` by bisection on the exact
+    bound of the test. Returns gamma and ``|g|`` at the centre (for ``z``: see :func:`_walk`)."""
+    dmin = np.inf
+    cut = np.inf
+    S2 = 0.0
+    gp = 0.0 + 0.0j
+    for j in range(a.size):
+        d = m - a[j]
+        ad = abs(d)
+        if ad == 0.0:
+            return 0.0
+        gp -= e[j] / d
+        S2 += abs(e[j]) / (ad * ad)
+        dmin = min(dmin, ad)
+        cut = min(cut, ad if m.imag <= 0.0 else abs(m.real - a[j]))
+    agp = abs(gp)
+    d = min(dmin, cut)
+    if not (agp > 0.0) or not (S2 > 0.0) or not (d > 0.0):
+        return 0.0
+    A = agp / (d * S2)
+    rho = ((2.0 * A + 1.0) - math.sqrt(4.0 * A + 1.0)) / (2.0 * A) if A > 1e-8 else A
+    lo = 0.999 * rho * d / 2.0
+    if exact:
+        hi = 0.5 * d
+        for _ in range(50):
+            mid = 0.5 * (lo + hi)
+            r = 2.0 * mid
+            K = 0.0
+            for j in range(a.size):
+                dj = abs(m - a[j]) - r
+                K += abs(e[j]) / (dj * dj)
+            if r < d and mid * K <= 0.5 * agp:
+                lo = mid
+            else:
+                hi = mid
+    return lo * agp
+
+
+@_jit
+def _disk_radius(z, m, a, e, log_c, exact):
+    """Radius of the certified disk around ``z`` for the start ``m`` (as
+    ``_lilypad._Rational.disk_radius``): ``g(z') = g(z) + log(z'/z)`` and
+    ``|log(1 + x)| <= -log(1 - |x|)`` give ``R = |z| (1 - exp(|g(z)| - gamma))``."""
+    gamma = _disk_gamma(m, a, e, log_c, exact)
+    g, gp, dmin, cut = _g(z, m, a, e, log_c)
+    g = g - 1j * _TWO_PI * math.floor(g.imag / _TWO_PI + 0.5)
+    ag = abs(g)
+    if not (gamma > ag):
+        return 0.0
+    return -abs(z) * math.expm1(ag - gamma)
+
+
+@_jit
+def _walk(z, m, t, a, e, log_c, max_rounds, counts, worst):
     """Certified walk from a solution ``m`` at ``z`` to the target ``t`` (step doubled after an
-    accepted proposal, quartered after a rejected one). counts: lilypads, Newton, rejected."""
+    accepted proposal, quartered after a rejected one). Every accepted step stays inside the
+    current lilypad (:func:`_disk_radius`: the disk around ``z`` on which ``m`` is a certified
+    start), so that the chain's disks contain the next centres; ``worst[0]`` keeps the largest
+    step / radius. counts: lilypads, Newton, rejected."""
     h = abs(t - z)
+    R_lb = -1.0  # the current centre's radii (closed form, exact), computed on demand
+    R_ex = -1.0
     for _ in range(max_rounds):
         if t == z:
             return m, True
         zn, step, final = _propose(z, t, h)
         ok, k, g, gp = _test_g(zn, m, a, e, log_c)
         if ok:
+            if R_lb < 0.0:
+                R_lb = _disk_radius(z, m, a, e, log_c, False)
+            R = R_lb
+            if step > R_lb:
+                if R_ex < 0.0:
+                    R_ex = max(_disk_radius(z, m, a, e, log_c, True), R_lb)
+                R = R_ex
+                if step > R_ex:  # the test passes out there, but outside the lilypad: stop at its rim
+                    step = R_ex * (1.0 - 1e-9)
+                    final = False
+                    zn = z + (t - z) * (step / abs(t - z))
+                    ok, k, g, gp = _test_g(zn, m, a, e, log_c)
+            if ok and step > 0.0:
+                worst[0] = max(worst[0], step / R)
+            ok = ok and step > 0.0
+        if ok:
             m, used = _certified_newton(zn, m, k, g, gp, a, e, log_c, 60)
             counts[0] += 1
             counts[1] += used
             z = zn
+            R_lb = -1.0
+            R_ex = -1.0
             if final:
                 return m, True
         else:
@@ -194,12 +274,12 @@ def _walk(z, m, t, a, e, log_c, max_rounds, counts):
 
 
 @_jit
-def _walk_inverted(z, m, t, b, eb, log_cb, max_rounds, counts):
+def _walk_inverted(z, m, t, b, eb, log_cb, max_rounds, counts, worst):
     """:func:`_walk` along the real axis in the coordinate ``w = 1 / conj(m)``: for real ``z``,
     ``M^{-1}(m) = z`` iff ``M^{-1}(1 / w) = z``, again a product ``C' prod (w - b_j)^{e_j}`` (roots
     ``b``), and ``Im w <= 0`` keeps ``w`` clear of the cuts as ``m`` is. Near an edge where ``|m|``
     grows without bound (``M^{-1}(infinity)`` finite), ``w`` has an ordinary square-root edge."""
-    w, good = _walk(z, 1.0 / m.conjugate(), t, b, eb, log_cb, max_rounds, counts)
+    w, good = _walk(z, 1.0 / m.conjugate(), t, b, eb, log_cb, max_rounds, counts, worst)
     return 1.0 / w.conjugate(), good
 
 
@@ -209,13 +289,15 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
 
     Each point walks from its left neighbour in ``m``, or, where that fails, in ``w = 1 / conj(m)``
     (``b``, ``eb``, ``log_cb``: the inverted product, :func:`_walk_inverted`); ``w`` is tried
-    first where ``|m| > 1`` at the previous point. Returns the solutions, a certified mask and the
-    counts (lilypads, Newton steps, rejected).
+    first where ``|m| > 1`` at the previous point. Returns the solutions, a certified mask, the
+    counts (lilypads, Newton steps, rejected) and the largest step / lilypad radius (at most 1:
+    every next centre lies in the current certified disk).
     """
     n = x.size
     out = np.empty(n, dtype=np.complex128)
     ok = np.zeros(n, dtype=np.bool_)
     counts = np.zeros(3, dtype=np.int64)
+    worst = np.zeros(1)
     for i in range(n):
         t = complex(x[i], 0.0)
         if i > 0 and groups[i] == groups[i - 1] and ok[i - 1]:
@@ -225,9 +307,9 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
             inverted = abs(out[i - 1]) > 1.0
             for attempt in range(2):
                 if inverted:
-                    m, good = _walk_inverted(z, out[i - 1], t, b, eb, log_cb, max_rounds, counts)
+                    m, good = _walk_inverted(z, out[i - 1], t, b, eb, log_cb, max_rounds, counts, worst)
                 else:
-                    m, good = _walk(z, out[i - 1], t, a, e, log_c, max_rounds, counts)
+                    m, good = _walk(z, out[i - 1], t, a, e, log_c, max_rounds, counts, worst)
                 if good:
                     break
                 inverted = not inverted
@@ -245,10 +327,10 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
         m0, used = _certified_newton(z0, m0, k, g, gp, a, e, log_c, 60)
         counts[0] += 1
         counts[1] += used
-        m, good = _walk(z0, m0, t, a, e, log_c, max_rounds, counts)
+        m, good = _walk(z0, m0, t, a, e, log_c, max_rounds, counts, worst)
         out[i] = m
         ok[i] = good
-    return out, ok, counts
+    return out, ok, counts, worst[0]
 
 
 @_jit
@@ -1168,3 +1250,424 @@ def gauss_error_ok(U, vmax, kk, m, n, tol):
                 break
         out[i] = good
     return out
+
+
+@_jit
+def _arg_up(w):
+    a = math.atan2(w.imag, w.real)
+    return a - _TWO_PI if a > 0.5 * math.pi else a
+
+
+@_jit
+def _wrap_c(g):
+    return g - 1j * _TWO_PI * np.round(g.imag / _TWO_PI)
+
+
+@_jit
+def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi, Gp, rg, errg, lu, a1m, a1p, tau,
+                 ok, Rk, th):
+    """One centre ``(m, u)`` of :func:`joint_test` and the segments ``[zf[k], zt[k]]``: the sums at
+    the centre once, ``omega`` on the largest ball asked for (valid on every smaller one), again
+    on a smaller ball only where that fails. Fills ``tau``, ``ok``, ``Rk`` and ``th``."""
+    G = V.shape[0]
+    K = V.shape[1]
+    J = a.shape[0]
+    eps8 = 8.0 * 2.220446049250313e-16
+    P = zt.size
+    for q in range(P):
+        ok[q] = False
+        Rk[q] = 0.0
+        th[q] = np.inf
+    mp = m
+    am = abs(mp)
+    if not (am > 0.0) or not np.isfinite(am):
+        return
+    lm = complex(math.log(am), math.atan2(mp.imag, mp.real))
+    r0 = -e0 * lm - log_c
+    err0 = abs(e0) * abs(lm) + abs(log_c)
+    s0 = complex(-e0, 0.0)
+    for j in range(J):
+        d = mp - a[j]
+        ad = abs(d)
+        r0 -= e[j] * complex(math.log(ad), _arg_up(d))
+        err0 += abs(e[j]) * (abs(math.log(ad)) + math.pi)
+        s0 -= e[j] * mp / d
+    bad = False
+    for g in range(G):
+        ug = u[g]
+        aug = abs(ug)
+        if not (aug > 0.0):
+            bad = True
+            break
+        lu[g] = complex(math.log(aug), math.atan2(ug.imag, ug.real))
+        r0 += n[g] * lu[g]
+        err0 += n[g] * abs(lu[g])
+        phr = 0.0
+        phi = 0.0
+        qr = 0.0
+        qi = 0.0
+        sa = 0.0
+        for i in range(K):
+            if not live[g, i]:
+                continue
+            x = ug * V[g, i]
+            omr = 1.0 - x.real
+            omi = -x.imag
+            q = omr * omr + omi * omi
+            ir = omr / q
+            ii = -omi / q
+            wv = WV[g, i]
+            tr = wv.real * ir - wv.imag * ii
+            ti = wv.real * ii + wv.imag * ir
+            phr += tr
+            phi += ti
+            # tm * x / om
+            xr = x.real * ir - x.imag * ii
+            xi = x.real * ii + x.imag * ir
+            qr += tr * xr - ti * xi
+            qi += tr * xi + ti * xr
+            aom = math.sqrt(q)
+            sa += aWV[g, i] / aom
+            a1m[g, i] = aom
+            pr = 1.0 + x.real
+            a1p[g, i] = math.sqrt(pr * pr + x.imag * x.imag)
+        ph = complex(phr, phi)
+        Phi[g] = ph
+        aph = abs(ph)
+        if not (aph > 0.0):
+            bad = True
+            break
+        lph = complex(math.log(aph), math.atan2(phi, phr))
+        rg[g] = _wrap_c(lu[g] + lph - math.log(k[g]) - lm)
+        errg[g] = eps8 * (math.pi + abs(lu[g]) + abs(lph) + sa / aph + abs(math.log(k[g])) + abs(lm))
+        Gp[g] = 1.0 + complex(qr, qi) / ph
+    if bad:
+        return
+    err0 *= eps8
+    s = s0
+    for g in range(G):
+        s += n[g] / Gp[g]
+    as_ = abs(s)
+    acc = 0j
+    for g in range(G):
+        acc += n[g] * rg[g] / Gp[g]
+    rnd = err0
+    emax = 0.0
+    for g in range(G):
+        tg = 1.0 / abs(Gp[g])
+        tau[g] = tg
+        rnd += n[g] * tg * errg[g]
+        emax = max(emax, errg[g])
+    alpha = np.full(P, np.inf)
+    Rmax = 0.0
+    for q in range(P):
+        z = zt[q]
+        az = abs(z)
+        lz = complex(math.log(az), math.atan2(z.imag, z.real))
+        v0 = -(_wrap_c(r0 + lz) - acc) / s
+        al = abs(v0)
+        for g in range(G):
+            vg = (v0 - rg[g]) / Gp[g]
+            al = max(al, abs(vg) * abs(Gp[g]))
+        al += (rnd + eps8 * (abs(math.log(az)) + math.pi)) / as_ + emax
+        frac = abs(zf[q] - z) / az
+        if not (frac < 1.0):
+            continue
+        al += -math.log1p(-frac) / as_
+        if np.isfinite(al):
+            alpha[q] = al
+            Rmax = max(Rmax, 2.0 * al)
+    if Rmax == 0.0:
+        return
+    om = _joint_omega(Rmax, m, am, u, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_)
+    for q in range(P):
+        if not np.isfinite(alpha[q]):
+            continue
+        t_ = alpha[q] * om
+        if not (t_ <= 0.5) and 2.0 * alpha[q] < Rmax:  # the smaller ball's own omega
+            t_ = alpha[q] * _joint_omega(2.0 * alpha[q], m, am, u, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_)
+        th[q] = t_
+        if t_ <= 0.5:
+            ok[q] = True
+            Rk[q] = 2.0 * alpha[q]
+
+
+@_jit
+def _joint_omega(R, mp, am, u, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_):
+    """The affine Lipschitz constant ``omega`` of the joint test on the ball of radius ``R``
+    (``inf`` where the ball reaches a pole)."""
+    G = aV.shape[0]
+    K = aV.shape[1]
+    grow = am * math.expm1(R)
+    K0 = 0.0
+    for j in range(a.shape[0]):
+        den = abs(mp - a[j]) - grow
+        if den <= 0.0:
+            return np.inf
+        K0 += abs(a[j]) * abs(e[j]) / (den * den)
+    K0 *= am * math.exp(R)
+    sumY = 0.0
+    maxY = 0.0
+    for g in range(G):
+        tg = tau[g]
+        rho = tg * R
+        er = math.exp(rho)
+        em = math.expm1(rho)
+        B1 = 0.0
+        B2 = 0.0
+        aug = abs(u[g])
+        for i in range(K):
+            if not live[g, i]:
+                continue
+            ax = aug * aV[g, i]
+            dx = ax * em
+            beta = a1m[g, i] - dx
+            if beta <= 0.0:
+                return np.inf
+            gam = a1p[g, i] + dx
+            c = aWV[g, i] * ax * er / (beta * beta)
+            B1 += c
+            B2 += c * gam / beta
+        pl = abs(Phi[g]) - B1 * rho
+        if pl <= 0.0:
+            return np.inf
+        H = B2 / pl + (B1 / pl) ** 2
+        Yg = H * tg * tg
+        sumY += n[g] * tg * Yg
+        maxY = max(maxY, Yg)
+    return (K0 + sumY) / as_ + maxY
+
+
+@_jit
+def joint_test(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
+    """The joint Kantorovich test of ``fpcore._lilypad._Joint.test``, one point per loop (same
+    formulas, no temporaries; ``WV = W V``, ``aV = |V|``, ``aWV = |W V|``). Returns ok, R,
+    tau (n, G), theta."""
+    npt = m.shape[0]
+    G = V.shape[0]
+    K = V.shape[1]
+    ok = np.zeros(npt, dtype=np.bool_)
+    Rout = np.zeros(npt)
+    tau = np.zeros((npt, G))
+    theta = np.full(npt, np.inf)
+    Phi = np.zeros(G, dtype=np.complex128)
+    Gp = np.zeros(G, dtype=np.complex128)
+    rg = np.zeros(G, dtype=np.complex128)
+    errg = np.zeros(G)
+    lu = np.zeros(G, dtype=np.complex128)
+    a1m = np.zeros((G, K))
+    a1p = np.zeros((G, K))
+    zf1 = np.zeros(1, dtype=np.complex128)
+    zt1 = np.zeros(1, dtype=np.complex128)
+    ok1 = np.zeros(1, dtype=np.bool_)
+    R1 = np.zeros(1)
+    th1 = np.zeros(1)
+    for p in range(npt):
+        zf1[0] = zf[p]
+        zt1[0] = zt[p]
+        _joint_point(zf1, zt1, m[p], u[p], V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi, Gp, rg, errg, lu,
+                     a1m, a1p, tau[p], ok1, R1, th1)
+        ok[p], Rout[p], theta[p] = ok1[0], R1[0], th1[0]
+    return ok, Rout, tau, theta
+
+
+@_jit
+def joint_grid(t, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
+    """:func:`joint_test` on a sorted real grid, three segments per centre ``x_i``: its own target
+    (``[t_i, t_i]``), the next (``[t_i, t_{i+1}]``) and the previous (``[t_i, t_{i-1}]``).
+    Returns ok (n, 3), R (n, 3), tau (n, G) at the centres."""
+    npt = m.shape[0]
+    G = V.shape[0]
+    K = V.shape[1]
+    ok = np.zeros((npt, 3), dtype=np.bool_)
+    Rout = np.zeros((npt, 3))
+    th = np.zeros(3)
+    tau = np.zeros((npt, G))
+    Phi = np.zeros(G, dtype=np.complex128)
+    Gp = np.zeros(G, dtype=np.complex128)
+    rg = np.zeros(G, dtype=np.complex128)
+    errg = np.zeros(G)
+    lu = np.zeros(G, dtype=np.complex128)
+    a1m = np.zeros((G, K))
+    a1p = np.zeros((G, K))
+    zf = np.zeros(3, dtype=np.complex128)
+    zt = np.zeros(3, dtype=np.complex128)
+    for p in range(npt):
+        zf[0] = zf[1] = zf[2] = t[p]
+        zt[0] = t[p]
+        zt[1] = t[min(p + 1, npt - 1)]
+        zt[2] = t[max(p - 1, 0)]
+        _joint_point(zf, zt, m[p], u[p], V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi, Gp, rg, errg, lu,
+                     a1m, a1p, tau[p], ok[p], Rout[p], th)
+    return ok, Rout, tau
+
+
+@_jit
+def _joint_dist(m1, u1, m0, u0, tau):
+    d = abs(np.log(m1 / m0))
+    for g in range(u0.size):
+        d = max(d, abs(np.log(u1[g] / u0[g])) / tau[g])
+    return d if np.isfinite(d) else np.inf
+
+
+@_jit
+def _joint_walk_one(z, m, tp, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0,
+                    max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1,
+                    pu_row, ptau_row):
+    """Certified steps from the solution ``(m, u)`` at ``z`` straight to ``tp``: each step passes
+    the joint test on its segment and the next joint-Newton solution lies in the certified ball.
+    ``u`` is updated in place, the last step's ball centre ``u`` and ``tau`` go to ``pu_row``,
+    ``ptau_row``. Returns m, the last ball's centre m and radius, and whether it arrived."""
+    G = kk.size
+    h = abs(tp - z) / 4.0
+    pm = m
+    pR = 0.0
+    for _ in range(max_rounds):
+        dist = abs(tp - z)
+        step = min(h, dist)
+        final = step >= dist
+        zn = tp if final else z + (tp - z) * (step / dist)
+        zf1[0] = z
+        zt1[0] = zn
+        _joint_point(zf1, zt1, m, u, Vc, WVc, aVc, aWVc, live, kk, nn, a, e, e0, log_c,
+                     Phi, Gp, rg, errg, lu, a1m, a1p, tau, ok1, R1, th1)
+        ok, R, th = ok1[0], R1[0], th1[0]
+        good = False
+        mn = m
+        if ok:
+            for g in range(G):
+                un[g] = u[g]
+            mn, conv, res, inner, used = _gnewton(zn, m, un, 40, tol, a_all, e_all, log_c, Vn, Wn, kk, nn,
+                                                  rgn, dps)
+            good = conv and _joint_dist(mn, un, m, u, tau) <= R
+        # alpha grows about linearly with the step and omega hardly moves: aim at theta = 0.3
+        fac = 0.3 / th if (np.isfinite(th) and th > 0.0) else 0.25
+        if good:
+            pm = m
+            pR = R
+            for g in range(G):
+                pu_row[g] = u[g]
+                ptau_row[g] = tau[g]
+                u[g] = un[g]
+            m = mn
+            z = zn
+            if final:
+                return m, pm, pR, True
+            h = step * min(max(fac, 1.0), 4.0)
+        else:
+            h = step * min(max(fac, 0.05), 0.5)
+            if h <= 1e-14 * max(abs(tp), 1e-300):
+                break
+    return m, pm, pR, False
+
+
+@_jit
+def joint_walk(z0, m0, u0, t, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0,
+               max_rounds, tol):
+    """:func:`_joint_walk_one` for each start ``(z0, m0, u0)`` and target ``t`` (complex arrays).
+    Returns the final ``(m, u)``, the last ball (centre ``m``, ``u``, radius, tau), arrived."""
+    npt = t.size
+    G = kk.size
+    K = Vc.shape[1]
+    out_m = np.zeros(npt, dtype=np.complex128)
+    out_u = np.zeros((npt, G), dtype=np.complex128)
+    pm = np.zeros(npt, dtype=np.complex128)
+    pu = np.zeros((npt, G), dtype=np.complex128)
+    pR = np.zeros(npt)
+    ptau = np.ones((npt, G))
+    done = np.zeros(npt, dtype=np.bool_)
+    Phi = np.zeros(G, dtype=np.complex128)
+    Gp = np.zeros(G, dtype=np.complex128)
+    rg = np.zeros(G, dtype=np.complex128)
+    errg = np.zeros(G)
+    lu = np.zeros(G, dtype=np.complex128)
+    a1m = np.zeros((G, K))
+    a1p = np.zeros((G, K))
+    tau = np.zeros(G)
+    u = np.zeros(G, dtype=np.complex128)
+    un = np.zeros(G, dtype=np.complex128)
+    rgn = np.zeros(G, dtype=np.complex128)
+    dps = np.zeros(G, dtype=np.complex128)
+    zf1 = np.zeros(1, dtype=np.complex128)
+    zt1 = np.zeros(1, dtype=np.complex128)
+    ok1 = np.zeros(1, dtype=np.bool_)
+    R1 = np.zeros(1)
+    th1 = np.zeros(1)
+    for p in range(npt):
+        for g in range(G):
+            u[g] = u0[p, g]
+        m, pm[p], pR[p], done[p] = _joint_walk_one(
+            z0[p], m0[p], t[p], u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0,
+            max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1, pu[p], ptau[p])
+        out_m[p] = m
+        for g in range(G):
+            out_u[p, g] = u[g]
+    return out_m, out_u, pm, pu, pR, ptau, done
+
+
+@_jit
+def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc, aVc, aWVc, live, a, e, e0,
+                   max_rounds, tol):
+    """``fpcore._lilypad._Joint.vertical`` compiled: a certified chain from the far field at
+    ``t + i Y`` straight down to each real ``t``. Returns the final ``(m, u)``, the last step's
+    ball (centre ``m``, ``u``, radius, tau) and whether the chain arrived."""
+    npt = t.size
+    G = kk.size
+    K = Vc.shape[1]
+    out_m = np.zeros(npt, dtype=np.complex128)
+    out_u = np.zeros((npt, G), dtype=np.complex128)
+    pm = np.zeros(npt, dtype=np.complex128)
+    pu = np.zeros((npt, G), dtype=np.complex128)
+    pR = np.zeros(npt)
+    ptau = np.ones((npt, G))
+    done = np.zeros(npt, dtype=np.bool_)
+    Phi = np.zeros(G, dtype=np.complex128)
+    Gp = np.zeros(G, dtype=np.complex128)
+    rg = np.zeros(G, dtype=np.complex128)
+    errg = np.zeros(G)
+    lu = np.zeros(G, dtype=np.complex128)
+    a1m = np.zeros((G, K))
+    a1p = np.zeros((G, K))
+    tau = np.zeros(G)
+    u = np.zeros(G, dtype=np.complex128)
+    un = np.zeros(G, dtype=np.complex128)
+    rgn = np.zeros(G, dtype=np.complex128)
+    dps = np.zeros(G, dtype=np.complex128)
+    zf1 = np.zeros(1, dtype=np.complex128)
+    zt1 = np.zeros(1, dtype=np.complex128)
+    ok1 = np.zeros(1, dtype=np.bool_)
+    R1 = np.zeros(1)
+    th1 = np.zeros(1)
+    for p in range(npt):
+        tp = t[p]
+        z = complex(tp, Y)
+        started = False
+        m = 0j
+        for _ in range(60):  # the far start, certified: raise Y until it is
+            m = mean / z
+            for g in range(G):
+                u[g] = kk[g] * m / mu[g]
+                un[g] = u[g]
+            zf1[0] = z
+            zt1[0] = z
+            _joint_point(zf1, zt1, m, u, Vc, WVc, aVc, aWVc, live, kk, nn, a, e, e0, log_c,
+                         Phi, Gp, rg, errg, lu, a1m, a1p, tau, ok1, R1, th1)
+            ok, R, th = ok1[0], R1[0], th1[0]
+            mn, conv, res, inner, used = _gnewton(z, m, un, 40, tol, a_all, e_all, log_c, Vn, Wn, kk, nn, rgn, dps)
+            if ok and conv and _joint_dist(mn, un, m, u, tau) <= R:
+                m = mn
+                for g in range(G):
+                    u[g] = un[g]
+                started = True
+                break
+            z = complex(tp, 4.0 * z.imag)
+        if not started:
+            continue
+        m, pm[p], pR[p], done[p] = _joint_walk_one(
+            complex(tp, z.imag), m, complex(tp, 0.0), u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc,
+            aWVc, live, a, e, e0, max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1,
+            R1, th1, pu[p], ptau[p])
+        out_m[p] = m
+        for g in range(G):
+            out_u[p, g] = u[g]
+    return out_m, out_u, pm, pu, pR, ptau, done

@@ -766,7 +766,7 @@ def _solve_rational(eq: Equation, t: np.ndarray, scale: float, record: bool, max
         # they leave walks down vectorised
         labels = np.arange(n) if groups is None else groups
         B, EB, log_cb = _inverted(eq)
-        out_m, ok, cnt = _fastchain.grid_chain(
+        out_m, ok, cnt, _ = _fastchain.grid_chain(
             np.ascontiguousarray(t.real), np.ascontiguousarray(labels, dtype=np.int64), float(Y), float(eq.mean),
             s1, A, E, float(eq.log_c), B, EB, log_cb, max_rounds)
         counts[:] += cnt
@@ -981,6 +981,309 @@ class _General:
             r0, gp, rg, a = self.residual(z, m, u)
             inner = np.max(np.abs(rg) / np.maximum(np.abs(self.k * m[:, None]), 1e-300), axis=1)
         return m, u, conv, np.abs(r0), inner, used, path
+
+
+class _Joint:
+    r"""Kantorovich test for the joint system in ``x = (l, lambda_1, ..., lambda_G)``,
+    ``m = e^l``, ``u_g = e^{lambda_g}`` (MATH.md sections 3-4).
+
+    Residuals (each on the branch nearest 0 at the centre; their zeros are the solutions):
+    ``r_0 = log z - log C - e_0 l - sum_j e_j log(e^l - a_j) + sum_g n_g lambda_g``
+    (``log(z / M^{-1}(m, u))``; ``e_0`` the exponent of the root ``a = 0``, other ``a_j < 0``) and
+    ``r_g = lambda_g + log Phi_g(u_g) - log k_g - l`` (``psi_g(u) = u Phi_g(u) = k_g m``,
+    ``Phi_g(u) = sum_i w_i v_i / (1 - u v_i)`` over the atoms of the law of ``D^2`` as the solver
+    represents it: real atoms, or the complex atoms of a contour rule). Logarithmic coordinates
+    make the factors ``m^{e_0}`` and ``u_g^{n_g}`` and the far field (``psi ~ E[D^2] u``) exactly
+    linear, so the curvature bounds below are small wherever the equation is tame.
+
+    The Jacobian is an arrow matrix: ``dr_0/dl = s_0 = -e_0 - sum_j e_j m / (m - a_j)``,
+    ``dr_0/dlambda_g = n_g``, ``dr_g/dl = -1``, ``dr_g/dlambda_g = G_g = 1 + u Phi_g'(u) / Phi_g``;
+    ``A = F'(x_0)^{-1}`` applies in ``O(G)`` through ``s = s_0 + sum_g n_g / G_g``:
+    ``(A y)_0 = (y_0 - sum_g n_g y_g / G_g) / s``, ``(A y)_g = (y_g + (A y)_0) / G_g``.
+    Norm ``||x|| = max(|l|, max_g |lambda_g| / tau_g)``, ``tau_g = 1 / |G_g|``.
+
+    On the ball of radius ``R`` (``|l - l_0| <= R``, ``|lambda_g - lambda_{g,0}| <= rho_g =
+    tau_g R``) the mean-value inequality bounds the change of ``F'``:
+    ``|d^2 r_0 / dl^2| <= K_0 = |m_0| e^R sum_j |e_j a_j| / (|m_0 - a_j| - |m_0| (e^R - 1))^2``;
+    with ``x_i = u v_i``, ``beta_i = |1 - x_{i,0}| - |x_{i,0}| (e^rho - 1)`` and
+    ``gamma_i = |1 + x_{i,0}| + |x_{i,0}| (e^rho - 1)``, ``|u Phi'| <= B_1 = sum_i |w_i v_i| |x_{i,0}|
+    e^rho / beta_i^2``, ``|(u d/du)^2 Phi| <= B_2 = sum_i |w_i v_i| |x_{i,0}| e^rho gamma_i /
+    beta_i^3``, ``|Phi| >= p = |Phi(u_0)| - B_1 rho``, so ``|dG_g / dlambda_g| <= H_g = B_2 / p +
+    (B_1 / p)^2`` (every ``beta_i``, ``p`` and denominator positive: the ball avoids every pole
+    and zero). Pushing unit vectors through ``A (F'(x) - F'(y))`` gives the affine Lipschitz
+    constant ``omega = (K_0 + sum_g n_g tau_g Y_g) / |s| + max_g Y_g``, ``Y_g = H_g tau_g^2``.
+
+    Kantorovich (affine-covariant form): with ``alpha = ||A F(x_0)||`` and ``omega`` valid on
+    ``B(x_0, 2 alpha)``, ``h = alpha omega <= 1/2`` proves a unique root in that ball, the limit of
+    Newton from ``x_0``. For a segment of targets ``[z_a, z_b]`` only ``r_0`` moves, by
+    ``log(z / z_b)``, and ``||A e_0|| = 1 / |s|``: ``alpha`` grows by ``sup |log(z / z_b)| / |s|``
+    and the test then holds for every ``z`` of the segment, so the root moves continuously inside
+    the ball (one branch). ``alpha`` also carries a bound of the rounding of ``F(x_0)``; the rest
+    is floating point (no interval arithmetic), as in the rational test. What is certified is the
+    root of the equation with the law's rule as represented, not the quadrature error of that
+    rule.
+    """
+
+    def __init__(self, eq: Equation):
+        self.ev = _General(eq)
+        self.eq = eq
+        self.V, self.W = self.ev.V, self.ev.W
+        self.aV = np.abs(self.V)
+        self.cW = 2.0 * np.abs(self.W) * self.aV ** 2
+        live = np.abs(self.W) > 0
+        self.aV_live = np.where(live, self.aV, 0.0)
+        self.live = live
+        self.k, self.n = self.ev.k, self.ev.n
+        self.logk = np.log(self.k)
+        self.Vc = np.ascontiguousarray(self.V, dtype=complex)
+        self.WVc = np.ascontiguousarray(self.W * self.V, dtype=complex)
+        self.aVc = np.ascontiguousarray(np.abs(self.V), dtype=float)
+        self.aWVc = np.abs(self.WVc)
+        nz = (eq.exps != 0) & (eq.roots != 0)
+        self.a = eq.roots[nz].astype(complex)
+        self.e = eq.exps[nz].astype(float)
+        self.ae = np.abs(self.e)
+        self.e0 = float(np.sum(eq.exps[eq.roots == 0]))  # the root at 0: e_0 log m, linear in log m
+
+    def dist(self, x_m, x_u, y_m, y_u, tau):
+        """``||x - y||`` in the test's weighted norm of ``(log m, log u)`` (``tau`` from the test at
+        ``y``)."""
+        with np.errstate(all="ignore"):
+            d = np.maximum(np.abs(np.log(x_m / y_m)), np.max(np.abs(np.log(x_u / y_u)) / tau, axis=1))
+        return np.where(np.isfinite(d), d, np.inf)
+
+    def test(self, z_from, z_to, m, u):
+        """Certify Newton from ``(m, u)`` for every target on the segment ``[z_from, z_to]``.
+
+        Returns ``ok``, the ball radius ``R = 2 alpha`` (weighted norm of ``(log m, log u)``),
+        ``tau`` (n, G) and ``theta = alpha omega`` (certified when ``<= 1/2``)."""
+        z_to = np.asarray(z_to, dtype=complex)
+        z_from = np.asarray(z_from, dtype=complex)
+        if _fastchain._HAVE_NUMBA:
+            return _fastchain.joint_test(
+                np.ascontiguousarray(np.broadcast_to(z_from, m.shape)), np.ascontiguousarray(np.broadcast_to(z_to, m.shape)),
+                np.ascontiguousarray(m, dtype=complex), np.ascontiguousarray(u, dtype=complex), self.Vc, self.WVc,
+                self.aVc, self.aWVc, self.live, self.k, self.n, self.a, self.e, self.e0, float(self.eq.log_c))
+        with np.errstate(all="ignore"):
+            am = np.abs(m)
+            lm = np.log(am) + 1j * np.angle(m)
+            d = m[:, None] - self.a
+            ad = np.abs(d)
+            la = np.log(ad)
+            lu = np.log(np.abs(u)) + 1j * np.angle(u)
+            az = np.abs(z_to)
+            r0 = (np.log(az) - la @ self.e - self.e0 * lm.real - self.eq.log_c + lu.real @ self.n) + 1j * (
+                np.angle(z_to) - _arg(d) @ self.e - self.e0 * lm.imag + lu.imag @ self.n)
+            r0 = _wrap(r0)
+            err0 = 8 * _EPS * (np.abs(np.log(az)) + np.pi + (np.abs(la) + np.pi) @ self.ae
+                               + abs(self.e0) * np.abs(lm) + abs(self.eq.log_c) + np.abs(lu) @ self.n)
+            s0 = -self.e0 - (m[:, None] / d) @ self.e
+            x = u[:, :, None] * self.V
+            om = 1.0 - x
+            terms = self.W * self.V / om  # psi(u) = u Phi(u), Phi = sum w v / (1 - x), x = u v
+            Phi = np.sum(terms, axis=2)
+            Q1 = np.sum(terms * x / om, axis=2)  # u Phi'(u)
+            lPhi = np.log(np.abs(Phi)) + 1j * np.angle(Phi)
+            rg = _wrap(lu + lPhi - self.logk - lm[:, None])
+            errg = 8 * _EPS * (np.pi + np.abs(lu) + np.abs(lPhi) + np.sum(np.abs(terms), axis=2) / np.abs(Phi)
+                               + np.abs(self.logk) + np.abs(lm)[:, None])
+            Gp = 1.0 + Q1 / Phi  # d log psi / d log u
+            s = s0 + np.sum(self.n / Gp, axis=1)
+            as_ = np.abs(s)
+            v0 = -(r0 - np.sum(self.n * rg / Gp, axis=1)) / s
+            vg = (v0[:, None] - rg) / Gp
+            tau = 1.0 / np.abs(Gp)
+            nG = self.n * tau
+            alpha = np.maximum(np.abs(v0), np.max(np.abs(vg) / tau, axis=1))
+            alpha = alpha + (err0 + np.sum(nG * errg, axis=1)) / as_ + np.max(errg, axis=1)
+            frac = np.abs(z_from - z_to) / az  # the segment: |log(1 + x)| <= -log(1 - |x|)
+            seg = np.where(frac < 1.0, -np.log1p(-np.minimum(frac, 1.0)), np.inf)
+            alpha = alpha + seg / as_
+            R = 2.0 * alpha
+            # row 0: d^2/dl^2 log(e^l - a) = -a e^l / (e^l - a)^2 on |l - l_0| <= R
+            grow = am * np.expm1(R)
+            den = ad - grow[:, None]
+            K0 = np.sum(np.abs(self.a) * self.ae / den ** 2, axis=1) * am * np.exp(R)
+            # rows g: log psi(u_0 e^xi), |xi| <= rho_g
+            rho = (tau * R[:, None])[:, :, None]
+            ax = np.abs(x)
+            X = ax * np.exp(rho)
+            dx = ax * np.expm1(rho)
+            beta = np.abs(om) - dx
+            gam = np.abs(1.0 + x) + dx
+            awv = np.abs(self.W * self.V)
+            # d^2/dl^2 log Phi(u_0 e^xi) = Q2/Phi - (Q1/Phi)^2, Q2 = (u d/du)^2 Phi
+            B1 = np.sum(awv * X / beta ** 2, axis=2)
+            B2 = np.sum(awv * X * gam / beta ** 3, axis=2)
+            pl = np.abs(Phi) - B1 * rho[:, :, 0]
+            H = B2 / pl + (B1 / pl) ** 2
+            Yg = H * tau ** 2
+            V0 = (K0 + np.sum(nG * Yg, axis=1)) / as_
+            omega = V0 + np.max(Yg, axis=1)
+            clear = (np.all(den > 0, axis=1) & np.all(pl > 0, axis=1)
+                     & np.all(np.where(self.live, beta > 0, True), axis=(1, 2)))
+            ok = clear & (alpha * omega <= 0.5) & np.isfinite(alpha) & np.isfinite(omega) & (am > 0)
+            theta = np.where(clear, alpha * omega, np.inf)
+        return ok, np.where(ok, R, 0.0), tau, theta
+
+    def walk(self, z0, m0, u0, t, max_rounds):
+        """Certified steps from the solutions ``(m0, u0)`` at ``z0`` straight to ``t`` (compiled):
+        the final ``(m, u)``, the last step's ball (centre ``m``, ``u``, radius, tau), arrived."""
+        eq, ev = self.eq, self.ev
+        m, u, pm, pu, pR, ptau, done = _fastchain.joint_walk(
+            np.ascontiguousarray(z0, dtype=complex), np.ascontiguousarray(m0, dtype=complex),
+            np.ascontiguousarray(u0, dtype=complex), np.ascontiguousarray(t, dtype=complex),
+            eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n, self.Vc,
+            self.WVc, self.aVc, self.aWVc, self.live, self.a, self.e, self.e0, int(max_rounds), float(ev.tol))
+        return m, u, pm, pu, pR, ptau, done
+
+    def vertical(self, t, mean, Y, max_rounds=MAX_ROUNDS):
+        """A certified chain from ``t + i Y`` straight down to each real ``t``: the first start is
+        the far field ``m = mean / z``, ``u_g = k_g m / E[D_g^2]``; every step passes :meth:`test`
+        on its segment and the next solution (joint Newton) lies inside the certified ball.
+        Returns the final ``(m, u)``, the last ball (centre, radius, tau) and success flags."""
+        n = t.size
+        ev = self.ev
+        if _fastchain._HAVE_NUMBA:
+            eq = self.eq
+            m, u, pm, pu, pR, ptau, done = _fastchain.joint_vertical(
+                np.ascontiguousarray(t, dtype=float), float(Y), float(mean), eq.roots.astype(float),
+                eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n, ev.mu, self.Vc, self.WVc,
+                self.aVc, self.aWVc, self.live, self.a, self.e, self.e0, int(max_rounds), float(ev.tol))
+            return m, u, (pm, pu, pR, ptau), done
+        z = t + 1j * Y
+        ok = np.zeros(n, dtype=bool)
+        m = mean / z
+        u = ev.start_u(m)
+        for _ in range(60):  # the far start: raise Y until it is certified
+            okf, R, tau, _ = self.test(z, z, m, u)
+            mn, un, conv, *_ = ev.newton(z, m, u, MAX_NEWTON)
+            inside = self.dist(mn, un, m, u, tau) <= R
+            ok = okf & conv & inside
+            if np.all(ok):
+                break
+            z = np.where(ok, z, t + 1j * (z.imag * 4.0))
+            m = np.where(ok, m, mean / z)
+            u = np.where(ok[:, None], u, ev.start_u(m))
+        m, u = mn, un
+        live = ok.copy()
+        done = np.zeros(n, dtype=bool)
+        h = np.abs(t - z) / 4.0
+        prev_m, prev_u = m.copy(), u.copy()
+        prevR = np.zeros(n)
+        prev_tau = np.ones_like(u.real)
+        for _ in range(max_rounds):
+            act = np.flatnonzero(live & ~done)
+            if act.size == 0:
+                break
+            dist = np.abs(t[act] - z[act])
+            step = np.minimum(h[act], dist)
+            final = step >= dist
+            with np.errstate(invalid="ignore", divide="ignore"):
+                znew = np.where(final, t[act], z[act] + (t[act] - z[act]) * (step / dist))
+            okt, R, tau, th = self.test(z[act], znew, m[act], u[act])
+            mn, un, conv, *_ = ev.newton(znew, m[act], u[act], MAX_NEWTON)
+            good = okt & conv & (self.dist(mn, un, m[act], u[act], tau) <= R)
+            ga = act[good]
+            prev_m[ga], prev_u[ga], prevR[ga], prev_tau[ga] = m[ga], u[ga], R[good], tau[good]
+            m[ga], u[ga], z[ga] = mn[good], un[good], znew[good]
+            # alpha grows about linearly with the step and omega hardly moves: aim at theta = 0.3
+            with np.errstate(divide="ignore", invalid="ignore"):
+                fac = np.where(np.isfinite(th) & (th > 0), 0.3 / th, 0.25)
+            h[act] = step * np.where(good, np.clip(fac, 1.0, 4.0), np.clip(fac, 0.05, 0.5))
+            done[act[good & final]] = True
+            live[act[~good & (h[act] <= 1e-14 * np.maximum(np.abs(t[act]), 1e-300))]] = False
+        return m, u, (prev_m, prev_u, prevR, prev_tau), done
+
+
+def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
+                  ok: np.ndarray, Y: float, min_size: int = 8, max_rounds: int = 300,
+                  link_rounds: int = 12) -> np.ndarray:
+    """Which grid solutions ``(m, u)`` of a non-rational equation are certified (:class:`_Joint`).
+
+    Point ``i`` is certified when (a) the test at its own target from its own ``(m_i, u_i)``
+    passes (a unique root ``xi_i`` within ``R_i``), and (b) it is joined, by an unbroken chain of
+    links between consecutive grid points of one support interval, to a point reached by a
+    certified vertical chain from far above (:meth:`_Joint.vertical`). A link ``j -> i`` passes
+    the test on the segment ``[t_j, t_i]`` from ``(m_j, u_j)`` with ``||x_i - x_j|| + R_i <= R``:
+    the root continued from ``t_j`` is the only one in that ball, and ``xi_i`` lies in it (where
+    one segment is too long, certified steps between the two points, at most ``link_rounds``). The
+    vertical chains start in the middle of each run of at least ``min_size`` linked points (a
+    quarter in where that chain fails), each bounded by ``max_rounds`` steps; what no chain
+    reaches stays verified only.
+    """
+    n = t.size
+    cj = _Joint(eq)
+    tc = t.astype(complex)
+    cert = np.zeros(n, dtype=bool)
+    good = np.flatnonzero(ok)
+    if good.size == 0:
+        return cert
+    own = np.zeros(n, dtype=bool)
+    Rown = np.zeros(n)
+    fwd = np.zeros(n, dtype=bool)  # link i-1 -> i
+    bwd = np.zeros(n, dtype=bool)  # link i+1 -> i (stored at i)
+    if _fastchain._HAVE_NUMBA:
+        okk, RR, tau = _fastchain.joint_grid(np.ascontiguousarray(t, dtype=complex), np.ascontiguousarray(m),
+                                             np.ascontiguousarray(u), cj.Vc, cj.WVc, cj.aVc, cj.aWVc, cj.live,
+                                             cj.k, cj.n, cj.a, cj.e, cj.e0, float(eq.log_c))
+        own, Rown = okk[:, 0] & ok, np.where(okk[:, 0] & ok, RR[:, 0], 0.0)
+        same = np.r_[False, groups[1:] == groups[:-1]] & own & np.r_[False, own[:-1]]  # i, i-1 linkable
+        i_f = np.flatnonzero(same)
+        if i_f.size:
+            for src, dst, col, store in ((i_f - 1, i_f, 1, fwd), (i_f, i_f - 1, 2, bwd)):
+                store[dst] = okk[src, col] & (cj.dist(m[dst], u[dst], m[src], u[src], tau[src]) + Rown[dst]
+                                              <= RR[src, col])
+                # a link too long for one test: certified steps between the two grid points
+                redo = ~store[dst]
+                if np.any(redo):
+                    s_, d_ = src[redo], dst[redo]
+                    _, _, pm, pu, pR, ptau, done = cj.walk(tc[s_], m[s_], u[s_], tc[d_], link_rounds)
+                    store[d_] = done & (cj.dist(m[d_], u[d_], pm, pu, ptau) + Rown[d_] <= pR)
+    else:
+        o, R, _, _ = cj.test(tc[good], tc[good], m[good], u[good])
+        own[good], Rown[good] = o, R
+        same = np.r_[False, groups[1:] == groups[:-1]] & own & np.r_[False, own[:-1]]
+        i_f = np.flatnonzero(same)
+        if i_f.size:
+            for src, dst, store in ((i_f - 1, i_f, fwd), (i_f, i_f - 1, bwd)):
+                o, R, tau, _ = cj.test(tc[src], tc[dst], m[src], u[src])
+                store[dst] = o & (cj.dist(m[dst], u[dst], m[src], u[src], tau) + Rown[dst] <= R)
+    idx = np.arange(n)
+
+    def spread(anchor):
+        """Certified by an anchor through forward links, or backward links."""
+        def one(a, link):
+            brk = ~link & ~a
+            last_a = np.maximum.accumulate(np.where(a, idx, -1))
+            last_b = np.maximum.accumulate(np.where(brk, idx, -1))
+            return (last_a >= 0) & (last_a >= last_b)
+        return one(anchor, fwd) | one(anchor[::-1], bwd[::-1])[::-1]
+
+    # components joined both ways (any anchor in one certifies all of it); a certified walk from
+    # far above costs some hundred steps, so only components of min_size points get one
+    both = fwd & np.r_[bwd[1:], False]  # i-1 <-> i
+    start = ~both
+    lab = np.cumsum(start) - 1
+    size = np.bincount(lab)
+    anchor = np.zeros(n, dtype=bool)
+    first = np.flatnonzero(start)
+    cand = [first[c] + size[c] // 2 for c in range(size.size) if size[c] >= min_size and own[first[c]]]
+    for frac in (2, 4):  # the middle of each component, then a quarter in where that failed
+        pick = np.array([p for p in cand if not cert[p]], dtype=int)
+        if pick.size == 0:
+            break
+        if frac == 4:
+            pick = np.array([first[lab[p]] + size[lab[p]] // 4 for p in pick], dtype=int)
+        pick = pick[own[pick]]
+        if pick.size == 0:
+            break
+        mv, uv, (pm, pu, pR, ptau), done = cj.vertical(t[pick], eq.mean, Y, max_rounds)
+        # the grid solution at the anchor lies in the ball of the chain's last step
+        near = done & (cj.dist(m[pick], u[pick], pm, pu, ptau) + Rown[pick] <= pR)
+        anchor[pick[near]] = True
+        cert = spread(anchor) & own
+    return cert
 
 
 def _gchain(ev: "_General", z, m, u, t, record: bool, max_rounds: int):
@@ -1205,5 +1508,8 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
     n_lily, n_newton, n_rej = (int(c) for c in counts)
     if short_pts is not None:
         short_pts &= ~failed
-    return SolveResult(m=out_m, u=out_u, certified=np.zeros(n, dtype=bool), verified=verified,
+    certified = np.zeros(n, dtype=bool)
+    if groups is not None and not record and bool(np.all(t.imag == 0)):
+        certified = _certify_grid(eq, t.real, groups, out_m, out_u, verified, Y)
+    return SolveResult(m=out_m, u=out_u, certified=certified, verified=verified,
                        n_lilypads=n_lily, n_newton=n_newton, n_rejected=n_rej, trace=tr, short=short_pts)

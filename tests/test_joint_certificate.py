@@ -1,0 +1,153 @@
+"""The joint (m, u) Kantorovich certificate for non-rational equations (``_lilypad._Joint``).
+
+(a) certified points agree with an independent 40-digit solve of the same equation (mpmath),
+inside the certified ball; (b) the certificate refuses bad starts and the conjugate (unphysical)
+roots; (c) smooth and leaky-ReLU spectra report certified points, never more than verified ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fpcore
+from fpcore import _fastchain
+from fpcore._equation import build_equation
+from fpcore._lilypad import _certify_grid, _Joint, _start_height, solve
+
+mpmath = pytest.importorskip("mpmath")
+
+NETS = {
+    "gelu-square": fpcore.Network([500] * 4, "gelu", sigma_w2=1.5),
+    "tanh-tapered": fpcore.Network([784, 400, 200, 100, 10], "tanh", sigma_w2=1.2),
+    "leaky-gauss": fpcore.Network([1000, 800, 600], "leaky_relu:0.2", sigma_w2=2.0),
+    "silu-orth": fpcore.Network([500] * 3, "silu", sigma_w2=2.0, init="orthogonal"),
+}
+
+
+def _grid_solution(net):
+    s = fpcore.jacobian_spectrum(net, n_points=400)
+    eq = build_equation(net)
+    x = s.x
+    groups = np.searchsorted(np.array([b for _, b in s.support]), x, side="left")
+    r = solve(eq, x.astype(complex), scale=s.lambda_max, groups=groups)
+    return s, eq, x, groups, r
+
+
+def _mp_newton(eq, cj, z, m, u, dps=40, iters=60):
+    """Joint Newton on ``psi_g(u_g) = k_g m``, ``z Q prod u^n / (C P) = 1`` in ``dps`` digits with the
+    same atoms as the solver (an independent implementation: product form, no logarithms)."""
+    with mpmath.workdps(dps):
+        V = [[mpmath.mpc(complex(v)) for v, w in zip(cj.V[g], cj.W[g]) if w != 0] for g in range(len(cj.k))]
+        W = [[mpmath.mpc(complex(w)) for w in cj.W[g] if w != 0] for g in range(len(cj.k))]
+        k = [mpmath.mpf(float(v)) for v in cj.k]
+        n = [int(v) for v in cj.n]
+        roots = [mpmath.mpf(float(a)) for a in eq.roots]
+        exps = [int(e) for e in eq.exps]
+        C = mpmath.exp(mpmath.mpf(float(eq.log_c)))
+        z = mpmath.mpc(complex(z))
+        m = mpmath.mpc(complex(m))
+        u = [mpmath.mpc(complex(v)) for v in u]
+        for _ in range(iters):
+            rho = z / C
+            for a, e in zip(roots, exps):
+                rho *= (m - a) ** (-e)
+            for ug, ng in zip(u, n):
+                rho *= ug ** ng
+            f0 = rho - 1
+            d0m = rho * sum(-e / (m - a) for a, e in zip(roots, exps))
+            fg, dg = [], []
+            for g in range(len(k)):
+                ps = sum(w * u[g] * v / (1 - u[g] * v) for v, w in zip(V[g], W[g]))
+                dps_ = sum(w * v / (1 - u[g] * v) ** 2 for v, w in zip(V[g], W[g]))
+                fg.append(ps - k[g] * m)
+                dg.append(dps_)
+            # arrow Jacobian: row 0 [d0m, rho n_g / u_g], row g [-k_g, dg]
+            b = [rho * n[g] / u[g] for g in range(len(k))]
+            s = d0m + sum(b[g] * k[g] / dg[g] for g in range(len(k)))
+            dm = -(f0 - sum(b[g] * fg[g] / dg[g] for g in range(len(k)))) / s
+            du = [(k[g] * dm - fg[g]) / dg[g] for g in range(len(k))]
+            m += dm
+            u = [u[g] + du[g] for g in range(len(k))]
+            if abs(dm) < mpmath.mpf(10) ** (-dps + 5) * abs(m):
+                break
+        return complex(m), np.array([complex(v) for v in u])
+
+
+@pytest.mark.parametrize("name", ["gelu-square", "tanh-tapered", "leaky-gauss"])
+def test_certified_points_match_high_precision(name):
+    s, eq, x, groups, r = _grid_solution(NETS[name])
+    assert r.certified.sum() >= 0.4 * x.size, (name, int(r.certified.sum()))
+    cj = _Joint(eq)
+    idx = np.flatnonzero(r.certified)
+    pick = idx[np.linspace(0, idx.size - 1, 5).astype(int)]
+    ok, R, tau, theta = cj.test(x[pick].astype(complex), x[pick].astype(complex), r.m[pick], r.u[pick])
+    assert np.all(ok) and np.all(theta <= 0.5)
+    for j, i in enumerate(pick):
+        m_mp, u_mp = _mp_newton(eq, cj, x[i], r.m[i], r.u[i])
+        # the high-precision root lies in the certified ball (weighted norm of (log m, log u))
+        d = max(abs(np.log(m_mp / r.m[i])), np.max(np.abs(np.log(u_mp / r.u[i])) / tau[j]))
+        assert d <= R[j] + 1e-15, (name, x[i], d, R[j])
+        assert abs(m_mp - r.m[i]) <= 1e-9 * abs(m_mp)
+
+
+def test_certificate_refuses_bad_starts():
+    s, eq, x, groups, r = _grid_solution(NETS["gelu-square"])
+    cj = _Joint(eq)
+    i = np.flatnonzero(r.certified)[::20]
+    t = x[i].astype(complex)
+    ok, *_ = cj.test(t, t, r.m[i], r.u[i])
+    assert np.all(ok)
+    for f_m, f_u in ((1.2, 1.0), (1.0, 0.8), (1 + 0.1j, 1.0), (5.0, 5.0), (0.2, 1.0)):
+        bad_m, bad_u = r.m[i] * f_m, r.u[i] * f_u
+        ok, R, tau, theta = cj.test(t, t, bad_m, bad_u)
+        assert np.all((theta > 0.5) == ~ok) and np.all(R[~ok] == 0)
+        # where a poor start still passes, its ball holds the true root (a correct certificate)
+        assert np.all(cj.dist(r.m[i], r.u[i], bad_m, bad_u, tau)[ok] <= R[ok])
+        if abs(f_m - 1) > 1 or abs(f_u - 1) > 1:
+            assert not np.any(ok)
+        else:
+            assert ok.mean() <= 0.5
+    # a segment too long for the start (the far end of the grid) is refused too
+    ok, *_ = cj.test(np.full(i.size, x[-1] + 0j), t, r.m[-1:].repeat(i.size), r.u[-1:].repeat(i.size, axis=0))
+    assert not np.all(ok)
+
+
+def test_conjugate_roots_are_not_certified():
+    """With real atoms the conjugate of a solution solves the equation too (the unphysical root,
+    ``Im m > 0``): the local test may pass there, but no certified chain from far above reaches it."""
+    s, eq, x, groups, r = _grid_solution(NETS["gelu-square"])
+    assert not eq.uses_contour
+    cj = _Joint(eq)
+    mc, uc = np.conj(r.m), np.conj(r.u)
+    ok_local, *_ = cj.test(x.astype(complex), x.astype(complex), mc, uc)
+    assert ok_local.sum() > 0.5 * x.size
+    Y = _start_height(eq, x, s.lambda_max)
+    cert = _certify_grid(eq, x, groups, mc, uc, np.ones(x.size, dtype=bool), Y)
+    assert not np.any(cert & (np.abs(r.m.imag) > 1e-8 * np.abs(r.m)))
+    # the physical solutions themselves are certified
+    cert = _certify_grid(eq, x, groups, r.m, r.u, r.verified, Y)
+    assert cert.sum() == r.certified.sum() > 0
+
+
+@pytest.mark.skipif(not _fastchain._HAVE_NUMBA, reason="compares the compiled test with numpy")
+def test_compiled_test_matches_numpy(monkeypatch):
+    s, eq, x, groups, r = _grid_solution(NETS["tanh-tapered"])
+    cj = _Joint(eq)
+    t = x.astype(complex)
+    for zf in (t, t * 1.01, t + 0.01j * s.lambda_max):
+        a = cj.test(zf, t, r.m, r.u)
+        monkeypatch.setattr(_fastchain, "_HAVE_NUMBA", False)
+        b = cj.test(zf, t, r.m, r.u)
+        monkeypatch.setattr(_fastchain, "_HAVE_NUMBA", True)
+        close = np.isclose(a[3], b[3], rtol=1e-6, atol=0.0)
+        assert np.all((a[0] == b[0]) | ~close)  # flags agree unless theta sits at the 1/2 threshold
+        assert np.mean(a[0] == b[0]) > 0.99
+
+
+@pytest.mark.parametrize("name", list(NETS))
+def test_spectrum_counts_certified_points(name):
+    s = fpcore.jacobian_spectrum(NETS[name], n_points=300)
+    st = s.stats
+    assert st.n_certified + st.n_verified + st.n_uncertified == st.n_points
+    assert st.n_certified > 0.3 * st.n_points, (name, st)
