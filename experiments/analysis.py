@@ -599,10 +599,14 @@ _FAMILY_COLORS = {
 
 
 def _seeds_note(arch) -> str:
-    s = sorted(int(v) for v in arch["n_seeds"].unique())
-    if s == [1]:
-        return "1 seed per architecture"
-    return f"{'/'.join(map(str, s))} seeds averaged per architecture"
+    """How many seeds each architecture has, as a figure title says it: "3 seeds averaged per
+    architecture", "1 seed per architecture", or the counts when they differ."""
+    counts = arch["n_seeds"].astype(int).value_counts().sort_index()
+    if len(counts) == 1:
+        k = int(counts.index[0])
+        return "1 seed per architecture" if k == 1 else f"{k} seeds averaged per architecture"
+    parts = [f"{k} seed{'s' if k > 1 else ''} for {n}" for k, n in counts.items()]
+    return ", ".join(parts) + " architectures (averaged where > 1)"
 
 
 def plot_correlations(table, arch, path, name, metric=PRIMARY_METRIC):
@@ -611,7 +615,7 @@ def plot_correlations(table, arch, path, name, metric=PRIMARY_METRIC):
     best single descriptor (pooled) in grey. The paper's |0.85| only on train-loss panels (its target)."""
     plt = _plt()
     targets = [t for t in TARGETS if (table["target"] == t).any()]
-    fig, axes = plt.subplots(len(targets), 2, figsize=(12, 3.3 * len(targets) + 0.8), squeeze=False)
+    fig, axes = plt.subplots(len(targets), 2, figsize=(14, 3.3 * len(targets) + 0.9), squeeze=False)
     groups = list(dict.fromkeys(table["group"]))
     for r, t in enumerate(targets):
         for c, (col, lab) in enumerate((("spearman", "Spearman"), ("partial", "partial Spearman given descriptors"))):
@@ -650,21 +654,29 @@ def plot_correlations(table, arch, path, name, metric=PRIMARY_METRIC):
             ax.set_xlabel("epoch")
             ax.set_ylabel(f"{lab}\nwith {TARGETS[t]}", fontsize=9)
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7, loc="best")
-    note = "red dots: the paper's |0.85| (its target: train loss)" if "train_loss" in targets else ""
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="center right", frameon=False)
+    note = "red dotted lines (train loss only): the paper's |0.85|, whose target was the train loss" if "train_loss" in targets else ""
+    n_m = int(arch[metric].notna().sum()) if metric in arch else 0
+    with_m = "" if n_m == len(arch) else f", {metric} for {n_m}"
     fig.suptitle(
-        f"{name}: {metric} at initialisation vs training outcome ({len(arch)} architectures, {_seeds_note(arch)}; "
-        f"95% bootstrap intervals over architectures)\n{note}",
+        f"{name}: {metric} at initialisation vs training outcome ({len(arch)} architectures{with_m}; {_seeds_note(arch)};\n"
+        f"95% bootstrap intervals over architectures). {note}",
         fontsize=10,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_prediction(pred, arch, path, name):
-    """Out-of-fold rank prediction by descriptors / metrics / both (left) and the gaps (right)."""
+def plot_prediction(pred, arch, path, name, decomp=None):
+    """Out-of-fold rank prediction by descriptors / metrics / both (left) and the gaps (right),
+    with the gap's split into ``chi_1`` and the spectral metrics (``decomp``,
+    :func:`gap_decomposition_table`) where given."""
     plt = _plt()
+    if decomp is not None:
+        extra = decomp[decomp["features"].isin(["(descriptors + chi_1) - descriptors", "both - (descriptors + chi_1)"])]
+        pred = _concat([pred, extra])
     targets = [t for t in TARGETS if (pred["target"] == t).any()]
     fig, axes = plt.subplots(len(targets), 2, figsize=(12, 3.1 * len(targets) + 0.8), squeeze=False)
     styles = {
@@ -673,13 +685,16 @@ def plot_prediction(pred, arch, path, name):
         "both": ("C0", "D"),
         "both - descriptors": ("C0", "D"),
         "metrics - descriptors": ("C1", "o"),
+        "(descriptors + chi_1) - descriptors": ("C2", "^"),
+        "both - (descriptors + chi_1)": ("C3", "v"),
     }
+    gaps = tuple(k for k in styles if " - " in k and (pred["features"] == k).any())
     for r, t in enumerate(targets):
-        for c, keys in enumerate((("descriptors", "metrics", "both"), ("both - descriptors", "metrics - descriptors"))):
+        for c, keys in enumerate((("descriptors", "metrics", "both"), gaps)):
             ax = axes[r, c]
             for k, key in enumerate(keys):
                 d = pred[(pred["target"] == t) & (pred["features"] == key)]
-                x = np.arange(len(d)) + (k - 1) * 0.08
+                x = np.arange(len(d)) + (k - (len(keys) - 1) / 2) * 0.08
                 color, marker = styles[key]
                 ax.errorbar(
                     x,
@@ -701,15 +716,22 @@ def plot_prediction(pred, arch, path, name):
             ax.grid(alpha=0.3)
             if c == 0:
                 ax.set_ylim(min(0, ax.get_ylim()[0]), 1)
-            ax.legend(fontsize=7)
+            if r == 0:
+                ax.legend(fontsize=7)
     fig.suptitle(
-        f"{name}: does the spectrum add anything beyond the descriptors? Out-of-fold rank prediction "
-        f"({len(arch)} architectures, {_seeds_note(arch)})",
+        f"{name}: does the spectrum add anything beyond the descriptors?\nOut-of-fold rank prediction "
+        f"({len(arch)} architectures with metrics; {_seeds_note(arch)}); 95% paired bootstrap intervals",
         fontsize=10,
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _concat(frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
 
 
 def _clip(v):
@@ -755,7 +777,7 @@ def plot_scatter(arch, table, path, name, metric=PRIMARY_METRIC):
         ax.grid(alpha=0.3)
     if arch["family"].nunique() > 1:
         axes[0, 0].legend(fontsize=7, ncol=2)
-    fig.suptitle(f"{name}: {metric} at initialisation vs outcome ({len(arch)} architectures, {_seeds_note(arch)})", fontsize=10)
+    fig.suptitle(f"{name}: {metric} at initialisation vs outcome\n({len(arch)} architectures; {_seeds_note(arch)})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -873,7 +895,7 @@ def analyze(
 
     if figures:
         plot_correlations(table, arch, results_dir / f"{name}_correlations.png", name)
-        plot_prediction(pred, with_metrics, results_dir / f"{name}_prediction.png", name)
+        plot_prediction(pred, with_metrics, results_dir / f"{name}_prediction.png", name, decomp)
         plot_scatter(arch, table, results_dir / f"{name}_scatter.png", name)
         ep = results_dir / f"{name}_epochs.csv"
         if ep.exists():
