@@ -248,3 +248,12 @@ def test_continuous_part_metrics_are_finite_on_atomic_and_bottleneck_spectra(wid
         top = sigma_w2 ** (len(widths) - 1)
         assert np.allclose(c, top, rtol=1e-9) and m["log10_spread_c"] == pytest.approx(0.0, abs=1e-9)
         assert m["frac_above_1"] == pytest.approx((1 - m["atom"]) if top > 1 else 0.0, abs=1e-12)
+
+
+def test_seed_counts_in_figure_titles_are_exact():
+    one = pd.DataFrame({"n_seeds": [1, 1, 1]})
+    three = pd.DataFrame({"n_seeds": [3, 3]})
+    mixed = pd.DataFrame({"n_seeds": [1, 1, 1, 2]})
+    assert analysis._seeds_note(one) == "1 seed per architecture"  # never "seeds averaged"
+    assert analysis._seeds_note(three) == "3 seeds averaged per architecture"
+    assert analysis._seeds_note(mixed) == "1 seed for 3, 2 seeds for 1 architectures (averaged where > 1)"
