@@ -593,8 +593,8 @@ _FAMILY_COLORS = {
     "sigmoid": "C7",
     "silu": "C8",
     "selu": "C9",
-    "elu": "tab:olive",
-    "softplus": "tab:brown",
+    "elu": "navy",  # not tab:olive / tab:brown: those are C8 / C5 (SiLU, GELU)
+    "softplus": "magenta",
 }
 
 

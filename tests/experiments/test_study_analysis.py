@@ -257,3 +257,10 @@ def test_seed_counts_in_figure_titles_are_exact():
     assert analysis._seeds_note(one) == "1 seed per architecture"  # never "seeds averaged"
     assert analysis._seeds_note(three) == "3 seeds averaged per architecture"
     assert analysis._seeds_note(mixed) == "1 seed for 3, 2 seeds for 1 architectures (averaged where > 1)"
+
+
+def test_every_family_has_its_own_colour():
+    from matplotlib.colors import to_hex
+
+    colours = [to_hex(c) for c in analysis._FAMILY_COLORS.values()]
+    assert len(set(colours)) == len(colours)
