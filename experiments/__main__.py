@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds allowed for the metrics of one architecture; past it: NaN metrics with the reason "
         "(default 300; 0: unbounded)",
     )
+    s.add_argument(
+        "--metrics-wall-factor",
+        type=float,
+        default=10.0,
+        help="wall-clock backstop of --metrics-timeout, as a multiple of it (default 10)",
+    )
     s.add_argument("--n-points", type=int, default=N_POINTS, help="density grid points of each spectrum")
     s.add_argument(
         "--scheduler",
@@ -73,6 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--name", default="main_digits", help="sweep name (default main_digits); runs dir experiments/runs/<name>")
     e.add_argument("--runs-dir", default=None)
     e.add_argument("--results-dir", default=None)
+
+    r = sub.add_parser(
+        "restore",
+        help="write the training runs of the committed <name>_runs.csv/<name>_epochs.csv back into a runs "
+        "directory, so that --stage metrics redoes the metrics (or --stage train extends the sweep) in a fresh "
+        "checkout without retraining",
+    )
+    r.add_argument("--name", required=True, help="results name (protocol_digits, protocol_mnist1d, main_digits...)")
+    r.add_argument("--runs-dir", default=None, help="default experiments/runs/<name>")
+    r.add_argument("--results-dir", default=None)
 
     a = sub.add_parser(
         "analyze",
@@ -128,6 +144,7 @@ def main(argv=None) -> int:
             name=args.name or args.preset,
             recompute_metrics=args.recompute_metrics,
             metrics_timeout=args.metrics_timeout or None,
+            metrics_wall_factor=args.metrics_wall_factor,
             train=train,
         )
         if not args.no_export:
@@ -138,6 +155,11 @@ def main(argv=None) -> int:
 
         for name, path in export(args.runs_dir or default_runs_dir(args.name), args.results_dir).items():
             print(f"wrote {name}: {path}")
+    elif args.command == "restore":
+        from .sweep import restore_runs
+
+        n = restore_runs(args.name, args.runs_dir, args.results_dir)
+        print(f"restored {n} training runs of {args.name}")
     elif args.command == "analyze":
         from .analysis import analyze
 

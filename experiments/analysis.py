@@ -21,7 +21,9 @@ Honest by construction, and this is the default output of ``python -m experiment
 * **Out-of-fold rank prediction** (:func:`prediction_table`): each target's rank predicted by the
   descriptors alone, the metrics alone and both (extremely randomised trees, K-fold), scored by the
   Spearman correlation of the out-of-fold predictions with the target; the answer to "does the
-  spectrum add anything?" is the gap *both - descriptors*, with a paired bootstrap interval.
+  spectrum add anything?" is the gap *both - descriptors*, with a paired bootstrap interval,
+  split (:func:`gap_decomposition_table`) into what the mean-field ``chi_1`` adds to the
+  descriptors and what the spectral metrics proper add (alone, and beyond ``chi_1``).
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ import numpy as np
 
 from . import RESULTS_DIR
 from .architectures import ARCH_COLUMNS
-from .metrics import METRICS, SPECTRUM_METRICS
+from .metrics import MEAN_FIELD_METRICS, METRICS, SPECTRUM_METRICS
 
 __all__ = [
     "per_architecture",
     "correlation_table",
     "prediction_table",
+    "gap_decomposition_table",
     "runs_as_unit_table",
     "descriptor_matrix",
     "candidate_metrics",
@@ -381,10 +384,17 @@ def correlation_table(arch, n_boot: int = 1000, seed: int = 0, metrics=None, min
 
 
 def _feature_matrix(arch, which: str) -> tuple[np.ndarray, list[str]]:
+    """Ranked features of a set: ``"descriptors"``, ``"metrics"`` (every FP metric), or the
+    metrics split in two: ``"chi_1"`` (the mean-field metrics :data:`MEAN_FIELD_METRICS`,
+    closed-form functions of activation, gain, bias and ``q0``) and ``"spectral"`` (the others)."""
     if which == "descriptors":
         return descriptor_matrix(arch)
+    if which not in ("metrics", "chi_1", "spectral"):
+        raise ValueError(f"which: unknown feature set {which!r}")
     cols, names = [], []
     for m in candidate_metrics(arch.columns):
+        if (which == "chi_1" and m not in MEAN_FIELD_METRICS) or (which == "spectral" and m in MEAN_FIELD_METRICS):
+            continue
         v = arch[m].to_numpy(float)
         miss = np.isnan(v)
         if miss.mean() > 0.2 or np.unique(v[~miss]).size < 2:
@@ -395,39 +405,85 @@ def _feature_matrix(arch, which: str) -> tuple[np.ndarray, list[str]]:
     return (np.column_stack(cols) if cols else np.zeros((len(arch), 0))), names
 
 
-def prediction_table(arch, n_boot: int = 1000, seed: int = 0, folds: int = 5, n_trees: int = 150):
+#: Feature sets of the prediction tables, as unions of :func:`_feature_matrix` parts.
+FEATURE_SETS = {
+    "descriptors": ("descriptors",),
+    "metrics": ("metrics",),
+    "both": ("descriptors", "metrics"),
+    "descriptors + chi_1": ("descriptors", "chi_1"),
+    "descriptors + spectral": ("descriptors", "spectral"),
+}
+#: The default prediction table: each feature set, and gaps ``a - b`` with paired intervals.
+PREDICTION_SETS = ("descriptors", "metrics", "both")
+PREDICTION_GAPS = (("both", "descriptors"), ("metrics", "descriptors"))
+#: Where the gap ``both - descriptors`` comes from: the mean-field ``chi_1`` or the spectrum proper.
+DECOMPOSITION_SETS = ("descriptors", "descriptors + chi_1", "descriptors + spectral", "both")
+DECOMPOSITION_GAPS = (
+    ("descriptors + chi_1", "descriptors"),
+    ("descriptors + spectral", "descriptors"),
+    ("both", "descriptors + chi_1"),
+    ("both", "descriptors"),
+)
+
+
+def _gap_name(a: str, b: str) -> str:
+    return f"{a if ' + ' not in a else f'({a})'} - {b if ' + ' not in b else f'({b})'}"
+
+
+def prediction_table(
+    arch,
+    n_boot: int = 1000,
+    seed: int = 0,
+    folds: int = 5,
+    n_trees: int = 150,
+    sets=PREDICTION_SETS,
+    gaps=PREDICTION_GAPS,
+    _cache: dict | None = None,
+):
     """Out-of-fold rank prediction of every target at every epoch from the descriptors alone, the
     metrics alone and both.
 
     Model: ``sklearn.ensemble.ExtraTreesRegressor`` (``n_trees`` trees, leaves of at least 3) on the
     ranked features, fitted on ``folds - 1`` folds and predicting the held-out fold (the same folds
-    for the three feature sets). Score: Spearman of the out-of-fold predictions with the target.
+    for every feature set). Score: Spearman of the out-of-fold predictions with the target.
     Intervals: a paired percentile bootstrap over architectures of the predictions, so the gaps
     ``both - descriptors`` and ``metrics - descriptors`` get their own intervals. Metrics missing
     (NaN) for more than 20 % of the architectures are not used; the others' gaps are filled with
-    the median.
+    the median. ``sets`` and ``gaps`` choose other feature sets (:data:`FEATURE_SETS`) and
+    differences (:func:`gap_decomposition_table`); ``_cache`` shares the out-of-fold predictions
+    between calls on the same table (a set's predictions do not depend on the other sets).
 
-    Returns a DataFrame: ``target, epoch, column, n, features`` ("descriptors", "metrics", "both",
-    "both - descriptors", "metrics - descriptors"), ``n_features, spearman, lo, hi``.
+    Returns a DataFrame: ``target, epoch, column, n, features`` (each set, then each gap
+    ``"a - b"``), ``n_features, spearman, lo, hi``.
     """
     import pandas as pd
     from sklearn.ensemble import ExtraTreesRegressor
     from sklearn.model_selection import KFold
 
-    Fd, nd = _feature_matrix(arch, "descriptors")
-    Fm, nm = _feature_matrix(arch, "metrics")
-    sets = {"descriptors": Fd, "metrics": Fm, "both": np.column_stack([Fd, Fm])}
-    nfeat = {"descriptors": len(nd), "metrics": len(nm), "both": len(nd) + len(nm)}
+    unknown = [k for k in sets if k not in FEATURE_SETS] + [g for g in gaps if not set(g) <= set(sets)]
+    if unknown:
+        raise ValueError(f"sets/gaps: unknown feature set or a gap between sets not computed: {unknown!r}")
+    parts = {k: _feature_matrix(arch, k) for k in {p for s in sets for p in FEATURE_SETS[s]}}
+    feats = {}
+    for k in sets:
+        mats = [parts[p][0] for p in FEATURE_SETS[k]]
+        feats[k] = (np.column_stack(mats), sum(len(parts[p][1]) for p in FEATURE_SETS[k]))
     n = len(arch)
     rng = np.random.default_rng(seed)
     bidx = rng.integers(0, n, size=(n_boot, n))
     kf = KFold(n_splits=max(2, min(folds, n)), shuffle=True, random_state=seed)
     splits = list(kf.split(np.arange(n)))
+    cache = {} if _cache is None else _cache
     rows = []
     for t, e, c in target_columns(arch.columns):
         y = _rank(arch[c].to_numpy(float))
         preds = {}
-        for name, F in sets.items():
+        for name in sets:
+            F = feats[name][0]
+            key = (c, name, n, n_trees, folds, seed)
+            if key in cache:
+                preds[name] = cache[key]
+                continue
             if F.shape[1] == 0:
                 preds[name] = np.full(n, np.nan)
                 continue
@@ -436,14 +492,15 @@ def prediction_table(arch, n_boot: int = 1000, seed: int = 0, folds: int = 5, n_
                 model = ExtraTreesRegressor(n_estimators=n_trees, min_samples_leaf=3, random_state=seed, n_jobs=1)
                 model.fit(F[tr], y[tr])
                 p[te] = model.predict(F[te])
-            preds[name] = p
+            preds[name] = cache[key] = p
         yb = _rank(y[bidx])
         score = {k: spearman(v, y) for k, v in preds.items()}
         boot = {k: _pearson_rows(_rank(v[bidx]), yb) for k, v in preds.items()}
-        score["both - descriptors"] = score["both"] - score["descriptors"]
-        boot["both - descriptors"] = boot["both"] - boot["descriptors"]
-        score["metrics - descriptors"] = score["metrics"] - score["descriptors"]
-        boot["metrics - descriptors"] = boot["metrics"] - boot["descriptors"]
+        nfeat = {k: feats[k][1] for k in sets}
+        for a, b in gaps:
+            g = _gap_name(a, b)
+            score[g] = score[a] - score[b]
+            boot[g] = boot[a] - boot[b]
         for k in score:
             rows.append(
                 dict(
@@ -459,6 +516,22 @@ def prediction_table(arch, n_boot: int = 1000, seed: int = 0, folds: int = 5, n_
                 )
             )
     return pd.DataFrame(rows)
+
+
+def gap_decomposition_table(arch, n_boot: int = 1000, seed: int = 0, folds: int = 5, n_trees: int = 150, _cache=None):
+    """Where the prediction gap ``both - descriptors`` comes from: the mean-field ``chi_1``
+    (``chi_1``, ``|ln chi_1|``; closed-form functions of activation, gain, bias and ``q0``) or
+    the spectral metrics proper (every other metric).
+
+    Out-of-fold rank prediction (as :func:`prediction_table`, same folds, trees and bootstrap
+    resamples) from the descriptors, descriptors + ``chi_1``, descriptors + spectral metrics, and
+    descriptors + all metrics ("both"), with the paired gaps ``(descriptors + chi_1) -
+    descriptors``, ``(descriptors + spectral) - descriptors``, ``both - (descriptors + chi_1)``
+    (what the spectrum adds once ``chi_1`` is known) and ``both - descriptors``.
+    """
+    return prediction_table(
+        arch, n_boot, seed, folds, n_trees, sets=DECOMPOSITION_SETS, gaps=DECOMPOSITION_GAPS, _cache=_cache
+    )
 
 
 def runs_as_unit_table(runs, metric: str = PRIMARY_METRIC, n_boot: int = 1000, seed: int = 0):
@@ -520,16 +593,20 @@ _FAMILY_COLORS = {
     "sigmoid": "C7",
     "silu": "C8",
     "selu": "C9",
-    "elu": "tab:olive",
-    "softplus": "tab:brown",
+    "elu": "navy",  # not tab:olive / tab:brown: those are C8 / C5 (SiLU, GELU)
+    "softplus": "magenta",
 }
 
 
 def _seeds_note(arch) -> str:
-    s = sorted(int(v) for v in arch["n_seeds"].unique())
-    if s == [1]:
-        return "1 seed per architecture"
-    return f"{'/'.join(map(str, s))} seeds averaged per architecture"
+    """How many seeds each architecture has, as a figure title says it: "3 seeds averaged per
+    architecture", "1 seed per architecture", or the counts when they differ."""
+    counts = arch["n_seeds"].astype(int).value_counts().sort_index()
+    if len(counts) == 1:
+        k = int(counts.index[0])
+        return "1 seed per architecture" if k == 1 else f"{k} seeds averaged per architecture"
+    parts = [f"{k} seed{'s' if k > 1 else ''} for {n}" for k, n in counts.items()]
+    return ", ".join(parts) + " architectures (averaged where > 1)"
 
 
 def plot_correlations(table, arch, path, name, metric=PRIMARY_METRIC):
@@ -538,7 +615,7 @@ def plot_correlations(table, arch, path, name, metric=PRIMARY_METRIC):
     best single descriptor (pooled) in grey. The paper's |0.85| only on train-loss panels (its target)."""
     plt = _plt()
     targets = [t for t in TARGETS if (table["target"] == t).any()]
-    fig, axes = plt.subplots(len(targets), 2, figsize=(12, 3.3 * len(targets) + 0.8), squeeze=False)
+    fig, axes = plt.subplots(len(targets), 2, figsize=(14, 3.3 * len(targets) + 0.9), squeeze=False)
     groups = list(dict.fromkeys(table["group"]))
     for r, t in enumerate(targets):
         for c, (col, lab) in enumerate((("spearman", "Spearman"), ("partial", "partial Spearman given descriptors"))):
@@ -577,21 +654,29 @@ def plot_correlations(table, arch, path, name, metric=PRIMARY_METRIC):
             ax.set_xlabel("epoch")
             ax.set_ylabel(f"{lab}\nwith {TARGETS[t]}", fontsize=9)
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7, loc="best")
-    note = "red dots: the paper's |0.85| (its target: train loss)" if "train_loss" in targets else ""
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="center right", frameon=False)
+    note = "red dotted lines (train loss only): the paper's |0.85|, whose target was the train loss" if "train_loss" in targets else ""
+    n_m = int(arch[metric].notna().sum()) if metric in arch else 0
+    with_m = "" if n_m == len(arch) else f", {metric} for {n_m}"
     fig.suptitle(
-        f"{name}: {metric} at initialisation vs training outcome ({len(arch)} architectures, {_seeds_note(arch)}; "
-        f"95% bootstrap intervals over architectures)\n{note}",
+        f"{name}: {metric} at initialisation vs training outcome ({len(arch)} architectures{with_m}; {_seeds_note(arch)};\n"
+        f"95% bootstrap intervals over architectures). {note}",
         fontsize=10,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_prediction(pred, arch, path, name):
-    """Out-of-fold rank prediction by descriptors / metrics / both (left) and the gaps (right)."""
+def plot_prediction(pred, arch, path, name, decomp=None):
+    """Out-of-fold rank prediction by descriptors / metrics / both (left) and the gaps (right),
+    with the gap's split into ``chi_1`` and the spectral metrics (``decomp``,
+    :func:`gap_decomposition_table`) where given."""
     plt = _plt()
+    if decomp is not None:
+        extra = decomp[decomp["features"].isin(["(descriptors + chi_1) - descriptors", "both - (descriptors + chi_1)"])]
+        pred = _concat([pred, extra])
     targets = [t for t in TARGETS if (pred["target"] == t).any()]
     fig, axes = plt.subplots(len(targets), 2, figsize=(12, 3.1 * len(targets) + 0.8), squeeze=False)
     styles = {
@@ -600,13 +685,16 @@ def plot_prediction(pred, arch, path, name):
         "both": ("C0", "D"),
         "both - descriptors": ("C0", "D"),
         "metrics - descriptors": ("C1", "o"),
+        "(descriptors + chi_1) - descriptors": ("C2", "^"),
+        "both - (descriptors + chi_1)": ("C3", "v"),
     }
+    gaps = tuple(k for k in styles if " - " in k and (pred["features"] == k).any())
     for r, t in enumerate(targets):
-        for c, keys in enumerate((("descriptors", "metrics", "both"), ("both - descriptors", "metrics - descriptors"))):
+        for c, keys in enumerate((("descriptors", "metrics", "both"), gaps)):
             ax = axes[r, c]
             for k, key in enumerate(keys):
                 d = pred[(pred["target"] == t) & (pred["features"] == key)]
-                x = np.arange(len(d)) + (k - 1) * 0.08
+                x = np.arange(len(d)) + (k - (len(keys) - 1) / 2) * 0.08
                 color, marker = styles[key]
                 ax.errorbar(
                     x,
@@ -628,15 +716,22 @@ def plot_prediction(pred, arch, path, name):
             ax.grid(alpha=0.3)
             if c == 0:
                 ax.set_ylim(min(0, ax.get_ylim()[0]), 1)
-            ax.legend(fontsize=7)
+            if r == 0:
+                ax.legend(fontsize=7)
     fig.suptitle(
-        f"{name}: does the spectrum add anything beyond the descriptors? Out-of-fold rank prediction "
-        f"({len(arch)} architectures, {_seeds_note(arch)})",
+        f"{name}: does the spectrum add anything beyond the descriptors?\nOut-of-fold rank prediction "
+        f"({len(arch)} architectures with metrics; {_seeds_note(arch)}); 95% paired bootstrap intervals",
         fontsize=10,
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _concat(frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
 
 
 def _clip(v):
@@ -682,7 +777,7 @@ def plot_scatter(arch, table, path, name, metric=PRIMARY_METRIC):
         ax.grid(alpha=0.3)
     if arch["family"].nunique() > 1:
         axes[0, 0].legend(fontsize=7, ncol=2)
-    fig.suptitle(f"{name}: {metric} at initialisation vs outcome ({len(arch)} architectures, {_seeds_note(arch)})", fontsize=10)
+    fig.suptitle(f"{name}: {metric} at initialisation vs outcome\n({len(arch)} architectures; {_seeds_note(arch)})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -732,6 +827,7 @@ def analyze(
     """Reproduce the analysis from ``<results_dir>/<name>_runs.csv`` (the committed CSV).
 
     Writes ``<name>_architectures.csv``, ``<name>_correlations.csv``, ``<name>_prediction.csv``,
+    ``<name>_gap_decomposition.csv`` (:func:`gap_decomposition_table`),
     ``<name>_runs_unit.csv``, ``<name>_summary.json`` and the figures ``<name>_*.png``; prints the
     primary metric's table and the prediction gaps; returns the summary.
     """
@@ -745,8 +841,11 @@ def analyze(
     table.to_csv(results_dir / f"{name}_correlations.csv", index=False, float_format="%.4f")
     # the prediction compares feature sets on the same architectures: those with metrics
     with_metrics = arch[arch[PRIMARY_METRIC].notna()].reset_index(drop=True) if PRIMARY_METRIC in arch else arch
-    pred = prediction_table(with_metrics, n_boot=n_boot, seed=seed, n_trees=n_trees)
+    cache: dict = {}
+    pred = prediction_table(with_metrics, n_boot=n_boot, seed=seed, n_trees=n_trees, _cache=cache)
     pred.to_csv(results_dir / f"{name}_prediction.csv", index=False, float_format="%.4f")
+    decomp = gap_decomposition_table(with_metrics, n_boot=n_boot, seed=seed, n_trees=n_trees, _cache=cache)
+    decomp.to_csv(results_dir / f"{name}_gap_decomposition.csv", index=False, float_format="%.4f")
     unit = runs_as_unit_table(runs, n_boot=n_boot, seed=seed) if PRIMARY_METRIC in runs else None
     if unit is not None:
         unit.to_csv(results_dir / f"{name}_runs_unit.csv", index=False, float_format="%.4f")
@@ -789,13 +888,14 @@ def analyze(
     prim = table[(table["predictor"] == PRIMARY_METRIC)]
     summary["primary"] = prim.drop(columns=["kind", "column"]).to_dict(orient="records")
     summary["prediction"] = pred.drop(columns=["column"]).to_dict(orient="records")
+    summary["gap_decomposition"] = decomp.drop(columns=["column"]).to_dict(orient="records")
     if unit is not None:
         summary["runs_as_unit"] = unit.to_dict(orient="records")
     (results_dir / f"{name}_summary.json").write_text(json.dumps(summary, indent=1, default=float))
 
     if figures:
         plot_correlations(table, arch, results_dir / f"{name}_correlations.png", name)
-        plot_prediction(pred, with_metrics, results_dir / f"{name}_prediction.png", name)
+        plot_prediction(pred, with_metrics, results_dir / f"{name}_prediction.png", name, decomp)
         plot_scatter(arch, table, results_dir / f"{name}_scatter.png", name)
         ep = results_dir / f"{name}_epochs.csv"
         if ep.exists():
@@ -822,6 +922,12 @@ def analyze(
             f"{d.loc[k, 'spearman']:+.2f} [{d.loc[k, 'lo']:+.2f},{d.loc[k, 'hi']:+.2f}]"
             for k in ("descriptors", "metrics", "both", "both - descriptors")
         ]
+        log(f"  {TARGETS[t]:<13} e{e:<3} " + " | ".join(cells))
+    keys = [_gap_name(a, b) for a, b in DECOMPOSITION_GAPS]
+    log("Where the gap comes from (Spearman gaps [CI]): " + " | ".join(keys) + ":")
+    for t, e, c in tcols:
+        d = decomp[decomp["column"] == c].set_index("features")
+        cells = [f"{d.loc[k, 'spearman']:+.2f} [{d.loc[k, 'lo']:+.2f},{d.loc[k, 'hi']:+.2f}]" for k in keys]
         log(f"  {TARGETS[t]:<13} e{e:<3} " + " | ".join(cells))
     if unit is not None:
         log(f"Runs as the unit (the seed's choice), {PRIMARY_METRIC}:")

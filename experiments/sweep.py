@@ -28,7 +28,7 @@ from . import RESULTS_DIR
 from .architectures import DEFAULT_ACTIVATIONS, Architecture, sample_architectures
 from .metrics import N_POINTS
 
-__all__ = ["run_sweep", "collect", "export", "default_runs_dir", "sweep_preset"]
+__all__ = ["run_sweep", "collect", "export", "default_runs_dir", "sweep_preset", "restore_runs"]
 
 SCHEMA = 2
 
@@ -83,13 +83,15 @@ def _cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def _metrics_task(arch: dict, q0: float, n_points: int, timeout: float | None = None) -> dict:
+def _metrics_task(
+    arch: dict, q0: float, n_points: int, timeout: float | None = None, wall_factor: float = 10.0
+) -> dict:
     """Metrics of one architecture, bounded in time.
 
     With a ``timeout`` (seconds) the computation runs in a persistent child process of this worker
     (``python -m experiments._metrics_child``); when the child has used more than ``timeout``
     seconds of CPU on this architecture (where ``/proc`` tells; CPU time, so that a loaded machine
-    does not turn slow into "timed out"), or ``10 * timeout`` seconds of wall-clock time, it is
+    does not turn slow into "timed out"), or ``wall_factor * timeout`` seconds of wall-clock time, it is
     killed (the next architecture starts a fresh one) and the architecture is recorded with NaN
     metrics and the reason ``"timeout: ..."``. Without one it runs in this process.
     """
@@ -118,7 +120,7 @@ def _metrics_task(arch: dict, q0: float, n_points: int, timeout: float | None = 
     why = "timeout"
     while True:
         wall = time.monotonic() - t0
-        ready, _, _ = select.select([child.stdout], [], [], max(0.0, min(1.0, 10.0 * timeout - wall)))
+        ready, _, _ = select.select([child.stdout], [], [], max(0.0, min(1.0, wall_factor * timeout - wall)))
         if ready:
             line = child.stdout.readline()
             if line:
@@ -127,7 +129,7 @@ def _metrics_task(arch: dict, q0: float, n_points: int, timeout: float | None = 
             break
         cpu = _cpu_seconds(child.pid)
         used = (cpu - cpu0) if (cpu is not None and cpu0 is not None) else wall
-        if used > timeout or time.monotonic() - t0 >= 10.0 * timeout:
+        if used > timeout or time.monotonic() - t0 >= wall_factor * timeout:
             break
     child.kill()
     child.wait()
@@ -280,6 +282,7 @@ def run_sweep(
     log=print,
     sampler: dict | None = None,
     metrics_timeout: float | None = 300.0,
+    metrics_wall_factor: float = 10.0,
 ) -> Path:
     """Run (or resume) a sweep and return its runs directory.
 
@@ -309,6 +312,9 @@ def run_sweep(
     metrics_timeout : float or None
         Seconds allowed for the metrics of one architecture (both networks); past it the
         architecture gets NaN metrics and the reason. None: unbounded, in the worker process.
+    metrics_wall_factor : float
+        The wall-clock backstop of that limit, as a multiple of it (default 10; raise it when the
+        sweep runs at low priority on a loaded machine, where CPU time accrues slowly).
     name : str, optional
         Name of the exported results (``<name>_runs.csv``...); default: the task. Use one per
         variant of a task (e.g. ``digits_adam``) and a separate ``runs_dir``.
@@ -371,7 +377,7 @@ def run_sweep(
             # cheap spectra first (piecewise-linear activations, shallow nets): an interrupted stage
             # leaves the expensive smooth, deep ones for later, not a random half of everything
             todo = [
-                (a.arch_id, _metrics_task, (a.to_dict(), q0, int(n_points), metrics_timeout))
+                (a.arch_id, _metrics_task, (a.to_dict(), q0, int(n_points), metrics_timeout, metrics_wall_factor))
                 for a in sorted(archs, key=_metrics_cost)
                 if not (mdir / f"{a.arch_id}.json").exists()
             ]
@@ -499,7 +505,8 @@ def collect(runs_dir: str | Path, n_arch: int | None = None, seeds: int | None =
                 continue
             r = _read_json(rpath)
             h = r["history"]
-            summary = epoch_summary(h, int(settings["train"]["epochs"]))
+            # a run restored from the committed tables carries its recorded values as exported
+            summary = r.get("recorded") or epoch_summary(h, int(settings["train"]["epochs"]))
             rows.append(
                 {
                     **_arch_row(a),
@@ -544,3 +551,54 @@ def export(runs_dir: str | Path, results_dir: str | Path | None = None, n_arch=N
     elif spath.exists():
         spath.unlink()
     return paths
+
+
+def restore_runs(name: str, runs_dir: str | Path | None = None, results_dir: str | Path | None = None) -> int:
+    """Write the training runs of the committed ``<name>_runs.csv`` and ``<name>_epochs.csv`` back
+    into a runs directory as ``runs/<arch_id>-s<k>.json``; return how many were written.
+
+    The runs directories are not committed, so this is how a fresh checkout redoes the metrics of a
+    sweep with another fpcore (``--stage metrics``) or extends it (``--stage train`` trains only
+    the runs that are missing) without retraining what is in the tables. Each restored run keeps
+    the exported values verbatim (``recorded``: every target at every recorded epoch, as in the
+    CSV; ``history``: the per-epoch curves of ``<name>_epochs.csv``), so exporting again writes the
+    same training columns. Runs already in the directory are left alone.
+    """
+    import pandas as pd
+
+    from .training import TARGETS
+
+    results_dir = Path(results_dir) if results_dir is not None else RESULTS_DIR
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(name)
+    rpath, epath = results_dir / f"{name}_runs.csv", results_dir / f"{name}_epochs.csv"
+    if not rpath.exists() or not epath.exists():
+        raise ValueError(f"name: no committed tables {rpath.name} and {epath.name} in {results_dir}")
+    runs = pd.read_csv(rpath, keep_default_na=False, na_values=["nan", "NaN", ""])
+    epochs = pd.read_csv(epath)
+    curves = {key: g.sort_values("epoch") for key, g in epochs.groupby(["arch_id", "seed"])}
+    recorded_cols = [c for c in runs.columns if any(c.startswith(f"{t}_e") for t in TARGETS)]
+
+    def _py(v):
+        return v.item() if hasattr(v, "item") else v
+
+    written = 0
+    for row in runs.itertuples(index=False):
+        row = row._asdict()
+        key = (row["arch_id"], int(row["seed"]))
+        path = runs_dir / "runs" / f"{key[0]}-s{key[1]}.json"
+        if path.exists():
+            continue
+        if key not in curves:
+            raise ValueError(f"{epath.name} has no curve for run {key[0]}-s{key[1]}")
+        g = curves[key]
+        run = {k: _py(row[k]) for k in RUN_COLUMNS if k in row}
+        run["arch_id"] = key[0]
+        run["task"] = row.get("task")
+        run["diverged"] = str(row["diverged"]) == "True"
+        run["seed"] = key[1]
+        run["recorded"] = {c: float(row[c]) for c in recorded_cols}
+        run["history"] = {t: [float(v) for v in g[t]] for t in ("train_loss", "test_loss", "test_acc")}
+        run["restored_from"] = rpath.name
+        _write_json(path, run)
+        written += 1
+    return written

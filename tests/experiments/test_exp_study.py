@@ -154,6 +154,33 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
     assert load_results(paths["runs"]).shape == df.shape  # a per-run CSV is averaged on load
 
 
+def test_restored_runs_export_the_same_tables_and_extend(tmp_path):
+    """A fresh checkout has only the committed CSVs: restoring them into a runs directory, redoing
+    the metrics and exporting again writes the same training columns and curves, byte for byte;
+    a longer sweep then trains only the runs that are missing."""
+    res, res2 = tmp_path / "results", tmp_path / "results2"
+    cfg = {**TINY, "n_arch": 2}
+    sweep.run_sweep(runs_dir=tmp_path / "a", scheduler="synchronous", log=lambda s: None, **cfg)
+    sweep.export(tmp_path / "a", res)
+    with pytest.raises(ValueError, match="name"):
+        sweep.restore_runs("nothing", tmp_path / "b", res)
+    assert sweep.restore_runs("digits", tmp_path / "b", res) == 4
+    assert sweep.restore_runs("digits", tmp_path / "b", res) == 0  # runs already there are kept
+    logs = []
+    sweep.run_sweep(runs_dir=tmp_path / "b", scheduler="synchronous", log=logs.append, **{**cfg, "stages": ("metrics",)})
+    paths = sweep.export(tmp_path / "b", res2)
+    a, b = pd.read_csv(res / "digits_runs.csv"), pd.read_csv(paths["runs"])
+    assert list(a.columns) == list(b.columns)
+    training = list(a.columns)[: list(a.columns).index("log10_d1")]
+    assert "train_loss_e1" in training and "seconds" in training
+    pd.testing.assert_frame_equal(a[training], b[training])
+    assert (res / "digits_epochs.csv").read_bytes() == paths["epochs"].read_bytes()
+    logs.clear()
+    sweep.run_sweep(runs_dir=tmp_path / "b", scheduler="synchronous", log=logs.append, **{**cfg, "n_arch": 3})
+    assert any("6 training runs, 4 done already" in line for line in logs)
+    assert len(pd.read_csv(sweep.export(tmp_path / "b", res2)["runs"])) == 6
+
+
 def test_tiny_sweep_on_dask_local_cluster(tmp_path):
     logs = []
     runs_dir = sweep.run_sweep(

@@ -110,6 +110,70 @@ def test_prediction_gap_is_zero_for_a_function_of_the_descriptors_and_positive_f
     assert p.loc["descriptors", "spearman"] > 0.8
 
 
+def _decomposition_table(rng, n=200):
+    """Descriptors, a ``chi_1`` carrying information ``z_chi`` no descriptor has, a spectral
+    metric carrying another ``z_spec``, and a spectral metric that is noise."""
+    depth = rng.integers(1, 9, n)
+    gain = np.exp(rng.uniform(-2, 2, n))
+    z_chi, z_spec = rng.normal(size=n), rng.normal(size=n)
+    arch = pd.DataFrame(
+        dict(
+            arch_id=[f"a{i}" for i in range(n)],
+            activation="relu",
+            family="relu",
+            init="gaussian",
+            depth=depth,
+            gain=gain,
+            log2_gain=np.log2(gain),
+            n_seeds=1,
+            chi_1=np.exp(0.5 * z_chi),
+            abs_log_chi_1=np.abs(0.5 * z_chi),
+            hidden_log10_d9=z_spec,
+            hidden_log10_c9=rng.normal(size=n),
+        )
+    )
+    return arch, np.log(gain) * depth, z_chi, z_spec
+
+
+@pytest.mark.parametrize("source", ["chi_1", "spectral"])
+def test_gap_decomposition_finds_which_metrics_carry_the_information(source):
+    """The target = a function of the descriptors + the information of ``chi_1`` only (or of the
+    spectral metric only): the gap is attributed to that part, and the other adds nothing."""
+    rng = np.random.default_rng(5)
+    arch, base, z_chi, z_spec = _decomposition_table(rng)
+    z = z_chi if source == "chi_1" else z_spec
+    arch["train_loss_e1"] = base + 4.0 * z + 0.3 * rng.normal(size=len(arch))
+    p = analysis.gap_decomposition_table(arch, n_boot=200, seed=0, n_trees=60).set_index("features")
+    chi_gap = p.loc["(descriptors + chi_1) - descriptors"]
+    spec_gap = p.loc["(descriptors + spectral) - descriptors"]
+    beyond_chi = p.loc["both - (descriptors + chi_1)"]
+    total = p.loc["both - descriptors"]
+    assert total["lo"] > 0.1  # the metrics add, with an interval above 0
+    if source == "chi_1":
+        assert chi_gap["lo"] > 0.1 and abs(chi_gap["spearman"] - total["spearman"]) < 0.1
+        assert spec_gap["lo"] < 0.02 and abs(spec_gap["spearman"]) < 0.1
+        assert beyond_chi["lo"] < 0.02 and abs(beyond_chi["spearman"]) < 0.1
+    else:
+        assert spec_gap["lo"] > 0.1 and beyond_chi["lo"] > 0.1
+        assert chi_gap["lo"] < 0.02 and abs(chi_gap["spearman"]) < 0.1
+    assert p.loc["descriptors + chi_1", "n_features"] == p.loc["descriptors", "n_features"] + 2
+    assert p.loc["descriptors + spectral", "n_features"] == p.loc["descriptors", "n_features"] + 2
+    # the shared parts are the default table's numbers (same folds, trees and resamples)
+    d = analysis.prediction_table(arch, n_boot=200, seed=0, n_trees=60).set_index("features")
+    for k in ("descriptors", "both", "both - descriptors"):
+        assert d.loc[k, "spearman"] == pytest.approx(p.loc[k, "spearman"])
+        assert d.loc[k, "lo"] == pytest.approx(p.loc[k, "lo"])
+
+
+def test_prediction_sets_are_checked():
+    arch, base, *_ = _decomposition_table(np.random.default_rng(0), n=30)
+    arch["train_loss_e1"] = base
+    with pytest.raises(ValueError, match="sets"):
+        analysis.prediction_table(arch, n_boot=10, n_trees=5, sets=("descriptors", "chi"))
+    with pytest.raises(ValueError, match="sets"):
+        analysis.prediction_table(arch, n_boot=10, n_trees=5, sets=("descriptors",), gaps=(("both", "descriptors"),))
+
+
 def test_runs_as_unit_and_filter_are_reported_beside():
     runs = _synthetic(n_per_family=30)
     u = analysis.runs_as_unit_table(runs, n_boot=100)
@@ -184,3 +248,19 @@ def test_continuous_part_metrics_are_finite_on_atomic_and_bottleneck_spectra(wid
         top = sigma_w2 ** (len(widths) - 1)
         assert np.allclose(c, top, rtol=1e-9) and m["log10_spread_c"] == pytest.approx(0.0, abs=1e-9)
         assert m["frac_above_1"] == pytest.approx((1 - m["atom"]) if top > 1 else 0.0, abs=1e-12)
+
+
+def test_seed_counts_in_figure_titles_are_exact():
+    one = pd.DataFrame({"n_seeds": [1, 1, 1]})
+    three = pd.DataFrame({"n_seeds": [3, 3]})
+    mixed = pd.DataFrame({"n_seeds": [1, 1, 1, 2]})
+    assert analysis._seeds_note(one) == "1 seed per architecture"  # never "seeds averaged"
+    assert analysis._seeds_note(three) == "3 seeds averaged per architecture"
+    assert analysis._seeds_note(mixed) == "1 seed for 3, 2 seeds for 1 architectures (averaged where > 1)"
+
+
+def test_every_family_has_its_own_colour():
+    from matplotlib.colors import to_hex
+
+    colours = [to_hex(c) for c in analysis._FAMILY_COLORS.values()]
+    assert len(set(colours)) == len(colours)
