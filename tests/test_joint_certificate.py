@@ -120,7 +120,8 @@ def test_certificate_refuses_bad_starts():
 def test_conjugate_roots_are_not_certified():
     """With real atoms the conjugate of a solution solves the equation too (the unphysical root,
     ``Im m > 0``): the local test may pass there, but no certified chain from far above reaches it."""
-    s, eq, x, groups, r = _grid_solution(NETS["gelu-square"])
+    # leaky ReLU: real atoms {alpha^2, 1} (GELU, the first choice, now has a contour rule)
+    s, eq, x, groups, r = _grid_solution(NETS["leaky-gauss"])
     assert not eq.uses_contour
     cj = _Joint(eq)
     mc, uc = np.conj(r.m), np.conj(r.u)
