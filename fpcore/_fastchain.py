@@ -1562,37 +1562,34 @@ def _joint_walk_one(z, m, tp, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WV
 
 
 @_jit
+def _joint_outputs(npt, G):
+    """Result arrays of :func:`joint_walk` / :func:`joint_vertical`: final ``m``, ``u``, the last
+    ball's centre ``m``, ``u``, radius and tau, and whether each chain arrived."""
+    return (np.zeros(npt, dtype=np.complex128), np.zeros((npt, G), dtype=np.complex128),
+            np.zeros(npt, dtype=np.complex128), np.zeros((npt, G), dtype=np.complex128),
+            np.zeros(npt), np.ones((npt, G)), np.zeros(npt, dtype=np.bool_))
+
+
+@_jit
+def _joint_scratch(G, K):
+    """Work arrays of :func:`_joint_walk_one` for ``G`` groups of at most ``K`` atoms."""
+    return (np.zeros(G, dtype=np.complex128), np.zeros(G, dtype=np.complex128), np.zeros(G, dtype=np.complex128),
+            np.zeros(G), np.zeros(G, dtype=np.complex128), np.zeros((G, K)), np.zeros((G, K)), np.zeros(G),
+            np.zeros(G, dtype=np.complex128), np.zeros(G, dtype=np.complex128), np.zeros(G, dtype=np.complex128),
+            np.zeros(G, dtype=np.complex128), np.zeros(1, dtype=np.complex128), np.zeros(1, dtype=np.complex128),
+            np.zeros(1, dtype=np.bool_), np.zeros(1), np.zeros(1))
+
+
+@_jit
 def joint_walk(z0, m0, u0, t, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0,
                max_rounds, tol):
     """:func:`_joint_walk_one` for each start ``(z0, m0, u0)`` and target ``t`` (complex arrays).
     Returns the final ``(m, u)``, the last ball (centre ``m``, ``u``, radius, tau), arrived."""
     npt = t.size
     G = kk.size
-    K = Vc.shape[1]
-    out_m = np.zeros(npt, dtype=np.complex128)
-    out_u = np.zeros((npt, G), dtype=np.complex128)
-    pm = np.zeros(npt, dtype=np.complex128)
-    pu = np.zeros((npt, G), dtype=np.complex128)
-    pR = np.zeros(npt)
-    ptau = np.ones((npt, G))
-    done = np.zeros(npt, dtype=np.bool_)
-    Phi = np.zeros(G, dtype=np.complex128)
-    Gp = np.zeros(G, dtype=np.complex128)
-    rg = np.zeros(G, dtype=np.complex128)
-    errg = np.zeros(G)
-    lu = np.zeros(G, dtype=np.complex128)
-    a1m = np.zeros((G, K))
-    a1p = np.zeros((G, K))
-    tau = np.zeros(G)
-    u = np.zeros(G, dtype=np.complex128)
-    un = np.zeros(G, dtype=np.complex128)
-    rgn = np.zeros(G, dtype=np.complex128)
-    dps = np.zeros(G, dtype=np.complex128)
-    zf1 = np.zeros(1, dtype=np.complex128)
-    zt1 = np.zeros(1, dtype=np.complex128)
-    ok1 = np.zeros(1, dtype=np.bool_)
-    R1 = np.zeros(1)
-    th1 = np.zeros(1)
+    out_m, out_u, pm, pu, pR, ptau, done = _joint_outputs(npt, G)
+    (Phi, Gp, rg, errg, lu, a1m, a1p, tau, u, un, rgn, dps, zf1, zt1, ok1, R1,
+     th1) = _joint_scratch(G, Vc.shape[1])
     for p in range(npt):
         for g in range(G):
             u[g] = u0[p, g]
@@ -1613,31 +1610,9 @@ def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc,
     ball (centre ``m``, ``u``, radius, tau) and whether the chain arrived."""
     npt = t.size
     G = kk.size
-    K = Vc.shape[1]
-    out_m = np.zeros(npt, dtype=np.complex128)
-    out_u = np.zeros((npt, G), dtype=np.complex128)
-    pm = np.zeros(npt, dtype=np.complex128)
-    pu = np.zeros((npt, G), dtype=np.complex128)
-    pR = np.zeros(npt)
-    ptau = np.ones((npt, G))
-    done = np.zeros(npt, dtype=np.bool_)
-    Phi = np.zeros(G, dtype=np.complex128)
-    Gp = np.zeros(G, dtype=np.complex128)
-    rg = np.zeros(G, dtype=np.complex128)
-    errg = np.zeros(G)
-    lu = np.zeros(G, dtype=np.complex128)
-    a1m = np.zeros((G, K))
-    a1p = np.zeros((G, K))
-    tau = np.zeros(G)
-    u = np.zeros(G, dtype=np.complex128)
-    un = np.zeros(G, dtype=np.complex128)
-    rgn = np.zeros(G, dtype=np.complex128)
-    dps = np.zeros(G, dtype=np.complex128)
-    zf1 = np.zeros(1, dtype=np.complex128)
-    zt1 = np.zeros(1, dtype=np.complex128)
-    ok1 = np.zeros(1, dtype=np.bool_)
-    R1 = np.zeros(1)
-    th1 = np.zeros(1)
+    out_m, out_u, pm, pu, pR, ptau, done = _joint_outputs(npt, G)
+    (Phi, Gp, rg, errg, lu, a1m, a1p, tau, u, un, rgn, dps, zf1, zt1, ok1, R1,
+     th1) = _joint_scratch(G, Vc.shape[1])
     for p in range(npt):
         tp = t[p]
         z = complex(tp, Y)
