@@ -555,6 +555,77 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None):
     return cv, cw, np.clip(rv, 0.0, None), rw
 
 
+# -- ELU and SELU: an atom and an exponential branch ----------------------------------------------
+# phi'(h) = a_+ for h > 0 and c_- e^h for h < 0 (ELU: a_+ = 1, c_- = alpha; SELU: lambda and
+# lambda alpha), so D^2 is the atom a_+^2 with mass 1/2 plus the law of c_-^2 e^(2h), h < 0: a
+# log-normal law cut at c_-^2, where its density jumps (psi has a log singularity there) and which
+# spreads over decades towards 0. Its psi is the integral over h < 0 of an analytic integrand;
+# the path h + i Y(h) keeps Im log f = 2 Y near -theta away from h = 0 and returns to the real
+# axis linearly at the end point h = 0, and h = -ell softplus(y) with y uniform turns the end
+# point into an exponentially decaying tail of the trapezoidal rule (relative resolution near
+# h = 0, so 1/u within any relative distance of c_-^2 is resolved alike).
+_EXP_DY = 0.125
+_EXP_Y_LO = -40.0
+
+
+def _exp_branch_rule(a_pos: float, c_neg: float, q: float):
+    """Complex and real atoms ``(cv, cw, rv, rw)`` (as :func:`_contour_rule`) of the law of
+    ``phi'(sqrt(q) Z)^2`` for ``phi' = a_pos`` on ``h > 0`` and ``c_neg e^h`` on ``h < 0``
+    (ELU, SELU); ``None`` for a degenerate ``q``."""
+    s = math.sqrt(q)
+    if not (math.isfinite(s) and s > 0):
+        return None
+    ell = min(0.5, 0.5 * s)
+    # the path ends where the Gaussian mass is spent (h = -_ZMAX s) or where f < _T_MIN c_-^2
+    # (h = log(_T_MIN) / 2): the rest is lumped into one real atom (exact mass and mean), valid
+    # while |u| _T_MIN c_-^2 << 1, as the lumped tails of :func:`_contour_rule`
+    h_end = min(_ZMAX * s, -0.5 * math.log(_T_MIN))
+    # y where -ell softplus(y) = -h_end
+    y_hi = math.log(math.expm1(h_end / ell)) if h_end / ell < 700 else h_end / ell
+    if not (y_hi - _EXP_Y_LO) / _EXP_DY < 20000:
+        return None
+    y = np.arange(_EXP_Y_LO, y_hi + _EXP_DY, _EXP_DY)
+    h = -ell * np.logaddexp(0.0, y)
+    dh = ell * special.expit(y) * _EXP_DY  # |dh/dy| dy
+    y0 = 0.5 * _THETA * np.tanh(h / ell)
+    y0p = 0.5 * _THETA / ell / np.cosh(h / ell) ** 2
+    with np.errstate(over="ignore"):  # tiny q: cap overflows and Y' -> 0
+        cap = 1.0 + (y0 / (0.5 * s)) ** 2
+        Y, Yp = y0 / np.sqrt(cap), y0p / cap**1.5
+    z = h + 1j * Y
+    norm = 1.0 / (math.sqrt(2.0 * math.pi) * s)
+    c2 = c_neg * c_neg
+    with np.errstate(all="ignore"):
+        wc = norm * np.exp(-0.5 * (z / s) ** 2) * (1.0 + 1j * Yp) * dh
+        vc = c2 * np.exp(2.0 * z)
+    wr = norm * np.exp(-0.5 * (h / s) ** 2) * dh
+    vr = c2 * np.exp(2.0 * h)
+    if not (np.all(np.isfinite(wc)) and np.all(np.isfinite(vc))):
+        return None
+    a2 = a_pos * a_pos
+    # the lumped tail h < -h_end: mass Phi(-h_end / s), mean c_-^2 E[e^(2h); h < -h_end] / mass,
+    # E[e^(2h); h < -H] = e^(2q) Phi(-(H + 2q) / s) = exp(-H^2 / 2q - 2H) erfcx((H + 2q) / s / sqrt 2) / 2
+    # (no cancellation between e^(2q) and Phi at large q)
+    t_lo = float(special.ndtr(-h_end / s))
+    ev = 0.0
+    if t_lo > 0:
+        part = 0.5 * math.exp(-h_end * h_end / (2.0 * q) - 2.0 * h_end) * float(special.erfcx((h_end + 2.0 * q) / (s * math.sqrt(2.0))))
+        ev = min(c2 * part / t_lo, c2 * math.exp(-2.0 * h_end))
+    # the atom a_+^2 (mass 1/2 exactly), the tail, and an atom at 0 carrying the rule's mass
+    # defect (it adds nothing to psi)
+    cv = np.r_[vc, a2, ev, 0.0]
+    cw = np.r_[wc, 0.5, t_lo, 0.5 - t_lo - wc.sum()]
+    rv = np.r_[vr, a2, ev]
+    rw = np.r_[wr, 0.5, t_lo]
+    rw_defect = 1.0 - rw.sum()
+    if rw_defect > 0:
+        rv, rw = np.r_[rv, 0.0], np.r_[rw, rw_defect]
+    else:
+        rw = rw / rw.sum()
+    keep = rw > 0
+    return cv, cw, rv[keep], rw[keep]
+
+
 @dataclass(frozen=True)
 class D2Law:
     """Law of ``D^2`` as weighted atoms (``values``, ``weights``).
@@ -730,6 +801,12 @@ class Activation:
             if a == 0.0:
                 return _bernoulli(0.5)
             return D2Law("discrete", np.array([a * a, 1.0]), np.array([0.5, 0.5]), 1.0)
+        if self.name in ("elu", "selu"):
+            a_pos, c_neg = (_SELU_L, _SELU_L * _SELU_A) if self.name == "selu" else (1.0, float(self.params[0]))
+            rule = _exp_branch_rule(a_pos, c_neg, float(q))
+            if rule is not None:
+                cv, cw, rv, rw = rule
+                return D2Law("continuous", rv, rw, float(np.sum(rw[rv > 0])), cv, cw)
         g = _analytic_dphi(self)
         # The saturating activations (phi' -> 0 on both sides) get the contour rule; so do GELU,
         # SiLU and softplus (phi' -> 1 as h -> +inf: the path also follows log|f - 1|), for
