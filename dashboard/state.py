@@ -1259,14 +1259,26 @@ class DashboardState(param.Parameterized):
         self.param.update(mc_running=True, mc_progress=0.0)
         t0 = time.perf_counter()
         ev = []
+        loop = asyncio.get_running_loop()
+        steps = n * (sampled.depth + 1)  # each weight matrix, and each network's SVD
+
+        def show(done: int) -> None:  # on the loop; at most ~100 updates per run
+            if request == self._mc_request and (done == steps or done / steps >= self.mc_progress + 0.01):
+                self.mc_progress = done / steps
+
         try:
             for i in range(n):
+                # Progress per matrix, not per network: the sampler reports each layer from its
+                # worker thread; the bar moves on the loop (to_thread copies this task's context).
+                def tick(k: int, _total: int, base: int = i * (sampled.depth + 1)) -> None:
+                    loop.call_soon_threadsafe(show, base + k)
+
                 ev.append(
-                    await asyncio.to_thread(fpcore.sample_jacobian_eigenvalues, sampled, gram=gram, seed=seed + i)
+                    await asyncio.to_thread(fpcore.sample_jacobian_eigenvalues, sampled, gram=gram, seed=seed + i,
+                                            progress=tick)  # fmt: skip
                 )
                 if request != self._mc_request:
                     return False
-                self.mc_progress = (i + 1) / n
             if self.result is None or self.result.network != net or self.result.gram != gram:
                 self._inform("Monte Carlo result discarded: the network changed while sampling")
                 return False

@@ -225,6 +225,11 @@ def test_monte_carlo_async_progress_and_superseded(state):
     state.param.watch(lambda e: seen.append(e.new), "mc_progress")
     assert asyncio.run(state.arun_monte_carlo())
     assert seen[-1] == 1.0 and len(seen) >= 3 and not state.mc_running and state.mc is not None
+    # per matrix, not per network: one network of 4 layers moves the bar 5 times (4 layers, the SVD)
+    seen.clear()
+    state.param.update(mc_samples=1)
+    assert asyncio.run(state.arun_monte_carlo())
+    assert seen[0] == 0.0 and seen[1:] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
 
     async def two():
         first = asyncio.ensure_future(state.arun_monte_carlo())
