@@ -637,6 +637,19 @@ class JobRunner:
         self._latest: dict = {}
         self._seq = 0
         self.closed = False
+        self._held: frozenset = frozenset()
+        self._on_hold: list = []
+
+    def hold(self, kinds) -> None:
+        """Start no job of these kinds until :meth:`release` (queued, latest wins as ever): a new
+        page holds its secondary views' work while the browser draws the spectrum."""
+        self._held = frozenset(kinds)
+
+    def release(self) -> None:
+        """Start the jobs held back by :meth:`hold` (on the loop)."""
+        self._held, jobs, self._on_hold = frozenset(), self._on_hold, []
+        for job in jobs:
+            self._start(job)
 
     @property
     def n_pending(self) -> int:
@@ -691,6 +704,9 @@ class JobRunner:
     def _start(self, job: _Job) -> None:
         if not self._live(job):  # superseded while it waited for this tick
             self._skip(job)
+            return
+        if job.kind in self._held:
+            self._on_hold.append(job)
             return
         delay = DELAYED.get(job.kind, 0.0)
         if delay > 0 and self._call_later is not None and not getattr(job, "waited", False):

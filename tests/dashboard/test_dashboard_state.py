@@ -376,6 +376,27 @@ def test_job_runner_latest_wins_and_reports_overdue():
     assert got[-1] == "ZeroDivisionError"
 
 
+def test_held_kinds_start_only_on_release_and_latest_still_wins():
+    loop, ran, got = _Loop(), [], []
+    runner = st.JobRunner(loop.call_soon, loop.call_later)
+    loop.runner = runner
+    runner.hold(["trace"])
+    runner.submit("trace", lambda: ran.append("old") or "old", got.append, got.append)
+    runner.submit("spectrum", lambda: "density", got.append, got.append)
+    runner.submit("trace", lambda: ran.append("new") or "new", got.append, got.append)  # supersedes the first
+    import time
+
+    end = time.monotonic() + 10
+    while "density" not in got and time.monotonic() < end:
+        while loop.queue:
+            loop.queue.pop(0)()
+        time.sleep(0.005)
+    assert got == ["density"] and ran == [] and runner.n_pending == 1  # the newest chain request is held
+    runner.release()
+    loop.run()
+    assert ran == ["new"] and got == ["density", "new"]  # the held request was superseded: never run
+
+
 def test_superseded_jobs_never_run_and_one_session_cannot_take_every_worker():
     import threading
     import time
