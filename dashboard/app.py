@@ -389,10 +389,15 @@ class DashboardApp(pn.viewable.Viewer):
         # Panes that share a line stretch between a minimum and a maximum width and wrap (FlexBox).
         flex = dict(sizing_mode="stretch_width", min_width=300)
         self.phase_pane = pn.pane.Bokeh(self.phase.figure, max_width=520, styles={"flex": "1 1 340px"}, **flex)
-        self.z_pane = pn.pane.Bokeh(self.zplane.figure, max_width=560, styles={"flex": "1 1 340px"},
-                                    css_classes=["p-zplane"], **flex)  # fmt: skip
-        self.m_pane = pn.pane.Bokeh(self.mplane.figure, max_width=560, styles={"flex": "1 1 340px"},
-                                    css_classes=["p-mplane"], **flex)  # fmt: skip
+        # The solver planes share a line when two fit (1280 x 800: side by side) and stack otherwise
+        # (phones). The figure is the flex item itself: a Bokeh pane's own `styles` and
+        # `css_classes` reach no element, so they go on the figure (else each plane took the whole
+        # line and they stacked even at 1280 px).
+        for fig, name in ((self.zplane.figure, "p-zplane"), (self.mplane.figure, "p-mplane")):
+            fig.css_classes = [name]
+            fig.styles = {"flex": "1 1 340px"}
+        self.z_pane = pn.pane.Bokeh(self.zplane.figure, max_width=560, styles={"flex": "1 1 340px"}, **flex)
+        self.m_pane = pn.pane.Bokeh(self.mplane.figure, max_width=560, styles={"flex": "1 1 340px"}, **flex)
         self.metrics_pane = pn.pane.DataFrame(
             views.metrics_frame(None), index=False, justify="left", sizing_mode="stretch_width",
             styles={"font-size": "12.5px"}, css_classes=["p-metrics"],

@@ -280,11 +280,11 @@ class ZPlanePlot:
         fig.circle("x", "y", radius="r", source=self.src["disks"], fill_color=THEORY, fill_alpha=0.07,
                    line_color=THEORY, line_alpha=0.6, legend_label="earlier lilypads")  # fmt: skip
         fig.circle("x", "y", radius="r", source=self.src["current"], fill_color=TARGET, fill_alpha=0.18,
-                   line_color=TARGET, line_width=2.5, legend_label="current lilypad (certified disk)")  # fmt: skip
+                   line_color=TARGET, line_width=2.5, legend_label="current lilypad (certified)")  # fmt: skip
         fig.line("x", "y", source=self.src["path"], color="black", line_width=1.5)
         fig.scatter("x", "y", source=self.src["path"], color="black", size=5, legend_label="centres z_k")
         fig.scatter("x", "y", source=self.src["rejected"], marker="x", size=11, line_width=2.5, color=ATOM,
-                    legend_label="rejected proposal (step halved)")  # fmt: skip
+                    legend_label="rejected step (halved)")  # fmt: skip
         fig.scatter("x", "y", source=self.src["target"], marker="star", size=18, fill_color=TARGET,
                     line_color="black", legend_label="target x + 0i")  # fmt: skip
         _legend_below(fig)
