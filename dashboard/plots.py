@@ -302,7 +302,7 @@ class MPlanePlot:
     def __init__(self, width: int | None = None, height: int = 500):
         fig = _figure("m-plane: Newton basins of f_z at this lilypad", width, height, match_aspect=True,
                       min_width=300, max_width=560)  # fmt: skip
-        self.basin_src = ColumnDataSource(data={"image": [], "x": [], "y": [], "dw": [], "dh": []})
+        self.basin_src = ColumnDataSource(data={"image": [], "x": [], "y": [], "dw": [], "dh": []}, name="mplane-basins")
         self.src = {k: ColumnDataSource(data={"x": _E, "y": _E}) for k in ("roots", "iterates", "start", "solution")}
         self.ball_src = ColumnDataSource(data={"x": _E, "y": _E, "r": _E})
         mapper = LinearColorMapper(palette=BASIN_PALETTE, low=-1.5, high=N_BASIN_COLOURS - 0.5, nan_color="white")
