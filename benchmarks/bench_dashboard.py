@@ -291,7 +291,7 @@ def main(argv=None) -> int:
             _, port = stack.enter_context(served([str(APP), str(baseline)], env=env, stderr=log))
             basin_port = None
             if any(CASES[c].basins for c in args.cases):  # a server without the basin prefetch
-                _, basin_port = stack.enter_context(served([str(APP)], env=basin_env))
+                _, basin_port = stack.enter_context(served([str(APP)], env=basin_env, stderr=log))
             pw = stack.enter_context(sync_playwright())
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = open_page(browser, f"http://127.0.0.1:{port}/baseline", errors)
