@@ -311,6 +311,9 @@ def main(argv=None) -> int:
                 page.close()
                 rows.append((name, lat, hits, case))
                 splits[name] = parts
+                done = sorted(lat) or [float("inf")]  # as it goes: a long run stopped early still says something
+                print(f"  {name}: n {len(lat)}, hits {hits}, median {fmt(statistics.median(done))} ms, "
+                      f"max {fmt(done[-1])} ms", flush=True)  # fmt: skip
             browser.close()
 
     load = os.getloadavg()
