@@ -106,6 +106,8 @@ class FloatSlider(_Prompt, pn.widgets.FloatSlider):
 
 
 BUSY_DELAY = 0.25  # seconds of work before the indicator says "computing…"
+HELD_UNTIL_LOADED = ("trace", "basins", "phase", "evidence")  # job kinds a new page starts after its first paint
+FIRST_PAINT_HOLD = 10.0  # seconds: held jobs start then even if the browser never reported its first paint
 BUSY_IDLE = '<span class="idle">✓ up to date</span>'
 BUSY_ON = '<span class="busy">⏳ computing…</span>'
 BUSY_CSS = """
@@ -170,6 +172,12 @@ class DashboardApp(pn.viewable.Viewer):
             runner = session_runner(doc, self._on_busy, self._on_overdue) if served else None
             if runner is not None:  # a closed page's jobs are dropped, its running worker processes stopped
                 doc.on_session_destroyed(lambda session_context: runner.close())
+                # A new page: the solver chain, basins, phase diagram and Evidence marker wait until
+                # the browser has drawn the spectrum (onload; at most FIRST_PAINT_HOLD seconds), so
+                # they do not take the cores while the first page renders.
+                runner.hold(HELD_UNTIL_LOADED)
+                pn.state.onload(runner.release)
+                runner._call_later(FIRST_PAINT_HOLD, runner.release)
             state = DashboardState(scheduler=None if served else _next_tick, runner=runner, **initial)
         super().__init__(state=state, **params)
         s = self.state
@@ -381,6 +389,13 @@ class DashboardApp(pn.viewable.Viewer):
         # Panes that share a line stretch between a minimum and a maximum width and wrap (FlexBox).
         flex = dict(sizing_mode="stretch_width", min_width=300)
         self.phase_pane = pn.pane.Bokeh(self.phase.figure, max_width=520, styles={"flex": "1 1 340px"}, **flex)
+        # The solver planes share a line when two fit (1280 x 800: side by side) and stack otherwise
+        # (phones). The figure is the flex item itself: a Bokeh pane's own `styles` and
+        # `css_classes` reach no element, so they go on the figure (else each plane took the whole
+        # line and they stacked even at 1280 px).
+        for fig, name in ((self.zplane.figure, "p-zplane"), (self.mplane.figure, "p-mplane")):
+            fig.css_classes = [name]
+            fig.styles = {"flex": "1 1 340px"}
         self.z_pane = pn.pane.Bokeh(self.zplane.figure, max_width=560, styles={"flex": "1 1 340px"}, **flex)
         self.m_pane = pn.pane.Bokeh(self.mplane.figure, max_width=560, styles={"flex": "1 1 340px"}, **flex)
         self.metrics_pane = pn.pane.DataFrame(
@@ -751,13 +766,22 @@ class DashboardApp(pn.viewable.Viewer):
         for w in sidebar:  # widgets fill the sidebar's width (a fixed 300 px overflowed its padding)
             if isinstance(w, pn.widgets.Widget) and not isinstance(w, pn.widgets.RadioButtonGroup):
                 w.sizing_mode = "stretch_width"
+        below = [details, lilypad, self._teacher_card, evidence_card]
+        # Served, the first page carries only the controls and the spectrum: the sections below
+        # it (about 600 of the page's 860 Bokeh models: solver planes, basin image, compare
+        # plots, evidence) are sent once the browser has drawn that first part (Panel's onload,
+        # after the client's document_ready). The server builds, serialises and the browser
+        # renders half as much before the spectrum shows.
+        self.rest = pn.Column(*([] if self._served else below), sizing_mode="stretch_width", margin=0,
+                              css_classes=["c-rest"])  # fmt: skip
+        if self._served:
+            pn.state.onload(lambda: setattr(self.rest, "objects", below))
         template = pn.template.FastListTemplate(
             title="fpcore · Jacobian spectrum explorer",
             # One root per area: the document re-walks all models for every root added, so
             # passing the widgets one by one makes a new session several times slower.
             sidebar=[pn.Column(*sidebar, sizing_mode="stretch_width", margin=0)],
-            main=[pn.Column(intro, spectrum, details, lilypad, self._teacher_card, evidence_card,
-                            sizing_mode="stretch_width", margin=0)],  # fmt: skip
+            main=[pn.Column(intro, spectrum, self.rest, sizing_mode="stretch_width", margin=0)],
             sidebar_width=300,
             accent="#1f5fa8",
             theme_toggle=False,

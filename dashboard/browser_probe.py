@@ -55,6 +55,11 @@ PLOT_SIGNATURE_JS = """(prefix) => {
 }"""
 
 
+#: True once the page's sections below the spectrum (solver planes, compare, evidence), which the
+#: app sends after the browser has drawn the spectrum, are in the document.
+REST_LOADED_JS = f"""() => ({PLOT_SIGNATURE_JS})('m-plane') !== null && ({PLOT_SIGNATURE_JS})('z-plane') !== null"""
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
     with socket.socket() as s:

@@ -18,6 +18,7 @@ study's ``hidden_`` columns (the hidden stack of each trained classifier).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -63,8 +64,25 @@ BASELINES = {"depth": "depth", "log2_gain": "log2 gain", "log10_n_params": "log1
              "min_width_ratio": "narrowest width ratio"}  # fmt: skip
 
 
+def _stamp(name: str):
+    """``(name, mtime_ns)`` of a results file (None when absent): tables are re-read only when
+    their file changed, not once per page (every session read all studies: 0.1-0.4 s a page)."""
+    try:
+        from experiments import RESULTS_DIR
+
+        return name, (RESULTS_DIR / name).stat().st_mtime_ns
+    except (ImportError, OSError):
+        return name, None
+
+
 def load_evidence(study: str = "main_digits"):
-    """The study's per-architecture table, or ``None`` when pandas or the results are missing."""
+    """The study's per-architecture table, or ``None`` when pandas or the results are missing.
+    The table is shared between sessions: read it, do not modify it."""
+    return _load_evidence(study, _stamp(f"{study}_architectures.csv"))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_evidence(study: str, _stamp):
     try:
         from experiments.results import load_results
     except ImportError:
@@ -79,7 +97,13 @@ def load_evidence(study: str = "main_digits"):
 
 
 def load_prediction(study: str = "main_digits"):
-    """The committed out-of-fold prediction table (``<study>_prediction.csv``) or ``None``."""
+    """The committed out-of-fold prediction table (``<study>_prediction.csv``) or ``None``
+    (shared between sessions, like :func:`load_evidence`)."""
+    return _load_prediction(study, _stamp(f"{study}_prediction.csv"))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_prediction(study: str, _stamp):
     try:
         import pandas as pd
 

@@ -280,11 +280,11 @@ class ZPlanePlot:
         fig.circle("x", "y", radius="r", source=self.src["disks"], fill_color=THEORY, fill_alpha=0.07,
                    line_color=THEORY, line_alpha=0.6, legend_label="earlier lilypads")  # fmt: skip
         fig.circle("x", "y", radius="r", source=self.src["current"], fill_color=TARGET, fill_alpha=0.18,
-                   line_color=TARGET, line_width=2.5, legend_label="current lilypad (certified disk)")  # fmt: skip
+                   line_color=TARGET, line_width=2.5, legend_label="current lilypad (certified)")  # fmt: skip
         fig.line("x", "y", source=self.src["path"], color="black", line_width=1.5)
         fig.scatter("x", "y", source=self.src["path"], color="black", size=5, legend_label="centres z_k")
         fig.scatter("x", "y", source=self.src["rejected"], marker="x", size=11, line_width=2.5, color=ATOM,
-                    legend_label="rejected proposal (step halved)")  # fmt: skip
+                    legend_label="rejected step (halved)")  # fmt: skip
         fig.scatter("x", "y", source=self.src["target"], marker="star", size=18, fill_color=TARGET,
                     line_color="black", legend_label="target x + 0i")  # fmt: skip
         _legend_below(fig)
@@ -302,7 +302,7 @@ class MPlanePlot:
     def __init__(self, width: int | None = None, height: int = 500):
         fig = _figure("m-plane: Newton basins of f_z at this lilypad", width, height, match_aspect=True,
                       min_width=300, max_width=560)  # fmt: skip
-        self.basin_src = ColumnDataSource(data={"image": [], "x": [], "y": [], "dw": [], "dh": []})
+        self.basin_src = ColumnDataSource(data={"image": [], "x": [], "y": [], "dw": [], "dh": []}, name="mplane-basins")
         self.src = {k: ColumnDataSource(data={"x": _E, "y": _E}) for k in ("roots", "iterates", "start", "solution")}
         self.ball_src = ColumnDataSource(data={"x": _E, "y": _E, "r": _E})
         mapper = LinearColorMapper(palette=BASIN_PALETTE, low=-1.5, high=N_BASIN_COLOURS - 0.5, nan_color="white")

@@ -637,6 +637,19 @@ class JobRunner:
         self._latest: dict = {}
         self._seq = 0
         self.closed = False
+        self._held: frozenset = frozenset()
+        self._on_hold: list = []
+
+    def hold(self, kinds) -> None:
+        """Start no job of these kinds until :meth:`release` (queued, latest wins as ever): a new
+        page holds its secondary views' work while the browser draws the spectrum."""
+        self._held = frozenset(kinds)
+
+    def release(self) -> None:
+        """Start the jobs held back by :meth:`hold` (on the loop)."""
+        self._held, jobs, self._on_hold = frozenset(), self._on_hold, []
+        for job in jobs:
+            self._start(job)
 
     @property
     def n_pending(self) -> int:
@@ -691,6 +704,9 @@ class JobRunner:
     def _start(self, job: _Job) -> None:
         if not self._live(job):  # superseded while it waited for this tick
             self._skip(job)
+            return
+        if job.kind in self._held:
+            self._on_hold.append(job)
             return
         delay = DELAYED.get(job.kind, 0.0)
         if delay > 0 and self._call_later is not None and not getattr(job, "waited", False):
@@ -1259,14 +1275,26 @@ class DashboardState(param.Parameterized):
         self.param.update(mc_running=True, mc_progress=0.0)
         t0 = time.perf_counter()
         ev = []
+        loop = asyncio.get_running_loop()
+        steps = n * (sampled.depth + 1)  # each weight matrix, and each network's SVD
+
+        def show(done: int) -> None:  # on the loop; at most ~100 updates per run
+            if request == self._mc_request and (done == steps or done / steps >= self.mc_progress + 0.01):
+                self.mc_progress = done / steps
+
         try:
             for i in range(n):
+                # Progress per matrix, not per network: the sampler reports each layer from its
+                # worker thread; the bar moves on the loop (to_thread copies this task's context).
+                def tick(k: int, _total: int, base: int = i * (sampled.depth + 1)) -> None:
+                    loop.call_soon_threadsafe(show, base + k)
+
                 ev.append(
-                    await asyncio.to_thread(fpcore.sample_jacobian_eigenvalues, sampled, gram=gram, seed=seed + i)
+                    await asyncio.to_thread(fpcore.sample_jacobian_eigenvalues, sampled, gram=gram, seed=seed + i,
+                                            progress=tick)  # fmt: skip
                 )
                 if request != self._mc_request:
                     return False
-                self.mc_progress = (i + 1) / n
             if self.result is None or self.result.network != net or self.result.gram != gram:
                 self._inform("Monte Carlo result discarded: the network changed while sampling")
                 return False

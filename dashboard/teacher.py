@@ -10,6 +10,7 @@ lilypad chain in the background.
 from __future__ import annotations
 
 import io
+import os
 
 import panel as pn
 
@@ -63,6 +64,9 @@ def install(app) -> pn.Card:
             app.w_png.filename = basin_png_name(app)
 
     def prefetch_frames(*_):
+        # FPCORE_DASHBOARD_PREFETCH=0 turns it off (bench_dashboard.py times uncached basin frames)
+        if os.environ.get("FPCORE_DASHBOARD_PREFETCH", "1") == "0":
+            return
         if s.trace is not None and s._trace_net is not None:
             net, gram = s._trace_net
             prefetch(net, gram, s.trace)

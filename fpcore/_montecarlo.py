@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 import scipy.linalg
@@ -70,7 +70,7 @@ def _singular_values(j: np.ndarray) -> np.ndarray:
 
 
 def _one_jacobian_spectrum(
-    net: Network, mode: str, gram: str, q: np.ndarray | None, rng: np.random.Generator
+    net: Network, mode: str, gram: str, q: np.ndarray | None, rng: np.random.Generator, tick=None
 ) -> np.ndarray:
     widths = net.widths
     n_in, n_out = widths[0], widths[-1]
@@ -112,6 +112,8 @@ def _one_jacobian_spectrum(
         # Left-multiplying keeps every intermediate at N_l x N_0: cost sum_l N_l N_{l-1} N_0.
         j = dw if j is None else dw @ j
         j, log2_scale = _renormalise(j, log2_scale)
+        if tick is not None:
+            tick()
 
     s = _singular_values(j)
     top = float(np.max(s)) if s.size else 0.0
@@ -130,6 +132,8 @@ def _one_jacobian_spectrum(
     out = np.zeros(size)
     # Both Gram matrices share the min(N_0, N_L) squared singular values; the rest are exact zeros.
     out[size - eig.size :] = np.sort(eig)
+    if tick is not None:
+        tick()
     return np.maximum(out, 0.0)
 
 
@@ -139,6 +143,7 @@ def sample_jacobian_eigenvalues(
     mode: str = "network",
     seed: int | np.random.Generator | None = None,
     n_samples: int = 1,
+    progress: Callable[[int, int], object] | None = None,
 ) -> np.ndarray:
     """Eigenvalues of ``J^T J`` (or ``J J^T``) for random networks drawn with the widths of ``net``.
 
@@ -163,6 +168,10 @@ def sample_jacobian_eigenvalues(
         Seed or generator (passed to :func:`numpy.random.default_rng`).
     n_samples : int
         Number of independent networks.
+    progress : callable or None
+        Called as ``progress(done, total)`` after each weight matrix is multiplied into ``J`` and
+        after each network's SVD: ``total = n_samples * (L + 1)`` steps (for progress bars; the
+        result does not depend on it).
 
     Returns
     -------
@@ -205,9 +214,19 @@ def sample_jacobian_eigenvalues(
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     if not isinstance(net, Network):
         raise ValueError(f"net must be an fpcore.Network, got {type(net).__name__}")
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be a callable or None, got {progress!r}")
     rng = np.random.default_rng(seed)
     q = mean_field(net).q if (mode == "model" or net.q0 == "fixed_point") else None
-    return np.concatenate([_one_jacobian_spectrum(net, mode, gram, q, rng) for _ in range(int(n_samples))])
+    tick = None
+    if progress is not None:
+        total, done = int(n_samples) * (net.depth + 1), [0]
+
+        def tick():
+            done[0] += 1
+            progress(done[0], total)
+
+    return np.concatenate([_one_jacobian_spectrum(net, mode, gram, q, rng, tick) for _ in range(int(n_samples))])
 
 
 class _HasCdf(Protocol):

@@ -290,6 +290,15 @@ def test_seed_reproducibility_and_blocks():
     assert np.all(blocks[:, :10] == 0.0)  # N0 - N2 structural zeros of J^T J
 
 
+def test_progress_reports_every_matrix_and_leaves_the_sample_unchanged():
+    net = Network([30, 40, 35, 20], activation="tanh", sigma_w2=1.2)
+    calls = []
+    a = sample_jacobian_eigenvalues(net, seed=15, n_samples=2, progress=lambda k, n: calls.append((k, n)))
+    np.testing.assert_array_equal(a, sample_jacobian_eigenvalues(net, seed=15, n_samples=2))
+    # 3 weight matrices and one SVD per network
+    assert calls == [(k, 8) for k in range(1, 9)]
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [
@@ -299,6 +308,7 @@ def test_seed_reproducibility_and_blocks():
         (dict(n_samples=-2), "n_samples"),
         (dict(n_samples=1.5), "n_samples"),
         (dict(n_samples=True), "n_samples"),
+        (dict(progress=3), "progress"),
     ],
 )
 def test_bad_arguments_raise(kwargs, name):

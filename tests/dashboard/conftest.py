@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.browser_probe import CHROMIUM_ARGS, PLOT_SIGNATURE_JS
+from dashboard.browser_probe import CHROMIUM_ARGS, PLOT_SIGNATURE_JS, REST_LOADED_JS
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
@@ -143,6 +143,9 @@ class AppPage:
         self.page.goto(url)
         self.wait_idle()
         self.page.wait_for_function(f"({PLOT_SIGNATURE_JS})('Spectral density') !== null", timeout=60_000)
+        # The sections below the spectrum arrive once the browser has drawn it (the app's onload).
+        self.page.wait_for_function(REST_LOADED_JS, timeout=60_000)
+        self.wait_idle()
 
     def wait_idle(self, timeout: float = 60_000) -> None:
         self.page.wait_for_function(

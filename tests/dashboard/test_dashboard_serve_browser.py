@@ -15,6 +15,7 @@ import pytest
 
 import fpcore
 from dashboard import views
+from dashboard.browser_probe import REST_LOADED_JS
 from dashboard.state import log_axis_start
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -142,6 +143,8 @@ def test_a_slow_network_in_one_session_does_not_delay_another(chromium, served_a
         slow.wait_for_function(BUSY_JS, timeout=60_000)  # A's job is running or waiting
         # A's page has rendered (its load is not what is measured here: its computation is).
         slow.wait_for_function("window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle", timeout=60_000)
+        slow.wait_for_function(REST_LOADED_JS, timeout=60_000)  # with the sections sent after its first paint
+        slow.wait_for_function("Bokeh.documents[0].is_idle", timeout=60_000)
         slow.wait_for_timeout(300)
         assert not slow.evaluate(CURVE_DRAWN_JS), "A's network is no longer slow: choose a slower one"
         with_a = move()
@@ -205,18 +208,27 @@ def test_a_bad_link_gives_a_valid_page_and_one_notification(chromium, served_app
         page.close()
 
 
-@pytest.mark.parametrize("size", [(1024, 768), (1280, 800)])
+@pytest.mark.parametrize("size", [(1024, 768), (1280, 800), (390, 844)])
 def test_nothing_is_clipped_on_a_projector(chromium, served_app, size):
     page, outside, errors = _open(chromium, served_app, viewport=size)
     try:
         page.goto(served_app)
         page.wait_for_function(CURVE_DRAWN_JS, timeout=60_000)
+        page.wait_for_function(f"() => ({LAYOUT_JS})().n >= 8", timeout=60_000)  # the sections sent after the spectrum
         page.wait_for_function("Bokeh.documents[0].is_idle", timeout=60_000)
         page.wait_for_timeout(1500)  # let the layout settle
         layout = page.evaluate(LAYOUT_JS)
         assert layout["n"] >= 8  # density, CDF, q, chi, phase, z-plane, m-plane, evidence
         assert layout["doc"] <= layout["inner"] and layout["main"][0] <= layout["main"][1] + 1
         assert max(layout["rights"]) <= layout["inner"] + 0.5 and min(layout["lefts"]) >= -0.5
+        # The solver planes: side by side on a projector (1280 x 800), one above the other on a phone.
+        z = page.locator(".p-zplane canvas").first.bounding_box()
+        m = page.locator(".p-mplane canvas").first.bounding_box()
+        assert z["width"] >= 280 and m["width"] >= 280, (z, m)
+        if size == (1280, 800):
+            assert m["x"] >= z["x"] + z["width"] - 0.5 and abs(m["y"] - z["y"]) < 2, (z, m)
+        if size[0] < 500:
+            assert m["y"] >= z["y"] + z["height"] - 0.5, (z, m)
         assert errors == [] and outside == []
     finally:
         page.close()

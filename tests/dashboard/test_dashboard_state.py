@@ -225,6 +225,11 @@ def test_monte_carlo_async_progress_and_superseded(state):
     state.param.watch(lambda e: seen.append(e.new), "mc_progress")
     assert asyncio.run(state.arun_monte_carlo())
     assert seen[-1] == 1.0 and len(seen) >= 3 and not state.mc_running and state.mc is not None
+    # per matrix, not per network: one network of 4 layers moves the bar 5 times (4 layers, the SVD)
+    seen.clear()
+    state.param.update(mc_samples=1)
+    assert asyncio.run(state.arun_monte_carlo())
+    assert seen[0] == 0.0 and seen[1:] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
 
     async def two():
         first = asyncio.ensure_future(state.arun_monte_carlo())
@@ -369,6 +374,27 @@ def test_job_runner_latest_wins_and_reports_overdue():
     gate.set()
     loop.run()
     assert got[-1] == "ZeroDivisionError"
+
+
+def test_held_kinds_start_only_on_release_and_latest_still_wins():
+    loop, ran, got = _Loop(), [], []
+    runner = st.JobRunner(loop.call_soon, loop.call_later)
+    loop.runner = runner
+    runner.hold(["trace"])
+    runner.submit("trace", lambda: ran.append("old") or "old", got.append, got.append)
+    runner.submit("spectrum", lambda: "density", got.append, got.append)
+    runner.submit("trace", lambda: ran.append("new") or "new", got.append, got.append)  # supersedes the first
+    import time
+
+    end = time.monotonic() + 10
+    while "density" not in got and time.monotonic() < end:
+        while loop.queue:
+            loop.queue.pop(0)()
+        time.sleep(0.005)
+    assert got == ["density"] and ran == [] and runner.n_pending == 1  # the newest chain request is held
+    runner.release()
+    loop.run()
+    assert ran == ["new"] and got == ["density", "new"]  # the held request was superseded: never run
 
 
 def test_superseded_jobs_never_run_and_one_session_cannot_take_every_worker():
