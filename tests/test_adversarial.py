@@ -58,3 +58,30 @@ def test_the_checks_catch_a_wrong_law():
     assert adversarial.ks_above_floor(wrong, ev)[0] > 0.03
     mean, _ = adversarial.independent_moments(net.replace(sigma_w2=2.4), "JtJ")
     assert abs(mean - np.mean(ev)) > 0.1 * mean
+
+
+def test_an_alarm_inside_compiled_code_is_a_timeout_not_a_crash(monkeypatch):
+    # The per-network alarm raised while a numba dispatcher runs surfaces as a SystemError
+    # ("returned a result with an exception set") caused by the alarm's exception: seed 2's
+    # depth-30 SELU net was counted as a crash of vertical_general for it.
+    def interrupted(*args, **kwargs):
+        try:
+            raise adversarial._Timeout()
+        except adversarial._Timeout as exc:
+            raise SystemError("CPUDispatcher(<function vertical_general>) returned a result with an "
+                              "exception set") from exc
+
+    monkeypatch.setattr(adversarial, "check", interrupted)
+    out = io.StringIO()
+    results = adversarial.run(n=1, seed=11, max_seconds=60.0, names=["linear"], min_width=50, n_samples=1,
+                              ks_tol=0.02, per_net_seconds=0, max_depth=2, out=out)
+    assert not results[0].silent, out.getvalue()
+    assert any(f.startswith("timeout") for f in results[0].flags)
+
+    def crashed(*args, **kwargs):
+        raise SystemError("a real crash")
+
+    monkeypatch.setattr(adversarial, "check", crashed)
+    results = adversarial.run(n=1, seed=11, max_seconds=60.0, names=["linear"], min_width=50, n_samples=1,
+                              ks_tol=0.02, per_net_seconds=0, max_depth=2, out=out)
+    assert results[0].silent and results[0].silent[0].startswith("crash SystemError")
