@@ -24,10 +24,14 @@ activations, ``q0`` or ``"fixed_point"``) and checked five ways:
   ``F(floor)`` against the fraction of samples at or below it; samples within ``1e-9`` relative
   of an atom of the law are snapped onto it), at most ``--ks`` (0.02).
 
-A network is *flagged* (listed with its reason, not counted as a silent failure) when the
-library itself says it could not certify or verify some points (``stats.n_uncertified > 0`` or
-a RuntimeWarning), or refuses it with a ``ValueError``. Every other failed check is a *silent
-failure*. Prints one row per network that failed or was flagged, then a summary table.
+A network is *flagged* (listed with its reason) when the library itself says it could not
+certify or verify some points (``stats.n_uncertified > 0`` or a RuntimeWarning), refuses it with
+a ``ValueError``, or the per-network time runs out. A failed check on a network where the library
+warned about points it could not certify or verify is a *warned failure*; a failed check with no
+such warning and no uncertified point is a *silent failure* (the ones that must not exist). A
+quantile the library returns with a warning that it is an upper bound (far below the grid) is
+not checked for minimality (``cdf`` of it must still be ``>= p``). Prints one row per network
+that failed or was flagged, then a summary table.
 
 Usage::
 
@@ -196,6 +200,7 @@ class Result:
     desc: str
     silent: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)  # failed checks where the library warned
     ks: float = float("nan")
     seconds: float = 0.0
 
@@ -223,7 +228,9 @@ def _caused_by_timeout(exc: BaseException) -> bool:
 
 def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: float, n_points: int = 300,
           n_fine: int = 600) -> tuple[list, list, float]:
-    """Run every check on one network: (silent failures, flags, KS)."""
+    """Run every check on one network: (failed checks, flags, KS). A flag starting with
+    ``"warned:"`` or ending in ``"uncertified"`` means the library said some of its values are
+    not guaranteed (:func:`run` then counts the failed checks as warned, not silent)."""
     silent: list[str] = []
     flags: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -242,14 +249,24 @@ def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: flo
             k = int(np.argmin(dF))
             silent.append(f"non-monotone: F({g[k]:.3g})={F[k]:.5f} > F({g[k + 1]:.3g})={F[k + 1]:.5f}")
         # quantiles
-        qs = np.asarray(spec.quantile(_QUANTILE_P))
+        # one p at a time: which quantiles the library says are upper bounds only
+        qs = np.empty_like(_QUANTILE_P)
+        bound = np.zeros(_QUANTILE_P.shape, dtype=bool)
+        for k, pk in enumerate(_QUANTILE_P):
+            with warnings.catch_warnings(record=True) as qw:
+                warnings.simplefilter("always")
+                qs[k] = spec.quantile(pk)
+            bound[k] = any("upper bound of the quantile" in str(w.message) for w in qw)
+            caught.extend(w for w in qw if "upper bound of the quantile" not in str(w.message))
+        if np.any(bound):
+            flags.append(f"quantile upper bound (warned) for p = {', '.join(f'{v:g}' for v in _QUANTILE_P[bound])}")
         Fq = np.asarray(spec.cdf(qs))
         bad = np.flatnonzero(Fq < _QUANTILE_P - 1e-12)
         if bad.size:
             k = bad[0]
             silent.append(f"quantile: cdf(quantile({_QUANTILE_P[k]:g})={qs[k]:.3g}) = {Fq[k]:.4g}")
         below = np.asarray(spec.cdf(qs * (1.0 - 1e-6)))
-        notmin = np.flatnonzero((qs > 0) & (below >= _QUANTILE_P + 1e-9))
+        notmin = np.flatnonzero((qs > 0) & (below >= _QUANTILE_P + 1e-9) & ~bound)
         if notmin.size:
             k = notmin[0]
             silent.append(f"quantile not minimal: p={_QUANTILE_P[k]:g} x={qs[k]:.3g} F(x-)={below[k]:.4g}")
@@ -325,37 +342,58 @@ def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int,
                 if use_alarm:
                     signal.alarm(0)
             res.seconds = time.perf_counter() - t0
+            if res.silent and _library_warned(res.flags):
+                res.warned, res.silent = [s for s in res.silent if not s.startswith("crash")], [
+                    s for s in res.silent if s.startswith("crash")]
             results.append(res)
-            status = "FAIL" if res.silent else ("flag" if res.flags else "ok")
+            status = "FAIL" if res.silent else ("warn" if res.warned else ("flag" if res.flags else "ok"))
             print(f"[{res.idx:3d}] {status:4s} ks={res.ks:.4f} {res.seconds:6.1f}s {desc}", file=out, flush=True)
-            for s in res.silent + res.flags:
-                print(f"        {s}", file=out, flush=True)
+            for s in res.silent:
+                print(f"        FAIL {s}", file=out, flush=True)
+            for s in res.warned:
+                print(f"        fail (warned) {s}", file=out, flush=True)
+            for s in res.flags:
+                print(f"        flag {s}", file=out, flush=True)
     finally:
         if use_alarm:
             signal.signal(signal.SIGALRM, old)
     return results
 
 
+def _library_warned(flags: list[str]) -> bool:
+    """Whether the library said some values of this network are not guaranteed."""
+    return any(f.startswith("warned:") or f.endswith("uncertified") for f in flags)
+
+
+_CHECKS = [
+    ("non-monotone CDF", ("non-monotone",)),
+    ("quantile violations (cdf(q) < p)", ("quantile:",)),
+    ("quantile not minimal (F jumps/decreases there)", ("quantile not minimal",)),
+    ("independent mean/variance", ("mean", "variance")),
+    ("MC mean > 3 SE", ("MC mean",)),
+    ("KS above floor > tol", ("KS",)),
+    ("crashes", ("crash",)),
+]
+
+
 def summary(results: list[Result]) -> str:
     cats = {
         "networks": len(results),
-        "ok": sum(1 for r in results if not r.silent and not r.flags),
-        "flagged (library said so / refused / timeout)": sum(1 for r in results if r.flags and not r.silent),
-        "silent failures": sum(1 for r in results if r.silent),
-        "  non-monotone CDF": sum(any(s.startswith("non-monotone") for s in r.silent) for r in results),
-        "  quantile violations (cdf(q) < p)": sum(any(s.startswith("quantile:") for s in r.silent) for r in results),
-        "  quantile not minimal (F jumps/decreases there)": sum(
-            any(s.startswith("quantile not minimal") for s in r.silent) for r in results),
-        "  independent mean/variance": sum(any(s.startswith(("mean", "variance")) for s in r.silent) for r in results),
-        "  MC mean > 3 SE": sum(any(s.startswith("MC mean") for s in r.silent) for r in results),
-        "  KS above floor > tol": sum(any(s.startswith("KS") for s in r.silent) for r in results),
-        "  crashes": sum(any(s.startswith("crash") for s in r.silent) for r in results),
+        "ok": sum(1 for r in results if not r.silent and not r.warned and not r.flags),
+        "flagged only (library said so / refused / timeout)": sum(
+            1 for r in results if r.flags and not r.silent and not r.warned),
+        "warned failures (a check failed, the library warned)": sum(1 for r in results if r.warned and not r.silent),
     }
+    for name, prefixes in _CHECKS:
+        cats[f"  warned: {name}"] = sum(any(s.startswith(prefixes) for s in r.warned) for r in results)
+    cats["silent failures (a check failed, no warning)"] = sum(1 for r in results if r.silent)
+    for name, prefixes in _CHECKS:
+        cats[f"  silent: {name}"] = sum(any(s.startswith(prefixes) for s in r.silent) for r in results)
     ks = np.array([r.ks for r in results if math.isfinite(r.ks)])
-    lines = [f"{k:50s} {v:5d}" for k, v in cats.items()]
+    lines = [f"{k:56s} {v:5d}" for k, v in cats.items()]
     if ks.size:
-        lines.append(f"{'KS median / max':50s} {np.median(ks):.4f} / {ks.max():.4f}")
-    lines.append(f"{'seconds total':50s} {sum(r.seconds for r in results):.0f}")
+        lines.append(f"{'KS median / max':56s} {np.median(ks):.4f} / {ks.max():.4f}")
+    lines.append(f"{'seconds total':56s} {sum(r.seconds for r in results):.0f}")
     return "\n".join(lines)
 
 
@@ -379,10 +417,12 @@ def main(argv=None) -> int:
                   spread=a.spread, n_points=a.n_points, n_fine=a.n_fine)
     print("\nFailures and flags:")
     for r in results:
-        if r.silent or r.flags:
+        if r.silent or r.warned or r.flags:
             print(f"[{r.idx:3d}] {r.desc}")
             for s in r.silent:
                 print(f"      FAIL {s}")
+            for s in r.warned:
+                print(f"      fail (warned) {s}")
             for s in r.flags:
                 print(f"      flag {s}")
     print("\nSummary:")
