@@ -249,15 +249,22 @@ def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: flo
             k = int(np.argmin(dF))
             silent.append(f"non-monotone: F({g[k]:.3g})={F[k]:.5f} > F({g[k + 1]:.3g})={F[k + 1]:.5f}")
         # quantiles
-        # one p at a time: which quantiles the library says are upper bounds only
-        qs = np.empty_like(_QUANTILE_P)
+        # which quantiles the library says are upper bounds only (far below the grid: the
+        # smallest p); those p are asked again one at a time (the points are memoised: cheap)
         bound = np.zeros(_QUANTILE_P.shape, dtype=bool)
-        for k, pk in enumerate(_QUANTILE_P):
+
+        def _quantile(p):
             with warnings.catch_warnings(record=True) as qw:
                 warnings.simplefilter("always")
-                qs[k] = spec.quantile(pk)
-            bound[k] = any("upper bound of the quantile" in str(w.message) for w in qw)
+                q = np.asarray(spec.quantile(p))
             caught.extend(w for w in qw if "upper bound of the quantile" not in str(w.message))
+            return q, any("upper bound of the quantile" in str(w.message) for w in qw)
+
+        qs, warned_bound = _quantile(_QUANTILE_P)
+        for k in range(_QUANTILE_P.size if warned_bound else 0):
+            bound[k] = _quantile(_QUANTILE_P[k])[1]
+            if not bound[k]:
+                break
         if np.any(bound):
             flags.append(f"quantile upper bound (warned) for p = {', '.join(f'{v:g}' for v in _QUANTILE_P[bound])}")
         Fq = np.asarray(spec.cdf(qs))
@@ -302,8 +309,11 @@ def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: flo
 
 def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int, n_samples: int,
         ks_tol: float, per_net_seconds: float, max_depth: int = 30, out=sys.stdout, spread: float = 0.6,
-        n_points: int = 300, n_fine: int = 600) -> list[Result]:
+        n_points: int = 300, n_fine: int = 600, only: set[int] | None = None) -> list[Result]:
+    """Draw ``n`` networks and check each (``only``: check just the draws with these indices,
+    the others are drawn, to keep the sequence, and skipped)."""
     rng = np.random.default_rng(seed)
+    n_drawn = 0
     t_start = time.perf_counter()
     results: list[Result] = []
     use_alarm = hasattr(signal, "SIGALRM") and per_net_seconds > 0
@@ -311,7 +321,7 @@ def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int,
         old = signal.signal(signal.SIGALRM, _alarm)
     try:
         i = 0
-        while len(results) < n and time.perf_counter() - t_start < max_seconds:
+        while n_drawn < n and time.perf_counter() - t_start < max_seconds:
             i += 1
             try:
                 net, gram, shape = draw_network(rng, names, min_width, max_depth, spread)
@@ -319,13 +329,19 @@ def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int,
             except ValueError:
                 continue  # a draw without a mean field (no fixed point, overflow): draw again
             except Exception as exc:  # noqa: BLE001 - a crash of the mean field is a finding too
-                res = Result(len(results), f"{net!r} gram={gram!r} [{shape}]")
+                n_drawn += 1
+                if only is not None and n_drawn - 1 not in only:
+                    continue
+                res = Result(n_drawn - 1, f"{net!r} gram={gram!r} [{shape}]")
                 res.silent.append(f"crash in mean_field {type(exc).__name__}: {str(exc)[:80]}")
                 results.append(res)
                 print(f"[{res.idx:3d}] FAIL {res.desc}\n        {res.silent[0]}", file=out, flush=True)
                 continue
+            n_drawn += 1
+            if only is not None and n_drawn - 1 not in only:
+                continue
             desc = f"{net!r} gram={gram!r} [{shape}]"
-            res = Result(len(results), desc)
+            res = Result(n_drawn - 1, desc)
             t0 = time.perf_counter()
             if use_alarm:
                 signal.alarm(int(per_net_seconds))
@@ -411,10 +427,12 @@ def main(argv=None) -> int:
     ap.add_argument("--spread", type=float, default=0.6, help="widths from min-width to (1 + spread) min-width")
     ap.add_argument("--n-points", type=int, default=300, help="grid points of each spectrum")
     ap.add_argument("--n-fine", type=int, default=600, help="points of the CDF monotonicity grid (per spacing)")
+    ap.add_argument("--only", default="", help="comma-separated draw indices to check (the others are skipped)")
     a = ap.parse_args(argv)
     names = [s for s in a.activations.split(",") if s]
     results = run(a.n, a.seed, a.max_seconds, names, a.min_width, a.samples, a.ks, a.per_net_seconds, a.max_depth,
-                  spread=a.spread, n_points=a.n_points, n_fine=a.n_fine)
+                  spread=a.spread, n_points=a.n_points, n_fine=a.n_fine,
+                  only={int(v) for v in a.only.split(",") if v} or None)
     print("\nFailures and flags:")
     for r in results:
         if r.silent or r.warned or r.flags:
