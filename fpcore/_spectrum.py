@@ -394,54 +394,16 @@ class Spectrum:
         d[bad] = np.where(b > a, (Fb - Fa) / np.where(b > a, b - a, 1.0), 0.0)
         return F, d
 
-    def _end_tails_from_gaps(self, tail: np.ndarray, ver: np.ndarray) -> np.ndarray:
-        """Tail masses ``mu((e, inf))`` at the ends ``e`` of the support intervals whose solves
-        failed, read instead at a known point of the gap beside that end (no continuous mass
-        between them, only atoms): a verified grid point of the gap, a verified end across it,
-        or the bottom of the support (``mu((lo, inf)) = 1 - F(lo)``, ``F(lo)`` the atoms up to
-        ``lo``). An end with no such point keeps its value and counts as uncertified."""
-        sup = self.support
-        atoms = [(loc, mass) for loc, mass in self.atoms if loc > 0]
-
-        def atoms_in(a: float, b: float) -> float:  # mass of the atoms in (a, b]
-            return sum(mass for loc, mass in atoms if a < loc <= b)
-
-        known_x, known_t = [], []
-        if self._m_grid is not None:
-            gv = np.isfinite(self._m_grid)
-            for xg, Fg in zip(self.x[gv], self._cdf_grid[gv]):
-                if not any(lo <= xg <= up for lo, up in sup):
-                    known_x.append(float(xg))
-                    known_t.append(1.0 - float(Fg))
-        for k, (lo, up) in enumerate(sup):
-            for e, xe in enumerate((lo, up)):
-                if ver[k, e]:
-                    known_x.append(xe)
-                    known_t.append(float(tail[k, e]))
-        lo0 = sup[0][0]
-        known_x.append(lo0)
-        known_t.append(1.0 - self.atom - atoms_in(0.0, lo0))
-        known_x.append(sup[-1][1])
-        known_t.append(atoms_in(sup[-1][1], math.inf))
-        kx, kt = np.asarray(known_x), np.asarray(known_t)
-        tail = tail.copy()
-        for k, (lo, up) in enumerate(sup):
-            if not ver[k, 0]:
-                a = sup[k - 1][1] if k > 0 else 0.0  # the gap (a, lo)
-                c = np.flatnonzero((kx >= a) & (kx <= lo))
-                if c.size:
-                    g = c[np.argmax(kx[c])]
-                    tail[k, 0] = kt[g] - atoms_in(kx[g], lo)
-            if not ver[k, 1]:
-                b = sup[k + 1][0] if k + 1 < len(sup) else math.inf  # the gap (up, b)
-                c = np.flatnonzero((kx >= up) & (kx <= b))
-                if c.size:
-                    g = c[np.argmin(kx[c])]
-                    tail[k, 1] = kt[g] + atoms_in(up, kx[g])
-        return tail
-
     def _interval_masses(self) -> list[float]:
-        """Continuous mass of each support interval (exact CDF just inside its ends)."""
+        """Continuous mass of each support interval, from the tail mass ``mu((x, inf))`` on
+        either side of it: exact below the support (``1 - F(lo)``, ``F(lo)`` the atoms up to the
+        bottom edge) and above it (the atoms above the top edge); in each gap between two
+        intervals read once, where it is well conditioned: at the gap's geometric middle,
+        solved by a walk from far above (in a gap ``M`` is real and the tail constant up to
+        the atoms inside it), else at a verified grid point of the gap, else just inside the
+        two ends. Solves near an edge are ill-conditioned: a verified solve 1e-10 inside the
+        bottom edge of orthogonal leaky ReLU 300-200-300 lost 0.016 of mass, so ``F`` fell
+        from 0.6667 inside the first interval to 0.6505 in the gap after it."""
         if "masses" not in self._cache:
             cont = 1.0 - sum(m for _, m in self.atoms)
             if len(self.support) <= 1:
@@ -450,15 +412,47 @@ class Spectrum:
                 law, scale = self._push
                 masses = [float(scale * np.diff(law.cdf(np.array([lo, up])))[0]) for lo, up in self.support]
             else:
-                ends = np.array([[lo * (1 + 1e-10) + 1e-300, up * (1 - 1e-10)] for lo, up in self.support])
-                r, _ = self._solve(ends.ravel())
-                tail = _tail_mass(self._eq, r.m, r.u, r.short).reshape(-1, 2)
-                if not np.all(r.verified):
-                    tail = self._end_tails_from_gaps(tail, r.verified.reshape(-1, 2))
-                # mass in (lo, up) minus the atoms sitting inside it (none: atoms bound intervals)
-                masses = list(np.maximum(tail[:, 0] - tail[:, 1], 0.0))
+                masses = self._masses_from_gaps()
             self._cache["masses"] = masses
         return self._cache["masses"]
+
+    def _masses_from_gaps(self) -> list[float]:
+        sup = self.support
+        atoms = [(loc, mass) for loc, mass in self.atoms if loc > 0]
+
+        def atoms_in(a: float, b: float) -> float:  # mass of the atoms in (a, b]
+            return sum(mass for loc, mass in atoms if a < loc <= b)
+
+        n = len(sup)
+        t_lo, t_up = np.full(n, np.nan), np.full(n, np.nan)
+        t_lo[0] = 1.0 - self.atom - atoms_in(0.0, sup[0][0])
+        t_up[-1] = atoms_in(sup[-1][1], math.inf)
+        mids = np.array([math.sqrt(sup[k][1] * sup[k + 1][0]) for k in range(n - 1)])
+        r = solve(self._eq, mids.astype(complex), scale=self.lambda_max)
+        tg = _tail_mass(self._eq, r.m, r.u, r.short)
+        ok = r.verified & (np.abs(r.m.imag) <= 1e-9 * np.maximum(np.abs(r.m), 1e-300))
+        gv = np.isfinite(self._m_grid) if self._m_grid is not None else np.zeros(self.x.shape, dtype=bool)
+        for k in range(n - 1):
+            up, lo_next = sup[k][1], sup[k + 1][0]
+            xg, t = float(mids[k]), float(tg[k])
+            if not ok[k]:
+                inside = np.flatnonzero(gv & (self.x > up) & (self.x < lo_next))
+                if inside.size == 0:
+                    continue
+                j = inside[inside.size // 2]
+                xg, t = float(self.x[j]), 1.0 - float(self._cdf_grid[j])
+            t_up[k] = t + atoms_in(up, xg)
+            t_lo[k + 1] = t - atoms_in(xg, lo_next)
+        miss = np.flatnonzero(np.isnan(t_lo) | np.isnan(t_up))
+        if miss.size:
+            # no gap value known: just inside the ends (the atoms bound intervals)
+            ends = np.array([[sup[k][0] * (1 + 1e-10) + 1e-300, sup[k][1] * (1 - 1e-10)] for k in miss])
+            r2, _ = self._solve(ends.ravel())
+            t2 = _tail_mass(self._eq, r2.m, r2.u, r2.short).reshape(-1, 2)
+            for i, k in enumerate(miss):
+                t_lo[k] = t2[i, 0] if np.isnan(t_lo[k]) else t_lo[k]
+                t_up[k] = t2[i, 1] if np.isnan(t_up[k]) else t_up[k]
+        return list(np.maximum(t_lo - t_up, 0.0))
 
     def cdf(self, x):
         """Cumulative distribution function ``F(x) = mu([0, x])`` (atoms included), exact.

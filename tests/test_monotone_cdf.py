@@ -33,3 +33,23 @@ def test_rectangular_gaussian_saturating_nets_have_monotone_cdfs(net, gram):
     assert len(s.support) == 1, s.support
     ev = fpcore.sample_jacobian_eigenvalues(net, gram=gram, seed=7, n_samples=2)
     assert fpcore.ks_distance(s, ev) < 0.02
+
+
+def test_interval_masses_are_read_in_the_gaps_not_at_the_edges():
+    # orthogonal leaky ReLU with a bottleneck: two intervals and the atom 1/3 at 0; the mass of
+    # the first one came from a verified solve 1e-10 inside its square-root bottom edge and
+    # lost 0.016, so F fell from 0.6667 inside the interval to 0.6505 in the gap after it
+    net = fpcore.Network([300, 200, 300], "leaky_relu:0.1", sigma_w2=2.0, init="orthogonal")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        s = fpcore.jacobian_spectrum(net, "JtJ", n_points=200)
+        assert len(s.support) == 2
+        (_, up), (lo, _) = s.support
+        masses = s._interval_masses()
+        assert sum(masses) == pytest.approx(1.0 - s.atom, abs=1e-12)
+        F = np.asarray(s.cdf(_fine(s)))
+        assert np.all(np.diff(F) >= -1e-12)
+        gap = float(s.cdf(np.sqrt(up * lo)))
+        assert gap == pytest.approx(float(s.cdf(up * (1 - 1e-6))), abs=1e-5)
+    ev = fpcore.sample_jacobian_eigenvalues(net, "JtJ", seed=1, n_samples=20)
+    assert abs(gap - np.mean(ev <= np.sqrt(up * lo))) < 0.01
