@@ -362,11 +362,17 @@ class Spectrum:
         aF.append(self._cdf_grid[gv])
         memo = self._cache.get("F", {})
         if memo:
-            mk = np.fromiter(memo.keys(), dtype=float, count=len(memo))
-            mv = np.array(list(memo.values()), dtype=float).reshape(-1, 3)
-            keep = mv[:, 2] > 0.5
-            ax.append(mk[keep])
-            aF.append(mv[keep, 0])
+            # the memo's verified values, re-read when it has grown by a quarter (an older copy
+            # only gives a wider bracket, still a true one)
+            built = self._cache.get("anchors")
+            if built is None or len(memo) > 1.25 * built[0] or len(memo) < built[0]:
+                mk = np.fromiter(memo.keys(), dtype=float, count=len(memo))
+                mv = np.array(list(memo.values()), dtype=float).reshape(-1, 3)
+                keep = mv[:, 2] > 0.5
+                built = (len(memo), mk[keep], mv[keep, 0])
+                self._cache["anchors"] = built
+            ax.append(built[1])
+            aF.append(built[2])
         ends = np.array([e for iv in self.support for e in iv], dtype=float)
         if ends.size:
             # F(lo) and F(up) of each interval (the atoms sitting at an end belong to it)
