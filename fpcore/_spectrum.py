@@ -810,7 +810,9 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
     a, b = cands[:-1], cands[1:]
     mid = np.where(a > 0, np.sqrt(a * b), 0.5 * b)
     r = solve(eq, mid.astype(complex), scale=float(b[-1]))
-    inside = -r.m.imag > 1e-12 * np.maximum(np.abs(r.m), 1e-300)
+    # (a midpoint no walk could verify says nothing: it stays in the support, where the grid and
+    # the gap masses of _support / _masses_from_gaps decide, rather than dropping an interval)
+    inside = (-r.m.imag > 1e-12 * np.maximum(np.abs(r.m), 1e-300)) | ~r.verified
     out: list[tuple[float, float]] = []
     for lo, hi, ins in zip(a, b, inside):
         if not ins:
