@@ -24,10 +24,14 @@ activations, ``q0`` or ``"fixed_point"``) and checked five ways:
   ``F(floor)`` against the fraction of samples at or below it; samples within ``1e-9`` relative
   of an atom of the law are snapped onto it), at most ``--ks`` (0.02).
 
-A network is *flagged* (listed with its reason, not counted as a silent failure) when the
-library itself says it could not certify or verify some points (``stats.n_uncertified > 0`` or
-a RuntimeWarning), or refuses it with a ``ValueError``. Every other failed check is a *silent
-failure*. Prints one row per network that failed or was flagged, then a summary table.
+A network is *flagged* (listed with its reason) when the library itself says it could not
+certify or verify some points (``stats.n_uncertified > 0`` or a RuntimeWarning), refuses it with
+a ``ValueError``, or the per-network time runs out. A failed check on a network where the library
+warned about points it could not certify or verify is a *warned failure*; a failed check with no
+such warning and no uncertified point is a *silent failure* (the ones that must not exist). A
+quantile the library returns with a warning that it is an upper bound (far below the grid) is
+not checked for minimality (``cdf`` of it must still be ``>= p``). Prints one row per network
+that failed or was flagged, then a summary table.
 
 Usage::
 
@@ -196,6 +200,7 @@ class Result:
     desc: str
     silent: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)  # failed checks where the library warned
     ks: float = float("nan")
     seconds: float = 0.0
 
@@ -208,9 +213,24 @@ def _alarm(signum, frame):
     raise _Timeout()
 
 
+def _caused_by_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` is this script's own alarm: raised inside a compiled (numba) call, the
+    alarm's exception surfaces as a ``SystemError`` ("returned a result with an exception set")
+    whose cause chain ends in :class:`_Timeout`; that is a timeout, not a crash of the library."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, _Timeout):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: float, n_points: int = 300,
           n_fine: int = 600) -> tuple[list, list, float]:
-    """Run every check on one network: (silent failures, flags, KS)."""
+    """Run every check on one network: (failed checks, flags, KS). A flag starting with
+    ``"warned:"`` or ending in ``"uncertified"`` means the library said some of its values are
+    not guaranteed (:func:`run` then counts the failed checks as warned, not silent)."""
     silent: list[str] = []
     flags: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -229,14 +249,31 @@ def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: flo
             k = int(np.argmin(dF))
             silent.append(f"non-monotone: F({g[k]:.3g})={F[k]:.5f} > F({g[k + 1]:.3g})={F[k + 1]:.5f}")
         # quantiles
-        qs = np.asarray(spec.quantile(_QUANTILE_P))
+        # which quantiles the library says are upper bounds only (far below the grid: the
+        # smallest p); those p are asked again one at a time (the points are memoised: cheap)
+        bound = np.zeros(_QUANTILE_P.shape, dtype=bool)
+
+        def _quantile(p):
+            with warnings.catch_warnings(record=True) as qw:
+                warnings.simplefilter("always")
+                q = np.asarray(spec.quantile(p))
+            caught.extend(w for w in qw if "upper bound of the quantile" not in str(w.message))
+            return q, any("upper bound of the quantile" in str(w.message) for w in qw)
+
+        qs, warned_bound = _quantile(_QUANTILE_P)
+        for k in range(_QUANTILE_P.size if warned_bound else 0):
+            bound[k] = _quantile(_QUANTILE_P[k])[1]
+            if not bound[k]:
+                break
+        if np.any(bound):
+            flags.append(f"quantile upper bound (warned) for p = {', '.join(f'{v:g}' for v in _QUANTILE_P[bound])}")
         Fq = np.asarray(spec.cdf(qs))
         bad = np.flatnonzero(Fq < _QUANTILE_P - 1e-12)
         if bad.size:
             k = bad[0]
             silent.append(f"quantile: cdf(quantile({_QUANTILE_P[k]:g})={qs[k]:.3g}) = {Fq[k]:.4g}")
         below = np.asarray(spec.cdf(qs * (1.0 - 1e-6)))
-        notmin = np.flatnonzero((qs > 0) & (below >= _QUANTILE_P + 1e-9))
+        notmin = np.flatnonzero((qs > 0) & (below >= _QUANTILE_P + 1e-9) & ~bound)
         if notmin.size:
             k = notmin[0]
             silent.append(f"quantile not minimal: p={_QUANTILE_P[k]:g} x={qs[k]:.3g} F(x-)={below[k]:.4g}")
@@ -272,8 +309,11 @@ def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: flo
 
 def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int, n_samples: int,
         ks_tol: float, per_net_seconds: float, max_depth: int = 30, out=sys.stdout, spread: float = 0.6,
-        n_points: int = 300, n_fine: int = 600) -> list[Result]:
+        n_points: int = 300, n_fine: int = 600, only: set[int] | None = None) -> list[Result]:
+    """Draw ``n`` networks and check each (``only``: check just the draws with these indices,
+    the others are drawn, to keep the sequence, and skipped)."""
     rng = np.random.default_rng(seed)
+    n_drawn = 0
     t_start = time.perf_counter()
     results: list[Result] = []
     use_alarm = hasattr(signal, "SIGALRM") and per_net_seconds > 0
@@ -281,7 +321,7 @@ def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int,
         old = signal.signal(signal.SIGALRM, _alarm)
     try:
         i = 0
-        while len(results) < n and time.perf_counter() - t_start < max_seconds:
+        while n_drawn < n and time.perf_counter() - t_start < max_seconds:
             i += 1
             try:
                 net, gram, shape = draw_network(rng, names, min_width, max_depth, spread)
@@ -289,13 +329,19 @@ def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int,
             except ValueError:
                 continue  # a draw without a mean field (no fixed point, overflow): draw again
             except Exception as exc:  # noqa: BLE001 - a crash of the mean field is a finding too
-                res = Result(len(results), f"{net!r} gram={gram!r} [{shape}]")
+                n_drawn += 1
+                if only is not None and n_drawn - 1 not in only:
+                    continue
+                res = Result(n_drawn - 1, f"{net!r} gram={gram!r} [{shape}]")
                 res.silent.append(f"crash in mean_field {type(exc).__name__}: {str(exc)[:80]}")
                 results.append(res)
                 print(f"[{res.idx:3d}] FAIL {res.desc}\n        {res.silent[0]}", file=out, flush=True)
                 continue
+            n_drawn += 1
+            if only is not None and n_drawn - 1 not in only:
+                continue
             desc = f"{net!r} gram={gram!r} [{shape}]"
-            res = Result(len(results), desc)
+            res = Result(n_drawn - 1, desc)
             t0 = time.perf_counter()
             if use_alarm:
                 signal.alarm(int(per_net_seconds))
@@ -304,42 +350,66 @@ def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int,
             except _Timeout:
                 res.flags.append(f"timeout > {per_net_seconds:.0f} s")
             except Exception as exc:  # noqa: BLE001 - every crash is a finding
-                res.silent.append(f"crash {type(exc).__name__}: {str(exc)[:80]}")
+                if _caused_by_timeout(exc):
+                    res.flags.append(f"timeout > {per_net_seconds:.0f} s (inside compiled code)")
+                else:
+                    res.silent.append(f"crash {type(exc).__name__}: {str(exc)[:80]}")
             finally:
                 if use_alarm:
                     signal.alarm(0)
             res.seconds = time.perf_counter() - t0
+            if res.silent and _library_warned(res.flags):
+                res.warned, res.silent = [s for s in res.silent if not s.startswith("crash")], [
+                    s for s in res.silent if s.startswith("crash")]
             results.append(res)
-            status = "FAIL" if res.silent else ("flag" if res.flags else "ok")
+            status = "FAIL" if res.silent else ("warn" if res.warned else ("flag" if res.flags else "ok"))
             print(f"[{res.idx:3d}] {status:4s} ks={res.ks:.4f} {res.seconds:6.1f}s {desc}", file=out, flush=True)
-            for s in res.silent + res.flags:
-                print(f"        {s}", file=out, flush=True)
+            for s in res.silent:
+                print(f"        FAIL {s}", file=out, flush=True)
+            for s in res.warned:
+                print(f"        fail (warned) {s}", file=out, flush=True)
+            for s in res.flags:
+                print(f"        flag {s}", file=out, flush=True)
     finally:
         if use_alarm:
             signal.signal(signal.SIGALRM, old)
     return results
 
 
+def _library_warned(flags: list[str]) -> bool:
+    """Whether the library said some values of this network are not guaranteed."""
+    return any(f.startswith("warned:") or f.endswith("uncertified") for f in flags)
+
+
+_CHECKS = [
+    ("non-monotone CDF", ("non-monotone",)),
+    ("quantile violations (cdf(q) < p)", ("quantile:",)),
+    ("quantile not minimal (F jumps/decreases there)", ("quantile not minimal",)),
+    ("independent mean/variance", ("mean", "variance")),
+    ("MC mean > 3 SE", ("MC mean",)),
+    ("KS above floor > tol", ("KS",)),
+    ("crashes", ("crash",)),
+]
+
+
 def summary(results: list[Result]) -> str:
     cats = {
         "networks": len(results),
-        "ok": sum(1 for r in results if not r.silent and not r.flags),
-        "flagged (library said so / refused / timeout)": sum(1 for r in results if r.flags and not r.silent),
-        "silent failures": sum(1 for r in results if r.silent),
-        "  non-monotone CDF": sum(any(s.startswith("non-monotone") for s in r.silent) for r in results),
-        "  quantile violations (cdf(q) < p)": sum(any(s.startswith("quantile:") for s in r.silent) for r in results),
-        "  quantile not minimal (F jumps/decreases there)": sum(
-            any(s.startswith("quantile not minimal") for s in r.silent) for r in results),
-        "  independent mean/variance": sum(any(s.startswith(("mean", "variance")) for s in r.silent) for r in results),
-        "  MC mean > 3 SE": sum(any(s.startswith("MC mean") for s in r.silent) for r in results),
-        "  KS above floor > tol": sum(any(s.startswith("KS") for s in r.silent) for r in results),
-        "  crashes": sum(any(s.startswith("crash") for s in r.silent) for r in results),
+        "ok": sum(1 for r in results if not r.silent and not r.warned and not r.flags),
+        "flagged only (library said so / refused / timeout)": sum(
+            1 for r in results if r.flags and not r.silent and not r.warned),
+        "warned failures (a check failed, the library warned)": sum(1 for r in results if r.warned and not r.silent),
     }
+    for name, prefixes in _CHECKS:
+        cats[f"  warned: {name}"] = sum(any(s.startswith(prefixes) for s in r.warned) for r in results)
+    cats["silent failures (a check failed, no warning)"] = sum(1 for r in results if r.silent)
+    for name, prefixes in _CHECKS:
+        cats[f"  silent: {name}"] = sum(any(s.startswith(prefixes) for s in r.silent) for r in results)
     ks = np.array([r.ks for r in results if math.isfinite(r.ks)])
-    lines = [f"{k:50s} {v:5d}" for k, v in cats.items()]
+    lines = [f"{k:56s} {v:5d}" for k, v in cats.items()]
     if ks.size:
-        lines.append(f"{'KS median / max':50s} {np.median(ks):.4f} / {ks.max():.4f}")
-    lines.append(f"{'seconds total':50s} {sum(r.seconds for r in results):.0f}")
+        lines.append(f"{'KS median / max':56s} {np.median(ks):.4f} / {ks.max():.4f}")
+    lines.append(f"{'seconds total':56s} {sum(r.seconds for r in results):.0f}")
     return "\n".join(lines)
 
 
@@ -357,16 +427,20 @@ def main(argv=None) -> int:
     ap.add_argument("--spread", type=float, default=0.6, help="widths from min-width to (1 + spread) min-width")
     ap.add_argument("--n-points", type=int, default=300, help="grid points of each spectrum")
     ap.add_argument("--n-fine", type=int, default=600, help="points of the CDF monotonicity grid (per spacing)")
+    ap.add_argument("--only", default="", help="comma-separated draw indices to check (the others are skipped)")
     a = ap.parse_args(argv)
     names = [s for s in a.activations.split(",") if s]
     results = run(a.n, a.seed, a.max_seconds, names, a.min_width, a.samples, a.ks, a.per_net_seconds, a.max_depth,
-                  spread=a.spread, n_points=a.n_points, n_fine=a.n_fine)
+                  spread=a.spread, n_points=a.n_points, n_fine=a.n_fine,
+                  only={int(v) for v in a.only.split(",") if v} or None)
     print("\nFailures and flags:")
     for r in results:
-        if r.silent or r.flags:
+        if r.silent or r.warned or r.flags:
             print(f"[{r.idx:3d}] {r.desc}")
             for s in r.silent:
                 print(f"      FAIL {s}")
+            for s in r.warned:
+                print(f"      fail (warned) {s}")
             for s in r.flags:
                 print(f"      flag {s}")
     print("\nSummary:")

@@ -66,6 +66,11 @@ class Equation:
     dim: int
     mean_field: MeanField
     smooth_path: bool = False  # Gaussian weights: M(x + i0) varies smoothly along the grid
+    # Gaussian weights and square layers: real atoms of the D^2 laws hold where they match the
+    # moments (D2Law.contour_needed false). With rectangular layers the spectrum has a hard lower
+    # edge where u_g nears the laws' cut: the real atoms there split off spurious intervals and
+    # F decreased (tapered Gaussian tanh / erf, issue 10), so those nets take the contour rules.
+    real_atoms_ok: bool = False
 
     @cached_property
     def packed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -85,7 +90,7 @@ class Equation:
             V, W, _, _ = self.packed
             return V, W
         rules = [(g.law.cvalues, g.law.cweights)
-                 if g.law.has_contour and (g.law.contour_needed or not self.smooth_path) and g.law.cvalues is not None
+                 if g.law.has_contour and (g.law.contour_needed or not self.real_atoms_ok) and g.law.cvalues is not None
                  else (g.values, g.weights) for g in self.ugroups]
         V, W = _padded(rules, complex)
         return V, W
@@ -95,7 +100,7 @@ class Equation:
         """Whether the complex-plane solver uses contour rules: always with orthogonal weights
         (no Marchenko-Pastur factor keeps ``u_g`` off the cut), with Gaussian weights where a
         law's real atoms are not accurate enough (:attr:`D2Law.contour_needed`)."""
-        return any(g.law.has_contour and (g.law.contour_needed or not self.smooth_path)
+        return any(g.law.has_contour and (g.law.contour_needed or not self.real_atoms_ok)
                    and g.law.cvalues is not None for g in self.ugroups)
 
     @cached_property
@@ -292,4 +297,5 @@ def build_equation(net: Network, gram: str = "JtJ", mf: MeanField | None = None)
         dim=dim,
         mean_field=mf,
         smooth_path=net.init == "gaussian",
+        real_atoms_ok=net.init == "gaussian" and len(set(net.widths)) == 1,
     )

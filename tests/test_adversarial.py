@@ -58,3 +58,62 @@ def test_the_checks_catch_a_wrong_law():
     assert adversarial.ks_above_floor(wrong, ev)[0] > 0.03
     mean, _ = adversarial.independent_moments(net.replace(sigma_w2=2.4), "JtJ")
     assert abs(mean - np.mean(ev)) > 0.1 * mean
+
+
+def test_an_alarm_inside_compiled_code_is_a_timeout_not_a_crash(monkeypatch):
+    # The per-network alarm raised while a numba dispatcher runs surfaces as a SystemError
+    # ("returned a result with an exception set") caused by the alarm's exception: seed 2's
+    # depth-30 SELU net was counted as a crash of vertical_general for it.
+    def interrupted(*args, **kwargs):
+        try:
+            raise adversarial._Timeout()
+        except adversarial._Timeout as exc:
+            raise SystemError("CPUDispatcher(<function vertical_general>) returned a result with an "
+                              "exception set") from exc
+
+    monkeypatch.setattr(adversarial, "check", interrupted)
+    out = io.StringIO()
+    results = adversarial.run(n=1, seed=11, max_seconds=60.0, names=["linear"], min_width=50, n_samples=1,
+                              ks_tol=0.02, per_net_seconds=0, max_depth=2, out=out)
+    assert not results[0].silent, out.getvalue()
+    assert any(f.startswith("timeout") for f in results[0].flags)
+
+    def crashed(*args, **kwargs):
+        raise SystemError("a real crash")
+
+    monkeypatch.setattr(adversarial, "check", crashed)
+    results = adversarial.run(n=1, seed=11, max_seconds=60.0, names=["linear"], min_width=50, n_samples=1,
+                              ks_tol=0.02, per_net_seconds=0, max_depth=2, out=out)
+    assert results[0].silent and results[0].silent[0].startswith("crash SystemError")
+
+
+def test_failed_checks_are_silent_only_without_a_library_warning(monkeypatch):
+    outcomes = iter([
+        (["KS 0.050 > 0.02"], ["3 uncertified", "warned: points not certified/verified"], 0.05),
+        (["KS 0.050 > 0.02"], [], 0.05),
+        (["non-monotone: F(1)=0.5 > F(1.1)=0.4"], ["quantile upper bound (warned) for p = 1e-06"], 0.01),
+    ])
+    monkeypatch.setattr(adversarial, "check", lambda *a, **k: next(outcomes))
+    out = io.StringIO()
+    results = adversarial.run(n=3, seed=11, max_seconds=60.0, names=["linear"], min_width=50, n_samples=1,
+                              ks_tol=0.02, per_net_seconds=0, max_depth=2, out=out)
+    assert results[0].warned == ["KS 0.050 > 0.02"] and not results[0].silent
+    assert results[1].silent == ["KS 0.050 > 0.02"] and not results[1].warned
+    # a quantile bound speaks for the quantile only: a decreasing CDF there is still silent
+    assert results[2].silent and not results[2].warned
+    table = adversarial.summary(results)
+    assert "warned failures" in table and "silent failures" in table
+
+
+def test_only_checks_the_selected_draws_of_the_sequence(monkeypatch):
+    seen = []
+    monkeypatch.setattr(adversarial, "check", lambda net, *a, **k: (seen.append(net), ([], [], 0.0))[1])
+    out = io.StringIO()
+    every = adversarial.run(n=4, seed=3, max_seconds=60.0, names=["linear", "relu"], min_width=50, n_samples=1,
+                            ks_tol=0.02, per_net_seconds=0, max_depth=3, out=out)
+    nets = list(seen)
+    seen.clear()
+    picked = adversarial.run(n=4, seed=3, max_seconds=60.0, names=["linear", "relu"], min_width=50, n_samples=1,
+                             ks_tol=0.02, per_net_seconds=0, max_depth=3, out=out, only={1, 3})
+    assert [r.idx for r in every] == [0, 1, 2, 3] and [r.idx for r in picked] == [1, 3]
+    assert seen == [nets[1], nets[3]]
