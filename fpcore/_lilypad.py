@@ -1021,11 +1021,14 @@ class _Joint:
     the ball (one branch). ``alpha`` also carries a bound of the rounding of ``F(x_0)``; the rest
     is floating point (no interval arithmetic), as in the rational test. What is certified is the
     root of the equation with the law's rule as represented, not the quadrature error of that
-    rule.
+    rule (with ``short``, the laws' short real rules, which stand for the contour rules to
+    ``_CONTOUR_SHORT_TOL`` at the points certified with them, :func:`_contour_short_ok`).
     """
 
-    def __init__(self, eq: Equation):
-        self.ev = _General(eq)
+    def __init__(self, eq: Equation, short: bool = False):
+        """``short``: the laws' short real rules (:attr:`Equation.packed_short`) instead of the
+        solver's rules."""
+        self.ev = _General(eq, short)
         self.eq = eq
         self.V, self.W = self.ev.V, self.ev.W
         self.aV = np.abs(self.V)
@@ -1198,6 +1201,19 @@ class _Joint:
 
 def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
                   ok: np.ndarray, Y: float, min_size: int = 8, max_rounds: int = 300,
+                  link_rounds: int = 12, short: np.ndarray | None = None) -> np.ndarray:
+    """:func:`_certify_rule` for the whole grid; with ``short`` (the points whose ``(m, u)`` solve
+    the equation with the laws' short rules standing for contour rules) set at every verified
+    point, for the equation with the short rules (with the contour rules otherwise: the points
+    near 0 that need them are reached only by links from the bulk, where the vertical chains
+    succeed, so the two rules cannot be split)."""
+    if short is not None and np.all(short | ~ok):
+        return _certify_rule(eq, _Joint(eq, short=True), t, groups, m, u, ok, Y, min_size, max_rounds, link_rounds)
+    return _certify_rule(eq, _Joint(eq), t, groups, m, u, ok, Y, min_size, max_rounds, link_rounds)
+
+
+def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
+                  ok: np.ndarray, Y: float, min_size: int = 8, max_rounds: int = 300,
                   link_rounds: int = 12) -> np.ndarray:
     """Which grid solutions ``(m, u)`` of a non-rational equation are certified (:class:`_Joint`).
 
@@ -1213,7 +1229,6 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
     reaches stays verified only.
     """
     n = t.size
-    cj = _Joint(eq)
     tc = t.astype(complex)
     cert = np.zeros(n, dtype=bool)
     good = np.flatnonzero(ok)
@@ -1224,9 +1239,15 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
     fwd = np.zeros(n, dtype=bool)  # link i-1 -> i
     bwd = np.zeros(n, dtype=bool)  # link i+1 -> i (stored at i)
     if _fastchain._HAVE_NUMBA:
-        okk, RR, tau = _fastchain.joint_grid(np.ascontiguousarray(t, dtype=complex), np.ascontiguousarray(m),
-                                             np.ascontiguousarray(u), cj.Vc, cj.WVc, cj.aVc, cj.aWVc, cj.live,
-                                             cj.k, cj.n, cj.a, cj.e, cj.e0, float(eq.log_c))
+        # the tests at the points to certify only; a link only between grid neighbours
+        okk, RR, tau = np.zeros((n, 3), dtype=bool), np.zeros((n, 3)), np.ones((n, u.shape[1]))
+        o_, R_, ta_ = _fastchain.joint_grid(np.ascontiguousarray(tc[good]), np.ascontiguousarray(m[good]),
+                                            np.ascontiguousarray(u[good]), cj.Vc, cj.WVc, cj.aVc, cj.aWVc, cj.live,
+                                            cj.k, cj.n, cj.a, cj.e, cj.e0, float(eq.log_c))
+        nxt = np.r_[good[1:] == good[:-1] + 1, False]
+        o_[:, 1] &= nxt
+        o_[:, 2] &= np.r_[False, nxt[:-1]]
+        okk[good], RR[good], tau[good] = o_, R_, ta_
         own, Rown = okk[:, 0] & ok, np.where(okk[:, 0] & ok, RR[:, 0], 0.0)
         same = np.r_[False, groups[1:] == groups[:-1]] & own & np.r_[False, own[:-1]]  # i, i-1 linkable
         i_f = np.flatnonzero(same)
@@ -1360,6 +1381,32 @@ def _long_laws(eq: Equation) -> bool:
     return _fastchain._HAVE_NUMBA and max(len(g.values) for g in eq.ugroups) > _FAST_MAX_ATOMS
 
 
+_CONTOUR_SHORT_TOL = 1e-11
+
+
+def _contour_short(eq: Equation) -> bool:
+    """Whether every law of ``D^2`` is a contour rule with a short real rule checked against it
+    (:attr:`D2Law.short_check`: GELU, SiLU, softplus) and numba is there."""
+    return _fastchain._HAVE_NUMBA and bool(eq.ugroups) and all(
+        g.law._short_src is not None and g.law.contour_needed and g.law.cvalues is not None for g in eq.ugroups)
+
+
+def _contour_short_ok(eq: Equation, m: np.ndarray, u: np.ndarray, tol: float = _CONTOUR_SHORT_TOL) -> np.ndarray:
+    """Where the short real rules stand for the contour rules at the solution ``(m, u)``: at every
+    group ``u_g`` lies outside an ellipse of :attr:`D2Law.short_check` on which the two rules'
+    ``psi`` differ by at most ``tol |k_g m|`` and their ``n_g E[log(1 - u D^2)] / k_g`` (the CDF's
+    tail mass) by at most ``tol`` (maximum modulus: the largest difference outside the ellipse is
+    on it)."""
+    checks = [g.law.short_check for g in eq.ugroups]
+    vmax = np.array([c[0] for c in checks])
+    rhos = np.array([c[1] for c in checks])
+    e_psi = np.array([c[2] for c in checks])
+    e_lp = np.array([c[3] for c in checks])
+    _, _, k, n = eq.packed
+    return _fastchain.short_rule_ok(np.ascontiguousarray(u, dtype=complex), k, n, np.ascontiguousarray(m, dtype=complex),
+                                    vmax, rhos, e_psi, e_lp, float(tol))
+
+
 def _short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
     """``run(short)`` with the laws' short Gauss rules, then, where the Gauss error bound at the
     solution's ``u_g`` exceeds ``1e-12`` relative (``u_g`` near the cut of ``psi_g``), again
@@ -1449,12 +1496,16 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
     walk = vec_walk
 
     short_pts = None
+    # Gaussian weights with contour rules (GELU, SiLU, softplus): the sweep runs on the laws'
+    # short real Gauss rules, kept where they stand for the contour rules at the point's u_g
+    # (_contour_short_ok); elsewhere compiled Newton with the contour rules polishes the point
+    contour_short = grid and eq.smooth_path and np.iscomplexobj(ev.V) and _contour_short(eq)
     if grid:
         # Long laws (refined onto the zeros of phi': GELU, SiLU) are solved with their short
         # Gauss rules; a point keeps that solution where the Gauss error bound at its u_g is below
         # 1e-12 relative (the full laws' residual then passes the checks too); elsewhere (u_g
         # near the cut of psi_g: shallow nets, x near 0) Newton with the full laws polishes it.
-        use_short = not short
+        use_short = not short or contour_short
         V, W = eq.packed_short if use_short else (ev.V, ev.W)
         m_, u_, ok_, cnt = _fastchain.grid_general(
             np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
@@ -1462,9 +1513,17 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
         counts[:] += cnt
         out_m, out_u, failed = m_, u_, ~ok_
         if use_short:
-            short_pts = ok_ & _fastchain.gauss_error_ok(out_u, ev.vmax, ev.k, out_m, N_SHORT, 1e-12)
+            if contour_short:
+                short_pts = ok_ & _contour_short_ok(eq, out_m, out_u)
+            else:
+                short_pts = ok_ & _fastchain.gauss_error_ok(out_u, ev.vmax, ev.k, out_m, N_SHORT, 1e-12)
             redo = np.flatnonzero(ok_ & ~short_pts)
-            if redo.size:
+            if redo.size and contour_short:
+                mp, up, conv, res, inner, used = _fastchain.newton_points(
+                    np.ascontiguousarray(t.real[redo]), out_m[redo], np.ascontiguousarray(out_u[redo]), 8, ev.tol,
+                    *args[:3], ev.V, ev.W, ev.k, ev.n)
+                counts[1] += used
+            elif redo.size:
                 mp, up, conv, res, inner, used, _ = ev.newton(t[redo], out_m[redo], out_u[redo], 8)
                 counts[1] += used * redo.size
                 good = conv & (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mp.imag <= 1e-12 * np.abs(mp))
@@ -1510,6 +1569,7 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
         short_pts &= ~failed
     certified = np.zeros(n, dtype=bool)
     if groups is not None and not record and bool(np.all(t.imag == 0)):
-        certified = _certify_grid(eq, t.real, groups, out_m, out_u, verified, Y)
+        certified = _certify_grid(eq, t.real, groups, out_m, out_u, verified, Y,
+                                  short=short_pts if contour_short else None)
     return SolveResult(m=out_m, u=out_u, certified=certified, verified=verified,
                        n_lilypads=n_lily, n_newton=n_newton, n_rejected=n_rej, trace=tr, short=short_pts)
