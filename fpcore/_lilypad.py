@@ -1207,14 +1207,49 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
     point, for the equation with the short rules (with the contour rules otherwise: the points
     near 0 that need them are reached only by links from the bulk, where the vertical chains
     succeed, so the two rules cannot be split)."""
-    if short is not None and np.all(short | ~ok):
-        return _certify_rule(eq, _Joint(eq, short=True), t, groups, m, u, ok, Y, min_size, max_rounds, link_rounds)
-    return _certify_rule(eq, _Joint(eq), t, groups, m, u, ok, Y, min_size, max_rounds, link_rounds)
+    if short is None or not np.any(short & ok):
+        return _certify_rule(eq, _Joint(eq), t, groups, m, u, ok, Y, min_size, max_rounds, link_rounds)
+    cert = _certify_rule(eq, _Joint(eq, short=True), t, groups, m, u, ok & short, Y, min_size, max_rounds,
+                         link_rounds)
+    need = ok & ~short
+    if not np.any(need):
+        return cert
+    # The points that need the contour rules (near 0, or an edge) are reached by links from a
+    # vertical chain in the middle of their support interval, where those succeed: through the
+    # _CHAIN_DENSE grid points next to them, then every _CHAIN_JUMP-th (a link over a longer
+    # segment, or certified steps between its ends); only they take the contour certificate
+    sel = np.zeros(t.size, dtype=bool)
+    hint = []
+    for gi in np.unique(groups[need]):
+        idx = np.flatnonzero(groups == gi)
+        mid = idx[idx.size // 2]
+        nd = idx[need[idx]]
+        if nd[-1] < mid:
+            top = nd[-1] + _CHAIN_DENSE
+            band = np.r_[nd[0]:min(top, mid) + 1, top:mid:_CHAIN_JUMP, mid]
+        elif nd[0] > mid:
+            bot = nd[0] - _CHAIN_DENSE
+            band = np.r_[mid, mid + _CHAIN_JUMP:bot:_CHAIN_JUMP, max(bot, mid):nd[-1] + 1]
+        else:
+            band = idx[(idx >= min(nd[0], mid)) & (idx <= max(nd[-1], mid))]
+        sel[band[(band >= idx[0]) & (band <= idx[-1])]] = True
+        hint.append(mid)
+    P = np.flatnonzero(sel & ok)
+    if P.size == 0:
+        return cert
+    cP = _certify_rule(eq, _Joint(eq), t[P], groups[P], m[P], u[P], np.ones(P.size, dtype=bool), Y, min_size,
+                       max_rounds, link_rounds, anchor_hint=np.flatnonzero(np.isin(P, hint)))
+    cert[P[cP & need[P]]] = True
+    return cert
+
+
+_CHAIN_DENSE = 32
+_CHAIN_JUMP = 4
 
 
 def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
                   ok: np.ndarray, Y: float, min_size: int = 8, max_rounds: int = 300,
-                  link_rounds: int = 12) -> np.ndarray:
+                  link_rounds: int = 12, anchor_hint: np.ndarray | None = None) -> np.ndarray:
     """Which grid solutions ``(m, u)`` of a non-rational equation are certified (:class:`_Joint`).
 
     Point ``i`` is certified when (a) the test at its own target from its own ``(m_i, u_i)``
@@ -1290,6 +1325,9 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
     anchor = np.zeros(n, dtype=bool)
     first = np.flatnonzero(start)
     cand = [first[c] + size[c] // 2 for c in range(size.size) if size[c] >= min_size and own[first[c]]]
+    if anchor_hint is not None:  # the given points first, in place of their components' middles
+        hinted = set(lab[anchor_hint].tolist())
+        cand = [p for p in cand if lab[p] not in hinted] + [int(h) for h in anchor_hint]
     for frac in (2, 4):  # the middle of each component, then a quarter in where that failed
         pick = np.array([p for p in cand if not cert[p]], dtype=int)
         if pick.size == 0:
