@@ -1326,34 +1326,6 @@ def short_rule_ok(U, kk, nn, m, vmax, rhos, e_psi, e_lp, tol):
 
 
 @_jit
-def newton_points(t, m, u, iters, tol, a, e, log_c, V, W, kk, nn):
-    """Joint Newton (:func:`_gnewton`) at each real target ``t_i`` from ``(m_i, u_i)``. Returns
-    ``m``, ``u`` (n, G), converged, ``|r_0|``, the worst relative inner residual and the
-    iterations used in all."""
-    npt = t.size
-    G = kk.size
-    out_m = np.empty(npt, dtype=np.complex128)
-    out_u = np.empty((npt, G), dtype=np.complex128)
-    conv = np.zeros(npt, dtype=np.bool_)
-    res = np.full(npt, np.inf)
-    inner = np.full(npt, np.inf)
-    rg = np.zeros(G, dtype=np.complex128)
-    dps = np.zeros(G, dtype=np.complex128)
-    ug = np.zeros(G, dtype=np.complex128)
-    used = 0
-    for p in range(npt):
-        for g in range(G):
-            ug[g] = u[p, g]
-        mn, c, r, inn, k = _gnewton(complex(t[p], 0.0), m[p], ug, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps)
-        out_m[p] = mn
-        for g in range(G):
-            out_u[p, g] = ug[g]
-        conv[p], res[p], inner[p] = c, r, inn
-        used += k
-    return out_m, out_u, conv, res, inner, used
-
-
-@_jit
 def _arg_up(w):
     a = math.atan2(w.imag, w.real)
     return a - _TWO_PI if a > 0.5 * math.pi else a

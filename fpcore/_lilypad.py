@@ -1217,7 +1217,7 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
     # The points that need the contour rules (near 0, or an edge) are reached by links from a
     # vertical chain in the middle of their support interval, where those succeed: through the
     # _CHAIN_DENSE grid points next to them, then every _CHAIN_JUMP-th (a link over a longer
-    # segment, or certified steps between its ends); only they take the contour certificate
+    # segment, or certified steps between its ends)
     sel = np.zeros(t.size, dtype=bool)
     hint = []
     for gi in np.unique(groups[need]):
@@ -1239,12 +1239,12 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
         return cert
     cP = _certify_rule(eq, _Joint(eq), t[P], groups[P], m[P], u[P], np.ones(P.size, dtype=bool), Y, min_size,
                        max_rounds, link_rounds, anchor_hint=np.flatnonzero(np.isin(P, hint)))
-    cert[P[cP & need[P]]] = True
+    cert[P[cP]] = True  # (the band's own points too: certified for the contour rules' equation)
     return cert
 
 
 _CHAIN_DENSE = 32
-_CHAIN_JUMP = 4
+_CHAIN_JUMP = 1  # (every 4th lost links near 0: walks between them fail)
 
 
 def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
@@ -1536,7 +1536,7 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
     short_pts = None
     # Gaussian weights with contour rules (GELU, SiLU, softplus): the sweep runs on the laws'
     # short real Gauss rules, kept where they stand for the contour rules at the point's u_g
-    # (_contour_short_ok); elsewhere compiled Newton with the contour rules polishes the point
+    # (_contour_short_ok); the other points are swept again with the contour rules
     contour_short = grid and eq.smooth_path and np.iscomplexobj(ev.V) and _contour_short(eq)
     if grid:
         # Long laws (refined onto the zeros of phi': GELU, SiLU) are solved with their short
@@ -1552,15 +1552,21 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
         out_m, out_u, failed = m_, u_, ~ok_
         if use_short:
             if contour_short:
-                short_pts = ok_ & _contour_short_ok(eq, out_m, out_u)
+                # a real M (a gap of the short rules' equation: near 0 their laws lack the mass
+                # the contour rules resolve) is another root of the contour rules' equation, not
+                # the physical one: the contour rules' sweep below decides
+                short_pts = ok_ & (-out_m.imag > 1e-9 * np.abs(out_m)) & _contour_short_ok(eq, out_m, out_u)
             else:
                 short_pts = ok_ & _fastchain.gauss_error_ok(out_u, ev.vmax, ev.k, out_m, N_SHORT, 1e-12)
-            redo = np.flatnonzero(ok_ & ~short_pts)
+            redo = np.flatnonzero(~short_pts if contour_short else ok_ & ~short_pts)
             if redo.size and contour_short:
-                mp, up, conv, res, inner, used = _fastchain.newton_points(
-                    np.ascontiguousarray(t.real[redo]), out_m[redo], np.ascontiguousarray(out_u[redo]), 8, ev.tol,
-                    *args[:3], ev.V, ev.W, ev.k, ev.n)
-                counts[1] += used
+                # the same compiled sweep with the contour rules over these points only (they
+                # lie near 0 or an edge, where the short rules' roots may be other branches)
+                m_, u_, ok_r, cnt = _fastchain.grid_general(
+                    np.ascontiguousarray(t.real[redo]), np.ascontiguousarray(groups[redo]), float(Y),
+                    float(eq.mean), *args[:5], *args[5:], ev.mu, max_rounds, ev.tol)
+                counts[:] += cnt
+                out_m[redo], out_u[redo], failed[redo] = m_, u_, ~ok_r
             elif redo.size:
                 mp, up, conv, res, inner, used, _ = ev.newton(t[redo], out_m[redo], out_u[redo], 8)
                 counts[1] += used * redo.size
