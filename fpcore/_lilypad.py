@@ -1202,11 +1202,12 @@ class _Joint:
 def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
                   ok: np.ndarray, Y: float, min_size: int = 8, max_rounds: int = 300,
                   link_rounds: int = 12, short: np.ndarray | None = None) -> np.ndarray:
-    """:func:`_certify_rule` for the whole grid; with ``short`` (the points whose ``(m, u)`` solve
-    the equation with the laws' short rules standing for contour rules) set at every verified
-    point, for the equation with the short rules (with the contour rules otherwise: the points
-    near 0 that need them are reached only by links from the bulk, where the vertical chains
-    succeed, so the two rules cannot be split)."""
+    """:func:`_certify_rule` for the whole grid. With ``short`` (the points whose ``(m, u)`` solve
+    the equation with the laws' short rules, which stand for the contour rules there) those points
+    are certified for the equation with the short rules (cheap: 40 atoms), and the others (near 0
+    or an edge) for the equation with the contour rules, together with the band of grid points
+    that joins them to the middle of their support interval: vertical chains with the contour
+    rules succeed there, not near 0. No link joins points of the two equations."""
     if short is None or not np.any(short & ok):
         return _certify_rule(eq, _Joint(eq), t, groups, m, u, ok, Y, min_size, max_rounds, link_rounds)
     cert = _certify_rule(eq, _Joint(eq, short=True), t, groups, m, u, ok & short, Y, min_size, max_rounds,
