@@ -1208,7 +1208,9 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
     or an edge) for the equation with the contour rules, together with the band of grid points
     that joins them to the middle of their support interval: vertical chains with the contour
     rules succeed there, not near 0. No link joins points of the two equations."""
-    if short is None or not np.any(short & ok):
+    if short is None or np.count_nonzero(ok & ~short) > _SPLIT_MAX * np.count_nonzero(ok):
+        # (many points need the contour rules, e.g. shallow nets: the split gains little and its
+        # two chains lose links the single one has)
         return _certify_rule(eq, _Joint(eq), t, groups, m, u, ok, Y, min_size, max_rounds, link_rounds)
     cert = _certify_rule(eq, _Joint(eq, short=True), t, groups, m, u, ok & short, Y, min_size, max_rounds,
                          link_rounds)
@@ -1245,6 +1247,7 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
 
 
 _CHAIN_DENSE = 32
+_SPLIT_MAX = 0.1  # largest share of points needing the contour rules for the split
 _CHAIN_JUMP = 1  # (every 4th lost links near 0: walks between them fail)
 
 
