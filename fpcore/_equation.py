@@ -107,7 +107,8 @@ class Equation:
     def packed_short(self) -> tuple[np.ndarray, np.ndarray]:
         """:attr:`packed`'s ``V``, ``W`` with each law replaced by its short Gauss rule
         (:attr:`D2Law.short`)."""
-        return _padded([g.law.short if len(g.values) > N_SHORT else (g.values, g.weights) for g in self.ugroups])
+        return _padded([g.law.short if len(g.values) > N_SHORT or g.law._short_src is not None
+                        else (g.values, g.weights) for g in self.ugroups])
 
     @property
     def rational(self) -> bool:

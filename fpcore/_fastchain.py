@@ -1253,6 +1253,79 @@ def gauss_error_ok(U, vmax, kk, m, n, tol):
 
 
 @_jit
+def short_rule_errors(cv, cw, sv, sw, vmax, rhos, nth):
+    """Largest ``|Phi_s - Phi_c|`` and ``|lp_s - lp_c|`` on the upper half of each Bernstein
+    ellipse ``E_rho`` (foci ``0``, ``vmax``) in ``t = 1/u``, sampled at ``nth + 1`` angles:
+    ``Phi = sum w v / (1 - u v)`` (``psi = u Phi``), ``lp = sum w log(1 - u v)``, ``c`` the
+    contour rule ``(cv, cw)``, ``s`` a short real rule ``(sv, sw)``. Both differences are analytic
+    in ``t`` outside the ellipse (and at infinity), real on the real axis, so their largest
+    values outside ``E_rho`` are taken on it (maximum modulus; conjugate symmetry for the lower
+    half, where the contour rule does not stand for the law). Logarithms with arguments in
+    ``(-pi/2, 3 pi/2)``, as :func:`_log_potential_arg`."""
+    L = rhos.size
+    e_psi = np.zeros(L)
+    e_lp = np.zeros(L)
+    for j in range(L):
+        r = rhos[j]
+        for i in range(nth + 1):
+            th = math.pi * i / nth
+            c, sn = math.cos(th), math.sin(th)
+            t = complex(0.5 * vmax * (1.0 + 0.5 * (r + 1.0 / r) * c), 0.25 * vmax * (r - 1.0 / r) * sn)
+            u = 1.0 / t
+            pc = 0j
+            lc = 0j
+            for k in range(cv.size):
+                om = 1.0 - u * cv[k]
+                pc += cw[k] * cv[k] / om
+                ang = math.atan2(om.imag, om.real)
+                if ang < -0.5 * math.pi:
+                    ang += 2.0 * math.pi
+                lc += cw[k] * complex(math.log(abs(om)), ang)
+            ps = 0j
+            ls = 0j
+            for k in range(sv.size):
+                om = 1.0 - u * sv[k]
+                ps += sw[k] * sv[k] / om
+                ang = math.atan2(om.imag, om.real)
+                if ang < -0.5 * math.pi:
+                    ang += 2.0 * math.pi
+                ls += sw[k] * complex(math.log(abs(om)), ang)
+            e_psi[j] = max(e_psi[j], abs(ps - pc))
+            e_lp[j] = max(e_lp[j], abs(ls - lc))
+    return e_psi, e_lp
+
+
+@_jit
+def short_rule_ok(U, kk, nn, m, vmax, rhos, e_psi, e_lp, tol):
+    """Whether, at every group ``g`` of point ``i``, ``U[i, g]`` lies outside an ellipse of
+    :func:`short_rule_errors`' table where the short rule's ``psi`` is within ``tol |k_g m_i|``
+    and its ``n_g lp / k_g`` within ``tol`` of the contour rule's (``rhos`` increasing, errors
+    non-increasing; one row per group)."""
+    npts, G = U.shape
+    out = np.zeros(npts, dtype=np.bool_)
+    L = rhos.shape[1]
+    for i in range(npts):
+        good = True
+        for g in range(G):
+            u = U[i, g]
+            if u == 0.0:
+                continue
+            s = 2.0 / (u * vmax[g]) - 1.0
+            w = np.sqrt(s * s - 1.0)
+            rho = max(abs(s + w), abs(s - w))
+            j = -1
+            for l in range(L):
+                if rhos[g, l] <= rho:
+                    j = l
+            if j < 0 or not (abs(u) * e_psi[g, j] <= tol * abs(kk[g] * m[i])
+                             and nn[g] * e_lp[g, j] <= tol * kk[g]):
+                good = False
+                break
+        out[i] = good
+    return out
+
+
+@_jit
 def _arg_up(w):
     a = math.atan2(w.imag, w.real)
     return a - _TWO_PI if a > 0.5 * math.pi else a

@@ -1021,11 +1021,14 @@ class _Joint:
     the ball (one branch). ``alpha`` also carries a bound of the rounding of ``F(x_0)``; the rest
     is floating point (no interval arithmetic), as in the rational test. What is certified is the
     root of the equation with the law's rule as represented, not the quadrature error of that
-    rule.
+    rule (with ``short``, the laws' short real rules, which stand for the contour rules to
+    ``_CONTOUR_SHORT_TOL`` at the points certified with them, :func:`_contour_short_ok`).
     """
 
-    def __init__(self, eq: Equation):
-        self.ev = _General(eq)
+    def __init__(self, eq: Equation, short: bool = False):
+        """``short``: the laws' short real rules (:attr:`Equation.packed_short`) instead of the
+        solver's rules."""
+        self.ev = _General(eq, short)
         self.eq = eq
         self.V, self.W = self.ev.V, self.ev.W
         self.aV = np.abs(self.V)
@@ -1198,7 +1201,59 @@ class _Joint:
 
 def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
                   ok: np.ndarray, Y: float, min_size: int = 8, max_rounds: int = 300,
-                  link_rounds: int = 12) -> np.ndarray:
+                  link_rounds: int = 12, short: np.ndarray | None = None) -> np.ndarray:
+    """:func:`_certify_rule` for the whole grid. With ``short`` (the points whose ``(m, u)`` solve
+    the equation with the laws' short rules, which stand for the contour rules there) those points
+    are certified for the equation with the short rules (cheap: 40 atoms), and the others (near 0
+    or an edge) for the equation with the contour rules, together with the band of grid points
+    that joins them to the middle of their support interval: vertical chains with the contour
+    rules succeed there, not near 0. No link joins points of the two equations."""
+    if short is None or np.count_nonzero(ok & ~short) > _SPLIT_MAX * np.count_nonzero(ok):
+        # (many points need the contour rules, e.g. shallow nets: the split gains little and its
+        # two chains lose links the single one has)
+        return _certify_rule(eq, _Joint(eq), t, groups, m, u, ok, Y, min_size, max_rounds, link_rounds)
+    cert = _certify_rule(eq, _Joint(eq, short=True), t, groups, m, u, ok & short, Y, min_size, max_rounds,
+                         link_rounds)
+    need = ok & ~short
+    if not np.any(need):
+        return cert
+    # The points that need the contour rules (near 0, or an edge) are reached by links from a
+    # vertical chain in the middle of their support interval, where those succeed: through the
+    # _CHAIN_DENSE grid points next to them, then every _CHAIN_JUMP-th (a link over a longer
+    # segment, or certified steps between its ends)
+    sel = np.zeros(t.size, dtype=bool)
+    hint = []
+    for gi in np.unique(groups[need]):
+        idx = np.flatnonzero(groups == gi)
+        mid = idx[idx.size // 2]
+        nd = idx[need[idx]]
+        if nd[-1] < mid:
+            top = nd[-1] + _CHAIN_DENSE
+            band = np.r_[nd[0]:min(top, mid) + 1, top:mid:_CHAIN_JUMP, mid]
+        elif nd[0] > mid:
+            bot = nd[0] - _CHAIN_DENSE
+            band = np.r_[mid, mid + _CHAIN_JUMP:bot:_CHAIN_JUMP, max(bot, mid):nd[-1] + 1]
+        else:
+            band = idx[(idx >= min(nd[0], mid)) & (idx <= max(nd[-1], mid))]
+        sel[band[(band >= idx[0]) & (band <= idx[-1])]] = True
+        hint.append(mid)
+    P = np.flatnonzero(sel & ok)
+    if P.size == 0:
+        return cert
+    cP = _certify_rule(eq, _Joint(eq), t[P], groups[P], m[P], u[P], np.ones(P.size, dtype=bool), Y, min_size,
+                       max_rounds, link_rounds, anchor_hint=np.flatnonzero(np.isin(P, hint)))
+    cert[P[cP]] = True  # (the band's own points too: certified for the contour rules' equation)
+    return cert
+
+
+_CHAIN_DENSE = 32
+_SPLIT_MAX = 0.1  # largest share of points needing the contour rules for the split
+_CHAIN_JUMP = 1  # (every 4th lost links near 0: walks between them fail)
+
+
+def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
+                  ok: np.ndarray, Y: float, min_size: int = 8, max_rounds: int = 300,
+                  link_rounds: int = 12, anchor_hint: np.ndarray | None = None) -> np.ndarray:
     """Which grid solutions ``(m, u)`` of a non-rational equation are certified (:class:`_Joint`).
 
     Point ``i`` is certified when (a) the test at its own target from its own ``(m_i, u_i)``
@@ -1213,7 +1268,6 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
     reaches stays verified only.
     """
     n = t.size
-    cj = _Joint(eq)
     tc = t.astype(complex)
     cert = np.zeros(n, dtype=bool)
     good = np.flatnonzero(ok)
@@ -1224,9 +1278,15 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
     fwd = np.zeros(n, dtype=bool)  # link i-1 -> i
     bwd = np.zeros(n, dtype=bool)  # link i+1 -> i (stored at i)
     if _fastchain._HAVE_NUMBA:
-        okk, RR, tau = _fastchain.joint_grid(np.ascontiguousarray(t, dtype=complex), np.ascontiguousarray(m),
-                                             np.ascontiguousarray(u), cj.Vc, cj.WVc, cj.aVc, cj.aWVc, cj.live,
-                                             cj.k, cj.n, cj.a, cj.e, cj.e0, float(eq.log_c))
+        # the tests at the points to certify only; a link only between grid neighbours
+        okk, RR, tau = np.zeros((n, 3), dtype=bool), np.zeros((n, 3)), np.ones((n, u.shape[1]))
+        o_, R_, ta_ = _fastchain.joint_grid(np.ascontiguousarray(tc[good]), np.ascontiguousarray(m[good]),
+                                            np.ascontiguousarray(u[good]), cj.Vc, cj.WVc, cj.aVc, cj.aWVc, cj.live,
+                                            cj.k, cj.n, cj.a, cj.e, cj.e0, float(eq.log_c))
+        nxt = np.r_[good[1:] == good[:-1] + 1, False]
+        o_[:, 1] &= nxt
+        o_[:, 2] &= np.r_[False, nxt[:-1]]
+        okk[good], RR[good], tau[good] = o_, R_, ta_
         own, Rown = okk[:, 0] & ok, np.where(okk[:, 0] & ok, RR[:, 0], 0.0)
         same = np.r_[False, groups[1:] == groups[:-1]] & own & np.r_[False, own[:-1]]  # i, i-1 linkable
         i_f = np.flatnonzero(same)
@@ -1269,6 +1329,9 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
     anchor = np.zeros(n, dtype=bool)
     first = np.flatnonzero(start)
     cand = [first[c] + size[c] // 2 for c in range(size.size) if size[c] >= min_size and own[first[c]]]
+    if anchor_hint is not None:  # the given points first, in place of their components' middles
+        hinted = set(lab[anchor_hint].tolist())
+        cand = [p for p in cand if lab[p] not in hinted] + [int(h) for h in anchor_hint]
     for frac in (2, 4):  # the middle of each component, then a quarter in where that failed
         pick = np.array([p for p in cand if not cert[p]], dtype=int)
         if pick.size == 0:
@@ -1360,6 +1423,32 @@ def _long_laws(eq: Equation) -> bool:
     return _fastchain._HAVE_NUMBA and max(len(g.values) for g in eq.ugroups) > _FAST_MAX_ATOMS
 
 
+_CONTOUR_SHORT_TOL = 1e-11
+
+
+def _contour_short(eq: Equation) -> bool:
+    """Whether every law of ``D^2`` is a contour rule with a short real rule checked against it
+    (:attr:`D2Law.short_check`: GELU, SiLU, softplus) and numba is there."""
+    return _fastchain._HAVE_NUMBA and bool(eq.ugroups) and all(
+        g.law._short_src is not None and g.law.contour_needed and g.law.cvalues is not None for g in eq.ugroups)
+
+
+def _contour_short_ok(eq: Equation, m: np.ndarray, u: np.ndarray, tol: float = _CONTOUR_SHORT_TOL) -> np.ndarray:
+    """Where the short real rules stand for the contour rules at the solution ``(m, u)``: at every
+    group ``u_g`` lies outside an ellipse of :attr:`D2Law.short_check` on which the two rules'
+    ``psi`` differ by at most ``tol |k_g m|`` and their ``n_g E[log(1 - u D^2)] / k_g`` (the CDF's
+    tail mass) by at most ``tol`` (maximum modulus: the largest difference outside the ellipse is
+    on it)."""
+    checks = [g.law.short_check for g in eq.ugroups]
+    vmax = np.array([c[0] for c in checks])
+    rhos = np.array([c[1] for c in checks])
+    e_psi = np.array([c[2] for c in checks])
+    e_lp = np.array([c[3] for c in checks])
+    _, _, k, n = eq.packed
+    return _fastchain.short_rule_ok(np.ascontiguousarray(u, dtype=complex), k, n, np.ascontiguousarray(m, dtype=complex),
+                                    vmax, rhos, e_psi, e_lp, float(tol))
+
+
 def _short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
     """``run(short)`` with the laws' short Gauss rules, then, where the Gauss error bound at the
     solution's ``u_g`` exceeds ``1e-12`` relative (``u_g`` near the cut of ``psi_g``), again
@@ -1449,12 +1538,16 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
     walk = vec_walk
 
     short_pts = None
+    # Gaussian weights with contour rules (GELU, SiLU, softplus): the sweep runs on the laws'
+    # short real Gauss rules, kept where they stand for the contour rules at the point's u_g
+    # (_contour_short_ok); the other points are swept again with the contour rules
+    contour_short = grid and eq.smooth_path and np.iscomplexobj(ev.V) and _contour_short(eq)
     if grid:
         # Long laws (refined onto the zeros of phi': GELU, SiLU) are solved with their short
         # Gauss rules; a point keeps that solution where the Gauss error bound at its u_g is below
         # 1e-12 relative (the full laws' residual then passes the checks too); elsewhere (u_g
         # near the cut of psi_g: shallow nets, x near 0) Newton with the full laws polishes it.
-        use_short = not short
+        use_short = not short or contour_short
         V, W = eq.packed_short if use_short else (ev.V, ev.W)
         m_, u_, ok_, cnt = _fastchain.grid_general(
             np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
@@ -1462,9 +1555,23 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
         counts[:] += cnt
         out_m, out_u, failed = m_, u_, ~ok_
         if use_short:
-            short_pts = ok_ & _fastchain.gauss_error_ok(out_u, ev.vmax, ev.k, out_m, N_SHORT, 1e-12)
-            redo = np.flatnonzero(ok_ & ~short_pts)
-            if redo.size:
+            if contour_short:
+                # a real M (a gap of the short rules' equation: near 0 their laws lack the mass
+                # the contour rules resolve) is another root of the contour rules' equation, not
+                # the physical one: the contour rules' sweep below decides
+                short_pts = ok_ & (-out_m.imag > 1e-9 * np.abs(out_m)) & _contour_short_ok(eq, out_m, out_u)
+            else:
+                short_pts = ok_ & _fastchain.gauss_error_ok(out_u, ev.vmax, ev.k, out_m, N_SHORT, 1e-12)
+            redo = np.flatnonzero(~short_pts if contour_short else ok_ & ~short_pts)
+            if redo.size and contour_short:
+                # the same compiled sweep with the contour rules over these points only (they
+                # lie near 0 or an edge, where the short rules' roots may be other branches)
+                m_, u_, ok_r, cnt = _fastchain.grid_general(
+                    np.ascontiguousarray(t.real[redo]), np.ascontiguousarray(groups[redo]), float(Y),
+                    float(eq.mean), *args[:5], *args[5:], ev.mu, max_rounds, ev.tol)
+                counts[:] += cnt
+                out_m[redo], out_u[redo], failed[redo] = m_, u_, ~ok_r
+            elif redo.size:
                 mp, up, conv, res, inner, used, _ = ev.newton(t[redo], out_m[redo], out_u[redo], 8)
                 counts[1] += used * redo.size
                 good = conv & (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mp.imag <= 1e-12 * np.abs(mp))
@@ -1510,6 +1617,7 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
         short_pts &= ~failed
     certified = np.zeros(n, dtype=bool)
     if groups is not None and not record and bool(np.all(t.imag == 0)):
-        certified = _certify_grid(eq, t.real, groups, out_m, out_u, verified, Y)
+        certified = _certify_grid(eq, t.real, groups, out_m, out_u, verified, Y,
+                                  short=short_pts if contour_short else None)
     return SolveResult(m=out_m, u=out_u, certified=certified, verified=verified,
                        n_lilypads=n_lily, n_newton=n_newton, n_rejected=n_rej, trace=tr, short=short_pts)
