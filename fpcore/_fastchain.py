@@ -630,7 +630,7 @@ def _gwalk(z, m, u, t, h, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, to
             un[g] = u[g]
         mn, conv, res, inner, used = _gnewton(zn, m, un, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps)
         counts[1] += used
-        ok = conv and res <= 1e-10 and inner <= 1e-10 and mn.imag <= 1e-12 * abs(mn)
+        ok = conv and res <= 1e-10 and inner <= 1e-10 and mn.imag <= 1e-10 * abs(mn)
         ok = ok and abs(mn - m) <= 0.5 * (abs(m) + abs(mn))
         if ok:
             counts[0] += 1
@@ -785,7 +785,7 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
                 u[g] = outu[i - 1, g] + s * (outu[i - 1, g] - outu[i - 2, g])
             m, conv, res, inner, used, corr = _gcorrect(t, mp, u, 6, tol, a, e, log_c, V, W, kk, nn, rg, dps, du)
             counts[1] += used
-            good = conv and res <= 1e-10 and inner <= 1e-10 and m.imag <= 1e-12 * abs(m)
+            good = conv and res <= 1e-10 and inner <= 1e-10 and m.imag <= 1e-10 * abs(m)
             good = good and corr * abs(m) <= 0.5 * move + 1e-12 * abs(m) and -m.imag > 1e-9 * abs(m)
             if good:
                 counts[0] += 1

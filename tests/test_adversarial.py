@@ -117,3 +117,20 @@ def test_only_checks_the_selected_draws_of_the_sequence(monkeypatch):
                              ks_tol=0.02, per_net_seconds=0, max_depth=3, out=out, only={1, 3})
     assert [r.idx for r in every] == [0, 1, 2, 3] and [r.idx for r in picked] == [1, 3]
     assert seen == [nets[1], nets[3]]
+
+
+@pytest.mark.parametrize(
+    "widths, sigma_w2",
+    [([64, 128, 128, 32, 32, 64, 16], 8.21405), ([64, 16, 128, 64, 16, 32], 3.93638)],
+    ids=["silu-depth6", "silu-depth5"],
+)
+def test_silu_moments_on_the_negative_axis(widths, sigma_w2):
+    # main_digits' SiLU hidden stacks: the moments' contour point -R (M real there) came out with
+    # Im M = +1e-12 |M| from the contour rules and was refused: "moment: 1 contour point(s) of M
+    # could not be solved", no metrics for 7 SiLU architectures. Mean and variance against the
+    # independent recursion (quadrature of mu_1, mu_2 and q_l)
+    net = fpcore.Network(widths, "silu", sigma_w2=sigma_w2)
+    s = fpcore.jacobian_spectrum(net, n_points=300)
+    mean, var = adversarial.independent_moments(net, "JtJ")
+    assert s.mean == pytest.approx(mean, rel=1e-8)
+    assert s.variance == pytest.approx(var, rel=1e-6)
