@@ -939,6 +939,12 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
     -------
     Spectrum
 
+    Warns
+    -----
+    RuntimeWarning
+        When grid points could be neither certified nor verified (``stats.n_uncertified > 0``):
+        their density and CDF values are not guaranteed.
+
     Examples
     --------
     >>> import fpcore
@@ -993,6 +999,15 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000) -> 
         stats = dict(n_lilypads=r.n_lilypads, n_newton_steps=r.n_newton, n_rejected=r.n_rejected,
                      n_certified=int(r.certified.sum()), n_verified=int((r.verified & ~r.certified).sum()),
                      n_uncertified=int((~r.verified).sum()))
+        if stats["n_uncertified"]:
+            bad = x[~r.verified]
+            warnings.warn(
+                f"jacobian_spectrum: {stats['n_uncertified']} of {x.size} grid points could not be certified "
+                f"or verified (x from {bad.min():.3g} to {bad.max():.3g}); their density and CDF values are not "
+                "guaranteed (counted in stats.n_uncertified)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         F0 = atom0 + sum(mass for loc, mass in other_atoms if loc <= intervals[0][0])
         support = _support(x, r.m, intervals, r.verified, cdf_grid, F0)
         # keep the grid solutions as starting points for cdf/quantile (certified ones only)

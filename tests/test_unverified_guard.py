@@ -42,8 +42,10 @@ def test_unverified_grid_points_below_the_bulk_make_no_support_nor_mass():
     # grid points) and made six intervals of mass 0.0037 below the bulk, with F back to 1e-12
     # at x = 0.079; Monte Carlo's smallest eigenvalue is about 0.29
     net = fpcore.Network([1000] * 11, "tanh", sigma_w2=1.05, sigma_b2=1e-4, q0="fixed_point", init="orthogonal")
-    s = fpcore.jacobian_spectrum(net, n_points=1000)
-    assert s.stats.n_uncertified > 0  # still counted: the points were not verified
+    with pytest.warns(RuntimeWarning, match=r"grid points could not be certified or verified") as rec:
+        s = fpcore.jacobian_spectrum(net, n_points=1000)
+    assert s.stats.n_uncertified > 0  # still counted: the points were not verified, and warned about
+    assert f"{s.stats.n_uncertified} of {s.stats.n_points} grid points" in str(rec[0].message)
     assert len(s.support) == 1, s.support
     lo, _ = s.support[0]
     ev = fpcore.sample_jacobian_eigenvalues(net, seed=3, n_samples=1)
@@ -71,3 +73,12 @@ def test_orthogonal_leaky_relu_near_its_atoms_against_monte_carlo():
         assert np.all(np.diff(F) >= -1e-9), np.min(np.diff(F))
         ev = fpcore.sample_jacobian_eigenvalues(net, "JJt", seed=87, n_samples=1)
         assert fpcore.ks_distance(s, ev) < 0.02
+
+
+def test_a_fully_certified_grid_warns_nothing():
+    # the grid warning is tied to stats.n_uncertified: none here, so no warning at all
+    net = fpcore.Network([1000] * 6, "relu", sigma_w2=2.0, init="orthogonal")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        s = fpcore.jacobian_spectrum(net, n_points=300)
+    assert s.stats.n_uncertified == 0 and s.stats.n_certified == s.stats.n_points
