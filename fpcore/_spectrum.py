@@ -760,6 +760,15 @@ def _grid(lo: float, hi: float, n: int, depth: float = 1e-10) -> np.ndarray:
 
 
 _FULL_SCAN_ROOTS = 128  # above this many distinct roots, inner gaps are found on the grid (O(roots^2) scan)
+# An edge within a few rounding units of lambda_max from 0 is at the float floor: no eigenvalue
+# computed in double precision (nor any grid point, placed relative to lambda_max) tells it from
+# 0, and whether the scan of one path or another resolves a critical value there is rounding.
+_FLOOR_EDGE = 8.0 * np.finfo(float).eps
+
+
+def _floor_edge(lo: float, hi: float) -> float:
+    """``lo``, or 0 when it lies within ``_FLOOR_EDGE * hi`` of 0 (the float floor)."""
+    return 0.0 if lo <= _FLOOR_EDGE * hi else lo
 
 
 def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> list[tuple[float, float]]:
@@ -770,7 +779,7 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
     """
     if not eq.rational:
         hi = upper_edge(eq)
-        lo = lower_edge(eq, atom0)
+        lo = _floor_edge(lower_edge(eq, atom0), hi)
         if lo > 0:
             # The scan follows one real branch of u: if mass remains below its edge (further
             # components, e.g. deep leaky ReLU nets), let the grid start at 0 instead; gaps are
@@ -787,7 +796,7 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
         mc, vc = rational_critical_points(eq, near=(0.0, float(r)))
         top, bottom = _outer_edges(eq, atom0, mc, vc)
         if top is not None:
-            return [(bottom, top)]
+            return [(_floor_edge(bottom, top), top)]
     if _fastchain._HAVE_NUMBA:
         mc, vc = rational_critical_points(eq)
         edges = _merge(np.exp(vc))
@@ -795,7 +804,11 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
     else:
         edges, top, bottom = rational_edges(eq), None, 0.0
     cands = [c for c in edges if all(abs(c - a) > 1e-9 * a for a in atom_locs)]
+    if cands:
+        # critical values at the float floor bound no interval: 0 stands for them
+        cands = [c for c in cands if _floor_edge(c, max(cands)) > 0]
     if top is not None:
+        bottom = _floor_edge(bottom, top)
         # no support above the top edge nor below the bottom one: only the critical values in
         # between can bound gaps, and only those need a solve
         cands = [top] + [c for c in cands if bottom * (1 + 1e-9) < c < top * (1 - 1e-9)]
