@@ -95,6 +95,28 @@ def test_quantile_far_below_the_grid_is_bounded_work(monkeypatch):
     np.testing.assert_allclose(s.cdf(q), p, rtol=1e-6)
 
 
+def test_quantile_below_the_grid_refuses_solutions_whose_cdf_rises_again():
+    # 12-layer orthogonal softplus, J^T J (atom 1/2 at 0, then F ~ linear in log x over 100
+    # decades): the ladder below the grid kept verified solutions whose F rose again far below
+    # (F = 0.52 at 6e-113, 1.0 at 6e-141: u beyond what the rule of D^2 resolves), so that
+    # quantile(0.7) = 6.3e-141 with cdf 1.0 and quantile(0.6) = 2e-142 with cdf 0.63, no warning
+    net = fpcore.Network([1000] + [500] * 12, "softplus", sigma_w2=3.0, init="orthogonal")
+    s = fpcore.jacobian_spectrum(net, "JtJ", n_points=300)
+    p = np.array([0.5001, 0.6, 0.7])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        q = np.asarray(s.quantile(p))
+        F = np.asarray(s.cdf(q))
+        assert np.all(F >= p) and np.all(F[1:] <= p[1:] + 1e-9), (q, F)
+        assert np.all(np.asarray(s.cdf(q[1:] * (1 - 1e-9))) < p[1:])
+        # F is not resolved down to the atom: p = 0.5001 gets a warned upper bound
+        assert any("upper bound of the quantile" in str(w.message) for w in caught)
+        x = np.geomspace(1e-160, s.lambda_max, 120)
+        Fx = np.asarray(s.cdf(x))
+    assert np.all(np.diff(Fx) >= -1e-9)
+    assert np.all((Fx >= s.atom) & (Fx <= 1.0))
+
+
 # -- 5. per-layer fixed points ---------------------------------------------------------------
 def test_fixed_point_with_per_layer_parameters_is_the_first_layers_q_propagated():
     net = fpcore.Network([883, 1009, 316, 631, 488], "erf", sigma_w2=[1.1059, 1.5965, 1.6898, 0.8417],
