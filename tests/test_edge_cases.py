@@ -95,6 +95,30 @@ def test_quantile_far_below_the_grid_is_bounded_work(monkeypatch):
     np.testing.assert_allclose(s.cdf(q), p, rtol=1e-6)
 
 
+def test_tiny_quantile_of_a_tanh_net_is_bounded_work_and_honest(monkeypatch):
+    # issue #10 item 4: quantile(1e-6) of a tanh net without atom took 146 s and returned 1.1e-149
+    # with cdf 5.6e-4, no warning. Now: a bounded ladder below the grid, cdf(q) >= p, and a
+    # warning that q is only an upper bound where the ladder stops before F < p
+    s = fpcore.jacobian_spectrum(fpcore.Network([400] * 3, "tanh", sigma_w2=1.5, sigma_b2=0.05), "JJt", n_points=100)
+    calls = []
+    orig = _spectrum.Spectrum._cdf_and_density
+
+    def counted(self, x):
+        calls.append(np.size(x))
+        return orig(self, x)
+
+    monkeypatch.setattr(_spectrum.Spectrum, "_cdf_and_density", counted)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        q = s.quantile(1e-6)
+    monkeypatch.setattr(_spectrum.Spectrum, "_cdf_and_density", orig)
+    assert len(calls) <= 2 + _spectrum._QUANTILE_ITERS and s._cache["ladder"]["solves"] <= _spectrum._LADDER_MAX
+    F = s.cdf(q)
+    assert F >= 1e-6
+    if F > 1e-6 * (1 + 1e-6):
+        assert any("upper bound of the quantile" in str(w.message) for w in caught)
+
+
 def test_quantile_below_the_grid_refuses_solutions_whose_cdf_rises_again():
     # 12-layer orthogonal softplus, J^T J (atom 1/2 at 0, then F ~ linear in log x over 100
     # decades): the ladder below the grid kept verified solutions whose F rose again far below
