@@ -22,7 +22,18 @@ activations, ``q0`` or ``"fixed_point"``) and checked five ways:
 * **KS above the float floor**: ``sup |F - F_n|`` over ``t >= floor = 1e-12 * max(samples)``
   (below the floor Monte Carlo eigenvalues are round-off; the mass below it is compared once,
   ``F(floor)`` against the fraction of samples at or below it; samples within ``1e-9`` relative
-  of an atom of the law are snapped onto it), at most ``--ks`` (0.02).
+  of an atom of the law are snapped onto it), at most ``--ks`` (0.02). For networks whose laws
+  of ``D^2`` have an atom at 0 (ReLU, hard-tanh) the part of the difference that the
+  finite-width fluctuation of that atom explains is taken out first (:func:`ks_with_atom_band`,
+  :func:`finite_width_atom_band`; such networks pool at least 3 Monte Carlo samples).
+
+Both Monte Carlo checks that fail on fewer than ``--max-samples`` (4) networks are measured again
+on a pool of that many, and only the pooled verdict counts. One network's eigenvalues carry the
+sampling noise of its own ``D^2`` entries, ``N`` iid draws per layer, which the free convolution
+does not smooth where one layer dominates (orthogonal weights, saturated layers): for seed 2's
+orthogonal sigmoid draw [123] (``q_1 = 116``) the KS of four single networks was 0.016, 0.029,
+0.011 and 0.009, and 0.009 pooled; for the orthogonal ELU draw [120] 0.013, 0.012, 0.018 and
+0.008, and 0.003 pooled. Pooling shrinks that noise; it leaves the error of a wrong law.
 
 A network is *flagged* (listed with its reason) when the library itself says it could not
 certify or verify some points (``stats.n_uncertified > 0`` or a RuntimeWarning), refuses it with
@@ -165,8 +176,66 @@ def independent_moments(net: fpcore.Network, gram: str) -> tuple[float, float | 
 
 
 # -- checks ----------------------------------------------------------------------------------
+_ATOM_Z = 3.0  # two-sided band of the finite-width atom: 3 standard deviations (as the mean check)
+_BERNOULLI_MIN_SAMPLES = 3
+
+
+def finite_width_atom_band(net: fpcore.Network, gram: str, n_samples: int, n_sim: int = 20000,
+                           seed: int = 0) -> tuple[float, float] | None:
+    """Range of the zero-eigenvalue fraction of ``n_samples`` pooled finite networks, when a law of
+    ``D^2`` has an atom at 0 (``None`` otherwise: the atom is then fixed by the widths alone).
+
+    Why KS needs it. The limit law's atom at 0 is ``1 - min(1, min_l p_l N_l / N_0)`` (MATH.md
+    section 3). In a network of finite width the rank of ``J`` is ``min(N_0, ..., N_L, K_1,
+    ..., K_L)`` (generic weights), where ``K_l ~ Binomial(N_l, p_l)`` counts the units of layer
+    ``l`` with ``phi' != 0``. So the Monte Carlo atom fluctuates by ``sqrt(p (1 - p) / N)`` per
+    layer (0.016 at ``N = 1000``, ``p = 1/2``), and the minimum over ``L`` layers is biased
+    below ``p N``: for the square depth-6 ReLU net of seed 2's draw [12] the pooled atom is
+    ``0.520 +- 0.010`` at ``N = 1000`` against 0.5 in the limit, so the limit law is 0.02 or more
+    from every such sample in KS, at the floor and just above it (seeds 0-2 simulated 0.518,
+    0.532, 0.534). Pooling more networks shrinks the fluctuation as ``1/sqrt(n)`` but not the
+    bias, which goes as ``1/sqrt(N)``, slower than the ``L/N`` of the continuous part. This is a
+    property of the finite networks, not an error of the law; like neural-tangents, which tests
+    Monte Carlo against analytic results within a tolerance tied to the sample size, the KS of
+    such networks leaves out the part of the difference that this band explains
+    (:func:`ks_with_atom_band`): the band is the ``Phi(-3)`` and ``Phi(3)`` quantiles of the
+    pooled zero fraction, by drawing the ``K_l`` ``n_sim`` times (exact model of the rank, no
+    fitted constant), and only the difference observed at the floor is explained. The rank change moves that
+    mass between the atom and the continuous part near 0: shifting every ``p_l`` of hard-tanh
+    nets by 0.02 (depth 1, 3, 4 and 6; square, tapered, expanding) moves the limit law's CDF by
+    0.0199 to 0.0204 in sup norm, i.e. by the change of the atom.
+    """
+    laws = fpcore.mean_field(net).laws
+    p = np.array([min(1.0, float(law.p_nonzero)) for law in laws])
+    if np.all(p >= 1.0 - 1e-9):  # (GELU's p_nonzero is 1 - 1e-11: quadrature, no atom)
+        return None
+    p[p >= 1.0 - 1e-9] = 1.0
+    N = np.asarray(net.widths)
+    dim = int(N[0] if gram == "JtJ" else N[-1])
+    rng = np.random.default_rng(seed)
+    K = rng.binomial(N[1:], p, size=(n_sim, n_samples, p.size))
+    rank = np.minimum(int(N.min()), K.min(axis=-1))
+    zero = 1.0 - np.minimum(rank, dim) / dim
+    pooled = zero.mean(axis=1)
+    lo, hi = np.quantile(pooled, [0.5 * math.erfc(_ATOM_Z / math.sqrt(2)), 1 - 0.5 * math.erfc(_ATOM_Z / math.sqrt(2))])
+    return float(lo), float(hi)
+
+
+def _has_zero_atoms(net: fpcore.Network) -> bool:
+    """Whether a law of ``D^2`` has an atom at 0 (ReLU, hard-tanh): its mass fluctuates with the
+    width (:func:`finite_width_atom_band`)."""
+    return any(float(law.p_nonzero) < 1.0 - 1e-9 for law in fpcore.mean_field(net).laws)
+
+
 def ks_above_floor(spec, ev: np.ndarray) -> tuple[float, float]:
     """KS distance over ``t >= floor`` (and the mass below the floor), and the floor."""
+    at_floor, above, floor = _ks_parts(spec, ev)
+    return max(abs(at_floor), above), floor
+
+
+def _ks_parts(spec, ev: np.ndarray) -> tuple[float, float, float]:
+    """``F_n(floor) - F(floor)`` (signed: the mass at or below the floor), ``sup |F - F_n|`` over
+    ``t > floor``, and the floor."""
     ev = np.asarray(ev, dtype=float)
     # samples at an atom away from 0 carry round-off: snap them onto it (as fpcore.ks_distance)
     for a, _ in spec.atoms:
@@ -180,10 +249,29 @@ def ks_above_floor(spec, ev: np.ndarray) -> tuple[float, float]:
     ecdf_before = np.searchsorted(ev, t, side="left") / n
     f_at = np.asarray(spec.cdf(t), dtype=float)
     f_before = np.asarray(spec.cdf(np.nextafter(t[1:], -np.inf)), dtype=float)
-    d = np.abs(f_at - ecdf_at)
+    d = np.abs(f_at[1:] - ecdf_at[1:])
     if f_before.size:
         d = np.r_[d, np.abs(f_before - ecdf_before[1:])]
-    return float(np.max(d)), floor
+    return float(ecdf_at[0] - f_at[0]), float(np.max(d)) if d.size else 0.0, floor
+
+
+def ks_with_atom_band(spec, ev: np.ndarray, band: tuple[float, float] | None) -> tuple[float, float]:
+    """KS above the floor less what the finite-width atom at 0 explains (:func:`finite_width_atom_band`),
+    and that explained part.
+
+    The Monte Carlo mass at or below the floor exceeds the law's ``F(floor)`` by the pooled
+    networks' atom excess ``a_N - atom``. The part of the difference ``F_n(floor) - F(floor)``
+    that lies in the band's range ``[lo - atom, hi - atom]`` is explained; what lies outside it
+    counts in full. Above the floor the same rank change has moved that much mass between the
+    atom and the continuous part (moving ``p_l`` by ``delta`` moves ``F`` by ``delta`` in sup
+    norm: see :func:`finite_width_atom_band`), so the KS there is reduced by the explained
+    part, never by more than was observed in this sample.
+    """
+    at_floor, above, _ = _ks_parts(spec, ev)
+    if band is None:
+        return max(abs(at_floor), above), 0.0
+    explained = min(max(at_floor, band[0] - spec.atom), band[1] - spec.atom)
+    return max(abs(at_floor - explained), above - abs(explained)), abs(explained)
 
 
 def _fine_grid(spec, n: int = 600) -> np.ndarray:
@@ -227,7 +315,7 @@ def _caused_by_timeout(exc: BaseException) -> bool:
 
 
 def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: float, n_points: int = 300,
-          n_fine: int = 600) -> tuple[list, list, float]:
+          n_fine: int = 600, max_samples: int = 4) -> tuple[list, list, float]:
     """Run every check on one network: (failed checks, flags, KS). A flag starting with
     ``"warned:"`` or ending in ``"uncertified"`` means the library said some of its values are
     not guaranteed (:func:`run` then counts the failed checks as warned, not silent)."""
@@ -288,20 +376,38 @@ def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: flo
                     silent.append(f"variance {v:.6g} vs independent {var_ind:.6g}")
             except ValueError as exc:
                 flags.append(f"variance refused: {str(exc)[:60]}")
-        # Monte Carlo
+        # Monte Carlo: a failed KS or mean with fewer than max_samples networks is measured again
+        # on a pool of max_samples (see the module docstring: pooling shrinks sampling noise, not
+        # a wrong law)
+        n_first = max(n_samples, _BERNOULLI_MIN_SAMPLES) if _has_zero_atoms(net) else n_samples
         try:
-            ev = fpcore.sample_jacobian_eigenvalues(net, gram=gram, seed=seed, n_samples=n_samples)
+            ev = fpcore.sample_jacobian_eigenvalues(net, gram=gram, seed=seed, n_samples=n_first)
         except ValueError as exc:
             return silent, flags + [f"MC refused: {str(exc)[:60]}"], float("nan")
-        per = ev.reshape(n_samples, -1).mean(axis=1)
-        se_between = float(np.std(per, ddof=1) / math.sqrt(n_samples)) if n_samples > 1 else 0.0
-        se_pooled = float(np.std(ev, ddof=1) / math.sqrt(ev.size))
-        se = max(se_between, se_pooled, 1e-9 * abs(spec.mean))  # (an exact isometry has std 0)
-        if abs(ev.mean() - spec.mean) > 3.0 * se:
-            silent.append(f"MC mean {ev.mean():.5g} vs {spec.mean:.5g} ({abs(ev.mean() - spec.mean) / se:.1f} SE)")
-        ks, floor = ks_above_floor(spec, ev)
-        if ks > ks_tol:
-            silent.append(f"KS {ks:.3f} > {ks_tol}")
+        n_pool = n_first
+        while True:
+            mc_fail = []
+            per = ev.reshape(n_pool, -1).mean(axis=1)
+            se_between = float(np.std(per, ddof=1) / math.sqrt(n_pool)) if n_pool > 1 else 0.0
+            se_pooled = float(np.std(ev, ddof=1) / math.sqrt(ev.size))
+            se = max(se_between, se_pooled, 1e-9 * abs(spec.mean))  # (an exact isometry has std 0)
+            if abs(ev.mean() - spec.mean) > 3.0 * se:
+                mc_fail.append(f"MC mean {ev.mean():.5g} vs {spec.mean:.5g} ({abs(ev.mean() - spec.mean) / se:.1f} SE,"
+                               f" {n_pool} samples)")
+            band = finite_width_atom_band(net, gram, n_pool, seed=seed)
+            ks, explained = ks_with_atom_band(spec, ev, band)
+            if ks > ks_tol:
+                why = f" (less {explained:.3f} explained by the finite-width atom at 0)" if explained else ""
+                mc_fail.append(f"KS {ks:.3f} > {ks_tol}{why} ({n_pool} samples)")
+            if not mc_fail or n_pool >= max_samples:
+                break
+            try:
+                more = fpcore.sample_jacobian_eigenvalues(net, gram=gram, seed=seed + 7919,
+                                                          n_samples=max_samples - n_pool)
+            except ValueError as exc:
+                return silent, flags + [f"MC refused: {str(exc)[:60]}"], float("nan")
+            ev, n_pool = np.concatenate([ev, more]), max_samples
+        silent.extend(mc_fail)
         if any(issubclass(w.category, RuntimeWarning) and "certified" in str(w.message) for w in caught):
             flags.append("warned: points not certified/verified")
     return silent, flags, ks
@@ -309,7 +415,8 @@ def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: flo
 
 def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int, n_samples: int,
         ks_tol: float, per_net_seconds: float, max_depth: int = 30, out=sys.stdout, spread: float = 0.6,
-        n_points: int = 300, n_fine: int = 600, only: set[int] | None = None) -> list[Result]:
+        n_points: int = 300, n_fine: int = 600, only: set[int] | None = None,
+        max_samples: int = 4) -> list[Result]:
     """Draw ``n`` networks and check each (``only``: check just the draws with these indices,
     the others are drawn, to keep the sequence, and skipped)."""
     rng = np.random.default_rng(seed)
@@ -346,7 +453,8 @@ def run(n: int, seed: int, max_seconds: float, names: list[str], min_width: int,
             if use_alarm:
                 signal.alarm(int(per_net_seconds))
             try:
-                res.silent, res.flags, res.ks = check(net, gram, n_samples, seed + i, ks_tol, n_points, n_fine)
+                res.silent, res.flags, res.ks = check(net, gram, n_samples, seed + i, ks_tol, n_points, n_fine,
+                                                      max(max_samples, n_samples))
             except _Timeout:
                 res.flags.append(f"timeout > {per_net_seconds:.0f} s")
             except Exception as exc:  # noqa: BLE001 - every crash is a finding
@@ -423,6 +531,8 @@ def main(argv=None) -> int:
     ap.add_argument("--min-width", type=int, default=1000)
     ap.add_argument("--max-depth", type=int, default=30)
     ap.add_argument("--samples", type=int, default=2, help="networks pooled per Monte Carlo")
+    ap.add_argument("--max-samples", type=int, default=4,
+                    help="networks pooled when a Monte Carlo check fails with fewer (measured again)")
     ap.add_argument("--ks", type=float, default=0.02, help="KS tolerance above the float floor")
     ap.add_argument("--spread", type=float, default=0.6, help="widths from min-width to (1 + spread) min-width")
     ap.add_argument("--n-points", type=int, default=300, help="grid points of each spectrum")
@@ -432,7 +542,7 @@ def main(argv=None) -> int:
     names = [s for s in a.activations.split(",") if s]
     results = run(a.n, a.seed, a.max_seconds, names, a.min_width, a.samples, a.ks, a.per_net_seconds, a.max_depth,
                   spread=a.spread, n_points=a.n_points, n_fine=a.n_fine,
-                  only={int(v) for v in a.only.split(",") if v} or None)
+                  only={int(v) for v in a.only.split(",") if v} or None, max_samples=a.max_samples)
     print("\nFailures and flags:")
     for r in results:
         if r.silent or r.warned or r.flags:

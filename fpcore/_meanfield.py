@@ -100,11 +100,13 @@ def mean_field(net: Network) -> MeanField:
         q[0] = net.sigma_w2[0] * net.q0 + net.sigma_b2[0]
     first = (net.activations[0], net.sigma_w2[0], net.sigma_b2[0])
     for l in range(1, L):
-        same = (net.activations[l - 1], net.sigma_w2[l], net.sigma_b2[l]) == first
-        if net.q0 == "fixed_point" and same and q[l - 1] == q[0]:
-            q[l] = q[0]  # exactly at q* (no drift from rounding)
-            continue
         q[l] = net.sigma_w2[l] * float(net.activations[l - 1].second_moment(q[l - 1])) + net.sigma_b2[l]
+        same = (net.activations[l - 1], net.sigma_w2[l], net.sigma_b2[l]) == first
+        if net.q0 == "fixed_point" and same and q[l - 1] == q[0] and abs(q[l] - q[0]) <= 1e-12 * q[0]:
+            # exactly at q* (no drift from rounding). Only where q[0] IS a fixed point: for a
+            # q-independent first layer without one (leaky ReLU, sigma_w2 (1 + a^2) / 2 > 1,
+            # fixed_point returns its start) the recursion moves on, as in a real network
+            q[l] = q[0]
         if 0.0 <= q[l] < 1e-300:
             # deep ordered nets without bias: q decays geometrically to 0 and underflows; the law
             # of D^2 is then its q -> 0 limit, which q = 1e-300 gives (as fixed_point's q* = 0)

@@ -65,7 +65,8 @@ class Network:
         follow the mean-field recursion from there. Layers that repeat the first layer's
         ``(activation, sigma_w2, sigma_b2)`` stay at ``q*``; a layer with other parameters moves
         to wherever the recursion takes it (no input puts every layer at its own fixed point).
-        Theory and :func:`fpcore.sample_jacobian_eigenvalues` use this same definition.
+        A first layer without a finite fixed point whose law of ``D^2`` does not depend on ``q``
+        (ReLU, leaky ReLU: ``sigma_w2`` above their critical value) takes ``q_1 = 1``. Theory and :func:`fpcore.sample_jacobian_eigenvalues` use this same definition.
 
     Examples
     --------

@@ -38,6 +38,7 @@ _QUANTILE_FTOL = 1e-12
 _N_CONTOUR = 256
 _N_CONTOUR_MAX = 1 << 15
 _MEMO_MAX = 200_000  # points of F kept per spectrum
+_MONOTONE_TOL = 1e-9  # how far a verified F may leave the bracket of the known values (round-off)
 
 
 def _arg_lower(w: np.ndarray) -> np.ndarray:
@@ -255,7 +256,13 @@ class Spectrum:
             r = solve_near(self._eq, np.array([x]), self.lambda_max, np.array([xa]), np.array([ma]),
                            None if ua is None else np.asarray(ua)[None, ...],
                            max_rounds=MAX_ROUNDS if rational else _LADDER_ROUNDS, fallback=rational)
-            if not r.verified[0]:
+            F = float(np.clip(1.0 - _tail_mass(self._eq, r.m, r.u, r.short)[0], 0.0, 1.0))
+            # F is non-decreasing: a solution that verifies its equation but whose F exceeds the
+            # rung above (or falls below the atom) is not the law's value there (another branch,
+            # or u beyond what the rule of D^2 resolves: 12-layer orthogonal softplus gave
+            # F = 1.0 at 6e-141 under F = 0.52 at 6e-113), so it counts as unverified
+            consistent = self.atom - _MONOTONE_TOL <= F <= Fa + _MONOTONE_TOL
+            if not (r.verified[0] and consistent):
                 lad["fail"] = x if lad.get("fail") is None else max(lad["fail"], x)
                 lad["step"] *= 0.25
                 lad["fails"] = lad.get("fails", 0) + 1
@@ -263,7 +270,6 @@ class Spectrum:
                     lad["stop"] = "unverified"
                 continue
             lad["fails"] = 0
-            F = float(np.clip(1.0 - _tail_mass(self._eq, r.m, r.u, r.short)[0], 0.0, 1.0))
             d = float(np.maximum(-((1.0 + r.m[0]) / x).imag / _PI, 0.0))
             lad["x"].append(x)
             lad["m"].append(r.m[0])
@@ -327,10 +333,11 @@ class Spectrum:
             r, d = self._solve(x[mid])
             F[mid] = np.clip(1.0 - _tail_mass(self._eq, r.m, r.u, r.short), 0.0, 1.0)
             dens[mid] = d
-            ok[mid] = r.verified
-            if not np.all(r.verified):
-                bad = x[mid][~r.verified]
-                F[mid], dens[mid] = self._guard_unverified(x[mid], F[mid], dens[mid], r.verified)
+            ver = r.verified & self._monotone_with_known(x[mid], F[mid])
+            ok[mid] = ver
+            if not np.all(ver):
+                bad = x[mid][~ver]
+                F[mid], dens[mid] = self._guard_unverified(x[mid], F[mid], dens[mid], ver)
                 warnings.warn(
                     f"{bad.size} point(s) could not be certified or verified (e.g. x = {bad[0]:.3g}); "
                     "their CDF/density values are not guaranteed",
@@ -349,14 +356,20 @@ class Spectrum:
             Fo[xo >= up] += mass
         return Fo
 
-    def _guard_unverified(self, x: np.ndarray, F: np.ndarray, d: np.ndarray, ver: np.ndarray):
-        """``F`` and density at points no walk could certify or verify: a failed walk may end
-        anywhere, so its ``F`` is clipped into the bracket of the nearest points known on either
-        side, which holds the true value because ``F`` is non-decreasing: verified solutions (the
-        grid's, the ones memoised, this batch's) and the exact step values at the ends of the
-        support intervals; within one bracket the clipped values are made non-decreasing. The
-        density there is the mean slope of the bracket."""
-        ax, aF = [x[ver]], [F[ver]]
+    def _monotone_with_known(self, x: np.ndarray, F: np.ndarray) -> np.ndarray:
+        """Whether each ``F`` lies in the bracket of the values known on either side of its
+        ``x`` (:meth:`_known`), to :data:`_MONOTONE_TOL`: ``F`` is non-decreasing, so a solution
+        that verifies its equation but falls outside (another branch; ``u`` beyond what the rule
+        of ``D^2`` resolves, far below the grid) is not the law's value."""
+        ax, aF = self._known()
+        j = np.clip(np.searchsorted(ax, x, side="right"), 1, ax.size - 1)  # ax[j-1] <= x < ax[j]
+        return (F >= aF[j - 1] - _MONOTONE_TOL) & (F <= aF[j] + _MONOTONE_TOL)
+
+    def _known(self) -> tuple[np.ndarray, np.ndarray]:
+        """Points whose ``F`` is known (sorted) and ``F`` there made non-decreasing: the grid's
+        solved points, the memoised verified values, the ends of the support intervals (exact
+        step values), ``0`` and ``lambda_max``."""
+        ax, aF = [], []
         gv = np.isfinite(self._m_grid) if self._m_grid is not None else np.zeros(self.x.shape, dtype=bool)
         ax.append(self.x[gv])
         aF.append(self._cdf_grid[gv])
@@ -381,6 +394,18 @@ class Spectrum:
         ax.append(np.array([0.0, self.lambda_max]))
         aF.append(np.array([self.atom, 1.0]))
         ax, aF = np.concatenate(ax), np.concatenate(aF)
+        order = np.argsort(ax, kind="stable")
+        return ax[order], np.maximum.accumulate(np.clip(aF[order], 0.0, 1.0))
+
+    def _guard_unverified(self, x: np.ndarray, F: np.ndarray, d: np.ndarray, ver: np.ndarray):
+        """``F`` and density at points no walk could certify or verify: a failed walk may end
+        anywhere, so its ``F`` is clipped into the bracket of the nearest points known on either
+        side, which holds the true value because ``F`` is non-decreasing: verified solutions (the
+        grid's, the ones memoised, this batch's) and the exact step values at the ends of the
+        support intervals; within one bracket the clipped values are made non-decreasing. The
+        density there is the mean slope of the bracket."""
+        kx, kF = self._known()
+        ax, aF = np.r_[x[ver], kx], np.r_[F[ver], kF]
         order = np.argsort(ax, kind="stable")
         ax, aF = ax[order], np.maximum.accumulate(np.clip(aF[order], 0.0, 1.0))
         F, d = F.copy(), d.copy()
@@ -760,6 +785,15 @@ def _grid(lo: float, hi: float, n: int, depth: float = 1e-10) -> np.ndarray:
 
 
 _FULL_SCAN_ROOTS = 128  # above this many distinct roots, inner gaps are found on the grid (O(roots^2) scan)
+# An edge within a few rounding units of lambda_max from 0 is at the float floor: no eigenvalue
+# computed in double precision (nor any grid point, placed relative to lambda_max) tells it from
+# 0, and whether the scan of one path or another resolves a critical value there is rounding.
+_FLOOR_EDGE = 8.0 * np.finfo(float).eps
+
+
+def _floor_edge(lo: float, hi: float) -> float:
+    """``lo``, or 0 when it lies within ``_FLOOR_EDGE * hi`` of 0 (the float floor)."""
+    return 0.0 if lo <= _FLOOR_EDGE * hi else lo
 
 
 def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> list[tuple[float, float]]:
@@ -770,7 +804,7 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
     """
     if not eq.rational:
         hi = upper_edge(eq)
-        lo = lower_edge(eq, atom0)
+        lo = _floor_edge(lower_edge(eq, atom0), hi)
         if lo > 0:
             # The scan follows one real branch of u: if mass remains below its edge (further
             # components, e.g. deep leaky ReLU nets), let the grid start at 0 instead; gaps are
@@ -787,7 +821,7 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
         mc, vc = rational_critical_points(eq, near=(0.0, float(r)))
         top, bottom = _outer_edges(eq, atom0, mc, vc)
         if top is not None:
-            return [(bottom, top)]
+            return [(_floor_edge(bottom, top), top)]
     if _fastchain._HAVE_NUMBA:
         mc, vc = rational_critical_points(eq)
         edges = _merge(np.exp(vc))
@@ -795,7 +829,11 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
     else:
         edges, top, bottom = rational_edges(eq), None, 0.0
     cands = [c for c in edges if all(abs(c - a) > 1e-9 * a for a in atom_locs)]
+    if cands:
+        # critical values at the float floor bound no interval: 0 stands for them
+        cands = [c for c in cands if _floor_edge(c, max(cands)) > 0]
     if top is not None:
+        bottom = _floor_edge(bottom, top)
         # no support above the top edge nor below the bottom one: only the critical values in
         # between can bound gaps, and only those need a solve
         cands = [top] + [c for c in cands if bottom * (1 + 1e-9) < c < top * (1 - 1e-9)]

@@ -145,6 +145,18 @@ def test_saturating_depth_one_against_monte_carlo(act, q):
     assert ks_above_floor(s, ev) <= 0.02
 
 
+@pytest.mark.parametrize("act", ["elu", "softplus", "silu"])
+def test_half_saturating_depth_one_against_monte_carlo(act):
+    # issue #10 item 1: depth one at q = 64, KS 0.06-0.17 (SELU / ELU / softplus) and 0.10 (SiLU)
+    # with real atoms; 0.0146 / 0.0146 / 0.0138 with the contour rules (seed 0, 2 samples)
+    net = fpcore.Network([1000, 1000], act, sigma_w2=1.5, q0=64.0 / 1.5)
+    s = fpcore.jacobian_spectrum(net, gram="JJt")
+    assert s.stats.n_uncertified == 0
+    assert len(s.support) == 1
+    ev = fpcore.sample_jacobian_eigenvalues(net, gram="JJt", seed=0, n_samples=2)
+    assert ks_above_floor(s, ev) <= 0.02
+
+
 def test_orthogonal_erf_cdf_is_monotone_without_spurious_gaps():
     # issue #10 item 3: cdf(0.061) = 0.78506 > cdf(0.068) = 0.78063 and 9 support intervals
     net = fpcore.Network([1203, 380, 940], _erf_scaled(2.0), sigma_w2=0.2672, init="orthogonal", q0=1.4434)

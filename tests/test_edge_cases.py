@@ -95,6 +95,52 @@ def test_quantile_far_below_the_grid_is_bounded_work(monkeypatch):
     np.testing.assert_allclose(s.cdf(q), p, rtol=1e-6)
 
 
+def test_tiny_quantile_of_a_tanh_net_is_bounded_work_and_honest(monkeypatch):
+    # issue #10 item 4: quantile(1e-6) of a tanh net without atom took 146 s and returned 1.1e-149
+    # with cdf 5.6e-4, no warning. Now: a bounded ladder below the grid, cdf(q) >= p, and a
+    # warning that q is only an upper bound where the ladder stops before F < p
+    s = fpcore.jacobian_spectrum(fpcore.Network([400] * 3, "tanh", sigma_w2=1.5, sigma_b2=0.05), "JJt", n_points=100)
+    calls = []
+    orig = _spectrum.Spectrum._cdf_and_density
+
+    def counted(self, x):
+        calls.append(np.size(x))
+        return orig(self, x)
+
+    monkeypatch.setattr(_spectrum.Spectrum, "_cdf_and_density", counted)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        q = s.quantile(1e-6)
+    monkeypatch.setattr(_spectrum.Spectrum, "_cdf_and_density", orig)
+    assert len(calls) <= 2 + _spectrum._QUANTILE_ITERS and s._cache["ladder"]["solves"] <= _spectrum._LADDER_MAX
+    F = s.cdf(q)
+    assert F >= 1e-6
+    if F > 1e-6 * (1 + 1e-6):
+        assert any("upper bound of the quantile" in str(w.message) for w in caught)
+
+
+def test_quantile_below_the_grid_refuses_solutions_whose_cdf_rises_again():
+    # 12-layer orthogonal softplus, J^T J (atom 1/2 at 0, then F ~ linear in log x over 100
+    # decades): the ladder below the grid kept verified solutions whose F rose again far below
+    # (F = 0.52 at 6e-113, 1.0 at 6e-141: u beyond what the rule of D^2 resolves), so that
+    # quantile(0.7) = 6.3e-141 with cdf 1.0 and quantile(0.6) = 2e-142 with cdf 0.63, no warning
+    net = fpcore.Network([1000] + [500] * 12, "softplus", sigma_w2=3.0, init="orthogonal")
+    s = fpcore.jacobian_spectrum(net, "JtJ", n_points=300)
+    p = np.array([0.5001, 0.6, 0.7])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        q = np.asarray(s.quantile(p))
+        F = np.asarray(s.cdf(q))
+        assert np.all(F >= p) and np.all(F[1:] <= p[1:] + 1e-9), (q, F)
+        assert np.all(np.asarray(s.cdf(q[1:] * (1 - 1e-9))) < p[1:])
+        # F is not resolved down to the atom: p = 0.5001 gets a warned upper bound
+        assert any("upper bound of the quantile" in str(w.message) for w in caught)
+        x = np.geomspace(1e-160, s.lambda_max, 120)
+        Fx = np.asarray(s.cdf(x))
+    assert np.all(np.diff(Fx) >= -1e-9)
+    assert np.all((Fx >= s.atom) & (Fx <= 1.0))
+
+
 # -- 5. per-layer fixed points ---------------------------------------------------------------
 def test_fixed_point_with_per_layer_parameters_is_the_first_layers_q_propagated():
     net = fpcore.Network([883, 1009, 316, 631, 488], "erf", sigma_w2=[1.1059, 1.5965, 1.6898, 0.8417],
@@ -119,6 +165,26 @@ def test_fixed_point_with_per_layer_parameters_agrees_with_the_sampler():
     ev = fpcore.sample_jacobian_eigenvalues(net, "JJt", seed=7, n_samples=6).reshape(6, -1).mean(axis=1)
     se = ev.std(ddof=1) / math.sqrt(ev.size)
     assert abs(ev.mean() - mean) <= 4.0 * se + 0.02 * mean, (mean, ev.mean(), se)
+
+
+def test_fixed_point_of_a_first_layer_without_one_is_propagated_to_the_next_layers():
+    # adversarial seed-2 draw [116]: leaky ReLU with sigma_w2 (1 + a^2) / 2 = 1.6 > 1 and no bias
+    # has no finite fixed point (fixed_point returns its start, q_1 = 1); the tanh layer after it
+    # was snapped to q_1 as if q_1 were q* (mean 2.285, KS 0.105 against Monte Carlo, no silent
+    # check caught it) instead of following the recursion to q_2 = 1.6 (mean 1.892)
+    net = fpcore.Network([1000] * 3, ["leaky_relu:0.2", "tanh"], sigma_w2=3.076277021420871, init="orthogonal",
+                         q0="fixed_point")
+    q = fpcore.mean_field(net).q
+    assert q[0] == 1.0
+    assert q[1] == pytest.approx(net.sigma_w2[1] * (1 + 0.2**2) / 2, rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a point or two near 0 only verified
+        s = fpcore.jacobian_spectrum(net, "JJt", n_points=200)
+    ev = fpcore.sample_jacobian_eigenvalues(net, "JJt", seed=3, n_samples=4)
+    per = ev.reshape(4, -1).mean(axis=1)
+    se = per.std(ddof=1) / 2.0
+    assert abs(ev.mean() - s.mean) <= 3.0 * se, (s.mean, ev.mean(), se)
+    assert fpcore.ks_distance(s, ev) < 0.02
 
 
 # -- 7. moments -------------------------------------------------------------------------------

@@ -113,15 +113,9 @@ def test_leaky_relu_grid_is_certified_by_the_joint_test():
     [
         fpcore.Network([300] * 2, "linear", sigma_w2=1.0),
         fpcore.Network([300, 500, 200, 400], "relu", sigma_w2=2.0, sigma_b2=0.1),
-        pytest.param(
-            fpcore.Network([300] * 21, "hard_tanh", sigma_w2=1.3, sigma_b2=0.05),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known defect (stop 11, after the core3 merge): the compiled support scan puts the "
-                "lower edge at 1.6e-14 = lambda_max * eps, the vectorised one at 0, and the grid point "
-                "placed from it differs by 1.1e-12 relative; both must report 0 (the float floor)",
-            ),
-        ),
+        # its lower edge is a critical value at 1.6e-14 (lambda_max = 140): at the float floor, so 0
+        # on both paths (the compiled scan resolved it, the vectorised one did not)
+        fpcore.Network([300] * 21, "hard_tanh", sigma_w2=1.3, sigma_b2=0.05),
         fpcore.Network([300, 450, 200], "linear", sigma_w2=1.3, init="orthogonal"),
         fpcore.Network([300] * 6, "relu", sigma_w2=2.0, init="orthogonal"),
     ],
