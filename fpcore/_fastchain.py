@@ -1253,6 +1253,22 @@ def gauss_error_ok(U, vmax, kk, m, n, tol):
 
 
 @_jit
+def _phi_lp(u, values, weights):
+    """``Phi = sum w v / (1 - u v)`` (``psi = u Phi``) and ``lp = sum w log(1 - u v)`` of the rule
+    ``(values, weights)`` (real or complex), logarithms with arguments in ``(-pi/2, 3 pi/2)``."""
+    phi = 0j
+    lp = 0j
+    for k in range(values.size):
+        om = 1.0 - u * values[k]
+        phi += weights[k] * values[k] / om
+        ang = math.atan2(om.imag, om.real)
+        if ang < -0.5 * math.pi:
+            ang += 2.0 * math.pi
+        lp += weights[k] * complex(math.log(abs(om)), ang)
+    return phi, lp
+
+
+@_jit
 def short_rule_errors(cv, cw, sv, sw, vmax, rhos, nth):
     """Largest ``|Phi_s - Phi_c|`` and ``|lp_s - lp_c|`` on the upper half of each Bernstein
     ellipse ``E_rho`` (foci ``0``, ``vmax``) in ``t = 1/u``, sampled at ``nth + 1`` angles:
@@ -1272,24 +1288,8 @@ def short_rule_errors(cv, cw, sv, sw, vmax, rhos, nth):
             c, sn = math.cos(th), math.sin(th)
             t = complex(0.5 * vmax * (1.0 + 0.5 * (r + 1.0 / r) * c), 0.25 * vmax * (r - 1.0 / r) * sn)
             u = 1.0 / t
-            pc = 0j
-            lc = 0j
-            for k in range(cv.size):
-                om = 1.0 - u * cv[k]
-                pc += cw[k] * cv[k] / om
-                ang = math.atan2(om.imag, om.real)
-                if ang < -0.5 * math.pi:
-                    ang += 2.0 * math.pi
-                lc += cw[k] * complex(math.log(abs(om)), ang)
-            ps = 0j
-            ls = 0j
-            for k in range(sv.size):
-                om = 1.0 - u * sv[k]
-                ps += sw[k] * sv[k] / om
-                ang = math.atan2(om.imag, om.real)
-                if ang < -0.5 * math.pi:
-                    ang += 2.0 * math.pi
-                ls += sw[k] * complex(math.log(abs(om)), ang)
+            pc, lc = _phi_lp(u, cv, cw)
+            ps, ls = _phi_lp(u, sv, sw)
             e_psi[j] = max(e_psi[j], abs(ps - pc))
             e_lp[j] = max(e_lp[j], abs(ls - lc))
     return e_psi, e_lp
