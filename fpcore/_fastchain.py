@@ -1290,8 +1290,10 @@ def short_rule_errors(cv, cw, sv, sw, vmax, rhos, nth):
             u = 1.0 / t
             pc, lc = _phi_lp(u, cv, cw)
             ps, ls = _phi_lp(u, sv, sw)
-            e_psi[j] = max(e_psi[j], abs(ps - pc))
-            e_lp[j] = max(e_lp[j], abs(ls - lc))
+            # (a nan would be passed over by max: it counts as an infinite difference)
+            d_psi, d_lp = abs(ps - pc), abs(ls - lc)
+            e_psi[j] = max(e_psi[j], d_psi if math.isfinite(d_psi) else np.inf)
+            e_lp[j] = max(e_lp[j], d_lp if math.isfinite(d_lp) else np.inf)
     return e_psi, e_lp
 
 

@@ -1430,7 +1430,7 @@ _CONTOUR_SHORT_TOL = 1e-11
 
 def _contour_short(eq: Equation) -> bool:
     """Whether every law of ``D^2`` is a contour rule with a short real rule checked against it
-    (:attr:`D2Law.short_check`: GELU, SiLU, softplus) and numba is there."""
+    (:attr:`D2Law.short_check`: GELU, SiLU, softplus, ELU, SELU) and numba is there."""
     return _fastchain._HAVE_NUMBA and bool(eq.ugroups) and all(
         g.law._short_src is not None and g.law.contour_needed and g.law.cvalues is not None for g in eq.ugroups)
 
