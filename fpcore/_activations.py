@@ -764,24 +764,24 @@ class D2Law:
 
 
     @cached_property
-    def short_check(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    def short_check(self) -> tuple[float, np.ndarray, np.ndarray]:
         """How far the short rule (:attr:`short`) stands for the law's contour rule: ``(vmax,
-        rhos, e_psi, e_lp)``, the largest differences of ``psi(u) / u`` and of ``E[log(1 - u
-        D^2)]`` outside each Bernstein ellipse ``E_rho`` (foci 0 and ``vmax``, above the law's
-        support) in ``1/u`` (:func:`fpcore._fastchain.short_rule_errors`; times 2 for the
-        sampling, non-increasing in ``rho``). ``None`` without a contour rule."""
+        rhos, e_psi)``, the largest differences of ``psi(u) / u`` outside each Bernstein ellipse
+        ``E_rho`` (foci 0 and ``vmax``, above the law's support) in ``1/u``
+        (:func:`fpcore._fastchain.short_rule_errors`; times 2 for the sampling, non-increasing in
+        ``rho``); the difference of ``E[log(1 - u D^2)]`` is bounded from it
+        (:func:`fpcore._fastchain._lp_bound`). ``None`` without a contour rule."""
         if self.cvalues is None:
             return None
         sv, sw = self.short
         cv = np.ascontiguousarray(self.cvalues, dtype=complex)
         vmax = 1.001 * max(float(np.max(np.abs(cv))), float(np.max(self.values)), float(np.max(sv)))
-        e_psi, e_lp = _fastchain.short_rule_errors(cv, np.ascontiguousarray(self.cweights, dtype=complex),
-                                                   np.ascontiguousarray(sv, dtype=float),
-                                                   np.ascontiguousarray(sw, dtype=float), vmax, _CHECK_RHOS, 48)
+        e_psi = _fastchain.short_rule_errors(cv, np.ascontiguousarray(self.cweights, dtype=complex),
+                                             np.ascontiguousarray(sv, dtype=float),
+                                             np.ascontiguousarray(sw, dtype=float), vmax, _CHECK_RHOS, 48)
         # outside a larger ellipse the difference is at most its largest value outside a smaller one
         e_psi = np.maximum.accumulate((2.0 * e_psi)[::-1])[::-1]
-        e_lp = np.maximum.accumulate((2.0 * e_lp)[::-1])[::-1]
-        return vmax, _CHECK_RHOS, e_psi, e_lp
+        return vmax, _CHECK_RHOS, e_psi
 
 
 _CHECK_RHOS = np.array([1.1, 1.2, 1.3, 1.45, 1.6, 1.8, 2.0, 2.5, 3.0, 4.0, 6.0])

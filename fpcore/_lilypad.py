@@ -1439,16 +1439,16 @@ def _contour_short_ok(eq: Equation, m: np.ndarray, u: np.ndarray, tol: float = _
     """Where the short real rules stand for the contour rules at the solution ``(m, u)``: at every
     group ``u_g`` lies outside an ellipse of :attr:`D2Law.short_check` on which the two rules'
     ``psi`` differ by at most ``tol |k_g m|`` and their ``n_g E[log(1 - u D^2)] / k_g`` (the CDF's
-    tail mass) by at most ``tol`` (maximum modulus: the largest difference outside the ellipse is
-    on it)."""
+    tail mass) by at most ``tol`` (maximum modulus: the largest difference of ``psi`` outside the
+    ellipse is on it; that of the log potentials is its integral from ``u = 0``,
+    :func:`fpcore._fastchain._lp_bound`)."""
     checks = [g.law.short_check for g in eq.ugroups]
     vmax = np.array([c[0] for c in checks])
     rhos = np.array([c[1] for c in checks])
     e_psi = np.array([c[2] for c in checks])
-    e_lp = np.array([c[3] for c in checks])
     _, _, k, n = eq.packed
     return _fastchain.short_rule_ok(np.ascontiguousarray(u, dtype=complex), k, n, np.ascontiguousarray(m, dtype=complex),
-                                    vmax, rhos, e_psi, e_lp, float(tol))
+                                    vmax, rhos, e_psi, float(tol))
 
 
 def _short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
