@@ -933,7 +933,7 @@ class Activation:
             if rule is not None:
                 cv, cw, rv, rw = rule
                 exact = [complex(np.dot(cw, cv**j)).real for j in (1, 2, 3)]
-                alt = _gauss_rule(*_d2_rule(self.dphi, q, zeros), _N_GAUSS)
+                alt = short_rule(*_d2_rule(self.dphi, q, zeros), _N_GAUSS)
 
                 def err(r):
                     return max(abs(float(np.dot(r[1], r[0] ** j)) / e - 1.0) for j, e in zip((1, 2, 3), exact))
@@ -961,7 +961,7 @@ class Activation:
                 # Gauss rule of the composite rule, whichever matches the contour rule's moments
                 # E[D^2k], k = 1..3 (exact to rounding) best
                 exact = [complex(np.dot(cw, cv**j)).real for j in (1, 2, 3)]
-                alt = _gauss_rule(*_d2_rule(self.dphi, q, []), _N_GAUSS)
+                alt = short_rule(*_d2_rule(self.dphi, q, []), _N_GAUSS)
 
                 def err(r):
                     return max(abs(float(np.dot(r[1], r[0] ** j)) / e - 1.0) for j, e in zip((1, 2, 3), exact))
@@ -988,7 +988,7 @@ class Activation:
             vals, wts = _d2_rule(self.dphi, q, zeros)
         elif misses(1) or misses(2):
             # the composite rule's own Gauss rule: as short as Gauss-Hermite, exact to degree 79
-            vals, wts = _gauss_rule(*_d2_rule(self.dphi, q, zeros), _N_GAUSS)
+            vals, wts = short_rule(*_d2_rule(self.dphi, q, zeros), _N_GAUSS)
         return D2Law("continuous", vals, wts, float(np.sum(wts[vals > 0])))
 
 
