@@ -1477,7 +1477,34 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
     if groups is None and not record and _long_laws(eq):
         return _short_first(eq, t, lambda sel, short: _solve_general_rules(
             eq, t[sel], scale, record, max_rounds, None, short))
+    if groups is None and not record and np.any(t.imag != 0) and _contour_short(eq):
+        return _contour_short_first(eq, t, lambda sel, short: _solve_general_rules(
+            eq, t[sel], scale, record, max_rounds, None, short))
     return _solve_general_rules(eq, t, scale, record, max_rounds, groups)
+
+
+def _contour_short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
+    """Complex targets (the moments' contour) of contour-rule laws: ``run(short)`` with the short
+    real Gauss rules first, kept where they stand for the contour rules at the solution
+    (:func:`_contour_short_ok`, to ``_CONTOUR_SHORT_TOL``) and ``M`` is not real (as on the grid);
+    the other targets are solved again with the contour rules. The numpy continuation evaluates
+    every atom at every residual, so 40 real atoms instead of some 500 complex ones per law make it
+    about ten times cheaper (``moment(2)`` of a GELU net of depth 10: 7.9 s before).
+    ``SolveResult.short`` marks the points kept from the short rules."""
+    r = run(np.ones(t.size, dtype=bool), True)
+    ok = r.verified & (np.abs(r.m.imag) > 1e-9 * np.abs(r.m))
+    if np.any(ok):
+        ok[ok] = _contour_short_ok(eq, r.m[ok], r.u[ok])
+    if not np.all(ok):
+        redo = ~ok
+        r2 = run(redo, False)
+        r.m[redo], r.u[redo], r.verified[redo] = r2.m, r2.u, r2.verified
+        r.certified[redo] = r2.certified
+        r.n_lilypads += r2.n_lilypads
+        r.n_newton += r2.n_newton
+        r.n_rejected += r2.n_rejected
+    r.short = ok
+    return r
 
 
 def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
