@@ -1451,6 +1451,35 @@ def _contour_short_ok(eq: Equation, m: np.ndarray, u: np.ndarray, tol: float = _
                                     vmax, rhos, e_psi, float(tol))
 
 
+_PROBE = 16  # grid points probed before a short-rule sweep
+_PROBE_MIN = 0.5  # least share of probes where the short rules stand for the contour rules
+
+
+def _short_rules_pay(eq: Equation, x: np.ndarray, Y: float, ev: "_General", max_rounds: int,
+                     counts: np.ndarray) -> bool:
+    """Whether a grid sweep with the laws' short rules is worth its cost: at ``_PROBE`` grid points
+    (evenly spread over the sorted grid's indices) walks from far above with the short rules,
+    and at least ``_PROBE_MIN`` of them where the solution passes :func:`_contour_short_ok`.
+    Where the short rules stand for the contour rules at few points (tapered nets at L = 2: 0 to
+    30 % of the grid, ``u_g`` near the laws' cut) the points they fail are swept again with the
+    contour rules, and the short sweep (with more steps than the contour one: near 0 its
+    equation's roots crowd the real axis) cost more than it saved; at about 65 % the two cost
+    the same. Only the cost depends on the answer: either way each point keeps a solution of the
+    contour rules' equation or one checked to stand for it."""
+    if x.size < 4 * _PROBE:
+        return True
+    sel = np.unique(np.linspace(0, x.size - 1, _PROBE).round().astype(np.int64))
+    V, W = eq.packed_short
+    m, u, ok, cnt = _fastchain.vertical_general(
+        np.ascontiguousarray(x[sel]), float(Y), float(eq.mean), eq.roots.astype(float), eq.exps.astype(float),
+        float(eq.log_c), V, W, ev.k, ev.n, ev.mu, max_rounds, ev.tol)
+    counts[:] += cnt
+    good = ok & (-m.imag > 1e-9 * np.abs(m))
+    if np.any(good):
+        good[good] = _contour_short_ok(eq, m[good], u[good])
+    return np.count_nonzero(good) >= _PROBE_MIN * sel.size
+
+
 def _short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
     """``run(short)`` with the laws' short Gauss rules, then, where the Gauss error bound at the
     solution's ``u_g`` exceeds ``1e-12`` relative (``u_g`` near the cut of ``psi_g``), again
@@ -1571,6 +1600,8 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
     # short real Gauss rules, kept where they stand for the contour rules at the point's u_g
     # (_contour_short_ok); the other points are swept again with the contour rules
     contour_short = grid and eq.smooth_path and np.iscomplexobj(ev.V) and _contour_short(eq)
+    if contour_short:
+        contour_short = _short_rules_pay(eq, t.real, Y, ev, max_rounds, counts)
     if grid:
         # Long laws (refined onto the zeros of phi': GELU, SiLU) are solved with their short
         # Gauss rules; a point keeps that solution where the Gauss error bound at its u_g is below

@@ -111,3 +111,25 @@ def test_short_rules_give_the_contour_rules_spectrum(act, widths, monkeypatch):
     assert np.max(np.abs(s._cdf_grid - ref._cdf_grid)) <= 1e-9
     assert s.stats.n_uncertified == ref.stats.n_uncertified == 0
     assert s.stats.n_certified == ref.stats.n_certified
+
+
+@pytest.mark.parametrize("widths,pays", [([784, 89, 10], False), ([1000] * 11, True)])
+def test_short_sweep_is_skipped_where_the_short_rules_rarely_hold(widths, pays, monkeypatch):
+    # a tapered SELU net at L = 2 has every u_g near the laws' cut: the probe finds the short
+    # rules standing for the contour rules at under half its points and the grid is swept with
+    # the contour rules alone; the square deep net keeps the short sweep. Same spectrum either way.
+    seen = []
+    orig = lp._short_rules_pay
+
+    def spy(*args):
+        seen.append(orig(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(lp, "_short_rules_pay", spy)
+    net = fpcore.Network(widths, "selu", sigma_w2=1.0)
+    s = fpcore.jacobian_spectrum(net, n_points=300)
+    assert seen == [pays]
+    monkeypatch.setattr(lp, "_contour_short", lambda eq: False)
+    ref = fpcore.jacobian_spectrum(net, n_points=300)
+    assert np.max(np.abs(s._cdf_grid - ref._cdf_grid)) <= 1e-9
+    assert s.stats.n_uncertified == ref.stats.n_uncertified == 0
