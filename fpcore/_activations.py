@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Callable
 
 import numpy as np
@@ -250,6 +250,19 @@ def _fine_rule(dphi, q: float) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(all="ignore"):
         v = np.asarray(dphi(h), dtype=float) ** 2
     return v, w / w.sum()
+
+
+def _fine_short(dphi, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """The short Gauss rule of :func:`_fine_rule` (the ``D2Law.short`` of GELU, SiLU, softplus)."""
+    return short_rule(*_fine_rule(dphi, q), N_SHORT)
+
+
+def _atom_plus_short(values: np.ndarray, weights: np.ndarray, atom: float, mass: float) -> tuple[np.ndarray, np.ndarray]:
+    """The atom ``atom`` (mass ``mass``, kept exact) and the ``N_SHORT``-point Gauss rule of the
+    rest of the law, ``(values, weights)`` (the ``D2Law.short`` of ELU and SELU: a Gauss rule of
+    the whole law would spend its nodes on the atom and stand for it only approximately)."""
+    sv, sw = short_rule(values, weights, N_SHORT)
+    return np.r_[sv, atom], np.r_[sw, mass]
 
 
 # -- the contour rule: continuous laws of D^2 in the complex plane ------------------------------
@@ -658,6 +671,11 @@ def _exp_branch_rule(a_pos: float, c_neg: float, q: float):
     rw_defect = 1.0 - rw.sum()
     if rw_defect > 0:
         rv, rw = np.r_[rv, 0.0], np.r_[rw, rw_defect]
+    elif t_lo > -rw_defect:
+        # the last nodes reach past h = -h_end and count part of the lumped tail again (3e-6 of
+        # the mass at q = 30): take it off the tail atom (values below _T_MIN c_-^2), not off
+        # every atom (scaling them moved every moment by as much)
+        rw[-1] += rw_defect
     else:
         rw = rw / rw.sum()
     keep = rw > 0
@@ -685,9 +703,12 @@ class D2Law:
     # False where the real atoms are accurate enough for nets with Gaussian weights
     contour_needed: bool = field(default=True, repr=False, compare=False)
     _src: tuple | None = field(default=None, repr=False, compare=False)
-    # the real rule whose Gauss rule is :attr:`short`, when not the atoms themselves: ``(dphi,
-    # q)`` for :func:`_fine_rule` (GELU, SiLU, softplus: their atoms miss moments by 1e-10)
-    _short_src: tuple | None = field(default=None, repr=False, compare=False)
+    # what builds :attr:`short` when it is not the Gauss rule of the atoms themselves (a callable
+    # with no arguments): the Gauss rule of :func:`_fine_rule` for GELU, SiLU, softplus (their
+    # atoms miss moments by 1e-10), the atom a_+^2 plus the Gauss rule of the rest for ELU, SELU
+    # (:func:`_atom_plus_short`); such laws are swept with their short rules where
+    # :attr:`short_check` shows they stand for the contour rule
+    _short_src: Callable[[], tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_contour(self) -> bool:
@@ -736,31 +757,31 @@ class D2Law:
         evaluated away from the law's support the short rule agrees with the full one to the
         bound of :func:`gauss_error_bound`."""
         if self._short_src is not None:
-            return short_rule(*_fine_rule(*self._short_src), N_SHORT)
+            return self._short_src()
         if self.values.size <= N_SHORT:
             return self.values, self.weights
         return short_rule(self.values, self.weights, N_SHORT)
 
 
     @cached_property
-    def short_check(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    def short_check(self) -> tuple[float, np.ndarray, np.ndarray]:
         """How far the short rule (:attr:`short`) stands for the law's contour rule: ``(vmax,
-        rhos, e_psi, e_lp)``, the largest differences of ``psi(u) / u`` and of ``E[log(1 - u
-        D^2)]`` outside each Bernstein ellipse ``E_rho`` (foci 0 and ``vmax``, above the law's
-        support) in ``1/u`` (:func:`fpcore._fastchain.short_rule_errors`; times 2 for the
-        sampling, non-increasing in ``rho``). ``None`` without a contour rule."""
+        rhos, e_psi)``, the largest differences of ``psi(u) / u`` outside each Bernstein ellipse
+        ``E_rho`` (foci 0 and ``vmax``, above the law's support) in ``1/u``
+        (:func:`fpcore._fastchain.short_rule_errors`; times 2 for the sampling, non-increasing in
+        ``rho``); the difference of ``E[log(1 - u D^2)]`` is bounded from it
+        (:func:`fpcore._fastchain._lp_bound`). ``None`` without a contour rule."""
         if self.cvalues is None:
             return None
         sv, sw = self.short
         cv = np.ascontiguousarray(self.cvalues, dtype=complex)
         vmax = 1.001 * max(float(np.max(np.abs(cv))), float(np.max(self.values)), float(np.max(sv)))
-        e_psi, e_lp = _fastchain.short_rule_errors(cv, np.ascontiguousarray(self.cweights, dtype=complex),
-                                                   np.ascontiguousarray(sv, dtype=float),
-                                                   np.ascontiguousarray(sw, dtype=float), vmax, _CHECK_RHOS, 48)
+        e_psi = _fastchain.short_rule_errors(cv, np.ascontiguousarray(self.cweights, dtype=complex),
+                                             np.ascontiguousarray(sv, dtype=float),
+                                             np.ascontiguousarray(sw, dtype=float), vmax, _CHECK_RHOS, 48)
         # outside a larger ellipse the difference is at most its largest value outside a smaller one
         e_psi = np.maximum.accumulate((2.0 * e_psi)[::-1])[::-1]
-        e_lp = np.maximum.accumulate((2.0 * e_lp)[::-1])[::-1]
-        return vmax, _CHECK_RHOS, e_psi, e_lp
+        return vmax, _CHECK_RHOS, e_psi
 
 
 _CHECK_RHOS = np.array([1.1, 1.2, 1.3, 1.45, 1.6, 1.8, 2.0, 2.5, 3.0, 4.0, 6.0])
@@ -889,7 +910,14 @@ class Activation:
             rule = _exp_branch_rule(a_pos, c_neg, float(q))
             if rule is not None:
                 cv, cw, rv, rw = rule
-                return D2Law("continuous", rv, rw, float(np.sum(rw[rv > 0])), cv, cw)
+                # the short real rule: the atom a_+^2 exact, the Gauss rule of the path's real
+                # nodes for the rest (rv is the nodes, the atom, the tail, then the mass defect)
+                i = cv.size - 3
+                src = None
+                if rv.size > i and rv[i] == a_pos * a_pos:
+                    rest = np.arange(rv.size) != i
+                    src = partial(_atom_plus_short, rv[rest], rw[rest], float(rv[i]), float(rw[i]))
+                return D2Law("continuous", rv, rw, float(np.sum(rw[rv > 0])), cv, cw, _short_src=src)
         g = _analytic_dphi(self)
         # The saturating activations (phi' -> 0 on both sides) get the contour rule; so do GELU,
         # SiLU and softplus (phi' -> 1 as h -> +inf: the path also follows log|f - 1|), for
@@ -905,7 +933,7 @@ class Activation:
             if rule is not None:
                 cv, cw, rv, rw = rule
                 exact = [complex(np.dot(cw, cv**j)).real for j in (1, 2, 3)]
-                alt = _gauss_rule(*_d2_rule(self.dphi, q, zeros), _N_GAUSS)
+                alt = short_rule(*_d2_rule(self.dphi, q, zeros), _N_GAUSS)
 
                 def err(r):
                     return max(abs(float(np.dot(r[1], r[0] ** j)) / e - 1.0) for j, e in zip((1, 2, 3), exact))
@@ -913,7 +941,7 @@ class Activation:
                 if np.all(np.isfinite(alt[0])) and err(alt) < err((rv, rw)):
                     rv, rw = alt
                 return D2Law("continuous", rv, rw, float(np.sum(rw[rv > 0])), cv, cw,
-                             _short_src=(self.dphi, float(q)) if q <= 1e4 else None)
+                             _short_src=partial(_fine_short, self.dphi, float(q)) if q <= 1e4 else None)
         if g is not None and _EVEN.get(self.name, False):
             # Where the 160-node Gauss-Hermite atoms reproduce E[D^2] and E[D^4] (moderate q),
             # nets with Gaussian weights keep them: their Marchenko-Pastur factors hold every
@@ -933,7 +961,7 @@ class Activation:
                 # Gauss rule of the composite rule, whichever matches the contour rule's moments
                 # E[D^2k], k = 1..3 (exact to rounding) best
                 exact = [complex(np.dot(cw, cv**j)).real for j in (1, 2, 3)]
-                alt = _gauss_rule(*_d2_rule(self.dphi, q, []), _N_GAUSS)
+                alt = short_rule(*_d2_rule(self.dphi, q, []), _N_GAUSS)
 
                 def err(r):
                     return max(abs(float(np.dot(r[1], r[0] ** j)) / e - 1.0) for j, e in zip((1, 2, 3), exact))
@@ -960,7 +988,7 @@ class Activation:
             vals, wts = _d2_rule(self.dphi, q, zeros)
         elif misses(1) or misses(2):
             # the composite rule's own Gauss rule: as short as Gauss-Hermite, exact to degree 79
-            vals, wts = _gauss_rule(*_d2_rule(self.dphi, q, zeros), _N_GAUSS)
+            vals, wts = short_rule(*_d2_rule(self.dphi, q, zeros), _N_GAUSS)
         return D2Law("continuous", vals, wts, float(np.sum(wts[vals > 0])))
 
 

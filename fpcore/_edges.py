@@ -20,15 +20,19 @@ _BISECT = 80  # halvings: below double precision for any bracket
 _NOISE = 1e-12  # |d log M^{-1} / d log m| below this is rounding (the slope's terms cancel)
 
 
-def _u_real_vec(eq: Equation, ms: np.ndarray) -> np.ndarray:
+def _u_real_vec(eq: Equation, ms: np.ndarray, V: np.ndarray | None = None, W: np.ndarray | None = None) -> np.ndarray:
     """Real ``u_g`` with ``psi_g(u_g) = k_g m`` for many ``m`` and all groups at once, by
-    safeguarded Newton inside a bracket of the right branch (``nan`` where none exists).
+    safeguarded Newton inside a bracket of the right branch (``nan`` where none exists); the
+    laws are ``eq.packed``'s atoms unless ``V``, ``W`` are given.
 
     ``psi`` increases on each branch: ``(0, 1/vmax) -> (0, inf)``, ``(-inf, 0) -> (-p, 0)`` and,
     when every atom is positive, ``(1/vmin, inf) -> (-inf, -p)``.
     """
     ms = np.asarray(ms, dtype=float)
-    V, W, k, _ = eq.packed
+    if V is None:
+        V, W, k, _ = eq.packed
+    else:
+        k = eq.packed[2]
     vmax = V.max(axis=1)
     vmin = np.where(W > 0, V, np.inf).min(axis=1)
     p = np.sum(np.where(V > 0, W, 0.0), axis=1)
@@ -96,34 +100,49 @@ def _log_inverse_compiled(eq: Equation, ms: np.ndarray, V: np.ndarray, W: np.nda
                                        np.sum(W * V, axis=1))
 
 
-def log_inverse_and_slope_vec(eq: Equation, ms: np.ndarray):
-    """:func:`log_inverse_and_slope` for an array of real ``m``."""
-    ms = np.asarray(ms, dtype=float)
-    if _fastchain._HAVE_NUMBA and eq.ugroups:
-        V, W, k, n = eq.packed
-        if V.shape[1] <= N_SHORT:
-            return _log_inverse_compiled(eq, ms, V, W)[:3]
-        # long laws: their short Gauss rules where the error bound at the real u_g is below
-        # 1e-12 relative, the full laws elsewhere (u_g near the poles of psi_g)
-        val, slope, sign, U = _log_inverse_compiled(eq, ms, *eq.packed_short)
-        full = ~_fastchain.gauss_error_ok(U.astype(complex), V.max(axis=1), k, ms.astype(complex), N_SHORT, 1e-12)
-        if np.any(full):
-            val[full], slope[full], sign[full], _ = _log_inverse_compiled(eq, ms[full], V, W)
-        return val, slope, sign
+def _log_inverse_numpy(eq: Equation, ms: np.ndarray, V: np.ndarray, W: np.ndarray):
+    """:func:`_log_inverse_compiled` in numpy (no numba): value, slope, sign and the real ``u_g``."""
+    _, _, k, n = eq.packed
     with np.errstate(divide="ignore", invalid="ignore"):
         d = ms[:, None] - eq.roots
         val = eq.log_c + np.sum(eq.exps * np.log(np.abs(d)), axis=1)
         slope = np.sum(eq.exps / d, axis=1)
         sign = np.prod(np.sign(d) ** eq.exps, axis=1)
-        if eq.ugroups:
-            U = _u_real_vec(eq, ms)
-            for g, grp in enumerate(eq.ugroups):
-                u = U[:, g]
-                t = 1.0 - u[:, None] * grp.values
-                dps = np.sum(grp.weights * grp.values / t**2, axis=1)
-                val = val - grp.n * np.log(np.abs(u))
-                slope = slope - grp.n * grp.k / (dps * u)
-                sign = sign * np.sign(u) ** grp.n
+        U = _u_real_vec(eq, ms, V, W)
+        for g in range(V.shape[0]):
+            u = U[:, g]
+            t = 1.0 - u[:, None] * V[g]
+            dps = np.sum(W[g] * V[g] / t**2, axis=1)
+            val = val - n[g] * np.log(np.abs(u))
+            slope = slope - n[g] * k[g] / (dps * u)
+            sign = sign * np.sign(u) ** n[g]
+    return val, slope, sign, U
+
+
+def log_inverse_and_slope_vec(eq: Equation, ms: np.ndarray):
+    """:func:`log_inverse_and_slope` for an array of real ``m``.
+
+    Long laws of ``D^2`` (more than ``N_SHORT`` atoms, or a short rule of their own,
+    :attr:`fpcore._activations.D2Law.short`) are taken by their short Gauss rules where the Gauss
+    error bound at the real ``u_g`` is below ``1e-12`` relative, by their full atoms elsewhere
+    (``u_g`` near the poles of ``psi_g``): the same rules, compiled or in numpy."""
+    ms = np.asarray(ms, dtype=float)
+    if not eq.ugroups:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = ms[:, None] - eq.roots
+            val = eq.log_c + np.sum(eq.exps * np.log(np.abs(d)), axis=1)
+            slope = np.sum(eq.exps / d, axis=1)
+            sign = np.prod(np.sign(d) ** eq.exps, axis=1)
+        return val, slope, sign
+    evaluate = _log_inverse_compiled if _fastchain._HAVE_NUMBA else _log_inverse_numpy
+    V, W, k, n = eq.packed
+    if V.shape[1] <= N_SHORT and not any(g.law._short_src is not None for g in eq.ugroups):
+        return evaluate(eq, ms, V, W)[:3]
+    val, slope, sign, U = evaluate(eq, ms, *eq.packed_short)
+    full = ~_fastchain.gauss_error_ok(np.ascontiguousarray(U, dtype=complex), V.max(axis=1), k,
+                                      ms.astype(complex), N_SHORT, 1e-12)
+    if np.any(full):
+        val[full], slope[full], sign[full], _ = evaluate(eq, ms[full], V, W)
     return val, slope, sign
 
 
@@ -133,18 +152,9 @@ def log_inverse_and_slope(eq: Equation, m: float) -> tuple[float, float, float]:
     val = eq.log_c + float(np.sum(eq.exps * np.log(np.abs(d))))
     slope = float(np.sum(eq.exps / d))
     sign = float(np.prod(np.sign(d) ** eq.exps))
-    if eq.ugroups and _fastchain._HAVE_NUMBA:
+    if eq.ugroups:
         v, s, g = log_inverse_and_slope_vec(eq, np.array([m], dtype=float))
         return float(v[0]), float(s[0]), float(g[0])
-    if eq.ugroups:
-        us = _u_real_vec(eq, np.array([m]))[0]
-        if np.any(np.isnan(us)):
-            return math.nan, math.nan, math.nan
-        for grp, u in zip(eq.ugroups, us):
-            _, dps = grp.psi(np.array([u]))
-            val -= grp.n * math.log(abs(u))
-            slope -= grp.n * grp.k / (float(dps[0].real) * u)
-            sign *= math.copysign(1.0, u) ** grp.n
     return val, slope, sign
 
 

@@ -1254,17 +1254,15 @@ def gauss_error_ok(U, vmax, kk, m, n, tol):
 
 @_jit
 def short_rule_errors(cv, cw, sv, sw, vmax, rhos, nth):
-    """Largest ``|Phi_s - Phi_c|`` and ``|lp_s - lp_c|`` on the upper half of each Bernstein
-    ellipse ``E_rho`` (foci ``0``, ``vmax``) in ``t = 1/u``, sampled at ``nth + 1`` angles:
-    ``Phi = sum w v / (1 - u v)`` (``psi = u Phi``), ``lp = sum w log(1 - u v)``, ``c`` the
-    contour rule ``(cv, cw)``, ``s`` a short real rule ``(sv, sw)``. Both differences are analytic
-    in ``t`` outside the ellipse (and at infinity), real on the real axis, so their largest
-    values outside ``E_rho`` are taken on it (maximum modulus; conjugate symmetry for the lower
-    half, where the contour rule does not stand for the law). Logarithms with arguments in
-    ``(-pi/2, 3 pi/2)``, as :func:`_log_potential_arg`."""
+    """Largest ``|Phi_s - Phi_c|`` on the upper half of each Bernstein ellipse ``E_rho`` (foci
+    ``0``, ``vmax``) in ``t = 1/u``, sampled at ``nth + 1`` angles: ``Phi = sum w v / (1 - u v)``
+    (``psi = u Phi``), ``c`` the contour rule ``(cv, cw)``, ``s`` a short real rule ``(sv, sw)``.
+    The difference is analytic in ``t`` outside the ellipse (and at infinity), real on the real
+    axis, so its largest value outside ``E_rho`` is taken on it (maximum modulus; conjugate
+    symmetry for the lower half, where the contour rule does not stand for the law). The log
+    potentials' difference needs no table of its own (:func:`_lp_bound`)."""
     L = rhos.size
     e_psi = np.zeros(L)
-    e_lp = np.zeros(L)
     for j in range(L):
         r = rhos[j]
         for i in range(nth + 1):
@@ -1272,35 +1270,52 @@ def short_rule_errors(cv, cw, sv, sw, vmax, rhos, nth):
             c, sn = math.cos(th), math.sin(th)
             t = complex(0.5 * vmax * (1.0 + 0.5 * (r + 1.0 / r) * c), 0.25 * vmax * (r - 1.0 / r) * sn)
             u = 1.0 / t
-            pc = 0j
-            lc = 0j
-            for k in range(cv.size):
-                om = 1.0 - u * cv[k]
-                pc += cw[k] * cv[k] / om
-                ang = math.atan2(om.imag, om.real)
-                if ang < -0.5 * math.pi:
-                    ang += 2.0 * math.pi
-                lc += cw[k] * complex(math.log(abs(om)), ang)
-            ps = 0j
-            ls = 0j
-            for k in range(sv.size):
-                om = 1.0 - u * sv[k]
-                ps += sw[k] * sv[k] / om
-                ang = math.atan2(om.imag, om.real)
-                if ang < -0.5 * math.pi:
-                    ang += 2.0 * math.pi
-                ls += sw[k] * complex(math.log(abs(om)), ang)
-            e_psi[j] = max(e_psi[j], abs(ps - pc))
-            e_lp[j] = max(e_lp[j], abs(ls - lc))
-    return e_psi, e_lp
+            pc = _phi(u, cv, cw)
+            ps = _phi(u, sv, sw)
+            # (a nan would be passed over by max: it counts as an infinite difference)
+            d = abs(ps - pc)
+            e_psi[j] = max(e_psi[j], d if math.isfinite(d) else np.inf)
+    return e_psi
 
 
 @_jit
-def short_rule_ok(U, kk, nn, m, vmax, rhos, e_psi, e_lp, tol):
+def _phi(u, values, weights):
+    """``Phi = sum w v / (1 - u v)`` (``psi = u Phi``) of the rule ``(values, weights)``."""
+    phi = 0j
+    for k in range(values.size):
+        phi += weights[k] * values[k] / (1.0 - u * values[k])
+    return phi
+
+
+@_jit
+def _lp_bound(u, vmax, rhos, e_psi, j0):
+    """Bound on ``|lp_s(u) - lp_c(u)|``, ``lp = sum w log(1 - u v)``, from the table of
+    :func:`short_rule_errors` (``u`` outside ``E_rhos[j0]`` in ``t = 1/u``): ``d lp / du = -Phi``
+    and ``lp(0) = 0``, so the difference is the integral of ``Phi_c - Phi_s`` along the segment
+    from 0 to ``u``. On it ``t`` runs out along the ray from the focus 0 (outside an ellipse it
+    stays outside: the ellipses are convex around 0), crossing ``E_rho_j`` at ``|t| = r_j =
+    A_j (1 - e_j^2) / (1 - e_j cos arg t)`` (semi-major axis ``A_j``, eccentricity ``e_j``); between
+    two crossings ``|Phi_c - Phi_s|`` is at most the inner ellipse's entry."""
+    L = rhos.size
+    au = abs(u)
+    cphi = u.real / au  # cos arg t = cos(-arg u)
+    prev = au
+    b = 0.0
+    for j in range(j0 + 1, L):
+        a = 0.25 * vmax * (rhos[j] + 1.0 / rhos[j])
+        e = 0.5 * vmax / a
+        inv = min((1.0 - e * cphi) / (a * (1.0 - e * e)), prev)
+        b += e_psi[j - 1] * (prev - inv)
+        prev = inv
+    return b + e_psi[L - 1] * prev
+
+
+@_jit
+def short_rule_ok(U, kk, nn, m, vmax, rhos, e_psi, tol):
     """Whether, at every group ``g`` of point ``i``, ``U[i, g]`` lies outside an ellipse of
     :func:`short_rule_errors`' table where the short rule's ``psi`` is within ``tol |k_g m_i|``
-    and its ``n_g lp / k_g`` within ``tol`` of the contour rule's (``rhos`` increasing, errors
-    non-increasing; one row per group)."""
+    and its ``n_g lp / k_g`` within ``tol`` of the contour rule's (:func:`_lp_bound`; ``rhos``
+    increasing, errors non-increasing; one row per group)."""
     npts, G = U.shape
     out = np.zeros(npts, dtype=np.bool_)
     L = rhos.shape[1]
@@ -1318,7 +1333,7 @@ def short_rule_ok(U, kk, nn, m, vmax, rhos, e_psi, e_lp, tol):
                 if rhos[g, l] <= rho:
                     j = l
             if j < 0 or not (abs(u) * e_psi[g, j] <= tol * abs(kk[g] * m[i])
-                             and nn[g] * e_lp[g, j] <= tol * kk[g]):
+                             and nn[g] * _lp_bound(u, vmax[g], rhos[g], e_psi[g], j) <= tol * kk[g]):
                 good = False
                 break
         out[i] = good

@@ -186,19 +186,7 @@ def test_compiled_grid_sweep_agrees_with_walks_from_far_above(net, monkeypatch):
     np.testing.assert_allclose(fast._m_grid[inside], ref.m[inside], rtol=1e-8)
 
 
-_EDGE_NETS = _SMOOTH_NETS[:4] + [
-    pytest.param(
-        _SMOOTH_NETS[5],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="known defect (stop 11, after the speed3 merge): GELU's compiled edge uses the new "
-            "short rule (built from a 16-node composite rule, moments to 1e-13), the vectorised "
-            "fallback the contour rule's real nodes (moments to about 1e-10): upper edges differ by "
-            "5.5e-11 relative; both paths must use the same rule",
-        ),
-    ),
-    _SMOOTH_NETS[6],
-]
+_EDGE_NETS = _SMOOTH_NETS[:4] + _SMOOTH_NETS[5:]  # GELU, SiLU: short rules on both paths
 
 
 @pytest.mark.parametrize("net", _EDGE_NETS)
