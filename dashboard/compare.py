@@ -59,16 +59,17 @@ def pin_result(result, label: str | None = None) -> Pinned:
     """Pin ``result`` (a ``dashboard.state.Result``): curves and exact metrics from its Spectrum."""
     s = result.spectrum
     x, xd, F = spectrum_curves(result)
-    q = np.asarray(s.quantile([0.1, 0.5, 0.9]), float)
+    c = result.computed  # the numbers the details and variance jobs computed already (Spectrum.deciles ...)
+    q = np.asarray(result.deciles, float)[[0, 4, 8]]
     metrics = {
-        "mean": float(s.mean),
-        "variance": float(s.variance),
+        "mean": float(c.mean if c is not None else s.mean),
+        "variance": float(c.variance if c is not None else s.variance),
         "λ_max": float(s.lambda_max),
         "atom at 0": float(s.atom),
         "λ at p = 0.1": float(q[0]),
         "median": float(q[1]),
         "λ at p = 0.9": float(q[2]),
-        "P(λ > 1)": float(s.fraction_above(1.0)),
+        "P(λ > 1)": float(result.fraction_above_1),
     }
     return Pinned(label or _label(result.network, result.gram), x, xd, F, metrics)
 
@@ -139,14 +140,18 @@ class ComparePanel(pn.viewable.Viewer):
         r = self.state.result
         if r is None:
             return False
-        try:
-            p = pin_result(r)
-        except Exception as exc:  # noqa: BLE001 - reported, the pins stay as they were
+
+        def done(p) -> None:
+            pins = [q for q in self.pins if q.label != p.label] + [p]
+            self.pins = pins[-MAX_PINS:]
+            self._draw()
+
+        def fail(exc) -> None:  # reported, the pins stay as they were
             self.state._fail("pin", exc)
-            return False
-        pins = [q for q in self.pins if q.label != p.label] + [p]
-        self.pins = pins[-MAX_PINS:]
-        self._draw()
+
+        # Off the event loop: a pin needs the deciles and the variance (seconds for a smooth
+        # activation when their jobs have not delivered them yet). Served, True means "requested".
+        self.state.run("pin", lambda: pin_result(r), done, fail, label="pin")
         return True
 
     def clear(self) -> None:
