@@ -251,7 +251,8 @@ def test_hidden_mass_and_jjt_mean_label():
 def test_the_served_metrics_table_never_computes_the_variance_on_the_event_loop():
     """The variance is a contour integral (about 9 s for GELU at depth 10): served, the table shows
     "computing…" until its own job delivers it, and then the Spectrum's own value."""
-    r = compute_spectrum(  # a network no other test computes: a fresh cache entryfpcore.Network([70, 90, 70], "tanh", sigma_w2=1.3, sigma_b2=0.05), "JtJ", 80)
+    # a network no other test computes: a fresh cache entry
+    r = compute_spectrum(fpcore.Network([70, 90, 70], "tanh", sigma_w2=1.3, sigma_b2=0.05), "JtJ", 80)
     r.computed.prepare()
     assert not r.computed.variance_ready
     m = views.metrics(r, pending=True)
