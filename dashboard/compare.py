@@ -230,22 +230,32 @@ class DepthAnimation(pn.viewable.Viewer):
         self.show(int(event.new))
 
     def show(self, L: int) -> None:
-        """Draw depth ``L`` (the Player calls this for each frame)."""
-        try:
+        """Draw depth ``L`` (the Player calls this for each frame). Served, the frame is computed
+        in a worker (a spectrum not precomputed takes seconds for a smooth activation, and its CDF
+        on the grid as long again): the event loop never waits for it, and a newer frame
+        supersedes one still waiting."""
+
+        def job():
             r = self.frame(L)
-        except Exception as exc:  # noqa: BLE001 - a failed frame is reported, the plot keeps the last one
+            x, xd, _ = spectrum_curves(r)
+            s = r.spectrum
+            text = (f"**L = {L}**: mean {float(s.mean):.4g}, λ_max {float(s.lambda_max):.4g}, "
+                    f"atom at 0 {float(s.atom):.3g}")  # fmt: skip
+            return x, xd, text
+
+        def done(out) -> None:
+            x, xd, text = out
+
+            def draw() -> None:
+                self.src.data = {"x": x, "y": xd}
+                self.status.object = text
+
+            _apply(draw)
+
+        def fail(exc) -> None:  # a failed frame is reported, the plot keeps the last one
             self.state._fail(f"depth {L}", exc)
-            return
-        x, xd, _ = spectrum_curves(r)
-        s = r.spectrum
-        text = (f"**L = {L}**: mean {float(s.mean):.4g}, λ_max {float(s.lambda_max):.4g}, "
-                f"atom at 0 {float(s.atom):.3g}")  # fmt: skip
 
-        def draw() -> None:
-            self.src.data = {"x": x, "y": xd}
-            self.status.object = text
-
-        _apply(draw)
+        self.state.run("depth-frame", job, done, fail, label=f"depth-{L} frame")
 
     def precompute(self) -> None:
         """Fill the spectrum cache for every depth in a worker thread (playing then only reads)."""
