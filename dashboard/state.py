@@ -803,7 +803,7 @@ class JobRunner:
     def _busy(self) -> None:
         if _TIMING:
             with self._lock:
-                timing_mark("busy:" + ",".join(sorted(set(self._running) | set(self._waiting))) or "busy:-")
+                timing_mark("busy:" + (",".join(sorted(set(self._running) | set(self._waiting))) or "-"))
         if self._on_busy is not None:
             self._on_busy(self.n_pending)
 
