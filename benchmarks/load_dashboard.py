@@ -21,21 +21,29 @@ Usage::
 
     python benchmarks/load_dashboard.py                      # 10 sessions, 4 bursts
     python benchmarks/load_dashboard.py --sessions 5 --bursts 3
+    python benchmarks/load_dashboard.py --server-timing      # also: when the server saw each burst
+
+``--server-timing`` serves with ``FPCORE_DASHBOARD_TIMING=1`` and splits each burst with the
+server's own time stamps: first key press -> the server sees the burst's last key press (its
+``event``) -> it has sent the burst's last density. The server's log goes to a temporary file
+(never to an unread pipe, which would block the server once full).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_dashboard import SETTLED_JS, SIGNATURE_JS  # noqa: E402
-from dashboard.browser_probe import APP, CHROMIUM_ARGS, find_chromium, open_page, served  # noqa: E402
+from dashboard.browser_probe import APP, CHROMIUM_ARGS, WS_TIMES_JS, find_chromium, open_page, served  # noqa: E402
 
 MAX_SESSIONS, MAX_BURSTS = 20, 10
 
@@ -55,7 +63,8 @@ PROBE_JS = """([name, sig]) => {
 
 
 def open_session(browser, url: str, errors: list):
-    return open_page(browser, url, errors, viewport=(1280, 800), wait_js=f"({SIGNATURE_JS})('density-curve') !== null")
+    return open_page(browser, url, errors, viewport=(1280, 800), wait_js=f"({SIGNATURE_JS})('density-curve') !== null",
+                     init_script=WS_TIMES_JS)
 
 
 def settle(pages, timeout_ms: float) -> None:
@@ -68,6 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sessions", type=int, default=10, help=f"browser sessions (<= {MAX_SESSIONS})")
     ap.add_argument("--bursts", type=int, default=4, help=f"bursts of slider moves (<= {MAX_BURSTS})")
     ap.add_argument("--max-seconds", type=float, default=600.0, help="stop after this long, whatever happened")
+    ap.add_argument("--server-timing", action="store_true", help="split each burst with the server's time stamps")
     args = ap.parse_args(argv)
     if not 1 <= args.sessions <= MAX_SESSIONS or not 1 <= args.bursts <= MAX_BURSTS:
         ap.error(f"sessions must be in [1, {MAX_SESSIONS}] and bursts in [1, {MAX_BURSTS}]")
@@ -82,7 +92,11 @@ def main(argv=None) -> int:
     all_seen: list[float] = []  # per burst: first key press -> last session updated, ms
     errors: list[str] = []
     timeouts = 0
-    with served([str(APP)]) as (_, port), sync_playwright() as pw:
+    sends: list[float] = []  # per session and burst: key press -> its websocket sent the change, ms
+    bursts: list[tuple[float, float]] = []  # per burst: (first key press, last session updated), epoch ms
+    log = tempfile.TemporaryFile("w+")
+    env = dict(os.environ, FPCORE_DASHBOARD_TIMING="1") if args.server_timing else None
+    with served([str(APP)], env=env, stderr=log) as (_, port), sync_playwright() as pw:
         base = f"http://127.0.0.1:{port}/app"
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         pages = []
@@ -116,11 +130,18 @@ def main(argv=None) -> int:
                     timeouts += 1
                     continue
                 k, c = page.evaluate("[window.__load.key, window.__load.changed]")
+                # when this page's websocket sent its first message after the key press (epoch ms)
+                sent = page.evaluate("(() => { const t0 = window.__load.key - performance.timeOrigin;"
+                                     " const s = window.__ws.sent.find(t => t >= t0);"
+                                     " return s === undefined ? null : s + performance.timeOrigin; })()")
+                if sent is not None:
+                    sends.append(sent - k)
                 keys.append(k)
                 seen.append(c)
                 latencies.append(c - k)
             if seen:
                 all_seen.append(max(seen) - min(keys))
+                bursts.append((min(keys), max(seen)))
         browser.close()
 
     load = os.getloadavg()
@@ -137,9 +158,31 @@ def main(argv=None) -> int:
           f"{max(all_seen):>8.0f}  (ms, per burst: {', '.join(f'{v:.0f}' for v in all_seen)})")  # fmt: skip
     ok = statistics.median(srt) <= 500 and srt[-1] <= 1500 and timeouts == 0
     print(f"\ntarget median <= 500 ms, worst <= 1500 ms: {'met' if ok else 'NOT met'}; timeouts: {timeouts}")
+    if sends:
+        ss = sorted(sends)
+        print(f"{'key press -> the page sent it (websocket)':<48}{statistics.median(ss):>9.0f}"
+              f"{ss[min(len(ss) - 1, int(round(0.9 * (len(ss) - 1))))]:>8.0f}{ss[-1]:>8.0f}")
+    if args.server_timing:
+        log.seek(0)
+        server_split(log.read(), bursts, args.sessions)
+    log.close()
     if errors:
         print("page errors:", *errors[:10], sep="\n  ")
     return 0 if ok and not errors else 1
+
+
+def server_split(text: str, bursts: list, sessions: int) -> None:
+    """Per burst (ms from its first key press): when the server saw the burst's last key press,
+    and when it sent the burst's last density (its ``TIMING`` lines)."""
+    marks = [(float(t), step) for t, step in re.findall(r"^TIMING ([0-9.]+) (\S+)$", text, re.M)]
+    print("\nserver time stamps per burst (ms from the first key press): last key press seen by the server"
+          " (events seen), last density sent, last session saw it")
+    for i, (k0, k1) in enumerate(bursts):
+        ev = [t for t, s in marks if s == "event" and k0 - 50 <= t <= k1]
+        sent = [t for t, s in marks if s == "density-sent" and k0 - 50 <= t <= k1]
+        last_ev = f"{max(ev) - k0:.0f} ({len(ev)}/{sessions})" if ev else "-"
+        last_sent = f"{max(sent) - k0:.0f}" if sent else "-"
+        print(f"  burst {i + 1}: {last_ev:>14} {last_sent:>8} {k1 - k0:>8.0f}")
 
 
 if __name__ == "__main__":

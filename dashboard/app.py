@@ -324,7 +324,7 @@ class DashboardApp(pn.viewable.Viewer):
             filename="spectrum.csv", label="Density & CDF (CSV)", color="light",
         )  # fmt: skip
         self.w_json = W.FileDownload(
-            callback=lambda: io.StringIO(views.metrics_json(*self._ready_metrics())),
+            callback=lambda: io.StringIO(views.metrics_json(*self._ready_metrics(), pending=self._served)),
             filename="metrics.json", label="Metrics (JSON)", color="light",
         )  # fmt: skip
         # Lilypad controls: a target slider (also set by clicking the density) and a Player.
@@ -414,6 +414,7 @@ class DashboardApp(pn.viewable.Viewer):
         self._draw_evidence()
         s.param.watch(self._on_spectrum_change, ["result", "mc", "target_x"])
         s.param.watch(self._on_details, ["details", "left", "details_note"])
+        s.param.watch(lambda *_: self._apply(self._draw_tables), ["variance", "variance_note"])
         s.param.watch(self._on_x_scale, "x_scale")
         s.param.watch(self._on_lilypad, "lilypad")
 
@@ -516,6 +517,20 @@ class DashboardApp(pn.viewable.Viewer):
         if key in self._evidence_cache:
             return self._evidence_cache[key]
         chi1 = float(r.mean_field.chi[0])
+        if metric in evidence.FROM_DETAILS and r.computed is not None:
+            # Read off the deciles of the details job (no job of its own): wait for them.
+            value = evidence.value_from_details(r.computed, metric)
+            if value is None:
+                stopped = getattr(r.computed, "timed_out", "") or self.state.details_note
+                if not stopped:
+                    self._evidence_waiting = True  # redrawn by _on_details
+                    return None
+                value, self._evidence_note = float("nan"), f"This network's value needs the deciles. {stopped}"
+            else:
+                self._evidence_note = ""
+            self._evidence_cache.clear()  # one network at a time
+            self._evidence_cache[key] = float(value)
+            return float(value)
 
         def job():
             return evidence.current_value_or_nan(r.spectrum, chi1, metric)
@@ -563,7 +578,8 @@ class DashboardApp(pn.viewable.Viewer):
 
     def _draw_tables(self) -> None:
         s = self.state
-        self.metrics_pane.object = views.metrics_frame(*self._ready_metrics())
+        self.metrics_pane.object = views.metrics_frame(*self._ready_metrics(), pending=self._served,
+                                                       variance_note=self.state.variance_note)
         self.title_pane.object = f"#### {views.title(s.result)}"
 
     def _draw_phase(self) -> None:
@@ -618,6 +634,9 @@ class DashboardApp(pn.viewable.Viewer):
         self._apply(self._draw_details)
         self._apply(self._draw_density)  # the axis may have been extended
         self._draw_tables()
+        if self.__dict__.get("_evidence_waiting") and (self._details_ready() or self.state.details_note):
+            self._evidence_waiting = False
+            self._apply(self._draw_evidence)  # the marker read off the new deciles
 
     def _on_x_scale(self, *_):
         # The axis type of a Bokeh figure is fixed: build new figures for the other scale.

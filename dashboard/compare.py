@@ -59,16 +59,17 @@ def pin_result(result, label: str | None = None) -> Pinned:
     """Pin ``result`` (a ``dashboard.state.Result``): curves and exact metrics from its Spectrum."""
     s = result.spectrum
     x, xd, F = spectrum_curves(result)
-    q = np.asarray(s.quantile([0.1, 0.5, 0.9]), float)
+    c = result.computed  # the numbers the details and variance jobs computed already (Spectrum.deciles ...)
+    q = np.asarray(result.deciles, float)[[0, 4, 8]]
     metrics = {
-        "mean": float(s.mean),
-        "variance": float(s.variance),
+        "mean": float(c.mean if c is not None else s.mean),
+        "variance": float(c.variance if c is not None else s.variance),
         "λ_max": float(s.lambda_max),
         "atom at 0": float(s.atom),
         "λ at p = 0.1": float(q[0]),
         "median": float(q[1]),
         "λ at p = 0.9": float(q[2]),
-        "P(λ > 1)": float(s.fraction_above(1.0)),
+        "P(λ > 1)": float(result.fraction_above_1),
     }
     return Pinned(label or _label(result.network, result.gram), x, xd, F, metrics)
 
@@ -139,14 +140,18 @@ class ComparePanel(pn.viewable.Viewer):
         r = self.state.result
         if r is None:
             return False
-        try:
-            p = pin_result(r)
-        except Exception as exc:  # noqa: BLE001 - reported, the pins stay as they were
+
+        def done(p) -> None:
+            pins = [q for q in self.pins if q.label != p.label] + [p]
+            self.pins = pins[-MAX_PINS:]
+            self._draw()
+
+        def fail(exc) -> None:  # reported, the pins stay as they were
             self.state._fail("pin", exc)
-            return False
-        pins = [q for q in self.pins if q.label != p.label] + [p]
-        self.pins = pins[-MAX_PINS:]
-        self._draw()
+
+        # Off the event loop: a pin needs the deciles and the variance (seconds for a smooth
+        # activation when their jobs have not delivered them yet). Served, True means "requested".
+        self.state.run("pin", lambda: pin_result(r), done, fail, label="pin")
         return True
 
     def clear(self) -> None:
@@ -225,22 +230,32 @@ class DepthAnimation(pn.viewable.Viewer):
         self.show(int(event.new))
 
     def show(self, L: int) -> None:
-        """Draw depth ``L`` (the Player calls this for each frame)."""
-        try:
+        """Draw depth ``L`` (the Player calls this for each frame). Served, the frame is computed
+        in a worker (a spectrum not precomputed takes seconds for a smooth activation, and its CDF
+        on the grid as long again): the event loop never waits for it, and a newer frame
+        supersedes one still waiting."""
+
+        def job():
             r = self.frame(L)
-        except Exception as exc:  # noqa: BLE001 - a failed frame is reported, the plot keeps the last one
+            x, xd, _ = spectrum_curves(r)
+            s = r.spectrum
+            text = (f"**L = {L}**: mean {float(s.mean):.4g}, λ_max {float(s.lambda_max):.4g}, "
+                    f"atom at 0 {float(s.atom):.3g}")  # fmt: skip
+            return x, xd, text
+
+        def done(out) -> None:
+            x, xd, text = out
+
+            def draw() -> None:
+                self.src.data = {"x": x, "y": xd}
+                self.status.object = text
+
+            _apply(draw)
+
+        def fail(exc) -> None:  # a failed frame is reported, the plot keeps the last one
             self.state._fail(f"depth {L}", exc)
-            return
-        x, xd, _ = spectrum_curves(r)
-        s = r.spectrum
-        text = (f"**L = {L}**: mean {float(s.mean):.4g}, λ_max {float(s.lambda_max):.4g}, "
-                f"atom at 0 {float(s.atom):.3g}")  # fmt: skip
 
-        def draw() -> None:
-            self.src.data = {"x": x, "y": xd}
-            self.status.object = text
-
-        _apply(draw)
+        self.state.run("depth-frame", job, done, fail, label=f"depth-{L} frame")
 
     def precompute(self) -> None:
         """Fill the spectrum cache for every depth in a worker thread (playing then only reads)."""

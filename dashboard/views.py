@@ -278,14 +278,21 @@ def _fmt(v) -> str:
     return f"{v:.5g}"
 
 
-def metrics(result: Result | None, mc: MonteCarlo | None = None, left: dict | None = None) -> dict:
+def metrics(result: Result | None, mc: MonteCarlo | None = None, left: dict | None = None,
+            pending: bool = False) -> dict:
     """The numbers of the metrics table as a JSON-serialisable dict (every one from the Spectrum).
 
     ``left`` (:meth:`dashboard.state._Computed.left_of`) adds the mass left of the log axis.
+    ``pending=True`` (the served app, on its event loop) computes nothing slow: a variance its job
+    has not delivered yet is ``None`` (and named in ``"not_computed"``).
     """
     if result is None:
         return {}
     s = result.spectrum
+    c = result.computed
+    variance = c.__dict__.get("variance") if (pending and c is not None) else None
+    if variance is None and not (pending and c is not None):
+        variance = c.variance if c is not None else float(s.variance)
     net = result.network
     st = s.stats
     out = {
@@ -299,7 +306,7 @@ def metrics(result: Result | None, mc: MonteCarlo | None = None, left: dict | No
             "gram": result.gram,
         },
         "mean": float(s.mean),
-        "variance": float(s.variance),
+        "variance": None if variance is None else float(variance),
         "lambda_max": float(s.lambda_max),
         "atom_at_0": float(s.atom),
         "deciles": [float(v) for v in np.asarray(result.deciles, float)],
@@ -317,6 +324,8 @@ def metrics(result: Result | None, mc: MonteCarlo | None = None, left: dict | No
         "compute_seconds": float(result.seconds),
         "from_cache": bool(result.cached),
     }
+    if variance is None:
+        out["not_computed"] = ["variance"]
     if left is not None:
         out["mass_left_of_log_axis"] = {"below": float(left["x"][0]) if len(left["x"]) else float(left["lo"]),
                                         "mass": float(left["mass"])}  # fmt: skip
@@ -331,15 +340,17 @@ def metrics(result: Result | None, mc: MonteCarlo | None = None, left: dict | No
     return out
 
 
-def metrics_frame(result: Result | None, mc: MonteCarlo | None = None, left: dict | None = None) -> pd.DataFrame:
-    """The metrics table: one row per quantity (with its notation) and its formatted value."""
-    m = metrics(result, mc, left)
+def metrics_frame(result: Result | None, mc: MonteCarlo | None = None, left: dict | None = None,
+                  pending: bool = False, variance_note: str = "") -> pd.DataFrame:
+    """The metrics table: one row per quantity (with its notation) and its formatted value
+    (``pending``: see :func:`metrics`; a missing variance reads ``variance_note`` or "computing…")."""
+    m = metrics(result, mc, left, pending=pending)
     if not m:
         return pd.DataFrame({"quantity": [], "value": []})
     st = m["solver"]
     rows = [
         ("mean E[λ] = tr(JᵀJ)/N₀" if result.gram == "JtJ" else "mean E[λ] = tr(JJᵀ)/N_L", _fmt(m["mean"])),
-        ("variance Var[λ]", _fmt(m["variance"])),
+        ("variance Var[λ]", _fmt(m["variance"]) if m["variance"] is not None else (variance_note or "computing…")),
         ("λ_max (right edge)", _fmt(m["lambda_max"])),
         ("atom at 0, μ({0})", _fmt(m["atom_at_0"])),
         ("deciles λ(0.1) … λ(0.9)", ", ".join(_fmt(v) for v in m["deciles"])),
@@ -380,9 +391,10 @@ def spectrum_csv(result: Result | None) -> str:
     return buf.getvalue()
 
 
-def metrics_json(result: Result | None, mc: MonteCarlo | None = None, left: dict | None = None) -> str:
+def metrics_json(result: Result | None, mc: MonteCarlo | None = None, left: dict | None = None,
+                 pending: bool = False) -> str:
     """:func:`metrics` as indented JSON."""
-    return json.dumps(metrics(result, mc, left), indent=2, default=str)
+    return json.dumps(metrics(result, mc, left, pending=pending), indent=2, default=str)
 
 
 def title(result: Result | None) -> str:

@@ -232,3 +232,67 @@ def test_nothing_is_clipped_on_a_projector(chromium, served_app, size):
         assert errors == [] and outside == []
     finally:
         page.close()
+
+
+#: A GELU page (issue 13, "stays computing… for 50-60 s"): its spectrum shows within this budget.
+GELU_SPECTRUM_BUDGET = 10.0
+GELU_QUERY = "?activation=gelu&depth=10&sigma_w2=2.0&base_width=380"
+
+
+def _variance_pending(page) -> bool:
+    """True while the metrics table's variance row says "computing…" (the table is in a shadow root:
+    a locator, not querySelector)."""
+    return "computing" in page.locator(".p-metrics tr", has_text="variance").first.inner_text(timeout=30_000)
+
+
+def test_a_gelu_page_shows_its_spectrum_quickly_and_its_slow_numbers_block_nobody(chromium, served_app, page_class):
+    # The GELU page's slow numbers (the variance, a contour integral: ~9 s at depth 10 on a quiet
+    # machine, against 0.4 s for the deciles; the study's full metric set for the Evidence marker)
+    # used to be computed on the server's event loop when the metrics table was drawn, freezing
+    # every session for seconds. Now the spectrum shows within its budget, the deciles and the
+    # Evidence marker follow, the variance comes from its own worker job, and meanwhile another
+    # session's slider updates within the classroom budget (or within twice its time alone on a
+    # machine too loaded for that, as in the test above; one move at most twice that).
+    other = page_class(chromium, served_app + "?depth=14&base_width=370")
+    gelu = None
+    try:
+        handle = other.page.locator(".w-depth .noUi-handle").first
+
+        def move() -> float:
+            other.page.wait_for_function(f"() => !({BUSY_JS})()", timeout=60_000)
+            before = other.page.evaluate(CURVE_SIGNATURE_JS)
+            t0 = time.perf_counter()
+            handle.focus()
+            other.page.keyboard.press("ArrowRight")
+            other.page.wait_for_function(f"() => ({CURVE_SIGNATURE_JS})() !== {before!r}", timeout=30_000, polling=20)
+            return time.perf_counter() - t0
+
+        alone = min(move(), move())
+        gelu, outside, errors = _open(chromium, served_app + GELU_QUERY)
+        shown = _time_to_spectrum(gelu, served_app + GELU_QUERY)
+        assert shown <= GELU_SPECTRUM_BUDGET, f"the GELU spectrum took {shown:.1f} s"
+        gelu.locator(".p-metrics tr", has_text="deciles").first.wait_for(timeout=60_000)
+        budget = SECOND_SESSION_BUDGET if alone <= SECOND_SESSION_BUDGET / 3 else 2 * alone
+        moves = []
+        while _variance_pending(gelu) and len(moves) < 6:
+            moves.append(move())
+        print(f"GELU spectrum {shown:.2f} s; other session alone {alone:.3f} s, while GELU's numbers computed: "
+              + ", ".join(f"{m:.3f}" for m in moves))
+        assert moves, "the variance was ready before the other session moved: nothing was checked"
+        # The median within the budget; a single move may meet the browser's own rendering of the
+        # GELU page on the shared cores, but never a server frozen for seconds (the old defect: 7-9 s).
+        med = sorted(moves)[len(moves) // 2]
+        assert med <= budget and max(moves) <= 2 * budget, f"the other session took {moves} s (alone {alone:.2f} s)"
+        # The variance arrives (or the row says why not), the Evidence marker is drawn.
+        t0 = time.perf_counter()
+        while _variance_pending(gelu):
+            assert time.perf_counter() - t0 < 60, "the variance row still says computing after 60 s"
+            gelu.wait_for_timeout(250)
+        gelu.get_by_text(re.compile(r"Dashed line: this network|This network's value: (?!computing)")).first.wait_for(
+            timeout=30_000
+        )
+        assert errors == [] and outside == [] and other.errors == []
+    finally:
+        if gelu is not None:
+            gelu.close()
+        other.page.close()

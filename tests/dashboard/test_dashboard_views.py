@@ -246,3 +246,20 @@ def test_hidden_mass_and_jjt_mean_label():
     jjt = compute_spectrum(fpcore.Network([100, 50, 100], "relu"), "JJt", 80)
     table = views.metrics_frame(jjt)
     assert "tr(JJᵀ)/N_L" in " ".join(table["quantity"]) and "tr(JᵀJ)" not in " ".join(table["quantity"])
+
+
+def test_the_served_metrics_table_never_computes_the_variance_on_the_event_loop():
+    """The variance is a contour integral (about 9 s for GELU at depth 10): served, the table shows
+    "computing…" until its own job delivers it, and then the Spectrum's own value."""
+    # a network no other test computes: a fresh cache entry
+    r = compute_spectrum(fpcore.Network([70, 90, 70], "tanh", sigma_w2=1.3, sigma_b2=0.05), "JtJ", 80)
+    r.computed.prepare()
+    assert not r.computed.variance_ready
+    m = views.metrics(r, pending=True)
+    assert m["variance"] is None and m["not_computed"] == ["variance"] and not r.computed.variance_ready
+    table = views.metrics_frame(r, pending=True, variance_note="")
+    assert (table.iloc[:, 1] == "computing…").sum() == 1
+    assert views.metrics_frame(r, pending=True, variance_note="stopped after 20 s").iloc[1, 1] == "stopped after 20 s"
+    exact = float(r.spectrum.variance)
+    assert views.metrics(r)["variance"] == exact and r.computed.variance_ready  # outside the server: computed
+    assert views.metrics(r, pending=True)["variance"] == exact and "not_computed" not in views.metrics(r, pending=True)

@@ -122,3 +122,26 @@ def test_app_has_an_evidence_view_that_follows_the_network():
     spec = app.state.result.spectrum
     assert app.evidence_plot.line_src.data["x"][0] == pytest.approx(math.log10(spec.lambda_max))
     assert "Spearman" in app.evidence_text.object and "test loss after epoch 1" in app.evidence_text.object
+
+
+@pytest.mark.parametrize("net", [fpcore.Network([60] * 4, "relu", sigma_w2=2.0),
+                                 fpcore.Network([60, 80, 60], "tanh", sigma_w2=1.5, sigma_b2=0.1)],
+                         ids=["relu", "tanh"])  # fmt: skip
+def test_the_marker_computes_each_metric_as_the_study_does(net):
+    """The marker computes only the metric asked for (spectrum_metrics computes all of them, the
+    variance among them: seconds for smooth activations); every value equals the study's."""
+    from experiments.metrics import spectrum_metrics
+
+    from dashboard.state import compute_spectrum
+
+    r = compute_spectrum(net, "JtJ", 120)
+    want = spectrum_metrics(r.spectrum)
+    r.computed.prepare()
+    for metric in evidence.METRICS:
+        if metric == "chi_1":
+            continue
+        got = evidence.metric_value(r.spectrum, metric)
+        assert got == pytest.approx(want[metric], rel=1e-12, abs=0.0) or got == want[metric], metric
+        quick = evidence.value_from_details(r.computed, metric)
+        assert quick is None or quick == pytest.approx(want[metric], rel=1e-12, abs=0.0) or quick == want[metric], metric
+        assert (quick is None) == (metric not in evidence.FROM_DETAILS)
