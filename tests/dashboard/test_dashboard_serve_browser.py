@@ -246,13 +246,14 @@ def _variance_pending(page) -> bool:
 
 
 def test_a_gelu_page_shows_its_spectrum_quickly_and_its_slow_numbers_block_nobody(chromium, served_app, page_class):
-    # The GELU page's slow numbers (the variance, a contour integral: ~9 s at depth 10 on a quiet
-    # machine, against 0.4 s for the deciles; the study's full metric set for the Evidence marker)
-    # used to be computed on the server's event loop when the metrics table was drawn, freezing
-    # every session for seconds. Now the spectrum shows within its budget, the deciles and the
-    # Evidence marker follow, the variance comes from its own worker job, and meanwhile another
-    # session's slider updates within the classroom budget (or within twice its time alone on a
-    # machine too loaded for that, as in the test above; one move at most twice that).
+    # The GELU page's secondary numbers (the variance, a contour integral that took ~9 s at depth 10
+    # before the contour took the short rules, now ~0.2 s; the exact deciles; the Evidence marker;
+    # the solver views) used to be computed on the server's event loop when the metrics table was
+    # drawn, freezing every session for seconds. Now the spectrum shows within its budget, and
+    # while the GELU page's other jobs run (those still running once its page is complete) another
+    # session's slider updates within the classroom budget (or within twice its time alone on a machine too
+    # loaded for that, as in the test above; one move at most twice that). The variance is never
+    # computed on the loop whatever its cost (test_dashboard_views checks the served table).
     other = page_class(chromium, served_app + "?depth=14&base_width=370")
     gelu = None
     try:
@@ -271,19 +272,17 @@ def test_a_gelu_page_shows_its_spectrum_quickly_and_its_slow_numbers_block_nobod
         gelu, outside, errors = _open(chromium, served_app + GELU_QUERY)
         shown = _time_to_spectrum(gelu, served_app + GELU_QUERY)
         assert shown <= GELU_SPECTRUM_BUDGET, f"the GELU spectrum took {shown:.1f} s"
-        gelu.locator(".p-metrics tr", has_text="deciles").first.wait_for(timeout=60_000)
         budget = SECOND_SESSION_BUDGET if alone <= SECOND_SESSION_BUDGET / 3 else 2 * alone
-        moves = []
-        while _variance_pending(gelu) and len(moves) < 6:
-            moves.append(move())
+        # the GELU page's sections sent after its first paint (a page build holds the loop for about
+        # a second: that is the classroom load test's matter, not this one's), then its jobs
+        gelu.wait_for_function(REST_LOADED_JS, timeout=60_000)
+        moves = [move() for _ in range(4)]
         print(f"GELU spectrum {shown:.2f} s; other session alone {alone:.3f} s, while GELU's numbers computed: "
               + ", ".join(f"{m:.3f}" for m in moves))
-        assert moves, "the variance was ready before the other session moved: nothing was checked"
-        # The median within the budget; a single move may meet the browser's own rendering of the
-        # GELU page on the shared cores, but never a server frozen for seconds (the old defect: 7-9 s).
         med = sorted(moves)[len(moves) // 2]
         assert med <= budget and max(moves) <= 2 * budget, f"the other session took {moves} s (alone {alone:.2f} s)"
-        # The variance arrives (or the row says why not), the Evidence marker is drawn.
+        # The deciles and the variance arrive (or the row says why not), the Evidence marker is drawn.
+        gelu.locator(".p-metrics tr", has_text="deciles").first.wait_for(timeout=60_000)
         t0 = time.perf_counter()
         while _variance_pending(gelu):
             assert time.perf_counter() - t0 < 60, "the variance row still says computing after 60 s"
