@@ -74,11 +74,10 @@ def test_cdf_of_quantile_is_at_least_p(net, gram):
         _quantile_contract(s, P if rational else np.array([1e-3, 0.1, 0.5, 0.9, 1.0]), minimal=rational)
 
 
-def test_quantile_far_below_the_grid_is_bounded_work(monkeypatch):
-    # p far below the grid's lowest F (the old search took 146 s for such p on a tanh net):
-    # Fuss-Catalan, F(x) ~ x^(1/3), grid down to 1e-10 lambda_max where F ~ 1e-3
-    s = fpcore.jacobian_spectrum(fpcore.Network([100, 100, 100], "linear", sigma_w2=1.0), n_points=100)
-    calls = []
+def _count_cdf_calls(monkeypatch) -> list[int]:
+    """Record the size of every ``Spectrum._cdf_and_density`` call (one solve each) until
+    ``monkeypatch.undo()``."""
+    calls: list[int] = []
     orig = _spectrum.Spectrum._cdf_and_density
 
     def counted(self, x):
@@ -86,10 +85,18 @@ def test_quantile_far_below_the_grid_is_bounded_work(monkeypatch):
         return orig(self, x)
 
     monkeypatch.setattr(_spectrum.Spectrum, "_cdf_and_density", counted)
+    return calls
+
+
+def test_quantile_far_below_the_grid_is_bounded_work(monkeypatch):
+    # p far below the grid's lowest F (the old search took 146 s for such p on a tanh net):
+    # Fuss-Catalan, F(x) ~ x^(1/3), grid down to 1e-10 lambda_max where F ~ 1e-3
+    s = fpcore.jacobian_spectrum(fpcore.Network([100, 100, 100], "linear", sigma_w2=1.0), n_points=100)
+    calls = _count_cdf_calls(monkeypatch)
     p = np.array([1e-9, 1e-6, 1e-4])
     q = s.quantile(p)
     assert len(calls) <= 1 + 1 + 5 + _spectrum._QUANTILE_ITERS  # pieces, grid, descent, search
-    monkeypatch.setattr(_spectrum.Spectrum, "_cdf_and_density", orig)
+    monkeypatch.undo()
     assert np.all(s.cdf(q) >= p)
     # minimal: F there is p up to the CDF's own round-off (1 - tail mass: 1e-16 absolute)
     np.testing.assert_allclose(s.cdf(q), p, rtol=1e-6)
@@ -100,18 +107,11 @@ def test_tiny_quantile_of_a_tanh_net_is_bounded_work_and_honest(monkeypatch):
     # with cdf 5.6e-4, no warning. Now: a bounded ladder below the grid, cdf(q) >= p, and a
     # warning that q is only an upper bound where the ladder stops before F < p
     s = fpcore.jacobian_spectrum(fpcore.Network([400] * 3, "tanh", sigma_w2=1.5, sigma_b2=0.05), "JJt", n_points=100)
-    calls = []
-    orig = _spectrum.Spectrum._cdf_and_density
-
-    def counted(self, x):
-        calls.append(np.size(x))
-        return orig(self, x)
-
-    monkeypatch.setattr(_spectrum.Spectrum, "_cdf_and_density", counted)
+    calls = _count_cdf_calls(monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         q = s.quantile(1e-6)
-    monkeypatch.setattr(_spectrum.Spectrum, "_cdf_and_density", orig)
+    monkeypatch.undo()
     assert len(calls) <= 2 + _spectrum._QUANTILE_ITERS and s._cache["ladder"]["solves"] <= _spectrum._LADDER_MAX
     F = s.cdf(q)
     assert F >= 1e-6

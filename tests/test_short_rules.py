@@ -20,6 +20,15 @@ def test_laws_of_builtin_activations_are_cached_and_custom_ones_are_not():
     assert get_activation(pair).d2_law(1.0) is not get_activation(pair).d2_law(1.0)
 
 
+def _outside_ellipse(rng, vmax: float, rho: float, spread: float, n: int):
+    """``n`` random ``u = 1/t`` with ``t`` in the upper half plane outside the Bernstein ellipse
+    ``E_rho`` of ``[0, vmax]`` (``t = vmax (1 + (w + 1/w)/2) / 2``, ``|w| = R >= rho``); returns
+    ``(u, R)``."""
+    R = rho * (1.0 + rng.exponential(spread, n))
+    ez = R * np.exp(1j * rng.uniform(0.0, math.pi, n))
+    return 1.0 / (0.5 * vmax * (1.0 + 0.5 * (ez + 1.0 / ez))), R
+
+
 @pytest.mark.parametrize("name", ["gelu", "silu", "softplus", "selu", "elu", "elu:0.5"])
 @pytest.mark.parametrize("q", [0.5, 3.0, 30.0])
 def test_short_check_bounds_the_difference_outside_each_ellipse(name, q):
@@ -31,11 +40,7 @@ def test_short_check_bounds_the_difference_outside_each_ellipse(name, q):
     cv, cw = law.cvalues, law.cweights
     rng = np.random.default_rng(0)
     for j in range(rhos.size):
-        R = rhos[j] * (1.0 + rng.exponential(0.5, 200))
-        th = rng.uniform(0.0, math.pi, 200)
-        ez = R * np.exp(1j * th)
-        t = 0.5 * vmax * (1.0 + 0.5 * (ez + 1.0 / ez))
-        u = 1.0 / t
+        u, _ = _outside_ellipse(rng, vmax, rhos[j], 0.5, 200)
         ps = np.sum(sw * sv / (1.0 - u[:, None] * sv), axis=1)
         pc = np.sum(cw * cv / (1.0 - u[:, None] * cv), axis=1)
         # (plus the rounding floor of the sums, far below the check's tolerance 1e-11)
@@ -63,10 +68,7 @@ def test_log_potential_bound_holds_outside_each_ellipse(name, q):
     cv, cw = law.cvalues, law.cweights
     rng = np.random.default_rng(1)
     for j in range(rhos.size):
-        R = rhos[j] * (1.0 + rng.exponential(0.3, 100))
-        th = rng.uniform(0.0, math.pi, 100)
-        ez = R * np.exp(1j * th)
-        u = 1.0 / (0.5 * vmax * (1.0 + 0.5 * (ez + 1.0 / ez)))
+        u, R = _outside_ellipse(rng, vmax, rhos[j], 0.3, 100)
         lc = _lp(u, cv, cw)
         diff = np.abs(_lp(u, sv, sw) - lc)
         # the table row the check uses: the largest rho_l at most the point's

@@ -115,6 +115,18 @@ def test_first_page_after_start_is_as_fast_as_a_later_one_and_fetches_nothing_ou
     assert outside == outside2 == [] and errors == errors2 == []
 
 
+def _depth_key_to_curve(page) -> float:
+    """Seconds from an ArrowRight on the Depth slider (once the page's own jobs are done) until the
+    density curve's data change."""
+    page.wait_for_function(f"() => !({BUSY_JS})()", timeout=60_000)
+    before = page.evaluate(CURVE_SIGNATURE_JS)
+    t0 = time.perf_counter()
+    page.locator(".w-depth .noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => ({CURVE_SIGNATURE_JS})() !== {before!r}", timeout=30_000, polling=20)
+    return time.perf_counter() - t0
+
+
 def test_a_slow_network_in_one_session_does_not_delay_another(chromium, served_app, page_class):
     # Session A asks for a network that takes the solver many seconds; session B then moves its
     # Depth slider and must see its new density while A's job still runs, within the classroom
@@ -125,17 +137,10 @@ def test_a_slow_network_in_one_session_does_not_delay_another(chromium, served_a
     slow = None
     try:
         fast.page.wait_for_function(CURVE_DRAWN_JS, timeout=60_000)
-        handle = fast.page.locator(".w-depth .noUi-handle").first
 
         def move() -> float:
             fast.wait_idle()
-            fast.page.wait_for_function(f"() => !({BUSY_JS})()", timeout=60_000)  # B's own jobs done
-            before = fast.page.evaluate(CURVE_SIGNATURE_JS)
-            t0 = time.perf_counter()
-            handle.focus()
-            fast.page.keyboard.press("ArrowRight")
-            fast.page.wait_for_function(f"() => ({CURVE_SIGNATURE_JS})() !== {before!r}", timeout=30_000, polling=20)
-            return time.perf_counter() - t0
+            return _depth_key_to_curve(fast.page)  # after B's own jobs are done
 
         alone = min(move(), move())
         slow, _, slow_errors = _open(chromium, served_app + SLOW_QUERY)
@@ -257,16 +262,9 @@ def test_a_gelu_page_shows_its_spectrum_quickly_and_its_slow_numbers_block_nobod
     other = page_class(chromium, served_app + "?depth=14&base_width=370")
     gelu = None
     try:
-        handle = other.page.locator(".w-depth .noUi-handle").first
 
         def move() -> float:
-            other.page.wait_for_function(f"() => !({BUSY_JS})()", timeout=60_000)
-            before = other.page.evaluate(CURVE_SIGNATURE_JS)
-            t0 = time.perf_counter()
-            handle.focus()
-            other.page.keyboard.press("ArrowRight")
-            other.page.wait_for_function(f"() => ({CURVE_SIGNATURE_JS})() !== {before!r}", timeout=30_000, polling=20)
-            return time.perf_counter() - t0
+            return _depth_key_to_curve(other.page)
 
         alone = min(move(), move())
         gelu, outside, errors = _open(chromium, served_app + GELU_QUERY)
