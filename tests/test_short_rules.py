@@ -20,6 +20,13 @@ def test_laws_of_builtin_activations_are_cached_and_custom_ones_are_not():
     assert get_activation(pair).d2_law(1.0) is not get_activation(pair).d2_law(1.0)
 
 
+def _check_tables(name: str, q: float):
+    """The short check's table ``(vmax, rhos, e_psi)``, the short rule and the contour rule of the
+    law of ``D^2`` of ``name`` at ``q``."""
+    law = get_activation(name).d2_law(q)
+    return (*law.short_check, law.short, (law.cvalues, law.cweights))
+
+
 def _outside_ellipse(rng, vmax: float, rho: float, spread: float, n: int):
     """``n`` random ``u = 1/t`` with ``t`` in the upper half plane outside the Bernstein ellipse
     ``E_rho`` of ``[0, vmax]`` (``t = vmax (1 + (w + 1/w)/2) / 2``, ``|w| = R >= rho``); returns
@@ -34,10 +41,7 @@ def _outside_ellipse(rng, vmax: float, rho: float, spread: float, n: int):
 def test_short_check_bounds_the_difference_outside_each_ellipse(name, q):
     # maximum modulus: outside E_rho (in t = 1/u) the short rule's psi / u differs from the
     # contour rule's by at most the table's value for rho; checked at random points outside
-    law = get_activation(name).d2_law(q)
-    vmax, rhos, e_psi = law.short_check
-    sv, sw = law.short
-    cv, cw = law.cvalues, law.cweights
+    vmax, rhos, e_psi, (sv, sw), (cv, cw) = _check_tables(name, q)
     rng = np.random.default_rng(0)
     for j in range(rhos.size):
         u, _ = _outside_ellipse(rng, vmax, rhos[j], 0.5, 200)
@@ -62,10 +66,7 @@ def test_log_potential_bound_holds_outside_each_ellipse(name, q):
     # random points outside each ellipse (in t = 1/u, upper half) the bound holds
     from fpcore import _fastchain
 
-    law = get_activation(name).d2_law(q)
-    vmax, rhos, e_psi = law.short_check
-    sv, sw = law.short
-    cv, cw = law.cvalues, law.cweights
+    vmax, rhos, e_psi, (sv, sw), (cv, cw) = _check_tables(name, q)
     rng = np.random.default_rng(1)
     for j in range(rhos.size):
         u, R = _outside_ellipse(rng, vmax, rhos[j], 0.3, 100)
