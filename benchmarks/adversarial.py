@@ -351,7 +351,9 @@ def check(net: fpcore.Network, gram: str, n_samples: int, seed: int, ks_tol: flo
         qs, warned_bound = _quantile(_QUANTILE_P)
         for k in range(_QUANTILE_P.size if warned_bound else 0):
             bound[k] = _quantile(_QUANTILE_P[k])[1]
-            if not bound[k]:
+            # the warned p are the smallest ones above the atom at 0 (those inside it return 0
+            # exactly, unwarned): stop at the first unwarned p above the atom
+            if not bound[k] and qs[k] > 0:
                 break
         if np.any(bound):
             flags.append(f"quantile upper bound (warned) for p = {', '.join(f'{v:g}' for v in _QUANTILE_P[bound])}")

@@ -184,3 +184,15 @@ def test_contour_moments_take_the_checked_short_rules(act, sigma_w2):
     assert r.short[1:-1].all() and not r.short[0] and not r.short[-1]  # M is real at +-R
     full = _lilypad._solve_general_rules(s._eq, z, s.lambda_max, False, _lilypad.MAX_ROUNDS)
     assert np.max(np.abs(r.m - full.m) / np.abs(full.m)) <= 1e-10
+
+
+def test_warned_quantile_bounds_above_the_atom_at_zero_are_recognised():
+    # adversarial seed 3, draw 19: one orthogonal GELU layer, J^T J (atom 0.044 at 0). The
+    # quantiles of p = 0.05 and 0.1 are warned upper bounds (the law spreads over 30 decades below
+    # the grid), but the script stopped looking for warned p at p = 1e-6 (inside the atom: 0 exactly,
+    # unwarned) and reported "quantile not minimal" as a silent failure
+    net = fpcore.Network([1081, 1033], "gelu", sigma_w2=3.1655067444129434, sigma_b2=0.014143639555066806,
+                         init="orthogonal", q0=3.1152070801995344)
+    silent, flags, _ = adversarial.check(net, "JtJ", 1, 3, 0.02, n_points=150, n_fine=200, max_samples=3)
+    assert not silent, silent
+    assert any(f.startswith("quantile upper bound (warned)") and "0.05" in f for f in flags), flags
