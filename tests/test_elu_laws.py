@@ -21,7 +21,7 @@ import fpcore
 from fpcore import _activations as A
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_continuous_laws import _psi_reference, ks_above_floor  # noqa: E402
+from test_continuous_laws import _psi_reference, monotone_and_close_to_monte_carlo  # noqa: E402
 
 _BRANCHES = {"selu": (A._SELU_L, A._SELU_L * A._SELU_A), "elu": (1.0, 1.0), "elu:0.5": (1.0, 0.5)}
 
@@ -68,14 +68,7 @@ def test_exp_branch_rule_at_huge_q(q):
 
 
 def _check(net, gram="JtJ", n_samples=2):
-    s = fpcore.jacobian_spectrum(net, gram=gram, n_points=300)
-    lm = s.lambda_max
-    g = np.unique(np.r_[np.geomspace(lm * 1e-6, lm, 600), np.linspace(0, lm, 600)[1:], s.x])
-    F = s.cdf(g)
-    assert np.all(np.diff(F) >= -1e-9), float(np.min(np.diff(F)))
-    ev = fpcore.sample_jacobian_eigenvalues(net, gram=gram, seed=0, n_samples=n_samples)
-    assert ks_above_floor(s, ev) <= max(0.02, 1.36 / math.sqrt(ev.size) + 0.005)
-    return s, ev
+    return monotone_and_close_to_monte_carlo(net, gram, n_samples, lowest=1e-6)
 
 
 def test_orthogonal_selu_of_the_study():

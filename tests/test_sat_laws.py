@@ -21,7 +21,7 @@ import fpcore
 from fpcore import _activations as A
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_continuous_laws import _psi_reference, ks_above_floor  # noqa: E402
+from test_continuous_laws import _psi_reference, monotone_and_close_to_monte_carlo  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["gelu", "silu", "softplus"])
@@ -59,14 +59,7 @@ def test_sat_contour_rule_psi_and_moments(name, q):
 
 
 def _check(net, gram, n_samples=2, ks=0.02):
-    s = fpcore.jacobian_spectrum(net, gram=gram, n_points=300)
-    lm = s.lambda_max
-    g = np.unique(np.r_[np.geomspace(lm * 1e-12, lm, 600), np.linspace(0, lm, 600)[1:], s.x])
-    F = s.cdf(g)
-    assert np.all(np.diff(F) >= -1e-9), float(np.min(np.diff(F)))
-    ev = fpcore.sample_jacobian_eigenvalues(net, gram=gram, seed=0, n_samples=n_samples)
-    assert ks_above_floor(s, ev) <= max(ks, 1.36 / math.sqrt(ev.size) + 0.005)
-    return s
+    return monotone_and_close_to_monte_carlo(net, gram, n_samples, ks)[0]
 
 
 def test_deep_silu_keeps_its_mass():
