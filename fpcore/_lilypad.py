@@ -1480,18 +1480,22 @@ def _short_rules_pay(eq: Equation, x: np.ndarray, Y: float, ev: "_General", max_
     return np.count_nonzero(good) >= _PROBE_MIN * sel.size
 
 
-def _short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
-    """``run(short)`` with the laws' short Gauss rules, then, where the Gauss error bound at the
-    solution's ``u_g`` exceeds ``1e-12`` relative (``u_g`` near the cut of ``psi_g``), again
-    with the full laws for those targets only. ``SolveResult.short`` marks the points whose
-    ``(m, u)`` solve the equation with the short rules."""
+def _short_first(eq: Equation, t: np.ndarray, run, keep=None) -> SolveResult:
+    """``run(short)`` with the laws' short Gauss rules, then again with the full laws for the
+    targets where ``keep(r)`` is false. By default (long laws) a point is kept where the Gauss
+    error bound at the solution's ``u_g`` is below ``1e-12`` relative (``u_g`` away from the cut
+    of ``psi_g``). ``SolveResult.short`` marks the points whose ``(m, u)`` solve the equation
+    with the short rules. (Targets other than a grid: the runs do not certify.)"""
     r = run(np.ones(t.size, dtype=bool), True)
-    ev = _General(eq)
-    ok = r.verified & _fastchain.gauss_error_ok(np.ascontiguousarray(r.u), ev.vmax, ev.k, r.m, N_SHORT, 1e-12)
+    if keep is None:
+        ev = _General(eq)
+        ok = r.verified & _fastchain.gauss_error_ok(np.ascontiguousarray(r.u), ev.vmax, ev.k, r.m, N_SHORT, 1e-12)
+    else:
+        ok = keep(r)
     if not np.all(ok):
         redo = ~ok
         r2 = run(redo, False)
-        r.m[redo], r.u[redo], r.verified[redo] = r2.m, r2.u, r2.verified
+        r.m[redo], r.u[redo], r.verified[redo], r.certified[redo] = r2.m, r2.u, r2.verified, r2.certified
         r.n_lilypads += r2.n_lilypads
         r.n_newton += r2.n_newton
         r.n_rejected += r2.n_rejected
@@ -1513,27 +1517,20 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
 
 
 def _contour_short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
-    """Complex targets (the moments' contour) of contour-rule laws: ``run(short)`` with the short
-    real Gauss rules first, kept where they stand for the contour rules at the solution
+    """Complex targets (the moments' contour) of contour-rule laws: :func:`_short_first` with the
+    short real Gauss rules, kept where they stand for the contour rules at the solution
     (:func:`_contour_short_ok`, to ``_CONTOUR_SHORT_TOL``) and ``M`` is not real (as on the grid);
     the other targets are solved again with the contour rules. The numpy continuation evaluates
     every atom at every residual, so 40 real atoms instead of some 500 complex ones per law make it
-    about ten times cheaper (``moment(2)`` of a GELU net of depth 10: 7.9 s before).
-    ``SolveResult.short`` marks the points kept from the short rules."""
-    r = run(np.ones(t.size, dtype=bool), True)
-    ok = r.verified & (np.abs(r.m.imag) > 1e-9 * np.abs(r.m))
-    if np.any(ok):
-        ok[ok] = _contour_short_ok(eq, r.m[ok], r.u[ok])
-    if not np.all(ok):
-        redo = ~ok
-        r2 = run(redo, False)
-        r.m[redo], r.u[redo], r.verified[redo] = r2.m, r2.u, r2.verified
-        r.certified[redo] = r2.certified
-        r.n_lilypads += r2.n_lilypads
-        r.n_newton += r2.n_newton
-        r.n_rejected += r2.n_rejected
-    r.short = ok
-    return r
+    about ten times cheaper (``moment(2)`` of a GELU net of depth 10: 7.9 s before)."""
+
+    def keep(r):
+        ok = r.verified & (np.abs(r.m.imag) > 1e-9 * np.abs(r.m))
+        if np.any(ok):
+            ok[ok] = _contour_short_ok(eq, r.m[ok], r.u[ok])
+        return ok
+
+    return _short_first(eq, t, run, keep)
 
 
 def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
