@@ -96,6 +96,26 @@ class Equation:
         return V, W
 
     @cached_property
+    def lumps(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(v_lump, mass)`` per group: the contour rules lump the law below ``v_lump =
+        _T_MIN max|f|`` into real atoms of total mass ``mass`` (exact mass and mean), which stand
+        for that part only while ``|u_g| v_lump << 1`` (:func:`fpcore._lilypad.lumps_ok`). Zeros
+        where a group has no contour rule."""
+        from ._activations import _T_MIN
+
+        G = len(self.ugroups)
+        vl, ms = np.zeros(G), np.zeros(G)
+        if self.uses_contour:
+            V, W = self.packed_complex
+            for g in range(G):
+                vmax = float(np.max(np.abs(V[g]))) if V.shape[1] else 0.0
+                if not np.iscomplexobj(V) or not np.any(V[g].imag != 0):
+                    continue  # real atoms: no contour rule, no lump
+                lump = (V[g].imag == 0) & (V[g].real > 0) & (V[g].real <= _T_MIN * vmax * (1 + 1e-9))
+                vl[g], ms[g] = _T_MIN * vmax, float(np.sum(W[g][lump].real))
+        return vl, ms
+
+    @cached_property
     def uses_contour(self) -> bool:
         """Whether the complex-plane solver uses contour rules: always with orthogonal weights
         (no Marchenko-Pastur factor keeps ``u_g`` off the cut), with Gaussian weights where a
