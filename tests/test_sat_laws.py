@@ -12,6 +12,7 @@ width >= 1000 we ask for the issue's 0.02 (or ``1.36 / sqrt(n) + 0.005`` where `
 
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +68,16 @@ def test_deep_silu_keeps_its_mass():
     net = fpcore.Network([884] * 15 + [382], "silu", sigma_w2=3.6601, sigma_b2=1.0528, q0=2.887)
     s = _check(net, "JJt", n_samples=3)
     assert len(s.support) == 1
-    d = np.asarray(s.deciles)
-    assert np.all(np.diff(d) > 0)
+    # deciles 5-9 are resolved by the contour rules; deciles 1-4 lie below 1e-20, where the
+    # lumped tails (mass 0.46 of the last layer's D^2 below 1e-18 of its maximum: the law reaches
+    # e^-4000) decide them: moving the lumps inside (0, 1e-18 max] moved them by 10 decades (1e-26
+    # to 1e-36), so they are returned as warned upper bounds (cdf >= p), never as silent numbers
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        d = np.asarray(s.deciles)
+    assert np.all(np.diff(d[4:]) > 0) and np.all(np.diff(d) >= 0)
+    assert any("upper bound" in str(x.message) for x in w)
+    assert np.all(s.cdf(d) >= np.arange(1, 10) / 10.0)
 
 
 def test_gaussian_softplus_tapered_against_monte_carlo():
