@@ -709,6 +709,18 @@ class D2Law:
     # (:func:`_atom_plus_short`); such laws are swept with their short rules where
     # :attr:`short_check` shows they stand for the contour rule
     _short_src: Callable[[], tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False, compare=False)
+    # the law's own atoms away from 0 when it is "continuous" (ELU, SELU: a_+^2 with mass 1/2);
+    # see :attr:`point_masses`
+    _point: tuple[tuple[float, float], ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def point_masses(self) -> tuple[tuple[float, float], ...]:
+        """The law's atoms away from 0, ``((value, mass), ...)``: every atom of a Bernoulli or
+        discrete law, the atom ``a_+^2`` (mass 1/2) of ELU and SELU, none for the other
+        continuous laws (their real atoms are a quadrature rule, not atoms of the law)."""
+        if self.kind in ("bernoulli", "discrete"):
+            return tuple((float(v), float(w)) for v, w in zip(self.values, self.weights) if v > 0 and w > 0)
+        return self._point
 
     @property
     def has_contour(self) -> bool:
@@ -917,7 +929,8 @@ class Activation:
                 if rv.size > i and rv[i] == a_pos * a_pos:
                     rest = np.arange(rv.size) != i
                     src = partial(_atom_plus_short, rv[rest], rw[rest], float(rv[i]), float(rw[i]))
-                return D2Law("continuous", rv, rw, float(np.sum(rw[rv > 0])), cv, cw, _short_src=src)
+                return D2Law("continuous", rv, rw, float(np.sum(rw[rv > 0])), cv, cw, _short_src=src,
+                             _point=((a_pos * a_pos, 0.5),))
         g = _analytic_dphi(self)
         # The saturating activations (phi' -> 0 on both sides) get the contour rule; so do GELU,
         # SiLU and softplus (phi' -> 1 as h -> +inf: the path also follows log|f - 1|), for

@@ -246,6 +246,48 @@ def _s_wwt(init: str, sigma_w2: float, n_out: int, n_in: int) -> _RatS:
     return s
 
 
+_ATOM_MIN = 1e-12  # masses below this are rounding of a vanishing atom (sum exactly 1)
+
+
+def _atoms_away_from_zero(net: Network, mf: MeanField, gram: str) -> list[tuple[float, float]]:
+    """The atoms of the law of ``J^T J`` / ``J J^T`` away from 0 (orthogonal weights), layer by
+    layer from the exact rules for atoms of free products (Bercovici and Voiculescu 1998):
+
+    * ``mu ⊠ nu`` has an atom at ``a b != 0`` iff ``mu({a}) + nu({b}) > 1``, of mass
+      ``mu({a}) + nu({b}) - 1`` (at most one pair ``(a, b)`` per point);
+    * ``W A W^T`` with ``W = g O``: orthonormal columns (``N_l >= N_{l-1}``) keep the atoms of
+      ``g^2 A`` with masses times ``N_{l-1} / N_l``; orthonormal rows compress ``g^2 A`` by a free
+      projection of ratio ``t = N_l / N_{l-1}``, which keeps an atom of mass ``m > 1 - t`` with
+      mass ``(m - 1 + t) / t``;
+
+    and ``J_l J_l^T = D_l (W_l J_{l-1} J_{l-1}^T W_l^T) D_l`` (law ``D_l^2 ⊠ .``, the Haar
+    rotations make them free). Gaussian weights have none: the Marchenko-Pastur law has no atom
+    away from 0, and neither has any free product with it."""
+    if net.init != "orthogonal":
+        return []
+    N = net.widths
+    atoms = {1.0: 1.0}  # J_0 J_0^T = I in N_0 dims
+    for l in range(1, net.depth + 1):
+        n_in, n_out = N[l - 1], N[l]
+        g2 = net.sigma_w2[l - 1] * max(n_out, n_in) / n_in
+        if n_out >= n_in:
+            w_atoms = {g2 * a: m * n_in / n_out for a, m in atoms.items()}
+        else:
+            t = n_out / n_in
+            w_atoms = {g2 * a: (m - (n_in - n_out) / n_in) / t for a, m in atoms.items()
+                       if m - (n_in - n_out) / n_in > _ATOM_MIN}
+        new: dict[float, float] = {}
+        for d, md in mf.laws[l - 1].point_masses:
+            for b, mb in w_atoms.items():
+                if md + mb - 1.0 > _ATOM_MIN:
+                    new[d * b] = new.get(d * b, 0.0) + md + mb - 1.0
+        atoms = new
+        if not atoms:
+            return []
+    scale = 1.0 if gram == "JJt" else N[-1] / N[0]
+    return sorted((a, min(m * scale, 1.0)) for a, m in atoms.items())
+
+
 def build_equation(net: Network, gram: str = "JtJ", mf: MeanField | None = None) -> Equation:
     """Assemble ``M^{-1}`` for ``net`` (see module docstring)."""
     _check_gram(gram)
@@ -291,15 +333,21 @@ def build_equation(net: Network, gram: str = "JtJ", mf: MeanField | None = None)
     rank = float(N[0])
     for l in range(1, L + 1):
         rank = min(rank, mf.laws[l - 1].p_nonzero * N[l], float(min(N[l], N[l - 1])))
-    atom0 = max(0.0, 1.0 - rank / dim)
+    # (dim - rank) / dim, not 1 - rank / dim: the mass is then the float nearest the rational
+    # (N_L - N_0) / N_L, e.g. exactly 0.2 for 1000 -> 1250, not 0.19999999999999996, so that
+    # quantile(0.2) = 0 sits in the atom
+    atom0 = max(0.0, (dim - rank) / dim)
     atoms = [(0.0, atom0)] if atom0 > 1e-15 else []
-    if ugroups and L == 1 and net.init == "orthogonal" and N[1] <= N[0] and mf.laws[0].kind != "continuous":
+    away = _atoms_away_from_zero(net, mf, gram)
+    if away and ugroups:
+        atoms += away
+    elif ugroups and L == 1 and net.init == "orthogonal" and N[1] <= N[0] and mf.laws[0].kind != "continuous":
         # One orthogonal layer with orthonormal rows: J J^T = g^2 D^2 exactly, a purely atomic law
         # (J^T J adds the zero atom of the missing N_0 - N_1 directions).
         law = mf.laws[0]
         g2 = net.sigma_w2[0] * N[0] / N[0]  # g^2 = sigma_w2 max(N_1, N_0) / N_0 = sigma_w2
         scale = 1.0 if gram == "JJt" else N[1] / N[0]
-        atoms = [(0.0, 1.0 - scale)] if scale < 1.0 else []
+        atoms = [(0.0, (N[0] - N[1]) / N[0])] if gram == "JtJ" and N[1] < N[0] else []
         atoms += [(g2 * v, w * scale) for v, w in sorted(zip(law.values, law.weights)) if w > 0]
         if atoms and atoms[0][0] == 0.0 and len(atoms) > 1 and atoms[1][0] == 0.0:
             atoms = [(0.0, atoms[0][1] + atoms[1][1])] + atoms[2:]
