@@ -131,8 +131,10 @@ def test_quantile_below_the_grid_refuses_solutions_whose_cdf_rises_again():
         warnings.simplefilter("always")
         q = np.asarray(s.quantile(p))
         F = np.asarray(s.cdf(q))
-        assert np.all(F >= p) and np.all(F[1:] <= p[1:] + 1e-9), (q, F)
-        assert np.all(np.asarray(s.cdf(q[1:] * (1 - 1e-9))) < p[1:])
+        # (p = 0.6 lies below 6e-53, where the lumped tails of the softplus laws decide F: a
+        # warned upper bound since the lump guard, see test_lumped_tails.py)
+        assert np.all(F >= p) and F[2] <= p[2] + 1e-9, (q, F)
+        assert s.cdf(q[2] * (1 - 1e-9)) < p[2]
         # F is not resolved down to the atom: p = 0.5001 gets a warned upper bound
         assert any("upper bound of the quantile" in str(w.message) for w in caught)
         x = np.geomspace(1e-160, s.lambda_max, 120)

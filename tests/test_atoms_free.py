@@ -1,0 +1,77 @@
+"""Atoms away from 0 of orthogonal nets (issue #10 item 9; adversarial seed 3, draw [105]).
+
+Bercovici-Voiculescu: ``mu ⊠ nu`` has an atom at ``a b`` iff ``mu({a}) + nu({b}) > 1``, of mass
+``mu({a}) + nu({b}) - 1``; a free compression of ratio ``t`` keeps atoms of mass ``m > 1 - t``
+with mass ``(m - 1 + t) / t``. Monte Carlo tolerances: ``max(0.02, 1.36 / sqrt(n) + 0.005)``
+(samples within 1e-9 relative of an atom snapped onto it, as benchmarks/adversarial.py does)."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy import special
+
+import fpcore
+
+
+def _ks(s, ev):
+    ev = np.sort(np.asarray(ev, dtype=float))
+    for a, _ in s.atoms:
+        ev[np.abs(ev - a) <= 1e-9 * max(a, 1e-300) + 1e-12 * s.lambda_max] = a
+    ev = np.sort(ev)
+    t = ev[ev >= 1e-12 * s.lambda_max]
+    F, Fm = s.cdf(t), s.cdf(np.nextafter(t, -np.inf))
+    hi = np.searchsorted(ev, t, side="right") / ev.size
+    lo = np.searchsorted(ev, t, side="left") / ev.size
+    return float(max(np.max(np.abs(F - hi)), np.max(np.abs(Fm - lo))))
+
+
+NET_105 = fpcore.Network([1000, 1250], "leaky_relu:0.1", sigma_w2=3.1236129369243497, init="orthogonal",
+                         q0=0.833715442508365)
+
+
+def test_free_compression_atoms_of_leaky_relu():
+    # J^T J = g^2 O^T D^2 O: the compression (t = 0.8) of 1/2 delta_0.01 + 1/2 delta_1 keeps both
+    # atoms with mass (0.5 - 0.2) / 0.8 = 0.375; before: no atoms, KS 0.381
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # points next to the atoms are not verified
+        s = fpcore.jacobian_spectrum(NET_105, gram="JtJ", n_points=300)
+        g2 = 3.1236129369243497 * 1250 / 1000
+        assert [a for a, _ in s.atoms] == pytest.approx([0.01 * g2, g2], rel=1e-12)
+        assert [m for _, m in s.atoms] == pytest.approx([0.375, 0.375], abs=1e-12)
+        assert s.quantile(0.2) == pytest.approx(0.01 * g2, rel=1e-12)
+        assert s.quantile(0.7) == pytest.approx(g2, rel=1e-12)
+        assert s.fraction_above(g2 * 0.999) == pytest.approx(0.375, abs=1e-9)
+        ev = fpcore.sample_jacobian_eigenvalues(NET_105, gram="JtJ", seed=0, n_samples=2)
+        assert _ks(s, ev) <= max(0.02, 1.36 / math.sqrt(ev.size) + 0.005)
+
+
+@pytest.mark.parametrize("gram,mass", [("JJt", 0.3), ("JtJ", 0.375)])
+def test_atoms_through_two_layers(gram, mass):
+    # linear then leaky: delta_{1.5} in 1000 dims, expanded to 1250 (mass 0.8), times the leaky law:
+    # atoms 0.5 + 0.8 - 1 = 0.3 at 1.5 * 2 * 1.25 * {0.01, 1} (J J^T), 0.375 in J^T J
+    net = fpcore.Network([1000, 1000, 1250], ["linear", "leaky_relu:0.1"], sigma_w2=[1.5, 2.0], init="orthogonal")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        s = fpcore.jacobian_spectrum(net, gram=gram, n_points=200)
+        away = [(a, m) for a, m in s.atoms if a > 0]
+        assert [a for a, _ in away] == pytest.approx([0.0375, 3.75], rel=1e-12)
+        assert [m for _, m in away] == pytest.approx([mass, mass], abs=1e-12)
+        ev = fpcore.sample_jacobian_eigenvalues(net, gram=gram, seed=0, n_samples=2)
+        assert _ks(s, ev) <= max(0.02, 1.36 / math.sqrt(ev.size) + 0.005)
+
+
+def test_elu_atom_at_the_top_of_the_continuous_part():
+    # J J^T = 3 D^2 exactly (linear, then square orthogonal ELU at q = 3): atom 1/2 at 3 and
+    # F(x) = Phi(log(x / 3) / (2 sqrt 3)) below it; before, F rose to 0.75 at 1e-16 below the atom
+    net = fpcore.Network([1000, 1000, 1000], ["linear", "elu"], sigma_w2=[1.5, 2.0], init="orthogonal", q0=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        s = fpcore.jacobian_spectrum(net, gram="JJt", n_points=200)
+        assert s.atoms == ((3.0, 0.5),)
+        x = np.array([0.5, 2.0, 2.9999, 2.999999, np.nextafter(3.0, 0.0)])
+        exact = special.ndtr(np.log(x / 3.0) / (2.0 * math.sqrt(3.0)))
+        F = s.cdf(x)
+        assert np.all(np.abs(F - exact) <= 1e-6)
+        assert s.cdf(3.0) == 1.0 and s.quantile(0.7) == 3.0
