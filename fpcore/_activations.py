@@ -14,7 +14,8 @@ quadrature rule in ``h = sqrt(q) Z``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
 from typing import Callable
 
@@ -361,7 +362,7 @@ def _cauchy_derivs(g, h: np.ndarray):
     return g0, (c[:, 1] / r[:, 0]).real, (2.0 * c[:, 2] / r[:, 0] ** 2).real
 
 
-def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None):
+def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min: float = _T_MIN):
     """Complex atoms ``(cv, cw)`` whose ``sum cw u cv / (1 - u cv)`` is ``psi(u)`` of the law of
     ``g(sqrt(q) Z)^2`` for ``1/u`` on the physical side (see the comment above), and the real
     rule ``(rv, rw)`` on the same nodes (moments, edges, short rules); ``None`` if ``g`` is not
@@ -389,7 +390,7 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None):
     vmax = float(f.max())
     if not vmax > 0:
         return None
-    big = f >= _T_MIN * vmax
+    big = f >= t_min * vmax  # (t_min < _T_MIN: the deep-tail rule of D2Law.deep_tails)
     idx = np.flatnonzero(big)
     if idx.size == 0:
         return None
@@ -712,6 +713,36 @@ class D2Law:
     # the law's own atoms away from 0 when it is "continuous" (ELU, SELU: a_+^2 with mass 1/2);
     # see :attr:`point_masses`
     _point: tuple[tuple[float, float], ...] = field(default=(), repr=False, compare=False)
+    # the arguments of :func:`_contour_rule` that built the contour rule (for :meth:`deep_tails`)
+    _rule_args: tuple | None = field(default=None, repr=False, compare=False)
+
+    def deep_tails(self) -> "D2Law | None":
+        """The law with a contour rule whose path runs on below ``_T_MIN f_max`` until the lumped
+        tails hold at most ``1e-13`` of the mass (``f`` down to ``1e-100`` or ``1e-250`` of its
+        maximum), or ``None`` when that rule cannot be built (more nodes: used only where the
+        short lumps do not stand for the law, far below the grid)."""
+        if self._rule_args is None:
+            return None
+        if "_deep" in self.__dict__:
+            return self.__dict__["_deep"]
+        out = None
+        for t in (1e-100, 1e-250):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                try:
+                    rule = _contour_rule(*self._rule_args, t_min=t)
+                except (FloatingPointError, ValueError, ZeroDivisionError, OverflowError):
+                    rule = None
+            if rule is None:
+                break
+            cv, cw = rule[0], rule[1]
+            vmax = float(np.max(np.abs(cv)))
+            lump = (cv.imag == 0) & (cv.real > 0) & (cv.real <= t * vmax * (1 + 1e-9))
+            out = replace(self, _cv=cv, _cw=cw, _src=None, _rule_args=None)
+            if float(np.sum(cw[lump].real)) <= 1e-13:
+                break
+        self.__dict__["_deep"] = out
+        return out
 
     @property
     def point_masses(self) -> tuple[tuple[float, float], ...]:
@@ -942,7 +973,8 @@ class Activation:
         # one; the path would have to resolve a spread of order sqrt(q))
         if g is not None and lg1 is not None and q >= 1e-4:
             zeros = self._zeros_in_z(math.sqrt(q))
-            rule = _contour_rule(g, float(q), False, zeros, lg1)
+            rule_args = (g, float(q), False, zeros, lg1)
+            rule = _contour_rule(*rule_args)
             if rule is not None:
                 cv, cw, rv, rw = rule
                 exact = [complex(np.dot(cw, cv**j)).real for j in (1, 2, 3)]
@@ -954,7 +986,8 @@ class Activation:
                 if np.all(np.isfinite(alt[0])) and err(alt) < err((rv, rw)):
                     rv, rw = alt
                 return D2Law("continuous", rv, rw, float(np.sum(rw[rv > 0])), cv, cw,
-                             _short_src=partial(_fine_short, self.dphi, float(q)) if q <= 1e4 else None)
+                             _short_src=partial(_fine_short, self.dphi, float(q)) if q <= 1e4 else None,
+                             _rule_args=rule_args)
         if g is not None and _EVEN.get(self.name, False):
             # Where the 160-node Gauss-Hermite atoms reproduce E[D^2] and E[D^4] (moderate q),
             # nets with Gaussian weights keep them: their Marchenko-Pastur factors hold every
@@ -966,7 +999,7 @@ class Activation:
             if q <= 1000.0 and np.all(np.isfinite(gv)) and all(
                     abs(float(np.dot(gw, gv**j)) - float(self.d2_moment(q, j))) <= 1e-9 * float(self.d2_moment(q, j))
                     for j in (1, 2)):
-                return D2Law("continuous", gv, gw, 1.0, contour_needed=False, _src=src)
+                return D2Law("continuous", gv, gw, 1.0, contour_needed=False, _src=src, _rule_args=src)
             rule = _contour_rule(*src)
             if rule is not None:
                 cv, cw, rv, rw = rule
@@ -981,7 +1014,7 @@ class Activation:
 
                 if np.all(np.isfinite(alt[0])) and err(alt) < err((rv, rw)):
                     rv, rw = alt
-                return D2Law("continuous", rv, rw, 1.0, cv, cw)
+                return D2Law("continuous", rv, rw, 1.0, cv, cw, _rule_args=src)
         vals, wts = _gh_rule(self.dphi, q)
         if not np.all(np.isfinite(vals)):
             raise ValueError(

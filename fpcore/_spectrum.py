@@ -23,7 +23,7 @@ import numpy as np
 from . import _fastchain
 from ._edges import _merge, lower_edge, rational_critical_points, rational_edges, upper_edge
 from ._equation import Equation, build_equation
-from ._lilypad import MAX_ROUNDS, SolveResult, solve, solve_near
+from ._lilypad import _LUMP_MASS_TOL, MAX_ROUNDS, SolveResult, lump_cdf_bound, solve, solve_near
 from ._network import Network, _check_gram
 from ._pushforward import PushForward
 
@@ -165,11 +165,42 @@ class Spectrum:
     _push: tuple[PushForward, float] | None = field(default=None, repr=False)  # (law, its mass)
 
     # -- exact CDF ---------------------------------------------------------------------------
+    def _below_eq(self) -> Equation:
+        """The equation for solves below the grid: :attr:`Equation.deep_tails` where the short
+        rules' lumped tails are heavy enough to move ``F`` (:func:`lump_cdf_bound`), else the
+        spectrum's own."""
+        if "below_eq" not in self._cache:
+            eq = self._eq
+            b = lump_cdf_bound(eq) if eq.uses_contour else 0.0
+            if b > _LUMP_MASS_TOL:
+                deep = eq.deep_tails
+                if deep is not None and lump_cdf_bound(deep) < b:
+                    eq = deep
+            self._cache["below_eq"] = eq
+        return self._cache["below_eq"]
+
     def _solve(self, x: np.ndarray):
         """Solve at points inside the support, each from the nearest grid point of the same
-        support interval (one short certified walk), falling back to a walk from far above."""
+        support interval (one short certified walk), falling back to a walk from far above;
+        returns the result, the density and ``F``. Points below the grid are solved with
+        :meth:`_below_eq`."""
+        eqb = self._below_eq()
+        if eqb is not self._eq and self._m_grid is not None:
+            below = x < self.x[0]
+            if np.any(below):
+                parts, Fs, ds = [], np.empty(x.shape), np.empty(x.shape)
+                for sel, eq in ((~below, self._eq), (below, eqb)):
+                    if np.any(sel):
+                        r, d = self._solve_with(x[sel], eq)
+                        parts.append((sel, r))
+                        Fs[sel], ds[sel] = 1.0 - _tail_mass(eq, r.m, r.u, r.short), d
+                return _merge_results(x.size, parts), ds, Fs
+        r, d = self._solve_with(x, self._eq)
+        return r, d, 1.0 - _tail_mass(self._eq, r.m, r.u, r.short)
+
+    def _solve_with(self, x: np.ndarray, eq: Equation):
         if self._m_grid is None:
-            r = solve(self._eq, x.astype(complex), scale=self.lambda_max)
+            r = solve(eq, x.astype(complex), scale=self.lambda_max)
         else:
             g, m_start, u_start = self._starts()
             j = np.clip(np.searchsorted(g, x), 1, g.size - 1)
@@ -190,17 +221,17 @@ class Spectrum:
             u0 = None if u_start is None else u_start[j]
             lad = self._cache.get("ladder")
             deep = np.zeros(x.shape, dtype=bool)
-            if lad and lad["x"] and lad["stop"] == "unverified" and not self._eq.rational:
+            if lad and lad["x"] and lad["stop"] == "unverified" and not eq.rational:
                 # below the lowest verified rung of the ladder walks fail (and would fall back to
                 # walks from far above, seconds each): short walks only, unverified if they fail
                 deep = x < lad["x"][-1]
             if not np.any(deep):
-                r = solve_near(self._eq, x, self.lambda_max, g[j], m_start[j], u0)
+                r = solve_near(eq, x, self.lambda_max, g[j], m_start[j], u0)
             else:
                 parts = []
                 for sel, kw in ((~deep, {}), (deep, dict(max_rounds=_LADDER_ROUNDS, fallback=False))):
                     if np.any(sel):
-                        parts.append((sel, solve_near(self._eq, x[sel], self.lambda_max, g[j[sel]], m_start[j[sel]],
+                        parts.append((sel, solve_near(eq, x[sel], self.lambda_max, g[j[sel]], m_start[j[sel]],
                                                       None if u0 is None else u0[sel], **kw)))
                 r = _merge_results(x.size, parts)
         d = np.maximum(-((1.0 + r.m) / x).imag / _PI, 0.0)
@@ -240,6 +271,7 @@ class Spectrum:
         floor = max(1e-300 * up, lo * (1 + 1e-10), 1e-320)
         # rational equations: closed-form certified steps, cheap even from far above
         rational = self._eq.rational
+        eqb = self._below_eq()
         while lad["stop"] is None or lad["stop"] == "p":
             xa, ma, ua, Fa = ((lad["x"][-1], lad["m"][-1], lad["u"][-1], lad["F"][-1]) if lad["x"] else lad["top"])
             if Fa < p_min:
@@ -253,10 +285,10 @@ class Spectrum:
                 break
             x = max(xa * 10.0 ** -lad["step"], floor)
             lad["solves"] += 1
-            r = solve_near(self._eq, np.array([x]), self.lambda_max, np.array([xa]), np.array([ma]),
+            r = solve_near(eqb, np.array([x]), self.lambda_max, np.array([xa]), np.array([ma]),
                            None if ua is None else np.asarray(ua)[None, ...],
                            max_rounds=MAX_ROUNDS if rational else _LADDER_ROUNDS, fallback=rational)
-            F = float(np.clip(1.0 - _tail_mass(self._eq, r.m, r.u, r.short)[0], 0.0, 1.0))
+            F = float(np.clip(1.0 - _tail_mass(eqb, r.m, r.u, r.short)[0], 0.0, 1.0))
             # F is non-decreasing: a solution that verifies its equation but whose F exceeds the
             # rung above (or falls below the atom) is not the law's value there (another branch,
             # or u beyond what the rule of D^2 resolves: 12-layer orthogonal softplus gave
@@ -330,8 +362,8 @@ class Spectrum:
             F[mid] = 1.0 - scale + scale * Fp  # the zero atom of J^T J sits below the law
             dens[mid] = scale * dp
         elif np.any(mid):
-            r, d = self._solve(x[mid])
-            F[mid] = np.clip(1.0 - _tail_mass(self._eq, r.m, r.u, r.short), 0.0, 1.0)
+            r, d, Fs = self._solve(x[mid])
+            F[mid] = np.clip(Fs, 0.0, 1.0)
             dens[mid] = d
             cap = self._below_atom_caps(x[mid])
             ver = r.verified & self._monotone_with_known(x[mid], F[mid]) & (F[mid] <= cap + _MONOTONE_TOL)
@@ -498,8 +530,8 @@ class Spectrum:
         if miss.size:
             # no gap value known: just inside the ends (the atoms bound intervals)
             ends = np.array([[sup[k][0] * (1 + 1e-10) + 1e-300, sup[k][1] * (1 - 1e-10)] for k in miss])
-            r2, _ = self._solve(ends.ravel())
-            t2 = _tail_mass(self._eq, r2.m, r2.u, r2.short).reshape(-1, 2)
+            r2, _, F2 = self._solve(ends.ravel())
+            t2 = (1.0 - F2).reshape(-1, 2)
             for i, k in enumerate(miss):
                 t_lo[k] = t2[i, 0] if np.isnan(t_lo[k]) else t_lo[k]
                 t_up[k] = t2[i, 1] if np.isnan(t_up[k]) else t_up[k]
