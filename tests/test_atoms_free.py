@@ -75,3 +75,19 @@ def test_elu_atom_at_the_top_of_the_continuous_part():
         F = s.cdf(x)
         assert np.all(np.abs(F - exact) <= 1e-6)
         assert s.cdf(3.0) == 1.0 and s.quantile(0.7) == 3.0
+
+
+@pytest.mark.parametrize("sb,q0", [(0.0, 0.2), (0.0, 3.0), (0.05, 1.0), (0.5, 0.2)])
+@pytest.mark.parametrize("gram", ["JtJ", "JJt"])
+def test_atom_rules_agree_with_the_rational_pole(sb, q0, gram):
+    # hard-tanh with orthogonal weights is rational: its atom away from 0 is the pole of M at
+    # M^{-1}(infinity) (one atom at most, mass -sum e_j a_j); the layer-by-layer rules give it too
+    from fpcore._equation import _atoms_away_from_zero, build_equation
+
+    net = fpcore.Network([53, 76, 144], "hard_tanh", sigma_w2=0.625, sigma_b2=sb, init="orthogonal", q0=q0)
+    eq = build_equation(net, gram)
+    pole = [(a, m) for a, m in eq.atoms if a > 0]
+    rules = _atoms_away_from_zero(net, eq.mean_field, gram)
+    assert len(pole) == len(rules)
+    for (a, m), (b, w) in zip(pole, rules):
+        assert a == pytest.approx(b, rel=1e-12) and m == pytest.approx(w, abs=1e-12)
