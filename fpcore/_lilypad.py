@@ -1253,14 +1253,16 @@ class _Joint:
 
 
 def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
-                  ok: np.ndarray, Y: float, min_size: int = 8, max_rounds: int = 300,
+                  ok: np.ndarray, Y: float, min_size: int = 8, max_rounds: int = 2000,
                   link_rounds: int = 12, short: np.ndarray | None = None) -> np.ndarray:
     """:func:`_certify_rule` for the whole grid. With ``short`` (the points whose ``(m, u)`` solve
     the equation with the laws' short rules, which stand for the contour rules there) those points
     are certified for the equation with the short rules (cheap: 40 atoms), and the others (near 0
     or an edge) for the equation with the contour rules, together with the band of grid points
     that joins them to the middle of their support interval: vertical chains with the contour
-    rules succeed there, not near 0. No link joins points of the two equations."""
+    rules succeed there, not near 0. No link joins points of the two equations. ``max_rounds``
+    bounds each anchor's vertical chain: with orthogonal weights the certified steps toward the
+    real axis are short (tanh, 400 x 11: every chain of 300 steps stopped short, all of 1000 arrive)."""
     if short is None or np.count_nonzero(ok & ~short) > _SPLIT_MAX * np.count_nonzero(ok):
         # (many points need the contour rules, e.g. shallow nets: the split gains little and its
         # two chains lose links the single one has)

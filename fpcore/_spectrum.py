@@ -941,7 +941,9 @@ def _outer_edges(eq: Equation, atom0: float, mc: np.ndarray, vc: np.ndarray) -> 
         keep = np.abs(mc) < far
         mc, vc = mc[keep], vc[keep]
     right = mc > 0.0
-    C = math.exp(eq.log_c)
+    # (C only enters when M^{-1} has a finite limit; log_c alone may leave the float range, e.g.
+    # sum_l log sigma_w2 = 2079 for ReLU at depth 3000, where M^{-1} grows like m^L / m)
+    C = math.exp(eq.log_c) if eq.degree_at_infinity == 0 else math.inf
     if eq.degree_at_infinity == 0 and any(abs(loc - C) <= 1e-12 * C and w > 0 for loc, w in eq.atoms):
         # An atom at C: M has a pole there and, below it, follows the branch that leaves
         # m = -infinity to the right, M^{-1} decreasing from C to its first critical point

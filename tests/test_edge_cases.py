@@ -210,6 +210,21 @@ def test_depth_3000_below_the_float_range_raises_a_clear_error():
         fpcore.jacobian_spectrum(net, n_points=50)
 
 
+def test_depth_3000_rational_nets_have_the_closed_form_top_edge():
+    # sum_l log sigma_w2 = 2079 for ReLU at sigma_w2 = 2: exp(log_c) overflowed in _outer_edges
+    # (OverflowError) although M^{-1} ~ m^L / m has no finite limit and C is not used
+    L = 3000
+    m = np.exp(np.linspace(-12.0, 0.0, 200001))
+    for act, sw2, log_inv in (
+            ("relu", 2.0, lambda m: np.log1p(m) - np.log(m) + L * np.log1p(2.0 * m)),
+            ("linear", 1.0, lambda m: np.log1p(m) - np.log(m) + L * np.log1p(m))):
+        s = fpcore.jacobian_spectrum(fpcore.Network([500] * (L + 1), act, sigma_w2=sw2), n_points=200)
+        assert s.stats.n_certified == s.stats.n_points and s.cdf(s.lambda_max) == 1.0
+        # lambda_max = min_{m > 0} M^{-1}(m) (MATH.md section 3; linear: Fuss-Catalan (L+1)^{L+1}/L^L)
+        assert s.lambda_max == pytest.approx(np.exp(np.min(log_inv(m))), rel=1e-8)
+    assert s.lambda_max == pytest.approx(np.exp((L + 1) * np.log(L + 1) - L * np.log(L)), rel=1e-12)
+
+
 def test_grid_of_a_tiny_interval_is_finite_and_increasing():
     for hi in (1e-315, 1e-300, 1e-200, 1.0, 1e300):  # 1e-315 * 1e-10 underflows to 0
         x = _spectrum._grid(0.0, hi, 100, 1e-10)

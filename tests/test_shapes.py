@@ -130,6 +130,20 @@ def test_depth_1000_rational_nets_are_certified():
         assert s.cdf(s.lambda_max) == 1.0
 
 
+def test_depth_1000_tanh_net_is_certified():
+    # Near-critical tanh with bias, depth 1000 (602 distinct laws of D^2): summed apart, the logs
+    # of m^{-e_0} and prod_g u_g^{n_g} (about 10^4 each) left a rounding residue in log M^{-1}
+    # above the 1e-10 acceptance of a step, and every walk of the compiled solver failed.
+    net = fpcore.Network([500] * 1001, "tanh", sigma_w2=1.05, sigma_b2=1e-4)
+    s = fpcore.jacobian_spectrum(net)
+    assert s.stats.n_certified == s.stats.n_points and s.stats.n_uncertified == 0
+    assert np.all(np.diff(s._cdf_grid) >= -1e-12) and s.cdf(s.lambda_max) == 1.0
+    # the mean of the law, prod_l sigma_w2 E[D_l^2] (MATH.md section 3), from the grid density
+    x = np.r_[0.0, s.x, s.lambda_max]
+    rho = np.r_[0.0, s.density, 0.0]
+    assert np.sum(0.5 * (x[1:] * rho[1:] + x[:-1] * rho[:-1]) * np.diff(x)) == pytest.approx(s.mean, rel=2e-2)
+
+
 def test_top_edge_below_an_atom_at_infinity_limit():
     # Orthogonal hard-tanh, square, L = 10: M^{-1}(m) -> C = 1 as m -> infinity with an atom at 1;
     # the continuous part ends below it, at a critical value of M^{-1} (M real in between).
