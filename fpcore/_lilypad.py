@@ -936,8 +936,17 @@ def _compiled_walks(eq: Equation, ev: "_General", t: np.ndarray) -> bool:
         return False
     if np.all((t.imag > 0) | (t.real < 0)):
         return True
-    all_contour = eq.uses_contour and all(g.law.has_contour and g.law.cvalues is not None for g in eq.ugroups)
-    return bool(eq.smooth_path or (_ORTHO_COMPILED and all_contour))
+    return bool(eq.smooth_path or (_ORTHO_COMPILED and _all_contour(eq)))
+
+
+def _all_contour(eq: Equation) -> bool:
+    """Whether every law of ``D^2`` is a contour rule (its poles off the real axis) or an exact
+    law of two atoms (leaky ReLU: no crowd of roots near the real axis, whatever the weights), so
+    that orthogonal nets are swept compiled (:func:`_solve_general_rules`). Mixed activation lists
+    (GELU, SELU, leaky ReLU, ... in one net) are such equations."""
+    return eq.uses_contour and all(
+        (g.law.has_contour and g.law.cvalues is not None) or (g.law.kind == "discrete" and g.values.size <= 2)
+        for g in eq.ugroups)
 
 
 def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds: int = MAX_ROUNDS,
@@ -1641,14 +1650,13 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
     short = ev.V.shape[1] <= _FAST_MAX_ATOMS or np.iscomplexobj(ev.V)
     # orthogonal weights: compiled too when every law is a contour rule (its poles lie off the
     # real axis, so walks along the grid do not jump between crowded real-axis roots)
-    all_contour = eq.uses_contour and all(
-        g.law.has_contour and g.law.cvalues is not None for g in eq.ugroups)
+    all_contour = _all_contour(eq)
     compiled = (not record and _fastchain._HAVE_NUMBA and (eq.smooth_path or (_ORTHO_COMPILED and all_contour))
                 and bool(np.all(t.imag == 0)))
     grid = compiled and groups is not None  # the whole grid in one compiled sweep (short rules)
     fast = compiled and (short or grid)
     vertical = fast_vertical if compiled and short else vec_vertical
-    off_axis = not record and bool(np.all((t.imag > 0) | (t.real < 0))) and _compiled_walks(eq, ev, t)
+    off_axis = not record and not bool(np.all(t.imag == 0)) and _compiled_walks(eq, ev, t)
     if off_axis:
         # complex targets (the moments' contour): the same vertical walks, compiled
         def vertical(sel):
@@ -1730,7 +1738,16 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
         # what the compiled walks leave gets one bounded vectorised try (e.g. at edges): a point
         # that fails there too would otherwise burn every round
         sel = np.flatnonzero(failed)
-        out_m[sel], out_u[sel], failed[sel], _ = vec_vertical(sel, min(max_rounds, _FALLBACK_ROUNDS))
+        if short:
+            # the same bounded vertical walks, compiled (many laws of hundreds of complex atoms:
+            # the vectorised residual costs n G K per proposal)
+            m_, u_, ok_, cnt = _fastchain.vertical_general(
+                np.ascontiguousarray(t.real[sel]), float(Y), float(eq.mean), *args, ev.mu,
+                min(max_rounds, _FALLBACK_ROUNDS), ev.tol)
+            counts[:] += cnt
+            out_m[sel], out_u[sel], failed[sel] = m_, u_, ~ok_
+        else:
+            out_m[sel], out_u[sel], failed[sel], _ = vec_vertical(sel, min(max_rounds, _FALLBACK_ROUNDS))
     if np.any(check):
         if off_axis:
             res, inner = _fastchain.residuals_general(np.ascontiguousarray(t[check]), out_m[check],
