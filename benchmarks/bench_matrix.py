@@ -27,6 +27,11 @@ Width profiles (``N_0, ..., N_L`` for depth ``L``; only width ratios enter the l
 * ``tapered``: geometric from 784 to 10, ``N_l = round(784 (10/784)^(l/L))`` (an MLP classifier).
 * ``expanding``: ``N_l = round(100 * 1.25^l)`` (the seed paper's benchmark shape).
 * ``bottleneck``: ``1000`` everywhere except the middle layer ``l = ceil(L/2)``, ``250``.
+* ``perlayer``: ``1000`` at every layer with a per-layer init, ``sigma_w2`` of layer ``l`` the
+  activation's value times ``exp(0.35 (2 l/(L-1) - 1))`` (``q`` drifts across the layers: one
+  distinct law of ``D^2`` per layer, as in a network trained or initialised layer by layer).
+* ``mixed``: ``1000`` at every layer, the activations cycling through the named one, GELU, tanh
+  and leaky ReLU (sigma_w2 and sigma_b2 of the named one): a mixed MLP.
 
 Weight and bias variances per activation (``ACT_PARAMS``) are near-critical, usual choices:
 linear 1, ReLU and leaky ReLU (slope 0.01) 2, hard-tanh 1, tanh and erf 1.05 with
@@ -66,6 +71,8 @@ ACT_PARAMS = {
     "softplus": (2.0, 0.0),
 }
 PROFILES = ("square", "tapered", "expanding", "bottleneck")
+EXTRA_PROFILES = ("perlayer", "mixed")  # not in the default matrix
+MIXED = ("gelu", "tanh", "leaky_relu")
 INITS = ("gaussian", "orthogonal")
 DEPTHS = (2, 10, 50)
 RATIONAL = ("linear", "relu", "hard_tanh")
@@ -74,7 +81,7 @@ FIRST_CALL_LIMIT = 180.0  # seconds added to the limit for the first call of a c
 
 def widths(profile: str, L: int) -> list[int]:
     """``[N_0, ..., N_L]`` of a width profile (see the module docstring)."""
-    if profile == "square":
+    if profile in ("square", "perlayer", "mixed"):
         return [1000] * (L + 1)
     if profile == "tapered":
         return [max(1, round(784 * (10 / 784) ** (l / L))) for l in range(L + 1)]
@@ -84,7 +91,7 @@ def widths(profile: str, L: int) -> list[int]:
         w = [1000] * (L + 1)
         w[math.ceil(L / 2)] = 250
         return w
-    raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    raise ValueError(f"profile must be one of {PROFILES + EXTRA_PROFILES}, got {profile!r}")
 
 
 # -- worker: one process that runs cells sent as JSON lines on stdin ---------------------------
@@ -94,8 +101,13 @@ def _run_cell(cell: dict) -> dict:
     import fpcore
 
     sw, sb = ACT_PARAMS.get(cell["activation"], (1.0, 0.0))
-    net = fpcore.Network(widths(cell["profile"], cell["depth"]), cell["activation"], sigma_w2=sw, sigma_b2=sb,
-                         init=cell["init"])
+    act, L = cell["activation"], cell["depth"]
+    if cell["profile"] == "perlayer" and L > 1:
+        sw = [sw * math.exp(0.35 * (2.0 * l / (L - 1) - 1.0)) for l in range(L)]
+    if cell["profile"] == "mixed":
+        cycle = (act,) + MIXED
+        act = [cycle[l % len(cycle)] for l in range(L)]
+    net = fpcore.Network(widths(cell["profile"], L), act, sigma_w2=sw, sigma_b2=sb, init=cell["init"])
     budget = 0.5 * cell["max_seconds"]
     t0 = time.perf_counter()
     s = fpcore.jacobian_spectrum(net, n_points=1000)

@@ -1172,9 +1172,21 @@ def _log_potential_arg(ur, ui, v, w):
         x = 1.0 - ur * vr + ui * vi
         y = -(ur * vi + ui * vr)
         if vi != 0.0 or w[k].imag != 0.0:
-            ang = math.atan2(y, x)
-            if ang < -0.5 * math.pi:
-                ang += 2.0 * math.pi
+            # atan2(y, x) in-line (as below, then the lower half-plane), continued to (-pi/2, 3 pi/2)
+            ax = abs(x)
+            ay = abs(y)
+            swap = ay > ax
+            num = ax if swap else ay
+            den = ay if swap else ax
+            ang = _atan01(num / den) if den > 0.0 else 0.0
+            if swap:
+                ang = 0.5 * math.pi - ang
+            if x < 0.0:
+                ang = math.pi - ang
+            if y < 0.0 and ang > 0.5 * math.pi:
+                ang = 2.0 * math.pi - ang  # arguments in (-pi, -pi/2) continued by 2 pi
+            elif y < 0.0:
+                ang = -ang
             s += w[k].real * ang + w[k].imag * 0.5 * math.log(x * x + y * y)
             continue
         if y < 0.0:  # the other half-plane: the limit from above is 0 or pi
@@ -1752,3 +1764,97 @@ def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc,
         for g in range(G):
             out_u[p, g] = u[g]
     return out_m, out_u, pm, pu, pR, ptau, done
+
+
+# -- off-grid targets of non-rational equations (Spectrum.cdf / quantile, moments' contour) ---
+@_jit
+def walk_general(z0, m0, u0, t, h_frac, a, e, log_c, V, W, kk, nn, max_rounds, tol):
+    """Each start ``(z0_i, m0_i, u0_i)`` walked to its target ``t_i`` by :func:`_gwalk` (the
+    compiled form of the vectorised ``_gchain``: same acceptance checks, step doubled / quartered,
+    8 Newton iterations per proposal), first step ``h_frac |t_i - z0_i|``. Returns ``m``, ``u``
+    (n, G), a reached mask and the counts (lilypads, Newton steps, rejected)."""
+    n = t.size
+    G = kk.size
+    out = np.empty(n, dtype=np.complex128)
+    outu = np.zeros((n, G), dtype=np.complex128)
+    ok = np.zeros(n, dtype=np.bool_)
+    counts = np.zeros(3, dtype=np.int64)
+    rg = np.empty(G, dtype=np.complex128)
+    dps = np.empty(G, dtype=np.complex128)
+    un = np.empty(G, dtype=np.complex128)
+    u = np.empty(G, dtype=np.complex128)
+    for i in range(n):
+        for g in range(G):
+            u[g] = u0[i, g]
+        z = z0[i]
+        m, good = _gwalk(z, m0[i], u, t[i], h_frac * abs(t[i] - z), a, e, log_c, V, W, kk, nn, rg, dps, un,
+                         max_rounds, tol, counts, 8)
+        out[i] = m
+        for g in range(G):
+            outu[i, g] = u[g]
+        ok[i] = good
+    return out, outu, ok, counts
+
+
+@_jit
+def vertical_general_complex(t, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol):
+    """:func:`vertical_general` for complex targets ``t_i`` (``Im t_i >= 0``): joint Newton at
+    ``t_i + i Y`` from the far-field start, then a walk straight down to ``t_i`` (retried with 16
+    Newton iterations per proposal when 8 fail)."""
+    n = t.size
+    G = kk.size
+    out = np.empty(n, dtype=np.complex128)
+    outu = np.zeros((n, G), dtype=np.complex128)
+    ok = np.zeros(n, dtype=np.bool_)
+    counts = np.zeros(3, dtype=np.int64)
+    rg = np.empty(G, dtype=np.complex128)
+    dps = np.empty(G, dtype=np.complex128)
+    un = np.empty(G, dtype=np.complex128)
+    u = np.empty(G, dtype=np.complex128)
+    for i in range(n):
+        ti = t[i]
+        z0 = ti + 1j * Y
+        m, good = 0j, False
+        for iters in (8, 16):
+            m0 = mean / z0
+            for g in range(G):
+                u[g] = kk[g] * m0 / mu[g]
+            m0, conv, res, inner, used = _gnewton(z0, m0, u, 12, tol, a, e, log_c, V, W, kk, nn, rg, dps)
+            counts[0] += 1
+            counts[1] += used
+            m, good = _gwalk(z0, m0, u, ti, 0.25 * Y, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol,
+                             counts, iters)
+            if good:
+                break
+        out[i] = m
+        for g in range(G):
+            outu[i, g] = u[g]
+        ok[i] = good
+    return out, outu, ok, counts
+
+
+@_jit
+def residuals_general(t, m, u, a, e, log_c, V, W, kk, nn):
+    """``|r_0|`` and the worst relative inner residual ``max_g |psi_g(u_g) - k_g m| / |k_g m|`` at
+    each ``(t_i, m_i, u_i)`` (the vectorised ``_General.newton(..., 0)`` checks, compiled)."""
+    n = t.size
+    G = kk.size
+    res = np.empty(n)
+    inner = np.empty(n)
+    rg = np.empty(G, dtype=np.complex128)
+    dps = np.empty(G, dtype=np.complex128)
+    ui = np.empty(G, dtype=np.complex128)
+    for i in range(n):
+        for g in range(G):
+            ui[g] = u[i, g]
+        r0, gp = _gres(t[i], m[i], ui, a, e, log_c, V, W, kk, nn, rg, dps)
+        if not (math.isfinite(r0.real) and math.isfinite(r0.imag)):
+            res[i] = np.inf
+            inner[i] = np.inf
+            continue
+        res[i] = abs(r0)
+        w = 0.0
+        for g in range(G):
+            w = max(w, abs(rg[g]) / max(abs(kk[g] * m[i]), 1e-300))
+        inner[i] = w
+    return res, inner

@@ -866,11 +866,26 @@ def solve_near(eq: Equation, targets, scale: float, z0, m0, u0=None, max_rounds:
     def run(sel, short):
         ev = _General(eq, short)
         ts = t[sel]
-        mt, ut, ft, nl, nn, nr, _ = _gchain(ev, z0[sel], m0[sel], u0[sel], ts, False, max_rounds)
+        if _compiled_walks(eq, ev, ts):
+            # the same walk compiled, one point after the other (many laws of hundreds of complex
+            # atoms each: the vectorised residual costs n G K per proposal)
+            args = _general_args(eq, ev)
+            mt, ut, ok, cnt = _fastchain.walk_general(
+                np.ascontiguousarray(z0[sel]), np.ascontiguousarray(m0[sel]),
+                np.ascontiguousarray(u0[sel], dtype=complex), np.ascontiguousarray(ts), _NEAR_FIRST_STEP, *args,
+                max_rounds, ev.tol)
+            ft = ~ok
+            nl, nn, nr = (int(c) for c in cnt)
+        else:
+            mt, ut, ft, nl, nn, nr, _ = _gchain(ev, z0[sel], m0[sel], u0[sel], ts, False, max_rounds)
         if fallback and np.any(ft):
             r = _solve_general_rules(eq, ts[ft], scale, False, MAX_ROUNDS, None, short)
             mt[ft], ut[ft] = r.m, r.u
-        _, _, _, res, inner, _, _ = ev.newton(ts, mt, ut, 0)
+        if _compiled_walks(eq, ev, ts):
+            res, inner = _fastchain.residuals_general(np.ascontiguousarray(ts), mt, np.ascontiguousarray(ut),
+                                                      *_general_args(eq, ev))
+        else:
+            _, _, _, res, inner, _, _ = ev.newton(ts, mt, ut, 0)
         ver = (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mt.imag <= TOL_VERIFY * np.abs(mt))
         if not fallback:
             ver &= ~ft
@@ -879,7 +894,59 @@ def solve_near(eq: Equation, targets, scale: float, z0, m0, u0=None, max_rounds:
 
     if _long_laws(eq):
         return _lump_guard(eq, _short_first(eq, t, run))
+    if _contour_short(eq) and _compiled_walks(eq, _General(eq), t):
+        if eq.smooth_path:
+            # as the grid sweep: walks with the short real rules, kept where they stand for the
+            # contour rules at the solution, the other targets walked again with the contour rules
+            r = _contour_short_first(eq, t, run)
+        else:
+            r = run(np.ones(t.size, dtype=bool), False)
+            r.short = np.zeros(t.size, dtype=bool)
+        # where the short rules stand for the contour rules at a contour solution too (to
+        # _CONTOUR_SHORT_TOL in psi and in the tail mass), the CDF's tail mass is taken from them
+        # (some 40 real atoms per law instead of hundreds of complex ones)
+        rest = np.flatnonzero(~r.short & r.verified & (np.abs(r.m.imag) > 1e-9 * np.abs(r.m)))
+        if rest.size:
+            r.short[rest] = _contour_short_ok(eq, r.m[rest], r.u[rest])
+        return _lump_guard(eq, r)
     return _lump_guard(eq, run(np.ones(t.size, dtype=bool), False))
+
+
+# first step of a compiled walk from a nearby solution, as a share of the distance (the grid
+# sweep's walks from the left neighbour take the whole distance first too; a rejected step is
+# quartered)
+_NEAR_FIRST_STEP = 1.0
+
+
+def _general_args(eq: Equation, ev: "_General") -> tuple:
+    """The equation as the compiled general kernels take it (the rules of ``ev``)."""
+    return (eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c), np.ascontiguousarray(ev.V),
+            np.ascontiguousarray(ev.W), ev.k, ev.n)
+
+
+def _compiled_walks(eq: Equation, ev: "_General", t: np.ndarray) -> bool:
+    """Whether walks to the targets ``t`` run compiled (:func:`_fastchain.walk_general`,
+    :func:`_fastchain.vertical_general_complex`): numba is there, the rules of ``ev`` are short or
+    contour rules, and the grid itself is swept compiled for this equation (Gaussian weights, or
+    every law a contour rule) -- or the targets lie off the real axis (the moments' contour),
+    where no roots crowd."""
+    if not _fastchain._HAVE_NUMBA or not eq.ugroups:
+        return False
+    if not (ev.V.shape[1] <= _FAST_MAX_ATOMS or np.iscomplexobj(ev.V)):
+        return False
+    if np.all((t.imag > 0) | (t.real < 0)):
+        return True
+    return bool(eq.smooth_path or (_ORTHO_COMPILED and _all_contour(eq)))
+
+
+def _all_contour(eq: Equation) -> bool:
+    """Whether every law of ``D^2`` is a contour rule (its poles off the real axis) or an exact
+    law of two atoms (leaky ReLU: no crowd of roots near the real axis, whatever the weights), so
+    that orthogonal nets are swept compiled (:func:`_solve_general_rules`). Mixed activation lists
+    (GELU, SELU, leaky ReLU, ... in one net) are such equations."""
+    return eq.uses_contour and all(
+        (g.law.has_contour and g.law.cvalues is not None) or (g.law.kind == "discrete" and g.values.size <= 2)
+        for g in eq.ugroups)
 
 
 def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds: int = MAX_ROUNDS,
@@ -1636,13 +1703,21 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
     short = ev.V.shape[1] <= _FAST_MAX_ATOMS or np.iscomplexobj(ev.V)
     # orthogonal weights: compiled too when every law is a contour rule (its poles lie off the
     # real axis, so walks along the grid do not jump between crowded real-axis roots)
-    all_contour = eq.uses_contour and all(
-        g.law.has_contour and g.law.cvalues is not None for g in eq.ugroups)
+    all_contour = _all_contour(eq)
     compiled = (not record and _fastchain._HAVE_NUMBA and (eq.smooth_path or (_ORTHO_COMPILED and all_contour))
                 and bool(np.all(t.imag == 0)))
     grid = compiled and groups is not None  # the whole grid in one compiled sweep (short rules)
     fast = compiled and (short or grid)
     vertical = fast_vertical if compiled and short else vec_vertical
+    off_axis = not record and not bool(np.all(t.imag == 0)) and _compiled_walks(eq, ev, t)
+    if off_axis:
+        # complex targets (the moments' contour): the same vertical walks, compiled
+        def vertical(sel):
+            m, u, ok, cnt = _fastchain.vertical_general_complex(
+                np.ascontiguousarray(t[sel]), float(Y), float(eq.mean), *_general_args(eq, ev), ev.mu, max_rounds,
+                ev.tol)
+            counts[:] += cnt
+            return m, u, ~ok, None
     walk = vec_walk
 
     short_pts = None
@@ -1716,9 +1791,22 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
         # what the compiled walks leave gets one bounded vectorised try (e.g. at edges): a point
         # that fails there too would otherwise burn every round
         sel = np.flatnonzero(failed)
-        out_m[sel], out_u[sel], failed[sel], _ = vec_vertical(sel, min(max_rounds, _FALLBACK_ROUNDS))
+        if short:
+            # the same bounded vertical walks, compiled (many laws of hundreds of complex atoms:
+            # the vectorised residual costs n G K per proposal)
+            m_, u_, ok_, cnt = _fastchain.vertical_general(
+                np.ascontiguousarray(t.real[sel]), float(Y), float(eq.mean), *args, ev.mu,
+                min(max_rounds, _FALLBACK_ROUNDS), ev.tol)
+            counts[:] += cnt
+            out_m[sel], out_u[sel], failed[sel] = m_, u_, ~ok_
+        else:
+            out_m[sel], out_u[sel], failed[sel], _ = vec_vertical(sel, min(max_rounds, _FALLBACK_ROUNDS))
     if np.any(check):
-        _, _, _, res, inner, _, _ = ev.newton(t[check], out_m[check], out_u[check], 0)
+        if off_axis:
+            res, inner = _fastchain.residuals_general(np.ascontiguousarray(t[check]), out_m[check],
+                                                      np.ascontiguousarray(out_u[check]), *_general_args(eq, ev))
+        else:
+            _, _, _, res, inner, _, _ = ev.newton(t[check], out_m[check], out_u[check], 0)
         mc = out_m[check]
         failed[check] |= ~((res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mc.imag <= TOL_VERIFY * np.abs(mc)))
     verified = ~failed
@@ -1729,5 +1817,13 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
     if groups is not None and not record and bool(np.all(t.imag == 0)):
         certified = _certify_grid(eq, t.real, groups, out_m, out_u, verified, Y,
                                   short=short_pts if contour_short else None)
+    if short_pts is None and grid and np.iscomplexobj(ev.V) and _contour_short(eq):
+        # swept with the contour rules (orthogonal weights): where the short real rules stand for
+        # them at the solution (to _CONTOUR_SHORT_TOL in psi and in the tail mass) the CDF's tail
+        # mass is taken from the short rules (some 40 real atoms per law instead of hundreds of
+        # complex ones); the certificate above is for the contour rules' equation either way
+        short_pts = verified & (-out_m.imag > 1e-9 * np.abs(out_m))
+        if np.any(short_pts):
+            short_pts[short_pts] = _contour_short_ok(eq, out_m[short_pts], out_u[short_pts])
     return SolveResult(m=out_m, u=out_u, certified=certified, verified=verified,
                        n_lilypads=n_lily, n_newton=n_newton, n_rejected=n_rej, trace=tr, short=short_pts)
