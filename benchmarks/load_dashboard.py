@@ -78,6 +78,7 @@ def main(argv=None) -> int:
     ap.add_argument("--bursts", type=int, default=4, help=f"bursts of slider moves (<= {MAX_BURSTS})")
     ap.add_argument("--max-seconds", type=float, default=600.0, help="stop after this long, whatever happened")
     ap.add_argument("--server-timing", action="store_true", help="split each burst with the server's time stamps")
+    ap.add_argument("--profile", metavar="FILE", help="cProfile the server's event loop into FILE (pstats) and print its top")
     args = ap.parse_args(argv)
     if not 1 <= args.sessions <= MAX_SESSIONS or not 1 <= args.bursts <= MAX_BURSTS:
         ap.error(f"sessions must be in [1, {MAX_SESSIONS}] and bursts in [1, {MAX_BURSTS}]")
@@ -96,6 +97,8 @@ def main(argv=None) -> int:
     bursts: list[tuple[float, float]] = []  # per burst: (first key press, last session updated), epoch ms
     log = tempfile.TemporaryFile("w+")
     env = dict(os.environ, FPCORE_DASHBOARD_TIMING="1") if args.server_timing else None
+    if args.profile:
+        env = dict(env or os.environ, FPCORE_DASHBOARD_PROFILE=str(Path(args.profile).resolve()))
     with served([str(APP)], env=env, stderr=log) as (_, port), sync_playwright() as pw:
         base = f"http://127.0.0.1:{port}/app"
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -166,6 +169,11 @@ def main(argv=None) -> int:
         log.seek(0)
         server_split(log.read(), bursts, args.sessions)
     log.close()
+    if args.profile and Path(args.profile).exists():
+        import pstats
+
+        print(f"\nserver event loop (cProfile, {args.profile}), top 25 by cumulative time:")
+        pstats.Stats(args.profile).sort_stats("cumulative").print_stats(25)
     if errors:
         print("page errors:", *errors[:10], sep="\n  ")
     return 0 if ok and not errors else 1
