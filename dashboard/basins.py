@@ -26,6 +26,8 @@ import numpy as np
 from fpcore._basins import basins_of_equation
 from fpcore._equation import build_equation
 
+from .pool import GATE
+
 __all__ = ["BASIN_PIXELS", "BasinFrame", "basin_window", "compute_frame", "basin_rgba", "frame_png",
            "png_bytes", "prefetch"]  # fmt: skip
 
@@ -253,6 +255,7 @@ def prefetch(net, gram: str, trace, start: int = 1) -> threading.Thread:
 
     def run() -> None:
         for k in range(int(start), len(trace.centres)):
+            GATE.wait()  # every session's density first (dashboard.pool.DensityFirst)
             if _prefetch_token[0] != token:
                 return
             try:
