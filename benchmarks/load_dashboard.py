@@ -109,6 +109,10 @@ def main(argv=None) -> int:
             depth = 10 + (80 * i) // max(1, args.sessions - 1)  # depths 10 ... 90, as in the issue
             pages.append(open_session(browser, f"{base}?activation=relu&depth={depth}&base_width={300 + i}", errors))
         settle(pages, 180_000)
+        if args.profile:  # the statistics so far (page loads), to subtract: only the bursts are shown
+            time.sleep(6.0)  # (the server writes them every 5 s)
+            before = Path(args.profile + ".before")
+            before.write_bytes(Path(args.profile).read_bytes())
         for burst in range(args.bursts):
             if time.monotonic() > deadline:
                 print(f"stopped after {burst} bursts: --max-seconds reached")
@@ -170,13 +174,30 @@ def main(argv=None) -> int:
         server_split(log.read(), bursts, args.sessions)
     log.close()
     if args.profile and Path(args.profile).exists():
-        import pstats
-
-        print(f"\nserver event loop (cProfile, {args.profile}), top 25 by cumulative time:")
-        pstats.Stats(args.profile).sort_stats("cumulative").print_stats(25)
+        profile_bursts(args.profile)
     if errors:
         print("page errors:", *errors[:10], sep="\n  ")
     return 0 if ok and not errors else 1
+
+
+def profile_bursts(path: str, top: int = 40) -> None:
+    """The server event loop's profile during the bursts: the statistics written after the bursts
+    minus those written before them (cProfile, per function: own and cumulative seconds, calls)."""
+    import pstats
+
+    after = pstats.Stats(path).stats
+    before_path = Path(path + ".before")
+    before = pstats.Stats(str(before_path)).stats if before_path.exists() else {}
+    rows = []
+    for fn, (cc, nc, tt, ct, _) in after.items():
+        b = before.get(fn, (0, 0, 0.0, 0.0, None))
+        rows.append((ct - b[3], tt - b[2], nc - b[1], fn))
+    total = max((r[0] for r in rows), default=0.0)
+    print(f"\nserver event loop during the bursts (cProfile; the busiest entry {total:.1f} s), "
+          f"top {top} by cumulative seconds (cumulative, own, calls, function):")
+    for ct, tt, nc, (file, line, name) in sorted(rows, reverse=True)[:top]:
+        short = "/".join(Path(file).parts[-2:]) if file != "~" else ""
+        print(f"  {ct:8.2f} {tt:8.2f} {nc:8d}  {short}:{line}({name})")
 
 
 def server_split(text: str, bursts: list, sessions: int) -> None:

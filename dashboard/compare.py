@@ -22,6 +22,7 @@ import param
 from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
+from .markup import HTML, Markdown
 from .presets import download_name
 
 __all__ = ["MAX_PINS", "Pinned", "pin_result", "compare_table", "ComparePanel", "DepthAnimation", "depth_networks",
@@ -126,8 +127,8 @@ class ComparePanel(pn.viewable.Viewer):
         self.b_clear = pn.widgets.Button(label="Clear pins", color="light", css_classes=["w-clear-pins"])
         self.b_pin.on_click(lambda _: self.pin())
         self.b_clear.on_click(lambda _: self.clear())
-        self.table = pn.pane.Markdown(compare_table([]), sizing_mode="stretch_width", css_classes=["compare-table"])
-        self.legend = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.table = Markdown(compare_table([]), sizing_mode="stretch_width", css_classes=["compare-table"])
+        self.legend = HTML("", sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.Row(self.b_pin, self.b_clear),
             self.legend,
@@ -213,7 +214,7 @@ class DepthAnimation(pn.viewable.Viewer):
         self.player.param.watch(self._on_frame, "value")
         self.b_pre = pn.widgets.Button(label="Precompute frames", color="light", css_classes=["w-depth-precompute"])
         self.b_pre.on_click(lambda _: self.precompute())
-        self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.status = Markdown("", sizing_mode="stretch_width")
         self._thread: threading.Thread | None = None
         self._layout = pn.Column(pn.Row(self.player, self.b_pre), self.status, self.fig, sizing_mode="stretch_width")
 
