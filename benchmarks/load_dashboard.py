@@ -22,6 +22,8 @@ Usage::
     python benchmarks/load_dashboard.py                      # 10 sessions, 4 bursts
     python benchmarks/load_dashboard.py --sessions 5 --bursts 3
     python benchmarks/load_dashboard.py --server-timing      # also: when the server saw each burst
+    python benchmarks/load_dashboard.py --num-procs 2        # two server processes (panel serve --num-procs)
+    python benchmarks/load_dashboard.py --profile FILE       # cProfile of the server's event loop in the bursts
 
 ``--server-timing`` serves with ``FPCORE_DASHBOARD_TIMING=1`` and splits each burst with the
 server's own time stamps: first key press -> the server sees the burst's last key press (its
@@ -78,6 +80,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bursts", type=int, default=4, help=f"bursts of slider moves (<= {MAX_BURSTS})")
     ap.add_argument("--max-seconds", type=float, default=600.0, help="stop after this long, whatever happened")
     ap.add_argument("--server-timing", action="store_true", help="split each burst with the server's time stamps")
+    ap.add_argument("--num-procs", type=int, default=1,
+                    help="server processes (panel serve --num-procs; sessions are spread over them)")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the server's event loop into FILE (pstats) and print its top")
     args = ap.parse_args(argv)
     if not 1 <= args.sessions <= MAX_SESSIONS or not 1 <= args.bursts <= MAX_BURSTS:
@@ -99,7 +103,8 @@ def main(argv=None) -> int:
     env = dict(os.environ, FPCORE_DASHBOARD_TIMING="1") if args.server_timing else None
     if args.profile:
         env = dict(env or os.environ, FPCORE_DASHBOARD_PROFILE=str(Path(args.profile).resolve()))
-    with served([str(APP)], env=env, stderr=log) as (_, port), sync_playwright() as pw:
+    extra = ["--num-procs", str(args.num_procs)] if args.num_procs != 1 else None
+    with served([str(APP)], env=env, stderr=log, extra=extra) as (_, port), sync_playwright() as pw:
         base = f"http://127.0.0.1:{port}/app"
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         pages = []
@@ -152,7 +157,7 @@ def main(argv=None) -> int:
         browser.close()
 
     load = os.getloadavg()
-    print(f"\n{args.sessions} sessions on one server, {len(all_seen)} bursts, Chromium headless, {os.cpu_count()} CPUs, "
+    print(f"\n{args.sessions} sessions on one server ({args.num_procs} process(es)), {len(all_seen)} bursts, Chromium headless, {os.cpu_count()} CPUs, "
           f"load average {load[0]:.1f} {load[1]:.1f}\n")  # fmt: skip
     if not latencies:
         print("no update seen")
