@@ -123,6 +123,7 @@ class ComparePanel(pn.viewable.Viewer):
         for i in range(MAX_PINS):
             self.fig_density.line("x", "y", source=self.srcd[i], color=COLOURS[i], line_width=2.5)
             self.fig_cdf.line("x", "y", source=self.srcc[i], color=COLOURS[i], line_width=2.5)
+        self.fig_density.css_classes, self.fig_cdf.css_classes = ["p-compare-density"], ["p-compare-cdf"]
         self.b_pin = pn.widgets.Button(label="Pin this spectrum", color="primary", css_classes=["w-pin"])
         self.b_clear = pn.widgets.Button(label="Clear pins", color="light", css_classes=["w-clear-pins"])
         self.b_pin.on_click(lambda _: self.pin())
@@ -208,6 +209,7 @@ class DepthAnimation(pn.viewable.Viewer):
         self.src = ColumnDataSource(data={"x": [], "y": []})
         self.fig = _log_figure("Spectrum as depth grows", "λ ρ(λ)", height=320)
         self.fig.line("x", "y", source=self.src, color=COLOURS[0], line_width=2.5)
+        self.fig.css_classes = ["p-depth-animation"]
         self.player = pn.widgets.Player(label="Depth L", start=1, end=self.max_depth, value=1, interval=500,
                                         loop_policy="once", show_loop_controls=False, width=420,
                                         css_classes=["w-depth-player"])  # fmt: skip

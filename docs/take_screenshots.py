@@ -7,7 +7,7 @@ to nothing else) and writes into ``docs/``:
 * ``basins.png``, ``basins-gelu.png``: the solver planes (z-plane lilypads, m-plane basins with
   the Kantorovich ball and Newton iterates) at lilypad step 2 for ReLU and GELU;
 * ``compare.png``: pin-and-compare with two pinned depths;
-* ``depth-animation.png``: a frame of the depth animation (the Player stepped to L = 3);
+* ``depth-animation.png``: a frame of the depth animation (the Player stepped to L = 4);
 * ``dashboard-1024x768.png``, ``dashboard-1024x768-solver.png``: the page and the solver planes
   at 1024 x 768 (a projector).
 
@@ -45,17 +45,23 @@ def solver_step(page, step: int) -> None:
     settle(page)
 
 
-def solver_shot(page, path: Path) -> None:
-    """The caption, the Player and both planes in one picture."""
-    top = page.locator(".w-player").first.bounding_box()
-    z = page.locator(".p-zplane canvas").first.bounding_box()
-    m = page.locator(".p-mplane canvas").first.bounding_box()
-    x0 = min(z["x"], m["x"], top["x"]) - 8
-    y0 = top["y"] - 8
-    x1 = max(z["x"] + z["width"], m["x"] + m["width"]) + 8
-    y1 = max(z["y"] + z["height"], m["y"] + m["height"]) + 8
-    page.screenshot(path=str(path), clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}, full_page=True)
+def shot(page, selectors: list[str], path: Path, pad: int = 8) -> None:
+    """A picture of the smallest box around the first element of each selector (viewport
+    coordinates: the first element is scrolled to just below the page's fixed header first)."""
+    page.locator(selectors[0]).first.evaluate("e => { e.scrollIntoView({block: 'start'}); window.scrollBy(0, -90); }")
+    page.wait_for_timeout(600)
+    boxes = [page.locator(s).first.bounding_box() for s in selectors]
+    x0 = max(0, min(b["x"] for b in boxes) - pad)
+    y0 = max(0, min(b["y"] for b in boxes) - pad)
+    x1 = max(b["x"] + b["width"] for b in boxes) + pad
+    y1 = max(b["y"] + b["height"] for b in boxes) + pad
+    page.screenshot(path=str(path), clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
     print("wrote", path.relative_to(ROOT))
+
+
+def solver_shot(page, path: Path) -> None:
+    """The Player, the caption and both planes in one picture."""
+    shot(page, [".w-player", ".p-zplane canvas", ".p-mplane canvas", ".w-target"], path)
 
 
 def main() -> int:
@@ -77,28 +83,27 @@ def main() -> int:
         print("wrote docs/screenshot.png")
         solver_step(page, 2)
         solver_shot(page, DOCS / "basins.png")
-        # pin and compare: depth 10, then depth 30
+        # pin and compare: depth 10, then depth 20
+        page.set_viewport_size({"width": 1280, "height": 1000})
         page.locator(".teacher-tools").first.scroll_into_view_if_needed()
         page.locator(".w-pin button").first.click()
         settle(page)
-        page.goto(f"{base}?activation=relu&depth=30&base_width=400")
-        page.wait_for_function(REST_LOADED_JS, timeout=120_000)
-        settle(page)
-        page.locator(".teacher-tools").first.scroll_into_view_if_needed()
+        page.locator(".w-depth .noUi-handle").first.focus()
+        for _ in range(10):
+            page.keyboard.press("ArrowRight")
+            page.wait_for_timeout(150)
+        page.get_by_text(re.compile(r"L = 20\b")).first.wait_for(timeout=60_000)
+        settle(page, 2000)
         page.locator(".w-pin button").first.click()
-        settle(page, 2500)
-        tools = page.locator(".teacher-tools").first
-        tools.screenshot(path=str(DOCS / "compare.png"))
-        print("wrote docs/compare.png")
-        # depth animation: the Player two steps on
-        player = page.locator(".w-depth-player").first
-        player.scroll_into_view_if_needed()
-        for _ in range(2):
+        page.get_by_text("2. relu L20").first.wait_for(timeout=60_000)
+        settle(page, 2000)
+        shot(page, [".w-pin", ".p-compare-density canvas", ".p-compare-cdf canvas", ".compare-table"], DOCS / "compare.png")
+        # depth animation: the Player stepped on to L = 4
+        for _ in range(3):
             page.locator(".w-depth-player .next").first.click()
             settle(page, 800)
         settle(page, 2000)
-        tools.screenshot(path=str(DOCS / "depth-animation.png"))
-        print("wrote docs/depth-animation.png")
+        shot(page, [".w-depth-player", ".p-depth-animation canvas"], DOCS / "depth-animation.png")
         page.close()
 
         page = open_page(browser, f"{base}?activation=gelu&depth=10&sigma_w2=2.0&base_width=400", errors,
@@ -115,7 +120,7 @@ def main() -> int:
         page.screenshot(path=str(DOCS / "dashboard-1024x768.png"))
         print("wrote docs/dashboard-1024x768.png")
         solver_step(page, 2)
-        page.locator(".w-player").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.locator(".w-target").first.evaluate("e => { e.scrollIntoView({block: 'start'}); window.scrollBy(0, -90); }")
         page.wait_for_timeout(500)
         page.screenshot(path=str(DOCS / "dashboard-1024x768-solver.png"))
         print("wrote docs/dashboard-1024x768-solver.png")
