@@ -74,24 +74,26 @@ class DensityFirst:
     def __init__(self, quiet: float = 0.3, max_wait: float = 2.0):
         self.quiet, self.max_wait = float(quiet), float(max_wait)
         self._lock = threading.Lock()
-        self._pending: set = set()
+        self._pending: dict = {}  # owner -> since when its density is on its way
         self._last = -1e9
 
     def set(self, owner, pending: bool) -> None:
         """``owner`` (a session) has a density on its way (True) or none any more (False)."""
         with self._lock:
             if pending:
-                self._pending.add(owner)
-            elif owner in self._pending:
-                self._pending.discard(owner)
+                self._pending[owner] = time.monotonic()
+            elif self._pending.pop(owner, None) is not None:
                 self._last = time.monotonic()
 
     def wait_s(self) -> float:
-        """Seconds until other work may start (``quiet`` while a density is pending; 0: now)."""
+        """Seconds until other work may start (``quiet`` while a density is pending; 0: now). A
+        density pending for longer than ``max_wait`` holds nothing (no job waits longer anyway,
+        and a session that never delivers its density must not slow every other one)."""
+        now = time.monotonic()
         with self._lock:
-            if self._pending:
+            if any(now - t < self.max_wait for t in self._pending.values()):
                 return self.quiet if self.quiet > 0 else 1e-3
-            return max(0.0, self._last + self.quiet - time.monotonic())
+            return max(0.0, self._last + self.quiet - now)
 
     def wait(self, limit: float | None = None) -> None:
         """Block (a worker thread, never the event loop) until other work may start, at most
