@@ -22,6 +22,8 @@ Usage::
     python benchmarks/load_dashboard.py                      # 10 sessions, 4 bursts
     python benchmarks/load_dashboard.py --sessions 5 --bursts 3
     python benchmarks/load_dashboard.py --server-timing      # also: when the server saw each burst
+    python benchmarks/load_dashboard.py --num-procs 2        # two server processes (panel serve --num-procs)
+    python benchmarks/load_dashboard.py --profile FILE       # cProfile of the server's event loop in the bursts
 
 ``--server-timing`` serves with ``FPCORE_DASHBOARD_TIMING=1`` and splits each burst with the
 server's own time stamps: first key press -> the server sees the burst's last key press (its
@@ -78,6 +80,9 @@ def main(argv=None) -> int:
     ap.add_argument("--bursts", type=int, default=4, help=f"bursts of slider moves (<= {MAX_BURSTS})")
     ap.add_argument("--max-seconds", type=float, default=600.0, help="stop after this long, whatever happened")
     ap.add_argument("--server-timing", action="store_true", help="split each burst with the server's time stamps")
+    ap.add_argument("--num-procs", type=int, default=1,
+                    help="server processes (panel serve --num-procs; sessions are spread over them)")
+    ap.add_argument("--profile", metavar="FILE", help="cProfile the server's event loop into FILE (pstats) and print its top")
     args = ap.parse_args(argv)
     if not 1 <= args.sessions <= MAX_SESSIONS or not 1 <= args.bursts <= MAX_BURSTS:
         ap.error(f"sessions must be in [1, {MAX_SESSIONS}] and bursts in [1, {MAX_BURSTS}]")
@@ -96,7 +101,10 @@ def main(argv=None) -> int:
     bursts: list[tuple[float, float]] = []  # per burst: (first key press, last session updated), epoch ms
     log = tempfile.TemporaryFile("w+")
     env = dict(os.environ, FPCORE_DASHBOARD_TIMING="1") if args.server_timing else None
-    with served([str(APP)], env=env, stderr=log) as (_, port), sync_playwright() as pw:
+    if args.profile:
+        env = dict(env or os.environ, FPCORE_DASHBOARD_PROFILE=str(Path(args.profile).resolve()))
+    extra = ["--num-procs", str(args.num_procs)] if args.num_procs != 1 else None
+    with served([str(APP)], env=env, stderr=log, extra=extra) as (_, port), sync_playwright() as pw:
         base = f"http://127.0.0.1:{port}/app"
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         pages = []
@@ -106,6 +114,10 @@ def main(argv=None) -> int:
             depth = 10 + (80 * i) // max(1, args.sessions - 1)  # depths 10 ... 90, as in the issue
             pages.append(open_session(browser, f"{base}?activation=relu&depth={depth}&base_width={300 + i}", errors))
         settle(pages, 180_000)
+        if args.profile:  # the statistics so far (page loads), to subtract: only the bursts are shown
+            time.sleep(6.0)  # (the server writes them every 5 s)
+            before = Path(args.profile + ".before")
+            before.write_bytes(Path(args.profile).read_bytes())
         for burst in range(args.bursts):
             if time.monotonic() > deadline:
                 print(f"stopped after {burst} bursts: --max-seconds reached")
@@ -145,7 +157,7 @@ def main(argv=None) -> int:
         browser.close()
 
     load = os.getloadavg()
-    print(f"\n{args.sessions} sessions on one server, {len(all_seen)} bursts, Chromium headless, {os.cpu_count()} CPUs, "
+    print(f"\n{args.sessions} sessions on one server ({args.num_procs} process(es)), {len(all_seen)} bursts, Chromium headless, {os.cpu_count()} CPUs, "
           f"load average {load[0]:.1f} {load[1]:.1f}\n")  # fmt: skip
     if not latencies:
         print("no update seen")
@@ -166,9 +178,31 @@ def main(argv=None) -> int:
         log.seek(0)
         server_split(log.read(), bursts, args.sessions)
     log.close()
+    if args.profile and Path(args.profile).exists():
+        profile_bursts(args.profile)
     if errors:
         print("page errors:", *errors[:10], sep="\n  ")
     return 0 if ok and not errors else 1
+
+
+def profile_bursts(path: str, top: int = 40) -> None:
+    """The server event loop's profile during the bursts: the statistics written after the bursts
+    minus those written before them (cProfile, per function: own and cumulative seconds, calls)."""
+    import pstats
+
+    after = pstats.Stats(path).stats
+    before_path = Path(path + ".before")
+    before = pstats.Stats(str(before_path)).stats if before_path.exists() else {}
+    rows = []
+    for fn, (cc, nc, tt, ct, _) in after.items():
+        b = before.get(fn, (0, 0, 0.0, 0.0, None))
+        rows.append((ct - b[3], tt - b[2], nc - b[1], fn))
+    total = max((r[0] for r in rows), default=0.0)
+    print(f"\nserver event loop during the bursts (cProfile; the busiest entry {total:.1f} s), "
+          f"top {top} by cumulative seconds (cumulative, own, calls, function):")
+    for ct, tt, nc, (file, line, name) in sorted(rows, reverse=True)[:top]:
+        short = "/".join(Path(file).parts[-2:]) if file != "~" else ""
+        print(f"  {ct:8.2f} {tt:8.2f} {nc:8d}  {short}:{line}({name})")
 
 
 def server_split(text: str, bursts: list, sessions: int) -> None:

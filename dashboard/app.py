@@ -23,6 +23,7 @@ from panel.theme.fast import Fast
 
 try:
     from dashboard import evidence, plots, views
+    from dashboard.markup import HTML, DataFrame, Markdown
     from dashboard import teacher as _teacher  # dash-views
     from dashboard.state import (GRAMS, PROFILES, RANGES, TIME_LIMIT, URL_PARAMETERS, X_FROM, DashboardState,
                                  JobRunner, grid_quantile, network_args, timing_mark,
@@ -30,6 +31,7 @@ try:
 except ImportError:  # served from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from dashboard import evidence, plots, views
+    from dashboard.markup import HTML, DataFrame, Markdown
     from dashboard import teacher as _teacher  # dash-views
     from dashboard.state import (GRAMS, PROFILES, RANGES, TIME_LIMIT, URL_PARAMETERS, X_FROM, DashboardState,
                                  JobRunner, grid_quantile, network_args, timing_mark,
@@ -137,6 +139,25 @@ def _url_value(v) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
+_SCATTER: dict = {}  # (tables, metric, target, epoch) -> the study's scatter, shared by all sessions
+
+
+def _scatter_data(df, metric, target, epoch, prediction) -> dict:
+    """:func:`evidence.scatter_data`, computed once per study table and choice (the study's
+    correlations do not depend on the current network; every session's update redrew them on the
+    event loop, 15-20 ms each on an idle machine). The key holds the tables themselves, so an id
+    is never reused while its entry lives."""
+    key = (id(df), id(prediction), metric, target, epoch)
+    hit = _SCATTER.get(key)
+    if hit is not None and hit[0] is df and hit[1] is prediction:
+        return hit[2]
+    data = evidence.scatter_data(df, metric, target, epoch, prediction)
+    if len(_SCATTER) >= 64:
+        _SCATTER.clear()
+    _SCATTER[key] = (df, prediction, data)
+    return data
+
+
 class _Event:
     __slots__ = ("name", "new")
 
@@ -162,7 +183,7 @@ class DashboardApp(pn.viewable.Viewer):
         # "computing…" while results are on their way: a fixed-size text, because showing, hiding
         # or restyling an element (a LoadingSpinner) made the browser lay out the whole page again
         # (over a second on a loaded 2-core machine) ahead of the very patch the user waits for.
-        self.w_busy = pn.pane.HTML(BUSY_IDLE, width=110, height=24, margin=(12, 0, 0, 8), css_classes=["w-busy"],
+        self.w_busy = HTML(BUSY_IDLE, width=110, height=24, margin=(12, 0, 0, 8), css_classes=["w-busy"],
                                    stylesheets=[BUSY_CSS])  # fmt: skip
         changes = []
         if state is None:
@@ -398,15 +419,15 @@ class DashboardApp(pn.viewable.Viewer):
             fig.styles = {"flex": "1 1 340px"}
         self.z_pane = pn.pane.Bokeh(self.zplane.figure, max_width=560, styles={"flex": "1 1 340px"}, **flex)
         self.m_pane = pn.pane.Bokeh(self.mplane.figure, max_width=560, styles={"flex": "1 1 340px"}, **flex)
-        self.metrics_pane = pn.pane.DataFrame(
+        self.metrics_pane = DataFrame(
             views.metrics_frame(None), index=False, justify="left", sizing_mode="stretch_width",
             styles={"font-size": "12.5px"}, css_classes=["p-metrics"],
         )  # fmt: skip
-        self.details_note_pane = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["p-details-note"],
+        self.details_note_pane = Markdown("", sizing_mode="stretch_width", css_classes=["p-details-note"],
                                                   styles={"font-size": "12.5px", "color": "#a33"})  # fmt: skip
-        self.title_pane = pn.pane.Markdown(f"#### {views.title(s.result)}", margin=(0, 10),
+        self.title_pane = Markdown(f"#### {views.title(s.result)}", margin=(0, 10),
                                            sizing_mode="stretch_width")  # fmt: skip
-        self.caption_pane = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"})
+        self.caption_pane = Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"})
         self._build_evidence()
         self._draw_density()
         self._draw_details()
@@ -485,7 +506,7 @@ class DashboardApp(pn.viewable.Viewer):
         self.evidence_plot = plots.EvidencePlot()
         self.evidence_pane = pn.pane.Bokeh(self.evidence_plot.figure, sizing_mode="stretch_width", min_width=300,
                                            max_width=640, styles={"flex": "2 1 400px"})  # fmt: skip
-        self.evidence_text = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"},
+        self.evidence_text = Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"},
                                               min_width=260)  # fmt: skip
         self._load_evidence_study()
         self.w_evidence_study.param.watch(lambda *_: (self._load_evidence_study(), self._apply(self._draw_evidence)), "value")
@@ -562,9 +583,8 @@ class DashboardApp(pn.viewable.Viewer):
             self.evidence_text.object = "The study's results (`experiments/results/`) are not available here."
             return
         metric = self.w_evidence.value
-        data = evidence.scatter_data(
-            self.evidence_df, metric, self.w_evidence_target.value, self.w_evidence_epoch.value, self.evidence_prediction
-        )
+        data = _scatter_data(self.evidence_df, metric, self.w_evidence_target.value, self.w_evidence_epoch.value,
+                             self.evidence_prediction)  # fmt: skip
         current = self._evidence_marker(metric)
         shown = float("nan") if current is None else current
         self.evidence_plot.update(data, evidence.METRICS[metric], shown, ylabel=data["target_label"])
@@ -805,6 +825,11 @@ class DashboardApp(pn.viewable.Viewer):
             accent="#1f5fa8",
             theme_toggle=False,
             design=OfflineFast,
+            # No template busy spinner: Panel sets every session's spinner (pn.state is global) on
+            # each event of any session, so ten students' key presses sent 10 x 10 spinner patches
+            # through the one event loop (cProfile: 10.7 of 53 s busy in a two-burst run). The
+            # page's own "computing…" indicator (w_busy) is per session.
+            busy_indicator=None,
         )
         template.config.raw_css.append(NARROW_CSS)
         return template

@@ -26,14 +26,16 @@ import numpy as np
 from fpcore._basins import basins_of_equation
 from fpcore._equation import build_equation
 
+from .pool import GATE
+
 __all__ = ["BASIN_PIXELS", "BasinFrame", "basin_window", "compute_frame", "basin_rgba", "frame_png",
            "png_bytes", "prefetch"]  # fmt: skip
 
 BASIN_PIXELS = 256  # pixels per side of a frame
 BASIN_BLOCK = 4  # preview blocks (see fpcore._basins.basins_of_equation)
 MAX_ITER = 24  # Newton steps per pixel in the live view (slower starts are drawn as not converged)
-ATOMS = 16  # atoms per law of D^2 in the live view: its 16-node Gauss rule (roots agree with the
-# full laws' to <= 1e-9 of the window on the benchmark chains; 25 % faster for deep tanh nets)
+ATOMS = 16  # short Gauss rules of laws of D^2 in the live view, used where their error bound allows
+# (1e-10 relative; the full law elsewhere: the picture is the full law's, several times faster)
 _PROBE = 48  # pixels per side of the coarse pass that locates the basin boundary
 _BALL_FRACTION = 1.0 / 25.0  # the ball's radius is at least this fraction of the half-width
 _CACHE = 256
@@ -253,6 +255,7 @@ def prefetch(net, gram: str, trace, start: int = 1) -> threading.Thread:
 
     def run() -> None:
         for k in range(int(start), len(trace.centres)):
+            GATE.wait()  # every session's density first (dashboard.pool.DensityFirst)
             if _prefetch_token[0] != token:
                 return
             try:

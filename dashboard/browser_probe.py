@@ -9,7 +9,9 @@ can wait for a plot to change without knowing its data.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -82,7 +84,9 @@ def start_server(apps: list[str], port: int, extra: list[str] | None = None, env
     for the websocket); returns once the port accepts connections (the setup script has run)."""
     cmd = [sys.executable, "-m", "panel", "serve", *apps, "--setup", str(SETUP), "--address", "127.0.0.1",
            "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}", *(extra or [])]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=env)
+    # its own process group: with --num-procs the forked server processes are stopped with it
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=env,
+                            start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + timeout  # the setup script compiles fpcore's kernels on a first run
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -102,13 +106,22 @@ def start_server(apps: list[str], port: int, extra: list[str] | None = None, env
 
 
 def stop_server(proc: subprocess.Popen) -> None:
-    """Stop a server from :func:`start_server` (SIGTERM, then SIGKILL after 10 s)."""
-    proc.terminate()
+    """Stop a server from :func:`start_server` and its process group (forked server processes of
+    ``--num-procs``, worker processes): SIGTERM, then SIGKILL after 10 s."""
+    def group(sig) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    group(signal.SIGTERM)
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        group(signal.SIGKILL)
         proc.wait(10)
+    time.sleep(0.5)
+    group(signal.SIGKILL)  # forked servers that outlived the parent
 
 
 @contextlib.contextmanager

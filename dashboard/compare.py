@@ -22,6 +22,7 @@ import param
 from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
+from .markup import HTML, Markdown
 from .presets import download_name
 
 __all__ = ["MAX_PINS", "Pinned", "pin_result", "compare_table", "ComparePanel", "DepthAnimation", "depth_networks",
@@ -122,12 +123,13 @@ class ComparePanel(pn.viewable.Viewer):
         for i in range(MAX_PINS):
             self.fig_density.line("x", "y", source=self.srcd[i], color=COLOURS[i], line_width=2.5)
             self.fig_cdf.line("x", "y", source=self.srcc[i], color=COLOURS[i], line_width=2.5)
+        self.fig_density.css_classes, self.fig_cdf.css_classes = ["p-compare-density"], ["p-compare-cdf"]
         self.b_pin = pn.widgets.Button(label="Pin this spectrum", color="primary", css_classes=["w-pin"])
         self.b_clear = pn.widgets.Button(label="Clear pins", color="light", css_classes=["w-clear-pins"])
         self.b_pin.on_click(lambda _: self.pin())
         self.b_clear.on_click(lambda _: self.clear())
-        self.table = pn.pane.Markdown(compare_table([]), sizing_mode="stretch_width", css_classes=["compare-table"])
-        self.legend = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.table = Markdown(compare_table([]), sizing_mode="stretch_width", css_classes=["compare-table"])
+        self.legend = HTML("", sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.Row(self.b_pin, self.b_clear),
             self.legend,
@@ -207,13 +209,14 @@ class DepthAnimation(pn.viewable.Viewer):
         self.src = ColumnDataSource(data={"x": [], "y": []})
         self.fig = _log_figure("Spectrum as depth grows", "λ ρ(λ)", height=320)
         self.fig.line("x", "y", source=self.src, color=COLOURS[0], line_width=2.5)
+        self.fig.css_classes = ["p-depth-animation"]
         self.player = pn.widgets.Player(label="Depth L", start=1, end=self.max_depth, value=1, interval=500,
                                         loop_policy="once", show_loop_controls=False, width=420,
                                         css_classes=["w-depth-player"])  # fmt: skip
         self.player.param.watch(self._on_frame, "value")
         self.b_pre = pn.widgets.Button(label="Precompute frames", color="light", css_classes=["w-depth-precompute"])
         self.b_pre.on_click(lambda _: self.precompute())
-        self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.status = Markdown("", sizing_mode="stretch_width")
         self._thread: threading.Thread | None = None
         self._layout = pn.Column(pn.Row(self.player, self.b_pre), self.status, self.fig, sizing_mode="stretch_width")
 

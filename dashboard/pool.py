@@ -38,7 +38,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Job", "Dropped", "TimedOut", "FairThreadPool", "ProcessPool"]
+__all__ = ["Job", "Dropped", "TimedOut", "FairThreadPool", "ProcessPool", "DensityFirst", "GATE"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,60 @@ class TimedOut(Exception):
     def __init__(self, seconds: float):
         super().__init__(f"stopped after {seconds:.0f} s, the time limit for one computation on this server")
         self.seconds = seconds
+
+
+class DensityFirst:
+    """Across every session of the server: work other than a density (lane ``"spectrum"``) starts
+    only once no session has a density on its way, and ``quiet`` seconds after the last one was
+    delivered; a job waits so at most ``max_wait`` seconds.
+
+    A class moving its sliders at once (a burst of key presses from many sessions) thus gets every
+    student's density before any lilypad chain, basin frame, decile or Evidence job takes a core
+    from the densities, the event loop that sends them and the browsers that draw them.
+
+    >>> gate = DensityFirst(quiet=0.0)
+    >>> gate.set("a", True); gate.wait_s() > 0
+    True
+    >>> gate.set("a", False); gate.wait_s()
+    0.0
+    """
+
+    def __init__(self, quiet: float = 0.3, max_wait: float = 2.0):
+        self.quiet, self.max_wait = float(quiet), float(max_wait)
+        self._lock = threading.Lock()
+        self._pending: dict = {}  # owner -> since when its density is on its way
+        self._last = -1e9
+
+    def set(self, owner, pending: bool) -> None:
+        """``owner`` (a session) has a density on its way (True) or none any more (False)."""
+        with self._lock:
+            if pending:
+                self._pending[owner] = time.monotonic()
+            elif self._pending.pop(owner, None) is not None:
+                self._last = time.monotonic()
+
+    def wait_s(self) -> float:
+        """Seconds until other work may start (``quiet`` while a density is pending; 0: now). A
+        density pending for longer than ``max_wait`` holds nothing (no job waits longer anyway,
+        and a session that never delivers its density must not slow every other one)."""
+        now = time.monotonic()
+        with self._lock:
+            if any(now - t < self.max_wait for t in self._pending.values()):
+                return self.quiet if self.quiet > 0 else 1e-3
+            return max(0.0, self._last + self.quiet - now)
+
+    def wait(self, limit: float | None = None) -> None:
+        """Block (a worker thread, never the event loop) until other work may start, at most
+        ``limit`` (default ``max_wait``) seconds."""
+        end = time.monotonic() + (self.max_wait if limit is None else limit)
+        while True:
+            w = min(self.wait_s(), end - time.monotonic())
+            if w <= 0:
+                return
+            time.sleep(min(w, 0.05))
+
+
+GATE = DensityFirst()
 
 
 @dataclass(eq=False)
@@ -71,6 +125,7 @@ class Job:
     live: Callable[[], bool] = field(default=lambda: True)
     time_limit: float = 0.0  # process pool: seconds before the task is stopped (0: none)
     seq: int = 0
+    t_put: float = 0.0
     future: Future = field(default_factory=Future)
 
 
@@ -90,6 +145,7 @@ class _FairQueue:
     def put(self, job: Job) -> Future:
         with self._cv:
             job.seq = next(self._seq)
+            job.t_put = time.monotonic()
             self._jobs.append(job)
             self._cv.notify()
         return job.future
@@ -116,12 +172,20 @@ class _FairQueue:
                     if dead:
                         break
                     ready = [j for j in self._jobs if self._running.get((j.owner, j.lane), 0) < self.per_owner]
+                    # densities first (GATE): other work waits while any session's density is on
+                    # its way, at most GATE.max_wait seconds
+                    gate = GATE.wait_s() if any(j.lane != "spectrum" for j in ready) else 0.0
+                    if gate > 0:
+                        now = time.monotonic()
+                        ready = [j for j in ready if j.lane == "spectrum" or now - j.t_put >= GATE.max_wait]
                     if ready:
                         job = min(ready, key=lambda j: (j.priority, self._served.get(j.owner, -1), j.seq))
                         self._jobs.remove(job)
                         key = (job.owner, job.lane)
                         self._running[key] = self._running.get(key, 0) + 1
                         self._served[job.owner] = next(self._tick)
+                    elif gate > 0:
+                        self._cv.wait(min(gate, 0.05))
                     else:
                         self._cv.wait()
             for j in dead:  # outside the lock: the futures' callbacks run here

@@ -42,7 +42,7 @@ import param
 
 import fpcore
 
-from .pool import Dropped, FairThreadPool, Job, ProcessPool, TimedOut
+from .pool import GATE, Dropped, FairThreadPool, Job, ProcessPool, TimedOut
 
 __all__ = [
     "PROFILES",
@@ -692,6 +692,8 @@ class JobRunner:
                 self._running[kind] = job
             else:
                 self._waiting[kind] = job  # replaces an older waiting request: it will never run
+        if kind == "spectrum":
+            GATE.set(self, True)  # other sessions' secondary work waits for this density
         if start and kind == "spectrum":
             # The density is what the user waits for: into the pool at once (a next-tick hop cost
             # about 25 ms on a loaded machine; the worker's solver releases the GIL).
@@ -715,6 +717,7 @@ class JobRunner:
         self.closed = True
         with self._lock:
             self._waiting.clear()
+        GATE.set(self, False)
         _THREADS.forget(self)
         _PROCESSES.forget(self)
 
@@ -789,16 +792,23 @@ class JobRunner:
         exc = fut.exception()
         if _TIMING and job.t0:
             timing_mark(f"job-end:{job.kind}:{time.monotonic() - job.t0:.2f}s:{type(exc).__name__ if exc else 'ok'}")
-        if self.is_latest(job.kind, job.seq) and not isinstance(exc, Dropped):
-            try:
-                if exc is not None:
-                    job.fail(exc)
-                else:
-                    job.done(fut.result())
-            finally:
+        try:
+            if self.is_latest(job.kind, job.seq) and not isinstance(exc, Dropped):
+                try:
+                    if exc is not None:
+                        job.fail(exc)
+                    else:
+                        job.done(fut.result())
+                finally:
+                    self._busy()
+            else:
                 self._busy()
-        else:
-            self._busy()
+        finally:
+            if job.kind == "spectrum":
+                with self._lock:
+                    more = "spectrum" in self._running or "spectrum" in self._waiting
+                if not more:  # (after the density is drawn: its patch goes out as this callback returns)
+                    GATE.set(self, False)
 
     def _busy(self) -> None:
         if _TIMING:

@@ -17,6 +17,7 @@ import panel as pn
 from . import presets
 from .basins import frame_png, prefetch
 from .compare import ComparePanel, DepthAnimation
+from .markup import Markdown
 
 __all__ = ["install", "basin_png_name"]
 
@@ -78,7 +79,7 @@ def install(app) -> pn.Card:
     rename_png()
 
     # Presets: one button each, the sentence shown under them.
-    sentence = pn.pane.Markdown("*Pick a preset: every control is set at once.*", sizing_mode="stretch_width",
+    sentence = Markdown("*Pick a preset: every control is set at once.*", sizing_mode="stretch_width",
                                 css_classes=["preset-sentence"])  # fmt: skip
     buttons = []
     for key, p in presets.PRESETS.items():

@@ -11,27 +11,30 @@ ball of a certified step lies inside the basin of the root the chain follows).
 * **Non-rational equations** (leaky ReLU, smooth activations): the joint Newton of the solver
   (``_fastchain._gnewton``) on ``(m, u_1, ..., u_G)`` with ``psi_g(u_g) = k_g m`` and the same
   log-form ``r_0``, started at ``u_g = k_g m_0 / E[D_g^2]`` (the solver's far start). The arrow
-  Jacobian makes one step ``O(G K)`` for ``K`` atoms per law. Laws longer than ``_MAX_ATOMS``
-  atoms (GELU, SiLU) are replaced by their short Gauss rules (``Equation.packed_short``), whose
-  roots agree with the full laws' to the Gauss error bound away from the real axis: a picture,
-  not a certificate.
+  Jacobian makes one step ``O(G K)`` for ``K`` atoms per law. For a law longer than
+  ``_SHORT_ATOMS`` atoms (GELU, SiLU: over a thousand) each step uses its 16-node Gauss rule
+  wherever the Gauss error bound at the iterate's ``u_g`` is below ``1e-10 |k_g m|`` and the
+  full law elsewhere (near the cut of ``psi_g``): every step is the full law's step to that
+  tolerance, so the picture is the full law's (``tests/test_basins.py`` compares them).
 
-A pixel converges when a Newton step is below ``1e-10`` relative and the residual below ``1e-8``;
-its limits are merged into roots within ``1e-6`` relative (in compiled code, first come first
+A pixel converges when a Newton step is below ``1e-10`` relative and the residual below ``1e-8``,
+or (smooth laws) when a step below ``1e-4`` relative lands well inside the quadratic convergence
+region of a root already found (:func:`_near_root`); its limits are merged into roots within ``1e-6`` relative (in compiled code, first come first
 served, then ranked by real part, then imaginary part). The kernels are serial, release the GIL (``nogil``) and are
 cached by numba next to the sources.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._activations import N_SHORT, short_rule
+from ._activations import short_rule
 from ._equation import Equation, _padded, build_equation
-from ._fastchain import _g, _gres, _jit
+from ._fastchain import _cut_arg, _g, _gauss_error, _jit, _psi_sums
 from ._network import Network, _check_gram
 
 __all__ = ["newton_basins"]
@@ -41,9 +44,13 @@ _STEP_TOL = 1e-10  # relative Newton step at convergence
 _RES_TOL = 1e-8  # |log-form residual| (and relative inner residuals) at convergence
 _MERGE = 1e-6  # limits within this relative distance are one root
 _MAX_ROOTS = 1024  # distinct limits kept per frame (more are labelled -1)
-_MAX_ATOMS = 64  # longer laws of D^2 use their short Gauss rules
+_SHORT_ATOMS = 16  # Gauss rules of this many nodes stand for longer laws where their error bound allows,
+_MID_ATOMS = 96  # then rules of this many nodes, then the full laws
 _MAX_PIXELS = 4_000_000
 _ESCAPE = 1e150  # |m| beyond this: Newton diverged
+_RULE_TOL = 1e-10  # a short Gauss rule stands for its law where its error bound is below this, relative
+_CLOSE = 1e-4  # early exit: a step below this (relative) ...
+_NEAR = 1e-4  # ... landing within this fraction of a found root's distance to 0 and to the other roots
 
 
 @_jit
@@ -67,14 +74,124 @@ def _rational_pixel(m, z, a, e, log_c, max_iter):
     return m, max_iter, False
 
 
+def _bound_table(ns: int, nm: int) -> np.ndarray:
+    """Rows ``(A, B_ns, B_nm)``: ellipse sizes ``A_j`` (increasing) and the Gauss error bounds
+    (``_fastchain._gauss_error``, law of mass 1 on ``[0, vmax]``) of the ``ns``- and ``nm``-point
+    rules for every ``u`` with ``|t| + |t - 1| >= A_j``, ``t = 1 / (u vmax)`` (``inf`` for
+    ``nm = 0``). ``|t| + |t - 1|`` is the major axis of the ellipse with foci 0 and 1 through
+    ``t``, i.e. ``(rho + 1/rho) / 2`` of the Bernstein ellipse through the pole (the bound
+    decreases as ``rho`` grows), so a row gives a bound valid beyond it."""
+    A = 1.0 + np.logspace(-10, 8, 109)
+    rows = np.empty((3, A.size))
+    rows[0] = A
+    for j, aj in enumerate(A):
+        u = complex(2.0 / (1.0 - aj))  # real u < 0 on the ellipse of size aj (s = -aj)
+        rows[1, j] = _gauss_error(u, 1.0, ns, 0.0) if ns else np.inf
+        rows[2, j] = _gauss_error(u, 1.0, nm, 0.0) if nm else np.inf
+    # a bound valid beyond a row holds for every larger row too: make the rows non-increasing
+    rows[1] = np.minimum.accumulate(rows[1])
+    rows[2] = np.minimum.accumulate(rows[2])
+    return rows
+
+
+@functools.lru_cache(maxsize=8)
+def _bound_table_cached(ns: int, nm: int) -> np.ndarray:
+    return _bound_table(ns, nm)
+
+
 @_jit
-def _general_pixel(m, z, a, e, log_c, V, W, kk, nn, mu, max_iter, u, rg, dps):
-    """Joint Newton on ``(m, u)`` from ``m``, ``u_g = k_g m / E[D_g^2]``: (limit, steps, converged)."""
+def _bound_row(u, vmax, A):
+    """Largest ``j`` with ``A[j] <= |t| + |t - 1|``, ``t = 1 / (u vmax)``; -1 if none (``u`` on or
+    near the cut ``[1 / vmax, inf)``)."""
+    t = 1.0 / (u * vmax)
+    size = abs(t) + abs(t - 1.0)
+    if not (size >= A[0]):
+        return -1
+    lo = 0
+    hi = A.size - 1
+    if size >= A[hi]:
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if A[mid] <= size:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@_jit
+def _gres_checked(z, m, u, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk, nn, rg, dps):
+    """``_fastchain._gres`` with each group's ``psi_g`` from its short Gauss rule ``(Vs[g],
+    Ws[g])`` where the Gauss error bound at ``u_g`` (law on ``[0, vmax[g]]``, read off the table
+    ``tab`` of :func:`_bound_table`) is at most ``tol |k_g m|``, else from its longer rule
+    ``(Vm[g], Wm[g])`` where that one's bound is, and from the full law ``(V[g], W[g])``
+    elsewhere: the full law's ``r_0``, ``r_g`` to that tolerance at every iterate. ``vmax[g] <
+    0``: the short rule is the law itself."""
+    r0 = complex(math.log(abs(z)), math.atan2(z.imag, z.real)) - log_c
+    gp = 0.0 + 0.0j
+    nan = complex(np.nan, np.nan)
+    for j in range(a.size):
+        d = m - a[j]
+        if d == 0.0:
+            return nan, nan
+        r0 -= e[j] * complex(math.log(abs(d)), _cut_arg(d))
+        gp -= e[j] / d
+    for g in range(kk.size):
+        ug = u[g]
+        if ug == 0.0:
+            return nan, nan
+        r0 += nn[g] * complex(math.log(abs(ug)), _cut_arg(ug))
+        if vmax[g] < 0.0:
+            s, sd = _psi_sums(ug.real, ug.imag, Vs[g], Ws[g])
+        else:
+            lim = tol * abs(kk[g] * m)
+            j = _bound_row(ug, vmax[g], tab[0])
+            if j >= 0 and tab[1, j] <= lim:
+                s, sd = _psi_sums(ug.real, ug.imag, Vs[g], Ws[g])
+            elif j >= 0 and tab[2, j] <= lim:
+                s, sd = _psi_sums(ug.real, ug.imag, Vm[g], Wm[g])
+            else:
+                s, sd = _psi_sums(ug.real, ug.imag, V[g], W[g])
+        rg[g] = ug * s - kk[g] * m
+        dps[g] = sd
+    return r0, gp
+
+
+@_jit
+def _near_root(m, dm, roots, nr):
+    """Index of the found root ``r`` nearest to ``m`` if ``m`` and the last step ``dm`` are both
+    within ``_NEAR`` times the distance from ``r`` to 0 and to every other found root, else -1."""
+    best = -1
+    d = np.inf
+    for r in range(nr):
+        dr = abs(m - roots[r])
+        if dr < d:
+            d = dr
+            best = r
+    if best < 0:
+        return -1
+    sep = abs(roots[best])
+    for r in range(nr):
+        if r != best:
+            sep = min(sep, abs(roots[r] - roots[best]))
+    return best if d <= _NEAR * sep and abs(dm) <= _NEAR * sep else -1
+
+
+@_jit
+def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, u, rg, dps, roots, nr):
+    """Joint Newton on ``(m, u)`` from ``m``, ``u_g = k_g m / E[D_g^2]``: (limit, steps, converged).
+
+    Each step uses the checked short rules (:func:`_gres_checked`). Early exit: once a step is
+    below ``_CLOSE`` relative and the iterate lies close to a root already found (one that passed
+    the convergence test below; :func:`_near_root`), Newton is in that root's quadratic
+    convergence region and that root is returned (two more steps counted for
+    the shading)."""
     G = kk.size
     for g in range(G):
         u[g] = kk[g] * m / mu[g]
     for it in range(max_iter):
-        r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
+        r0, gp = _gres_checked(z, m, u, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, _RULE_TOL, kk, nn, rg, dps)
         if not (math.isfinite(r0.real) and math.isfinite(r0.imag) and math.isfinite(gp.real)):
             return m, max_iter, False
         r0 = r0 - 1j * _TWO_PI * math.floor(r0.imag / _TWO_PI + 0.5)
@@ -101,13 +218,17 @@ def _general_pixel(m, z, a, e, log_c, V, W, kk, nn, mu, max_iter, u, rg, dps):
             if not (abs(du) <= _STEP_TOL * abs(u[g])):
                 small = False
         if small:
-            r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
+            r0, gp = _gres_checked(z, m, u, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, _RULE_TOL, kk, nn, rg, dps)
             r0 = r0 - 1j * _TWO_PI * math.floor(r0.imag / _TWO_PI + 0.5)
             ok = abs(r0) <= _RES_TOL
             for g in range(G):
                 if not (abs(rg[g]) <= _RES_TOL * max(abs(kk[g] * m), 1e-300)):
                     ok = False
             return m, it + 1, ok
+        if nr > 0 and abs(dm) <= _CLOSE * abs(m):
+            r = _near_root(m, dm, roots, nr)
+            if r >= 0:
+                return roots[r], min(it + 3, max_iter - 1), True
     return m, max_iter, False
 
 
@@ -126,74 +247,127 @@ def _label(m, ok, roots, nr, merge):
 
 
 @_jit
-def _basin_image(re, im, rows, cols, rational, z, a, e, log_c, V, W, kk, nn, mu, max_iter, merge, labels, its,
-                 roots):  # fmt: skip
-    """Fill ``labels`` and ``its`` (ny, nx). Newton runs at the lattice ``rows x cols``; a block
-    between neighbouring lattice lines whose four corners share a label is filled with it (steps
-    interpolated), every other block is computed pixel by pixel. Returns the number of roots."""
+def _pixel(i, j, re, im, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, merge, labels, its,
+           roots, nr, u, rg, dps):  # fmt: skip
+    """Newton from pixel ``(i, j)``: fills ``labels``, ``its``; returns the roots in use."""
+    m0 = complex(re[j], im[i])
+    if rational:
+        m, used, ok = _rational_pixel(m0, z, a, e, log_c, max_iter)
+    else:
+        m, used, ok = _general_pixel(m0, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, u, rg, dps,
+                                     roots, nr)  # fmt: skip
+    lab, nr = _label(m, ok, roots, nr, merge)
+    labels[i, j] = lab
+    its[i, j] = used if lab >= 0 else max_iter
+    return nr
+
+
+@_jit
+def _basin_image(re, im, rows, cols, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, merge,
+                 labels, its, roots, computed):  # fmt: skip
+    """Fill ``labels`` and ``its`` (ny, nx) and mark in ``computed`` where Newton ran. Newton runs at the lattice ``rows x cols``; then,
+    block by block (quadtree), a block whose four corners share a label is filled with it (steps
+    interpolated) and every other block is split in four, Newton running at the new corners,
+    down to single pixels. Every corner looked at is computed (never a neighbour's fill), so the
+    split and the labels do not depend on the order of the blocks (row slabs give the same
+    labels). Returns the number of roots."""
     G = kk.size
     u = np.empty(G, dtype=np.complex128)
     rg = np.empty(G, dtype=np.complex128)
     dps = np.empty(G, dtype=np.complex128)
-    done = np.zeros(labels.shape, dtype=np.bool_)
+    filled = np.zeros(labels.shape, dtype=np.bool_)  # given a block's label
     nr = 0
     for i in rows:
         for j in cols:
-            m0 = complex(re[j], im[i])
-            if rational:
-                m, used, ok = _rational_pixel(m0, z, a, e, log_c, max_iter)
-            else:
-                m, used, ok = _general_pixel(m0, z, a, e, log_c, V, W, kk, nn, mu, max_iter, u, rg, dps)
-            lab, nr = _label(m, ok, roots, nr, merge)
-            labels[i, j] = lab
-            its[i, j] = used if lab >= 0 else max_iter
-            done[i, j] = True
+            nr = _pixel(i, j, re, im, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, merge,
+                        labels, its, roots, nr, u, rg, dps)  # fmt: skip
+            computed[i, j] = True
+    # blocks still to look at: (r0, r1, c0, c1), corners computed
+    cap = 4 * (rows.size + 1) * (cols.size + 1) + 64
+    stack = np.empty((cap, 4), dtype=np.int64)
+    top = 0
     for bi in range(rows.size - 1):
-        r0 = rows[bi]
-        r1 = rows[bi + 1]
         for bj in range(cols.size - 1):
-            c0 = cols[bj]
-            c1 = cols[bj + 1]
-            lab = labels[r0, c0]
-            same = labels[r0, c1] == lab and labels[r1, c0] == lab and labels[r1, c1] == lab
+            stack[top, 0] = rows[bi]
+            stack[top, 1] = rows[bi + 1]
+            stack[top, 2] = cols[bj]
+            stack[top, 3] = cols[bj + 1]
+            top += 1
+    while top > 0:
+        top -= 1
+        r0 = stack[top, 0]
+        r1 = stack[top, 1]
+        c0 = stack[top, 2]
+        c1 = stack[top, 3]
+        if r1 - r0 <= 1 and c1 - c0 <= 1:
+            continue  # no pixel inside
+        lab = labels[r0, c0]
+        if labels[r0, c1] == lab and labels[r1, c0] == lab and labels[r1, c1] == lab:
             for i in range(r0, r1 + 1):
                 for j in range(c0, c1 + 1):
-                    if done[i, j]:
-                        continue
-                    if same:
-                        ty = (i - r0) / (r1 - r0)
-                        tx = (j - c0) / (c1 - c0)
+                    if not (computed[i, j] or filled[i, j]):
+                        ty = (i - r0) / max(r1 - r0, 1)
+                        tx = (j - c0) / max(c1 - c0, 1)
                         v = ((1 - ty) * ((1 - tx) * its[r0, c0] + tx * its[r0, c1])
                              + ty * ((1 - tx) * its[r1, c0] + tx * its[r1, c1]))  # fmt: skip
                         labels[i, j] = lab
                         its[i, j] = int(v + 0.5)
-                    else:
-                        m0 = complex(re[j], im[i])
-                        if rational:
-                            m, used, ok = _rational_pixel(m0, z, a, e, log_c, max_iter)
-                        else:
-                            m, used, ok = _general_pixel(m0, z, a, e, log_c, V, W, kk, nn, mu, max_iter, u, rg,
-                                                         dps)  # fmt: skip
-                        lab2, nr = _label(m, ok, roots, nr, merge)
-                        labels[i, j] = lab2
-                        its[i, j] = used if lab2 >= 0 else max_iter
-                    done[i, j] = True
+                        filled[i, j] = True
+            continue
+        rm = (r0 + r1) // 2
+        cm = (c0 + c1) // 2
+        for i in (r0, rm, r1):
+            for j in (c0, cm, c1):
+                if not computed[i, j]:  # (a corner filled by a neighbouring block is computed now)
+                    nr = _pixel(i, j, re, im, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter,
+                                merge, labels, its, roots, nr, u, rg, dps)  # fmt: skip
+                    computed[i, j] = True
+        if top + 4 > cap:  # (cannot happen: each split replaces a block by at most four smaller ones)
+            break
+        # split only a side with a pixel inside it (a side of one pixel step stays whole)
+        for h in range(2 if r1 - r0 >= 2 else 1):
+            p0 = r0 if h == 0 else rm
+            p1 = (rm if r1 - r0 >= 2 else r1) if h == 0 else r1
+            for w in range(2 if c1 - c0 >= 2 else 1):
+                q0 = c0 if w == 0 else cm
+                q1 = (cm if c1 - c0 >= 2 else c1) if w == 0 else c1
+                stack[top, 0] = p0
+                stack[top, 1] = p1
+                stack[top, 2] = q0
+                stack[top, 3] = q1
+                top += 1
     return nr
 
 
-def _equation_arrays(eq: Equation, atoms: int = _MAX_ATOMS):
+def _equation_arrays(eq: Equation, atoms: int = _SHORT_ATOMS):
+    """``(a, e, None)`` for a rational equation, else ``(a, e, (Vs, Ws, Vm, Wm, V, W, vmax, tab,
+    kk, nn, mu))``: the laws' ``ns``-point Gauss rules ``Vs, Ws`` (``ns = atoms``; a law with at
+    most ``ns`` atoms is its own rule, marked ``vmax = -1``), their ``nm``-point rules ``Vm, Wm``
+    (``_MID_ATOMS``), the full laws ``V, W`` and the largest atoms
+    ``vmax`` (the Gauss error bound's interval; the laws of ``D^2`` have mass 1)."""
     a = np.ascontiguousarray(eq.roots, dtype=float)
     e = np.ascontiguousarray(eq.exps, dtype=float)
     if eq.rational:
         return a, e, None
     V, W, kk, nn = eq.packed
-    if atoms < N_SHORT and V.shape[1] > atoms:
-        V, W = _padded([short_rule(g.values, g.weights, atoms) if g.values.size > atoms else (g.values, g.weights)
-                        for g in eq.ugroups])  # fmt: skip
-    elif V.shape[1] > atoms:
-        V, W = eq.packed_short
+    ns = int(atoms) if 0 < atoms < V.shape[1] else 0
+    nm = _MID_ATOMS if ns and ns < _MID_ATOMS < V.shape[1] else 0
+    if ns:
+        Vs, Ws = _padded([short_rule(g.values, g.weights, ns) if g.values.size > ns else (g.values, g.weights)
+                          for g in eq.ugroups])  # fmt: skip
+        vmax = np.array([float(np.max(g.values)) if g.values.size > ns else -1.0 for g in eq.ugroups])
+    else:
+        Vs, Ws, vmax = V, W, np.full(len(eq.ugroups), -1.0)
+    if nm:
+        Vm, Wm = _padded([short_rule(g.values, g.weights, nm) if g.values.size > nm else (g.values, g.weights)
+                          for g in eq.ugroups])  # fmt: skip
+    else:
+        Vm, Wm = Vs, Ws
     mu = np.array([g.law.mean for g in eq.ugroups], dtype=float)
-    return a, e, tuple(np.ascontiguousarray(v, dtype=float) for v in (V, W, kk, nn, mu))
+    c = np.ascontiguousarray
+    return a, e, (c(Vs, dtype=float), c(Ws, dtype=float), c(Vm, dtype=float), c(Wm, dtype=float), c(V, dtype=float),
+                  c(W, dtype=float), c(vmax, dtype=float), _bound_table_cached(ns, nm), c(kk, dtype=float), c(nn, dtype=float),
+                  c(mu, dtype=float))  # fmt: skip
 
 
 def _lattice(n: int, block: int) -> np.ndarray:
@@ -203,18 +377,18 @@ def _lattice(n: int, block: int) -> np.ndarray:
 
 def basins_of_equation(
     eq: Equation, z: complex, re: np.ndarray, im: np.ndarray, max_iter: int = 40, block: int = 1,
-    atoms: int = _MAX_ATOMS, threads: int = 1,
+    atoms: int = _SHORT_ATOMS, threads: int = 1,
 ):
     """Newton basins of ``M^{-1}(m) = z`` for an assembled equation: ``(labels, roots, iterations)``
     as in :func:`newton_basins`.
 
     ``block > 1`` runs Newton on every ``block``-th row and column first and fills each block whose
-    four corners reach the same root with that root (steps interpolated); the other blocks are
-    computed pixel by pixel. A basin island smaller than a block that touches none of its corners
-    is missed: a preview, several times faster where basins are large. ``atoms`` caps the atoms
-    per law of ``D^2``: longer laws are replaced by their Gauss rules with that many nodes (the
-    40-node rules of ``Equation.packed_short`` from 40 on), a picture of a nearby equation.
-    ``threads > 1`` splits the rows into that many slabs run in parallel threads.
+    four corners reach the same root with that root (steps interpolated); every other block is
+    split in four, Newton running at the new corners, down to single pixels (a quadtree). A basin
+    island smaller than a block that touches none of the corners looked at is missed: a preview,
+    several times faster where basins are large. ``atoms``: each step of a law longer than that
+    uses its ``atoms``-node Gauss rule where the rule's error bound allows (``1e-10`` relative),
+    the full law elsewhere; ``atoms=0``: the full laws at every step. ``threads > 1`` splits the rows into that many slabs run in parallel threads.
     """
     re = np.ascontiguousarray(re, dtype=float)
     im = np.ascontiguousarray(im, dtype=float)
@@ -225,15 +399,14 @@ def basins_of_equation(
     a, e, general = _equation_arrays(eq, int(atoms))
     if general is None:
         empty = np.zeros((0, 0))
-        V, W, kk, nn, mu = empty, empty, np.zeros(0), np.zeros(0), np.zeros(0)
-    else:
-        V, W, kk, nn, mu = general
+        general = (empty, empty, empty, empty, empty, empty, np.zeros(0), np.zeros((3, 1)), np.zeros(0), np.zeros(0),
+                   np.zeros(0))  # fmt: skip
     rows, cols = _lattice(im.size, block), _lattice(re.size, block)
-    args = (general is None, complex(z), a, e, float(eq.log_c), V, W, kk, nn, mu, int(max_iter), _MERGE)
+    args = (general is None, complex(z), a, e, float(eq.log_c), *general, int(max_iter), _MERGE)
     nslab = min(int(threads), max(1, (rows.size - 1) // 4)) if threads else 1
     if nslab <= 1:
         with np.errstate(all="ignore"):
-            nr = int(_basin_image(re, im, rows, cols, *args, labels, its, found))
+            nr = int(_basin_image(re, im, rows, cols, *args, labels, its, found, np.zeros(shape, dtype=bool)))
         roots = found[:nr]
     else:
         # row slabs on lattice lines, each in its own thread (the kernel releases the GIL); the
@@ -247,16 +420,16 @@ def basins_of_equation(
             lab = np.full((hi - lo, re.size), -1, dtype=np.int64)
             it = np.full((hi - lo, re.size), int(max_iter), dtype=np.int64)
             fd = np.empty(_MAX_ROOTS, dtype=np.complex128)
+            comp = np.zeros((hi - lo, re.size), dtype=bool)
             with np.errstate(all="ignore"):
-                n = int(_basin_image(re, im[lo:hi], r - lo, cols, *args, lab, it, fd))
-            return lo, hi, lab, it, fd[:n]
+                n = int(_basin_image(re, im[lo:hi], r - lo, cols, *args, lab, it, fd, comp))
+            return lo, hi, lab, it, fd[:n], comp
 
         with ThreadPoolExecutor(max_workers=nslab) as pool:
             parts = list(pool.map(run, range(nslab)))
         merged: list[complex] = []
-        for p, (lo, hi, lab, it, fd) in enumerate(parts):
-            if p > 0:  # the shared lattice row belongs to the slab above (as in one pass)
-                lo, lab, it = lo + 1, lab[1:], it[1:]
+        above = None  # the slab above's computed flags on the shared lattice row
+        for p, (lo, hi, lab, it, fd, comp) in enumerate(parts):
             remap = np.empty(fd.size + 1, dtype=np.int64)
             remap[-1] = -1
             for q, m in enumerate(fd):
@@ -265,8 +438,17 @@ def basins_of_equation(
                     merged.append(complex(m))
                     hit = len(merged) - 1
                 remap[q] = hit
-            labels[lo:hi] = remap[np.where(lab >= 0, lab, fd.size)]
+            glob = remap[np.where(lab >= 0, lab, fd.size)]
+            if p > 0:
+                # the shared lattice row: computed by either slab wins over the other's fill (as
+                # in one pass, where a pixel any neighbouring block needs as a corner is computed)
+                take = comp[0] & ~above
+                labels[lo, take] = glob[0, take]
+                its[lo, take] = it[0, take]
+                lo, glob, it, comp = lo + 1, glob[1:], it[1:], comp[1:]
+            labels[lo:hi] = glob
             its[lo:hi] = it
+            above = comp[-1]
         nr = len(merged)
         roots = np.array(merged, dtype=np.complex128)
     order = np.lexsort((roots.imag, roots.real))
