@@ -49,6 +49,19 @@ def test_independent_moments_match_the_closed_forms():
         assert var == pytest.approx(s.variance, rel=1e-9)
 
 
+@pytest.mark.parametrize("q", [1.1e6, 7.4e6])
+def test_independent_gelu_moment_at_large_q_matches_its_asymptotics(q):
+    # GELU phi' = Phi(h) + h phi(h); for h ~ N(0, q), E[Phi^2] = 1/4 + arcsin(q/(1+q)) / (2 pi),
+    # E[2 h phi Phi] ~ 2 E[phi(Z)] / sqrt(2 pi q), E[h^2 phi^2] ~ sqrt(pi) / (4 pi sqrt(2 pi q)):
+    # E[phi'^2] = 1/2 + 0.05627 / sqrt(q) + O(1/q). The checker's quadrature gave 0.49992 at
+    # q = 1.1e6 (it missed the activation's own scale, a sliver of width 1/sqrt(q) in z) and
+    # called a 30-layer GELU net's correct mean a silent failure (seed 5, draw [1])
+    act = fpcore.Network([10, 10], "gelu").activations[0]
+    got = adversarial._gauss(lambda h: act.dphi(h) ** 2, q)
+    assert got == pytest.approx(0.5 + np.sqrt(np.pi) / (4 * np.pi * np.sqrt(2 * np.pi * q)), abs=10.0 / q)
+    assert got == pytest.approx(float(act.d2_moment(q)), rel=1e-12)
+
+
 def test_the_checks_catch_a_wrong_law():
     net = fpcore.Network([1000, 1200, 1000], "relu", sigma_w2=2.0, sigma_b2=0.1)
     ev = fpcore.sample_jacobian_eigenvalues(net, seed=5)
