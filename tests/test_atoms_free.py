@@ -91,3 +91,28 @@ def test_atom_rules_agree_with_the_rational_pole(sb, q0, gram):
     assert len(pole) == len(rules)
     for (a, m), (b, w) in zip(pole, rules):
         assert a == pytest.approx(b, rel=1e-12) and m == pytest.approx(w, abs=1e-12)
+
+
+@pytest.mark.parametrize("act,sigma_w2,c", [("silu", 2.3796711479875086, 0.25), ("tanh", 0.8, 1.0),
+                                            ("gelu", 1.5, 0.25), ("erf", 0.5, 4.0 / math.pi)])
+def test_fixed_point_at_zero_is_an_isometry_times_a_constant(act, sigma_w2, c):
+    # below the edge of chaos with sigma_b2 = 0 the fixed point is q* = 0: every D_l^2 is
+    # phi'(0)^2 I, so the orthogonal net is (sigma_w2 phi'(0)^2)^(L/2) times an isometry and its
+    # law one atom (adversarial seed 5 [57], orthogonal SiLU: KS 0.5, 106 of 300 points
+    # uncertified); with Gaussian weights the law is Fuss-Catalan scaled by the same constant
+    net = fpcore.Network([1000] * 4, act, sigma_w2=sigma_w2, init="orthogonal", q0="fixed_point")
+    assert fpcore.mean_field(net).q[0] <= 1e-290
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        s = fpcore.jacobian_spectrum(net, "JtJ", n_points=200)
+    a = (sigma_w2 * c) ** 3
+    assert len(s.atoms) == 1 and s.atoms[0] == (pytest.approx(a, rel=1e-12), pytest.approx(1.0, abs=1e-12))
+    ev = fpcore.sample_jacobian_eigenvalues(net, gram="JtJ", seed=3, n_samples=1)
+    assert np.max(np.abs(ev / a - 1.0)) <= 1e-9
+    assert s.cdf(a * (1 - 1e-9)) == pytest.approx(0.0, abs=1e-12)
+    assert s.cdf(a * (1 + 1e-9)) == pytest.approx(1.0, abs=1e-12)
+    lin = fpcore.Network([1000] * 4, "linear", sigma_w2=sigma_w2 * c)
+    g = fpcore.jacobian_spectrum(fpcore.Network([1000] * 4, act, sigma_w2=sigma_w2, q0="fixed_point"), "JtJ",
+                                 n_points=200)
+    ref = fpcore.jacobian_spectrum(lin, "JtJ", n_points=200)
+    assert np.max(np.abs(g.cdf(ref.x) - ref.cdf(ref.x))) <= 1e-9
