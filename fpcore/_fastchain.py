@@ -670,39 +670,12 @@ def _gwalk(z, m, u, t, h, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, to
 def vertical_general(x, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol):
     """Each target ``x_i + i0`` from far above: joint Newton at ``x_i + i Y`` from
     ``m = mean / z``, ``u_g = k_g m / E[D_g^2]``, then a vertical walk. Returns ``m``, ``u``
-    (n, G), a verified mask and the counts (lilypads, Newton steps, rejected)."""
-    n = x.size
-    G = kk.size
-    out = np.empty(n, dtype=np.complex128)
-    outu = np.zeros((n, G), dtype=np.complex128)
-    ok = np.zeros(n, dtype=np.bool_)
-    counts = np.zeros(3, dtype=np.int64)
-    rg = np.empty(G, dtype=np.complex128)
-    dps = np.empty(G, dtype=np.complex128)
-    un = np.empty(G, dtype=np.complex128)
-    u = np.empty(G, dtype=np.complex128)
-    for i in range(n):
-        t = complex(x[i], 0.0)
-        z0 = complex(x[i], Y)
-        m, good = 0j, False
-        # 8 Newton iterations per step as in the vectorised walk; near a square-root edge Newton
-        # slows down (the Jacobian degenerates there), so a failed walk is retried with 16
-        for iters in (8, 16):
-            m0 = mean / z0
-            for g in range(G):
-                u[g] = kk[g] * m0 / mu[g]
-            m0, conv, res, inner, used = _gnewton(z0, m0, u, 12, tol, a, e, log_c, V, W, kk, nn, rg, dps)
-            counts[0] += 1
-            counts[1] += used
-            m, good = _gwalk(z0, m0, u, t, 0.25 * Y, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol,
-                             counts, iters)
-            if good:
-                break
-        out[i] = m
-        for g in range(G):
-            outu[i, g] = u[g]
-        ok[i] = good
-    return out, outu, ok, counts
+    (n, G), a verified mask and the counts (lilypads, Newton steps, rejected). The real targets
+    of :func:`vertical_general_complex` (``complex(x, 0) + i Y`` is ``complex(x, Y)`` exactly)."""
+    t = np.empty(x.size, dtype=np.complex128)
+    for i in range(x.size):
+        t[i] = complex(x[i], 0.0)
+    return vertical_general_complex(t, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol)
 
 
 @_jit
@@ -1798,9 +1771,11 @@ def walk_general(z0, m0, u0, t, h_frac, a, e, log_c, V, W, kk, nn, max_rounds, t
 
 @_jit
 def vertical_general_complex(t, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol):
-    """:func:`vertical_general` for complex targets ``t_i`` (``Im t_i >= 0``): joint Newton at
-    ``t_i + i Y`` from the far-field start, then a walk straight down to ``t_i`` (retried with 16
-    Newton iterations per proposal when 8 fail)."""
+    """Each target ``t_i`` (``Im t_i >= 0``) from far above: joint Newton at ``t_i + i Y`` from
+    ``m = mean / z``, ``u_g = k_g m / E[D_g^2]``, then a walk straight down to ``t_i`` (8 Newton
+    iterations per step as in the vectorised walk; near a square-root edge Newton slows down, the
+    Jacobian degenerating there, so a failed walk is retried with 16). Returns ``m``, ``u``
+    (n, G), a verified mask and the counts (lilypads, Newton steps, rejected)."""
     n = t.size
     G = kk.size
     out = np.empty(n, dtype=np.complex128)
