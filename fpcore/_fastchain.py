@@ -667,6 +667,17 @@ def _gwalk(z, m, u, t, h, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, to
 
 
 @_jit
+def _walk_buffers(n, G):
+    """The outputs of the joint walks over ``n`` targets with ``G`` law groups (``m``, ``u``
+    (n, G), the verified mask, the counts: lilypads, Newton steps, rejected) and their scratch
+    arrays (inner residuals, psi', next u, u)."""
+    c = np.complex128
+    return (np.empty(n, dtype=c), np.zeros((n, G), dtype=c), np.zeros(n, dtype=np.bool_),
+            np.zeros(3, dtype=np.int64), np.empty(G, dtype=c), np.empty(G, dtype=c), np.empty(G, dtype=c),
+            np.empty(G, dtype=c))
+
+
+@_jit
 def vertical_general(x, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol):
     """Each target ``x_i + i0`` from far above: joint Newton at ``x_i + i Y`` from
     ``m = mean / z``, ``u_g = k_g m / E[D_g^2]``, then a vertical walk. Returns ``m``, ``u``
@@ -751,15 +762,8 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
     Returns ``m``, ``u`` (n, G), a verified mask and the counts (lilypads, Newton, rejected)."""
     n = x.size
     G = kk.size
-    out = np.empty(n, dtype=np.complex128)
-    outu = np.zeros((n, G), dtype=np.complex128)
-    ok = np.zeros(n, dtype=np.bool_)
-    counts = np.zeros(3, dtype=np.int64)
-    rg = np.empty(G, dtype=np.complex128)
-    dps = np.empty(G, dtype=np.complex128)
-    un = np.empty(G, dtype=np.complex128)
+    out, outu, ok, counts, rg, dps, un, u = _walk_buffers(n, G)
     du = np.empty(G, dtype=np.complex128)
-    u = np.empty(G, dtype=np.complex128)
     one = np.empty(1)
     for i in range(n):
         t = complex(x[i], 0.0)
@@ -1748,14 +1752,7 @@ def walk_general(z0, m0, u0, t, h_frac, a, e, log_c, V, W, kk, nn, max_rounds, t
     (n, G), a reached mask and the counts (lilypads, Newton steps, rejected)."""
     n = t.size
     G = kk.size
-    out = np.empty(n, dtype=np.complex128)
-    outu = np.zeros((n, G), dtype=np.complex128)
-    ok = np.zeros(n, dtype=np.bool_)
-    counts = np.zeros(3, dtype=np.int64)
-    rg = np.empty(G, dtype=np.complex128)
-    dps = np.empty(G, dtype=np.complex128)
-    un = np.empty(G, dtype=np.complex128)
-    u = np.empty(G, dtype=np.complex128)
+    out, outu, ok, counts, rg, dps, un, u = _walk_buffers(n, G)
     for i in range(n):
         for g in range(G):
             u[g] = u0[i, g]
@@ -1778,14 +1775,7 @@ def vertical_general_complex(t, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_roun
     (n, G), a verified mask and the counts (lilypads, Newton steps, rejected)."""
     n = t.size
     G = kk.size
-    out = np.empty(n, dtype=np.complex128)
-    outu = np.zeros((n, G), dtype=np.complex128)
-    ok = np.zeros(n, dtype=np.bool_)
-    counts = np.zeros(3, dtype=np.int64)
-    rg = np.empty(G, dtype=np.complex128)
-    dps = np.empty(G, dtype=np.complex128)
-    un = np.empty(G, dtype=np.complex128)
-    u = np.empty(G, dtype=np.complex128)
+    out, outu, ok, counts, rg, dps, un, u = _walk_buffers(n, G)
     for i in range(n):
         ti = t[i]
         z0 = ti + 1j * Y
