@@ -116,3 +116,40 @@ def test_fixed_point_at_zero_is_an_isometry_times_a_constant(act, sigma_w2, c):
                                  n_points=200)
     ref = fpcore.jacobian_spectrum(lin, "JtJ", n_points=200)
     assert np.max(np.abs(g.cdf(ref.x) - ref.cdf(ref.x))) <= 1e-9
+
+
+@pytest.mark.parametrize("q0", [1e-300, 1e-40, 1e-24, 1e-19])
+def test_elu_at_vanishing_q_tends_to_leaky_relu(q0):
+    # phi' of elu:a jumps at 0 (a on the left, 1 on the right): as q -> 0 the law of D^2 tends
+    # to leaky ReLU's two atoms {a^2, 1}, mass 1/2 each, and a net's F to leaky ReLU's within
+    # the spread of phi'^2 (eigenvalues move by at most (1 +- 80 sqrt(q))^L). The exponential
+    # branch's contour rule collapsed onto one point instead: F off by 5e-7 at q0 = 1e-24, and
+    # all 300 points uncertified after 10 s at q0 = 1e-40 (seed-3 adversarial draw [129], a
+    # 24-layer mixed net at q* = 0, timed out)
+    net = fpcore.Network([1000] * 3, "elu:0.5", sigma_w2=0.6, q0=q0)
+    ref = fpcore.Network([1000] * 3, "leaky_relu:0.5", sigma_w2=0.6, q0=q0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        s = fpcore.jacobian_spectrum(net, "JtJ", n_points=300)
+    r = fpcore.jacobian_spectrum(ref, "JtJ", n_points=300)
+    assert s.stats.n_uncertified == 0
+    x = np.linspace(0.0, 1.01 * r.lambda_max, 700)
+    spread = 2 * 80 * math.sqrt(0.6 * q0)  # two layers' relative spread of D^2
+    assert np.max(np.abs(s.cdf(x) - r.cdf(x))) <= 1e-10 + spread
+    assert s.lambda_max == pytest.approx(r.lambda_max, rel=1e-10 + spread)
+
+
+def test_selu_at_its_fixed_point_zero_is_two_atoms_and_matches_monte_carlo():
+    # SELU below its fixed point's edge (sigma_w2 0.4, sigma_b2 0: q* = 0) has D^2 = lambda^2
+    # or (lambda alpha)^2, each with probability 1/2: the Gaussian net against Monte Carlo
+    net = fpcore.Network([1000] * 4, "selu", sigma_w2=0.4, q0="fixed_point")
+    law = fpcore.mean_field(net).laws[0]
+    lam, alpha = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
+    assert law.kind == "discrete"
+    assert np.allclose(law.values, [lam**2, (lam * alpha) ** 2], rtol=1e-12) and np.allclose(law.weights, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        s = fpcore.jacobian_spectrum(net, "JtJ", n_points=300)
+    assert s.stats.n_uncertified == 0
+    ev = fpcore.sample_jacobian_eigenvalues(net, gram="JtJ", seed=3, n_samples=1)
+    assert fpcore.ks_distance(s, ev) <= 0.02
