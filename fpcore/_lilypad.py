@@ -943,9 +943,12 @@ def _all_contour(eq: Equation) -> bool:
     """Whether every law of ``D^2`` is a contour rule (its poles off the real axis) or an exact
     law of two atoms (leaky ReLU: no crowd of roots near the real axis, whatever the weights), so
     that orthogonal nets are swept compiled (:func:`_solve_general_rules`). Mixed activation lists
-    (GELU, SELU, leaky ReLU, ... in one net) are such equations."""
-    return eq.uses_contour and all(
-        (g.law.has_contour and g.law.cvalues is not None) or (g.law.kind == "discrete" and g.values.size <= 2)
+    (GELU, SELU, leaky ReLU, ... in one net) are such equations, and so are plain leaky ReLU nets
+    (no contour rule at all: they took the vectorised continuation, 0.2-10 s a spectrum, for the
+    same ``F`` to 1e-14, ``tests/test_leaky_compiled.py``)."""
+    return all(
+        (eq.uses_contour and g.law.has_contour and g.law.cvalues is not None)
+        or (g.law.kind == "discrete" and g.values.size <= 2)
         for g in eq.ugroups)
 
 
