@@ -1242,11 +1242,17 @@ class _Joint:
             B1 = np.sum(awv * X / beta ** 2, axis=2)
             B2 = np.sum(awv * X * gam / beta ** 3, axis=2)
             pl = np.abs(Phi) - B1 * rho[:, :, 0]
-            H = B2 / pl + (B1 / pl) ** 2
+            H = np.where(pl > 0, B2 / pl + (B1 / pl) ** 2, np.inf)
+            # two positive real atoms (leaky ReLU): the sharper bound of _fastchain._two_atom_h
+            aWVc = np.abs(self.W * self.V)
+            for g in range(H.shape[1]):
+                for p in range(H.shape[0]):
+                    H[p, g] = min(H[p, g], _fastchain._two_atom_h(complex(u[p, g]), float(rho[p, g, 0]),
+                                                                  self.Vc[g], aWVc[g], self.live[g]))
             Yg = H * tau ** 2
             V0 = (K0 + np.sum(nG * Yg, axis=1)) / as_
             omega = V0 + np.max(Yg, axis=1)
-            clear = (np.all(den > 0, axis=1) & np.all(pl > 0, axis=1)
+            clear = (np.all(den > 0, axis=1) & np.all(H < np.inf, axis=1)
                      & np.all(np.where(self.live, beta > 0, True), axis=(1, 2)))
             ok = clear & (alpha * omega <= 0.5) & np.isfinite(alpha) & np.isfinite(omega) & (am > 0)
             theta = np.where(clear, alpha * omega, np.inf)
