@@ -1474,13 +1474,14 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
             Rmax = max(Rmax, 2.0 * al)
     if Rmax == 0.0:
         return
-    om = _joint_omega(Rmax, m, am, u, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_)
+    om = _joint_omega(Rmax, m, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_)
     for q in range(P):
         if not np.isfinite(alpha[q]):
             continue
         t_ = alpha[q] * om
         if not (t_ <= 0.5) and 2.0 * alpha[q] < Rmax:  # the smaller ball's own omega
-            t_ = alpha[q] * _joint_omega(2.0 * alpha[q], m, am, u, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_)
+            t_ = alpha[q] * _joint_omega(2.0 * alpha[q], m, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau,
+                                             as_)
         th[q] = t_
         if t_ <= 0.5:
             ok[q] = True
@@ -1488,9 +1489,10 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
 
 
 @_jit
-def _joint_omega(R, mp, am, u, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_):
+def _joint_omega(R, mp, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_):
     """The affine Lipschitz constant ``omega`` of the joint test on the ball of radius ``R``
-    (``inf`` where the ball reaches a pole)."""
+    (``inf`` where the ball reaches a pole). For a law of two positive real atoms (leaky ReLU) the
+    bound ``H_g`` is the smaller of the general one and :func:`_two_atom_h`."""
     G = aV.shape[0]
     K = aV.shape[1]
     grow = am * math.expm1(R)
@@ -1524,13 +1526,62 @@ def _joint_omega(R, mp, am, u, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_):
             B1 += c
             B2 += c * gam / beta
         pl = abs(Phi[g]) - B1 * rho
-        if pl <= 0.0:
+        H = B2 / pl + (B1 / pl) ** 2 if pl > 0.0 else np.inf
+        H = min(H, _two_atom_h(u[g], rho, V[g], aWV[g], live[g]))
+        if not (H < np.inf):
             return np.inf
-        H = B2 / pl + (B1 / pl) ** 2
         Yg = H * tg * tg
         sumY += n[g] * tg * Yg
         maxY = max(maxY, Yg)
     return (K0 + sumY) / as_ + maxY
+
+
+@_jit
+def _two_atom_h(u0, rho, Vg, aWVg, liveg):
+    r"""A bound of ``|d^2 log Phi(u_0 e^xi) / d xi^2|`` on ``|xi| <= rho`` for a law of exactly two
+    positive real atoms ``v_1, v_2`` with weights ``w_1, w_2 > 0``; ``inf`` for any other law, or
+    where the ball reaches a pole or the zero of ``Phi``.
+
+    ``Phi(u) = sum_i w_i v_i / (1 - u v_i) = c (u - zeta) / ((u - 1/v_1) (u - 1/v_2))`` with
+    ``zeta = (w_1 v_1 + w_2 v_2) / ((w_1 + w_2) v_1 v_2)``, so ``log Phi(e^lambda)`` is a sum of
+    terms ``+- log(e^lambda - r)`` and ``|d^2/dlambda^2 log(e^lambda - r)| = |r e^lambda| /
+    |e^lambda - r|^2 <= |r| |u_0| e^rho / (|u_0 - r| - |u_0| (e^rho - 1))^2`` (as ``K_0`` for the
+    roots of ``M^{-1}``). The general bound ``B_2 / p + (B_1 / p)^2`` bounds the two parts of
+    ``(u d/du)^2 log Phi`` separately; where ``|u| >> 1/v_max`` (leaky ReLU near ``x = 0``:
+    ``psi`` saturated by the atom 1) they are each about 1 and cancel, and this bound is some 40
+    times smaller."""
+    K = Vg.shape[0]
+    v1 = 0.0
+    v2 = 0.0
+    w1 = 0.0
+    w2 = 0.0
+    cnt = 0
+    for i in range(K):
+        if not liveg[i]:
+            continue
+        vi = Vg[i]
+        if vi.imag != 0.0 or not (vi.real > 0.0) or cnt == 2:
+            return np.inf
+        if cnt == 0:
+            v1 = vi.real
+            w1 = aWVg[i] / v1
+        else:
+            v2 = vi.real
+            w2 = aWVg[i] / v2
+        cnt += 1
+    if cnt != 2 or v1 == v2:
+        return np.inf
+    zeta = (w1 * v1 + w2 * v2) / ((w1 + w2) * v1 * v2)
+    au = abs(u0)
+    grow = au * math.expm1(rho)
+    top = au * math.exp(rho)
+    H = 0.0
+    for r in (zeta, 1.0 / v1, 1.0 / v2):
+        den = abs(u0 - r) - grow
+        if not (den > 0.0):
+            return np.inf
+        H += r * top / (den * den)
+    return H
 
 
 @_jit

@@ -943,9 +943,12 @@ def _all_contour(eq: Equation) -> bool:
     """Whether every law of ``D^2`` is a contour rule (its poles off the real axis) or an exact
     law of two atoms (leaky ReLU: no crowd of roots near the real axis, whatever the weights), so
     that orthogonal nets are swept compiled (:func:`_solve_general_rules`). Mixed activation lists
-    (GELU, SELU, leaky ReLU, ... in one net) are such equations."""
-    return eq.uses_contour and all(
-        (g.law.has_contour and g.law.cvalues is not None) or (g.law.kind == "discrete" and g.values.size <= 2)
+    (GELU, SELU, leaky ReLU, ... in one net) are such equations, and so are plain leaky ReLU nets
+    (no contour rule at all: they took the vectorised continuation, 0.2-10 s a spectrum, for the
+    same ``F`` to 1e-14, ``tests/test_leaky_compiled.py``)."""
+    return all(
+        (eq.uses_contour and g.law.has_contour and g.law.cvalues is not None)
+        or (g.law.kind == "discrete" and g.values.size <= 2)
         for g in eq.ugroups)
 
 
@@ -1239,11 +1242,17 @@ class _Joint:
             B1 = np.sum(awv * X / beta ** 2, axis=2)
             B2 = np.sum(awv * X * gam / beta ** 3, axis=2)
             pl = np.abs(Phi) - B1 * rho[:, :, 0]
-            H = B2 / pl + (B1 / pl) ** 2
+            H = np.where(pl > 0, B2 / pl + (B1 / pl) ** 2, np.inf)
+            # two positive real atoms (leaky ReLU): the sharper bound of _fastchain._two_atom_h
+            aWVc = np.abs(self.W * self.V)
+            for g in range(H.shape[1]):
+                for p in range(H.shape[0]):
+                    H[p, g] = min(H[p, g], _fastchain._two_atom_h(complex(u[p, g]), float(rho[p, g, 0]),
+                                                                  self.Vc[g], aWVc[g], self.live[g]))
             Yg = H * tau ** 2
             V0 = (K0 + np.sum(nG * Yg, axis=1)) / as_
             omega = V0 + np.max(Yg, axis=1)
-            clear = (np.all(den > 0, axis=1) & np.all(pl > 0, axis=1)
+            clear = (np.all(den > 0, axis=1) & np.all(H < np.inf, axis=1)
                      & np.all(np.where(self.live, beta > 0, True), axis=(1, 2)))
             ok = clear & (alpha * omega <= 0.5) & np.isfinite(alpha) & np.isfinite(omega) & (am > 0)
             theta = np.where(clear, alpha * omega, np.inf)
