@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import colorsys
 import functools
+import itertools
 import math
 import os
 import struct
@@ -29,7 +30,7 @@ from fpcore._equation import build_equation
 from .pool import GATE
 
 __all__ = ["BASIN_PIXELS", "BasinFrame", "basin_window", "compute_frame", "basin_rgba", "frame_png",
-           "png_bytes", "prefetch"]  # fmt: skip
+           "png_bytes", "prefetch", "cancel_prefetch"]  # fmt: skip
 
 BASIN_PIXELS = 256  # pixels per side of a frame
 BASIN_BLOCK = 4  # preview blocks (see fpcore._basins.basins_of_equation)
@@ -242,21 +243,23 @@ def frame_png(frame: BasinFrame, trace=None, k: int = 0, scale: int = 2) -> byte
 # Prefetch: the Player then only reads cached frames
 
 _prefetch_lock = threading.Lock()
-_prefetch_token = [0]
+_prefetch_tokens: dict = {}  # owner -> the token of its newest prefetch
+_prefetch_counter = itertools.count(1)
 
 
-def prefetch(net, gram: str, trace, start: int = 1) -> threading.Thread:
+def prefetch(net, gram: str, trace, start: int = 1, owner=None) -> threading.Thread:
     """Compute every frame of ``trace`` from ``start`` on in a daemon thread (filling the frame
-    cache), so that playing the chain only reads cached frames. A newer call supersedes an older
-    one: the older thread stops at its next frame."""
+    cache), so that playing the chain only reads cached frames. A newer call of the same
+    ``owner`` (a session) supersedes an older one, as does :func:`cancel_prefetch`: the older
+    thread stops at its next frame. (Other owners' prefetches go on.)"""
     with _prefetch_lock:
-        _prefetch_token[0] += 1
-        token = _prefetch_token[0]
+        token = next(_prefetch_counter)
+        _prefetch_tokens[owner] = token
 
     def run() -> None:
         for k in range(int(start), len(trace.centres)):
             GATE.wait()  # every session's density first (dashboard.pool.DensityFirst)
-            if _prefetch_token[0] != token:
+            if _prefetch_tokens.get(owner) != token:
                 return
             try:
                 compute_frame(net, gram, trace, k)
@@ -266,3 +269,9 @@ def prefetch(net, gram: str, trace, start: int = 1) -> threading.Thread:
     t = threading.Thread(target=run, name="basin-prefetch", daemon=True)
     t.start()
     return t
+
+
+def cancel_prefetch(owner=None) -> None:
+    """Stop ``owner``'s prefetch at its next frame (its solver view was closed, or it left)."""
+    with _prefetch_lock:
+        _prefetch_tokens.pop(owner, None)

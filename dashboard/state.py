@@ -972,6 +972,9 @@ class DashboardState(param.Parameterized):
     # -- lilypad animation ---------------------------------------------------------------------
     target_x = param.Number(None, allow_None=True, label="Target x (lilypad chain toward x + 0i)")
     frame = param.Integer(0, bounds=(0, None), label="Lilypad step k")
+    solver_visible = param.Boolean(True, doc="Whether the lilypad views are shown. While False no chain or basin "
+                                   "frame is computed (a served page's solver tab is closed); set True, the chain "
+                                   "of the current result is computed then.")
     # -- Monte Carlo -------------------------------------------------------------------------
     mc_size = param.Integer(300, bounds=(8, 4000), softbounds=(20, 1500), label="Monte Carlo width (largest layer)")
     mc_samples = param.Integer(2, bounds=(1, 50), softbounds=(1, 10), label="Networks sampled")
@@ -1011,6 +1014,7 @@ class DashboardState(param.Parameterized):
         self._trace_pending = False
         self._frame_guard = False
         self._trace_net = None
+        self._trace_stale = False
         super().__init__(**params)
         self.update()
 
@@ -1236,11 +1240,27 @@ class DashboardState(param.Parameterized):
 
     @param.depends("result", "target_x", watch=True)
     def _result_changed(self) -> None:
+        if not self.solver_visible:  # nobody looks at the chain: computed when the view is shown
+            self._trace_stale = True
+            if self._runner is not None:
+                self._runner.supersede("trace")
+                self._runner.supersede("basins")
+            return
         if self._scheduler is None or self._runner is not None:
             self.update_trace()
         elif not self._trace_pending:
             self._trace_pending = True
             self._scheduler(self._deferred_trace)
+
+    @param.depends("solver_visible", watch=True)
+    def _solver_shown(self) -> None:
+        if not self.solver_visible:
+            return
+        if self._trace_stale or self.trace is None:
+            self._trace_stale = False
+            self._result_changed()
+        elif self.lilypad is None or self.lilypad.trace is not self.trace or self.lilypad.k != self.frame:
+            self.update_basins()
 
     def _deferred_trace(self) -> None:
         self._trace_pending = False
@@ -1295,7 +1315,7 @@ class DashboardState(param.Parameterized):
 
     @param.depends("frame", watch=True)
     def _frame_changed(self) -> None:
-        if not self._frame_guard:
+        if not self._frame_guard and self.solver_visible:
             self.update_basins()
 
     def update_basins(self) -> bool:

@@ -15,7 +15,7 @@ import os
 import panel as pn
 
 from . import presets
-from .basins import frame_png, prefetch
+from .basins import cancel_prefetch, frame_png, prefetch
 from .compare import ComparePanel, DepthAnimation
 from .markup import Markdown
 
@@ -68,11 +68,16 @@ def install(app) -> pn.Card:
         # FPCORE_DASHBOARD_PREFETCH=0 turns it off (bench_dashboard.py times uncached basin frames)
         if os.environ.get("FPCORE_DASHBOARD_PREFETCH", "1") == "0":
             return
-        if s.trace is not None and s._trace_net is not None:
+        if s.trace is not None and s._trace_net is not None and s.solver_visible:
             net, gram = s._trace_net
-            prefetch(net, gram, s.trace)
+            prefetch(net, gram, s.trace, owner=id(s))
+
+    def stop_prefetch(*_):
+        if not s.solver_visible:  # the solver view was closed: its frames are not needed
+            cancel_prefetch(owner=id(s))
 
     s.param.watch(prefetch_frames, "trace")  # the Player then reads cached basin frames
+    s.param.watch(stop_prefetch, "solver_visible")
     s.param.watch(rename, "result")
     s.param.watch(rename_png, ["result", "lilypad"])
     rename()
