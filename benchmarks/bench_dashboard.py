@@ -69,8 +69,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from dashboard.browser_probe import (APP, CHROMIUM_ARGS, REST_LOADED_JS, WS_TIMES_JS, find_chromium,  # noqa: E402
-                                     open_page, served)
+from dashboard.browser_probe import (APP, CHROMIUM_ARGS, REST_LOADED_JS, SOLVER_LOADED_JS, WS_TIMES_JS,  # noqa: E402
+                                     find_chromium, open_page, open_tab, served)
 
 
 BASELINE_APP = textwrap.dedent(
@@ -131,8 +131,13 @@ CASES = {
     "tanh-sigma": Case("?activation=tanh&depth=10&sigma_w2=1.0&base_width=430", css="w-sigma-w2"),
     "tanh-depth": Case("?activation=tanh&depth=10&sigma_w2=1.0&base_width=440"),
     "orth-tanh-critical": Case("?activation=tanh&init=orthogonal&depth=10&sigma_w2=1.0&sigma_b2=0.0&base_width=450"),
+    # issue 13: orthogonal tanh near criticality, 400 x 11 (depth moves on from 11)
+    "orth-tanh-400x11": Case("?activation=tanh&init=orthogonal&depth=11&sigma_w2=1.05&sigma_b2=0.0001&base_width=400"),
     "tapered-mlp": Case("?activation=relu&profile=custom&custom_widths=784,512,256,128,64,10&sigma_w2=1.8",
                         css="w-sigma-w2"),
+    # issue 13: the tapered MLP 784-1000-800-600-400-300-200-100-50-10 with tanh (sigma_w2 moves)
+    "tapered-mlp-tanh": Case("?activation=tanh&profile=custom&custom_widths=784,1000,800,600,400,300,200,100,50,10"
+                             "&sigma_w2=1.0&sigma_b2=0.0", css="w-sigma-w2"),
     "gelu-depth": Case("?activation=gelu&depth=10&sigma_w2=2.0&base_width=460"),
     # basin frame time: key press (click) -> the m-plane's image source holds the next frame
     "relu-basins": _basin_case("?activation=relu&depth=10&base_width=470"),
@@ -305,6 +310,8 @@ def main(argv=None) -> int:
                 url = f"http://127.0.0.1:{basin_port if case.basins else port}/app{case.query}"
                 page = open_page(browser, url, errors, init_script=WS_TIMES_JS)
                 page.wait_for_function(REST_LOADED_JS, timeout=120_000)  # the sections sent after the first paint
+                if case.basins:  # the solver tab (closed at first: its chain is computed when it opens)
+                    open_tab(page, "Solver", SOLVER_LOADED_JS, timeout_ms=120_000)
                 parts: list = []
                 lat, hits = measure(page, case, args.changes, args.settle, args.timeout * 1000, parts=parts,
                                     keys=keys.setdefault(name, []))  # fmt: skip

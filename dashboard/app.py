@@ -655,22 +655,25 @@ class DashboardApp(pn.viewable.Viewer):
         if any(e.name in ("result", "mc") for e in events):
             result = any(e.name == "result" for e in events)
 
-            def rest():
-                self._apply(self._draw_details)
+            def rest():  # (one websocket message for all of it, not four)
+                self._draw_details()
                 self._draw_tables()
                 self._show_depth()
                 if result:
-                    self._apply(self._draw_evidence)
+                    self._draw_evidence()
 
-            _next_tick(rest)
+            _next_tick(lambda: self._apply(rest))
 
     def _on_details(self, *_):
-        self._apply(self._draw_details)
-        self._apply(self._draw_density)  # the axis may have been extended
+        self._apply(self._draw_on_details)  # one websocket message
+
+    def _draw_on_details(self) -> None:
+        self._draw_details()
+        self._draw_density()  # the axis may have been extended
         self._draw_tables()
         if self.__dict__.get("_evidence_waiting") and (self._details_ready() or self.state.details_note):
             self._evidence_waiting = False
-            self._apply(self._draw_evidence)  # the marker read off the new deciles
+            self._draw_evidence()  # the marker read off the new deciles
 
     def _on_x_scale(self, *_):
         # The axis type of a Bokeh figure is fixed: build new figures for the other scale.

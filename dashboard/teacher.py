@@ -49,9 +49,8 @@ def install(app) -> pn.Card:
     s.param.watch(lambda e: setattr(select, "value", e.new), "activation")
     app.w_activation = select
     # Downloads named after the configuration; the CSV keeps the Monte Carlo sample.
-    app.w_csv.callback = lambda: io.StringIO(presets.spectrum_csv_with_sample(s.result, s.mc))
-    app.w_png = W.FileDownload(callback=lambda: _basin_png(app), filename="basins.png", label="Basin frame (PNG)",
-                               color="light", css_classes=["w-basin-png"])  # fmt: skip
+    app.w_png = W.FileDownload(filename="basins.png", label="Basin frame (PNG)", color="light",
+                               css_classes=["w-basin-png"])  # fmt: skip
 
     def rename(*_):
         r = s.result
@@ -78,8 +77,24 @@ def install(app) -> pn.Card:
 
     s.param.watch(prefetch_frames, "trace")  # the Player then reads cached basin frames
     s.param.watch(stop_prefetch, "solver_visible")
-    s.param.watch(rename, "result")
-    s.param.watch(rename_png, ["result", "lilypad"])
+    # The names are set when a download is clicked (FileDownload reads `filename` after its
+    # callback): renaming three widgets on every slider move sent three more properties to the
+    # browser with each density.
+    json_callback = app.w_json.callback
+
+    def csv_file():
+        rename()
+        return io.StringIO(presets.spectrum_csv_with_sample(s.result, s.mc))
+
+    def json_file():
+        rename()
+        return json_callback()
+
+    def png_file():
+        rename_png()
+        return _basin_png(app)
+
+    app.w_csv.callback, app.w_json.callback, app.w_png.callback = csv_file, json_file, png_file
     rename()
     rename_png()
 
