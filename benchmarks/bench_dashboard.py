@@ -113,6 +113,7 @@ class Case:
     median_ms: float = 150.0
     p90_ms: float = 300.0
     basins: bool = False  # a basin-frame case: Player "next" on a server without the frame prefetch
+    min_pixels: int = 0  # an image source: the measurement ends once it holds an image this large
 
 
 def _basin_case(query: str) -> Case:
@@ -120,7 +121,7 @@ def _basin_case(query: str) -> Case:
     FPCORE_DASHBOARD_PREFETCH=0, so every frame is computed when asked for (with the prefetch the
     Player reads frames computed in the background: cache hits); at the chain's last step the
     target slider moves one notch (a new chain) and stepping goes on."""
-    return Case(query, source="mplane-basins", click=".w-player .next", basins=True)
+    return Case(query, source="mplane-basins", click=".w-player .next", basins=True, min_pixels=256 * 256)
 
 
 # Each case has its own base width: no network of one case is ever cached by another.
@@ -163,15 +164,23 @@ SIGNATURE_JS = """(name) => {
   return out;
 }"""
 
-# Records the time of the keydown (or click) and the first animation frame at which the source changed.
-PROBE_JS = """([name, sig]) => {
-  window.__bench = {key: null, changed: null};
+# Records the time of the keydown (or click), the first animation frame at which the source
+# changed (`first`) and the first at which it changed and, for an image source, holds an image of
+# at least `minPixels` pixels (`changed`: a basin frame's preview does not count, its full frame does).
+PROBE_JS = """([name, sig, minPixels]) => {
+  window.__bench = {key: null, changed: null, first: null};
   const sigFn = %s;
+  const pixels = () => { const s = Bokeh.documents[0].get_model_by_name(name);
+    const im = s && s.data.image; return im && im.length ? im[0].length : 0; };
   const mark = () => { if (window.__bench.key === null) window.__bench.key = performance.now(); };
   window.addEventListener('keydown', mark, {capture: true, once: true});
   window.addEventListener('pointerdown', mark, {capture: true, once: true});
   const poll = () => {
-    if (sigFn(name) !== sig) { window.__bench.changed = performance.now(); return; }
+    if (sigFn(name) !== sig) {
+      if (window.__bench.first === null) window.__bench.first = performance.now();
+      if (!minPixels || pixels() >= minPixels) { window.__bench.changed = performance.now(); return; }
+      sig = sigFn(name);
+    }
     requestAnimationFrame(poll);
   };
   requestAnimationFrame(poll);
@@ -206,7 +215,7 @@ SPLIT_JS = """() => { const b = window.__bench, w = window.__ws;
 
 
 def measure(page, case: Case, n: int, settle: float, timeout_ms: float, app: bool = True, parts: list | None = None,
-            keys: list | None = None):
+            keys: list | None = None, firsts: list | None = None):
     """Latencies (ms) of ``n`` changes and the number of cache hits left out; for the app, each
     change's split ``(to websocket send, server, to screen, server compute)`` is appended to ``parts``."""
     page.wait_for_function(f"({SIGNATURE_JS})({case.source!r}) !== null", timeout=120_000)
@@ -228,7 +237,7 @@ def measure(page, case: Case, n: int, settle: float, timeout_ms: float, app: boo
             time.sleep(settle)
             page.wait_for_function(SETTLED_JS, timeout=120_000)
         sig = page.evaluate(SIGNATURE_JS, case.source)
-        page.evaluate(PROBE_JS, [case.source, sig])
+        page.evaluate(PROBE_JS, [case.source, sig, case.min_pixels])
         if case.click:
             target.click()
         else:
@@ -239,7 +248,7 @@ def measure(page, case: Case, n: int, settle: float, timeout_ms: float, app: boo
         except Exception:  # noqa: BLE001 - a timeout is a result, reported as such
             latencies.append(float("inf"))
             break
-        t = page.evaluate("[window.__bench.key, window.__bench.changed, performance.timeOrigin]")
+        t = page.evaluate("[window.__bench.key, window.__bench.changed, performance.timeOrigin, window.__bench.first]")
         split = page.evaluate(SPLIT_JS) if app else [None, None, None]
         if app:
             page.wait_for_function(SETTLED_JS, timeout=120_000)  # the metrics of this change are shown
@@ -249,6 +258,8 @@ def measure(page, case: Case, n: int, settle: float, timeout_ms: float, app: boo
                 hits += 1
                 continue
             parts.append((*split, compute_ms))
+            if firsts is not None and t[3] is not None:
+                firsts.append(t[3] - t[0])
             if keys is not None:
                 keys.append((t[2] + t[0], t[2] + t[1]))
         latencies.append(t[1] - t[0])
@@ -288,6 +299,7 @@ def main(argv=None) -> int:
         rows = []
         splits: dict = {}
         keys: dict = {}  # case -> [(key press, curve changed)] in epoch ms (for --server-timing)
+        firsts: dict = {}  # case -> ms from the key press to the source's first change (a preview)
         errors: list[str] = []
         env = dict(os.environ, FPCORE_DASHBOARD_TIMING="1") if args.server_timing else None
         log = open(Path(tmp) / "server.log", "w+") if args.server_timing else None
@@ -314,7 +326,7 @@ def main(argv=None) -> int:
                     open_tab(page, "Solver", SOLVER_LOADED_JS, timeout_ms=120_000)
                 parts: list = []
                 lat, hits = measure(page, case, args.changes, args.settle, args.timeout * 1000, parts=parts,
-                                    keys=keys.setdefault(name, []))  # fmt: skip
+                                    keys=keys.setdefault(name, []), firsts=firsts.setdefault(name, []))  # fmt: skip
                 page.close()
                 rows.append((name, lat, hits, case))
                 splits[name] = parts
@@ -356,6 +368,14 @@ def main(argv=None) -> int:
             vals = [p[i] for p in parts if p[i] is not None and p[i] == p[i]]
             cols.append(statistics.median(vals) if vals else float("nan"))
         print(f"{name:<22}{cols[0]:>9.0f}{cols[1]:>8.0f}{cols[2]:>8.0f}".replace("nan", "  -"))
+    previews = {n: f for n, f in firsts.items() if CASES[n].min_pixels and f}
+    if previews:
+        print("\nbasin cases: Player next -> first picture (the coarse preview, or the full frame when it came"
+              "\nfirst), ms; the table above times the full 256 x 256 frame\n")
+        for name, f in previews.items():
+            srt = sorted(f)
+            p90 = srt[min(len(srt) - 1, int(round(0.9 * (len(srt) - 1))))]
+            print(f"{name:<22}{'median':>8} {statistics.median(srt):.0f}   p90 {p90:.0f}   max {srt[-1]:.0f}   (n = {len(srt)})")
     if log is not None:
         log.seek(0)
         server_split(log.read(), keys)

@@ -503,6 +503,9 @@ def compute_basins(net, gram: str, trace, k: int, n: int | None = None):
     return _basins.compute_frame(net, gram, trace, k, n=int(n))
 
 
+PREVIEW_NOTE = "Basins: a coarse preview; the full frame follows."
+
+
 @dataclass(frozen=True)
 class LilypadFrame:
     """What the lilypad views show: frame ``k`` of ``trace`` with the Newton basins of that frame."""
@@ -1337,8 +1340,23 @@ class DashboardState(param.Parameterized):
             note = "Newton basins could not be computed for this frame."
             self.param.update(basins=None, lilypad=LilypadFrame(trace, k, None, note))
 
-        if basin_grid(net) <= 0:  # nothing to compute: show the frame at once
+        n = basin_grid(net)
+        if n <= 0:  # nothing to compute: show the frame at once
             done(None)
+            return False
+        from . import basins as _basins
+
+        preview = _basins.PREVIEW_PIXELS
+        if self._runner is not None and n > preview and _basins.cached_frame(net, gram, trace, k, n=n) is None:
+            # Served and not cached: a PREVIEW_PIXELS preview first (every pixel its own Newton
+            # run, the same checked rules: the same colours, coarser; ~1/10 of the work), then
+            # the full frame as the next job of the same kind (a newer step supersedes it).
+            def done_preview(basins):
+                self.param.update(basins=basins, lilypad=LilypadFrame(trace, k, basins, PREVIEW_NOTE))
+                self.run("basins", lambda: compute_basins(net, gram, trace, k), done, fail, label="Newton basins")
+
+            self.run("basins", lambda: _basins.compute_frame(net, gram, trace, k, n=preview, block=1), done_preview,
+                     fail, label="Newton basins")  # fmt: skip
         else:
             self.run("basins", lambda: compute_basins(net, gram, trace, k), done, fail, label="Newton basins")
         return bool(ok and ok[0])

@@ -530,7 +530,9 @@ def test_a_hidden_solver_computes_no_chain_until_shown():
     assert "trace" not in kinds and "basins" not in kinds and s.trace is None and s.lilypad is None
     s.solver_visible = True  # the tab is opened
     loop.run()
-    assert kinds.count("trace") == 1 and kinds.count("basins") == 1
+    # the basins: a coarse preview, then the full frame (served, not cached yet)
+    assert kinds.count("trace") == 1 and kinds.count("basins") == 2
+    assert s.lilypad.basins.labels.shape == (st.BASIN_GRID, st.BASIN_GRID) and s.lilypad.note == ""
     shown = DashboardState(depth=4, base_width=64, n_points=70)  # computed at once, always visible
     assert s.trace.target == shown.trace.target and len(s.trace.centres) == len(shown.trace.centres)
     assert s.lilypad.k == 0 and np.array_equal(s.lilypad.basins.rgba, shown.lilypad.basins.rgba)
@@ -540,7 +542,7 @@ def test_a_hidden_solver_computes_no_chain_until_shown():
     assert kinds.count("trace") == 1 and s.trace.target == shown.trace.target  # the last chain stays
     s.frame = 2  # (a frame change while hidden computes nothing either)
     loop.run()
-    assert kinds.count("basins") == 1
+    assert kinds.count("basins") == 2
     s.solver_visible = True  # the new network's chain, from its first step
     loop.run()
     assert kinds.count("trace") == 2 and s.lilypad.trace is s.trace and s.lilypad.k == 0

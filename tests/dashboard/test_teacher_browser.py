@@ -52,6 +52,10 @@ def test_basins_are_drawn_for_every_activation(app_page):
     page.get_by_text(re.compile(r"Step 2 of \d+")).first.wait_for(timeout=30_000)
     page.wait_for_timeout(500)
     app_page.wait_idle()
+    # (a frame not computed yet shows a coarse preview first, then the full frame)
+    page.get_by_text("coarse preview").wait_for(state="hidden", timeout=60_000)
+    page.wait_for_function(f"(() => {{ const r = ({IMAGE_JS})(); return r && r[0] >= 256 && r[1] >= 256; }})",
+                           timeout=60_000)  # fmt: skip
     rows, cols, colours = _image(app_page)
     assert rows >= 256 and cols >= 256
     assert colours >= 3  # several roots (hues) and shading by Newton steps
