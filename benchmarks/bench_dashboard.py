@@ -36,7 +36,10 @@ Basin frames (``*-basins`` cases): the Player's "next" is clicked and the m-plan
 (source ``mplane-basins``, 256 x 256) is watched, on a second server started with
 ``FPCORE_DASHBOARD_PREFETCH=0`` so that each frame is computed when asked for (the app otherwise
 computes a new chain's frames in the background and the Player reads cached ones); at a chain's
-last step the lilypad target moves one notch (a new chain) first.
+last step the lilypad target moves one notch (a new chain) first. The page's solver tab is opened
+first (a closed tab computes no chain). A frame not cached is drawn first as a coarse preview:
+the measurement ends when the image holds the full 256 x 256 frame, and the time to the first
+picture (the preview) is printed under the tables.
 
 Budget (issue 13): median <= 150 ms and p90 <= 300 ms in every case; basin frame <= 150 ms (the
 ``*-basins`` cases are held to the same median and p90).
