@@ -6,8 +6,9 @@ one unmeasured load. For each load it records: the time from navigation until th
 curve's own data source holds a curve (what the browser test "first page within 5 s" waits for);
 the HTML response's wait (the server runs the app for the new session and builds its document);
 the number of Bokeh models in the document when the curve shows; and the time until the whole
-page is there (the solver planes and the Evidence plot, which the app sends after the first
-paint).
+page is there (the metrics, the phase diagram and the open tab, which the app sends after the
+first paint; the solver and the Evidence are closed tabs, built when opened; an older checkout
+given with ``--before`` that has no tabs counts its solver planes and Evidence plot instead).
 
 With ``--before DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/before HEAD~3``)
 a second server runs that checkout's app and the loads alternate between the two, so that both are
@@ -36,9 +37,12 @@ from dashboard.browser_probe import CHROMIUM_ARGS, find_chromium, free_port, sto
 
 CURVE_JS = """() => { if (!(window.Bokeh && Bokeh.documents.length)) return false;
   const s = Bokeh.documents[0].get_model_by_name('density-curve'); return !!(s && s.data.x && s.data.x.length > 10); }"""
-# The whole page: the m-plane and the Evidence scatter are in the document.
+# The whole page: the phase diagram and the open tab's pinned spectra (tabs), or the m-plane and the
+# Evidence scatter (a checkout from before the tabs) are in the document.
 WHOLE_JS = """() => { const t = Array.from(Bokeh.documents[0].all_models).map(m => m.title && m.title.text)
-  .filter(x => typeof x === 'string'); return t.some(x => x.startsWith('m-plane')) && t.some(x => /loss/i.test(x)); }"""
+  .filter(x => typeof x === 'string');
+  return (t.some(x => x.startsWith('Phase diagram')) && t.some(x => x.startsWith('Pinned spectra')))
+    || (t.some(x => x.startsWith('m-plane')) && t.some(x => /loss/i.test(x))); }"""
 HTML_WAIT_JS = """() => { const n = performance.getEntriesByType('navigation')[0]; return n.responseStart - n.requestStart; }"""
 
 

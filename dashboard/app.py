@@ -107,6 +107,9 @@ class FloatSlider(_Prompt, pn.widgets.FloatSlider):
     pass
 
 
+TAB_TEACHER = "Teacher's tools"
+TAB_SOLVER = "Solver: Newton lilypads"
+TAB_EVIDENCE = "Evidence"
 BUSY_DELAY = 0.25  # seconds of work before the indicator says "computing…"
 HELD_UNTIL_LOADED = ("trace", "basins", "phase", "evidence")  # job kinds a new page starts after its first paint
 FIRST_PAINT_HOLD = 10.0  # seconds: held jobs start then even if the browser never reported its first paint
@@ -199,11 +202,18 @@ class DashboardApp(pn.viewable.Viewer):
                 runner.hold(HELD_UNTIL_LOADED)
                 pn.state.onload(runner.release)
                 runner._call_later(FIRST_PAINT_HOLD, runner.release)
-            state = DashboardState(scheduler=None if served else _next_tick, runner=runner, **initial)
+            # Served, the solver tab is closed at first: no chain or basin frame is computed until
+            # it is opened (see _on_tab).
+            state = DashboardState(scheduler=None if served else _next_tick, runner=runner, solver_visible=not served,
+                                   **initial)  # fmt: skip
         super().__init__(state=state, **params)
         s = self.state
         self._state_for_busy = s
         self._evidence_cache: dict = {}
+        # The Evidence tab: its marker is computed and its plot drawn only while the tab is open
+        # (served; without a server everything is drawn at once).
+        self._evidence_visible = not served
+        self._evidence_stale = False
         self._build_widgets()
         self._teacher_card = _teacher.install(self)  # dash-views: presets, compare, depth animation, downloads
         self._build_plots()
@@ -579,6 +589,10 @@ class DashboardApp(pn.viewable.Viewer):
         return None
 
     def _draw_evidence(self) -> None:
+        if not self.__dict__.get("_evidence_visible", True):  # its tab is closed: drawn when opened
+            self._evidence_stale = True
+            return
+        self._evidence_stale = False
         if self.evidence_df is None or not self.w_evidence_epoch.options:
             self.evidence_text.object = "The study's results (`experiments/results/`) are not available here."
             return
@@ -641,22 +655,25 @@ class DashboardApp(pn.viewable.Viewer):
         if any(e.name in ("result", "mc") for e in events):
             result = any(e.name == "result" for e in events)
 
-            def rest():
-                self._apply(self._draw_details)
+            def rest():  # (one websocket message for all of it, not four)
+                self._draw_details()
                 self._draw_tables()
                 self._show_depth()
                 if result:
-                    self._apply(self._draw_evidence)
+                    self._draw_evidence()
 
-            _next_tick(rest)
+            _next_tick(lambda: self._apply(rest))
 
     def _on_details(self, *_):
-        self._apply(self._draw_details)
-        self._apply(self._draw_density)  # the axis may have been extended
+        self._apply(self._draw_on_details)  # one websocket message
+
+    def _draw_on_details(self) -> None:
+        self._draw_details()
+        self._draw_density()  # the axis may have been extended
         self._draw_tables()
         if self.__dict__.get("_evidence_waiting") and (self._details_ready() or self.state.details_note):
             self._evidence_waiting = False
-            self._apply(self._draw_evidence)  # the marker read off the new deciles
+            self._draw_evidence()  # the marker read off the new deciles
 
     def _on_x_scale(self, *_):
         # The axis type of a Bokeh figure is fixed: build new figures for the other scale.
@@ -805,7 +822,14 @@ class DashboardApp(pn.viewable.Viewer):
         for w in sidebar:  # widgets fill the sidebar's width (a fixed 300 px overflowed its padding)
             if isinstance(w, pn.widgets.Widget) and not isinstance(w, pn.widgets.RadioButtonGroup):
                 w.sizing_mode = "stretch_width"
-        below = [details, lilypad, self._teacher_card, evidence_card]
+        # The teacher's tools, the solver and the Evidence in tabs (only the open tab is built in
+        # the browser, `dynamic`): a closed tab costs nothing per slider move, neither on the
+        # server (no lilypad chain, basin frame or Evidence marker is computed for it) nor in the
+        # browser. Opening the solver or the Evidence computes what it shows for the current network.
+        self.tabs = pn.Tabs((TAB_TEACHER, self._teacher_card), (TAB_SOLVER, lilypad), (TAB_EVIDENCE, evidence_card),
+                            dynamic=True, sizing_mode="stretch_width", css_classes=["c-tabs"], margin=(5, 0))  # fmt: skip
+        self.tabs.param.watch(self._on_tab, "active")
+        below = [details, self.tabs]
         # Served, the first page carries only the controls and the spectrum: the sections below
         # it (about 600 of the page's 860 Bokeh models: solver planes, basin image, compare
         # plots, evidence) are sent once the browser has drawn that first part (Panel's onload,
@@ -833,6 +857,26 @@ class DashboardApp(pn.viewable.Viewer):
         )
         template.config.raw_css.append(NARROW_CSS)
         return template
+
+    def _on_tab(self, *_) -> None:
+        """Compute what the open tab shows (and stop what a closed one no longer needs)."""
+        name = self.tabs._names[self.tabs.active] if 0 <= self.tabs.active < len(self.tabs) else ""
+        s = self.state
+        runner = getattr(s, "_runner", None)
+        s.solver_visible = name == TAB_SOLVER
+        evidence = name == TAB_EVIDENCE
+        if evidence != self._evidence_visible:
+            self._evidence_visible = evidence
+            if evidence:
+                if self._evidence_stale or self.__dict__.get("_evidence_waiting"):
+                    self._apply(self._draw_evidence)
+            elif runner is not None:
+                runner.supersede("evidence")  # (its marker is asked for again when the tab is opened)
+                self._evidence_stale = True
+
+    def show_tab(self, name: str) -> None:
+        """Open the tab called ``name`` (one of ``TAB_TEACHER``, ``TAB_SOLVER``, ``TAB_EVIDENCE``)."""
+        self.tabs.active = self.tabs._names.index(name)
 
     def __panel__(self):
         return self._template

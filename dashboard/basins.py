@@ -14,8 +14,10 @@ bytes in pure Python (``zlib`` + ``struct``): no browser and no plotting library
 
 from __future__ import annotations
 
+import collections
 import colorsys
 import functools
+import itertools
 import math
 import os
 import struct
@@ -28,10 +30,12 @@ from fpcore._equation import build_equation
 
 from .pool import GATE
 
-__all__ = ["BASIN_PIXELS", "BasinFrame", "basin_window", "compute_frame", "basin_rgba", "frame_png",
-           "png_bytes", "prefetch"]  # fmt: skip
+__all__ = ["BASIN_PIXELS", "PREVIEW_PIXELS", "BasinFrame", "basin_window", "compute_frame", "cached_frame", "basin_rgba", "frame_png",
+           "png_bytes", "prefetch", "cancel_prefetch"]  # fmt: skip
 
 BASIN_PIXELS = 256  # pixels per side of a frame
+PREVIEW_PIXELS = 64  # pixels per side of the preview drawn first when a frame is not cached (every
+# pixel is Newton from its own centre, block 1: the same checked rules, so the same colours, coarser)
 BASIN_BLOCK = 4  # preview blocks (see fpcore._basins.basins_of_equation)
 MAX_ITER = 24  # Newton steps per pixel in the live view (slower starts are drawn as not converged)
 ATOMS = 16  # short Gauss rules of laws of D^2 in the live view, used where their error bound allows
@@ -107,20 +111,81 @@ def basin_window(net, gram: str, trace, k: int) -> tuple[complex, float]:
     return complex(start), float(half)
 
 
-@functools.lru_cache(maxsize=_CACHE)
+_FRAMES: "collections.OrderedDict" = collections.OrderedDict()  # LRU of computed frames
+_WINDOWS: "collections.OrderedDict" = collections.OrderedDict()  # LRU of windows (their coarse probe)
+_CACHE_LOCK = threading.Lock()
+
+
+def _lru_get(cache, key):
+    with _CACHE_LOCK:
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+        return hit
+
+
+def _lru_put(cache, key, value) -> None:
+    with _CACHE_LOCK:
+        cache[key] = value
+        while len(cache) > _CACHE:
+            cache.popitem(last=False)
+
+
 def _frame_cached(net, gram: str, z: complex, centre: complex, half: float, n: int, block: int) -> BasinFrame:
+    key = (net, gram, z, centre, half, n, block)
+    hit = _lru_get(_FRAMES, key)
+    if hit is not None:
+        return hit
     re = np.linspace(centre.real - half, centre.real + half, n)
     im = np.linspace(centre.imag - half, centre.imag + half, n)
     labels, roots, its = basins_of_equation(_equation(net, gram), z, re, im, MAX_ITER, block, ATOMS, THREADS)
-    return BasinFrame(re, im, labels, roots, its, basin_rgba(labels, its, MAX_ITER))
+    frame = BasinFrame(re, im, labels, roots, its, basin_rgba(labels, its, MAX_ITER))
+    _lru_put(_FRAMES, key, frame)
+    return frame
+
+
+def _clear_caches() -> None:
+    with _CACHE_LOCK:
+        _FRAMES.clear()
+        _WINDOWS.clear()
+
+
+_frame_cached.cache_clear = _clear_caches  # (as functools' caches: benchmarks time uncached frames)
+
+
+def _window_key(net, gram: str, trace, k: int) -> tuple:
+    it = np.asarray(trace.newton[k], complex).ravel()
+    return (net, gram, complex(trace.centres[k]), _newton_start(trace, k), complex(trace.solutions[k]),
+            float(trace.m_radii[k]), tuple(complex(v) for v in it))  # fmt: skip
+
+
+def _frame_key(net, gram: str, trace, k: int, n: int, block: int, compute: bool = True):
+    """The frame cache's key of step ``k`` (its window computed, or None where it is not known
+    yet and ``compute`` is False)."""
+    wkey = _window_key(net, gram, trace, k)
+    window = _lru_get(_WINDOWS, wkey)
+    if window is None:
+        if not compute:
+            return None
+        window = basin_window(net, gram, trace, k)
+        _lru_put(_WINDOWS, wkey, window)
+    centre, half = window
+    centre = complex(float(f"{centre.real:.12g}"), float(f"{centre.imag:.12g}"))
+    return (net, gram, complex(trace.centres[k]), centre, float(f"{half:.6g}"), int(n), int(block))
 
 
 def compute_frame(net, gram: str, trace, k: int, n: int = BASIN_PIXELS, block: int = BASIN_BLOCK) -> BasinFrame:
-    """The basin frame of lilypad step ``k`` of ``trace`` (LRU-cached per window)."""
+    """The basin frame of lilypad step ``k`` of ``trace`` (LRU-cached per window; the window,
+    found by a coarse probe, is cached too, so frames of one step at other sizes share it)."""
     k = int(min(max(int(k), 0), len(trace.centres) - 1))
-    centre, half = basin_window(net, gram, trace, k)
-    centre = complex(float(f"{centre.real:.12g}"), float(f"{centre.imag:.12g}"))
-    return _frame_cached(net, gram, complex(trace.centres[k]), centre, float(f"{half:.6g}"), int(n), int(block))
+    return _frame_cached(*_frame_key(net, gram, trace, k, n, block))
+
+
+def cached_frame(net, gram: str, trace, k: int, n: int = BASIN_PIXELS, block: int = BASIN_BLOCK) -> BasinFrame | None:
+    """The frame :func:`compute_frame` would return if it is cached already, else None (computes nothing)."""
+    k = int(min(max(int(k), 0), len(trace.centres) - 1))
+    key = _frame_key(net, gram, trace, k, n, block, compute=False)
+    return None if key is None else _lru_get(_FRAMES, key)
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,21 +307,23 @@ def frame_png(frame: BasinFrame, trace=None, k: int = 0, scale: int = 2) -> byte
 # Prefetch: the Player then only reads cached frames
 
 _prefetch_lock = threading.Lock()
-_prefetch_token = [0]
+_prefetch_tokens: dict = {}  # owner -> the token of its newest prefetch
+_prefetch_counter = itertools.count(1)
 
 
-def prefetch(net, gram: str, trace, start: int = 1) -> threading.Thread:
+def prefetch(net, gram: str, trace, start: int = 1, owner=None) -> threading.Thread:
     """Compute every frame of ``trace`` from ``start`` on in a daemon thread (filling the frame
-    cache), so that playing the chain only reads cached frames. A newer call supersedes an older
-    one: the older thread stops at its next frame."""
+    cache), so that playing the chain only reads cached frames. A newer call of the same
+    ``owner`` (a session) supersedes an older one, as does :func:`cancel_prefetch`: the older
+    thread stops at its next frame. (Other owners' prefetches go on.)"""
     with _prefetch_lock:
-        _prefetch_token[0] += 1
-        token = _prefetch_token[0]
+        token = next(_prefetch_counter)
+        _prefetch_tokens[owner] = token
 
     def run() -> None:
         for k in range(int(start), len(trace.centres)):
             GATE.wait()  # every session's density first (dashboard.pool.DensityFirst)
-            if _prefetch_token[0] != token:
+            if _prefetch_tokens.get(owner) != token:
                 return
             try:
                 compute_frame(net, gram, trace, k)
@@ -266,3 +333,9 @@ def prefetch(net, gram: str, trace, start: int = 1) -> threading.Thread:
     t = threading.Thread(target=run, name="basin-prefetch", daemon=True)
     t.start()
     return t
+
+
+def cancel_prefetch(owner=None) -> None:
+    """Stop ``owner``'s prefetch at its next frame (its solver view was closed, or it left)."""
+    with _prefetch_lock:
+        _prefetch_tokens.pop(owner, None)

@@ -57,9 +57,20 @@ PLOT_SIGNATURE_JS = """(prefix) => {
 }"""
 
 
-#: True once the page's sections below the spectrum (solver planes, compare, evidence), which the
+#: True once the page's sections below the spectrum (metrics, phase diagram, the tabs), which the
 #: app sends after the browser has drawn the spectrum, are in the document.
-REST_LOADED_JS = f"""() => ({PLOT_SIGNATURE_JS})('m-plane') !== null && ({PLOT_SIGNATURE_JS})('z-plane') !== null"""
+REST_LOADED_JS = f"""() => ({PLOT_SIGNATURE_JS})('Phase diagram') !== null && ({PLOT_SIGNATURE_JS})('Pinned spectra') !== null"""
+
+#: True once the solver tab's planes are in the document (the tab is open).
+SOLVER_LOADED_JS = f"""() => ({PLOT_SIGNATURE_JS})('m-plane') !== null && ({PLOT_SIGNATURE_JS})('z-plane') !== null"""
+
+
+def open_tab(page, name: str, loaded_js: str | None = None, timeout_ms: float = 60_000) -> None:
+    """Click the page's tab called ``name`` (e.g. "Solver: Newton lilypads") and, with
+    ``loaded_js``, wait until that holds."""
+    page.locator(".bk-tab", has_text=name).first.click()
+    if loaded_js:
+        page.wait_for_function(loaded_js, timeout=timeout_ms)
 
 
 def free_port() -> int:

@@ -503,6 +503,9 @@ def compute_basins(net, gram: str, trace, k: int, n: int | None = None):
     return _basins.compute_frame(net, gram, trace, k, n=int(n))
 
 
+PREVIEW_NOTE = "Basins: a coarse preview; the full frame follows."
+
+
 @dataclass(frozen=True)
 class LilypadFrame:
     """What the lilypad views show: frame ``k`` of ``trace`` with the Newton basins of that frame."""
@@ -972,6 +975,9 @@ class DashboardState(param.Parameterized):
     # -- lilypad animation ---------------------------------------------------------------------
     target_x = param.Number(None, allow_None=True, label="Target x (lilypad chain toward x + 0i)")
     frame = param.Integer(0, bounds=(0, None), label="Lilypad step k")
+    solver_visible = param.Boolean(True, doc="Whether the lilypad views are shown. While False no chain or basin "
+                                   "frame is computed (a served page's solver tab is closed); set True, the chain "
+                                   "of the current result is computed then.")
     # -- Monte Carlo -------------------------------------------------------------------------
     mc_size = param.Integer(300, bounds=(8, 4000), softbounds=(20, 1500), label="Monte Carlo width (largest layer)")
     mc_samples = param.Integer(2, bounds=(1, 50), softbounds=(1, 10), label="Networks sampled")
@@ -1011,6 +1017,7 @@ class DashboardState(param.Parameterized):
         self._trace_pending = False
         self._frame_guard = False
         self._trace_net = None
+        self._trace_stale = False
         super().__init__(**params)
         self.update()
 
@@ -1236,11 +1243,27 @@ class DashboardState(param.Parameterized):
 
     @param.depends("result", "target_x", watch=True)
     def _result_changed(self) -> None:
+        if not self.solver_visible:  # nobody looks at the chain: computed when the view is shown
+            self._trace_stale = True
+            if self._runner is not None:
+                self._runner.supersede("trace")
+                self._runner.supersede("basins")
+            return
         if self._scheduler is None or self._runner is not None:
             self.update_trace()
         elif not self._trace_pending:
             self._trace_pending = True
             self._scheduler(self._deferred_trace)
+
+    @param.depends("solver_visible", watch=True)
+    def _solver_shown(self) -> None:
+        if not self.solver_visible:
+            return
+        if self._trace_stale or self.trace is None:
+            self._trace_stale = False
+            self._result_changed()
+        elif self.lilypad is None or self.lilypad.trace is not self.trace or self.lilypad.k != self.frame:
+            self.update_basins()
 
     def _deferred_trace(self) -> None:
         self._trace_pending = False
@@ -1295,7 +1318,7 @@ class DashboardState(param.Parameterized):
 
     @param.depends("frame", watch=True)
     def _frame_changed(self) -> None:
-        if not self._frame_guard:
+        if not self._frame_guard and self.solver_visible:
             self.update_basins()
 
     def update_basins(self) -> bool:
@@ -1317,8 +1340,23 @@ class DashboardState(param.Parameterized):
             note = "Newton basins could not be computed for this frame."
             self.param.update(basins=None, lilypad=LilypadFrame(trace, k, None, note))
 
-        if basin_grid(net) <= 0:  # nothing to compute: show the frame at once
+        n = basin_grid(net)
+        if n <= 0:  # nothing to compute: show the frame at once
             done(None)
+            return False
+        from . import basins as _basins
+
+        preview = _basins.PREVIEW_PIXELS
+        if self._runner is not None and n > preview and _basins.cached_frame(net, gram, trace, k, n=n) is None:
+            # Served and not cached: a PREVIEW_PIXELS preview first (every pixel its own Newton
+            # run, the same checked rules: the same colours, coarser; ~1/10 of the work), then
+            # the full frame as the next job of the same kind (a newer step supersedes it).
+            def done_preview(basins):
+                self.param.update(basins=basins, lilypad=LilypadFrame(trace, k, basins, PREVIEW_NOTE))
+                self.run("basins", lambda: compute_basins(net, gram, trace, k), done, fail, label="Newton basins")
+
+            self.run("basins", lambda: _basins.compute_frame(net, gram, trace, k, n=preview, block=1), done_preview,
+                     fail, label="Newton basins")  # fmt: skip
         else:
             self.run("basins", lambda: compute_basins(net, gram, trace, k), done, fail, label="Newton basins")
         return bool(ok and ok[0])

@@ -15,7 +15,7 @@ import os
 import panel as pn
 
 from . import presets
-from .basins import frame_png, prefetch
+from .basins import cancel_prefetch, frame_png, prefetch
 from .compare import ComparePanel, DepthAnimation
 from .markup import Markdown
 
@@ -49,9 +49,8 @@ def install(app) -> pn.Card:
     s.param.watch(lambda e: setattr(select, "value", e.new), "activation")
     app.w_activation = select
     # Downloads named after the configuration; the CSV keeps the Monte Carlo sample.
-    app.w_csv.callback = lambda: io.StringIO(presets.spectrum_csv_with_sample(s.result, s.mc))
-    app.w_png = W.FileDownload(callback=lambda: _basin_png(app), filename="basins.png", label="Basin frame (PNG)",
-                               color="light", css_classes=["w-basin-png"])  # fmt: skip
+    app.w_png = W.FileDownload(filename="basins.png", label="Basin frame (PNG)", color="light",
+                               css_classes=["w-basin-png"])  # fmt: skip
 
     def rename(*_):
         r = s.result
@@ -68,13 +67,34 @@ def install(app) -> pn.Card:
         # FPCORE_DASHBOARD_PREFETCH=0 turns it off (bench_dashboard.py times uncached basin frames)
         if os.environ.get("FPCORE_DASHBOARD_PREFETCH", "1") == "0":
             return
-        if s.trace is not None and s._trace_net is not None:
+        if s.trace is not None and s._trace_net is not None and s.solver_visible:
             net, gram = s._trace_net
-            prefetch(net, gram, s.trace)
+            prefetch(net, gram, s.trace, owner=id(s))
+
+    def stop_prefetch(*_):
+        if not s.solver_visible:  # the solver view was closed: its frames are not needed
+            cancel_prefetch(owner=id(s))
 
     s.param.watch(prefetch_frames, "trace")  # the Player then reads cached basin frames
-    s.param.watch(rename, "result")
-    s.param.watch(rename_png, ["result", "lilypad"])
+    s.param.watch(stop_prefetch, "solver_visible")
+    # The names are set when a download is clicked (FileDownload reads `filename` after its
+    # callback): renaming three widgets on every slider move sent three more properties to the
+    # browser with each density.
+    json_callback = app.w_json.callback
+
+    def csv_file():
+        rename()
+        return io.StringIO(presets.spectrum_csv_with_sample(s.result, s.mc))
+
+    def json_file():
+        rename()
+        return json_callback()
+
+    def png_file():
+        rename_png()
+        return _basin_png(app)
+
+    app.w_csv.callback, app.w_json.callback, app.w_png.callback = csv_file, json_file, png_file
     rename()
     rename_png()
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from dashboard.browser_probe import APP, CHROMIUM_ARGS, REST_LOADED_JS, find_chromium, open_page, served  # noqa: E402
+from dashboard.browser_probe import (APP, CHROMIUM_ARGS, REST_LOADED_JS, SOLVER_LOADED_JS, find_chromium,  # noqa: E402
+                                     open_page, open_tab, served)
 
 DOCS = ROOT / "docs"
 IDLE = "window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle"
@@ -38,6 +39,7 @@ def settle(page, ms: int = 1500) -> None:
 
 
 def solver_step(page, step: int) -> None:
+    page.get_by_text(re.compile(r"Step 1 of \d+")).first.wait_for(timeout=60_000)  # the chain is there
     page.locator(".w-player").first.scroll_into_view_if_needed()
     for _ in range(step - 1):
         page.locator(".w-player .next").first.click()
@@ -81,9 +83,11 @@ def main() -> int:
         settle(page)
         page.screenshot(path=str(DOCS / "screenshot.png"))
         print("wrote docs/screenshot.png")
+        open_tab(page, "Solver", SOLVER_LOADED_JS)
         solver_step(page, 2)
         solver_shot(page, DOCS / "basins.png")
         # pin and compare: depth 10, then depth 20
+        open_tab(page, "Teacher")
         page.set_viewport_size({"width": 1280, "height": 1000})
         page.locator(".teacher-tools").first.scroll_into_view_if_needed()
         page.locator(".w-pin button").first.click()
@@ -110,6 +114,7 @@ def main() -> int:
                          viewport=(1280, 800))  # fmt: skip
         page.wait_for_function(REST_LOADED_JS, timeout=120_000)
         settle(page)
+        open_tab(page, "Solver", SOLVER_LOADED_JS)
         solver_step(page, 2)
         solver_shot(page, DOCS / "basins-gelu.png")
         page.close()
@@ -119,6 +124,7 @@ def main() -> int:
         settle(page)
         page.screenshot(path=str(DOCS / "dashboard-1024x768.png"))
         print("wrote docs/dashboard-1024x768.png")
+        open_tab(page, "Solver", SOLVER_LOADED_JS)
         solver_step(page, 2)
         page.locator(".w-target").first.evaluate("e => { e.scrollIntoView({block: 'start'}); window.scrollBy(0, -90); }")
         page.wait_for_timeout(500)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.browser_probe import CHROMIUM_ARGS, PLOT_SIGNATURE_JS, REST_LOADED_JS
+from dashboard.browser_probe import CHROMIUM_ARGS, PLOT_SIGNATURE_JS, REST_LOADED_JS, SOLVER_LOADED_JS, open_tab
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
@@ -154,6 +154,15 @@ class AppPage:
         self.page.wait_for_function(f"({PLOT_SIGNATURE_JS})('Spectral density') !== null", timeout=60_000)
         # The sections below the spectrum arrive once the browser has drawn it (the app's onload).
         self.page.wait_for_function(REST_LOADED_JS, timeout=60_000)
+        self.wait_idle()
+
+    def open_solver(self) -> None:
+        """Open the solver tab and wait for its planes (they are built only when it is open)."""
+        open_tab(self.page, "Solver", SOLVER_LOADED_JS)
+        self.wait_idle()
+
+    def open_tab(self, name: str) -> None:
+        open_tab(self.page, name)
         self.wait_idle()
 
     def wait_idle(self, timeout: float = 60_000) -> None:

@@ -55,8 +55,35 @@ def test_zplane_window_scales_with_tiny_spectra():
 def test_prefetch_fills_the_frame_cache(relu_trace):
     net, tr = relu_trace
     B._frame_cached.cache_clear()
+    assert B.cached_frame(net, "JtJ", tr, 1) is None  # (asking computes nothing)
     B.prefetch(net, "JtJ", tr).join(timeout=120)
-    hits = B._frame_cached.cache_info().hits
     for k in range(1, len(tr.centres)):
-        B.compute_frame(net, "JtJ", tr, k)
-    assert B._frame_cached.cache_info().hits - hits == len(tr.centres) - 1
+        hit = B.cached_frame(net, "JtJ", tr, k)
+        assert hit is not None and B.compute_frame(net, "JtJ", tr, k) is hit
+
+
+def test_preview_is_the_same_window_with_the_full_law_s_colours():
+    """The preview drawn first (PREVIEW_PIXELS per side, every pixel Newton from its own centre)
+    covers the frame's window, and every preview pixel has the root that Newton with the full laws
+    (no short rules) reaches from that point: the same colours as the 256 x 256 frame, coarser.
+    GELU (laws of over a thousand atoms), at an early step (the slow frames) and the last."""
+    net = fpcore.Network([300] * 11, "gelu", sigma_w2=2.0)
+    tr = fpcore.lilypad_trace(net, float(fpcore.jacobian_spectrum(net, n_points=60).quantile(0.5)))
+    eq = B._equation(net, "JtJ")
+    for k in (1, len(tr.centres) - 1):
+        small = B.compute_frame(net, "JtJ", tr, k, n=B.PREVIEW_PIXELS, block=1)
+        full = B.compute_frame(net, "JtJ", tr, k)
+        assert small.labels.shape == (B.PREVIEW_PIXELS, B.PREVIEW_PIXELS)
+        assert (small.re[0], small.re[-1], small.im[0], small.im[-1]) == (full.re[0], full.re[-1], full.im[0],
+                                                                          full.im[-1])  # fmt: skip
+        lab, roots, _ = B.basins_of_equation(eq, complex(tr.centres[k]), small.re, small.im, B.MAX_ITER, 1, 0)
+        want = np.full(lab.shape, np.nan + 0j)
+        want[lab >= 0] = roots[lab[lab >= 0]]
+        got = np.full(lab.shape, np.nan + 0j)
+        got[small.labels >= 0] = small.roots[small.labels[small.labels >= 0]]
+        same = (np.isnan(want) & np.isnan(got)) | (np.abs(want - got) <= 1e-6 * np.abs(want))
+        assert np.all(same), k
+        assert np.mean(small.labels >= 0) > 0.5
+        for i, j in ((0, 0), (-1, -1), (0, -1), (-1, 0)):  # pixels both grids share: the same root
+            a, b = small.labels[i, j], full.labels[i, j]
+            assert (a < 0) == (b < 0) and (a < 0 or abs(small.roots[a] - full.roots[b]) <= 1e-6 * abs(full.roots[b]))

@@ -14,6 +14,8 @@ def test_app_loads_without_js_errors(shared_page):
     page = app_page.page
     page.get_by_text("What am I looking at?").first.wait_for()
     assert app_page.column_length("Spectral density", "y") > 10  # the density is drawn
+    app_page.open_solver()
+    app_page.wait_column_filled("z-plane", "r")
     assert app_page.column_length("z-plane", "r") >= 1  # and the first lilypad
     page.get_by_text("of relu network: L = 10").first.wait_for()
     assert app_page.errors == []
@@ -37,6 +39,7 @@ def test_depth_slider_changes_the_density_and_the_url(shared_page):
 def test_player_advances_the_lilypad_frames(shared_page):
     app_page = shared_page
     page = app_page.page
+    app_page.open_solver()
     page.get_by_text(re.compile(r"Step 1 of \d+")).first.wait_for()
     zplane = app_page.signature("z-plane")
     page.locator(".w-player .next").first.click()

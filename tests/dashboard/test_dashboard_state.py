@@ -509,3 +509,42 @@ def test_kernel_warm_up_runs_once_per_process_in_the_background():
         t.join(timeout=120)
         assert not t.is_alive()
     assert st._warm_up_started.is_set()
+
+
+def test_a_hidden_solver_computes_no_chain_until_shown():
+    # Served, the solver tab is closed at first: a slider move computes the density (and its
+    # details) but no lilypad chain and no basin frame; opening the tab computes the chain of the
+    # network shown then, and its first frame's basins, the same as a page that always showed it.
+    loop = _Loop()
+    runner = st.JobRunner(loop.call_soon, loop.call_later)
+    loop.runner = runner
+    kinds = []
+    submit = runner.submit
+    runner.submit = lambda kind, *a, **k: (kinds.append(kind), submit(kind, *a, **k))[1]
+    s = DashboardState(depth=3, base_width=64, n_points=70, runner=runner, solver_visible=False)
+    loop.run()
+    s.depth = 4
+    loop.run()
+    assert s.result.network.depth == 4 and s.details is s.result
+    assert "spectrum" in kinds and "details" in kinds
+    assert "trace" not in kinds and "basins" not in kinds and s.trace is None and s.lilypad is None
+    s.solver_visible = True  # the tab is opened
+    loop.run()
+    # the basins: a coarse preview, then the full frame (served, not cached yet)
+    assert kinds.count("trace") == 1 and kinds.count("basins") == 2
+    assert s.lilypad.basins.labels.shape == (st.BASIN_GRID, st.BASIN_GRID) and s.lilypad.note == ""
+    shown = DashboardState(depth=4, base_width=64, n_points=70)  # computed at once, always visible
+    assert s.trace.target == shown.trace.target and len(s.trace.centres) == len(shown.trace.centres)
+    assert s.lilypad.k == 0 and np.array_equal(s.lilypad.basins.rgba, shown.lilypad.basins.rgba)
+    s.solver_visible = False  # closed again: moves compute no chain
+    s.depth = 5
+    loop.run()
+    assert kinds.count("trace") == 1 and s.trace.target == shown.trace.target  # the last chain stays
+    s.frame = 2  # (a frame change while hidden computes nothing either)
+    loop.run()
+    assert kinds.count("basins") == 2
+    s.solver_visible = True  # the new network's chain, from its first step
+    loop.run()
+    assert kinds.count("trace") == 2 and s.lilypad.trace is s.trace and s.lilypad.k == 0
+    assert s.lilypad.basins is not None
+    assert s.trace.target.real == pytest.approx(s.default_target())

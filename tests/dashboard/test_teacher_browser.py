@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from dashboard import presets
@@ -44,18 +45,67 @@ def _image(app_page):
 )
 def test_basins_are_drawn_for_every_activation(app_page):
     page = app_page.page
+    app_page.open_solver()
     page.wait_for_function(f"(() => {{ const r = ({IMAGE_JS})(); return r && r[0] >= 256 && r[1] >= 256; }})",
                            timeout=90_000)  # fmt: skip
     page.locator(".w-player .next").first.click()  # step 2: a Newton step, its ball and iterates
     page.get_by_text(re.compile(r"Step 2 of \d+")).first.wait_for(timeout=30_000)
     page.wait_for_timeout(500)
     app_page.wait_idle()
+    # (a frame not computed yet shows a coarse preview first, then the full frame)
+    page.get_by_text("coarse preview").wait_for(state="hidden", timeout=60_000)
+    page.wait_for_function(f"(() => {{ const r = ({IMAGE_JS})(); return r && r[0] >= 256 && r[1] >= 256; }})",
+                           timeout=60_000)  # fmt: skip
     rows, cols, colours = _image(app_page)
     assert rows >= 256 and cols >= 256
     assert colours >= 3  # several roots (hues) and shading by Newton steps
     assert app_page.column_length("m-plane", "r") == 1  # the Kantorovich ball
     assert app_page.column_length("m-plane", "x") >= 3  # roots, iterates, start, solution
     page.wait_for_timeout(1000)
+    assert app_page.errors == []
+
+
+# The m-plane image's pixels (uint32 RGBA, row 0 at the bottom), or null before it is drawn.
+PIXELS_JS = """() => {
+  for (const m of Bokeh.documents[0].all_models) {
+    const t = m.title && m.title.text;
+    if (t && String(t).startsWith('m-plane') && m.renderers) {
+      for (const r of m.renderers) {
+        const ds = r.data_source;
+        if (ds && ds.data && ds.data.image && ds.data.image.length) return Array.from(ds.data.image[0]);
+      }
+    }
+  }
+  return null;
+}"""
+
+
+@pytest.mark.parametrize("app_page", ["?activation=tanh&sigma_w2=1&depth=10&base_width=356"], indirect=True)
+def test_a_closed_solver_tab_draws_nothing_and_shows_the_current_networks_basins_when_opened(app_page):
+    from dashboard.browser_probe import SOLVER_LOADED_JS
+    from dashboard.state import DashboardState
+
+    page = app_page.page
+    assert not page.evaluate(SOLVER_LOADED_JS)  # closed: its planes are not even built
+    before = app_page.signature()
+    page.locator(".w-depth .noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")  # a move while the tab is closed (no chain computed for it)
+    app_page.wait_signature_change(before)
+    page.get_by_text(re.compile(r"of tanh network: L = 11\b")).first.wait_for(timeout=60_000)
+    app_page.wait_idle()
+    assert not page.evaluate(SOLVER_LOADED_JS)
+    app_page.open_solver()
+    page.get_by_text(re.compile(r"Step 1 of \d+")).first.wait_for(timeout=60_000)
+    page.wait_for_function(f"(() => {{ const r = ({IMAGE_JS})(); return r && r[0] >= 256 && r[1] >= 256; }})",
+                           timeout=90_000)  # fmt: skip
+    app_page.wait_idle()
+    # the basins of the network shown (L = 11), step 1: the same pixels as a state that always
+    # showed its solver computes for that network
+    shown = DashboardState(activation="tanh", sigma_w2=1.0, depth=11, base_width=356)
+    want = np.asarray(shown.lilypad.basins.rgba, dtype=np.uint32).ravel()
+    got = np.asarray(page.evaluate(PIXELS_JS), dtype=np.float64)
+    assert got.size == want.size and np.array_equal(got.astype(np.uint32), want)
+    assert len(np.unique(want)) >= 3
     assert app_page.errors == []
 
 
@@ -70,7 +120,6 @@ def test_tuner_lands_tanh_at_the_textbook_edge(app_page):
     # let the new spectrum and chain arrive before the page closes (a session closed while the
     # server is still sending makes Bokeh log a traceback at teardown)
     page.get_by_text(re.compile(r"of tanh network: L = \d+.*σ_w² = 1\b")).first.wait_for(timeout=60_000)
-    page.get_by_text(re.compile(r"Step 1 of \d+")).first.wait_for(timeout=60_000)
     app_page.wait_idle()
     page.wait_for_timeout(1000)
     assert app_page.errors == []
