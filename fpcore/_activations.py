@@ -438,12 +438,17 @@ def _analytic_dphi(act: "Activation"):
 
 
 def _real3(g, h):
-    """``g, g', g''`` at real ``h``: in closed form for an :class:`_Analytic`, else from the
-    Cauchy integral (:func:`_cauchy_derivs`)."""
+    """``g, g', g''`` at real ``h``: in closed form for an :class:`_Analytic`, else from complex
+    evaluations of ``g`` (``g'`` by a complex step, ``g''`` by the Cauchy integral of
+    :func:`_cauchy_derivs`)."""
     r3 = getattr(g, "real3", None)
     if r3 is not None:
         return r3(h)
-    return _cauchy_derivs(g, np.asarray(h, dtype=float))
+    h = np.asarray(h, dtype=float)
+    with np.errstate(all="ignore"):
+        g0 = g(h.astype(complex)).real
+        g1 = g(h + 1e-30j).imag / 1e-30
+    return g0, g1, _cauchy_derivs(g, h.ravel())[2].reshape(h.shape)
 
 
 def _cauchy_derivs(g, h: np.ndarray):
