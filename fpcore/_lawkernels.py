@@ -70,25 +70,46 @@ def sigma_nodes(k, h_lo, h_hi, A, B, kap, cl, ce, hg):
     """The nodes ``h_k`` with ``sigma(h_k) = k`` in ``[h_lo, h_hi]`` and ``dh = 1 / sigma'(h_k)``;
     ``ok`` False when a node did not converge in 300 steps.
 
-    Starts from ``sigma`` interpolated on the grid ``hg`` (sorted, resolving the clusters);
-    Newton inside the node's bracket while it at least halves ``|sigma - k|`` (always in the
-    first four steps), else bisection; stops at ``|sigma - k| <= 1e-12 max(|k|, 1)`` or a bracket
-    below ``1e-15 |h|``; then two Newton steps kept where they stay in the bracket."""
-    sg = np.empty(hg.size)
-    for i in range(hg.size):
-        sg[i] = _sigma(hg[i], A, B, kap, cl, ce)[0]
-    h0 = np.interp(k, sg, hg)
+    Starts from the inverse of ``sigma`` interpolated (cubic Hermite, with ``sigma'``) on the
+    grid ``hg`` (sorted, resolving the clusters); Newton inside the node's bracket while it at
+    least halves ``|sigma - k|`` (always in the first four steps), else bisection; stops at
+    ``|sigma - k| <= 1e-12 max(|k|, 1)`` or a bracket below ``1e-15 |h|``; then two Newton steps
+    kept where they stay in the bracket (the nodes to rounding: the trapezoidal rule's nodes
+    must be uniform in ``sigma``), the first with the last step's ``sigma``, the second's
+    ``sigma'`` giving ``dh``."""
+    m = hg.size
+    sg = np.empty(m)
+    dg = np.empty(m)
+    for i in range(m):
+        sg[i], dg[i] = _sigma(hg[i], A, B, kap, cl, ce)
     n = k.size
     hk = np.empty(n)
     dh = np.empty(n)
     ok = True
+    j = 0
     for i in range(n):
-        h = h0[i]
+        ki = k[i]
+        # the initial guess: h(sigma) on [sg[j], sg[j + 1]] (k increasing: j only moves up)
+        while j < m - 2 and sg[j + 1] < ki:
+            j += 1
+        s0, s1 = sg[j], sg[j + 1]
+        if ki <= s0:
+            h = hg[j]
+        elif ki >= s1:
+            h = hg[j + 1]
+        else:
+            w = s1 - s0
+            t = (ki - s0) / w
+            t2, t3 = t * t, t * t * t
+            h = ((2 * t3 - 3 * t2 + 1) * hg[j] + (t3 - 2 * t2 + t) * w / dg[j]
+                 + (-2 * t3 + 3 * t2) * hg[j + 1] + (t3 - t2) * w / dg[j + 1])
+            if not (hg[j] <= h <= hg[j + 1]):
+                h = hg[j] + t * (hg[j + 1] - hg[j])
         lo, hi = h_lo, h_hi
         prev = np.inf
-        ki = k[i]
         tol = 1e-12 * max(abs(ki), 1.0)
         done = False
+        v, d = 0.0, 1.0
         for it in range(300):
             v, d = _sigma(h, A, B, kap, cl, ce)
             fv = v - ki
@@ -105,13 +126,16 @@ def sigma_nodes(k, h_lo, h_hi, A, B, kap, cl, ce, hg):
             h = hn if newton else 0.5 * (lo + hi)
         if not done:
             ok = False
-        for _ in range(2):  # every node to rounding: the trapezoidal rule's nodes are uniform in sigma
             v, d = _sigma(h, A, B, kap, cl, ce)
-            hn = h - (v - ki) / d
-            if hn >= lo and hn <= hi:
-                h = hn
+        hn = h - (v - ki) / d
+        if hn >= lo and hn <= hi:
+            h = hn
+        v, d = _sigma(h, A, B, kap, cl, ce)
+        hn = h - (v - ki) / d
+        if hn >= lo and hn <= hi:
+            h = hn
         hk[i] = h
-        dh[i] = 1.0 / _sigma(h, A, B, kap, cl, ce)[1]
+        dh[i] = 1.0 / d
     return hk, dh, ok
 
 
