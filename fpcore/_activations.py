@@ -464,6 +464,7 @@ def _cauchy_derivs(g, h: np.ndarray):
 
 
 _CUT64 = np.linspace(0.0, 1.0, 65)
+_PROBE80 = np.linspace(-80.0, 80.0, 16001)
 _SINH40 = np.sinh(np.linspace(-40.0, 40.0, 801))
 
 
@@ -494,7 +495,7 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
     H = _ZMAX * s
     if not (math.isfinite(H) and H > 0):
         return None
-    hp = _union_sorted(np.linspace(-H, H, 4001), np.clip(np.linspace(-80.0, 80.0, 16001), -H, H))
+    hp = _lawkernels.union_sorted2(np.linspace(-H, H, 4001), np.clip(_PROBE80, -H, H))
     gp, d1, _ = _real3(g, hp)
     if not (np.all(np.isfinite(gp)) and np.all(np.isfinite(d1))):
         return None
@@ -524,15 +525,22 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
             with np.errstate(all="ignore"):
                 return np.where(x > 0, np.exp(-1.0 / np.where(x > 0, x, 1.0)), 0.0)
 
-        def log_slopes(h, g0, g1):
-            """``(log f)'`` and ``w (log|f - 1|)'`` at real ``h``."""
+        def log_slopes(h, g0, g1, raw=None):
+            """``(log f)'`` and ``w (log|f - 1|)'`` at real ``h`` (and ``lg1`` where ``w > 0``,
+            0 elsewhere, into ``raw``)."""
             w = wsw(h)
+            on = w > 0
+            Ls = np.zeros(h.shape)
             with np.errstate(all="ignore"):
                 L = 2.0 * g1 / g0
-                Ls = np.where(w > 0, lg1(np.where(w > 0, h, h_c + 1.0)) + g1 / (g0 + 1.0), 0.0)
+                lg = lg1(h[on])  # (lg1 only where the switch is on)
+                Ls[on] = lg + g1[on] / (g0[on] + 1.0)
+            if raw is not None:
+                raw[on] = lg
             return L, w, Ls
 
-        _, wp_, lsat = log_slopes(hp, gp, d1)
+        lg1_hp = np.zeros(hp.size)
+        _, wp_, lsat = log_slopes(hp, gp, d1, lg1_hp)
         lp = np.maximum(lp, np.where(np.isfinite(lsat), np.sqrt(wp_) * np.abs(lsat), 0.0))
         # the path ends where |f - 1| < _T_MIN: past the last probe point beyond h_c where
         # |f - 1| is above rounding, extrapolated with lg1 (|g - 1| falls by e^-7 more)
@@ -541,7 +549,7 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
         if np.any(rough):
             h_flat = float(hp[np.flatnonzero(rough)[-1]])
             sel = hp >= h_flat
-            lgs = lg1(hp[sel])
+            lgs = lg1_hp[sel] if np.all(wp_[sel] > 0) else lg1(hp[sel])
             cum = np.r_[0.0, np.cumsum(0.5 * (lgs[1:] + lgs[:-1]) * np.diff(hp[sel]))]
             past = np.flatnonzero(~(cum > -7.0))
             h_hi = min(h_hi, float(hp[sel][past[0]]) if past.size else H)
@@ -633,9 +641,12 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
         with np.errstate(all="ignore"):
             xs = hk - h_c
             wp = np.where(w > 0, w / np.where(w > 0, xs * xs, 1.0), 0.0)
-            hs = np.where(w > 0, hk, h_c + 1.0)
+            # (only where the switch is on: Lsp is 0 elsewhere)
+            on = w > 0
+            hs = hk[on]
             dd = 1e-3 * np.maximum(1.0, np.abs(hs))
-            lg1p = (lg1(hs - 2 * dd) - 8.0 * lg1(hs - dd) + 8.0 * lg1(hs + dd) - lg1(hs + 2 * dd)) / (12.0 * dd)
+            lg1p = np.zeros(hk.size)
+            lg1p[on] = (lg1(hs - 2 * dd) - 8.0 * lg1(hs - dd) + 8.0 * lg1(hs + dd) - lg1(hs + 2 * dd)) / (12.0 * dd)
             Lsp = np.where(w > 0, lg1p + (g2 * (g0 + 1.0) - g1 * g1) / (g0 + 1.0) ** 2, 0.0)
             rad = np.sqrt(L * L + w * Ls * Ls)
             N = np.where(w > 0, tail_sign * rad, L)

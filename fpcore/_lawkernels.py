@@ -192,3 +192,21 @@ def short_rule_errors(cv, cw, sv, sw, vmax, rhos, nth):
             d = math.hypot(sr - cr, si - ci)
             e_psi[j] = max(e_psi[j], d if math.isfinite(d) else np.inf)
     return e_psi
+
+
+@_jit
+def union_sorted2(x, y):
+    """``np.unique(np.r_[x, y])`` for sorted ``x`` and ``y``: one merge, equal values kept once."""
+    out = np.empty(x.size + y.size)
+    i = j = n = 0
+    while i < x.size or j < y.size:
+        if j >= y.size or (i < x.size and x[i] <= y[j]):
+            v = x[i]
+            i += 1
+        else:
+            v = y[j]
+            j += 1
+        if n == 0 or v != out[n - 1]:
+            out[n] = v
+            n += 1
+    return out[:n]
