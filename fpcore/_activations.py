@@ -687,8 +687,8 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
         return min(float(np.trapezoid(phis[sel], hp[sel])) / mass, float(f[sel].max()))
 
     ev = np.array([tail_value(hp <= h_lo, t_lo), tail_value(hp >= h_hi, t_hi), 0.0])
-    cv = np.r_[vc, ev]
-    cw = np.r_[wc, t_lo, t_hi, covered - wc.sum()]
+    cv = np.concatenate([vc, ev])
+    cw = np.concatenate([wc, [t_lo, t_hi, covered - wc.sum()]])
     if sat:
         # the path ends where f = 1, not where the Gaussian weight vanishes: the rule integrates
         # F(f) - F(1) psi_m (F(f) = u f / (1 - u f), psi_m = (1 + erf((z - h_m) / delta)) / 2,
@@ -698,10 +698,10 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
         with np.errstate(all="ignore"):
             psi_m = 0.5 * (1.0 + special.erf((zc - h_m) / delta))
         c1 = float(special.ndtr(-h_m / math.sqrt(q + 0.5 * delta * delta))) - np.sum(wc * psi_m)
-        cv = np.r_[vc, ev[0], 1.0, 0.0]
-        cw = np.r_[wc, t_lo, c1, 1.0 - t_lo - wc.sum() - c1]
-    rv = np.r_[vr, ev]
-    rw = np.r_[wr, t_lo, t_hi, covered - wr.sum()]
+        cv = np.concatenate([vc, [ev[0], 1.0, 0.0]])
+        cw = np.concatenate([wc, [t_lo, c1, 1.0 - t_lo - wc.sum() - c1]])
+    rv = np.concatenate([vr, ev])
+    rw = np.concatenate([wr, [t_lo, t_hi, covered - wr.sum()]])
     # the real rule's defect goes onto the lumped tails when they can carry it (weights stay
     # positive; their first moments are kept)
     for j in (-3, -2):
@@ -986,7 +986,15 @@ class Activation:
         H = 9.0 * 2.0 ** max(0, math.ceil(math.log2(max(s, 1e-300))))
         cache = self.__dict__.setdefault("_dphi_zeros", {})  # frozen: no attribute assignment
         if H not in cache:
-            cache[H] = [H / _ZMAX * z0 for z0 in _zeros_of(self.dphi, H / _ZMAX)]
+            # built-in activations share them across instances (every network builds its own
+            # activations; the zeros of phi' do not depend on the variances)
+            key = (self.name, self.params, self.family, H) if self.__dict__.get("_builtin", False) else None
+            zeros = _ZEROS_CACHE.get(key) if key is not None else None
+            if zeros is None:
+                zeros = [H / _ZMAX * z0 for z0 in _zeros_of(self.dphi, H / _ZMAX)]
+                if key is not None:
+                    _ZEROS_CACHE[key] = zeros
+            cache[H] = zeros
         return [h0 / s for h0 in cache[H] if abs(h0) <= _ZMAX * s]
 
     # -- mean field -------------------------------------------------------------------------
@@ -1205,6 +1213,9 @@ _PARAM = {"leaky_relu": "slope", "erf": "scale", "elu": "alpha"}  # the one para
 # insertion order); custom activations are never cached (two callables may share a name)
 _LAW_CACHE: dict = {}
 _LAW_CACHE_SIZE = 256
+# zeros of phi' of the built-in activations on [-H, H] by (name, params, family, H) (a few
+# entries: H = 9 2^k)
+_ZEROS_CACHE: dict = {}
 
 
 def _make(name: str, **kw) -> Activation:
