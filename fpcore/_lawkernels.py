@@ -1,0 +1,212 @@
+"""Compiled kernels (numba) that build the laws of ``D^2`` (:mod:`fpcore._activations`).
+
+Two loops dominate building a contour rule and its checks, and both are per-node scalar work
+that numpy can only do with many passes over temporary arrays:
+
+* :func:`sigma_nodes`: the path's nodes, ``sigma(h_k) = k`` for the integers ``k`` between
+  ``sigma(h_lo)`` and ``sigma(h_hi)`` (safeguarded Newton per node, then two polishing steps), the
+  same iteration :func:`fpcore._activations._contour_rule` ran vectorised;
+* :func:`short_rule_errors`: the table of ``|Phi_s - Phi_c|`` on Bernstein ellipses behind
+  :attr:`fpcore._activations.D2Law.short_check` (``Phi = sum w v / (1 - u v)``), with the complex
+  divisions written out so that the sum over atoms vectorises.
+
+Without numba the same functions run as Python (slowly, but with the same results).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # numba is a dependency; without it these run as plain Python
+    import numba
+
+    _HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised only in environments without numba
+    _HAVE_NUMBA = False
+
+
+def _jit(fn):
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn) if _HAVE_NUMBA else fn
+
+
+def _jit_sum(fn):
+    """:func:`_jit` with reassociated sums (no assumption on NaN/inf): loops over atoms."""
+    if not _HAVE_NUMBA:
+        return fn
+    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract", "arcp"})(fn)
+
+
+@_jit
+def _sigma(h, A, B, kap, cl, ce):
+    """``sigma(h)`` and ``sigma'(h)`` of the contour rule's path variable: ``int sqrt(A^2 + B^2
+    h^2) dh`` plus ``kap asinh((h - h_0) / e_0)`` per cluster point ``h_0`` (scale ``e_0``)."""
+    r = math.sqrt(A * A + (B * h) ** 2)
+    if B > 0:
+        val = 0.5 * (h * r + A * A / B * math.asinh(B * h / A))
+    else:
+        val = A * h
+    der = r
+    for j in range(cl.size):
+        x = h - cl[j]
+        val = val + kap * math.asinh(x / ce[j])
+        der = der + kap / math.sqrt(x * x + ce[j] * ce[j])
+    return val, der
+
+
+@_jit
+def sigma_values(h, A, B, kap, cl, ce):
+    """``sigma`` and ``sigma'`` (:func:`_sigma`) at every ``h``."""
+    v = np.empty(h.size)
+    d = np.empty(h.size)
+    for i in range(h.size):
+        v[i], d[i] = _sigma(h[i], A, B, kap, cl, ce)
+    return v, d
+
+
+@_jit
+def sigma_nodes(k, h_lo, h_hi, A, B, kap, cl, ce, hg):
+    """The nodes ``h_k`` with ``sigma(h_k) = k`` in ``[h_lo, h_hi]`` and ``dh = 1 / sigma'(h_k)``;
+    ``ok`` False when a node did not converge in 300 steps.
+
+    Starts from the inverse of ``sigma`` interpolated (cubic Hermite, with ``sigma'``) on the
+    grid ``hg`` (sorted, resolving the clusters); Newton inside the node's bracket while it at
+    least halves ``|sigma - k|`` (always in the first four steps), else bisection; stops at
+    ``|sigma - k| <= 1e-12 max(|k|, 1)`` or a bracket below ``1e-15 |h|``; then two Newton steps
+    kept where they stay in the bracket (the nodes to rounding: the trapezoidal rule's nodes
+    must be uniform in ``sigma``), the first with the last step's ``sigma``, the second's
+    ``sigma'`` giving ``dh``."""
+    m = hg.size
+    sg = np.empty(m)
+    dg = np.empty(m)
+    for i in range(m):
+        sg[i], dg[i] = _sigma(hg[i], A, B, kap, cl, ce)
+    n = k.size
+    hk = np.empty(n)
+    dh = np.empty(n)
+    ok = True
+    j = 0
+    for i in range(n):
+        ki = k[i]
+        # the initial guess: h(sigma) on [sg[j], sg[j + 1]] (k increasing: j only moves up)
+        while j < m - 2 and sg[j + 1] < ki:
+            j += 1
+        s0, s1 = sg[j], sg[j + 1]
+        if ki <= s0:
+            h = hg[j]
+        elif ki >= s1:
+            h = hg[j + 1]
+        else:
+            w = s1 - s0
+            t = (ki - s0) / w
+            t2, t3 = t * t, t * t * t
+            h = ((2 * t3 - 3 * t2 + 1) * hg[j] + (t3 - 2 * t2 + t) * w / dg[j]
+                 + (-2 * t3 + 3 * t2) * hg[j + 1] + (t3 - t2) * w / dg[j + 1])
+            if not (hg[j] <= h <= hg[j + 1]):
+                h = hg[j] + t * (hg[j + 1] - hg[j])
+        lo, hi = h_lo, h_hi
+        prev = np.inf
+        tol = 1e-12 * max(abs(ki), 1.0)
+        done = False
+        v, d = 0.0, 1.0
+        for it in range(300):
+            v, d = _sigma(h, A, B, kap, cl, ce)
+            fv = v - ki
+            if abs(fv) <= tol or hi - lo <= 1e-15 * abs(h):
+                done = True
+                break
+            if fv < 0:
+                lo = h
+            else:
+                hi = h
+            hn = h - fv / d
+            newton = (hn >= lo) and (hn <= hi) and ((it < 4) or (abs(fv) <= 0.5 * prev))
+            prev = abs(fv)
+            h = hn if newton else 0.5 * (lo + hi)
+        if not done:
+            ok = False
+            v, d = _sigma(h, A, B, kap, cl, ce)
+        hn = h - (v - ki) / d
+        if hn >= lo and hn <= hi:
+            h = hn
+        v, d = _sigma(h, A, B, kap, cl, ce)
+        hn = h - (v - ki) / d
+        if hn >= lo and hn <= hi:
+            h = hn
+        hk[i] = h
+        dh[i] = 1.0 / d
+    return hk, dh, ok
+
+
+@_jit_sum
+def _phi_complex(ur, ui, pr, pi, vr, vi):
+    """``sum p / (1 - u v)`` over complex atoms ``v`` (``p = w v``), the division written out."""
+    sr = 0.0
+    si = 0.0
+    for k in range(vr.size):
+        ar = 1.0 - (ur * vr[k] - ui * vi[k])
+        ai = -(ur * vi[k] + ui * vr[k])
+        inv = 1.0 / (ar * ar + ai * ai)
+        sr += (pr[k] * ar + pi[k] * ai) * inv
+        si += (pi[k] * ar - pr[k] * ai) * inv
+    return sr, si
+
+
+@_jit_sum
+def _phi_real(ur, ui, p, v):
+    """``sum p / (1 - u v)`` over real atoms ``v`` (``p = w v``)."""
+    sr = 0.0
+    si = 0.0
+    for k in range(v.size):
+        ar = 1.0 - ur * v[k]
+        ai = -ui * v[k]
+        inv = p[k] / (ar * ar + ai * ai)
+        sr += ar * inv
+        si -= ai * inv
+    return sr, si
+
+
+@_jit
+def short_rule_errors(cv, cw, sv, sw, vmax, rhos, nth):
+    """Largest ``|Phi_s - Phi_c|`` on the upper half of each Bernstein ellipse ``E_rho`` (foci
+    ``0``, ``vmax``) in ``t = 1/u``, sampled at ``nth + 1`` angles (the table of
+    :func:`fpcore._fastchain.short_rule_errors`, the same samples): ``Phi = sum w v / (1 - u v)``,
+    ``c`` the contour rule ``(cv, cw)``, ``s`` a short real rule ``(sv, sw)``. A non-finite
+    difference counts as infinite."""
+    pc = cw * cv
+    pr, pi = np.ascontiguousarray(pc.real), np.ascontiguousarray(pc.imag)
+    vr, vi = np.ascontiguousarray(cv.real), np.ascontiguousarray(cv.imag)
+    ps = sw * sv
+    L = rhos.size
+    e_psi = np.zeros(L)
+    for j in range(L):
+        r = rhos[j]
+        for i in range(nth + 1):
+            th = math.pi * i / nth
+            c, sn = math.cos(th), math.sin(th)
+            t = complex(0.5 * vmax * (1.0 + 0.5 * (r + 1.0 / r) * c), 0.25 * vmax * (r - 1.0 / r) * sn)
+            u = 1.0 / t
+            cr, ci = _phi_complex(u.real, u.imag, pr, pi, vr, vi)
+            sr, si = _phi_real(u.real, u.imag, ps, sv)
+            d = math.hypot(sr - cr, si - ci)
+            e_psi[j] = max(e_psi[j], d if math.isfinite(d) else np.inf)
+    return e_psi
+
+
+@_jit
+def union_sorted2(x, y):
+    """``np.unique(np.r_[x, y])`` for sorted ``x`` and ``y``: one merge, equal values kept once."""
+    out = np.empty(x.size + y.size)
+    i = j = n = 0
+    while i < x.size or j < y.size:
+        if j >= y.size or (i < x.size and x[i] <= y[j]):
+            v = x[i]
+            i += 1
+        else:
+            v = y[j]
+            j += 1
+        if n == 0 or v != out[n - 1]:
+            out[n] = v
+            n += 1
+    return out[:n]
