@@ -48,6 +48,7 @@ except ImportError:  # pragma: no cover - exercised only in environments without
 _TWO_PI = 2.0 * math.pi
 _EPS4 = 4.0 * np.finfo(float).eps
 _FLOOR = 1e-8  # Newton steps below this (relative) are in the quadratic regime
+_STALL = 1e3  # joint Newton: steps that stop contracting below _STALL * tol are the rounding floor
 
 
 def _jit(fn):
@@ -595,6 +596,7 @@ def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
     G = kk.size
     conv = False
     used = 0
+    prev = np.inf
     for _ in range(iters):
         r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
         if not (math.isfinite(r0.real) and math.isfinite(gp.real)):
@@ -614,6 +616,7 @@ def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
         dm = -num / den
         if not (math.isfinite(dm.real) and math.isfinite(dm.imag)):
             break
+        size = abs(dm) / max(abs(m), 1e-300)
         m = m + dm
         small = abs(dm) <= tol * abs(m)
         for g in range(G):
@@ -621,10 +624,16 @@ def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
             u[g] = u[g] + du
             if not (abs(du) <= tol * abs(u[g])):
                 small = False
+            size = max(size, abs(du) / max(abs(u[g]), 1e-300))
         used += 1
-        if small:
+        if small or (size <= _STALL * tol and size > 0.5 * prev):
+            # (the second: the steps stopped contracting at the floor set by the spacing of the
+            # floats near m: where m nears a root a_j of M^{-1} (|m - a_j| ~ 1e-5, orthogonal
+            # tanh near x = 0) a change of m by one ulp moves log(m - a_j), hence u_g, by
+            # ulp / |m - a_j|, above tol; the residuals then decide, as after any convergence)
             conv = True
             break
+        prev = size
     r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
     if not (math.isfinite(r0.real) and math.isfinite(r0.imag)):
         return m, False, np.inf, np.inf, used

@@ -1075,13 +1075,15 @@ class _General:
 
         Converged means a step below ``tol`` relative (default ``1e-13 sqrt(G)``: ``r_0`` sums
         ``G`` logarithms, whose rounding sets the floor of the Newton steps for deep nets with
-        one law per layer)."""
+        one law per layer), or steps that stopped contracting below ``_fastchain._STALL * tol``
+        (the floor set by the spacing of the floats near ``m``, as in ``_fastchain._gnewton``)."""
         if tol is None:
             tol = self.tol
         n = m.shape[0]
         conv = np.zeros(n, dtype=bool)
         path = [m.copy()]
         used = 0
+        prev = np.full(n, np.inf)
         with np.errstate(all="ignore"):
             for _ in range(iters):
                 r0, gp, rg, a = self.residual(z, m, u)
@@ -1091,11 +1093,15 @@ class _General:
                 bad = ~(np.isfinite(dm) & np.all(np.isfinite(du), axis=1))
                 dm = np.where(bad, 0.0, dm)
                 du = np.where(bad[:, None], 0.0, du)
+                size = np.maximum(np.abs(dm) / np.abs(m), np.max(np.abs(du) / np.abs(u), axis=1))
                 m = m + dm
                 u = u + du
                 used += 1
                 path.append(m.copy())
-                conv = ~bad & (np.abs(dm) <= tol * np.abs(m)) & np.all(np.abs(du) <= tol * np.abs(u), axis=1)
+                now = ~bad & (np.abs(dm) <= tol * np.abs(m)) & np.all(np.abs(du) <= tol * np.abs(u), axis=1)
+                # or steps that stopped contracting at the floats' floor near m (_fastchain._gnewton)
+                conv = now | (~bad & (size <= _fastchain._STALL * tol) & (size > 0.5 * prev))
+                prev = size
                 if np.all(conv | bad):
                     break
             r0, gp, rg, a = self.residual(z, m, u)
