@@ -1071,12 +1071,14 @@ class _General:
         return r0, gp, rg, dpsi
 
     def newton(self, z, m, u, iters, tol=None):
-        """Joint Newton; returns m, u, converged, |r_0|, max relative |r_g|, steps, iterates of m.
+        """Joint Newton; returns m, u, converged, |r_0| beyond ``_fastchain._RES_FLOOR`` times its
+        floor (:meth:`floor`: the floats near ``m`` hold no point with a smaller residual), max
+        relative |r_g|, steps, iterates of m.
 
         Converged means a step below ``tol`` relative (default ``1e-13 sqrt(G)``: ``r_0`` sums
         ``G`` logarithms, whose rounding sets the floor of the Newton steps for deep nets with
         one law per layer), or steps that stopped contracting below ``_fastchain._STALL * tol``
-        (the floor set by the spacing of the floats near ``m``, as in ``_fastchain._gnewton``)."""
+        plus that floor (the spacing of the floats near ``m``, as in ``_fastchain._gnewton``)."""
         if tol is None:
             tol = self.tol
         n = m.shape[0]
@@ -1100,13 +1102,22 @@ class _General:
                 path.append(m.copy())
                 now = ~bad & (np.abs(dm) <= tol * np.abs(m)) & np.all(np.abs(du) <= tol * np.abs(u), axis=1)
                 # or steps that stopped contracting at the floats' floor near m (_fastchain._gnewton)
-                conv = now | (~bad & (size <= _fastchain._STALL * tol) & (size > 0.5 * prev))
+                conv = now | (~bad & (size <= _fastchain._STALL * tol + _fastchain._RES_FLOOR * self.floor(m))
+                              & (size > 0.5 * prev))
                 prev = size
                 if np.all(conv | bad):
                     break
             r0, gp, rg, a = self.residual(z, m, u)
             inner = np.max(np.abs(rg) / np.maximum(np.abs(self.k * m[:, None]), 1e-300), axis=1)
-        return m, u, conv, np.abs(r0), inner, used, path
+            res = np.maximum(np.abs(r0) - _fastchain._RES_FLOOR * self.floor(m), 0.0)
+        return m, u, conv, res, inner, used, path
+
+    def floor(self, m):
+        """The change of ``r_0`` when ``m`` moves by one rounding unit (``_fastchain._mfloor``)."""
+        eq = self.eq
+        with np.errstate(all="ignore"):
+            f = _EPS * (np.abs(m)[:, None] / np.abs(m[:, None] - self.roots)) @ np.abs(eq.exps.astype(float))
+        return np.where(np.isfinite(f), f, np.inf)
 
 
 class _Joint:
@@ -1136,7 +1147,12 @@ class _Joint:
     e^rho / beta_i^2``, ``|(u d/du)^2 Phi| <= B_2 = sum_i |w_i v_i| |x_{i,0}| e^rho gamma_i /
     beta_i^3``, ``|Phi| >= p = |Phi(u_0)| - B_1 rho``, so ``|dG_g / dlambda_g| <= H_g = B_2 / p +
     (B_1 / p)^2`` (every ``beta_i``, ``p`` and denominator positive: the ball avoids every pole
-    and zero). Pushing unit vectors through ``A (F'(x) - F'(y))`` gives the affine Lipschitz
+    and zero). ``dG_g / dlambda_g = d^2 log psi_g / dlambda_g^2`` is also bounded from ``psi = u
+    Phi`` itself: the same sums without the factor ``|x_{i,0}|`` (``S_1``, ``S_2``; ``|psi| >= |u|
+    (|Phi(u_0)| - S_1 rho)``), ``H_g = S_2 / p' + (S_1 / p')^2``, ``p' = |Phi(u_0)| - S_1 rho``; the
+    smaller of the two holds. Where ``u D^2 >> 1`` for most of the law (``x -> 0`` with no atom at
+    0: ``psi_g -> -1``, ``G_g -> 0``, orthogonal tanh: ``|G_g| ~ 2e-5``) the ``Phi`` bound misses
+    the cancellation of ``Q_2 / Phi`` against ``(Q_1 / Phi)^2`` and is ``1 / |G_g|`` times too large. Pushing unit vectors through ``A (F'(x) - F'(y))`` gives the affine Lipschitz
     constant ``omega = (K_0 + sum_g n_g tau_g Y_g) / |s| + max_g Y_g``, ``Y_g = H_g tau_g^2``.
 
     Kantorovich (affine-covariant form): with ``alpha = ||A F(x_0)||`` and ``omega`` valid on
@@ -1246,6 +1262,14 @@ class _Joint:
             B2 = np.sum(awv * X * gam / beta ** 3, axis=2)
             pl = np.abs(Phi) - B1 * rho[:, :, 0]
             H = B2 / pl + (B1 / pl) ** 2
+            # the same from psi = u Phi (the smaller bound holds; see _fastchain._joint_omega)
+            E = np.exp(rho)
+            S1 = np.sum(awv * E / beta ** 2, axis=2)
+            S2 = np.sum(awv * E * gam / beta ** 3, axis=2)
+            ps = np.abs(Phi) - S1 * rho[:, :, 0]
+            H = np.where(pl > 0, H, np.inf)
+            H = np.where(ps > 0, np.minimum(H, S2 / ps + (S1 / ps) ** 2), H)
+            pl = np.where(np.isfinite(H), 1.0, -1.0)  # (the ball clear of every zero: one bound held)
             Yg = H * tau ** 2
             V0 = (K0 + np.sum(nG * Yg, axis=1)) / as_
             omega = V0 + np.max(Yg, axis=1)
