@@ -48,6 +48,8 @@ except ImportError:  # pragma: no cover - exercised only in environments without
 _TWO_PI = 2.0 * math.pi
 _EPS4 = 4.0 * np.finfo(float).eps
 _FLOOR = 1e-8  # Newton steps below this (relative) are in the quadratic regime
+_STALL = 1e3  # joint Newton: steps that stop contracting below _STALL * tol are the rounding floor
+_RES_FLOOR = 16.0  # residuals within this many times the floats' floor near m (_mfloor) are zero
 
 
 def _jit(fn):
@@ -589,12 +591,33 @@ def _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps):
 
 
 @_jit
+def _mfloor(m, a, e):
+    """The change of ``r_0 = log z - log M^{-1}(m, u)`` when ``m`` moves by one rounding unit:
+    ``eps sum_j |e_j| |m| / |m - a_j|``. Near a root ``a_j`` (``M(x) -> -1`` as ``x -> 0`` in nets
+    with no atom at 0: ``|m + 1|`` reaches ``1e-8``) it exceeds any fixed tolerance: the floats
+    near ``m`` do not hold a point with a smaller residual."""
+    s = 0.0
+    am = abs(m)
+    for j in range(a.size):
+        d = abs(m - a[j])
+        if d > 0.0:
+            s += abs(e[j]) * am / d
+        elif e[j] != 0.0:
+            return np.inf
+    return 2.220446049250313e-16 * s
+
+
+@_jit
 def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
-    """Joint Newton (arrow Jacobian, Schur complement on m). Returns m, converged, |r_0|, the
-    worst relative inner residual and the iterations used; ``u`` is updated in place."""
+    """Joint Newton (arrow Jacobian, Schur complement on m). Returns m, converged, the residual
+    ``|r_0|`` beyond ``_RES_FLOOR`` times its floor (:func:`_mfloor`), the worst relative inner
+    residual and the iterations used; ``u`` is updated in place. Converged: a step below
+    ``tol`` relative, or steps that stopped contracting below ``_STALL`` times ``tol`` plus that
+    floor (the floats' floor near ``m``)."""
     G = kk.size
     conv = False
     used = 0
+    prev = np.inf
     for _ in range(iters):
         r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
         if not (math.isfinite(r0.real) and math.isfinite(gp.real)):
@@ -614,6 +637,7 @@ def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
         dm = -num / den
         if not (math.isfinite(dm.real) and math.isfinite(dm.imag)):
             break
+        size = abs(dm) / max(abs(m), 1e-300)
         m = m + dm
         small = abs(dm) <= tol * abs(m)
         for g in range(G):
@@ -621,17 +645,23 @@ def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
             u[g] = u[g] + du
             if not (abs(du) <= tol * abs(u[g])):
                 small = False
+            size = max(size, abs(du) / max(abs(u[g]), 1e-300))
         used += 1
-        if small:
+        if small or (size <= _STALL * tol + _RES_FLOOR * _mfloor(m, a, e) and size > 0.5 * prev):
+            # (the second: the steps stopped contracting at the floor set by the spacing of the
+            # floats near m: where m nears a root a_j of M^{-1} (|m - a_j| ~ 1e-5, orthogonal
+            # tanh near x = 0) a change of m by one ulp moves log(m - a_j), hence u_g, by
+            # ulp / |m - a_j|, above tol; the residuals then decide, as after any convergence)
             conv = True
             break
+        prev = size
     r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
     if not (math.isfinite(r0.real) and math.isfinite(r0.imag)):
         return m, False, np.inf, np.inf, used
     inner = 0.0
     for g in range(G):
         inner = max(inner, abs(rg[g]) / max(abs(kk[g] * m), 1e-300))
-    return m, conv, abs(r0), inner, used
+    return m, conv, max(abs(r0) - _RES_FLOOR * _mfloor(m, a, e), 0.0), inner, used
 
 
 @_jit
@@ -728,7 +758,8 @@ def _gcorrect(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps, du):
         size = _rel_step(dm, m, du, u)
         used += 1
         if not (size <= 0.5 * prev):
-            if size <= 1e3 * tol:  # rounding noise at the convergence floor: the residuals decide
+            # rounding noise at the convergence floor (_gnewton): the residuals decide
+            if size <= _STALL * tol + _RES_FLOOR * _mfloor(m, a, e):
                 conv = True
                 break
             return m, False, np.inf, np.inf, used, np.inf
@@ -745,7 +776,8 @@ def _gcorrect(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps, du):
     inner = 0.0
     for g in range(G):
         inner = max(inner, abs(rg[g]) / max(abs(kk[g] * m), 1e-300))
-    return m, True, abs(r0), inner, used, abs(m - m0) / max(abs(m), 1e-300)
+    return (m, True, max(abs(r0) - _RES_FLOOR * _mfloor(m, a, e), 0.0), inner, used,
+            abs(m - m0) / max(abs(m), 1e-300))
 
 
 @_jit
@@ -1512,6 +1544,8 @@ def _joint_omega(R, mp, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as
         em = math.expm1(rho)
         B1 = 0.0
         B2 = 0.0
+        S1 = 0.0
+        S2 = 0.0
         aug = abs(u[g])
         for i in range(K):
             if not live[g, i]:
@@ -1522,11 +1556,21 @@ def _joint_omega(R, mp, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as
             if beta <= 0.0:
                 return np.inf
             gam = a1p[g, i] + dx
-            c = aWV[g, i] * ax * er / (beta * beta)
-            B1 += c
-            B2 += c * gam / beta
-        pl = abs(Phi[g]) - B1 * rho
+            c = aWV[g, i] * er / (beta * beta)
+            B1 += c * ax
+            B2 += c * ax * gam / beta
+            S1 += c
+            S2 += c * gam / beta
+        # d^2 log psi / dlambda^2 from Phi = psi / u (B: atoms with |x| < 1 weigh |x| less) or
+        # from psi = u Phi itself (S: |x| > 1 weigh 1 / |x| less; where u D^2 >> 1 for most of
+        # the law, psi ~ -1 and G_g -> 0, the Phi bound misses the cancellation of its two terms
+        # by a factor 1 / |G_g|): the same quantity, so the smaller bound holds
+        aph = abs(Phi[g])
+        pl = aph - B1 * rho
         H = B2 / pl + (B1 / pl) ** 2 if pl > 0.0 else np.inf
+        ps = aph - S1 * rho
+        if ps > 0.0:
+            H = min(H, S2 / ps + (S1 / ps) ** 2)
         H = min(H, _two_atom_h(u[g], rho, V[g], aWV[g], live[g]))
         if not (H < np.inf):
             return np.inf
@@ -1851,8 +1895,9 @@ def vertical_general_complex(t, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_roun
 
 @_jit
 def residuals_general(t, m, u, a, e, log_c, V, W, kk, nn):
-    """``|r_0|`` and the worst relative inner residual ``max_g |psi_g(u_g) - k_g m| / |k_g m|`` at
-    each ``(t_i, m_i, u_i)`` (the vectorised ``_General.newton(..., 0)`` checks, compiled)."""
+    """``|r_0|`` (beyond its floor, as in :func:`_gnewton`) and the worst relative inner residual
+    ``max_g |psi_g(u_g) - k_g m| / |k_g m|`` at each ``(t_i, m_i, u_i)`` (the vectorised
+    ``_General.newton(..., 0)`` checks, compiled)."""
     n = t.size
     G = kk.size
     res = np.empty(n)
@@ -1868,7 +1913,7 @@ def residuals_general(t, m, u, a, e, log_c, V, W, kk, nn):
             res[i] = np.inf
             inner[i] = np.inf
             continue
-        res[i] = abs(r0)
+        res[i] = max(abs(r0) - _RES_FLOOR * _mfloor(m[i], a, e), 0.0)  # (beyond the floats' floor)
         w = 0.0
         for g in range(G):
             w = max(w, abs(rg[g]) / max(abs(kk[g] * m[i]), 1e-300))

@@ -1074,17 +1074,21 @@ class _General:
         return r0, gp, rg, dpsi
 
     def newton(self, z, m, u, iters, tol=None):
-        """Joint Newton; returns m, u, converged, |r_0|, max relative |r_g|, steps, iterates of m.
+        """Joint Newton; returns m, u, converged, |r_0| beyond ``_fastchain._RES_FLOOR`` times its
+        floor (:meth:`floor`: the floats near ``m`` hold no point with a smaller residual), max
+        relative |r_g|, steps, iterates of m.
 
         Converged means a step below ``tol`` relative (default ``1e-13 sqrt(G)``: ``r_0`` sums
         ``G`` logarithms, whose rounding sets the floor of the Newton steps for deep nets with
-        one law per layer)."""
+        one law per layer), or steps that stopped contracting below ``_fastchain._STALL * tol``
+        plus that floor (the spacing of the floats near ``m``, as in ``_fastchain._gnewton``)."""
         if tol is None:
             tol = self.tol
         n = m.shape[0]
         conv = np.zeros(n, dtype=bool)
         path = [m.copy()]
         used = 0
+        prev = np.full(n, np.inf)
         with np.errstate(all="ignore"):
             for _ in range(iters):
                 r0, gp, rg, a = self.residual(z, m, u)
@@ -1094,16 +1098,29 @@ class _General:
                 bad = ~(np.isfinite(dm) & np.all(np.isfinite(du), axis=1))
                 dm = np.where(bad, 0.0, dm)
                 du = np.where(bad[:, None], 0.0, du)
+                size = np.maximum(np.abs(dm) / np.abs(m), np.max(np.abs(du) / np.abs(u), axis=1))
                 m = m + dm
                 u = u + du
                 used += 1
                 path.append(m.copy())
-                conv = ~bad & (np.abs(dm) <= tol * np.abs(m)) & np.all(np.abs(du) <= tol * np.abs(u), axis=1)
+                now = ~bad & (np.abs(dm) <= tol * np.abs(m)) & np.all(np.abs(du) <= tol * np.abs(u), axis=1)
+                # or steps that stopped contracting at the floats' floor near m (_fastchain._gnewton)
+                conv = now | (~bad & (size <= _fastchain._STALL * tol + _fastchain._RES_FLOOR * self.floor(m))
+                              & (size > 0.5 * prev))
+                prev = size
                 if np.all(conv | bad):
                     break
             r0, gp, rg, a = self.residual(z, m, u)
             inner = np.max(np.abs(rg) / np.maximum(np.abs(self.k * m[:, None]), 1e-300), axis=1)
-        return m, u, conv, np.abs(r0), inner, used, path
+            res = np.maximum(np.abs(r0) - _fastchain._RES_FLOOR * self.floor(m), 0.0)
+        return m, u, conv, res, inner, used, path
+
+    def floor(self, m):
+        """The change of ``r_0`` when ``m`` moves by one rounding unit (``_fastchain._mfloor``)."""
+        eq = self.eq
+        with np.errstate(all="ignore"):
+            f = _EPS * (np.abs(m)[:, None] / np.abs(m[:, None] - self.roots)) @ np.abs(eq.exps.astype(float))
+        return np.where(np.isfinite(f), f, np.inf)
 
 
 class _Joint:
@@ -1133,7 +1150,12 @@ class _Joint:
     e^rho / beta_i^2``, ``|(u d/du)^2 Phi| <= B_2 = sum_i |w_i v_i| |x_{i,0}| e^rho gamma_i /
     beta_i^3``, ``|Phi| >= p = |Phi(u_0)| - B_1 rho``, so ``|dG_g / dlambda_g| <= H_g = B_2 / p +
     (B_1 / p)^2`` (every ``beta_i``, ``p`` and denominator positive: the ball avoids every pole
-    and zero). Pushing unit vectors through ``A (F'(x) - F'(y))`` gives the affine Lipschitz
+    and zero). ``dG_g / dlambda_g = d^2 log psi_g / dlambda_g^2`` is also bounded from ``psi = u
+    Phi`` itself: the same sums without the factor ``|x_{i,0}|`` (``S_1``, ``S_2``; ``|psi| >= |u|
+    (|Phi(u_0)| - S_1 rho)``), ``H_g = S_2 / p' + (S_1 / p')^2``, ``p' = |Phi(u_0)| - S_1 rho``; the
+    smaller of the two holds. Where ``u D^2 >> 1`` for most of the law (``x -> 0`` with no atom at
+    0: ``psi_g -> -1``, ``G_g -> 0``, orthogonal tanh: ``|G_g| ~ 2e-5``) the ``Phi`` bound misses
+    the cancellation of ``Q_2 / Phi`` against ``(Q_1 / Phi)^2`` and is ``1 / |G_g|`` times too large. Pushing unit vectors through ``A (F'(x) - F'(y))`` gives the affine Lipschitz
     constant ``omega = (K_0 + sum_g n_g tau_g Y_g) / |s| + max_g Y_g``, ``Y_g = H_g tau_g^2``.
 
     Kantorovich (affine-covariant form): with ``alpha = ||A F(x_0)||`` and ``omega`` valid on
@@ -1242,13 +1264,21 @@ class _Joint:
             B1 = np.sum(awv * X / beta ** 2, axis=2)
             B2 = np.sum(awv * X * gam / beta ** 3, axis=2)
             pl = np.abs(Phi) - B1 * rho[:, :, 0]
-            H = np.where(pl > 0, B2 / pl + (B1 / pl) ** 2, np.inf)
+            H = B2 / pl + (B1 / pl) ** 2
+            # the same from psi = u Phi (the smaller bound holds; see _fastchain._joint_omega)
+            E = np.exp(rho)
+            S1 = np.sum(awv * E / beta ** 2, axis=2)
+            S2 = np.sum(awv * E * gam / beta ** 3, axis=2)
+            ps = np.abs(Phi) - S1 * rho[:, :, 0]
+            H = np.where(pl > 0, H, np.inf)
+            H = np.where(ps > 0, np.minimum(H, S2 / ps + (S1 / ps) ** 2), H)
             # two positive real atoms (leaky ReLU): the sharper bound of _fastchain._two_atom_h
             aWVc = np.abs(self.W * self.V)
             for g in range(H.shape[1]):
                 for p in range(H.shape[0]):
                     H[p, g] = min(H[p, g], _fastchain._two_atom_h(complex(u[p, g]), float(rho[p, g, 0]),
                                                                   self.Vc[g], aWVc[g], self.live[g]))
+            pl = np.where(np.isfinite(H), 1.0, -1.0)  # (the ball clear of every zero: one bound held)
             Yg = H * tau ** 2
             V0 = (K0 + np.sum(nG * Yg, axis=1)) / as_
             omega = V0 + np.max(Yg, axis=1)
@@ -1378,6 +1408,7 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
 
 
 _CHAIN_DENSE = 32
+_ANCHOR_PROBES = 9  # points of a component probed for its best-conditioned anchor
 _SPLIT_MAX = 0.1  # largest share of points needing the contour rules for the split
 _CHAIN_JUMP = 1  # (every 4th lost links near 0: walks between them fail)
 
@@ -1459,16 +1490,37 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
     size = np.bincount(lab)
     anchor = np.zeros(n, dtype=bool)
     first = np.flatnonzero(start)
-    cand = [first[c] + size[c] // 2 for c in range(size.size) if size[c] >= min_size and own[first[c]]]
-    if anchor_hint is not None:  # the given points first, in place of their components' middles
+    comps = [c for c in range(size.size) if size[c] >= min_size and own[first[c]]]
+    # each component's anchors: of _ANCHOR_PROBES points spread over it, the best conditioned
+    # first (smallest theta of its own test, ~ 1/|s|^2): the vertical chain's certified steps
+    # scale with it (orthogonal tanh, L = 10: 1100 steps down to x = 8e-9, where u ~ 1e4 x^-1,
+    # against about 100 in the bulk)
+    ranked = {}
+    if comps:
+        offs = [np.unique(np.linspace(0, size[c] - 1, _ANCHOR_PROBES).round().astype(np.int64)) for c in comps]
+        pts = np.concatenate([first[c] + o for c, o in zip(comps, offs)])
+        _, _, _, th = cj.test(tc[pts], tc[pts], m[pts], u[pts])
+        th = np.where(own[pts], th, np.inf)
+        k = 0
+        for c, o in zip(comps, offs):
+            order = np.argsort(th[k:k + o.size], kind="stable")
+            ranked[c] = [int(pts[k + j]) for j in order if np.isfinite(th[k + j])]
+            k += o.size
+    cand = [ranked[c][0] for c in comps if ranked[c]]
+    if anchor_hint is not None:  # the given points first, in place of their components' best points
         hinted = set(lab[anchor_hint].tolist())
         cand = [p for p in cand if lab[p] not in hinted] + [int(h) for h in anchor_hint]
-    for frac in (2, 4):  # the middle of each component, then a quarter in where that failed
+    for frac in (2, 4):  # the best point of each component, then the next best where that failed
         pick = np.array([p for p in cand if not cert[p]], dtype=int)
         if pick.size == 0:
             break
         if frac == 4:
-            pick = np.array([first[lab[p]] + size[lab[p]] // 4 for p in pick], dtype=int)
+            nxt = []
+            for p in pick:
+                r_ = ranked.get(int(lab[p]), [])
+                alt = [q for q in r_ if q != p]
+                nxt.append(alt[0] if alt else first[lab[p]] + size[lab[p]] // 4)
+            pick = np.array(nxt, dtype=int)
         pick = pick[own[pick]]
         if pick.size == 0:
             break

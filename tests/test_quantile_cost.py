@@ -51,11 +51,21 @@ def test_deciles_of_deep_chaotic_gelu_are_bounded_and_exact(monkeypatch):
         F = np.asarray(s.cdf(q))
         below = np.asarray(s.cdf(q * (1.0 - 1e-9)))
     assert np.all(F >= p), (p, q, F)
-    # every decile is minimal, except those below the lowest verified rung, which are flagged
+    # every decile is minimal, except those below the lowest verified rung, which are flagged:
+    # F one part in 1e9 below it is below p, or (where F is too flat for that: the median, at
+    # 8e-143, where F moves by 3e-15 per 1e-9 of x, below F's own rounding, since the ladder
+    # reaches it, joint Newton's floor near M(0) = -1/2 counted in) F is within the quantile's
+    # documented tolerance of p (F - p <= 1e-12) and one part in 1e6 below it is below p
     lowest = min(lad["x"]) if lad["x"] else s.x[0]
     resolved = q > lowest
-    assert np.all(below[resolved] < p[resolved]), (p, q, below)
-    if not np.all(resolved):
+    in_atom = (q == 0.0) & (p <= s.atom)  # the atom at 0 (mass 0.49997): those deciles are exactly 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        below6 = np.asarray(s.cdf(q * (1.0 - 1e-6)))
+    flat = (F - p <= 1e-12) & (below6 < p)
+    assert np.all((below < p)[resolved] | flat[resolved]), (p, q, below, F - p, below6)
+    assert np.count_nonzero(resolved & ~(below < p)) <= 1, (p, q, below)
+    if not np.all(resolved | in_atom):
         assert flagged and lad["stop"] in ("unverified", "budget", "floor")
     else:
         assert not flagged

@@ -37,11 +37,36 @@ def test_unverified_points_beside_an_atom_keep_the_cdf_monotone(widths, gram):
     assert s.cdf(s.lambda_max) == 1.0
 
 
-def test_unverified_grid_points_below_the_bulk_make_no_support_nor_mass():
-    # orthogonal tanh at its fixed point (q* = 0.027): walks below x = 0.0025 fail (319 of 1000
+def _failing_below(x_fail):
+    """``_spectrum.solve`` with the grid's walks below ``x_fail`` failed: unverified, and ending on
+    a wrong ``M`` (``Im M`` far below 0: it would open support and carry mass)."""
+    from fpcore import _spectrum
+
+    real_solve = _spectrum.solve
+
+    def solve(eq, targets, scale, record=False, max_rounds=None, groups=None):
+        kw = {} if max_rounds is None else dict(max_rounds=max_rounds)
+        r = real_solve(eq, targets, scale, record=record, groups=groups, **kw)
+        if groups is not None:
+            bad = np.asarray(targets).real < x_fail
+            r.verified[bad] = False
+            r.certified[bad] = False
+            r.m[bad] = -1.0 - 0.1j
+        return r
+
+    return solve
+
+
+def test_unverified_grid_points_below_the_bulk_make_no_support_nor_mass(monkeypatch):
+    # orthogonal tanh at its fixed point (q* = 0.027): walks below x = 0.0025 failed (319 of 1000
     # grid points) and made six intervals of mass 0.0037 below the bulk, with F back to 1e-12
-    # at x = 0.079; Monte Carlo's smallest eigenvalue is about 0.29
+    # at x = 0.079; Monte Carlo's smallest eigenvalue is about 0.29. Those walks now succeed (the
+    # joint Newton's floor near m = -1, the joint test's curvature bound from psi): the failures
+    # are forced here
+    from fpcore import _spectrum
+
     net = fpcore.Network([1000] * 11, "tanh", sigma_w2=1.05, sigma_b2=1e-4, q0="fixed_point", init="orthogonal")
+    monkeypatch.setattr(_spectrum, "solve", _failing_below(0.0025))
     with pytest.warns(RuntimeWarning, match=r"grid points could not be certified or verified") as rec:
         s = fpcore.jacobian_spectrum(net, n_points=1000)
     assert s.stats.n_uncertified > 0  # still counted: the points were not verified, and warned about
@@ -57,6 +82,23 @@ def test_unverified_grid_points_below_the_bulk_make_no_support_nor_mass():
     assert np.all(np.diff(F) >= -1e-9)
     assert float(s.cdf(0.05)) < 1e-9 and np.mean(ev <= 0.05) == 0.0
     # the bulk against Monte Carlo
+    ks = np.max(np.abs(np.asarray(s.cdf(np.sort(ev))) - np.arange(1, ev.size + 1) / ev.size))
+    assert ks < 0.03
+
+
+def test_orthogonal_tanh_at_its_fixed_point_is_verified_below_the_bulk():
+    # the same net unforced: every grid point verified, and the same guarantees
+    net = fpcore.Network([1000] * 11, "tanh", sigma_w2=1.05, sigma_b2=1e-4, q0="fixed_point", init="orthogonal")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        s = fpcore.jacobian_spectrum(net, n_points=1000)
+    assert s.stats.n_uncertified == 0
+    assert len(s.support) == 1, s.support
+    ev = fpcore.sample_jacobian_eigenvalues(net, seed=3, n_samples=1)
+    assert ev.min() > s.support[0][0]
+    F = np.asarray(s.cdf(_fine(s)))
+    assert np.all(np.diff(F) >= -1e-9)
+    assert float(s.cdf(0.05)) < 1e-9
     ks = np.max(np.abs(np.asarray(s.cdf(np.sort(ev))) - np.arange(1, ev.size + 1) / ev.size))
     assert ks < 0.03
 
