@@ -476,8 +476,13 @@ def test_served_state_computes_off_the_loop_and_drops_stale_results():
     assert s.result is None  # requested, not computed on the caller's thread
     loop.run()
     assert s.result.network.depth == 3 and s.details is s.result and s.trace is not None
-    s.depth = 7  # requested...
-    s.depth = 8  # ...and superseded before a worker reached it: dropped, never computed
+    # requested, and superseded before a worker reached it: dropped, never computed. (A density
+    # goes into the pool at once, so a free worker may start depth 7 before depth 8 is set: a
+    # clean-clone CI run once computed it. The hold keeps depth 7 waiting, as a busy pool would.)
+    runner.hold({"spectrum"})
+    s.depth = 7
+    s.depth = 8
+    runner.release()
     loop.run()
     assert s.result.network.depth == 8 and s.error == ""
     assert st.cached_spectrum(fpcore.Network([60] * 8, "relu", sigma_w2=2.0), "JtJ", 70) is None
