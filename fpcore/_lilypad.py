@@ -1105,8 +1105,8 @@ class _General:
                 path.append(m.copy())
                 now = ~bad & (np.abs(dm) <= tol * np.abs(m)) & np.all(np.abs(du) <= tol * np.abs(u), axis=1)
                 # or steps that stopped contracting at the floats' floor near m (_fastchain._gnewton)
-                conv = now | (~bad & (size <= _fastchain._STALL * tol + _fastchain._RES_FLOOR * self.floor(m))
-                              & (size > 0.5 * prev))
+                fl = _fastchain._RES_FLOOR * self.floor(m)
+                conv = now | (~bad & (fl >= tol) & (size <= _fastchain._STALL * tol + fl) & (size > 0.5 * prev))
                 prev = size
                 if np.all(conv | bad):
                     break
