@@ -19,23 +19,8 @@ import math
 
 import numpy as np
 
-try:  # numba is a dependency; without it these run as plain Python
-    import numba
-
-    _HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only in environments without numba
-    _HAVE_NUMBA = False
-
-
-def _jit(fn):
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn) if _HAVE_NUMBA else fn
-
-
-def _jit_sum(fn):
-    """:func:`_jit` with reassociated sums (no assumption on NaN/inf): loops over atoms."""
-    if not _HAVE_NUMBA:
-        return fn
-    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract", "arcp"})(fn)
+# the solver's decorators (numba, cached, numpy's error model; plain Python without numba)
+from ._fastchain import _jit, _jit_fast as _jit_sum
 
 
 @_jit
