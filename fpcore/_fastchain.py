@@ -1297,44 +1297,9 @@ def gauss_error_ok(U, vmax, kk, m, n, tol):
 
 
 @_jit
-def short_rule_errors(cv, cw, sv, sw, vmax, rhos, nth):
-    """Largest ``|Phi_s - Phi_c|`` on the upper half of each Bernstein ellipse ``E_rho`` (foci
-    ``0``, ``vmax``) in ``t = 1/u``, sampled at ``nth + 1`` angles: ``Phi = sum w v / (1 - u v)``
-    (``psi = u Phi``), ``c`` the contour rule ``(cv, cw)``, ``s`` a short real rule ``(sv, sw)``.
-    The difference is analytic in ``t`` outside the ellipse (and at infinity), real on the real
-    axis, so its largest value outside ``E_rho`` is taken on it (maximum modulus; conjugate
-    symmetry for the lower half, where the contour rule does not stand for the law). The log
-    potentials' difference needs no table of its own (:func:`_lp_bound`)."""
-    L = rhos.size
-    e_psi = np.zeros(L)
-    for j in range(L):
-        r = rhos[j]
-        for i in range(nth + 1):
-            th = math.pi * i / nth
-            c, sn = math.cos(th), math.sin(th)
-            t = complex(0.5 * vmax * (1.0 + 0.5 * (r + 1.0 / r) * c), 0.25 * vmax * (r - 1.0 / r) * sn)
-            u = 1.0 / t
-            pc = _phi(u, cv, cw)
-            ps = _phi(u, sv, sw)
-            # (a nan would be passed over by max: it counts as an infinite difference)
-            d = abs(ps - pc)
-            e_psi[j] = max(e_psi[j], d if math.isfinite(d) else np.inf)
-    return e_psi
-
-
-@_jit
-def _phi(u, values, weights):
-    """``Phi = sum w v / (1 - u v)`` (``psi = u Phi``) of the rule ``(values, weights)``."""
-    phi = 0j
-    for k in range(values.size):
-        phi += weights[k] * values[k] / (1.0 - u * values[k])
-    return phi
-
-
-@_jit
 def _lp_bound(u, vmax, rhos, e_psi, j0):
     """Bound on ``|lp_s(u) - lp_c(u)|``, ``lp = sum w log(1 - u v)``, from the table of
-    :func:`short_rule_errors` (``u`` outside ``E_rhos[j0]`` in ``t = 1/u``): ``d lp / du = -Phi``
+    :func:`fpcore._lawkernels.short_rule_errors` (``u`` outside ``E_rhos[j0]`` in ``t = 1/u``): ``d lp / du = -Phi``
     and ``lp(0) = 0``, so the difference is the integral of ``Phi_c - Phi_s`` along the segment
     from 0 to ``u``. On it ``t`` runs out along the ray from the focus 0 (outside an ellipse it
     stays outside: the ellipses are convex around 0), crossing ``E_rho_j`` at ``|t| = r_j =
@@ -1357,7 +1322,7 @@ def _lp_bound(u, vmax, rhos, e_psi, j0):
 @_jit
 def short_rule_ok(U, kk, nn, m, vmax, rhos, e_psi, tol):
     """Whether, at every group ``g`` of point ``i``, ``U[i, g]`` lies outside an ellipse of
-    :func:`short_rule_errors`' table where the short rule's ``psi`` is within ``tol |k_g m_i|``
+    :func:`fpcore._lawkernels.short_rule_errors`' table where the short rule's ``psi`` is within ``tol |k_g m_i|``
     and its ``n_g lp / k_g`` within ``tol`` of the contour rule's (:func:`_lp_bound`; ``rhos``
     increasing, errors non-increasing; one row per group)."""
     npts, G = U.shape

@@ -155,10 +155,13 @@ def _phi_real(ur, ui, p, v):
 @_jit
 def short_rule_errors(cv, cw, sv, sw, vmax, rhos, nth):
     """Largest ``|Phi_s - Phi_c|`` on the upper half of each Bernstein ellipse ``E_rho`` (foci
-    ``0``, ``vmax``) in ``t = 1/u``, sampled at ``nth + 1`` angles (the table of
-    :func:`fpcore._fastchain.short_rule_errors`, the same samples): ``Phi = sum w v / (1 - u v)``,
-    ``c`` the contour rule ``(cv, cw)``, ``s`` a short real rule ``(sv, sw)``. A non-finite
-    difference counts as infinite."""
+    ``0``, ``vmax``) in ``t = 1/u``, sampled at ``nth + 1`` angles: ``Phi = sum w v / (1 - u v)``
+    (``psi = u Phi``), ``c`` the contour rule ``(cv, cw)``, ``s`` a short real rule ``(sv, sw)``.
+    The difference is analytic in ``t`` outside the ellipse (and at infinity), real on the real
+    axis, so its largest value outside ``E_rho`` is taken on it (maximum modulus; conjugate
+    symmetry for the lower half, where the contour rule does not stand for the law). The log
+    potentials' difference needs no table of its own (:func:`fpcore._fastchain._lp_bound`). A
+    non-finite difference counts as infinite."""
     pc = cw * cv
     pr, pi = np.ascontiguousarray(pc.real), np.ascontiguousarray(pc.imag)
     vr, vi = np.ascontiguousarray(cv.real), np.ascontiguousarray(cv.imag)
