@@ -221,7 +221,9 @@ def lower_edge(eq: Equation, atom0: float) -> float:
     # Scan the open interval (in a variable that spreads points near both ends).
     n_scan = 600 if eq.rational else 160  # each point costs a psi solve for every group
     if math.isinf(lo):
-        ms = hi - np.expm1(np.linspace(30, -30, n_scan))
+        # offsets e^30 .. e^-30 from m_atom (hi - expm1(s) ran right of hi for s < 0 and left a
+        # gap of 0.2 next to it: the lower edges of expanding nets, m within 1e-3 of -1, were missed)
+        ms = hi - np.exp(np.linspace(30, -30, n_scan))
     else:
         s = np.linspace(-12, 12, n_scan)
         ms = lo + (hi - lo) * (0.5 * (1 + np.tanh(s)))

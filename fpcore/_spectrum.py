@@ -860,6 +860,9 @@ def _floor_edge(lo: float, hi: float) -> float:
     return 0.0 if lo <= _FLOOR_EDGE * hi else lo
 
 
+_EDGE_MASS = 1e-9  # most mass (from the exact tail mass) allowed below a lower edge found on the real line
+
+
 def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> list[tuple[float, float]]:
     """Intervals carrying the continuous part, from the critical values of ``M^{-1}``.
 
@@ -870,11 +873,15 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
         hi = upper_edge(eq)
         lo = _floor_edge(lower_edge(eq, atom0), hi)
         if lo > 0:
-            # The scan follows one real branch of u: if mass remains below its edge (further
-            # components, e.g. deep leaky ReLU nets), let the grid start at 0 instead; gaps are
-            # then found on the grid.
-            r = solve(eq, np.array([lo * 0.999 + 0j]), scale=hi)  # just below the edge
-            if r.verified[0] and 1.0 - _tail_mass(eq, r.m, r.u, r.short)[0] - atom0 > 1e-8:
+            # The scan follows one real branch of u with the laws' real atoms; the solver's
+            # equation (contour rules) decides: 0.1 % and 0.01 % below the edge (as far as the
+            # grid's first point above it) M must be real (a gap) with no mass below. Otherwise (further components, e.g. deep leaky ReLU nets;
+            # GELU's real atoms put the edge of expanding nets 1e-3 too high, 2e-7 of mass below
+            # it) the grid starts at 0 and gaps are found on the grid.
+            r = solve(eq, lo * np.array([0.999, 1.0 - _EDGE_GAP]) + 0j, scale=hi)  # just below the edge
+            below = 1.0 - _tail_mass(eq, r.m, r.u, r.short) - atom0
+            gap = r.verified & (-r.m.imag <= 1e-9 * np.abs(r.m)) & (below <= _EDGE_MASS)
+            if not np.all(gap):
                 lo = 0.0
         return [(lo, hi)]
     if _fastchain._HAVE_NUMBA and eq.roots.size > _FULL_SCAN_ROOTS:
