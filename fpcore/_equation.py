@@ -95,6 +95,38 @@ class Equation:
         V, W = _padded(rules, complex)
         return V, W
 
+    def _contour_in_use(self, g: UGroup) -> bool:
+        """Whether :attr:`packed_complex` takes group ``g``'s contour rule."""
+        return bool(g.law.has_contour and (g.law.contour_needed or not self.real_atoms_ok)
+                    and g.law.cvalues is not None)
+
+    @cached_property
+    def tail_short(self) -> tuple | None:
+        """What :func:`fpcore._fastchain.tail_mass_mixed` needs to take a group's log potential
+        from its short real rule where that stands for its contour rule: the short rules ``Vs``,
+        ``Ws`` (complex, zero-padded), ``check`` (the groups whose contour rule is in use and has a
+        table :attr:`D2Law.short_check`) and the tables ``vmax``, ``rhos``, ``e_psi`` (G rows;
+        zeros where ``check`` is false); ``None`` when no group has such a rule."""
+        if not self.uses_contour:
+            return None
+        checks = [g.law.short_check if self._contour_in_use(g) else None for g in self.ugroups]
+        if not any(c is not None for c in checks):
+            return None
+        L = max(c[1].size for c in checks if c is not None)
+        G = len(self.ugroups)
+        check = np.array([c is not None for c in checks])
+        vmax, rhos, e_psi = np.zeros(G), np.zeros((G, L)), np.zeros((G, L))
+        rules = []
+        for g, (grp, c) in enumerate(zip(self.ugroups, checks)):
+            if c is None or c[1].size != L:
+                check[g] = False
+                rules.append((np.zeros(0), np.zeros(0)))
+                continue
+            vmax[g], rhos[g], e_psi[g] = c
+            rules.append(grp.law.short)
+        Vs, Ws = _padded(rules, complex)
+        return Vs, Ws, check, vmax, rhos, e_psi
+
     @cached_property
     def lumps(self) -> tuple[np.ndarray, np.ndarray]:
         """``(v_lump, mass)`` per group: the contour rules lump the law below ``v_lump =

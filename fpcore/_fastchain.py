@@ -1220,10 +1220,25 @@ def _log_potential_arg(ur, ui, v, w):
 
 
 @_jit
+def live_sizes(W):
+    """Atoms of each row of zero-padded (G, K) weights, up to its last non-zero weight (the
+    padding's terms are exactly 0 in every sum over atoms: skipping them changes no bit)."""
+    G, K = W.shape
+    out = np.zeros(G, dtype=np.int64)
+    for g in range(G):
+        k = K
+        while k > 0 and W[g, k - 1] == 0.0:
+            k -= 1
+        out[g] = k
+    return out
+
+
+@_jit
 def tail_mass(m, u, a, e, V, W, kk, nn):
     """``mu((x, inf))`` from ``m = M(x + i0)`` and the ``u_g`` (``_spectrum._tail_mass``)."""
     n = m.size
     out = np.empty(n)
+    K = live_sizes(W)  # (one law of 1800 contour atoms pads every other row to 1800)
     for i in range(n):
         mi = m[i]
         im = 0.0
@@ -1231,10 +1246,59 @@ def tail_mass(m, u, a, e, V, W, kk, nn):
             im += e[j] * (mi.imag + (1.0 + a[j]) * _arg_lower(mi - a[j]))
         for g in range(kk.size):
             ug = u[i, g]
-            lp = _log_potential_arg(ug.real, ug.imag, V[g], W[g])
+            lp = _log_potential_arg(ug.real, ug.imag, V[g, :K[g]], W[g, :K[g]])
             im -= nn[g] * (_arg_lower(ug) - lp / kk[g])
         out[i] = im / math.pi
     return out
+
+
+@_jit
+def _ellipse_index(u, vmax, rhos):
+    """The largest ``j`` with ``rhos[j] <= rho``, ``E_rho`` the Bernstein ellipse (foci 0 and
+    ``vmax``) through ``t = 1/u``; -1 when there is none (``u`` near the law's cut)."""
+    s = 2.0 / (u * vmax) - 1.0
+    w = np.sqrt(s * s - 1.0)
+    rho = max(abs(s + w), abs(s - w))
+    j = -1
+    for l in range(rhos.size):
+        if rhos[l] <= rho:
+            j = l
+    return j
+
+
+@_jit
+def tail_mass_mixed(m, u, a, e, V, W, Vs, Ws, check, vmax, rhos, e_psi, kk, nn, tol):
+    """:func:`tail_mass` at solutions ``(m, u)`` of the equation with the laws ``(V, W)``, taking
+    group ``g``'s log potential from its short real rule ``(Vs[g], Ws[g])`` where ``check[g]`` and,
+    at ``u[i, g]``, the two rules' ``n_g E[log(1 - u D^2)] / k_g`` differ by at most ``tol``
+    (:func:`_lp_bound` from the table ``rhos``, ``e_psi`` of :attr:`D2Law.short_check`, as
+    :func:`short_rule_ok`); the group's own rule elsewhere. Each group then adds at most
+    ``tol / pi`` to the error of the tail mass. Returns the tail masses and, per point, the
+    number of groups taken from the short rules."""
+    n = m.size
+    out = np.empty(n)
+    used = np.zeros(n, dtype=np.int64)
+    K = live_sizes(W)
+    Ks = live_sizes(Ws)
+    for i in range(n):
+        mi = m[i]
+        im = 0.0
+        for j in range(a.size):
+            im += e[j] * (mi.imag + (1.0 + a[j]) * _arg_lower(mi - a[j]))
+        for g in range(kk.size):
+            ug = u[i, g]
+            short = False
+            if check[g] and ug != 0.0:
+                jj = _ellipse_index(ug, vmax[g], rhos[g])
+                short = jj >= 0 and nn[g] * _lp_bound(ug, vmax[g], rhos[g], e_psi[g], jj) <= tol * kk[g]
+            if short:
+                lp = _log_potential_arg(ug.real, ug.imag, Vs[g, :Ks[g]], Ws[g, :Ks[g]])
+                used[i] += 1
+            else:
+                lp = _log_potential_arg(ug.real, ug.imag, V[g, :K[g]], W[g, :K[g]])
+            im -= nn[g] * (_arg_lower(ug) - lp / kk[g])
+        out[i] = im / math.pi
+    return out, used
 
 
 # -- where a short Gauss rule stands for its law -------------------------------------------

@@ -38,6 +38,7 @@ _QUANTILE_FTOL = 1e-12
 _N_CONTOUR = 256
 _N_CONTOUR_MAX = 1 << 15
 _MEMO_MAX = 200_000  # points of F kept per spectrum
+_TAIL_SHORT_TOL = 1e-11  # per group, of n_g E[log(1 - u D^2)] / k_g: the tail mass moves by at most G times this / pi
 _MONOTONE_TOL = 1e-9  # how far a verified F may leave the bracket of the known values (round-off)
 
 
@@ -62,12 +63,21 @@ def _tail_mass(eq: Equation, m: np.ndarray, u: np.ndarray | None, short: np.ndar
         args = (eq.roots.astype(float), eq.exps.astype(float))
         m = np.ascontiguousarray(m, dtype=complex)
         u = np.ascontiguousarray(u, dtype=complex)
-        if short is None or not np.any(short):
-            return _fastchain.tail_mass(m, u, *args, V, W, k, n)
-        out = _fastchain.tail_mass(m, u, *args, *eq.packed_short, k, n)
-        if not np.all(short):
-            rest = ~short
+        if short is not None and np.all(short):
+            return _fastchain.tail_mass(m, u, *args, *eq.packed_short, k, n)
+        out = np.empty(m.size)
+        rest = np.ones(m.size, dtype=bool) if short is None else ~short
+        if not np.all(rest):
+            out[~rest] = _fastchain.tail_mass(m[~rest], u[~rest], *args, *eq.packed_short, k, n)
+        ts = eq.tail_short
+        if ts is None:
             out[rest] = _fastchain.tail_mass(m[rest], u[rest], *args, V, W, k, n)
+        else:
+            # solutions of the contour rules' equation: each group's log potential from its short
+            # real rule where that stands for the contour rule there (40 real atoms instead of
+            # up to 1800 complex ones; GELU at L = 50: 673 ms for 1000 points before)
+            out[rest] = _fastchain.tail_mass_mixed(m[rest], np.ascontiguousarray(u[rest]), *args, V, W, *ts, k, n,
+                                                   _TAIL_SHORT_TOL)[0]
         return out
     d = m[:, None] - eq.roots
     im = np.sum(eq.exps * (m.imag[:, None] + (1.0 + eq.roots) * _arg_lower(d)), axis=1)

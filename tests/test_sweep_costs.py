@@ -60,3 +60,58 @@ def test_expanding_tanh_against_network_monte_carlo():
     assert fpcore.ks_distance(s, ev) <= 0.02
     # the smallest eigenvalue sits at the lower edge (finite-size spread ~ N^(-2/3))
     assert np.min(ev) == pytest.approx(s.support[0][0], rel=0.25)
+
+
+# -- the CDF's tail mass: short real rules where they stand for the contour rules -------------
+TAIL_NETS = [("gelu", [1000] * 51, 2.0, 0.0, "gaussian"), ("gelu", [784, 400, 200, 100], 2.0, 0.05, "gaussian"),
+             ("silu", [round(100 * 1.25**l) for l in range(11)], 2.0, 0.0, "gaussian"),
+             ("softplus", [1000] * 21, 2.0, 0.0, "gaussian"), ("selu", [1000, 1000, 250, 1000], 1.0, 0.0, "gaussian"),
+             ("tanh", [784, 487, 303, 188, 117, 73, 45, 28, 17, 10], 1.05, 1e-4, "gaussian"),
+             ("tanh", [400] * 11, 1.05, 1e-4, "orthogonal"), ("gelu", [1000] * 6, 2.0, 0.0, "orthogonal")]
+
+
+@pytest.mark.parametrize("act,widths,sw,sb,init", TAIL_NETS, ids=[f"{t[0]}-{t[4]}-{len(t[1]) - 1}" for t in TAIL_NETS])
+def test_tail_mass_short_rules_against_contour_rules(act, widths, sw, sb, init):
+    from fpcore import _fastchain
+
+    net = fpcore.Network(widths, act, sigma_w2=sw, sigma_b2=sb, init=init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        s = fpcore.jacobian_spectrum(net, n_points=300)
+    eq = s._eq
+    ok = np.isfinite(s._m_grid)
+    m, u = np.ascontiguousarray(s._m_grid[ok]), np.ascontiguousarray(s._u_grid[ok])
+    _, _, k, n = eq.packed
+    V, W = eq.packed_complex
+    args = (eq.roots.astype(float), eq.exps.astype(float))
+    full = _fastchain.tail_mass(m, u, *args, V, W, k, n)
+    ts = eq.tail_short
+    assert ts is not None
+    mixed, used = _fastchain.tail_mass_mixed(m, u, *args, V, W, *ts, k, n, _spectrum._TAIL_SHORT_TOL)
+    # the bound: each group within 1e-11 / pi; found within rounding
+    assert np.max(np.abs(mixed - full)) <= k.size * _spectrum._TAIL_SHORT_TOL / np.pi
+    assert np.max(np.abs(mixed - full)) <= 1e-12
+    assert np.mean(used) >= 0.25 * k.size  # (the short rules are taken at most groups)
+    # and the spectrum's own CDF on its grid is the contour rules' (or the short sweep's) to 1e-10
+    if s._m_grid is not None and s.stats.n_uncertified == 0:
+        assert np.max(np.abs(np.clip(1.0 - full, 0.0, 1.0) - s._cdf_grid[ok])) <= 1e-10
+
+
+def test_tail_mass_padding_changes_no_bit():
+    from fpcore import _fastchain
+
+    net = fpcore.Network([1000] * 31, "gelu", sigma_w2=2.0)  # contour laws and short real ones (q < 1e-4)
+    s = fpcore.jacobian_spectrum(net, n_points=100)
+    eq = s._eq
+    V, W = eq.packed_complex
+    _, _, k, n = eq.packed
+    sizes = _fastchain.live_sizes(W)
+    assert sizes.min() < sizes.max() == V.shape[1]
+    m, u = np.ascontiguousarray(s._m_grid), np.ascontiguousarray(s._u_grid)
+    args = (eq.roots.astype(float), eq.exps.astype(float))
+    out = _fastchain.tail_mass(m, u, *args, V, W, k, n)
+    # more padding: the same bits (the kernel stops at each row's last non-zero weight)
+    wide = np.zeros((V.shape[0], V.shape[1] + 7), dtype=complex)
+    Vw, Ww = wide.copy(), wide.copy()
+    Vw[:, : V.shape[1]], Ww[:, : V.shape[1]] = V, W
+    assert np.array_equal(_fastchain.tail_mass(m, u, *args, Vw, Ww, k, n), out)
