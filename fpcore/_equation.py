@@ -89,9 +89,8 @@ class Equation:
         if not self.uses_contour:
             V, W, _, _ = self.packed
             return V, W
-        rules = [(g.law.cvalues, g.law.cweights)
-                 if g.law.has_contour and (g.law.contour_needed or not self.real_atoms_ok) and g.law.cvalues is not None
-                 else (g.values, g.weights) for g in self.ugroups]
+        rules = [(g.law.cvalues, g.law.cweights) if self._contour_in_use(g) else (g.values, g.weights)
+                 for g in self.ugroups]
         V, W = _padded(rules, complex)
         return V, W
 
@@ -180,8 +179,11 @@ class Equation:
     def packed_short(self) -> tuple[np.ndarray, np.ndarray]:
         """:attr:`packed`'s ``V``, ``W`` with each law replaced by its short Gauss rule
         (:attr:`D2Law.short`)."""
-        return _padded([g.law.short if len(g.values) > N_SHORT or g.law._short_src is not None
-                        else (g.values, g.weights) for g in self.ugroups])
+        # (with contour rules in use, a group on its real atoms keeps them: they are the complex-
+        # plane solver's rule for it, so the short rules' equation differs only in the contour groups)
+        keep = [self.uses_contour and not self._contour_in_use(g) for g in self.ugroups]
+        return _padded([g.law.short if not kp and (len(g.values) > N_SHORT or g.law._short_src is not None)
+                        else (g.values, g.weights) for g, kp in zip(self.ugroups, keep)])
 
     @property
     def rational(self) -> bool:

@@ -1384,11 +1384,12 @@ def _lp_bound(u, vmax, rhos, e_psi, j0):
 
 
 @_jit
-def short_rule_ok(U, kk, nn, m, vmax, rhos, e_psi, tol):
+def short_rule_ok(U, kk, nn, m, vmax, rhos, e_psi, tol, exact):
     """Whether, at every group ``g`` of point ``i``, ``U[i, g]`` lies outside an ellipse of
     :func:`fpcore._lawkernels.short_rule_errors`' table where the short rule's ``psi`` is within ``tol |k_g m_i|``
     and its ``n_g lp / k_g`` within ``tol`` of the contour rule's (:func:`_lp_bound`; ``rhos``
-    increasing, errors non-increasing; one row per group)."""
+    increasing, errors non-increasing; one row per group). Groups with ``exact[g]`` (their short
+    rule is their rule) pass."""
     npts, G = U.shape
     out = np.zeros(npts, dtype=np.bool_)
     L = rhos.shape[1]
@@ -1396,7 +1397,7 @@ def short_rule_ok(U, kk, nn, m, vmax, rhos, e_psi, tol):
         good = True
         for g in range(G):
             u = U[i, g]
-            if u == 0.0:
+            if u == 0.0 or exact[g]:
                 continue
             s = 2.0 / (u * vmax[g]) - 1.0
             w = np.sqrt(s * s - 1.0)

@@ -1610,10 +1610,15 @@ _CONTOUR_SHORT_TOL = 1e-11
 
 
 def _contour_short(eq: Equation) -> bool:
-    """Whether every law of ``D^2`` is a contour rule with a short real rule checked against it
-    (:attr:`D2Law.short_check`: GELU, SiLU, softplus, ELU, SELU) and numba is there."""
-    return _fastchain._HAVE_NUMBA and bool(eq.ugroups) and all(
-        g.law._short_src is not None and g.law.contour_needed and g.law.cvalues is not None for g in eq.ugroups)
+    """Whether every law of ``D^2`` whose contour rule is in use has a short real rule checked
+    against it (:attr:`D2Law.short_check`: GELU, SiLU, softplus, ELU, SELU), there is at least one,
+    and numba is there. (The other laws keep their real atoms in :attr:`Equation.packed_short`:
+    GELU at L = 50, whose deep layers have ``q < 1e-4``.)"""
+    if not (_fastchain._HAVE_NUMBA and eq.ugroups and eq.uses_contour):
+        return False
+    inuse = [eq._contour_in_use(g) for g in eq.ugroups]
+    return any(inuse) and all(g.law._short_src is not None and g.law.contour_needed
+                              for g, c in zip(eq.ugroups, inuse) if c)
 
 
 def _contour_short_ok(eq: Equation, m: np.ndarray, u: np.ndarray, tol: float = _CONTOUR_SHORT_TOL) -> np.ndarray:
@@ -1623,13 +1628,14 @@ def _contour_short_ok(eq: Equation, m: np.ndarray, u: np.ndarray, tol: float = _
     tail mass) by at most ``tol`` (maximum modulus: the largest difference of ``psi`` outside the
     ellipse is on it; that of the log potentials is its integral from ``u = 0``,
     :func:`fpcore._fastchain._lp_bound`)."""
-    checks = [g.law.short_check for g in eq.ugroups]
-    vmax = np.array([c[0] for c in checks])
-    rhos = np.array([c[1] for c in checks])
-    e_psi = np.array([c[2] for c in checks])
+    # (the groups on their real atoms have them in the short rules too: exact)
+    _, _, check, vmax, rhos, e_psi = eq.tail_short
+    exact = np.array([not eq._contour_in_use(g) for g in eq.ugroups])
+    if not np.all(check | exact):
+        return np.zeros(len(m), dtype=bool)
     _, _, k, n = eq.packed
     return _fastchain.short_rule_ok(np.ascontiguousarray(u, dtype=complex), k, n, np.ascontiguousarray(m, dtype=complex),
-                                    vmax, rhos, e_psi, float(tol))
+                                    vmax, rhos, e_psi, float(tol), exact)
 
 
 _PROBE = 16  # grid points probed before a short-rule sweep

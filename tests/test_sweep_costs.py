@@ -115,3 +115,28 @@ def test_tail_mass_padding_changes_no_bit():
     Vw, Ww = wide.copy(), wide.copy()
     Vw[:, : V.shape[1]], Ww[:, : V.shape[1]] = V, W
     assert np.array_equal(_fastchain.tail_mass(m, u, *args, Vw, Ww, k, n), out)
+
+
+# -- the sweep on short rules when some laws have no contour rule -----------------------------
+MIXED = [("gelu", [1000] * 31, 2.0, 0.0), ("silu", [1000] * 41, 2.0, 0.0), ("gelu", [800] + [1000] * 30, 2.0, 0.0)]
+
+
+@pytest.mark.parametrize("act,widths,sw,sb", MIXED, ids=["gelu-30", "silu-40", "gelu-rect-30"])
+def test_mixed_laws_short_sweep_against_contour_sweep(act, widths, sw, sb, monkeypatch):
+    from fpcore import _lilypad
+
+    net = fpcore.Network(widths, act, sigma_w2=sw, sigma_b2=sb)
+    s = fpcore.jacobian_spectrum(net, n_points=400)
+    eq = s._eq
+    inuse = [eq._contour_in_use(g) for g in eq.ugroups]
+    assert any(inuse) and not all(inuse)  # (some deep layers have q < 1e-4: real atoms)
+    assert _lilypad._contour_short(eq)
+    assert s.stats.n_uncertified == 0
+    # the same grid swept with the contour rules only
+    monkeypatch.setattr(_lilypad, "_contour_short", lambda eq: False)
+    monkeypatch.setattr(eq.__class__, "tail_short", property(lambda self: None))
+    s0 = fpcore.jacobian_spectrum(net, n_points=400)
+    assert np.array_equal(s.x, s0.x)
+    assert np.max(np.abs(s.density - s0.density)) <= 1e-8 * np.max(s.density)
+    assert np.max(np.abs(s._cdf_grid - s0._cdf_grid)) <= 1e-10
+    assert s.stats.n_certified == s0.stats.n_certified
