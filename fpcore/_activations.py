@@ -1247,7 +1247,7 @@ _PARAM = {"leaky_relu": "slope", "erf": "scale", "elu": "alpha"}  # the one para
 # laws of D^2 of the built-in activations by (name, params, family, q), oldest first (dicts keep
 # insertion order); custom activations are never cached (two callables may share a name)
 _LAW_CACHE: dict = {}
-_LAW_CACHE_SIZE = 256
+_LAW_CACHE_SIZE = 1024  # (tanh at L = 1000 near criticality has 602 distinct laws: 256 rebuilt them all per call)
 # zeros of phi' of the built-in activations on [-H, H] by (name, params, family, H) (a few
 # entries: H = 9 2^k)
 _ZEROS_CACHE: dict = {}
