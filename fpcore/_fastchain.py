@@ -949,7 +949,7 @@ def log_inverse_real(ms, a, e, log_c, V, W, kk, nn, vmax, vmin, p, S, mu1):
 
 
 @_jit
-def _far_start_ok_general(z, mean, a, e, log_c, V, W, kk, nn, mu):
+def _far_start_ok_general(z, mean, a, e, log_c, V, W, kk, nn, mu, K):
     """Whether Newton's first step from ``m = mean / z`` (each ``u_g`` solved at that ``m``) is
     below ``1e-3 |m|`` (the test of ``_lilypad._start_height`` for non-rational equations)."""
     m = mean / z
@@ -968,15 +968,16 @@ def _far_start_ok_general(z, mean, a, e, log_c, V, W, kk, nn, mu):
     for g in range(kk.size):
         w = kk[g] * m
         ug = w / mu[g]
+        Vg, Wg = V[g, :K[g]], W[g, :K[g]]  # (without the padding to the longest law)
         for _ in range(60):
-            s, sd = _psi_sums(ug.real, ug.imag, V[g], W[g])
+            s, sd = _psi_sums(ug.real, ug.imag, Vg, Wg)
             if sd == 0.0:
                 return False
             step = (ug * s - w) / sd
             ug = ug - step
             if not (abs(step) > 4.0 * 2.220446049250313e-16 * abs(ug)):
                 break
-        s, sd = _psi_sums(ug.real, ug.imag, V[g], W[g])
+        s, sd = _psi_sums(ug.real, ug.imag, Vg, Wg)
         if sd * ug == 0.0:
             return False
         lr += nn[g] * complex(math.log(abs(ug)), _cut_arg(ug))
@@ -991,10 +992,11 @@ def start_height_general(xs, scale, mean, a, e, log_c, V, W, kk, nn, mu):
     """:func:`start_height` for non-rational equations (:func:`_far_start_ok_general` at every
     ``z = x + i Y``)."""
     Y = max(0.5 * scale, 1e-300)
+    K = live_sizes(W)
     for _ in range(2000):
         bad = 0
         for x in xs:
-            bad += not _far_start_ok_general(complex(x, Y), mean, a, e, log_c, V, W, kk, nn, mu)
+            bad += not _far_start_ok_general(complex(x, Y), mean, a, e, log_c, V, W, kk, nn, mu, K)
         if bad == 0:
             return Y
         Y *= 2.0
@@ -1222,7 +1224,8 @@ def _log_potential_arg(ur, ui, v, w):
 @_jit
 def live_sizes(W):
     """Atoms of each row of zero-padded (G, K) weights, up to its last non-zero weight (the
-    padding's terms are exactly 0 in every sum over atoms: skipping them changes no bit)."""
+    padding's terms are exactly 0 in every sum over atoms: skipping them changes the sums by
+    rounding at most, as the fastmath kernels reassociate)."""
     G, K = W.shape
     out = np.zeros(G, dtype=np.int64)
     for g in range(G):

@@ -97,7 +97,7 @@ def test_tail_mass_short_rules_against_contour_rules(act, widths, sw, sb, init):
         assert np.max(np.abs(np.clip(1.0 - full, 0.0, 1.0) - s._cdf_grid[ok])) <= 1e-10
 
 
-def test_tail_mass_padding_changes_no_bit():
+def test_tail_mass_skips_the_padding():
     from fpcore import _fastchain
 
     net = fpcore.Network([1000] * 31, "gelu", sigma_w2=2.0)  # contour laws and short real ones (q < 1e-4)
