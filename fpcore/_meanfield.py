@@ -123,7 +123,7 @@ def mean_field(net: Network) -> MeanField:
     chi = np.empty(L)
     acts = list(net.activations)
     sw = np.asarray(net.sigma_w2, dtype=float)
-    for act in dict.fromkeys(acts):
+    for act in {id(a): a for a in acts}.values():  # (by identity: every layer gets its own)
         mine = np.array([a is act for a in acts])
         for sel in (mine & (q <= 1e4), mine & ~(q <= 1e4)):
             if np.any(sel):

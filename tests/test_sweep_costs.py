@@ -140,3 +140,17 @@ def test_mixed_laws_short_sweep_against_contour_sweep(act, widths, sw, sb, monke
     assert np.max(np.abs(s.density - s0.density)) <= 1e-8 * np.max(s.density)
     assert np.max(np.abs(s._cdf_grid - s0._cdf_grid)) <= 1e-10
     assert s.stats.n_certified == s0.stats.n_certified
+
+
+# -- law building ------------------------------------------------------------------------------
+def test_mean_field_chi_vectorised_per_activation():
+    from fpcore import _meanfield
+
+    nets = [fpcore.Network([100] * 7, ["tanh", "gelu", "tanh", "relu", "erf:0.7", "gelu"], sigma_w2=[1.0, 2.0, 1.2, 2.0, 1.1, 3e4],
+                           sigma_b2=0.05),
+            fpcore.Network([100] * 5, [fpcore.get_activation("tanh"), fpcore.get_activation("tanh"), "silu", "tanh"],
+                           sigma_w2=1.05, sigma_b2=1e-4)]
+    for net in nets:
+        mf = _meanfield.mean_field(net)
+        ref = [net.sigma_w2[l] * float(net.activations[l].d2_moment(mf.q[l])) for l in range(net.depth)]
+        assert np.array_equal(mf.chi, np.array(ref))
