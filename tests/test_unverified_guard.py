@@ -62,11 +62,12 @@ def test_unverified_grid_points_below_the_bulk_make_no_support_nor_mass(monkeypa
     # grid points) and made six intervals of mass 0.0037 below the bulk, with F back to 1e-12
     # at x = 0.079; Monte Carlo's smallest eigenvalue is about 0.29. Those walks now succeed (the
     # joint Newton's floor near m = -1, the joint test's curvature bound from psi): the failures
-    # are forced here
+    # are forced here. (The grid now starts at the lower edge found on the real line, 0.038, not
+    # at 0: the bulk starts at 0.0615, so the walks below 0.05 are failed.)
     from fpcore import _spectrum
 
     net = fpcore.Network([1000] * 11, "tanh", sigma_w2=1.05, sigma_b2=1e-4, q0="fixed_point", init="orthogonal")
-    monkeypatch.setattr(_spectrum, "solve", _failing_below(0.0025))
+    monkeypatch.setattr(_spectrum, "solve", _failing_below(0.05))
     with pytest.warns(RuntimeWarning, match=r"grid points could not be certified or verified") as rec:
         s = fpcore.jacobian_spectrum(net, n_points=1000)
     assert s.stats.n_uncertified > 0  # still counted: the points were not verified, and warned about
