@@ -46,9 +46,10 @@ on, as ``fpcore-dashboard`` serves: after a new chain, and after each step the P
 background thread computes the first frame after the step shown that is not cached yet (the Player
 steps forward), and a frame asked for while that thread computes it is waited for, not computed
 twice. That server writes ``TIMING`` lines (``FPCORE_DASHBOARD_TIMING=1``) saying for each frame
-shown whether the prefetch computed it (``basin-frame-prefetch``) or it was computed when asked
-for (``basin-frame-computed``); under the tables the benchmark prints how many of the measured
-frames came from the prefetch and the medians of each kind. ``--no-prefetch-row`` skips it.
+shown whether the prefetch had computed it before the click (``basin-frame-prefetch-ready``), was
+computing it at the click (``basin-frame-prefetch-waited``: the page waited for the rest) or it
+was computed when asked for (``basin-frame-computed``); under the tables the benchmark prints how
+many of the measured frames were of each kind and the median latency of each. ``--no-prefetch-row`` skips it.
 
 Budget (issue 13): median <= 150 ms and p90 <= 300 ms in every case; basin frame <= 150 ms (the
 ``*-basins`` cases are held to the same median and p90).
@@ -417,13 +418,13 @@ def main(argv=None) -> int:
 
 def prefetch_split(log: str, runs: dict) -> None:
     """For each ``*+prefetch`` run: how many of its measured frames the background prefetch had
-    computed (the server's ``basin-frame-prefetch`` mark between the click and the full frame) and
+    computed (the server's ``basin-frame-prefetch-ready`` / ``-waited`` mark between the click and the full frame) and
     how many were computed when asked for (``basin-frame-computed``), with the median latency of each."""
     marks = sorted((float(t), src) for t, src in re.findall(r"^TIMING ([0-9.]+) basin-frame-(\S+)$", log, re.M))
     print("\nbasin frames on the prefetch server: where each measured frame came from (ms, Player next ->"
           "\nfull frame)\n")
     for name, (lat, changes) in runs.items():
-        by: dict = {"prefetch": [], "computed": [], "unknown": []}
+        by: dict = {"prefetch-ready": [], "prefetch-waited": [], "computed": [], "unknown": []}
         for v, (key, changed) in zip(lat, changes):
             src = [m for t, m in marks if key <= t <= changed + 1.0]
             by[src[-1] if src and src[-1] in by else "unknown"].append(v)

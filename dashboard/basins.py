@@ -25,7 +25,7 @@ import threading
 import zlib
 import numpy as np
 
-from fpcore._basins import basins_of_equation
+from fpcore._basins import basins_of_equation, nearest_other_start
 from fpcore._equation import build_equation
 
 from .pool import GATE
@@ -97,17 +97,21 @@ def basin_window(net, gram: str, trace, k: int) -> tuple[complex, float]:
     cap = ball / _BALL_FRACTION if ball > 0 else max(2.0 * abs(sol - start), 2.0 * abs(start), 1e-300)
     cap = max(cap, inner)
     # coarse pass on the widest window allowed: distance to the nearest start with another fate
+    # than the root the chain follows (Newton's limit from the solution), the starts run from the
+    # centre outwards and stopped at the first such one (fpcore._basins.nearest_other_start)
     eq = _equation(net, gram)
+    z = complex(trace.centres[k])
     grid = np.linspace(-cap, cap, _PROBE)
-    lab, roots, _ = basins_of_equation(eq, complex(trace.centres[k]), start.real + grid, start.imag + grid, MAX_ITER,
-                                       1, ATOMS)  # fmt: skip
-    centre_lab = lab[_PROBE // 2, _PROBE // 2]
-    if roots.size:
-        near = int(np.argmin(np.abs(roots - sol)))
-        centre_lab = near
-    X, Y = np.meshgrid(grid, grid)
-    other = lab != centre_lab
-    boundary = float(np.min(np.hypot(X[other], Y[other]))) if np.any(other) else cap
+    lab, roots, _ = basins_of_equation(eq, z, np.array([sol.real]), np.array([sol.imag]), MAX_ITER, 1, ATOMS)
+    if lab[0, 0] >= 0:
+        boundary = min(nearest_other_start(eq, z, roots[0], start.real + grid, start.imag + grid, start, MAX_ITER, ATOMS),
+                       cap)  # fmt: skip
+    else:  # (Newton from the solution does not converge: the root nearest to it over the whole grid)
+        lab, roots, _ = basins_of_equation(eq, z, start.real + grid, start.imag + grid, MAX_ITER, 1, ATOMS)
+        centre_lab = int(np.argmin(np.abs(roots - sol))) if roots.size else lab[_PROBE // 2, _PROBE // 2]
+        X, Y = np.meshgrid(grid, grid)
+        other = lab != centre_lab
+        boundary = float(np.min(np.hypot(X[other], Y[other]))) if np.any(other) else cap
     half = min(cap, max(inner, 1.3 * boundary))
     return complex(start), float(half)
 

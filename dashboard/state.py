@@ -1332,7 +1332,9 @@ class DashboardState(param.Parameterized):
 
         def done(basins):
             note = NO_BASINS_NOTE if basins is None else ""
-            timing_mark(f"basin-frame-{getattr(basins, 'source', 'none')}")  # (bench_dashboard: prefetched or not)
+            # (bench_dashboard: computed when asked for, or by the prefetch: ready, or waited for)
+            src = getattr(basins, "source", "none")
+            timing_mark(f"basin-frame-{src}" + ("" if src != "prefetch" else "-ready" if ready else "-waited"))
             self.param.update(basins=basins, lilypad=LilypadFrame(trace, k, basins, note))
             ok.append(basins is not None)
 
@@ -1349,6 +1351,7 @@ class DashboardState(param.Parameterized):
 
         preview = _basins.PREVIEW_PIXELS
         _basins.prefetch_hint(id(self), k)  # (the session's prefetch goes on after this step)
+        ready = _basins.cached_frame(net, gram, trace, k, n=n) is not None
         if (self._runner is not None and n > preview and not _basins._equation(net, gram).rational
                 and not _basins.frame_pending(net, gram, trace, k, n=n)):  # fmt: skip
             # Served, not cached and not being prefetched: a PREVIEW_PIXELS preview first (every
