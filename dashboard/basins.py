@@ -368,17 +368,17 @@ def prefetch_hint(owner, k: int) -> None:
         _prefetch_shown[owner] = int(k)
 
 
-def prefetch(net, gram: str, trace, start: int = 1, owner=None) -> threading.Thread:
+def prefetch(net, gram: str, trace, start: int = 1, owner=None, shown: int | None = None) -> threading.Thread:
     """Compute the frames of ``trace`` from ``start`` on in a daemon thread (filling the frame
     cache), so that playing the chain only reads cached frames: always the first frame after the
     step shown (:func:`prefetch_hint`) that is not cached, until every frame is. A newer call of
     the same ``owner`` (a session) supersedes an older one, as does :func:`cancel_prefetch`: the
     older thread stops at its next frame. (Other owners' prefetches go on.) Frames it computes
-    carry ``source == "prefetch"``."""
+    carry ``source == "prefetch"``. ``shown``: the step the Player shows now (default ``start - 1``)."""
     with _prefetch_lock:
         token = next(_prefetch_counter)
         _prefetch_tokens[owner] = token
-        _prefetch_shown[owner] = int(start) - 1
+        _prefetch_shown[owner] = int(start) - 1 if shown is None else int(shown)
     nk = len(trace.centres)
 
     def run() -> None:

@@ -469,7 +469,7 @@ def basins_of_equation(
     island smaller than a block that touches none of the corners looked at is missed: a preview,
     several times faster where basins are large. ``atoms``: each step of a law longer than that
     uses its ``atoms``-node Gauss rule where the rule's error bound allows (``1e-10`` relative),
-    the full law elsewhere; ``atoms=0``: the full laws at every step. ``threads > 1`` splits the rows into that many slabs run in parallel threads.
+    the full law elsewhere; ``atoms=0``: the full laws at every step. ``threads > 1`` splits the rows into ``4 * threads`` slabs run by that many parallel threads.
     """
     re = np.ascontiguousarray(re, dtype=float)
     im = np.ascontiguousarray(im, dtype=float)
@@ -480,7 +480,10 @@ def basins_of_equation(
     rational, a, e, general = _general_args(eq, int(atoms))
     rows, cols = _lattice(im.size, block), _lattice(re.size, block)
     args = (rational, complex(z), a, e, float(eq.log_c), *general, int(max_iter), _MERGE)
-    nslab = min(int(threads), max(1, (rows.size - 1) // 4)) if threads else 1
+    # four slabs per thread, taken in turn by the threads: a slab that holds most of the frame's
+    # slow pixels (a chaotic boundary) does not leave the other thread idle
+    workers = max(int(threads), 1)
+    nslab = min(4 * workers if workers > 1 else 1, max(1, (rows.size - 1) // 4))
     if nslab <= 1:
         with np.errstate(all="ignore"):
             nr = int(_basin_image(re, im, rows, cols, *args, labels, its, found, np.zeros(shape, dtype=bool)))
@@ -502,7 +505,7 @@ def basins_of_equation(
                 n = int(_basin_image(re, im[lo:hi], r - lo, cols, *args, lab, it, fd, comp))
             return lo, hi, lab, it, fd[:n], comp
 
-        with ThreadPoolExecutor(max_workers=nslab) as pool:
+        with ThreadPoolExecutor(max_workers=min(workers, nslab)) as pool:
             parts = list(pool.map(run, range(nslab)))
         merged: list[complex] = []
         above = None  # the slab above's computed flags on the shared lattice row
