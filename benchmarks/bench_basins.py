@@ -9,9 +9,10 @@ over the frames (ms), the CPU time of the dashboard frame and the ratio full / d
 ``--baseline DIR`` (e.g. ``/work/main``) first runs this same script against the checkout ``DIR``
 (its ``fpcore`` and ``dashboard``; numba's cache for it under a temporary directory) in a
 subprocess, then here, and prints the ratio baseline / this of the dashboard frame's median per
-network: both in the same run, one after the other, on the same machine load (printed). Run:
+network, and of its CPU time (all threads; less sensitive to other processes than the wall
+time): both in the same run, one after the other, on the same machine load (printed). Run:
 
-    python benchmarks/bench_basins.py [--repeats 3] [--baseline /work/main]
+    python benchmarks/bench_basins.py [--repeats 3] [--baseline /work/main] [--no-full] [--cases ...]
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--baseline", help="a checkout to time first with this same script (e.g. /work/main)")
     ap.add_argument("--cases", nargs="*", choices=[c[0] for c in CASES], help="networks (default: all)")
+    ap.add_argument("--no-full", action="store_true", help="skip the full image (Newton from every pixel)")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # (the baseline subprocess)
     args = ap.parse_args()
     base = None
@@ -100,18 +102,19 @@ def main() -> None:
     if args.json:
         print(json.dumps(measure(args.repeats, args.cases, full=False)))
         return
-    res = measure(args.repeats, args.cases)
+    res = measure(args.repeats, args.cases, full=not args.no_full)
     load = os.getloadavg()
     print(f"cores: {os.cpu_count()}, load average {load[0]:.1f} {load[1]:.1f}, pixels {B.BASIN_PIXELS} x "
           f"{B.BASIN_PIXELS}, threads {B.THREADS}, max_iter {B.MAX_ITER}, atoms {B.ATOMS}")  # fmt: skip
     head = (f"{'network':18s} {'frames':>6s} {'dash med':>9s} {'dash max':>9s} {'cpu med':>8s} {'full med':>9s} "
-            f"{'full/dash':>9s}" + (f" {'base med':>9s} {'base/dash':>9s}" if base else ""))  # fmt: skip
+            f"{'full/dash':>9s}" + (f" {'base med':>9s} {'base/dash':>9s} {'base cpu':>9s} {'cpu ratio':>9s}" if base
+                                    else ""))  # fmt: skip
     print(head)
     print("-" * len(head))
     for name, (n, d, dmax, c, f) in res.items():
         line = f"{name:18s} {n:6d} {1e3 * d:9.1f} {1e3 * dmax:9.1f} {1e3 * c:8.1f} {1e3 * f:9.1f} {f / d:9.2f}"
         if base and name in base:
-            line += f" {1e3 * base[name][1]:9.1f} {base[name][1] / d:9.2f}"
+            line += f" {1e3 * base[name][1]:9.1f} {base[name][1] / d:9.2f} {1e3 * base[name][3]:9.1f} {base[name][3] / c:9.2f}"
         print(line)
     if base:
         print(f"\nbase: the same script against {args.baseline} (dashboard frame only), run just before")
