@@ -114,7 +114,8 @@ def main() -> None:
     for name, (n, d, dmax, c, f) in res.items():
         line = f"{name:18s} {n:6d} {1e3 * d:9.1f} {1e3 * dmax:9.1f} {1e3 * c:8.1f} {1e3 * f:9.1f} {f / d:9.2f}"
         if base and name in base:
-            line += f" {1e3 * base[name][1]:9.1f} {base[name][1] / d:9.2f} {1e3 * base[name][3]:9.1f} {base[name][3] / c:9.2f}"
+            bd, bc = base[name][1], base[name][3]
+            line += f" {1e3 * bd:9.1f} {bd / d:9.2f} {1e3 * bc:9.1f} {bc / c:9.2f}"
         print(line)
     if base:
         print(f"\nbase: the same script against {args.baseline} (dashboard frame only), run just before")

@@ -104,8 +104,8 @@ def basin_window(net, gram: str, trace, k: int) -> tuple[complex, float]:
     grid = np.linspace(-cap, cap, _PROBE)
     lab, roots, _ = basins_of_equation(eq, z, np.array([sol.real]), np.array([sol.imag]), MAX_ITER, 1, ATOMS)
     if lab[0, 0] >= 0:
-        boundary = min(nearest_other_start(eq, z, roots[0], start.real + grid, start.imag + grid, start, MAX_ITER, ATOMS),
-                       cap)  # fmt: skip
+        near = nearest_other_start(eq, z, roots[0], start.real + grid, start.imag + grid, start, MAX_ITER, ATOMS)
+        boundary = min(near, cap)
     else:  # (Newton from the solution does not converge: the root nearest to it over the whole grid)
         lab, roots, _ = basins_of_equation(eq, z, start.real + grid, start.imag + grid, MAX_ITER, 1, ATOMS)
         centre_lab = int(np.argmin(np.abs(roots - sol))) if roots.size else lab[_PROBE // 2, _PROBE // 2]
