@@ -41,6 +41,16 @@ first (a closed tab computes no chain). A frame not cached is drawn first as a c
 the measurement ends when the image holds the full 256 x 256 frame, and the time to the first
 picture (the preview) is printed under the tables.
 
+Each basin case runs a second time (row ``*-basins+prefetch``) on a third server with the prefetch
+on, as ``fpcore-dashboard`` serves: after a new chain, and after each step the Player shows, a
+background thread computes the first frame after the step shown that is not cached yet (the Player
+steps forward), and a frame asked for while that thread computes it is waited for, not computed
+twice. That server writes ``TIMING`` lines (``FPCORE_DASHBOARD_TIMING=1``) saying for each frame
+shown whether the prefetch had computed it before the click (``basin-frame-prefetch-ready``), was
+computing it at the click (``basin-frame-prefetch-waited``: the page waited for the rest) or it
+was computed when asked for (``basin-frame-computed``); under the tables the benchmark prints how
+many of the measured frames were of each kind and the median latency of each. ``--no-prefetch-row`` skips it.
+
 Budget (issue 13): median <= 150 ms and p90 <= 300 ms in every case; basin frame <= 150 ms (the
 ``*-basins`` cases are held to the same median and p90).
 
@@ -286,6 +296,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     ap.add_argument("--settle", type=float, default=0.5, help="seconds to wait after the page has settled")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds before a change counts as a timeout")
+    ap.add_argument("--no-prefetch-row", action="store_true",
+                    help="basin cases: skip the second run on a server with the frame prefetch on")
     ap.add_argument("--server-timing", action="store_true",
                     help="also split each change with the server's own time stamps (FPCORE_DASHBOARD_TIMING=1)")
     args = ap.parse_args(argv)
@@ -310,8 +322,13 @@ def main(argv=None) -> int:
         with contextlib.ExitStack() as stack:
             _, port = stack.enter_context(served([str(APP), str(baseline)], env=env, stderr=log))
             basin_port = None
+            pf_port, pf_log = None, None
             if any(CASES[c].basins for c in args.cases):  # a server without the basin prefetch
                 _, basin_port = stack.enter_context(served([str(APP)], env=basin_env, stderr=log))
+                if not args.no_prefetch_row:  # and one with it, saying which frames it computed
+                    pf_log = stack.enter_context(open(Path(tmp) / "prefetch.log", "w+"))
+                    pf_env = dict(os.environ, FPCORE_DASHBOARD_TIMING="1", FPCORE_DASHBOARD_PREFETCH="1")
+                    _, pf_port = stack.enter_context(served([str(APP)], env=pf_env, stderr=pf_log))
             pw = stack.enter_context(sync_playwright())
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = open_page(browser, f"http://127.0.0.1:{port}/baseline", errors)
@@ -320,9 +337,13 @@ def main(argv=None) -> int:
             page.close()
             base_med = statistics.median(base)
             rows.append(("baseline (trivial app)", base, 0, None))
+            runs = []
             for name in args.cases:
-                case = CASES[name]
-                url = f"http://127.0.0.1:{basin_port if case.basins else port}/app{case.query}"
+                runs.append((name, CASES[name], basin_port if CASES[name].basins else port))
+                if CASES[name].basins and pf_port is not None:
+                    runs.append((name + "+prefetch", CASES[name], pf_port))
+            for name, case, case_port in runs:
+                url = f"http://127.0.0.1:{case_port}/app{case.query}"
                 page = open_page(browser, url, errors, init_script=WS_TIMES_JS)
                 page.wait_for_function(REST_LOADED_JS, timeout=120_000)  # the sections sent after the first paint
                 if case.basins:  # the solver tab (closed at first: its chain is computed when it opens)
@@ -337,6 +358,11 @@ def main(argv=None) -> int:
                 print(f"  {name}: n {len(lat)}, hits {hits}, median {fmt(statistics.median(done))} ms, "
                       f"max {fmt(done[-1])} ms", flush=True)  # fmt: skip
             browser.close()
+            pf_text = ""
+            if pf_log is not None:
+                pf_log.flush()
+                pf_log.seek(0)
+                pf_text = pf_log.read()
 
     load = os.getloadavg()
     print(f"\nkey press -> density curve's own source changed (*-basins: Player next -> m-plane basin image "
@@ -371,7 +397,9 @@ def main(argv=None) -> int:
             vals = [p[i] for p in parts if p[i] is not None and p[i] == p[i]]
             cols.append(statistics.median(vals) if vals else float("nan"))
         print(f"{name:<22}{cols[0]:>9.0f}{cols[1]:>8.0f}{cols[2]:>8.0f}".replace("nan", "  -"))
-    previews = {n: f for n, f in firsts.items() if CASES[n].min_pixels and f}
+    if pf_log is not None:
+        prefetch_split(pf_text, {n: (lat, keys.get(n, [])) for n, lat, _, c in rows if n.endswith("+prefetch")})
+    previews = {n: f for n, f in firsts.items() if CASES[n.removesuffix("+prefetch")].min_pixels and f}
     if previews:
         print("\nbasin cases: Player next -> first picture (the coarse preview, or the full frame when it came"
               "\nfirst), ms; the table above times the full 256 x 256 frame\n")
@@ -386,6 +414,22 @@ def main(argv=None) -> int:
     if errors:
         print("\npage errors:", *errors, sep="\n  ")
     return 1 if failed or errors else 0
+
+
+def prefetch_split(log: str, runs: dict) -> None:
+    """For each ``*+prefetch`` run: how many of its measured frames the background prefetch had
+    computed (the server's ``basin-frame-prefetch-ready`` / ``-waited`` mark between the click and the full frame) and
+    how many were computed when asked for (``basin-frame-computed``), with the median latency of each."""
+    marks = sorted((float(t), src) for t, src in re.findall(r"^TIMING ([0-9.]+) basin-frame-(\S+)$", log, re.M))
+    print("\nbasin frames on the prefetch server: where each measured frame came from (ms, Player next ->"
+          "\nfull frame)\n")
+    for name, (lat, changes) in runs.items():
+        by: dict = {"prefetch-ready": [], "prefetch-waited": [], "computed": [], "unknown": []}
+        for v, (key, changed) in zip(lat, changes):
+            src = [m for t, m in marks if key <= t <= changed + 1.0]
+            by[src[-1] if src and src[-1] in by else "unknown"].append(v)
+        parts = [f"{k} {len(v)}" + (f" (median {statistics.median(v):.0f})" if v else "") for k, v in by.items() if v]
+        print(f"{name:<22} " + ", ".join(parts))
 
 
 STEPS = ("event", "compute-start", "compute-end", "deliver", "density-sent", "callback-flushed")

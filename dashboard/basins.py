@@ -25,13 +25,13 @@ import threading
 import zlib
 import numpy as np
 
-from fpcore._basins import basins_of_equation
+from fpcore._basins import basins_of_equation, nearest_other_start
 from fpcore._equation import build_equation
 
 from .pool import GATE
 
 __all__ = ["BASIN_PIXELS", "PREVIEW_PIXELS", "BasinFrame", "basin_window", "compute_frame", "cached_frame", "basin_rgba", "frame_png",
-           "png_bytes", "prefetch", "cancel_prefetch"]  # fmt: skip
+           "png_bytes", "prefetch", "prefetch_hint", "cancel_prefetch", "frame_pending"]  # fmt: skip
 
 BASIN_PIXELS = 256  # pixels per side of a frame
 PREVIEW_PIXELS = 64  # pixels per side of the preview drawn first when a frame is not cached (every
@@ -51,10 +51,11 @@ class BasinFrame(tuple):
     expect: pixel centres ``re``, ``im``; ``labels`` (ny, nx; -1: no convergence); ``roots``; and
     the attributes ``its`` (Newton steps per pixel) and ``rgba`` (ny, nx, uint32, row 0 at ``im[0]``)."""
 
-    def __new__(cls, re, im, labels, roots, its, rgba):
+    def __new__(cls, re, im, labels, roots, its, rgba, source: str = "computed"):
         self = super().__new__(cls, (re, im, labels, roots))
         self.its = its
         self.rgba = rgba
+        self.source = source  # "computed" when asked for, "prefetch" when the background prefetch computed it
         return self
 
     re = property(lambda self: self[0])
@@ -96,17 +97,21 @@ def basin_window(net, gram: str, trace, k: int) -> tuple[complex, float]:
     cap = ball / _BALL_FRACTION if ball > 0 else max(2.0 * abs(sol - start), 2.0 * abs(start), 1e-300)
     cap = max(cap, inner)
     # coarse pass on the widest window allowed: distance to the nearest start with another fate
+    # than the root the chain follows (Newton's limit from the solution), the starts run from the
+    # centre outwards and stopped at the first such one (fpcore._basins.nearest_other_start)
     eq = _equation(net, gram)
+    z = complex(trace.centres[k])
     grid = np.linspace(-cap, cap, _PROBE)
-    lab, roots, _ = basins_of_equation(eq, complex(trace.centres[k]), start.real + grid, start.imag + grid, MAX_ITER,
-                                       1, ATOMS)  # fmt: skip
-    centre_lab = lab[_PROBE // 2, _PROBE // 2]
-    if roots.size:
-        near = int(np.argmin(np.abs(roots - sol)))
-        centre_lab = near
-    X, Y = np.meshgrid(grid, grid)
-    other = lab != centre_lab
-    boundary = float(np.min(np.hypot(X[other], Y[other]))) if np.any(other) else cap
+    lab, roots, _ = basins_of_equation(eq, z, np.array([sol.real]), np.array([sol.imag]), MAX_ITER, 1, ATOMS)
+    if lab[0, 0] >= 0:
+        near = nearest_other_start(eq, z, roots[0], start.real + grid, start.imag + grid, start, MAX_ITER, ATOMS)
+        boundary = min(near, cap)
+    else:  # (Newton from the solution does not converge: the root nearest to it over the whole grid)
+        lab, roots, _ = basins_of_equation(eq, z, start.real + grid, start.imag + grid, MAX_ITER, 1, ATOMS)
+        centre_lab = int(np.argmin(np.abs(roots - sol))) if roots.size else lab[_PROBE // 2, _PROBE // 2]
+        X, Y = np.meshgrid(grid, grid)
+        other = lab != centre_lab
+        boundary = float(np.min(np.hypot(X[other], Y[other]))) if np.any(other) else cap
     half = min(cap, max(inner, 1.3 * boundary))
     return complex(start), float(half)
 
@@ -131,17 +136,49 @@ def _lru_put(cache, key, value) -> None:
             cache.popitem(last=False)
 
 
+_IN_FLIGHT: dict = {}  # frame key -> threading.Event set when the thread computing it is done
+_PREFETCH_THREAD = threading.local()  # .active: this thread is a prefetch
+
+
 def _frame_cached(net, gram: str, z: complex, centre: complex, half: float, n: int, block: int) -> BasinFrame:
+    """The frame of a window, from the cache, or from the thread already computing it (waited
+    for: a frame asked for while the prefetch computes it is not computed twice), or computed."""
     key = (net, gram, z, centre, half, n, block)
-    hit = _lru_get(_FRAMES, key)
-    if hit is not None:
-        return hit
-    re = np.linspace(centre.real - half, centre.real + half, n)
-    im = np.linspace(centre.imag - half, centre.imag + half, n)
-    labels, roots, its = basins_of_equation(_equation(net, gram), z, re, im, MAX_ITER, block, ATOMS, THREADS)
-    frame = BasinFrame(re, im, labels, roots, its, basin_rgba(labels, its, MAX_ITER))
-    _lru_put(_FRAMES, key, frame)
-    return frame
+
+    def compute() -> BasinFrame:
+        re = np.linspace(centre.real - half, centre.real + half, n)
+        im = np.linspace(centre.imag - half, centre.imag + half, n)
+        labels, roots, its = basins_of_equation(_equation(net, gram), z, re, im, MAX_ITER, block, ATOMS, THREADS)
+        source = "prefetch" if getattr(_PREFETCH_THREAD, "active", False) else "computed"
+        return BasinFrame(re, im, labels, roots, its, basin_rgba(labels, its, MAX_ITER), source)
+
+    return _once(_FRAMES, "frame", key, compute)
+
+
+def _once(cache, tag: str, key, compute):
+    """``cache[key]``, else the value of the thread already computing it (waited for), else
+    ``compute()`` stored in ``cache``: one computation per key at a time across threads."""
+    flight = (tag, key)
+    mine = None
+    for _ in range(3):  # (the other thread failed or its value left the cache: compute it here)
+        hit = _lru_get(cache, key)
+        if hit is not None:
+            return hit
+        with _CACHE_LOCK:
+            busy = _IN_FLIGHT.get(flight)
+            if busy is None:
+                mine = _IN_FLIGHT[flight] = threading.Event()
+                break
+        busy.wait(60.0)
+    try:
+        value = compute()
+        _lru_put(cache, key, value)
+        return value
+    finally:
+        if mine is not None:
+            with _CACHE_LOCK:
+                _IN_FLIGHT.pop(flight, None)
+            mine.set()
 
 
 def _clear_caches() -> None:
@@ -167,8 +204,7 @@ def _frame_key(net, gram: str, trace, k: int, n: int, block: int, compute: bool 
     if window is None:
         if not compute:
             return None
-        window = basin_window(net, gram, trace, k)
-        _lru_put(_WINDOWS, wkey, window)
+        window = _once(_WINDOWS, "window", wkey, lambda: basin_window(net, gram, trace, k))
     centre, half = window
     centre = complex(float(f"{centre.real:.12g}"), float(f"{centre.imag:.12g}"))
     return (net, gram, complex(trace.centres[k]), centre, float(f"{half:.6g}"), int(n), int(block))
@@ -186,6 +222,17 @@ def cached_frame(net, gram: str, trace, k: int, n: int = BASIN_PIXELS, block: in
     k = int(min(max(int(k), 0), len(trace.centres) - 1))
     key = _frame_key(net, gram, trace, k, n, block, compute=False)
     return None if key is None else _lru_get(_FRAMES, key)
+
+
+def frame_pending(net, gram: str, trace, k: int, n: int = BASIN_PIXELS, block: int = BASIN_BLOCK) -> bool:
+    """Whether the frame of step ``k`` is cached or being computed by another thread (the
+    prefetch): :func:`compute_frame` then returns it without computing it again."""
+    k = int(min(max(int(k), 0), len(trace.centres) - 1))
+    key = _frame_key(net, gram, trace, k, n, block, compute=False)
+    with _CACHE_LOCK:
+        if key is None:  # the window is not known yet: pending where a thread computes it (the frame follows)
+            return ("window", _window_key(net, gram, trace, k)) in _IN_FLIGHT
+        return key in _FRAMES or ("frame", key) in _IN_FLIGHT
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,20 +358,45 @@ _prefetch_tokens: dict = {}  # owner -> the token of its newest prefetch
 _prefetch_counter = itertools.count(1)
 
 
-def prefetch(net, gram: str, trace, start: int = 1, owner=None) -> threading.Thread:
-    """Compute every frame of ``trace`` from ``start`` on in a daemon thread (filling the frame
-    cache), so that playing the chain only reads cached frames. A newer call of the same
-    ``owner`` (a session) supersedes an older one, as does :func:`cancel_prefetch`: the older
-    thread stops at its next frame. (Other owners' prefetches go on.)"""
+_prefetch_shown: dict = {}  # owner -> the step its Player shows (prefetch_hint)
+
+
+def prefetch_hint(owner, k: int) -> None:
+    """``owner``'s Player now shows step ``k``: its prefetch goes on with the first frame after
+    ``k`` not computed yet (the Player steps forward), not with frames already passed."""
+    with _prefetch_lock:
+        _prefetch_shown[owner] = int(k)
+
+
+def prefetch(net, gram: str, trace, start: int = 1, owner=None, shown: int | None = None) -> threading.Thread:
+    """Compute the frames of ``trace`` from ``start`` on in a daemon thread (filling the frame
+    cache), so that playing the chain only reads cached frames: always the first frame after the
+    step shown (:func:`prefetch_hint`) that is not cached, until every frame is. A newer call of
+    the same ``owner`` (a session) supersedes an older one, as does :func:`cancel_prefetch`: the
+    older thread stops at its next frame. (Other owners' prefetches go on.) Frames it computes
+    carry ``source == "prefetch"``. ``shown``: the step the Player shows now (default ``start - 1``)."""
     with _prefetch_lock:
         token = next(_prefetch_counter)
         _prefetch_tokens[owner] = token
+        _prefetch_shown[owner] = int(start) - 1 if shown is None else int(shown)
+    nk = len(trace.centres)
 
     def run() -> None:
-        for k in range(int(start), len(trace.centres)):
+        _PREFETCH_THREAD.active = True
+        done = np.zeros(nk, dtype=bool)
+        done[: max(int(start), 0)] = True  # (frames before start are not asked for)
+        for _ in range(nk):
             GATE.wait()  # every session's density first (dashboard.pool.DensityFirst)
-            if _prefetch_tokens.get(owner) != token:
+            with _prefetch_lock:
+                if _prefetch_tokens.get(owner) != token:
+                    return
+                shown = _prefetch_shown.get(owner, int(start) - 1)
+            ahead = [j for j in range(shown + 1, nk) if not done[j]]
+            todo = ahead or [j for j in range(nk) if not done[j]]
+            if not todo:
                 return
+            k = todo[0]
+            done[k] = True
             try:
                 compute_frame(net, gram, trace, k)
             except Exception:  # noqa: BLE001 - the frame reports its own failure when shown
@@ -339,3 +411,4 @@ def cancel_prefetch(owner=None) -> None:
     """Stop ``owner``'s prefetch at its next frame (its solver view was closed, or it left)."""
     with _prefetch_lock:
         _prefetch_tokens.pop(owner, None)
+        _prefetch_shown.pop(owner, None)

@@ -1332,6 +1332,9 @@ class DashboardState(param.Parameterized):
 
         def done(basins):
             note = NO_BASINS_NOTE if basins is None else ""
+            # (bench_dashboard: computed when asked for, or by the prefetch: ready, or waited for)
+            src = getattr(basins, "source", "none")
+            timing_mark(f"basin-frame-{src}" + ("" if src != "prefetch" else "-ready" if ready else "-waited"))
             self.param.update(basins=basins, lilypad=LilypadFrame(trace, k, basins, note))
             ok.append(basins is not None)
 
@@ -1347,10 +1350,15 @@ class DashboardState(param.Parameterized):
         from . import basins as _basins
 
         preview = _basins.PREVIEW_PIXELS
-        if self._runner is not None and n > preview and _basins.cached_frame(net, gram, trace, k, n=n) is None:
-            # Served and not cached: a PREVIEW_PIXELS preview first (every pixel its own Newton
-            # run, the same checked rules: the same colours, coarser; ~1/10 of the work), then
-            # the full frame as the next job of the same kind (a newer step supersedes it).
+        _basins.prefetch_hint(id(self), k)  # (the session's prefetch goes on after this step)
+        ready = _basins.cached_frame(net, gram, trace, k, n=n) is not None
+        if (self._runner is not None and n > preview and not _basins._equation(net, gram).rational
+                and not _basins.frame_pending(net, gram, trace, k, n=n)):  # fmt: skip
+            # Served, not cached and not being prefetched: a PREVIEW_PIXELS preview first (every
+            # pixel its own Newton run, the same checked rules: the same colours, coarser; ~1/10
+            # of the work), then the full frame as the next job of the same kind (a newer step
+            # supersedes it). Rational equations (ReLU, linear, hard-tanh: a full frame in tens
+            # of ms) go straight to the full frame.
             def done_preview(basins):
                 self.param.update(basins=basins, lilypad=LilypadFrame(trace, k, basins, PREVIEW_NOTE))
                 self.run("basins", lambda: compute_basins(net, gram, trace, k), done, fail, label="Newton basins")

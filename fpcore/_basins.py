@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -339,6 +340,65 @@ def _basin_image(re, im, rows, cols, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V
     return nr
 
 
+@_jit
+def _nearest_other(re, im, order, dist, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter,
+                   merge, labels, its, roots, nr):  # fmt: skip
+    """Newton from the pixels ``order`` (flat indices, by increasing ``dist``) until one does not
+    reach root 0 (``roots[0]``, seeded): that pixel's ``dist`` (``inf`` if none). Pixels farther
+    than it are not computed (their labels stay -2)."""
+    G = kk.size
+    u = np.empty(G, dtype=np.complex128)
+    rg = np.empty(G, dtype=np.complex128)
+    dps = np.empty(G, dtype=np.complex128)
+    nx = re.size
+    best = np.inf
+    for p in range(order.size):
+        if dist[p] > best:
+            break
+        i = order[p] // nx
+        j = order[p] - i * nx
+        nr = _pixel(i, j, re, im, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, merge,
+                    labels, its, roots, nr, u, rg, dps)  # fmt: skip
+        if labels[i, j] != 0 and dist[p] < best:
+            best = dist[p]
+    return best
+
+
+def _general_args(eq: Equation, atoms: int):
+    a, e, general = _equation_arrays_cached(eq, int(atoms))
+    if general is None:
+        empty = np.zeros((0, 0))
+        general = (empty, empty, empty, empty, empty, empty, np.zeros(0), np.zeros((3, 1)), np.zeros(0), np.zeros(0),
+                   np.zeros(0))  # fmt: skip
+        return True, a, e, general
+    return False, a, e, general
+
+
+def nearest_other_start(eq: Equation, z: complex, root: complex, re: np.ndarray, im: np.ndarray, centre: complex,
+                        max_iter: int = 40, atoms: int = _SHORT_ATOMS) -> float:
+    """Distance from ``centre`` to the nearest start of the grid ``re x im`` from which Newton (as
+    in :func:`basins_of_equation`) does not converge to ``root`` (a root of the equation, e.g. the
+    limit from the chain's solution): ``inf`` where every start does.
+
+    The starts are run in order of their distance from ``centre``, stopping at the first that
+    goes elsewhere: the same distance as labelling the whole grid (as :func:`basins_of_equation`
+    does) and taking the nearest start not labelled ``root``, at the cost of the disk inside it.
+    """
+    re = np.ascontiguousarray(re, dtype=float)
+    im = np.ascontiguousarray(im, dtype=float)
+    X, Y = np.meshgrid(re - centre.real, im - centre.imag)
+    d = np.hypot(X, Y).ravel()
+    order = np.argsort(d, kind="stable").astype(np.int64)
+    rational, a, e, general = _general_args(eq, atoms)
+    labels = np.full((im.size, re.size), -2, dtype=np.int64)
+    its = np.zeros((im.size, re.size), dtype=np.int64)
+    roots = np.empty(_MAX_ROOTS, dtype=np.complex128)
+    roots[0] = complex(root)
+    with np.errstate(all="ignore"):
+        return float(_nearest_other(re, im, order, d[order], rational, complex(z), a, e, float(eq.log_c), *general,
+                                    int(max_iter), _MERGE, labels, its, roots, 1))  # fmt: skip
+
+
 def _equation_arrays(eq: Equation, atoms: int = _SHORT_ATOMS):
     """``(a, e, None)`` for a rational equation, else ``(a, e, (Vs, Ws, Vm, Wm, V, W, vmax, tab,
     kk, nn, mu))``: the laws' ``ns``-point Gauss rules ``Vs, Ws`` (``ns = atoms``; a law with at
@@ -370,6 +430,27 @@ def _equation_arrays(eq: Equation, atoms: int = _SHORT_ATOMS):
                   c(mu, dtype=float))  # fmt: skip
 
 
+_ARRAYS: dict = {}  # (id(eq), atoms) -> (eq, arrays): the rules of an equation built once (GELU: ~30 ms)
+_ARRAYS_MAX = 8
+_ARRAYS_LOCK = threading.Lock()
+
+
+def _equation_arrays_cached(eq: Equation, atoms: int):
+    """:func:`_equation_arrays`, kept for the last ``_ARRAYS_MAX`` equations (keyed by identity;
+    the entry holds the equation, so its id is not reused while it is cached)."""
+    key = (id(eq), int(atoms))
+    with _ARRAYS_LOCK:
+        hit = _ARRAYS.get(key)
+    if hit is not None and hit[0] is eq:
+        return hit[1]
+    arrays = _equation_arrays(eq, int(atoms))
+    with _ARRAYS_LOCK:
+        _ARRAYS[key] = (eq, arrays)
+        while len(_ARRAYS) > _ARRAYS_MAX:
+            del _ARRAYS[next(iter(_ARRAYS))]
+    return arrays
+
+
 def _lattice(n: int, block: int) -> np.ndarray:
     idx = np.arange(0, n, block, dtype=np.int64)
     return idx if idx[-1] == n - 1 else np.append(idx, n - 1)
@@ -388,7 +469,7 @@ def basins_of_equation(
     island smaller than a block that touches none of the corners looked at is missed: a preview,
     several times faster where basins are large. ``atoms``: each step of a law longer than that
     uses its ``atoms``-node Gauss rule where the rule's error bound allows (``1e-10`` relative),
-    the full law elsewhere; ``atoms=0``: the full laws at every step. ``threads > 1`` splits the rows into that many slabs run in parallel threads.
+    the full law elsewhere; ``atoms=0``: the full laws at every step. ``threads > 1`` splits the rows into ``4 * threads`` slabs run by that many parallel threads.
     """
     re = np.ascontiguousarray(re, dtype=float)
     im = np.ascontiguousarray(im, dtype=float)
@@ -396,14 +477,13 @@ def basins_of_equation(
     labels = np.full(shape, -1, dtype=np.int64)
     its = np.full(shape, int(max_iter), dtype=np.int64)
     found = np.empty(_MAX_ROOTS, dtype=np.complex128)
-    a, e, general = _equation_arrays(eq, int(atoms))
-    if general is None:
-        empty = np.zeros((0, 0))
-        general = (empty, empty, empty, empty, empty, empty, np.zeros(0), np.zeros((3, 1)), np.zeros(0), np.zeros(0),
-                   np.zeros(0))  # fmt: skip
+    rational, a, e, general = _general_args(eq, int(atoms))
     rows, cols = _lattice(im.size, block), _lattice(re.size, block)
-    args = (general is None, complex(z), a, e, float(eq.log_c), *general, int(max_iter), _MERGE)
-    nslab = min(int(threads), max(1, (rows.size - 1) // 4)) if threads else 1
+    args = (rational, complex(z), a, e, float(eq.log_c), *general, int(max_iter), _MERGE)
+    # four slabs per thread, taken in turn by the threads: a slab that holds most of the frame's
+    # slow pixels (a chaotic boundary) does not leave the other thread idle
+    workers = max(int(threads), 1)
+    nslab = min(4 * workers if workers > 1 else 1, max(1, (rows.size - 1) // 4))
     if nslab <= 1:
         with np.errstate(all="ignore"):
             nr = int(_basin_image(re, im, rows, cols, *args, labels, its, found, np.zeros(shape, dtype=bool)))
@@ -425,7 +505,7 @@ def basins_of_equation(
                 n = int(_basin_image(re, im[lo:hi], r - lo, cols, *args, lab, it, fd, comp))
             return lo, hi, lab, it, fd[:n], comp
 
-        with ThreadPoolExecutor(max_workers=nslab) as pool:
+        with ThreadPoolExecutor(max_workers=min(workers, nslab)) as pool:
             parts = list(pool.map(run, range(nslab)))
         merged: list[complex] = []
         above = None  # the slab above's computed flags on the shared lattice row

@@ -200,3 +200,62 @@ def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
     args.update(kwargs)
     with pytest.raises(ValueError, match=name):
         fpcore.newton_basins(args.pop("net"), args.pop("z"), args.pop("re"), args.pop("im"), **args)
+
+
+def _chain_root(tr, k, r) -> bool:
+    """``r`` is the root the chain follows at step ``k``: inside the step's Kantorovich ball (which
+    holds exactly one root) and, at the last step (solved to full precision), the solution."""
+    start, sol, rad = complex(tr.newton[k][0]), complex(tr.solutions[k]), float(tr.m_radii[k])
+    if k == len(tr.centres) - 1 and abs(r - sol) > 1e-6 * abs(sol):
+        return False
+    return bool(np.isfinite(rad) and abs(r - start) <= rad * (1 + 1e-9))
+
+
+def test_nearest_other_start_equals_the_full_grid_s_nearest_other_label():
+    """The window probe's outward walk (stopped at the first start that reaches another root)
+    gives the distance the whole grid's labels give."""
+    from fpcore._basins import nearest_other_start
+
+    for act, sw in (("relu", 2.0), ("tanh", 1.0)):
+        net = fpcore.Network([200] * 5, act, sigma_w2=sw)
+        eq = build_equation(net)
+        tr = fpcore.lilypad_trace(net, float(fpcore.jacobian_spectrum(net, n_points=40).quantile(0.75)))
+        for k in (1, len(tr.centres) - 1):
+            z, sol, start = complex(tr.centres[k]), complex(tr.solutions[k]), complex(tr.newton[k][0])
+            for half in (0.5 * abs(sol - start) + 1e-3 * abs(sol), 2.0 * abs(sol)):
+                g = np.linspace(-half, half, 40)
+                lab1, root, _ = basins_of_equation(eq, z, np.array([sol.real]), np.array([sol.imag]), 24)
+                assert lab1[0, 0] == 0 and _chain_root(tr, k, root[0]), (act, k)
+                lab, roots, _ = basins_of_equation(eq, z, start.real + g, start.imag + g, 24)
+                X, Y = np.meshgrid(g, g)
+                other = ~_same_root(_by_root(lab, roots), np.full(lab.shape, root[0]))
+                assert np.any(~other)  # (the start's neighbours reach the chain's root)
+                want = float(np.min(np.hypot(X[other], Y[other]))) if np.any(other) else math.inf
+                got = nearest_other_start(eq, z, root[0], start.real + g, start.imag + g, start, 24)
+                assert got == pytest.approx(want, rel=1e-12), (act, k, half)
+
+
+@pytest.mark.parametrize("act, sw, pixels", [("relu", 2.0, 128), ("tanh", 1.0, 96), ("gelu", 2.0, 64)])
+def test_dashboard_frames_agree_with_the_reference_computation(act, sw, pixels):
+    """The dashboard's fast frame (log-form kernel for rational equations, checked short Gauss
+    rules, quadtree blocks of 4, two row slabs, probe-sized window) against the reference: Newton
+    from every pixel with the full laws at every step, one thread. The same root at >= 99 % of
+    the pixels, and the chain's root (the one in the step's Kantorovich ball; at the last step the
+    solver's solution, to 1e-6) among the roots of both."""
+    from dashboard import basins as B
+
+    net = fpcore.Network([200] * 6, act, sigma_w2=sw)
+    eq = build_equation(net)
+    tr = fpcore.lilypad_trace(net, float(fpcore.jacobian_spectrum(net, n_points=40).quantile(0.75)))
+    for k in (1, len(tr.centres) // 2, len(tr.centres) - 1):
+        B._frame_cached.cache_clear()
+        f = B.compute_frame(net, "JtJ", tr, k, n=pixels)
+        z, sol = complex(tr.centres[k]), complex(tr.solutions[k])
+        lab, roots, _ = basins_of_equation(eq, z, f.re, f.im, B.MAX_ITER, block=1, atoms=0, threads=1)
+        agree = np.mean(_same_root(_by_root(lab, roots), _by_root(f.labels, f.roots)))
+        assert agree >= 0.99, (act, k, agree)
+        for rs in (roots, f.roots):
+            assert any(_chain_root(tr, k, r) for r in rs), (act, k)
+        # the Newton start (the window's centre) reaches the chain's root in the fast frame
+        c = f.labels[pixels // 2, pixels // 2]
+        assert c >= 0 and _chain_root(tr, k, f.roots[c]), (act, k)

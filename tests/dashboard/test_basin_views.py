@@ -60,6 +60,62 @@ def test_prefetch_fills_the_frame_cache(relu_trace):
     for k in range(1, len(tr.centres)):
         hit = B.cached_frame(net, "JtJ", tr, k)
         assert hit is not None and B.compute_frame(net, "JtJ", tr, k) is hit
+        assert hit.source == "prefetch" and B.frame_pending(net, "JtJ", tr, k)
+    B._frame_cached.cache_clear()
+    assert B.compute_frame(net, "JtJ", tr, 0).source == "computed"
+
+
+def test_prefetch_goes_on_after_the_step_shown(relu_trace):
+    """After prefetch_hint(k) the prefetch computes the frames after k first (the Player steps
+    forward), then the ones it skipped."""
+    net, tr = relu_trace
+    K = len(tr.centres)
+    assert K >= 4
+    B._frame_cached.cache_clear()
+    order = []
+    real = B.compute_frame
+
+    def spy(net_, gram, trace, k, *a, **kw):
+        order.append(k)
+        return real(net_, gram, trace, k, *a, **kw)
+
+    B.compute_frame = spy
+    try:
+        B.prefetch(net, "JtJ", tr, owner="spy", shown=K - 3).join(timeout=120)
+    finally:
+        B.compute_frame = real
+        B.cancel_prefetch("spy")
+    assert order[:2] == [K - 2, K - 1] and sorted(order) == list(range(1, K))
+
+
+def test_a_value_in_flight_is_waited_for_not_computed_twice():
+    """A frame (or window) asked for while another thread (the prefetch) computes it is taken
+    from that thread: computed once."""
+    import collections
+    import threading
+    import time
+
+    cache, calls, out = collections.OrderedDict(), [], []
+    gate = threading.Event()
+
+    def slow():
+        calls.append(1)
+        gate.wait(10)
+        return object()
+
+    first = threading.Thread(target=lambda: out.append(B._once(cache, "test", "key", slow)))
+    first.start()
+    deadline = time.monotonic() + 10
+    while ("test", "key") not in B._IN_FLIGHT and time.monotonic() < deadline:
+        time.sleep(0.005)
+    second = threading.Thread(target=lambda: out.append(B._once(cache, "test", "key", slow)))
+    second.start()
+    time.sleep(0.05)
+    gate.set()
+    first.join(10)
+    second.join(10)
+    assert len(calls) == 1 and len(out) == 2 and out[0] is out[1]
+    assert ("test", "key") not in B._IN_FLIGHT
 
 
 def test_preview_is_the_same_window_with_the_full_law_s_colours():

@@ -535,8 +535,8 @@ def test_a_hidden_solver_computes_no_chain_until_shown():
     assert "trace" not in kinds and "basins" not in kinds and s.trace is None and s.lilypad is None
     s.solver_visible = True  # the tab is opened
     loop.run()
-    # the basins: a coarse preview, then the full frame (served, not cached yet)
-    assert kinds.count("trace") == 1 and kinds.count("basins") == 2
+    # the basins: the full frame (a rational equation, ReLU here: no coarse preview first)
+    assert kinds.count("trace") == 1 and kinds.count("basins") == 1
     assert s.lilypad.basins.labels.shape == (st.BASIN_GRID, st.BASIN_GRID) and s.lilypad.note == ""
     shown = DashboardState(depth=4, base_width=64, n_points=70)  # computed at once, always visible
     assert s.trace.target == shown.trace.target and len(s.trace.centres) == len(shown.trace.centres)
@@ -547,7 +547,7 @@ def test_a_hidden_solver_computes_no_chain_until_shown():
     assert kinds.count("trace") == 1 and s.trace.target == shown.trace.target  # the last chain stays
     s.frame = 2  # (a frame change while hidden computes nothing either)
     loop.run()
-    assert kinds.count("basins") == 2
+    assert kinds.count("basins") == 1
     s.solver_visible = True  # the new network's chain, from its first step
     loop.run()
     assert kinds.count("trace") == 2 and s.lilypad.trace is s.trace and s.lilypad.k == 0
