@@ -438,6 +438,11 @@ class DashboardApp(pn.viewable.Viewer):
         self.title_pane = Markdown(f"#### {views.title(s.result)}", margin=(0, 10),
                                            sizing_mode="stretch_width")  # fmt: skip
         self.caption_pane = Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"})
+        # what holds for the density shown: "verified, certificate running", then the certified counts
+        self.certificate_pane = Markdown(views.certificate_text(s.result), sizing_mode="stretch_width",
+                                         margin=(0, 10), styles={"font-size": "12.5px"},
+                                         css_classes=["p-certificate"])  # fmt: skip
+        self._metrics_pending = False
         self._build_evidence()
         self._draw_density()
         self._draw_details()
@@ -447,6 +452,7 @@ class DashboardApp(pn.viewable.Viewer):
         s.param.watch(self._on_details, ["details", "left", "details_note"])
         s.param.watch(lambda *_: self._apply(self._draw_tables), ["variance", "variance_note"])
         s.param.watch(self._on_x_scale, "x_scale")
+        s.param.watch(self._on_certified, "certified")
         s.param.watch(self._on_lilypad, "lilypad")
 
     def _apply(self, fn, deferred: bool = False) -> None:
@@ -481,6 +487,19 @@ class DashboardApp(pn.viewable.Viewer):
     def _draw_density(self) -> None:
         s = self.state
         self.density.update(views.density_data(s.result, s.mc, s.x_scale == "log", s.effective_target(), s.x_from))
+        self.certificate_pane.object = views.certificate_text(s.result)
+
+    def _on_certified(self, *_):
+        s = self.state
+        if s.certified is None or s.certified is not s.result:
+            return
+
+        def draw():
+            self.certificate_pane.object = views.certificate_text(s.result)
+            if self._metrics_pending:  # the table showed "certificate running": its counts change
+                self._draw_tables()
+
+        self._apply(draw)
 
     def _draw_details(self) -> None:
         """What needs the exact CDF (deciles, CDF plot, hidden mass, metrics) and the mean field.
@@ -612,7 +631,9 @@ class DashboardApp(pn.viewable.Viewer):
 
     def _draw_tables(self) -> None:
         s = self.state
-        self.metrics_pane.object = views.metrics_frame(*self._ready_metrics(), pending=self._served,
+        ready = self._ready_metrics()
+        self._metrics_pending = ready[0] is not None and ready[0].certificate_pending
+        self.metrics_pane.object = views.metrics_frame(*ready, pending=self._served,
                                                        variance_note=self.state.variance_note)
         self.title_pane.object = f"#### {views.title(s.result)}"
 
@@ -781,6 +802,7 @@ class DashboardApp(pn.viewable.Viewer):
         wrap = dict(flex_wrap="wrap", sizing_mode="stretch_width", align_items="flex-start")
         spectrum = pn.Column(
             pn.Row(self.w_busy, self.title_pane, sizing_mode="stretch_width"),
+            self.certificate_pane,
             pn.FlexBox(self.density_pane, self.cdf_pane, **wrap),
             sizing_mode="stretch_width",
         )
