@@ -228,7 +228,7 @@ class DashboardApp(pn.viewable.Viewer):
         s.param.watch(self._notify_error, "n_errors")
         s.param.watch(self._notify_info, "n_infos")
         s.param.watch(self._on_trace, "trace")
-        self._on_trace()
+        self._set_player()
         if changes:
             msg = "This link's values were adjusted to the controls: " + "; ".join(changes) + "."
             if served:
@@ -507,6 +507,8 @@ class DashboardApp(pn.viewable.Viewer):
         s = self.state
         if s.certified is None or s.certified is not s.result:
             return
+        if not self._metrics_pending and self.certificate_pane.object == views.certificate_text(s.result):
+            return  # (certified at once, e.g. ReLU: drawn with the density; nothing to send)
 
         def draw():
             self.certificate_pane.object = views.certificate_text(s.result)
@@ -764,6 +766,12 @@ class DashboardApp(pn.viewable.Viewer):
         self.state.frame = int(event.new)
 
     def _on_trace(self, *_):
+        # The Player's new range goes out at once, in its own message, before the new chain's first
+        # frame (whose caption, drawn in an unlocked block, was sent ahead of the range when this
+        # ran as part of the trace's callback: a "next" clicked in between was lost).
+        self._apply(self._set_player)
+
+    def _set_player(self) -> None:
         t = self.state.trace
         if t is None:
             return

@@ -1216,8 +1216,8 @@ class DashboardState(param.Parameterized):
                           certified=None if pending else result)
         if pending:
             self._certify(result)
-        elif self._runner is not None:
-            self._runner.supersede("certificate")
+        elif self._runner is not None and "certificate" in self._runner._latest:
+            self._runner.supersede("certificate")  # (an older result's certificate must not land)
 
     def _certify(self, r: Result) -> None:
         """Certify ``r``'s spectrum in a worker (after every session's density: priority of the
