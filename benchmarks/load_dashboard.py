@@ -17,12 +17,27 @@ listens on 127.0.0.1 and the pages may only talk to it.
 Targets (issue 13, 10 sessions on the 2-core machine): median <= 500 ms and worst <= 1.5 s until
 every session sees new data. Note that the 10 Chromium pages run on the same 2 cores as the server.
 
+Two kinds of clients (``--clients``):
+
+- ``chromium`` (default): real pages in the system Chromium. The ten renderers run on the same
+  2 cores as the server, which a classroom does not do (each student's browser runs on the
+  student's machine): the measurement includes ten browsers' rendering competing with the server.
+- ``bokeh``: Bokeh protocol clients (``bokeh.client``, one websocket session per student on
+  loopback, each on its own thread of this process). A client opens the page as a browser does
+  (the server builds the same document, and the client sends the ``document_ready`` event, so
+  the sections below the spectrum are sent as to a browser), then "presses the key" by setting
+  the Depth slider's ``value`` and ``value_throttled`` (the two properties a key press on the
+  page sets) and times until the patch that changes the density source (``density-curve``)
+  has arrived and been applied. No rendering: this measures what the server can serve, with
+  the clients' own cost reduced to decoding the messages.
+
 Usage::
 
     python benchmarks/load_dashboard.py                      # 10 sessions, 4 bursts
     python benchmarks/load_dashboard.py --sessions 5 --bursts 3
     python benchmarks/load_dashboard.py --server-timing      # also: when the server saw each burst
     python benchmarks/load_dashboard.py --num-procs 2        # two server processes (panel serve --num-procs)
+    python benchmarks/load_dashboard.py --clients bokeh      # protocol clients instead of Chromium pages
     python benchmarks/load_dashboard.py --profile FILE       # cProfile of the server's event loop in the bursts
 
 ``--server-timing`` serves with ``FPCORE_DASHBOARD_TIMING=1`` and splits each burst with the
@@ -64,6 +79,172 @@ PROBE_JS = """([name, sig]) => {
 }""" % SIGNATURE_JS
 
 
+class ProtocolSession:
+    """One student as a Bokeh protocol client: its own thread and event loop, a session of the
+    app pulled from the server (``bokeh.client.pull_session``), ``document_ready`` sent as the
+    browser sends it. :meth:`move` sets the Depth slider as a key press does and returns when the
+    density source has changed: ``(sent, seen)`` in ``time.time()`` seconds."""
+
+    def __init__(self, url: str, arguments: dict, timeout: float = 180.0):
+        import threading
+
+        self.url, self.arguments = url, arguments
+        self.ready, self.changed = threading.Event(), threading.Event()
+        self.error: BaseException | None = None
+        self._sig0 = None
+        self.sent = self.seen = None
+        self._thread = threading.Thread(target=self._run, daemon=True, name="load-client")
+        self._thread.start()
+        if not self.ready.wait(timeout):
+            raise TimeoutError(f"protocol client: no session from {url} within {timeout} s")
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        import asyncio
+
+        from bokeh.client import pull_session
+        from bokeh.document.events import MessageSentEvent
+        from bokeh.events import DocumentReady
+
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        try:
+            _import_panel_models()
+            self.session = pull_session(url=self.url, arguments=self.arguments)
+            doc = self.session.document
+            self.doc = doc
+            handle = self.session._handle_patch
+
+            def on_patch(message):
+                handle(message)
+                if self._sig0 is not None and self.seen is None and self.signature() != self._sig0:
+                    self.seen = time.time()
+                    self.changed.set()
+
+            self.session._handle_patch = on_patch
+            # what BokehJS sends once it has rendered the document (Panel's onload follows)
+            self.session._connection._send_patch_document(self.session.id, MessageSentEvent(doc, "bokeh_event",
+                                                                                            DocumentReady()))
+        except BaseException as exc:  # noqa: BLE001 - reported by the constructor
+            self.error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        self.session._connection.loop_until_closed()
+
+    def _model(self, css: str):
+        for m in list(self.doc.models):
+            if css in (getattr(m, "css_classes", None) or []):
+                return m
+        return None
+
+    def signature(self):
+        src = self.doc.get_model_by_name("density-curve")
+        if src is None:
+            return None
+        out = []
+        for k, v in src.data.items():
+            a = [float(x) for x in v] if not hasattr(v, "dtype") else v.astype(float).tolist()
+            out.append((k, len(a), round(sum(x * (1 + i % 7) for i, x in enumerate(a) if x == x), 9)))
+        return tuple(out)
+
+    def settled(self) -> bool:
+        """The page would say it is up to date: no "computing" in the busy indicator, and a density."""
+        busy = self._model("w-busy")
+        return self.signature() is not None and (busy is None or "computing" not in str(busy.text))
+
+    def _call(self, fn) -> None:
+        self.session._connection.io_loop.add_callback(fn)
+
+    def press(self) -> None:
+        """The key press: Depth + 1 (value and value_throttled, as the page's slider sets them)."""
+        self.changed.clear()
+        self.sent = self.seen = None
+
+        def go():
+            slider = self._model("w-depth")
+            self._sig0 = self.signature()
+            self.sent = time.time()
+            new = int(slider.value) + 1
+            slider.value = new
+            slider.set_from_json("value_throttled", new)  # (read-only in Python; the page sets it)
+
+        self._call(go)
+
+    def close(self) -> None:
+        try:
+            self._call(lambda: self.session.close())
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        self._thread.join(10)
+
+
+def _import_panel_models() -> None:
+    """Register Panel's Bokeh models in this process (the client decodes the document)."""
+    import importlib
+    import pkgutil
+
+    import panel.models
+
+    for info in pkgutil.iter_modules(panel.models.__path__):
+        try:
+            importlib.import_module(f"panel.models.{info.name}")
+        except Exception:  # noqa: BLE001 - an optional model (e.g. a missing extra) is not in the app
+            pass
+
+
+def run_protocol(base: str, sessions: int, n_bursts: int, deadline: float, profile: str | None = None) -> tuple:
+    """The bursts with :class:`ProtocolSession` clients: ``(latencies ms, per-burst all-seen ms,
+    bursts (first press, last seen) epoch ms, timeouts)``."""
+    clients = []
+    latencies, all_seen, bursts, timeouts = [], [], [], 0
+    try:
+        for i in range(sessions):
+            depth = 10 + (80 * i) // max(1, sessions - 1)  # depths 10 ... 90, as with the pages
+            clients.append(ProtocolSession(base, dict(activation="relu", depth=str(depth), base_width=str(300 + i))))
+        _wait(lambda: all(c.settled() for c in clients), 180.0, "the sessions' first densities")
+        for c in clients:  # each session shows its own network (its link's arguments reached the app)
+            got = int(c._model("w-depth").value)
+            if got != int(c.arguments["depth"]):
+                raise RuntimeError(f"a protocol session shows depth {got}, not its link's {c.arguments['depth']}")
+        if profile:  # the statistics so far (page loads), to subtract: only the bursts are shown
+            time.sleep(6.0)  # (the server writes them every 5 s)
+            Path(profile + ".before").write_bytes(Path(profile).read_bytes())
+        for burst in range(n_bursts):
+            if time.monotonic() > deadline:
+                print(f"stopped after {burst} bursts: --max-seconds reached")
+                break
+            time.sleep(1.0)
+            _wait(lambda: all(c.settled() for c in clients), 120.0, "the sessions to settle")
+            time.sleep(0.5)  # (the busy indicator shows only after 0.25 s of work: look again)
+            _wait(lambda: all(c.settled() for c in clients), 120.0, "the sessions to settle")
+            for c in clients:  # the burst: every session, one right after the other
+                c.press()
+            keys, seen = [], []
+            for c in clients:
+                if not c.changed.wait(30.0):
+                    timeouts += 1
+                    continue
+                keys.append(1000 * c.sent)
+                seen.append(1000 * c.seen)
+                latencies.append(1000 * (c.seen - c.sent))
+            if seen:
+                all_seen.append(max(seen) - min(keys))
+                bursts.append((min(keys), max(seen)))
+    finally:
+        for c in clients:
+            c.close()
+    return latencies, all_seen, bursts, timeouts
+
+
+def _wait(pred, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise TimeoutError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(0.02)
+
+
 def open_session(browser, url: str, errors: list):
     return open_page(browser, url, errors, viewport=(1280, 800), wait_js=f"({SIGNATURE_JS})('density-curve') !== null",
                      init_script=WS_TIMES_JS)
@@ -83,27 +264,42 @@ def main(argv=None) -> int:
     ap.add_argument("--num-procs", type=int, default=1,
                     help="server processes (panel serve --num-procs; sessions are spread over them)")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the server's event loop into FILE (pstats) and print its top")
+    ap.add_argument("--clients", choices=("chromium", "bokeh"), default="chromium",
+                    help="chromium: real pages (on the server's cores); bokeh: protocol clients (no rendering)")
     args = ap.parse_args(argv)
     if not 1 <= args.sessions <= MAX_SESSIONS or not 1 <= args.bursts <= MAX_BURSTS:
         ap.error(f"sessions must be in [1, {MAX_SESSIONS}] and bursts in [1, {MAX_BURSTS}]")
-    chromium = find_chromium()
-    if chromium is None:
+    chromium = find_chromium() if args.clients == "chromium" else None
+    if chromium is None and args.clients == "chromium":
         print("no Chromium found (install Debian's `chromium`)", file=sys.stderr)
         return 2
-    from playwright.sync_api import sync_playwright
-
     deadline = time.monotonic() + args.max_seconds
-    latencies: list[float] = []  # per session and burst, ms
-    all_seen: list[float] = []  # per burst: first key press -> last session updated, ms
     errors: list[str] = []
-    timeouts = 0
     sends: list[float] = []  # per session and burst: key press -> its websocket sent the change, ms
-    bursts: list[tuple[float, float]] = []  # per burst: (first key press, last session updated), epoch ms
     log = tempfile.TemporaryFile("w+")
     env = dict(os.environ, FPCORE_DASHBOARD_TIMING="1") if args.server_timing else None
     if args.profile:
         env = dict(env or os.environ, FPCORE_DASHBOARD_PROFILE=str(Path(args.profile).resolve()))
     extra = ["--num-procs", str(args.num_procs)] if args.num_procs != 1 else None
+    if args.clients == "bokeh":
+        with served([str(APP)], env=env, stderr=log, extra=extra) as (_, port):
+            # latencies per session and burst (ms); per burst: first key press -> last session
+            # updated (ms) and (first key press, last session updated) in epoch ms
+            latencies, all_seen, bursts, timeouts = run_protocol(f"http://127.0.0.1:{port}/app", args.sessions,
+                                                                 args.bursts, deadline, args.profile)
+    else:
+        latencies, all_seen, bursts, timeouts = _run_chromium(args, env, log, extra, chromium, deadline, errors, sends)
+    return report(args, latencies, all_seen, bursts, timeouts, sends, log, errors)
+
+
+def _run_chromium(args, env, log, extra, chromium, deadline, errors, sends):
+    """The bursts with Chromium pages (see the module's docstring)."""
+    from playwright.sync_api import sync_playwright
+
+    latencies: list[float] = []
+    all_seen: list[float] = []
+    bursts: list[tuple[float, float]] = []
+    timeouts = 0
     with served([str(APP)], env=env, stderr=log, extra=extra) as (_, port), sync_playwright() as pw:
         base = f"http://127.0.0.1:{port}/app"
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -155,10 +351,15 @@ def main(argv=None) -> int:
                 all_seen.append(max(seen) - min(keys))
                 bursts.append((min(keys), max(seen)))
         browser.close()
+    return latencies, all_seen, bursts, timeouts
 
+
+def report(args, latencies, all_seen, bursts, timeouts, sends, log, errors) -> int:
     load = os.getloadavg()
-    print(f"\n{args.sessions} sessions on one server ({args.num_procs} process(es)), {len(all_seen)} bursts, Chromium headless, {os.cpu_count()} CPUs, "
-          f"load average {load[0]:.1f} {load[1]:.1f}\n")  # fmt: skip
+    clients = ("Chromium headless pages (on the server's cores)" if args.clients == "chromium"
+               else "Bokeh protocol clients (no rendering)")
+    print(f"\n{args.sessions} sessions on one server ({args.num_procs} process(es)), {len(all_seen)} bursts, {clients}, "
+          f"{os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f}\n")  # fmt: skip
     if not latencies:
         print("no update seen")
         return 1

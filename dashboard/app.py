@@ -80,6 +80,14 @@ def session_runner(doc, on_busy=None, on_overdue=None, time_limit: float = TIME_
     return JobRunner(call_soon, call_later, on_busy=on_busy, on_overdue=on_overdue, time_limit=time_limit)
 
 
+def _same_key(a, b) -> bool:
+    """Whether two redraw keys are the same: the same objects (by identity: results hold arrays)
+    and equal scalars."""
+    if a is None or b is None or len(a) != len(b):
+        return False
+    return all(x is y or (isinstance(x, (str, bool, int, float)) and type(x) is type(y) and x == y) for x, y in zip(a, b))
+
+
 def _next_tick(fn) -> None:
     """Run ``fn`` on the next tick of the session's event loop (so earlier updates reach the browser first)."""
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
@@ -220,7 +228,7 @@ class DashboardApp(pn.viewable.Viewer):
         s.param.watch(self._notify_error, "n_errors")
         s.param.watch(self._notify_info, "n_infos")
         s.param.watch(self._on_trace, "trace")
-        self._on_trace()
+        self._set_player()
         if changes:
             msg = "This link's values were adjusted to the controls: " + "; ".join(changes) + "."
             if served:
@@ -438,6 +446,12 @@ class DashboardApp(pn.viewable.Viewer):
         self.title_pane = Markdown(f"#### {views.title(s.result)}", margin=(0, 10),
                                            sizing_mode="stretch_width")  # fmt: skip
         self.caption_pane = Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"})
+        # what holds for the density shown: "verified, certificate running", then the certified counts
+        self.certificate_pane = Markdown(views.certificate_text(s.result), sizing_mode="stretch_width",
+                                         margin=(0, 10), styles={"font-size": "12.5px"},
+                                         css_classes=["p-certificate"])  # fmt: skip
+        self._metrics_pending = False
+        self._density_key = self._tables_key = None
         self._build_evidence()
         self._draw_density()
         self._draw_details()
@@ -447,6 +461,7 @@ class DashboardApp(pn.viewable.Viewer):
         s.param.watch(self._on_details, ["details", "left", "details_note"])
         s.param.watch(lambda *_: self._apply(self._draw_tables), ["variance", "variance_note"])
         s.param.watch(self._on_x_scale, "x_scale")
+        s.param.watch(self._on_certified, "certified")
         s.param.watch(self._on_lilypad, "lilypad")
 
     def _apply(self, fn, deferred: bool = False) -> None:
@@ -480,7 +495,27 @@ class DashboardApp(pn.viewable.Viewer):
 
     def _draw_density(self) -> None:
         s = self.state
-        self.density.update(views.density_data(s.result, s.mc, s.x_scale == "log", s.effective_target(), s.x_from))
+        # (drawn again when the details arrive, for an extended axis: skipped when nothing it
+        # shows changed; a class's server spends its event loop on such redraws)
+        key = (s.result, s.mc, s.x_scale, s.effective_target(), s.x_from, self.density)
+        if not _same_key(key, self._density_key):
+            self._density_key = key
+            self.density.update(views.density_data(s.result, s.mc, s.x_scale == "log", s.effective_target(), s.x_from))
+        self.certificate_pane.object = views.certificate_text(s.result)
+
+    def _on_certified(self, *_):
+        s = self.state
+        if s.certified is None or s.certified is not s.result:
+            return
+        if not self._metrics_pending and self.certificate_pane.object == views.certificate_text(s.result):
+            return  # (certified at once, e.g. ReLU: drawn with the density; nothing to send)
+
+        def draw():
+            self.certificate_pane.object = views.certificate_text(s.result)
+            if self._metrics_pending:  # the table showed "certificate running": its counts change
+                self._draw_tables()
+
+        self._apply(draw)
 
     def _draw_details(self) -> None:
         """What needs the exact CDF (deciles, CDF plot, hidden mass, metrics) and the mean field.
@@ -612,8 +647,18 @@ class DashboardApp(pn.viewable.Viewer):
 
     def _draw_tables(self) -> None:
         s = self.state
-        self.metrics_pane.object = views.metrics_frame(*self._ready_metrics(), pending=self._served,
-                                                       variance_note=self.state.variance_note)
+        ready = self._ready_metrics()
+        r = ready[0]
+        pending = r is not None and r.certificate_pending
+        variance = r is not None and r.computed is not None and r.computed.variance_ready
+        # the table is rebuilt (pandas -> HTML, about 13-37 ms) only when what it shows changed:
+        # a move used to rebuild it three times, twice as the same empty table
+        key = (*ready, pending, variance, self.state.variance_note, self._served)
+        if not _same_key(key, self._tables_key):
+            self._tables_key = key
+            self._metrics_pending = pending
+            self.metrics_pane.object = views.metrics_frame(*ready, pending=self._served,
+                                                           variance_note=self.state.variance_note)
         self.title_pane.object = f"#### {views.title(s.result)}"
 
     def _draw_phase(self) -> None:
@@ -721,6 +766,12 @@ class DashboardApp(pn.viewable.Viewer):
         self.state.frame = int(event.new)
 
     def _on_trace(self, *_):
+        # The Player's new range goes out at once, in its own message, before the new chain's first
+        # frame (whose caption, drawn in an unlocked block, was sent ahead of the range when this
+        # ran as part of the trace's callback: a "next" clicked in between was lost).
+        self._apply(self._set_player)
+
+    def _set_player(self) -> None:
         t = self.state.trace
         if t is None:
             return
@@ -781,6 +832,7 @@ class DashboardApp(pn.viewable.Viewer):
         wrap = dict(flex_wrap="wrap", sizing_mode="stretch_width", align_items="flex-start")
         spectrum = pn.Column(
             pn.Row(self.w_busy, self.title_pane, sizing_mode="stretch_width"),
+            self.certificate_pane,
             pn.FlexBox(self.density_pane, self.cdf_pane, **wrap),
             sizing_mode="stretch_width",
         )

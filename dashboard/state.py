@@ -254,11 +254,21 @@ class _Computed:
     :meth:`prepare` runs them in a worker thread before the page reads them.
     """
 
-    def __init__(self, spectrum, mean_field, seconds):
+    def __init__(self, spectrum, mean_field, seconds, certified: bool = True):
         self.spectrum, self.mean_field, self.seconds = spectrum, mean_field, seconds
         self.timed_out = ""  # why the details were stopped, if they were (not asked again)
         self._lock = threading.Lock()
         self._left: dict = {}
+        # False while the spectrum is only verified (``jacobian_spectrum(..., certify=False)``)
+        # and its certificate is still to run (:func:`certify_computed`)
+        self.certified = bool(certified)
+        self.certificate_seconds = 0.0
+        self._cert_lock = threading.Lock()
+
+    @property
+    def stats(self):
+        """The solver statistics shown: the certified run's once it is done."""
+        return self.spectrum.stats
 
     @functools.cached_property
     def cdf_grid(self) -> np.ndarray:
@@ -374,20 +384,60 @@ class _LRU:
 _SPECTRA = _LRU(_SPECTRUM_CACHE_SIZE)
 
 
-def _spectrum_cached(net, gram, n_points) -> tuple[_Computed, bool]:
+def _spectrum_cached(net, gram, n_points, certify: bool = True) -> tuple[_Computed, bool]:
+    """The cache entry of ``(net, gram, n_points)`` and whether it was cached. ``certify=False``
+    computes a missing entry without the joint certificate (``jacobian_spectrum(...,
+    certify=False)``: a non-rational network's density in a fraction of the time); the entry is
+    then marked uncertified until :func:`certify_computed` runs. ``certify=True`` certifies an
+    uncertified cached entry first."""
     key = (net, gram, int(n_points))
     c = _SPECTRA.peek(key)
     if c is not None:
         _SPECTRA.hits += 1
+        if certify and not c.certified:
+            certify_computed(c)
         return c, True
     _SPECTRA.misses += 1
     t0 = time.perf_counter()
-    spectrum = fpcore.jacobian_spectrum(net, gram=gram, n_points=int(n_points))
+    spectrum = fpcore.jacobian_spectrum(net, gram=gram, n_points=int(n_points), certify=bool(certify))
     mf = fpcore.mean_field(net)
-    c = _Computed(spectrum, mf, time.perf_counter() - t0)
+    st = spectrum.stats
+    # the certificate can add something only where points are verified and none certified
+    # (non-rational equations; rational ones are certified by their continuation either way)
+    c = _Computed(spectrum, mf, time.perf_counter() - t0,
+                  certified=certify or not (st.n_certified == 0 and st.n_verified > 0))
     c.n_points = int(n_points)  # what rebuilds it in a worker process (details_task)
     _SPECTRA.put(key, c)
     return c, False
+
+
+def certify_computed(c: _Computed) -> bool:
+    """Run the joint certificate for the uncertified cache entry ``c`` (in a worker: the
+    certificate is most of a smooth network's solve time) and put the certified spectrum in it.
+
+    The certificate only checks the solutions, so the density and CDF are the verified call's
+    (to rounding). Returns True when the certified density differs from the one shown (by more
+    than 1e-12 relative): the caller then draws the new one. Each entry is certified once (a second
+    caller waits for the first).
+    """
+    with c._cert_lock:
+        if c.certified:
+            return False
+        old = c.spectrum
+        t0 = time.perf_counter()
+        new = fpcore.jacobian_spectrum(old.network, gram=old.gram, n_points=int(c.n_points))
+        c.certificate_seconds = time.perf_counter() - t0
+        a, b = np.asarray(old.density, float), np.asarray(new.density, float)
+        differs = a.shape != b.shape or not np.allclose(a, b, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(b), initial=0.0)))
+        differs = differs or old.atom != new.atom or old.lambda_max != new.lambda_max
+        with c._lock:
+            if differs:  # (values derived from the verified spectrum are recomputed from the new one)
+                for name in ("cdf_grid", "deciles", "fraction_above_1", "mean", "variance"):
+                    c.__dict__.pop(name, None)
+                c._left.clear()
+            c.spectrum = new
+            c.certified = True
+        return differs
 
 
 @dataclass(frozen=True)
@@ -425,6 +475,16 @@ class Result:
         return self.computed is None or self.computed.prepared
 
     @property
+    def certificate_pending(self) -> bool:
+        """True while the spectrum is verified but its joint certificate has not run yet."""
+        return self.computed is not None and not self.computed.certified
+
+    @property
+    def stats(self):
+        """The solver statistics to show: the certified run's once its certificate is done."""
+        return self.computed.stats if self.computed is not None else self.spectrum.stats
+
+    @property
     def mode_log(self) -> float:
         """Where ``x rho(x)`` peaks: the most likely scale of an eigenvalue (a point inside the bulk)."""
         x, rho = np.asarray(self.spectrum.x, float), np.asarray(self.spectrum.density, float)
@@ -432,9 +492,10 @@ class Result:
         return float(x[int(np.argmax(w))]) if x.size else math.nan
 
 
-def compute_spectrum(net, gram: str = "JtJ", n_points: int = 250) -> Result:
-    """Spectrum and mean field of ``net`` (LRU-cached per ``(network, gram, n_points)``)."""
-    c, hit = _spectrum_cached(net, gram, n_points)
+def compute_spectrum(net, gram: str = "JtJ", n_points: int = 250, certify: bool = True) -> Result:
+    """Spectrum and mean field of ``net`` (LRU-cached per ``(network, gram, n_points)``);
+    ``certify=False``: see :func:`_spectrum_cached` (``Result.certificate_pending`` says so)."""
+    c, hit = _spectrum_cached(net, gram, n_points, certify)
     return Result(net, gram, c.spectrum, c.mean_field, c.seconds, hit, c)
 
 
@@ -547,7 +608,7 @@ class MonteCarlo:
 # kinds of job (exact deciles and CDF, the Evidence metrics: quantiles can take minutes on an
 # awkward network) run in worker processes from picklable inputs (the network's parameters), so
 # a job past its time limit, superseded, or of a closed session is really stopped.
-PRIORITY = {"spectrum": 0, "basins": 1, "trace": 1, "tune": 1, "details": 2, "phase": 2, "variance": 3, "pin": 3,
+PRIORITY = {"spectrum": 0, "certificate": 1, "basins": 1, "trace": 1, "tune": 1, "details": 2, "phase": 2, "variance": 3, "pin": 3,
             "evidence": 3}
 
 _THREADS = FairThreadPool(max(3, min(4, (os.cpu_count() or 2) + 1)))
@@ -1002,6 +1063,9 @@ class DashboardState(param.Parameterized):
     details_note = param.String("", doc="Why the current result's details are missing (e.g. stopped at the time limit).")
     variance = param.Parameter(None, doc="The Result whose variance is ready, or None.")
     variance_note = param.String("", doc="Why the current result's variance is missing (e.g. stopped at the time limit).")
+    certified = param.Parameter(None, doc="The Result whose joint certificate has run (its stats are the certified "
+                                "run's), or None. A served page first shows a smooth network's density verified "
+                                "only (``Result.certificate_pending``) and certifies it in the background.")
 
     def __init__(
         self,
@@ -1125,7 +1189,8 @@ class DashboardState(param.Parameterized):
 
         def job():
             timing_mark("compute-start")
-            result = compute_spectrum(net, gram, n_points)
+            # the density first, verified; its certificate is a job of its own (_set_result)
+            result = compute_spectrum(net, gram, n_points, certify=False)
             _check_result(result)
             timing_mark("compute-end")
             return result
@@ -1146,7 +1211,32 @@ class DashboardState(param.Parameterized):
         net, gram = result.network, result.gram
         mc = self.mc if self.mc is not None and self.mc.network == net and self.mc.gram == gram else None
         # (the notes were about the previous result's details)
-        self.param.update(result=result, error="", mc=mc, details_note="", variance_note="")
+        pending = result.certificate_pending
+        self.param.update(result=result, error="", mc=mc, details_note="", variance_note="",
+                          certified=None if pending else result)
+        if pending:
+            self._certify(result)
+        elif self._runner is not None and "certificate" in self._runner._latest:
+            self._runner.supersede("certificate")  # (an older result's certificate must not land)
+
+    def _certify(self, r: Result) -> None:
+        """Certify ``r``'s spectrum in a worker (after every session's density: priority of the
+        secondary views) and set :attr:`certified`; should the certified density differ from the
+        verified one shown, the new spectrum becomes :attr:`result`."""
+        c = r.computed
+
+        def done(differs):
+            if self.result is not r:
+                return
+            if differs:
+                self._set_result(Result(r.network, r.gram, c.spectrum, r.mean_field, r.seconds, r.cached, c))
+            else:
+                self.certified = r
+
+        def fail(exc):
+            self._fail("certificate", exc)
+
+        self.run("certificate", lambda: certify_computed(c), done, fail, label="certificate")
 
     @param.depends("result", "x_scale", "x_from", watch=True)
     def update_details(self) -> None:

@@ -294,7 +294,8 @@ def metrics(result: Result | None, mc: MonteCarlo | None = None, left: dict | No
     if variance is None and not (pending and c is not None):
         variance = c.variance if c is not None else float(s.variance)
     net = result.network
-    st = s.stats
+    st = result.stats if hasattr(result, "stats") else s.stats
+    cert_pending = bool(getattr(result, "certificate_pending", False))
     out = {
         "network": {
             "widths": list(net.widths),
@@ -320,6 +321,7 @@ def metrics(result: Result | None, mc: MonteCarlo | None = None, left: dict | No
             "n_verified": int(st.n_verified),
             "n_uncertified": int(st.n_uncertified),
             "solver_seconds": float(st.seconds),
+            "certificate_pending": cert_pending,
         },
         "compute_seconds": float(result.seconds),
         "from_cache": bool(result.cached),
@@ -360,7 +362,8 @@ def metrics_frame(result: Result | None, mc: MonteCarlo | None = None, left: dic
         ("solver: grid points", _fmt(st["n_points"])),
         ("solver: lilypads / Newton steps", f"{_fmt(st['n_lilypads'])} / {_fmt(st['n_newton_steps'])}"),
         ("solver: rejected steps (halved)", _fmt(st["n_rejected"])),
-        ("solver: certified / verified / uncertified", f"{st['n_certified']:,} / {st['n_verified']:,} / {st['n_uncertified']:,}"),
+        ("solver: certified / verified / uncertified", f"{st['n_certified']:,} / {st['n_verified']:,} / {st['n_uncertified']:,}"
+         + (" (certificate running…)" if st["certificate_pending"] else "")),
         ("solver time", f"{1000 * st['solver_seconds']:.1f} ms"),
         ("compute time (spectrum + mean field)", f"{1000 * m['compute_seconds']:.1f} ms" + (" (cached)" if m["from_cache"] else "")),
     ]  # fmt: skip
@@ -395,6 +398,35 @@ def metrics_json(result: Result | None, mc: MonteCarlo | None = None, left: dict
                  pending: bool = False) -> str:
     """:func:`metrics` as indented JSON."""
     return json.dumps(metrics(result, mc, left, pending=pending), indent=2, default=str)
+
+
+def certificate_text(result: Result | None) -> str:
+    """What holds for the density shown: verified only while its certificate runs (a served page
+    shows a smooth network's density before its joint certificate is done), then the certified
+    run's counts. Never claims a certificate that has not run.
+
+    Examples
+    --------
+    >>> certificate_text(None)
+    ''
+    """
+    if result is None:
+        return ""
+    if getattr(result, "certificate_pending", False):
+        return ("Density **verified** a posteriori at every grid point (residual and sign checks); "
+                "the Kantorovich certificate is running…")
+    st = result.stats if hasattr(result, "stats") else result.spectrum.stats
+    n, c, v, u = int(st.n_points), int(st.n_certified), int(st.n_verified), int(st.n_uncertified)
+    if c == 0 and v == 0 and u == 0:
+        return ""  # (no continuous part: nothing solved)
+    if c == n:
+        return f"All {n:,} grid points **certified** (Kantorovich)."
+    parts = [f"{c:,} of {n:,} grid points **certified** (Kantorovich)"]
+    if v:
+        parts.append(f"{v:,} verified a posteriori")
+    if u:
+        parts.append(f"{u:,} **uncertified**")
+    return ", ".join(parts) + "."
 
 
 def title(result: Result | None) -> str:

@@ -953,17 +953,18 @@ def _all_contour(eq: Equation) -> bool:
 
 
 def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds: int = MAX_ROUNDS,
-          groups: np.ndarray | None = None) -> SolveResult:
+          groups: np.ndarray | None = None, certify: bool = True) -> SolveResult:
     """Solve ``M(t)`` for every target ``t`` (``Im t >= 0``) by lilypad continuation.
 
     ``scale`` is a size of the spectrum (``lambda_max``) used to place the starting points.
     With ``record=True`` (one target) the chain is returned in ``trace``: the recorded path is
-    the same algorithm as the fast one.
+    the same algorithm as the fast one. ``certify=False`` skips the joint certificate of a
+    non-rational grid (:func:`_certify_grid`): its points are then verified, none certified.
     """
     t = np.atleast_1d(np.asarray(targets, dtype=complex))
     if eq.rational:
         return _solve_rational(eq, t, max(scale, abs(eq.mean)), record, max_rounds, groups)
-    return _lump_guard(eq, _solve_general(eq, t, max(scale, abs(eq.mean)), record, max_rounds, groups))
+    return _lump_guard(eq, _solve_general(eq, t, max(scale, abs(eq.mean)), record, max_rounds, groups, certify))
 
 
 def _lump_guard(eq: Equation, r: SolveResult) -> SolveResult:
@@ -1691,7 +1692,7 @@ def _short_first(eq: Equation, t: np.ndarray, run, keep=None) -> SolveResult:
 
 
 def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
-                   groups: np.ndarray | None = None) -> SolveResult:
+                   groups: np.ndarray | None = None, certify: bool = True) -> SolveResult:
     """:func:`_solve_general_rules`; targets other than a grid (complex contours, single real
     points) are solved with the short Gauss rules of long laws first (:func:`_short_first`)."""
     if groups is None and not record and _long_laws(eq):
@@ -1700,7 +1701,7 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
     if groups is None and not record and np.any(t.imag != 0) and _contour_short(eq):
         return _contour_short_first(eq, t, lambda sel, short: _solve_general_rules(
             eq, t[sel], scale, record, max_rounds, None, short))
-    return _solve_general_rules(eq, t, scale, record, max_rounds, groups)
+    return _solve_general_rules(eq, t, scale, record, max_rounds, groups, certify=certify)
 
 
 def _contour_short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
@@ -1721,7 +1722,8 @@ def _contour_short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
 
 
 def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
-                         groups: np.ndarray | None = None, short_rules: bool = False) -> SolveResult:
+                         groups: np.ndarray | None = None, short_rules: bool = False,
+                         certify: bool = True) -> SolveResult:
     """Continuation for equations with non-rational ``D^2`` factors, verified a posteriori.
 
     Vertical chains from far above each target; with ``groups`` (sorted real grid, one label per
@@ -1881,7 +1883,7 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
     if short_pts is not None:
         short_pts &= ~failed
     certified = np.zeros(n, dtype=bool)
-    if groups is not None and not record and bool(np.all(t.imag == 0)):
+    if certify and groups is not None and not record and bool(np.all(t.imag == 0)):
         certified = _certify_grid(eq, t.real, groups, out_m, out_u, verified, Y,
                                   short=short_pts if contour_short else None)
     if short_pts is None and grid and np.iscomplexobj(ev.V) and _contour_short(eq):

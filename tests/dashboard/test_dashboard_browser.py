@@ -9,6 +9,31 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 
+# Records, at the first animation frame whose lilypad caption reads "Step 1 of n", [n, the Player's end].
+PLAYER_AT_CAPTION_JS = """() => {
+  window.__playerAtCaption = null;
+  const poll = () => {
+    if (window.Bokeh && Bokeh.documents.length) {
+      let n = null, end = null;
+      for (const m of Bokeh.documents[0].all_models) {
+        const t = typeof m.text === 'string' ? m.text : '';
+        const hit = t.match(/Step 1 of (\\d+)/);
+        if (hit) n = +hit[1];
+        if ((m.css_classes || []).includes('w-player') && m.end !== undefined) end = m.end;
+      }
+      if (n !== null) { window.__playerAtCaption = [n, end]; return; }
+    }
+    requestAnimationFrame(poll);
+  };
+  requestAnimationFrame(poll);
+}"""
+
+
+SETTLED_JS = """() => window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle &&
+  !Array.from(Bokeh.documents[0].all_models).some(m => (m.css_classes || []).includes('w-busy') &&
+                                                     String(m.text).includes('computing'))"""
+
+
 def test_app_loads_without_js_errors(shared_page):
     app_page = shared_page
     page = app_page.page
@@ -39,22 +64,22 @@ def test_depth_slider_changes_the_density_and_the_url(shared_page):
 def test_player_advances_the_lilypad_frames(shared_page):
     app_page = shared_page
     page = app_page.page
+    # At the first frame whose caption says "Step 1 of n", the Player must already have its range
+    # (end = n - 1): the caption used to reach the page just before the range, and a "next"
+    # clicked in between was lost (1 run in 5, and one clean-clone CI run).
+    page.evaluate(PLAYER_AT_CAPTION_JS)
     app_page.open_solver()
     page.get_by_text(re.compile(r"Step 1 of \d+")).first.wait_for()
+    page.wait_for_function("window.__playerAtCaption !== null", timeout=10_000)
+    n, end = page.evaluate("window.__playerAtCaption")
+    assert end == n - 1, f"the caption said 'Step 1 of {n}' while the Player's range ended at {end}"
+    # (no newer chain on its way, which would rightly reset the Player: the page says it is up to date)
+    page.wait_for_function(SETTLED_JS, timeout=60_000)
+    page.wait_for_timeout(400)  # (the busy indicator shows only after 0.25 s of work)
+    page.wait_for_function(SETTLED_JS, timeout=60_000)
     zplane = app_page.signature("z-plane")
-    # the caption of the new chain can reach the page a moment before the Player's new range: a
-    # click in between is lost (1 run in 5 here, and one clean-clone CI run); click until it moves
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # (installed: the fixture ran)
-
-    step2 = page.get_by_text(re.compile(r"Step ([2-9]|\d\d) of \d+")).first  # (a slow first click may count too)
-    for _ in range(10):
-        page.locator(".w-player .next").first.click()
-        try:
-            step2.wait_for(timeout=3_000)
-            break
-        except PlaywrightTimeout:
-            continue
-    step2.wait_for()
+    page.locator(".w-player .next").first.click()  # one click: not lost
+    page.get_by_text(re.compile(r"Step ([2-9]|\d\d) of \d+")).first.wait_for(timeout=10_000)
     zplane = app_page.wait_signature_change(zplane, "z-plane")
     page.locator(".w-player .play").first.click()  # plays on by itself
     page.get_by_text(re.compile(r"Step [4-9] of \d+|Step \d\d of \d+")).first.wait_for(timeout=30_000)

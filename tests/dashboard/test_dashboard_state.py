@@ -490,6 +490,39 @@ def test_served_state_computes_off_the_loop_and_drops_stale_results():
     assert s.result.network.depth == 3 and s.result.cached
 
 
+def test_served_state_shows_a_smooth_density_verified_then_certified():
+    # A smooth network's density is shown as soon as it is solved and verified; the joint
+    # certificate runs as a job of its own and then replaces the counts (the values are the same).
+    from dashboard import views
+
+    loop = _Loop()
+    runner = st.JobRunner(loop.call_soon, loop.call_later)
+    loop.runner = runner
+    seen = []
+    s = DashboardState(activation="tanh", sigma_w2=1.5, depth=4, base_width=70, n_points=60, runner=runner,
+                       solver_visible=False)
+    s.param.watch(lambda e: seen.append((e.new.certificate_pending, e.new.stats.n_certified,
+                                         views.certificate_text(e.new))), "result")
+    s.param.watch(lambda e: seen.append(("certified", e.new)), "certified")
+    loop.run(timeout=120)
+    first = seen[0]
+    assert first[0] is True and first[1] == 0  # verified first: nothing claimed certified
+    assert "verified" in first[2] and "running" in first[2] and "certified**" not in first[2]
+    assert ("certified", s.result) in seen and not s.result.certificate_pending
+    certified = fpcore.jacobian_spectrum(s.result.network, n_points=60)
+    assert s.result.stats.n_certified == certified.stats.n_certified > 0
+    np.testing.assert_allclose(s.result.spectrum.density, certified.density, rtol=1e-12, atol=0)
+    assert "certified" in views.certificate_text(s.result) and "running" not in views.certificate_text(s.result)
+    row = views.metrics_frame(s.result).iloc[:, 1].tolist()
+    assert not any("certificate running" in str(v) for v in row)
+    # ReLU (rational): certified by its continuation, shown certified at once
+    seen.clear()
+    s.activation = "relu"
+    s.sigma_w2 = 2.0
+    loop.run(timeout=60)
+    assert all(not p[0] for p in seen if p[0] != "certified") and s.certified is s.result
+
+
 def test_basins_only_where_they_are_fast(state, monkeypatch):
     for act in ("relu", "leaky_relu", "tanh", "gelu"):  # compiled for every activation
         assert st.basin_grid(fpcore.Network([10, 10], activation=act)) == st.BASIN_GRID == 256
