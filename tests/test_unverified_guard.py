@@ -44,8 +44,8 @@ def _failing_below(x_fail):
 
     real_solve = _spectrum.solve
 
-    def solve(eq, targets, scale, record=False, max_rounds=None, groups=None):
-        kw = {} if max_rounds is None else dict(max_rounds=max_rounds)
+    def solve(eq, targets, scale, record=False, max_rounds=None, groups=None, **extra):
+        kw = dict(extra) if max_rounds is None else dict(extra, max_rounds=max_rounds)
         r = real_solve(eq, targets, scale, record=record, groups=groups, **kw)
         if groups is not None:
             bad = np.asarray(targets).real < x_fail
