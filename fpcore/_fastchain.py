@@ -1662,6 +1662,10 @@ def joint_grid(t, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
     return ok, Rout, tau
 
 
+_JOINT_FRAC = 0.5  # largest step of a certified chain, relative to the distance of its end from 0
+_JOINT_START = 1.0 / 64.0  # the far start's first height, relative to the solver's start height Y
+
+
 @_jit
 def _joint_dist(m1, u1, m0, u0, tau):
     d = abs(np.log(m1 / m0))
@@ -1677,45 +1681,70 @@ def _joint_walk_one(z, m, tp, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WV
     """Certified steps from the solution ``(m, u)`` at ``z`` straight to ``tp``: each step passes
     the joint test on its segment and the next joint-Newton solution lies in the certified ball.
     ``u`` is updated in place, the last step's ball centre ``u`` and ``tau`` go to ``pu_row``,
-    ``ptau_row``. Returns m, the last ball's centre m and radius, and whether it arrived."""
+    ``ptau_row``. Returns m, the last ball's centre m and radius, and whether it arrived.
+
+    Step sizes aim at ``theta = 0.3``: after an accepted step ``theta`` is about linear in the step
+    where ``omega`` hardly moves and about quadratic where it grows with the ball, so two ends
+    are tested from the same centre at once (the sums at the centre shared; ``omega`` on the
+    longer segment's ball holds on the shorter one's): the step grown by ``0.3 / theta`` and by
+    its square root; the longer one that passes (and whose Newton solution lies in its ball) is
+    taken. A step never reaches past ``_JOINT_FRAC`` times its end's distance from 0 (the
+    segment's term of ``alpha`` is infinite from 1 on)."""
     G = kk.size
     h = abs(tp - z) / 4.0
+    hn = h
     pm = m
     pR = 0.0
+    zf2 = np.zeros(2, dtype=np.complex128)
+    zt2 = np.zeros(2, dtype=np.complex128)
+    ok2 = np.zeros(2, dtype=np.bool_)
+    R2 = np.zeros(2)
+    th2 = np.zeros(2)
+    st2 = np.zeros(2)
     for _ in range(max_rounds):
         dist = abs(tp - z)
-        step = min(h, dist)
-        final = step >= dist
-        zn = tp if final else z + (tp - z) * (step / dist)
-        zf1[0] = z
-        zt1[0] = zn
-        _joint_point(zf1, zt1, m, u, Vc, WVc, aVc, aWVc, live, kk, nn, a, e, e0, log_c,
-                     Phi, Gp, rg, errg, lu, a1m, a1p, tau, ok1, R1, th1)
-        ok, R, th = ok1[0], R1[0], th1[0]
-        good = False
+        cap = _JOINT_FRAC * abs(z) / (1.0 + _JOINT_FRAC)
+        st2[0] = min(h, dist, cap)
+        st2[1] = min(hn, st2[0])
+        P = 2 if st2[1] < st2[0] else 1
+        for c in range(P):
+            zf2[c] = z
+            zt2[c] = tp if st2[c] >= dist else z + (tp - z) * (st2[c] / dist)
+        _joint_point(zf2[:P], zt2[:P], m, u, Vc, WVc, aVc, aWVc, live, kk, nn, a, e, e0, log_c,
+                     Phi, Gp, rg, errg, lu, a1m, a1p, tau, ok2[:P], R2[:P], th2[:P])
+        took = -1
         mn = m
-        if ok:
+        for c in range(P):
+            if not ok2[c]:
+                continue
             for g in range(G):
                 un[g] = u[g]
-            mn, conv, res, inner, used = _gnewton(zn, m, un, 40, tol, a_all, e_all, log_c, Vn, Wn, kk, nn,
+            mn, conv, res, inner, used = _gnewton(zt2[c], m, un, 40, tol, a_all, e_all, log_c, Vn, Wn, kk, nn,
                                                   rgn, dps)
-            good = conv and _joint_dist(mn, un, m, u, tau) <= R
-        # alpha grows about linearly with the step and omega hardly moves: aim at theta = 0.3
-        fac = 0.3 / th if (np.isfinite(th) and th > 0.0) else 0.25
-        if good:
+            if conv and _joint_dist(mn, un, m, u, tau) <= R2[c]:
+                took = c
+                break
+        if took >= 0:
             pm = m
-            pR = R
+            pR = R2[took]
             for g in range(G):
                 pu_row[g] = u[g]
                 ptau_row[g] = tau[g]
                 u[g] = un[g]
             m = mn
-            z = zn
-            if final:
+            z = zt2[took]
+            step = st2[took]
+            if step >= dist:
                 return m, pm, pR, True
+            th = th2[took]
+            fac = 0.3 / th if (np.isfinite(th) and th > 0.0) else 4.0
             h = step * min(max(fac, 1.0), 4.0)
+            hn = step * min(max(math.sqrt(fac), 1.0), 4.0)
         else:
-            h = step * min(max(fac, 0.05), 0.5)
+            th = th2[P - 1]
+            fac = 0.3 / th if (np.isfinite(th) and th > 0.0) else 0.25
+            h = st2[P - 1] * min(max(fac, 0.05), 0.5)
+            hn = h
             if h <= 1e-14 * max(abs(tp), 1e-300):
                 break
     return m, pm, pR, False
@@ -1766,7 +1795,7 @@ def joint_walk(z0, m0, u0, t, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc,
 def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc, aVc, aWVc, live, a, e, e0,
                    max_rounds, tol):
     """``fpcore._lilypad._Joint.vertical`` compiled: a certified chain from the far field at
-    ``t + i Y`` straight down to each real ``t``. Returns the final ``(m, u)``, the last step's
+    ``t + i Y / 64`` (raised by 4 until the far start is certified) straight down to each real ``t``. Returns the final ``(m, u)``, the last step's
     ball (centre ``m``, ``u``, radius, tau) and whether the chain arrived."""
     npt = t.size
     G = kk.size
@@ -1775,7 +1804,7 @@ def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc,
      th1) = _joint_scratch(G, Vc.shape[1])
     for p in range(npt):
         tp = t[p]
-        z = complex(tp, Y)
+        z = complex(tp, Y * _JOINT_START)
         started = False
         m = 0j
         for _ in range(60):  # the far start, certified: raise Y until it is

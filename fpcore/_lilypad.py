@@ -1453,15 +1453,25 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
         same = np.r_[False, groups[1:] == groups[:-1]] & own & np.r_[False, own[:-1]]  # i, i-1 linkable
         i_f = np.flatnonzero(same)
         if i_f.size:
-            for src, dst, col, store in ((i_f - 1, i_f, 1, fwd), (i_f, i_f - 1, 2, bwd)):
-                store[dst] = okk[src, col] & (cj.dist(m[dst], u[dst], m[src], u[src], tau[src]) + Rown[dst]
-                                              <= RR[src, col])
+            # A link either way proves both: the roots in the tested balls form one continuous
+            # curve over the segment from the root xi_j at t_j (the own ball of j lies in the
+            # link's ball about the same centre, and each holds one root) to xi_i (whose own ball
+            # lies in the link's ball). So the link i -> i-1 is tested only where i-1 -> i failed,
+            # and one chain of certified steps (forward, then backward where that fails) joins
+            # what neither single test did.
+            edge = np.zeros(i_f.size, dtype=bool)
+            for src, dst, col in ((i_f - 1, i_f, 1), (i_f, i_f - 1, 2)):
+                edge |= okk[src, col] & (cj.dist(m[dst], u[dst], m[src], u[src], tau[src]) + Rown[dst]
+                                         <= RR[src, col])
+            for src, dst in ((i_f - 1, i_f), (i_f, i_f - 1)):
                 # a link too long for one test: certified steps between the two grid points
-                redo = ~store[dst]
-                if np.any(redo):
+                redo = np.flatnonzero(~edge)
+                if redo.size:
                     s_, d_ = src[redo], dst[redo]
                     _, _, pm, pu, pR, ptau, done = cj.walk(tc[s_], m[s_], u[s_], tc[d_], link_rounds)
-                    store[d_] = done & (cj.dist(m[d_], u[d_], pm, pu, ptau) + Rown[d_] <= pR)
+                    edge[redo] = done & (cj.dist(m[d_], u[d_], pm, pu, ptau) + Rown[d_] <= pR)
+            fwd[i_f] = edge
+            bwd[i_f - 1] = edge
     else:
         o, R, _, _ = cj.test(tc[good], tc[good], m[good], u[good])
         own[good], Rown[good] = o, R
