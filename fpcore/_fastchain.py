@@ -1677,11 +1677,13 @@ def _joint_dist(m1, u1, m0, u0, tau):
 @_jit
 def _joint_walk_one(z, m, tp, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0,
                     max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1,
-                    pu_row, ptau_row):
+                    pu_row, ptau_row, rec_z, rec_m, rec_u, nrec):
     """Certified steps from the solution ``(m, u)`` at ``z`` straight to ``tp``: each step passes
     the joint test on its segment and the next joint-Newton solution lies in the certified ball.
     ``u`` is updated in place, the last step's ball centre ``u`` and ``tau`` go to ``pu_row``,
-    ``ptau_row``. Returns m, the last ball's centre m and radius, and whether it arrived.
+    ``ptau_row``. Returns m, the last ball's centre m and radius, and whether it arrived. Each
+    accepted step's end and solution are appended to ``rec_z``, ``rec_m``, ``rec_u`` at
+    ``nrec[0]`` while they have room (none: zero-size arrays).
 
     Step sizes aim at ``theta = 0.3``: after an accepted step ``theta`` is about linear in the step
     where ``omega`` hardly moves and about quadratic where it grows with the ball, so two ends
@@ -1734,6 +1736,13 @@ def _joint_walk_one(z, m, tp, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WV
             m = mn
             z = zt2[took]
             step = st2[took]
+            k = nrec[0]
+            if k < rec_z.size:
+                rec_z[k] = z
+                rec_m[k] = m
+                for g in range(G):
+                    rec_u[k, g] = u[g]
+                nrec[0] = k + 1
             if step >= dist:
                 return m, pm, pR, True
             th = th2[took]
@@ -1779,12 +1788,14 @@ def joint_walk(z0, m0, u0, t, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc,
     out_m, out_u, pm, pu, pR, ptau, done = _joint_outputs(npt, G)
     (Phi, Gp, rg, errg, lu, a1m, a1p, tau, u, un, rgn, dps, zf1, zt1, ok1, R1,
      th1) = _joint_scratch(G, Vc.shape[1])
+    rec_z, rec_m, rec_u, nrec = _joint_record(0, G)
     for p in range(npt):
         for g in range(G):
             u[g] = u0[p, g]
         m, pm[p], pR[p], done[p] = _joint_walk_one(
             z0[p], m0[p], t[p], u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0,
-            max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1, pu[p], ptau[p])
+            max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1, pu[p], ptau[p],
+            rec_z, rec_m, rec_u, nrec)
         out_m[p] = m
         for g in range(G):
             out_u[p, g] = u[g]
@@ -1792,18 +1803,57 @@ def joint_walk(z0, m0, u0, t, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc,
 
 
 @_jit
+def _joint_record(n, G):
+    """Room for ``n`` states ``(z, m, u)`` of a certified chain, and their count."""
+    return (np.zeros(n, dtype=np.complex128), np.zeros(n, dtype=np.complex128),
+            np.zeros((n, G), dtype=np.complex128), np.zeros(1, dtype=np.int64))
+
+
+_JOINT_BRANCH = 4.0  # a chain branches off the last one where it is this many times higher than the offset
+
+
+@_jit
 def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc, aVc, aWVc, live, a, e, e0,
                    max_rounds, tol):
     """``fpcore._lilypad._Joint.vertical`` compiled: a certified chain from the far field at
-    ``t + i Y / 64`` (raised by 4 until the far start is certified) straight down to each real ``t``. Returns the final ``(m, u)``, the last step's
-    ball (centre ``m``, ``u``, radius, tau) and whether the chain arrived."""
+    ``t + i Y / 64`` (raised by 4 until the far start is certified) straight down to each real
+    ``t``. Returns the final ``(m, u)``, the last step's ball (centre ``m``, ``u``, radius, tau)
+    and whether the chain arrived.
+
+    The targets are taken in increasing order, and each chain's accepted states are kept: the
+    next target's chain starts from the lowest of them at least ``_JOINT_BRANCH`` times as high
+    as its offset from the target, and walks straight there (a chain's state is the start of the
+    rest of that chain, so it starts another as well as the far field does; near ``x = 0`` of an
+    orthogonal tanh net, chains to targets ``1e-8`` apart share all but their last decades of
+    some 100 steps each). Where the branch does not arrive, the target gets its own chain."""
     npt = t.size
     G = kk.size
     out_m, out_u, pm, pu, pR, ptau, done = _joint_outputs(npt, G)
     (Phi, Gp, rg, errg, lu, a1m, a1p, tau, u, un, rgn, dps, zf1, zt1, ok1, R1,
      th1) = _joint_scratch(G, Vc.shape[1])
-    for p in range(npt):
+    rec_z, rec_m, rec_u, nrec = _joint_record(max_rounds + 1, G)
+    order = np.argsort(t)
+    for p in order:
         tp = t[p]
+        tz = complex(tp, 0.0)
+        k = -1
+        for j in range(nrec[0]):
+            if rec_z[j].imag >= _JOINT_BRANCH * abs(tp - rec_z[j].real):
+                k = j
+        if k >= 0:  # the branch
+            for g in range(G):
+                u[g] = rec_u[k, g]
+            nrec[0] = k + 1
+            m, pm[p], pR[p], done[p] = _joint_walk_one(
+                rec_z[k], rec_m[k], tz, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a,
+                e, e0, max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1,
+                pu[p], ptau[p], rec_z, rec_m, rec_u, nrec)
+            if done[p]:
+                out_m[p] = m
+                for g in range(G):
+                    out_u[p, g] = u[g]
+                continue
+        nrec[0] = 0
         z = complex(tp, Y * _JOINT_START)
         started = False
         m = 0j
@@ -1827,10 +1877,15 @@ def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc,
             z = complex(tp, 4.0 * z.imag)
         if not started:
             continue
+        rec_z[0] = z
+        rec_m[0] = m
+        for g in range(G):
+            rec_u[0, g] = u[g]
+        nrec[0] = 1
         m, pm[p], pR[p], done[p] = _joint_walk_one(
-            complex(tp, z.imag), m, complex(tp, 0.0), u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc,
-            aWVc, live, a, e, e0, max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1,
-            R1, th1, pu[p], ptau[p])
+            z, m, tz, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0, max_rounds,
+            tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1, pu[p], ptau[p], rec_z,
+            rec_m, rec_u, nrec)
         out_m[p] = m
         for g in range(G):
             out_u[p, g] = u[g]
