@@ -1399,35 +1399,7 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
         lu[g] = complex(math.log(aug), math.atan2(ug.imag, ug.real))
         r0 += n[g] * lu[g]
         err0 += n[g] * abs(lu[g])
-        phr = 0.0
-        phi = 0.0
-        qr = 0.0
-        qi = 0.0
-        sa = 0.0
-        for i in range(K):
-            if not live[g, i]:
-                continue
-            x = ug * V[g, i]
-            omr = 1.0 - x.real
-            omi = -x.imag
-            q = omr * omr + omi * omi
-            ir = omr / q
-            ii = -omi / q
-            wv = WV[g, i]
-            tr = wv.real * ir - wv.imag * ii
-            ti = wv.real * ii + wv.imag * ir
-            phr += tr
-            phi += ti
-            # tm * x / om
-            xr = x.real * ir - x.imag * ii
-            xi = x.real * ii + x.imag * ir
-            qr += tr * xr - ti * xi
-            qi += tr * xi + ti * xr
-            aom = math.sqrt(q)
-            sa += aWV[g, i] / aom
-            a1m[g, i] = aom
-            pr = 1.0 + x.real
-            a1p[g, i] = math.sqrt(pr * pr + x.imag * x.imag)
+        phr, phi, qr, qi, sa = _joint_centre_row(ug, V[g], WV[g], aWV[g], a1m[g], a1p[g])
         ph = complex(phr, phi)
         Phi[g] = ph
         aph = abs(ph)
@@ -1490,6 +1462,71 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
             Rk[q] = 2.0 * alpha[q]
 
 
+@_jit_fast
+def _joint_centre_row(ug, V, WV, aWV, a1m, a1p):
+    """The sums of one group at the centre ``u_g`` for :func:`_joint_point`: ``Phi_g`` (real,
+    imaginary part), ``u Phi_g'`` (the same), ``sum_i |w_i v_i| / |1 - x_i|``; fills
+    ``a1m = |1 - x_i|``, ``a1p = |1 + x_i|`` (``x_i = u_g v_i``). One loop with no branch (an atom
+    of weight 0 comes with ``v = 0``: ``x = 0``, nothing added), vectorised."""
+    ur = ug.real
+    ui = ug.imag
+    phr = 0.0
+    phi = 0.0
+    qr = 0.0
+    qi = 0.0
+    sa = 0.0
+    for i in range(V.size):
+        v = V[i]
+        xr = ur * v.real - ui * v.imag
+        xi = ur * v.imag + ui * v.real
+        omr = 1.0 - xr
+        q = omr * omr + xi * xi
+        iq = 1.0 / q
+        ir = omr * iq  # 1 / (1 - x)
+        ii = xi * iq
+        wv = WV[i]
+        tr = wv.real * ir - wv.imag * ii  # w v / (1 - x)
+        ti = wv.real * ii + wv.imag * ir
+        phr += tr
+        phi += ti
+        yr = xr * ir - xi * ii  # x / (1 - x)
+        yi = xr * ii + xi * ir
+        qr += tr * yr - ti * yi
+        qi += tr * yi + ti * yr
+        aom = math.sqrt(q)
+        sa += aWV[i] * aom * iq
+        a1m[i] = aom
+        pr = 1.0 + xr
+        a1p[i] = math.sqrt(pr * pr + xi * xi)
+    return phr, phi, qr, qi, sa
+
+
+@_jit_fast
+def _joint_omega_row(aug, em, er, aV, aWV, a1m, a1p):
+    """The sums ``B_1``, ``B_2``, ``S_1``, ``S_2`` of one group for :func:`_joint_omega` (``em =
+    e^rho - 1``, ``er = e^rho``) and the count of atoms whose ``beta_i`` is not positive (the ball
+    reaches a pole where it is not 0). One loop with no branch, vectorised."""
+    B1 = 0.0
+    B2 = 0.0
+    S1 = 0.0
+    S2 = 0.0
+    bad = 0
+    for i in range(aV.size):
+        ax = aug * aV[i]
+        dx = ax * em
+        beta = a1m[i] - dx
+        bad += 0 if beta > 0.0 else 1
+        ib = 1.0 / beta
+        gam = a1p[i] + dx
+        c = aWV[i] * er * ib * ib
+        cg = c * gam * ib
+        S1 += c
+        S2 += cg
+        B1 += c * ax
+        B2 += cg * ax
+    return B1, B2, S1, S2, bad
+
+
 @_jit
 def _joint_omega(R, mp, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_):
     """The affine Lipschitz constant ``omega`` of the joint test on the ball of radius ``R``
@@ -1497,6 +1534,7 @@ def _joint_omega(R, mp, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as
     bound ``H_g`` is the smaller of the general one and :func:`_two_atom_h`."""
     G = aV.shape[0]
     K = aV.shape[1]
+    infl = 1.0 + 2.220446049250313e-16 * (2 * K + 16)  # the sums' rounding, in any order (upper bounds)
     grow = am * math.expm1(R)
     K0 = 0.0
     for j in range(a.shape[0]):
@@ -1512,25 +1550,13 @@ def _joint_omega(R, mp, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as
         rho = tg * R
         er = math.exp(rho)
         em = math.expm1(rho)
-        B1 = 0.0
-        B2 = 0.0
-        S1 = 0.0
-        S2 = 0.0
-        aug = abs(u[g])
-        for i in range(K):
-            if not live[g, i]:
-                continue
-            ax = aug * aV[g, i]
-            dx = ax * em
-            beta = a1m[g, i] - dx
-            if beta <= 0.0:
-                return np.inf
-            gam = a1p[g, i] + dx
-            c = aWV[g, i] * er / (beta * beta)
-            B1 += c * ax
-            B2 += c * ax * gam / beta
-            S1 += c
-            S2 += c * gam / beta
+        B1, B2, S1, S2, nbad = _joint_omega_row(abs(u[g]), em, er, aV[g], aWV[g], a1m[g], a1p[g])
+        if nbad > 0:
+            return np.inf
+        B1 *= infl
+        B2 *= infl
+        S1 *= infl
+        S2 *= infl
         # d^2 log psi / dlambda^2 from Phi = psi / u (B: atoms with |x| < 1 weigh |x| less) or
         # from psi = u Phi itself (S: |x| > 1 weigh 1 / |x| less; where u D^2 >> 1 for most of
         # the law, psi ~ -1 and G_g -> 0, the Phi bound misses the cancellation of its two terms

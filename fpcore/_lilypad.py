@@ -1183,9 +1183,10 @@ class _Joint:
         self.live = live
         self.k, self.n = self.ev.k, self.ev.n
         self.logk = np.log(self.k)
-        self.Vc = np.ascontiguousarray(self.V, dtype=complex)
-        self.WVc = np.ascontiguousarray(self.W * self.V, dtype=complex)
-        self.aVc = np.ascontiguousarray(np.abs(self.V), dtype=float)
+        # (the compiled test: an atom of weight 0 as v = 0, so that its loops need no branch)
+        self.Vc = np.ascontiguousarray(np.where(live, self.V, 0.0), dtype=complex)
+        self.WVc = np.ascontiguousarray(np.where(live, self.W * self.V, 0.0), dtype=complex)
+        self.aVc = np.ascontiguousarray(np.abs(self.Vc), dtype=float)
         self.aWVc = np.abs(self.WVc)
         nz = (eq.exps != 0) & (eq.roots != 0)
         self.a = eq.roots[nz].astype(complex)
