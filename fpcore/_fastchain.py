@@ -1719,8 +1719,8 @@ def _joint_walk_one(z, m, tp, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WV
     taken. A step never reaches past ``_JOINT_FRAC`` times its end's distance from 0 (the
     segment's term of ``alpha`` is infinite from 1 on)."""
     G = kk.size
-    h = abs(tp - z) / 4.0
-    hn = h
+    h = abs(tp - z) / 2.0
+    hn = h / 2.0
     pm = m
     pR = 0.0
     zf2 = np.zeros(2, dtype=np.complex128)
@@ -1729,6 +1729,10 @@ def _joint_walk_one(z, m, tp, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WV
     R2 = np.zeros(2)
     th2 = np.zeros(2)
     st2 = np.zeros(2)
+    uprev = np.zeros(G, dtype=np.complex128)
+    zprev = z
+    mprev = m
+    have_prev = False
     for _ in range(max_rounds):
         dist = abs(tp - z)
         cap = _JOINT_FRAC * abs(z) / (1.0 + _JOINT_FRAC)
@@ -1745,19 +1749,39 @@ def _joint_walk_one(z, m, tp, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WV
         for c in range(P):
             if not ok2[c]:
                 continue
-            for g in range(G):
-                un[g] = u[g]
-            mn, conv, res, inner, used = _gnewton(zt2[c], m, un, 40, tol, a_all, e_all, log_c, Vn, Wn, kk, nn,
-                                                  rgn, dps)
-            if conv and _joint_dist(mn, un, m, u, tau) <= R2[c]:
-                took = c
+            # Newton from the secant prediction (log m, log u linear in z through the last two
+            # states: a step fewer), from the centre itself where that fails
+            for tries in range(2 if have_prev else 1):
+                m1 = m
+                for g in range(G):
+                    un[g] = u[g]
+                if tries == 0 and have_prev:
+                    r = (zt2[c] - z) / (z - zprev)
+                    m1 = m * np.exp(r * np.log(m / mprev))
+                    for g in range(G):
+                        un[g] = u[g] * np.exp(r * np.log(u[g] / uprev[g]))
+                    okp = np.isfinite(m1.real) and np.isfinite(m1.imag)
+                    for g in range(G):
+                        okp = okp and np.isfinite(un[g].real) and np.isfinite(un[g].imag)
+                    if not okp:
+                        continue
+                mn, conv, res, inner, used = _gnewton(zt2[c], m1, un, 40, tol, a_all, e_all, log_c, Vn, Wn, kk,
+                                                      nn, rgn, dps)
+                if conv and _joint_dist(mn, un, m, u, tau) <= R2[c]:
+                    took = c
+                    break
+            if took >= 0:
                 break
         if took >= 0:
             pm = m
             pR = R2[took]
+            zprev = z
+            mprev = m
+            have_prev = True
             for g in range(G):
                 pu_row[g] = u[g]
                 ptau_row[g] = tau[g]
+                uprev[g] = u[g]
                 u[g] = un[g]
             m = mn
             z = zt2[took]
