@@ -1659,15 +1659,17 @@ def joint_test(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
 
 @_jit
 def joint_grid(t, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
-    """:func:`joint_test` on a sorted real grid, three segments per centre ``x_i``: its own target
-    (``[t_i, t_i]``), the next (``[t_i, t_{i+1}]``) and the previous (``[t_i, t_{i-1}]``).
-    Returns ok (n, 3), R (n, 3), tau (n, G) at the centres."""
+    """:func:`joint_test` on a sorted real grid, five segments per centre ``x_i``: its own target
+    (``[t_i, t_i]``), the next (``[t_i, t_{i+1}]``), the previous (``[t_i, t_{i-1}]``), and the
+    halves of the last two (``[t_i, (t_i + t_{i+1}) / 2]``, ``[t_i, (t_i + t_{i-1}) / 2]``: the
+    two ends of a link meet in the middle, :func:`joint_mid`), all from the same sums at the
+    centre. Returns ok (n, 5), R (n, 5), tau (n, G) at the centres."""
     npt = m.shape[0]
     G = V.shape[0]
     K = V.shape[1]
-    ok = np.zeros((npt, 3), dtype=np.bool_)
-    Rout = np.zeros((npt, 3))
-    th = np.zeros(3)
+    ok = np.zeros((npt, 5), dtype=np.bool_)
+    Rout = np.zeros((npt, 5))
+    th = np.zeros(5)
     tau = np.zeros((npt, G))
     Phi = np.zeros(G, dtype=np.complex128)
     Gp = np.zeros(G, dtype=np.complex128)
@@ -1676,16 +1678,58 @@ def joint_grid(t, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
     lu = np.zeros(G, dtype=np.complex128)
     a1m = np.zeros((G, K))
     a1p = np.zeros((G, K))
-    zf = np.zeros(3, dtype=np.complex128)
-    zt = np.zeros(3, dtype=np.complex128)
+    zf = np.zeros(5, dtype=np.complex128)
+    zt = np.zeros(5, dtype=np.complex128)
     for p in range(npt):
-        zf[0] = zf[1] = zf[2] = t[p]
+        for c in range(5):
+            zf[c] = t[p]
         zt[0] = t[p]
         zt[1] = t[min(p + 1, npt - 1)]
         zt[2] = t[max(p - 1, 0)]
+        zt[3] = 0.5 * (t[p] + zt[1])
+        zt[4] = 0.5 * (t[p] + zt[2])
         _joint_point(zf, zt, m[p], u[p], V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi, Gp, rg, errg, lu,
                      a1m, a1p, tau[p], ok[p], Rout[p], th)
     return ok, Rout, tau
+
+
+@_jit
+def joint_mid(tm, m0, u0, m1, u1, a_all, e_all, log_c, Vn, Wn, kk, nn, tol):
+    """Joint Newton at each ``tm_i`` from the geometric mean of the two solutions ``(m0_i, u0_i)``,
+    ``(m1_i, u1_i)`` (the ends of a link, ``tm`` their midpoint). Returns ``m``, ``u`` (n, G) and
+    whether Newton converged."""
+    npt = tm.size
+    G = kk.size
+    out_m = np.zeros(npt, dtype=np.complex128)
+    out_u = np.zeros((npt, G), dtype=np.complex128)
+    conv = np.zeros(npt, dtype=np.bool_)
+    un = np.zeros(G, dtype=np.complex128)
+    rgn = np.zeros(G, dtype=np.complex128)
+    dps = np.zeros(G, dtype=np.complex128)
+    for p in range(npt):
+        m = m0[p] * np.exp(0.5 * np.log(m1[p] / m0[p]))
+        good = np.isfinite(m.real) and np.isfinite(m.imag)
+        for g in range(G):
+            un[g] = u0[p, g] * np.exp(0.5 * np.log(u1[p, g] / u0[p, g]))
+            good = good and np.isfinite(un[g].real) and np.isfinite(un[g].imag)
+        if not good:
+            m = m0[p]
+            for g in range(G):
+                un[g] = u0[p, g]
+        mn, cv, res, inner, used = _gnewton(tm[p], m, un, 40, tol, a_all, e_all, log_c, Vn, Wn, kk, nn, rgn, dps)
+        out_m[p] = mn
+        for g in range(G):
+            out_u[p, g] = un[g]
+        conv[p] = cv
+    return out_m, out_u, conv
+
+
+@_jit
+def _joint_dist(m1, u1, m0, u0, tau):
+    d = abs(np.log(m1 / m0))
+    for g in range(u0.size):
+        d = max(d, abs(np.log(u1[g] / u0[g])) / tau[g])
+    return d if np.isfinite(d) else np.inf
 
 
 _JOINT_FRAC = 0.5  # largest step of a certified chain, relative to the distance of its end from 0

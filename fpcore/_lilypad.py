@@ -1300,6 +1300,15 @@ class _Joint:
             self.WVc, self.aVc, self.aWVc, self.live, self.a, self.e, self.e0, int(max_rounds), float(ev.tol))
         return m, u, pm, pu, pR, ptau, done
 
+    def mid(self, tm, m0, u0, m1, u1):
+        """Joint Newton at the midpoints ``tm`` of links from the geometric mean of their two
+        ends' solutions (compiled): ``m``, ``u`` and whether it converged."""
+        ev, eq = self.ev, self.eq
+        return _fastchain.joint_mid(np.ascontiguousarray(tm, dtype=complex), np.ascontiguousarray(m0, dtype=complex),
+                                    np.ascontiguousarray(u0, dtype=complex), np.ascontiguousarray(m1, dtype=complex),
+                                    np.ascontiguousarray(u1, dtype=complex), eq.roots.astype(float),
+                                    eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n, float(ev.tol))
+
     def vertical(self, t, mean, Y, max_rounds=MAX_ROUNDS):
         """A certified chain from ``t + i Y`` straight down to each real ``t``: the first start is
         the far field ``m = mean / z``, ``u_g = k_g m / E[D_g^2]``; every step passes :meth:`test`
@@ -1442,13 +1451,15 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
     bwd = np.zeros(n, dtype=bool)  # link i+1 -> i (stored at i)
     if _fastchain._HAVE_NUMBA:
         # the tests at the points to certify only; a link only between grid neighbours
-        okk, RR, tau = np.zeros((n, 3), dtype=bool), np.zeros((n, 3)), np.ones((n, u.shape[1]))
+        okk, RR, tau = np.zeros((n, 5), dtype=bool), np.zeros((n, 5)), np.ones((n, u.shape[1]))
         o_, R_, ta_ = _fastchain.joint_grid(np.ascontiguousarray(tc[good]), np.ascontiguousarray(m[good]),
                                             np.ascontiguousarray(u[good]), cj.Vc, cj.WVc, cj.aVc, cj.aWVc, cj.live,
                                             cj.k, cj.n, cj.a, cj.e, cj.e0, float(eq.log_c))
         nxt = np.r_[good[1:] == good[:-1] + 1, False]
         o_[:, 1] &= nxt
         o_[:, 2] &= np.r_[False, nxt[:-1]]
+        o_[:, 3] &= nxt
+        o_[:, 4] &= np.r_[False, nxt[:-1]]
         okk[good], RR[good], tau[good] = o_, R_, ta_
         own, Rown = okk[:, 0] & ok, np.where(okk[:, 0] & ok, RR[:, 0], 0.0)
         same = np.r_[False, groups[1:] == groups[:-1]] & own & np.r_[False, own[:-1]]  # i, i-1 linkable
@@ -1464,6 +1475,15 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
             for src, dst, col in ((i_f - 1, i_f, 1), (i_f, i_f - 1, 2)):
                 edge |= okk[src, col] & (cj.dist(m[dst], u[dst], m[src], u[src], tau[src]) + Rown[dst]
                                          <= RR[src, col])
+            # Or the two halves meet: the tests from x_{i-1} on [t_{i-1}, t_mid] and from x_i on
+            # [t_i, t_mid] (t_mid the midpoint) each hold one root at t_mid, and the joint-Newton
+            # solution there lies in both balls (as a step of a certified chain), so both are it
+            hm = np.flatnonzero(~edge & okk[i_f - 1, 3] & okk[i_f, 4])
+            if hm.size:
+                a_, b_ = i_f[hm] - 1, i_f[hm]
+                mm, um, conv = cj.mid(0.5 * (tc[a_] + tc[b_]), m[a_], u[a_], m[b_], u[b_])
+                edge[hm] = conv & (cj.dist(mm, um, m[a_], u[a_], tau[a_]) <= RR[a_, 3]) & (
+                    cj.dist(mm, um, m[b_], u[b_], tau[b_]) <= RR[b_, 4])
             for src, dst in ((i_f - 1, i_f), (i_f, i_f - 1)):
                 # a link too long for one test: certified steps between the two grid points
                 redo = np.flatnonzero(~edge)
