@@ -1434,7 +1434,9 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
     certified vertical chain from far above (:meth:`_Joint.vertical`). A link ``j -> i`` passes
     the test on the segment ``[t_j, t_i]`` from ``(m_j, u_j)`` with ``||x_i - x_j|| + R_i <= R``:
     the root continued from ``t_j`` is the only one in that ball, and ``xi_i`` lies in it (where
-    one segment is too long, certified steps between the two points, at most ``link_rounds``). The
+    one segment is too long, the two halves tested from either end meeting at the midpoint's
+    Newton solution, then certified steps between the two points, at most ``link_rounds``). A
+    link either way joins the two roots by one continuous curve, so it serves both ways. The
     vertical chains start in the middle of each run of at least ``min_size`` linked points (a
     quarter in where that chain fails), each bounded by ``max_rounds`` steps; what no chain
     reaches stays verified only.
