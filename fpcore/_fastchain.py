@@ -1908,7 +1908,7 @@ _JOINT_BRANCH = 4.0  # a chain branches off the last one where it is this many t
 
 @_jit
 def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc, aVc, aWVc, live, a, e, e0,
-                   max_rounds, tol):
+                   max_rounds, tol, branch):
     """``fpcore._lilypad._Joint.vertical`` compiled: a certified chain from the far field at
     ``t + i Y / 64`` (raised by 4 until the far start is certified) straight down to each real
     ``t``. Returns the final ``(m, u)``, the last step's ball (centre ``m``, ``u``, radius, tau)
@@ -1919,7 +1919,8 @@ def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc,
     as its offset from the target, and walks straight there (a chain's state is the start of the
     rest of that chain, so it starts another as well as the far field does; near ``x = 0`` of an
     orthogonal tanh net, chains to targets ``1e-8`` apart share all but their last decades of
-    some 100 steps each). Where the branch does not arrive, the target gets its own chain."""
+    some 100 steps each). Where the branch does not arrive, the target gets its own chain. Without
+    ``branch`` every target gets its own chain."""
     npt = t.size
     G = kk.size
     out_m, out_u, pm, pu, pR, ptau, done = _joint_outputs(npt, G)
@@ -1931,7 +1932,7 @@ def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc,
         tp = t[p]
         tz = complex(tp, 0.0)
         k = -1
-        for j in range(nrec[0]):
+        for j in range(nrec[0] if branch else 0):
             if rec_z[j].imag >= _JOINT_BRANCH * abs(tp - rec_z[j].real):
                 k = j
         if k >= 0:  # the branch

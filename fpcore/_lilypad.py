@@ -1309,7 +1309,7 @@ class _Joint:
                                     np.ascontiguousarray(u1, dtype=complex), eq.roots.astype(float),
                                     eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n, float(ev.tol))
 
-    def vertical(self, t, mean, Y, max_rounds=MAX_ROUNDS):
+    def vertical(self, t, mean, Y, max_rounds=MAX_ROUNDS, branch=True):
         """A certified chain from ``t + i Y`` straight down to each real ``t``: the first start is
         the far field ``m = mean / z``, ``u_g = k_g m / E[D_g^2]``; every step passes :meth:`test`
         on its segment and the next solution (joint Newton) lies inside the certified ball.
@@ -1321,7 +1321,8 @@ class _Joint:
             m, u, pm, pu, pR, ptau, done = _fastchain.joint_vertical(
                 np.ascontiguousarray(t, dtype=float), float(Y), float(mean), eq.roots.astype(float),
                 eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n, ev.mu, self.Vc, self.WVc,
-                self.aVc, self.aWVc, self.live, self.a, self.e, self.e0, int(max_rounds), float(ev.tol))
+                self.aVc, self.aWVc, self.live, self.a, self.e, self.e0, int(max_rounds), float(ev.tol),
+                bool(branch))
             return m, u, (pm, pu, pR, ptau), done
         z = t + 1j * Y
         ok = np.zeros(n, dtype=bool)
@@ -1560,6 +1561,12 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
         mv, uv, (pm, pu, pR, ptau), done = cj.vertical(t[pick], eq.mean, Y, max_rounds)
         # the grid solution at the anchor lies in the ball of the chain's last step
         near = done & (cj.dist(m[pick], u[pick], pm, pu, ptau) + Rown[pick] <= pR)
+        redo = np.flatnonzero(~near)
+        if redo.size and _fastchain._HAVE_NUMBA:
+            # (a chain that branched off another one may end in a ball that misses the grid
+            # solution's own ball where its own chain from the far field does not)
+            _, _, (pm, pu, pR, ptau), done = cj.vertical(t[pick[redo]], eq.mean, Y, max_rounds, branch=False)
+            near[redo] = done & (cj.dist(m[pick[redo]], u[pick[redo]], pm, pu, ptau) + Rown[pick[redo]] <= pR)
         anchor[pick[near]] = True
         cert = spread(anchor) & own
     return cert
