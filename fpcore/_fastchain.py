@@ -1467,35 +1467,7 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
         lu[g] = complex(math.log(aug), math.atan2(ug.imag, ug.real))
         r0 += n[g] * lu[g]
         err0 += n[g] * abs(lu[g])
-        phr = 0.0
-        phi = 0.0
-        qr = 0.0
-        qi = 0.0
-        sa = 0.0
-        for i in range(K):
-            if not live[g, i]:
-                continue
-            x = ug * V[g, i]
-            omr = 1.0 - x.real
-            omi = -x.imag
-            q = omr * omr + omi * omi
-            ir = omr / q
-            ii = -omi / q
-            wv = WV[g, i]
-            tr = wv.real * ir - wv.imag * ii
-            ti = wv.real * ii + wv.imag * ir
-            phr += tr
-            phi += ti
-            # tm * x / om
-            xr = x.real * ir - x.imag * ii
-            xi = x.real * ii + x.imag * ir
-            qr += tr * xr - ti * xi
-            qi += tr * xi + ti * xr
-            aom = math.sqrt(q)
-            sa += aWV[g, i] / aom
-            a1m[g, i] = aom
-            pr = 1.0 + x.real
-            a1p[g, i] = math.sqrt(pr * pr + x.imag * x.imag)
+        phr, phi, qr, qi, sa = _joint_centre_row(ug, V[g], WV[g], aWV[g], a1m[g], a1p[g])
         ph = complex(phr, phi)
         Phi[g] = ph
         aph = abs(ph)
@@ -1558,6 +1530,71 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
             Rk[q] = 2.0 * alpha[q]
 
 
+@_jit_fast
+def _joint_centre_row(ug, V, WV, aWV, a1m, a1p):
+    """The sums of one group at the centre ``u_g`` for :func:`_joint_point`: ``Phi_g`` (real,
+    imaginary part), ``u Phi_g'`` (the same), ``sum_i |w_i v_i| / |1 - x_i|``; fills
+    ``a1m = |1 - x_i|``, ``a1p = |1 + x_i|`` (``x_i = u_g v_i``). One loop with no branch (an atom
+    of weight 0 comes with ``v = 0``: ``x = 0``, nothing added), vectorised."""
+    ur = ug.real
+    ui = ug.imag
+    phr = 0.0
+    phi = 0.0
+    qr = 0.0
+    qi = 0.0
+    sa = 0.0
+    for i in range(V.size):
+        v = V[i]
+        xr = ur * v.real - ui * v.imag
+        xi = ur * v.imag + ui * v.real
+        omr = 1.0 - xr
+        q = omr * omr + xi * xi
+        iq = 1.0 / q
+        ir = omr * iq  # 1 / (1 - x)
+        ii = xi * iq
+        wv = WV[i]
+        tr = wv.real * ir - wv.imag * ii  # w v / (1 - x)
+        ti = wv.real * ii + wv.imag * ir
+        phr += tr
+        phi += ti
+        yr = xr * ir - xi * ii  # x / (1 - x)
+        yi = xr * ii + xi * ir
+        qr += tr * yr - ti * yi
+        qi += tr * yi + ti * yr
+        aom = math.sqrt(q)
+        sa += aWV[i] * aom * iq
+        a1m[i] = aom
+        pr = 1.0 + xr
+        a1p[i] = math.sqrt(pr * pr + xi * xi)
+    return phr, phi, qr, qi, sa
+
+
+@_jit_fast
+def _joint_omega_row(aug, em, er, aV, aWV, a1m, a1p):
+    """The sums ``B_1``, ``B_2``, ``S_1``, ``S_2`` of one group for :func:`_joint_omega` (``em =
+    e^rho - 1``, ``er = e^rho``) and the count of atoms whose ``beta_i`` is not positive (the ball
+    reaches a pole where it is not 0). One loop with no branch, vectorised."""
+    B1 = 0.0
+    B2 = 0.0
+    S1 = 0.0
+    S2 = 0.0
+    bad = 0
+    for i in range(aV.size):
+        ax = aug * aV[i]
+        dx = ax * em
+        beta = a1m[i] - dx
+        bad += 0 if beta > 0.0 else 1
+        ib = 1.0 / beta
+        gam = a1p[i] + dx
+        c = aWV[i] * er * ib * ib
+        cg = c * gam * ib
+        S1 += c
+        S2 += cg
+        B1 += c * ax
+        B2 += cg * ax
+    return B1, B2, S1, S2, bad
+
+
 @_jit
 def _joint_omega(R, mp, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_):
     """The affine Lipschitz constant ``omega`` of the joint test on the ball of radius ``R``
@@ -1565,6 +1602,7 @@ def _joint_omega(R, mp, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as
     bound ``H_g`` is the smaller of the general one and :func:`_two_atom_h`."""
     G = aV.shape[0]
     K = aV.shape[1]
+    infl = 1.0 + 2.220446049250313e-16 * (2 * K + 16)  # the sums' rounding, in any order (upper bounds)
     grow = am * math.expm1(R)
     K0 = 0.0
     for j in range(a.shape[0]):
@@ -1580,25 +1618,13 @@ def _joint_omega(R, mp, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as
         rho = tg * R
         er = math.exp(rho)
         em = math.expm1(rho)
-        B1 = 0.0
-        B2 = 0.0
-        S1 = 0.0
-        S2 = 0.0
-        aug = abs(u[g])
-        for i in range(K):
-            if not live[g, i]:
-                continue
-            ax = aug * aV[g, i]
-            dx = ax * em
-            beta = a1m[g, i] - dx
-            if beta <= 0.0:
-                return np.inf
-            gam = a1p[g, i] + dx
-            c = aWV[g, i] * er / (beta * beta)
-            B1 += c * ax
-            B2 += c * ax * gam / beta
-            S1 += c
-            S2 += c * gam / beta
+        B1, B2, S1, S2, nbad = _joint_omega_row(abs(u[g]), em, er, aV[g], aWV[g], a1m[g], a1p[g])
+        if nbad > 0:
+            return np.inf
+        B1 *= infl
+        B2 *= infl
+        S1 *= infl
+        S2 *= infl
         # d^2 log psi / dlambda^2 from Phi = psi / u (B: atoms with |x| < 1 weigh |x| less) or
         # from psi = u Phi itself (S: |x| > 1 weigh 1 / |x| less; where u D^2 >> 1 for most of
         # the law, psi ~ -1 and G_g -> 0, the Phi bound misses the cancellation of its two terms
@@ -1701,15 +1727,17 @@ def joint_test(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
 
 @_jit
 def joint_grid(t, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
-    """:func:`joint_test` on a sorted real grid, three segments per centre ``x_i``: its own target
-    (``[t_i, t_i]``), the next (``[t_i, t_{i+1}]``) and the previous (``[t_i, t_{i-1}]``).
-    Returns ok (n, 3), R (n, 3), tau (n, G) at the centres."""
+    """:func:`joint_test` on a sorted real grid, five segments per centre ``x_i``: its own target
+    (``[t_i, t_i]``), the next (``[t_i, t_{i+1}]``), the previous (``[t_i, t_{i-1}]``), and the
+    halves of the last two (``[t_i, (t_i + t_{i+1}) / 2]``, ``[t_i, (t_i + t_{i-1}) / 2]``: the
+    two ends of a link meet in the middle, :func:`joint_mid`), all from the same sums at the
+    centre. Returns ok (n, 5), R (n, 5), tau (n, G) at the centres."""
     npt = m.shape[0]
     G = V.shape[0]
     K = V.shape[1]
-    ok = np.zeros((npt, 3), dtype=np.bool_)
-    Rout = np.zeros((npt, 3))
-    th = np.zeros(3)
+    ok = np.zeros((npt, 5), dtype=np.bool_)
+    Rout = np.zeros((npt, 5))
+    th = np.zeros(5)
     tau = np.zeros((npt, G))
     Phi = np.zeros(G, dtype=np.complex128)
     Gp = np.zeros(G, dtype=np.complex128)
@@ -1718,16 +1746,62 @@ def joint_grid(t, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
     lu = np.zeros(G, dtype=np.complex128)
     a1m = np.zeros((G, K))
     a1p = np.zeros((G, K))
-    zf = np.zeros(3, dtype=np.complex128)
-    zt = np.zeros(3, dtype=np.complex128)
+    zf = np.zeros(5, dtype=np.complex128)
+    zt = np.zeros(5, dtype=np.complex128)
     for p in range(npt):
-        zf[0] = zf[1] = zf[2] = t[p]
+        for c in range(5):
+            zf[c] = t[p]
         zt[0] = t[p]
         zt[1] = t[min(p + 1, npt - 1)]
         zt[2] = t[max(p - 1, 0)]
+        zt[3] = 0.5 * (t[p] + zt[1])
+        zt[4] = 0.5 * (t[p] + zt[2])
         _joint_point(zf, zt, m[p], u[p], V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi, Gp, rg, errg, lu,
                      a1m, a1p, tau[p], ok[p], Rout[p], th)
     return ok, Rout, tau
+
+
+@_jit
+def joint_mid(tm, m0, u0, m1, u1, a_all, e_all, log_c, Vn, Wn, kk, nn, tol):
+    """Joint Newton at each ``tm_i`` from the geometric mean of the two solutions ``(m0_i, u0_i)``,
+    ``(m1_i, u1_i)`` (the ends of a link, ``tm`` their midpoint). Returns ``m``, ``u`` (n, G) and
+    whether Newton converged."""
+    npt = tm.size
+    G = kk.size
+    out_m = np.zeros(npt, dtype=np.complex128)
+    out_u = np.zeros((npt, G), dtype=np.complex128)
+    conv = np.zeros(npt, dtype=np.bool_)
+    un = np.zeros(G, dtype=np.complex128)
+    rgn = np.zeros(G, dtype=np.complex128)
+    dps = np.zeros(G, dtype=np.complex128)
+    for p in range(npt):
+        m = m0[p] * np.exp(0.5 * np.log(m1[p] / m0[p]))
+        good = np.isfinite(m.real) and np.isfinite(m.imag)
+        for g in range(G):
+            un[g] = u0[p, g] * np.exp(0.5 * np.log(u1[p, g] / u0[p, g]))
+            good = good and np.isfinite(un[g].real) and np.isfinite(un[g].imag)
+        if not good:
+            m = m0[p]
+            for g in range(G):
+                un[g] = u0[p, g]
+        mn, cv, res, inner, used = _gnewton(tm[p], m, un, 40, tol, a_all, e_all, log_c, Vn, Wn, kk, nn, rgn, dps)
+        out_m[p] = mn
+        for g in range(G):
+            out_u[p, g] = un[g]
+        conv[p] = cv
+    return out_m, out_u, conv
+
+
+@_jit
+def _joint_dist(m1, u1, m0, u0, tau):
+    d = abs(np.log(m1 / m0))
+    for g in range(u0.size):
+        d = max(d, abs(np.log(u1[g] / u0[g])) / tau[g])
+    return d if np.isfinite(d) else np.inf
+
+
+_JOINT_FRAC = 0.5  # largest step of a certified chain, relative to the distance of its end from 0
+_JOINT_START = 1.0 / 64.0  # the far start's first height, relative to the solver's start height Y
 
 
 @_jit
@@ -1741,49 +1815,107 @@ def _joint_dist(m1, u1, m0, u0, tau):
 @_jit
 def _joint_walk_one(z, m, tp, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0,
                     max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1,
-                    pu_row, ptau_row):
+                    pu_row, ptau_row, rec_z, rec_m, rec_u, nrec):
     """Certified steps from the solution ``(m, u)`` at ``z`` straight to ``tp``: each step passes
     the joint test on its segment and the next joint-Newton solution lies in the certified ball.
     ``u`` is updated in place, the last step's ball centre ``u`` and ``tau`` go to ``pu_row``,
-    ``ptau_row``. Returns m, the last ball's centre m and radius, and whether it arrived."""
+    ``ptau_row``. Returns m, the last ball's centre m and radius, and whether it arrived. Each
+    accepted step's end and solution are appended to ``rec_z``, ``rec_m``, ``rec_u`` at
+    ``nrec[0]`` while they have room (none: zero-size arrays).
+
+    Step sizes aim at ``theta = 0.3``: after an accepted step ``theta`` is about linear in the step
+    where ``omega`` hardly moves and about quadratic where it grows with the ball, so two ends
+    are tested from the same centre at once (the sums at the centre shared; ``omega`` on the
+    longer segment's ball holds on the shorter one's): the step grown by ``0.3 / theta`` and by
+    its square root; the longer one that passes (and whose Newton solution lies in its ball) is
+    taken. A step never reaches past ``_JOINT_FRAC`` times its end's distance from 0 (the
+    segment's term of ``alpha`` is infinite from 1 on)."""
     G = kk.size
-    h = abs(tp - z) / 4.0
+    h = abs(tp - z) / 2.0
+    hn = h / 2.0
     pm = m
     pR = 0.0
+    zf2 = np.zeros(2, dtype=np.complex128)
+    zt2 = np.zeros(2, dtype=np.complex128)
+    ok2 = np.zeros(2, dtype=np.bool_)
+    R2 = np.zeros(2)
+    th2 = np.zeros(2)
+    st2 = np.zeros(2)
+    uprev = np.zeros(G, dtype=np.complex128)
+    zprev = z
+    mprev = m
+    have_prev = False
     for _ in range(max_rounds):
         dist = abs(tp - z)
-        step = min(h, dist)
-        final = step >= dist
-        zn = tp if final else z + (tp - z) * (step / dist)
-        zf1[0] = z
-        zt1[0] = zn
-        _joint_point(zf1, zt1, m, u, Vc, WVc, aVc, aWVc, live, kk, nn, a, e, e0, log_c,
-                     Phi, Gp, rg, errg, lu, a1m, a1p, tau, ok1, R1, th1)
-        ok, R, th = ok1[0], R1[0], th1[0]
-        good = False
+        cap = _JOINT_FRAC * abs(z) / (1.0 + _JOINT_FRAC)
+        st2[0] = min(h, dist, cap)
+        st2[1] = min(hn, st2[0])
+        P = 2 if st2[1] < st2[0] else 1
+        for c in range(P):
+            zf2[c] = z
+            zt2[c] = tp if st2[c] >= dist else z + (tp - z) * (st2[c] / dist)
+        _joint_point(zf2[:P], zt2[:P], m, u, Vc, WVc, aVc, aWVc, live, kk, nn, a, e, e0, log_c,
+                     Phi, Gp, rg, errg, lu, a1m, a1p, tau, ok2[:P], R2[:P], th2[:P])
+        took = -1
         mn = m
-        if ok:
-            for g in range(G):
-                un[g] = u[g]
-            mn, conv, res, inner, used = _gnewton(zn, m, un, 40, tol, a_all, e_all, log_c, Vn, Wn, kk, nn,
-                                                  rgn, dps)
-            good = conv and _joint_dist(mn, un, m, u, tau) <= R
-        # alpha grows about linearly with the step and omega hardly moves: aim at theta = 0.3
-        fac = 0.3 / th if (np.isfinite(th) and th > 0.0) else 0.25
-        if good:
+        for c in range(P):
+            if not ok2[c]:
+                continue
+            # Newton from the secant prediction (log m, log u linear in z through the last two
+            # states: a step fewer), from the centre itself where that fails
+            for tries in range(2 if have_prev else 1):
+                m1 = m
+                for g in range(G):
+                    un[g] = u[g]
+                if tries == 0 and have_prev:
+                    r = (zt2[c] - z) / (z - zprev)
+                    m1 = m * np.exp(r * np.log(m / mprev))
+                    for g in range(G):
+                        un[g] = u[g] * np.exp(r * np.log(u[g] / uprev[g]))
+                    okp = np.isfinite(m1.real) and np.isfinite(m1.imag)
+                    for g in range(G):
+                        okp = okp and np.isfinite(un[g].real) and np.isfinite(un[g].imag)
+                    if not okp:
+                        continue
+                mn, conv, res, inner, used = _gnewton(zt2[c], m1, un, 40, tol, a_all, e_all, log_c, Vn, Wn, kk,
+                                                      nn, rgn, dps)
+                if conv and _joint_dist(mn, un, m, u, tau) <= R2[c]:
+                    took = c
+                    break
+            if took >= 0:
+                break
+        if took >= 0:
             pm = m
-            pR = R
+            pR = R2[took]
+            zprev = z
+            mprev = m
+            have_prev = True
             for g in range(G):
                 pu_row[g] = u[g]
                 ptau_row[g] = tau[g]
+                uprev[g] = u[g]
                 u[g] = un[g]
             m = mn
-            z = zn
-            if final:
+            z = zt2[took]
+            step = st2[took]
+            k = nrec[0]
+            if k < rec_z.size:
+                rec_z[k] = z
+                rec_m[k] = m
+                for g in range(G):
+                    rec_u[k, g] = u[g]
+                nrec[0] = k + 1
+            if step >= dist:
                 return m, pm, pR, True
+            th = th2[took]
+            fac = 0.3 / th if (np.isfinite(th) and th > 0.0) else 4.0
             h = step * min(max(fac, 1.0), 4.0)
+            hn = step * min(max(math.sqrt(fac), 1.0), 4.0)
         else:
-            h = step * min(max(fac, 0.05), 0.5)
+            th = th2[P - 1]
+            fac = 0.3 / th if (np.isfinite(th) and th > 0.0) else 0.25
+            h = st2[P - 1] * min(max(fac, 0.05), 0.5)
+            hn = h
             if h <= 1e-14 * max(abs(tp), 1e-300):
                 break
     return m, pm, pR, False
@@ -1818,12 +1950,14 @@ def joint_walk(z0, m0, u0, t, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc,
     out_m, out_u, pm, pu, pR, ptau, done = _joint_outputs(npt, G)
     (Phi, Gp, rg, errg, lu, a1m, a1p, tau, u, un, rgn, dps, zf1, zt1, ok1, R1,
      th1) = _joint_scratch(G, Vc.shape[1])
+    rec_z, rec_m, rec_u, nrec = _joint_record(0, G)
     for p in range(npt):
         for g in range(G):
             u[g] = u0[p, g]
         m, pm[p], pR[p], done[p] = _joint_walk_one(
             z0[p], m0[p], t[p], u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0,
-            max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1, pu[p], ptau[p])
+            max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1, pu[p], ptau[p],
+            rec_z, rec_m, rec_u, nrec)
         out_m[p] = m
         for g in range(G):
             out_u[p, g] = u[g]
@@ -1831,19 +1965,59 @@ def joint_walk(z0, m0, u0, t, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc,
 
 
 @_jit
+def _joint_record(n, G):
+    """Room for ``n`` states ``(z, m, u)`` of a certified chain, and their count."""
+    return (np.zeros(n, dtype=np.complex128), np.zeros(n, dtype=np.complex128),
+            np.zeros((n, G), dtype=np.complex128), np.zeros(1, dtype=np.int64))
+
+
+_JOINT_BRANCH = 4.0  # a chain branches off the last one where it is this many times higher than the offset
+
+
+@_jit
 def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc, aVc, aWVc, live, a, e, e0,
-                   max_rounds, tol):
+                   max_rounds, tol, branch):
     """``fpcore._lilypad._Joint.vertical`` compiled: a certified chain from the far field at
-    ``t + i Y`` straight down to each real ``t``. Returns the final ``(m, u)``, the last step's
-    ball (centre ``m``, ``u``, radius, tau) and whether the chain arrived."""
+    ``t + i Y / 64`` (raised by 4 until the far start is certified) straight down to each real
+    ``t``. Returns the final ``(m, u)``, the last step's ball (centre ``m``, ``u``, radius, tau)
+    and whether the chain arrived.
+
+    The targets are taken in increasing order, and each chain's accepted states are kept: the
+    next target's chain starts from the lowest of them at least ``_JOINT_BRANCH`` times as high
+    as its offset from the target, and walks straight there (a chain's state is the start of the
+    rest of that chain, so it starts another as well as the far field does; near ``x = 0`` of an
+    orthogonal tanh net, chains to targets ``1e-8`` apart share all but their last decades of
+    some 100 steps each). Where the branch does not arrive, the target gets its own chain. Without
+    ``branch`` every target gets its own chain."""
     npt = t.size
     G = kk.size
     out_m, out_u, pm, pu, pR, ptau, done = _joint_outputs(npt, G)
     (Phi, Gp, rg, errg, lu, a1m, a1p, tau, u, un, rgn, dps, zf1, zt1, ok1, R1,
      th1) = _joint_scratch(G, Vc.shape[1])
-    for p in range(npt):
+    rec_z, rec_m, rec_u, nrec = _joint_record(max_rounds + 1, G)
+    order = np.argsort(t)
+    for p in order:
         tp = t[p]
-        z = complex(tp, Y)
+        tz = complex(tp, 0.0)
+        k = -1
+        for j in range(nrec[0] if branch else 0):
+            if rec_z[j].imag >= _JOINT_BRANCH * abs(tp - rec_z[j].real):
+                k = j
+        if k >= 0:  # the branch
+            for g in range(G):
+                u[g] = rec_u[k, g]
+            nrec[0] = k + 1
+            m, pm[p], pR[p], done[p] = _joint_walk_one(
+                rec_z[k], rec_m[k], tz, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a,
+                e, e0, max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1,
+                pu[p], ptau[p], rec_z, rec_m, rec_u, nrec)
+            if done[p]:
+                out_m[p] = m
+                for g in range(G):
+                    out_u[p, g] = u[g]
+                continue
+        nrec[0] = 0
+        z = complex(tp, Y * _JOINT_START)
         started = False
         m = 0j
         for _ in range(60):  # the far start, certified: raise Y until it is
@@ -1866,10 +2040,15 @@ def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc,
             z = complex(tp, 4.0 * z.imag)
         if not started:
             continue
+        rec_z[0] = z
+        rec_m[0] = m
+        for g in range(G):
+            rec_u[0, g] = u[g]
+        nrec[0] = 1
         m, pm[p], pR[p], done[p] = _joint_walk_one(
-            complex(tp, z.imag), m, complex(tp, 0.0), u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc,
-            aWVc, live, a, e, e0, max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1,
-            R1, th1, pu[p], ptau[p])
+            z, m, tz, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0, max_rounds,
+            tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1, pu[p], ptau[p], rec_z,
+            rec_m, rec_u, nrec)
         out_m[p] = m
         for g in range(G):
             out_u[p, g] = u[g]

@@ -1184,9 +1184,10 @@ class _Joint:
         self.live = live
         self.k, self.n = self.ev.k, self.ev.n
         self.logk = np.log(self.k)
-        self.Vc = np.ascontiguousarray(self.V, dtype=complex)
-        self.WVc = np.ascontiguousarray(self.W * self.V, dtype=complex)
-        self.aVc = np.ascontiguousarray(np.abs(self.V), dtype=float)
+        # (the compiled test: an atom of weight 0 as v = 0, so that its loops need no branch)
+        self.Vc = np.ascontiguousarray(np.where(live, self.V, 0.0), dtype=complex)
+        self.WVc = np.ascontiguousarray(np.where(live, self.W * self.V, 0.0), dtype=complex)
+        self.aVc = np.ascontiguousarray(np.abs(self.Vc), dtype=float)
         self.aWVc = np.abs(self.WVc)
         nz = (eq.exps != 0) & (eq.roots != 0)
         self.a = eq.roots[nz].astype(complex)
@@ -1300,7 +1301,16 @@ class _Joint:
             self.WVc, self.aVc, self.aWVc, self.live, self.a, self.e, self.e0, int(max_rounds), float(ev.tol))
         return m, u, pm, pu, pR, ptau, done
 
-    def vertical(self, t, mean, Y, max_rounds=MAX_ROUNDS):
+    def mid(self, tm, m0, u0, m1, u1):
+        """Joint Newton at the midpoints ``tm`` of links from the geometric mean of their two
+        ends' solutions (compiled): ``m``, ``u`` and whether it converged."""
+        ev, eq = self.ev, self.eq
+        return _fastchain.joint_mid(np.ascontiguousarray(tm, dtype=complex), np.ascontiguousarray(m0, dtype=complex),
+                                    np.ascontiguousarray(u0, dtype=complex), np.ascontiguousarray(m1, dtype=complex),
+                                    np.ascontiguousarray(u1, dtype=complex), eq.roots.astype(float),
+                                    eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n, float(ev.tol))
+
+    def vertical(self, t, mean, Y, max_rounds=MAX_ROUNDS, branch=True):
         """A certified chain from ``t + i Y`` straight down to each real ``t``: the first start is
         the far field ``m = mean / z``, ``u_g = k_g m / E[D_g^2]``; every step passes :meth:`test`
         on its segment and the next solution (joint Newton) lies inside the certified ball.
@@ -1312,7 +1322,8 @@ class _Joint:
             m, u, pm, pu, pR, ptau, done = _fastchain.joint_vertical(
                 np.ascontiguousarray(t, dtype=float), float(Y), float(mean), eq.roots.astype(float),
                 eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n, ev.mu, self.Vc, self.WVc,
-                self.aVc, self.aWVc, self.live, self.a, self.e, self.e0, int(max_rounds), float(ev.tol))
+                self.aVc, self.aWVc, self.live, self.a, self.e, self.e0, int(max_rounds), float(ev.tol),
+                bool(branch))
             return m, u, (pm, pu, pR, ptau), done
         z = t + 1j * Y
         ok = np.zeros(n, dtype=bool)
@@ -1425,7 +1436,9 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
     certified vertical chain from far above (:meth:`_Joint.vertical`). A link ``j -> i`` passes
     the test on the segment ``[t_j, t_i]`` from ``(m_j, u_j)`` with ``||x_i - x_j|| + R_i <= R``:
     the root continued from ``t_j`` is the only one in that ball, and ``xi_i`` lies in it (where
-    one segment is too long, certified steps between the two points, at most ``link_rounds``). The
+    one segment is too long, the two halves tested from either end meeting at the midpoint's
+    Newton solution, then certified steps between the two points, at most ``link_rounds``). A
+    link either way joins the two roots by one continuous curve, so it serves both ways. The
     vertical chains start in the middle of each run of at least ``min_size`` linked points (a
     quarter in where that chain fails), each bounded by ``max_rounds`` steps; what no chain
     reaches stays verified only.
@@ -1442,27 +1455,48 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
     bwd = np.zeros(n, dtype=bool)  # link i+1 -> i (stored at i)
     if _fastchain._HAVE_NUMBA:
         # the tests at the points to certify only; a link only between grid neighbours
-        okk, RR, tau = np.zeros((n, 3), dtype=bool), np.zeros((n, 3)), np.ones((n, u.shape[1]))
+        okk, RR, tau = np.zeros((n, 5), dtype=bool), np.zeros((n, 5)), np.ones((n, u.shape[1]))
         o_, R_, ta_ = _fastchain.joint_grid(np.ascontiguousarray(tc[good]), np.ascontiguousarray(m[good]),
                                             np.ascontiguousarray(u[good]), cj.Vc, cj.WVc, cj.aVc, cj.aWVc, cj.live,
                                             cj.k, cj.n, cj.a, cj.e, cj.e0, float(eq.log_c))
         nxt = np.r_[good[1:] == good[:-1] + 1, False]
         o_[:, 1] &= nxt
         o_[:, 2] &= np.r_[False, nxt[:-1]]
+        o_[:, 3] &= nxt
+        o_[:, 4] &= np.r_[False, nxt[:-1]]
         okk[good], RR[good], tau[good] = o_, R_, ta_
         own, Rown = okk[:, 0] & ok, np.where(okk[:, 0] & ok, RR[:, 0], 0.0)
         same = np.r_[False, groups[1:] == groups[:-1]] & own & np.r_[False, own[:-1]]  # i, i-1 linkable
         i_f = np.flatnonzero(same)
         if i_f.size:
-            for src, dst, col, store in ((i_f - 1, i_f, 1, fwd), (i_f, i_f - 1, 2, bwd)):
-                store[dst] = okk[src, col] & (cj.dist(m[dst], u[dst], m[src], u[src], tau[src]) + Rown[dst]
-                                              <= RR[src, col])
+            # A link either way proves both: the roots in the tested balls form one continuous
+            # curve over the segment from the root xi_j at t_j (the own ball of j lies in the
+            # link's ball about the same centre, and each holds one root) to xi_i (whose own ball
+            # lies in the link's ball). So the link i -> i-1 is tested only where i-1 -> i failed,
+            # and one chain of certified steps (forward, then backward where that fails) joins
+            # what neither single test did.
+            edge = np.zeros(i_f.size, dtype=bool)
+            for src, dst, col in ((i_f - 1, i_f, 1), (i_f, i_f - 1, 2)):
+                edge |= okk[src, col] & (cj.dist(m[dst], u[dst], m[src], u[src], tau[src]) + Rown[dst]
+                                         <= RR[src, col])
+            # Or the two halves meet: the tests from x_{i-1} on [t_{i-1}, t_mid] and from x_i on
+            # [t_i, t_mid] (t_mid the midpoint) each hold one root at t_mid, and the joint-Newton
+            # solution there lies in both balls (as a step of a certified chain), so both are it
+            hm = np.flatnonzero(~edge & okk[i_f - 1, 3] & okk[i_f, 4])
+            if hm.size:
+                a_, b_ = i_f[hm] - 1, i_f[hm]
+                mm, um, conv = cj.mid(0.5 * (tc[a_] + tc[b_]), m[a_], u[a_], m[b_], u[b_])
+                edge[hm] = conv & (cj.dist(mm, um, m[a_], u[a_], tau[a_]) <= RR[a_, 3]) & (
+                    cj.dist(mm, um, m[b_], u[b_], tau[b_]) <= RR[b_, 4])
+            for src, dst in ((i_f - 1, i_f), (i_f, i_f - 1)):
                 # a link too long for one test: certified steps between the two grid points
-                redo = ~store[dst]
-                if np.any(redo):
+                redo = np.flatnonzero(~edge)
+                if redo.size:
                     s_, d_ = src[redo], dst[redo]
                     _, _, pm, pu, pR, ptau, done = cj.walk(tc[s_], m[s_], u[s_], tc[d_], link_rounds)
-                    store[d_] = done & (cj.dist(m[d_], u[d_], pm, pu, ptau) + Rown[d_] <= pR)
+                    edge[redo] = done & (cj.dist(m[d_], u[d_], pm, pu, ptau) + Rown[d_] <= pR)
+            fwd[i_f] = edge
+            bwd[i_f - 1] = edge
     else:
         o, R, _, _ = cj.test(tc[good], tc[good], m[good], u[good])
         own[good], Rown[good] = o, R
@@ -1528,6 +1562,12 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
         mv, uv, (pm, pu, pR, ptau), done = cj.vertical(t[pick], eq.mean, Y, max_rounds)
         # the grid solution at the anchor lies in the ball of the chain's last step
         near = done & (cj.dist(m[pick], u[pick], pm, pu, ptau) + Rown[pick] <= pR)
+        redo = np.flatnonzero(~near)
+        if redo.size and _fastchain._HAVE_NUMBA:
+            # (a chain that branched off another one may end in a ball that misses the grid
+            # solution's own ball where its own chain from the far field does not)
+            _, _, (pm, pu, pR, ptau), done = cj.vertical(t[pick[redo]], eq.mean, Y, max_rounds, branch=False)
+            near[redo] = done & (cj.dist(m[pick[redo]], u[pick[redo]], pm, pu, ptau) + Rown[pick[redo]] <= pR)
         anchor[pick[near]] = True
         cert = spread(anchor) & own
     return cert
