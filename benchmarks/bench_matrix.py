@@ -13,7 +13,8 @@ printed, with the certified / verified / uncertified counts of ``Spectrum.stats`
 move brings new variances, so each call pays for building its laws, as the user's does.
 
 Cells run in a worker subprocess: a cell whose timed calls exceed ``--max-seconds-per-cell`` (its
-first call, which may compile, gets ``FIRST_CALL_LIMIT`` seconds more) is reported as ``timeout``
+first call, which may compile, gets ``--first-call-limit`` seconds more, default
+``FIRST_CALL_LIMIT``) is reported as ``timeout``
 and the worker is replaced, so one pathological cell cannot hang the matrix. A cell
 whose call raises is reported as ``error``.
 
@@ -171,13 +172,13 @@ class _Worker:
         line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
-    def run(self, cell: dict, limit: float) -> dict | None:
+    def run(self, cell: dict, limit: float, first_extra: float = FIRST_CALL_LIMIT) -> dict | None:
         """The cell's result, or None when it ran past ``limit`` seconds after its first call (the
         worker is killed). The first call (which may compile numba kernels, tens of seconds on a
-        busy machine) gets ``FIRST_CALL_LIMIT`` more seconds."""
+        busy machine) gets ``first_extra`` more seconds."""
         self.proc.stdin.write(json.dumps(cell) + "\n")
         self.proc.stdin.flush()
-        r = self._read(limit + FIRST_CALL_LIMIT)
+        r = self._read(limit + first_extra)
         if r is None or not r.get("first_done"):
             return r
         return self._read(limit)
@@ -212,6 +213,8 @@ def main() -> None:
     ap.add_argument("--inits", default=",".join(INITS))
     ap.add_argument("--profiles", default=",".join(PROFILES))
     ap.add_argument("--max-seconds-per-cell", type=float, default=30.0)
+    ap.add_argument("--first-call-limit", type=float, default=FIRST_CALL_LIMIT, metavar="SECONDS",
+                    help="seconds added to a cell's limit for its first call (compilation; default %(default)s)")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
     ap.add_argument("--baseline", default=None, metavar="PATH",
                     help="also run each cell with fpcore imported from PATH (e.g. a checkout of an older commit), "
@@ -223,6 +226,8 @@ def main() -> None:
         return
     if args.repeats < 1 or args.max_seconds_per_cell <= 0:
         raise ValueError("--repeats must be >= 1 and --max-seconds-per-cell > 0")
+    if not args.first_call_limit >= 0:
+        raise ValueError(f"--first-call-limit must be >= 0, got {args.first_call_limit}")
     if args.activations:
         acts = args.activations.split(",")
     else:
@@ -255,7 +260,7 @@ def main() -> None:
                                     max_seconds=args.max_seconds_per_cell)
                         if w.proc.poll() is not None:
                             w = _Worker()
-                        r = w.run(cell, args.max_seconds_per_cell)
+                        r = w.run(cell, args.max_seconds_per_cell, args.first_call_limit)
                         if r is None:
                             w = _Worker()
                         results.append((cell, r))
@@ -263,7 +268,7 @@ def main() -> None:
                         if wb is not None:
                             if wb.proc.poll() is not None:
                                 wb = _Worker(wb.path)
-                            rb = wb.run(cell, args.max_seconds_per_cell)
+                            rb = wb.run(cell, args.max_seconds_per_cell, args.first_call_limit)
                             if rb is None:
                                 wb = _Worker(wb.path)
                                 row += [">" + f"{args.max_seconds_per_cell:.0f} s", ""]
