@@ -118,10 +118,14 @@ def test_tail_mass_skips_the_padding():
 
 
 # -- the sweep on short rules when some laws have no contour rule -----------------------------
-MIXED = [("gelu", [1000] * 31, 2.0, 0.0), ("silu", [1000] * 41, 2.0, 0.0), ("gelu", [800] + [1000] * 30, 2.0, 0.0)]
+# (Deep GELU / SiLU layers at q < 1e-4 have contour rules too since orth7: a net mixing contour
+# laws with the exact two-atom laws of leaky ReLU is the case where some groups have none.)
+MIXED = [(["gelu", "leaky_relu:0.1"] * 5, [1000] * 11, 2.0, 0.0),
+         (["silu", "leaky_relu:0.2", "silu", "gelu"] * 2, [1000] * 9, 2.0, 0.0),
+         (["gelu", "leaky_relu:0.1"] * 5, [800] + [1000] * 10, 2.0, 0.0)]
 
 
-@pytest.mark.parametrize("act,widths,sw,sb", MIXED, ids=["gelu-30", "silu-40", "gelu-rect-30"])
+@pytest.mark.parametrize("act,widths,sw,sb", MIXED, ids=["gelu-leaky-10", "silu-leaky-gelu-8", "gelu-leaky-rect-10"])
 def test_mixed_laws_short_sweep_against_contour_sweep(act, widths, sw, sb, monkeypatch):
     from fpcore import _lilypad
 
@@ -129,7 +133,7 @@ def test_mixed_laws_short_sweep_against_contour_sweep(act, widths, sw, sb, monke
     s = fpcore.jacobian_spectrum(net, n_points=400)
     eq = s._eq
     inuse = [eq._contour_in_use(g) for g in eq.ugroups]
-    assert any(inuse) and not all(inuse)  # (some deep layers have q < 1e-4: real atoms)
+    assert any(inuse) and not all(inuse)  # (the leaky ReLU layers: two real atoms)
     assert _lilypad._contour_short(eq)
     assert s.stats.n_uncertified == 0
     # the same grid swept with the contour rules only
