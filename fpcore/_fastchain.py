@@ -1237,16 +1237,22 @@ def live_sizes(W):
 
 
 @_jit
+def _roots_arg(mi, a, e):
+    """The rational factors' share of ``pi mu((x, inf))`` at ``m = M(x + i0)``."""
+    im = 0.0
+    for j in range(a.size):
+        im += e[j] * (mi.imag + (1.0 + a[j]) * _arg_lower(mi - a[j]))
+    return im
+
+
+@_jit
 def tail_mass(m, u, a, e, V, W, kk, nn):
     """``mu((x, inf))`` from ``m = M(x + i0)`` and the ``u_g`` (``_spectrum._tail_mass``)."""
     n = m.size
     out = np.empty(n)
     K = live_sizes(W)  # (one law of 1800 contour atoms pads every other row to 1800)
     for i in range(n):
-        mi = m[i]
-        im = 0.0
-        for j in range(a.size):
-            im += e[j] * (mi.imag + (1.0 + a[j]) * _arg_lower(mi - a[j]))
+        im = _roots_arg(m[i], a, e)
         for g in range(kk.size):
             ug = u[i, g]
             lp = _log_potential_arg(ug.real, ug.imag, V[g, :K[g]], W[g, :K[g]])
@@ -1284,10 +1290,7 @@ def tail_mass_mixed(m, u, a, e, V, W, Vs, Ws, check, vmax, rhos, e_psi, kk, nn, 
     K = live_sizes(W)
     Ks = live_sizes(Ws)
     for i in range(n):
-        mi = m[i]
-        im = 0.0
-        for j in range(a.size):
-            im += e[j] * (mi.imag + (1.0 + a[j]) * _arg_lower(mi - a[j]))
+        im = _roots_arg(m[i], a, e)
         for g in range(kk.size):
             ug = u[i, g]
             short = False
