@@ -162,8 +162,66 @@ def _slope(eq, m):
     return log_inverse_and_slope(eq, m)[1]
 
 
+def _log_inverse_contour(eq: Equation, ms: np.ndarray):
+    """``log|M^{-1}(m)|``, its slope and sign for real ``m > 0`` with each group whose contour rule
+    the solver uses (:meth:`Equation._contour_in_use`) taken by that rule: ``u_g`` in
+    ``(0, 1/max|cv|)`` with ``Re psi_g(u_g) = k_g m`` (``nan`` beyond). The real atoms of a
+    continuous law miss ``psi_g`` near its pole (orthogonal tanh: ``psi_g(0.999)`` 21 instead of
+    48), where the minimum of ``M^{-1}`` of orthogonal expanding nets lies."""
+    ms = np.asarray(ms, dtype=float)
+    V, W, k, n = eq.packed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = ms[:, None] - eq.roots
+        val = eq.log_c + np.sum(eq.exps * np.log(np.abs(d)), axis=1)
+        slope = np.sum(eq.exps / d, axis=1)
+        sign = np.prod(np.sign(d) ** eq.exps, axis=1)
+        U = _u_real_vec(eq, ms, V, W)
+        for gi, grp in enumerate(eq.ugroups):
+            if eq._contour_in_use(grp):
+                cv, cw = grp.law.cvalues, grp.law.cweights
+                hi0 = 1.0 / float(np.max(np.abs(cv)))
+                w = ms * k[gi]
+                lo, hi = np.zeros_like(ms), np.full_like(ms, hi0)
+                top = float(np.sum(cw * hi0 * cv / (1.0 - hi0 * cv)).real)
+                for _ in range(200):  # bisection: below double precision for (0, hi0)
+                    mid = 0.5 * (lo + hi)
+                    f = np.sum(cw * mid[:, None] * cv / (1.0 - mid[:, None] * cv), axis=1).real
+                    lo = np.where(f < w, mid, lo)
+                    hi = np.where(f < w, hi, mid)
+                    if np.all(hi - lo <= 1e-16 * hi):
+                        break
+                u = np.where(w < top, 0.5 * (lo + hi), np.nan)
+                dps = np.sum(cw * cv / (1.0 - u[:, None] * cv) ** 2, axis=1).real
+            else:
+                u = U[:, gi]
+                dps = np.sum(W[gi] * V[gi] / (1.0 - u[:, None] * V[gi]) ** 2, axis=1)
+            val = val - n[gi] * np.log(np.abs(u))
+            slope = slope - n[gi] * k[gi] / (dps * u)
+            sign = sign * np.sign(u) ** n[gi]
+    return val, slope, sign
+
+
+def _upper_edge_contour(eq: Equation) -> float | None:
+    """:func:`upper_edge` with the contour rules (:func:`_log_inverse_contour`); ``None`` when
+    ``M^{-1}`` has no minimum where they hold."""
+    ts = np.linspace(-40.0, 40.0, 801)
+    val, sl, _ = _log_inverse_contour(eq, np.exp(ts))
+    sl = sl * np.exp(ts)
+    idx = np.flatnonzero(np.isfinite(sl[:-1]) & np.isfinite(sl[1:]) & (sl[:-1] < -_NOISE) & (sl[1:] > _NOISE))
+    if idx.size == 0:
+        return None
+    g = lambda t: float(_log_inverse_contour(eq, np.array([math.exp(t)]))[1][0]) * math.exp(t)  # noqa: E731
+    t_star = optimize.brentq(g, ts[idx[0]], ts[idx[0] + 1], xtol=1e-14, rtol=1e-15, maxiter=400)
+    return math.exp(float(_log_inverse_contour(eq, np.array([math.exp(t_star)]))[0][0]))
+
+
 def upper_edge(eq: Equation) -> float:
     """``lambda_max`` of the continuous part (the right end of the support)."""
+    if eq.ugroups and eq.uses_contour:
+        # the solver's laws (contour rules) decide: real atoms stand for psi_g only away from its pole
+        edge = _upper_edge_contour(eq)
+        if edge is not None:
+            return edge
     if eq.rational and eq.degree_at_infinity == 0:
         # M^{-1} decreases to its value at infinity (an atom) unless it has an interior minimum.
         ts = np.linspace(-40, 40, 801)
