@@ -165,7 +165,7 @@ def _slope(eq, m):
 def _log_inverse_contour(eq: Equation, ms: np.ndarray):
     """``log|M^{-1}(m)|``, its slope and sign for real ``m > 0`` with each group whose contour rule
     the solver uses (:meth:`Equation._contour_in_use`) taken by that rule: ``u_g`` in
-    ``(0, 1/max|cv|)`` with ``Re psi_g(u_g) = k_g m`` (``nan`` beyond). The real atoms of a
+    ``(0, 1/sup D^2)`` with ``Re psi_g(u_g) = k_g m`` (``nan`` where the rule does not hold). The real atoms of a
     continuous law miss ``psi_g`` near its pole (orthogonal tanh: ``psi_g(0.999)`` 21 instead of
     48), where the minimum of ``M^{-1}`` of orthogonal expanding nets lies."""
     ms = np.asarray(ms, dtype=float)
@@ -179,10 +179,19 @@ def _log_inverse_contour(eq: Equation, ms: np.ndarray):
         for gi, grp in enumerate(eq.ugroups):
             if eq._contour_in_use(grp):
                 cv, cw = grp.law.cvalues, grp.law.cweights
-                hi0 = 1.0 / float(np.max(np.abs(cv)))
+                # the rule has a real node at the law's supremum (psi_g's pole); it holds on the
+                # real axis up to where Im psi_g (0 for the law) stays below 1e-6 of |psi_g|
+                real = cv.imag == 0
+                pole = 1.0 / float(np.max(cv.real[real])) if np.any(real) else 1.0 / float(np.max(np.abs(cv)))
+                hi0 = 0.0
+                for uc in pole * (1.0 - 10.0 ** -np.arange(1.0, 13.0)):
+                    pc = complex(np.sum(cw * uc * cv / (1.0 - uc * cv)))
+                    if not (np.isfinite(pc) and abs(pc.imag) <= 1e-6 * abs(pc)):
+                        break
+                    hi0 = uc
                 w = ms * k[gi]
                 lo, hi = np.zeros_like(ms), np.full_like(ms, hi0)
-                top = float(np.sum(cw * hi0 * cv / (1.0 - hi0 * cv)).real)
+                top = float(np.sum(cw * hi0 * cv / (1.0 - hi0 * cv)).real) if hi0 > 0 else 0.0
                 for _ in range(200):  # bisection: below double precision for (0, hi0)
                     mid = 0.5 * (lo + hi)
                     f = np.sum(cw * mid[:, None] * cv / (1.0 - mid[:, None] * cv), axis=1).real
