@@ -192,14 +192,21 @@ def _log_inverse_contour(eq: Equation, ms: np.ndarray):
                 w = ms * k[gi]
                 lo, hi = np.zeros_like(ms), np.full_like(ms, hi0)
                 top = float(np.sum(cw * hi0 * cv / (1.0 - hi0 * cv)).real) if hi0 > 0 else 0.0
-                for _ in range(200):  # bisection: below double precision for (0, hi0)
-                    mid = 0.5 * (lo + hi)
-                    f = np.sum(cw * mid[:, None] * cv / (1.0 - mid[:, None] * cv), axis=1).real
-                    lo = np.where(f < w, mid, lo)
-                    hi = np.where(f < w, hi, mid)
-                    if np.all(hi - lo <= 1e-16 * hi):
+                # safeguarded Newton from the real atoms' u_g (Re psi_g increases on (0, hi0))
+                u = np.where(np.isfinite(U[:, gi]) & (U[:, gi] > 0) & (U[:, gi] < hi0), U[:, gi], 0.5 * hi0)
+                for _ in range(200):  # halvings at worst: below double precision for (0, hi0)
+                    t = 1.0 - u[:, None] * cv
+                    f = np.sum(cw * u[:, None] * cv / t, axis=1).real - w
+                    df = np.sum(cw * cv / t**2, axis=1).real
+                    lo = np.where(f < 0, u, lo)
+                    hi = np.where(f < 0, hi, u)
+                    un = u - f / df
+                    un = np.where(np.isfinite(un) & (un > lo) & (un < hi), un, 0.5 * (lo + hi))
+                    done = (np.abs(un - u) <= 1e-15 * u) | (hi - lo <= 1e-15 * hi)
+                    u = un
+                    if np.all(done):
                         break
-                u = np.where(w < top, 0.5 * (lo + hi), np.nan)
+                u = np.where(w < top, u, np.nan)
                 dps = np.sum(cw * cv / (1.0 - u[:, None] * cv) ** 2, axis=1).real
             else:
                 u = U[:, gi]
@@ -213,7 +220,7 @@ def _log_inverse_contour(eq: Equation, ms: np.ndarray):
 def _upper_edge_contour(eq: Equation) -> float | None:
     """:func:`upper_edge` with the contour rules (:func:`_log_inverse_contour`); ``None`` when
     ``M^{-1}`` has no minimum where they hold."""
-    ts = np.linspace(-40.0, 40.0, 801)
+    ts = np.linspace(-40.0, 40.0, 161)
     val, sl, _ = _log_inverse_contour(eq, np.exp(ts))
     sl = sl * np.exp(ts)
     idx = np.flatnonzero(np.isfinite(sl[:-1]) & np.isfinite(sl[1:]) & (sl[:-1] < -_NOISE) & (sl[1:] > _NOISE))
