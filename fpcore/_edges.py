@@ -233,11 +233,30 @@ def _upper_edge_contour(eq: Equation) -> float | None:
 
 def upper_edge(eq: Equation) -> float:
     """``lambda_max`` of the continuous part (the right end of the support)."""
-    if eq.ugroups and eq.uses_contour:
-        # the solver's laws (contour rules) decide: real atoms stand for psi_g only away from its pole
-        edge = _upper_edge_contour(eq)
-        if edge is not None:
+    if not (eq.ugroups and eq.uses_contour) or any(
+            eq._contour_in_use(g) and g.law._short_src is not None for g in eq.ugroups):
+        # (GELU, SiLU, softplus, ELU, SELU: their rules' real nodes do not mark psi_g's pole; the
+        # contour scan found no minimum on the nets tried, 5 s for orthogonal GELU depth 30)
+        return _upper_edge_atoms(eq)[0]
+    # the solver's laws (contour rules) decide: the real atoms stand for psi_g only away from its
+    # pole; their minimum stands where it is a critical point of M^{-1} with the contour rules
+    try:
+        edge, m_star = _upper_edge_atoms(eq)
+        v, sl, _ = _log_inverse_contour(eq, np.array([m_star]))
+        if abs(float(v[0]) - math.log(edge)) <= 1e-10 and abs(float(sl[0]) * m_star) <= 1e-8:
             return edge
+    except RuntimeError:
+        edge = None
+    contour = _upper_edge_contour(eq)
+    if contour is not None:
+        return contour
+    if edge is None:
+        raise RuntimeError("upper edge: no minimum of M^{-1} on m > 0")
+    return edge
+
+
+def _upper_edge_atoms(eq: Equation) -> tuple[float, float]:
+    """:func:`upper_edge` with the laws' real atoms, and the ``m`` where it is attained."""
     if eq.rational and eq.degree_at_infinity == 0:
         # M^{-1} decreases to its value at infinity (an atom) unless it has an interior minimum.
         ts = np.linspace(-40, 40, 801)
@@ -245,7 +264,7 @@ def upper_edge(eq: Equation) -> float:
         sl = np.sum(eq.exps / (ms[:, None] - eq.roots), axis=1) * ms
         idx = np.flatnonzero((sl[:-1] < 0) & (sl[1:] >= 0))
         if idx.size == 0:
-            return math.exp(eq.log_c)
+            return math.exp(eq.log_c), math.inf
         a, b = ts[idx[0]], ts[idx[0] + 1]
     else:
         a, b = -40.0, 40.0
@@ -272,12 +291,12 @@ def upper_edge(eq: Equation) -> float:
                 # readout): the infimum is where the slope has vanished to rounding
                 flat = np.flatnonzero(np.abs(vals) <= _NOISE)
                 if flat.size and np.all(vals[: flat[0]] < 0) and np.isfinite(val[flat[0]]):
-                    return math.exp(val[flat[0]])
+                    return math.exp(val[flat[0]]), math.exp(ts[flat[0]])
                 raise RuntimeError("upper edge: no minimum of M^{-1} on m > 0")
             a, b = ts[idx[0]], ts[idx[0] + 1]
     g = lambda t: _slope(eq, math.exp(t)) * math.exp(t)  # noqa: E731
     t_star = optimize.brentq(g, a, b, xtol=1e-14, rtol=1e-15, maxiter=400)
-    return math.exp(log_inverse_and_slope(eq, math.exp(t_star))[0])
+    return math.exp(log_inverse_and_slope(eq, math.exp(t_star))[0]), math.exp(t_star)
 
 
 def lower_edge(eq: Equation, atom0: float) -> float:
