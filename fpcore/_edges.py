@@ -100,14 +100,19 @@ def _log_inverse_compiled(eq: Equation, ms: np.ndarray, V: np.ndarray, W: np.nda
                                        np.sum(W * V, axis=1))
 
 
+def _rational_part(eq: Equation, ms: np.ndarray):
+    """The rational factors' ``log|M^{-1}(m)|``, slope and sign at the real ``ms``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = ms[:, None] - eq.roots
+        return (eq.log_c + np.sum(eq.exps * np.log(np.abs(d)), axis=1), np.sum(eq.exps / d, axis=1),
+                np.prod(np.sign(d) ** eq.exps, axis=1))
+
+
 def _log_inverse_numpy(eq: Equation, ms: np.ndarray, V: np.ndarray, W: np.ndarray):
     """:func:`_log_inverse_compiled` in numpy (no numba): value, slope, sign and the real ``u_g``."""
     _, _, k, n = eq.packed
+    val, slope, sign = _rational_part(eq, ms)
     with np.errstate(divide="ignore", invalid="ignore"):
-        d = ms[:, None] - eq.roots
-        val = eq.log_c + np.sum(eq.exps * np.log(np.abs(d)), axis=1)
-        slope = np.sum(eq.exps / d, axis=1)
-        sign = np.prod(np.sign(d) ** eq.exps, axis=1)
         U = _u_real_vec(eq, ms, V, W)
         for g in range(V.shape[0]):
             u = U[:, g]
@@ -128,12 +133,7 @@ def log_inverse_and_slope_vec(eq: Equation, ms: np.ndarray):
     (``u_g`` near the poles of ``psi_g``): the same rules, compiled or in numpy."""
     ms = np.asarray(ms, dtype=float)
     if not eq.ugroups:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = ms[:, None] - eq.roots
-            val = eq.log_c + np.sum(eq.exps * np.log(np.abs(d)), axis=1)
-            slope = np.sum(eq.exps / d, axis=1)
-            sign = np.prod(np.sign(d) ** eq.exps, axis=1)
-        return val, slope, sign
+        return _rational_part(eq, ms)
     evaluate = _log_inverse_compiled if _fastchain._HAVE_NUMBA else _log_inverse_numpy
     V, W, k, n = eq.packed
     if V.shape[1] <= N_SHORT and not any(g.law._short_src is not None for g in eq.ugroups):
@@ -170,11 +170,8 @@ def _log_inverse_contour(eq: Equation, ms: np.ndarray):
     48), where the minimum of ``M^{-1}`` of orthogonal expanding nets lies."""
     ms = np.asarray(ms, dtype=float)
     V, W, k, n = eq.packed
+    val, slope, sign = _rational_part(eq, ms)
     with np.errstate(divide="ignore", invalid="ignore"):
-        d = ms[:, None] - eq.roots
-        val = eq.log_c + np.sum(eq.exps * np.log(np.abs(d)), axis=1)
-        slope = np.sum(eq.exps / d, axis=1)
-        sign = np.prod(np.sign(d) ** eq.exps, axis=1)
         U = _u_real_vec(eq, ms, V, W)
         for gi, grp in enumerate(eq.ugroups):
             if eq._contour_in_use(grp):
