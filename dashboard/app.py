@@ -10,7 +10,6 @@ import io
 import json
 import math
 import sys
-import urllib.parse
 from functools import partial
 from pathlib import Path
 

@@ -30,7 +30,6 @@ import math
 import threading
 import time
 import warnings
-import itertools
 import os
 import queue
 from concurrent.futures import Future
