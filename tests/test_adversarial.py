@@ -280,6 +280,7 @@ def test_mean_verdict_holds_its_level_with_few_networks_and_keeps_its_power():
     assert 2.0 * stats.t.sf(3.0, 3) > 0.05  # the old verdict's level with 4 networks
 
 
+@pytest.mark.slow  # 20 networks of width 1250, depth 6: 83 s on the busy 2-core machine
 def test_orthogonal_selu_net_whose_four_monte_carlo_nets_came_high_is_decided_on_sixteen():
     # seed 13's draw [70] with the Monte Carlo seeds of that run (88; 88 + 7919): the pool of 4
     # screens at 3.4 SE, the fresh pool of 16 decides (the library's mean is the analytic one)
