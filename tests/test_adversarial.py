@@ -251,7 +251,7 @@ def test_mean_verdict_holds_its_level_with_few_networks_and_keeps_its_power():
     # With the between-network SE of n networks, "3 SE" is a t test with n - 1 degrees of
     # freedom: with 4 networks it fails 5.8 % of right laws, not 0.27 % (seed 13's draw [70],
     # orthogonal SELU: four nets 0.276, 0.265, 0.253, 0.255 against the law's 0.24452 read "3.1
-    # SE"; 60 further networks gave 0.24458 +- 0.0012). Simulated pools of normal per-network
+    # SE"; 200 fresh networks gave 0.24435 +- 0.0008). Simulated pools of normal per-network
     # means (the eigenvalue-level SE made negligible): the level of the t critical value is
     # 0.27 %, the fixed 3 rejects about 20 times as often, and a shift of 6 between-network SEs of
     # 16 networks is still found almost always.
