@@ -154,6 +154,17 @@ def _mulpow(P, E, d, n):
 
 
 @_jit
+def _inv(x):
+    """``1 / x`` by one real division (the complex division's scaling where ``|x|^2`` leaves the
+    float range)."""
+    d = x.real * x.real + x.imag * x.imag
+    if d > 1e-290 and d < 1e290:
+        r = 1.0 / d
+        return complex(x.real * r, -x.imag * r)
+    return 1.0 / x
+
+
+@_jit
 def _log_sums(lz, m, u, a, e, nn):
     """``r_0 = log z - log C - sum_j e_j log(m - a_j) + sum_g n_g log u_g`` by its logs (where the
     product of :func:`_gres_product` leaves the float range, or an exponent is not an integer)."""
@@ -207,7 +218,7 @@ def _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk, nn, 
         if ug == 0.0:
             return nan, nan
         if nn[g] == 1.0:
-            P, E = _renorm(P / ug, E)
+            P, E = _renorm(P * _inv(ug), E)
         elif nn[g] == math.floor(nn[g]) and abs(nn[g]) < 1e9:
             if nn[g] != 0.0:
                 P, E = _mulpow(P, E, ug, -int(nn[g]))
@@ -282,10 +293,10 @@ def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, m
         num = r0
         den = gp
         for g in range(G):
-            q = u[g] * dps[g]
-            if q == 0.0:
+            if u[g] == 0.0 or dps[g] == 0.0:
                 return m, max_iter, False
-            c = nn[g] / q
+            dps[g] = _inv(dps[g])  # (1 / psi_g'(u_g) from here on)
+            c = nn[g] * dps[g] * _inv(u[g])
             num -= c * rg[g]
             den += c * kk[g]
         if den == 0.0:
@@ -300,7 +311,7 @@ def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, m
         adm = abs(dm)
         small = adm <= _STEP_TOL * max(am, 1e-300)
         for g in range(G):
-            du = (kk[g] * dm - rg[g]) / dps[g]
+            du = (kk[g] * dm - rg[g]) * dps[g]
             ug = u[g] + du
             u[g] = ug
             # (|du| <= tol |u|, squared: no hypot in the inner loop)
