@@ -150,6 +150,18 @@ def preview_worthwhile(net, gram: str) -> bool:
         return _FRAME_SECONDS.get((net, gram), 0.0) > PREVIEW_AFTER_S
 
 
+_ON_DEMAND = threading.Condition()  # .count: frames being computed for a page that waits for them
+_ON_DEMAND.count = 0
+_ON_DEMAND_WAIT_S = 2.0  # the longest a prefetch waits for them before its next frame
+
+
+def _wait_for_on_demand_frames() -> None:
+    """Block (at most ``_ON_DEMAND_WAIT_S``) while frames asked for by a page are computed: on two
+    cores a prefetch frame beside them would take a third of their time."""
+    with _ON_DEMAND:
+        _ON_DEMAND.wait_for(lambda: _ON_DEMAND.count == 0, timeout=_ON_DEMAND_WAIT_S)
+
+
 _IN_FLIGHT: dict = {}  # frame key -> threading.Event set when the thread computing it is done
 _PREFETCH_THREAD = threading.local()  # .active: this thread is a prefetch
 
@@ -160,6 +172,18 @@ def _frame_cached(net, gram: str, z: complex, centre: complex, half: float, n: i
     key = (net, gram, z, centre, half, n, block)
 
     def compute() -> BasinFrame:
+        if getattr(_PREFETCH_THREAD, "active", False):
+            return _compute()
+        with _ON_DEMAND:  # (the prefetch starts no new frame while a frame someone waits for is computed)
+            _ON_DEMAND.count += 1
+        try:
+            return _compute()
+        finally:
+            with _ON_DEMAND:
+                _ON_DEMAND.count -= 1
+                _ON_DEMAND.notify_all()
+
+    def _compute() -> BasinFrame:
         t0 = time.perf_counter()
         re = np.linspace(centre.real - half, centre.real + half, n)
         im = np.linspace(centre.imag - half, centre.imag + half, n)
@@ -428,6 +452,7 @@ def prefetch(net, gram: str, trace, start: int = 1, owner=None, shown: int | Non
                 return
             k = todo[0]
             done[k] = True
+            _wait_for_on_demand_frames()
             try:
                 compute_frame(net, gram, trace, k)
             except Exception:  # noqa: BLE001 - the frame reports its own failure when shown

@@ -174,3 +174,29 @@ def test_preview_only_after_a_slow_full_frame(relu_trace):
     B._FRAME_SECONDS[(other, "JtJ")] = 2 * B.PREVIEW_AFTER_S
     assert B.preview_worthwhile(other, "JtJ") and not B.preview_worthwhile(other, "JJt")
     del B._FRAME_SECONDS[(other, "JtJ")]
+
+
+def test_prefetch_waits_while_a_frame_asked_for_is_computed(relu_trace, monkeypatch):
+    """The prefetch starts no frame while a page waits for one being computed (on two cores it
+    would take a third of that frame's time); it goes on once that frame is done."""
+    import time
+
+    net, tr = relu_trace
+    B._frame_cached.cache_clear()
+    monkeypatch.setattr(B, "_ON_DEMAND_WAIT_S", 30.0)
+    with B._ON_DEMAND:
+        B._ON_DEMAND.count += 1  # (a frame asked for, being computed)
+    try:
+        t = B.prefetch(net, "JtJ", tr, owner="waits")
+        time.sleep(0.5)
+        assert all(B.cached_frame(net, "JtJ", tr, k) is None for k in range(1, len(tr.centres)))
+    finally:
+        with B._ON_DEMAND:
+            B._ON_DEMAND.count -= 1
+            B._ON_DEMAND.notify_all()
+    t.join(timeout=120)
+    B.cancel_prefetch("waits")
+    assert all(B.cached_frame(net, "JtJ", tr, k) is not None for k in range(1, len(tr.centres)))
+    assert B._ON_DEMAND.count == 0
+    B.compute_frame(net, "JtJ", tr, 0)  # (an on-demand frame leaves the count as it found it)
+    assert B._ON_DEMAND.count == 0
