@@ -106,7 +106,8 @@ def main() -> None:
     load = os.getloadavg()
     print(f"cores: {os.cpu_count()}, load average {load[0]:.1f} {load[1]:.1f}, pixels {B.BASIN_PIXELS} x "
           f"{B.BASIN_PIXELS}, threads {B.THREADS}, max_iter {B.MAX_ITER}, atoms {B.ATOMS}")  # fmt: skip
-    head = (f"{'network':18s} {'frames':>6s} {'dash med':>9s} {'dash p90':>9s} {'dash max':>9s} {'cpu med':>8s} {'full med':>9s} "
+    head = (f"{'network':18s} {'frames':>6s} {'dash med':>9s} {'dash p90':>9s} {'dash max':>9s} {'cpu med':>8s} "
+            f"{'full med':>9s} "
             f"{'full/dash':>9s}" + (f" {'base med':>9s} {'base/dash':>9s} {'base cpu':>9s} {'cpu ratio':>9s}" if base
                                     else ""))  # fmt: skip
     print(head)

@@ -32,7 +32,8 @@ from fpcore._equation import build_equation
 from .pool import GATE
 
 __all__ = ["BASIN_PIXELS", "PREVIEW_PIXELS", "BasinFrame", "basin_window", "compute_frame", "cached_frame", "basin_rgba", "frame_png",
-           "png_bytes", "prefetch", "prefetch_hint", "cancel_prefetch", "frame_pending", "preview_worthwhile"]  # fmt: skip
+           "png_bytes", "prefetch", "prefetch_hint", "cancel_prefetch", "frame_pending",
+           "preview_worthwhile"]  # fmt: skip
 
 BASIN_PIXELS = 256  # pixels per side of a frame
 PREVIEW_PIXELS = 64  # pixels per side of the preview drawn first when a frame is not cached (every

@@ -75,7 +75,8 @@ def _gres_checked(z, m, u, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk
 
 
 @_jit
-def _general_pixel_reference(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, u, rg, dps, roots, nr):
+def _general_pixel_reference(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, u, rg, dps, roots,
+                             nr):  # fmt: skip
     """Joint Newton on ``(m, u)`` from ``m``, ``u_g = k_g m / E[D_g^2]``: (limit, steps, converged).
 
     Each step uses the checked short rules (:func:`_gres_checked`). Early exit: once a step is
@@ -131,7 +132,8 @@ def _general_pixel_reference(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab,
 
 
 @_jit
-def _reference_image(re, im, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, merge, labels, its, roots):
+def _reference_image(re, im, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, merge, labels, its,
+                     roots):  # fmt: skip
     G = kk.size
     u = np.empty(G, dtype=np.complex128)
     rg = np.empty(G, dtype=np.complex128)
@@ -139,8 +141,8 @@ def _reference_image(re, im, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk
     nr = 0
     for i in range(im.size):
         for j in range(re.size):
-            m, used, ok = _general_pixel_reference(complex(re[j], im[i]), z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk,
-                                                   nn, mu, max_iter, u, rg, dps, roots, nr)  # fmt: skip
+            m, used, ok = _general_pixel_reference(complex(re[j], im[i]), z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab,
+                                                   kk, nn, mu, max_iter, u, rg, dps, roots, nr)  # fmt: skip
             lab, nr = _label(m, ok, roots, nr, merge)
             labels[i, j] = lab
             its[i, j] = used if lab >= 0 else max_iter
@@ -158,5 +160,6 @@ def reference_basins(eq, z, re, im, max_iter=40, atoms=16, merge=1e-6):
     its = np.full((im.size, re.size), int(max_iter), dtype=np.int64)
     roots = np.empty(1024, dtype=np.complex128)
     with np.errstate(all="ignore"):
-        nr = _reference_image(re, im, complex(z), a, e, float(eq.log_c), *general, int(max_iter), merge, labels, its, roots)
+        nr = _reference_image(re, im, complex(z), a, e, float(eq.log_c), *general, int(max_iter), merge, labels, its,
+                              roots)  # fmt: skip
     return labels, roots[:nr].copy(), its
