@@ -45,7 +45,7 @@ CASES = [
 
 
 def measure(repeats: int, names: list[str] | None = None, full: bool = True) -> dict:
-    """``{network: (frames, dash median, dash max, cpu median, full median)}`` in seconds."""
+    """``{network: (frames, dash median, dash max, cpu median, full median, dash p90)}`` in seconds."""
     basins_of_equation(B._equation(CASES[0][1], "JtJ"), 1 + 1j, np.zeros(2), np.zeros(2))  # compile / load
     basins_of_equation(B._equation(CASES[3][1], "JtJ"), 1 + 1j, np.zeros(2), np.zeros(2))
     out = {}
@@ -77,7 +77,7 @@ def measure(repeats: int, names: list[str] | None = None, full: bool = True) -> 
                 basins_of_equation(eq, complex(tr.centres[k]), re, im, B.MAX_ITER)
                 fulls.append(time.perf_counter() - t0)
         out[name] = (len(dash), float(np.median(dash)), float(max(dash)), float(np.median(cpu)),
-                     float(np.median(fulls)) if fulls else float("nan"))  # fmt: skip
+                     float(np.median(fulls)) if fulls else float("nan"), float(np.percentile(dash, 90)))  # fmt: skip
     return out
 
 
@@ -106,13 +106,15 @@ def main() -> None:
     load = os.getloadavg()
     print(f"cores: {os.cpu_count()}, load average {load[0]:.1f} {load[1]:.1f}, pixels {B.BASIN_PIXELS} x "
           f"{B.BASIN_PIXELS}, threads {B.THREADS}, max_iter {B.MAX_ITER}, atoms {B.ATOMS}")  # fmt: skip
-    head = (f"{'network':18s} {'frames':>6s} {'dash med':>9s} {'dash max':>9s} {'cpu med':>8s} {'full med':>9s} "
+    head = (f"{'network':18s} {'frames':>6s} {'dash med':>9s} {'dash p90':>9s} {'dash max':>9s} {'cpu med':>8s} "
+            f"{'full med':>9s} "
             f"{'full/dash':>9s}" + (f" {'base med':>9s} {'base/dash':>9s} {'base cpu':>9s} {'cpu ratio':>9s}" if base
                                     else ""))  # fmt: skip
     print(head)
     print("-" * len(head))
-    for name, (n, d, dmax, c, f) in res.items():
-        line = f"{name:18s} {n:6d} {1e3 * d:9.1f} {1e3 * dmax:9.1f} {1e3 * c:8.1f} {1e3 * f:9.1f} {f / d:9.2f}"
+    for name, (n, d, dmax, c, f, *p90) in res.items():
+        p90 = f"{1e3 * p90[0]:9.1f}" if p90 else f"{'':9s}"
+        line = f"{name:18s} {n:6d} {1e3 * d:9.1f} {p90} {1e3 * dmax:9.1f} {1e3 * c:8.1f} {1e3 * f:9.1f} {f / d:9.2f}"
         if base and name in base:
             bd, bc = base[name][1], base[name][3]
             line += f" {1e3 * bd:9.1f} {bd / d:9.2f} {1e3 * bc:9.1f} {bc / c:9.2f}"

@@ -22,6 +22,7 @@ import math
 import os
 import struct
 import threading
+import time
 import zlib
 import numpy as np
 
@@ -31,11 +32,14 @@ from fpcore._equation import build_equation
 from .pool import GATE
 
 __all__ = ["BASIN_PIXELS", "PREVIEW_PIXELS", "BasinFrame", "basin_window", "compute_frame", "cached_frame", "basin_rgba", "frame_png",
-           "png_bytes", "prefetch", "prefetch_hint", "cancel_prefetch", "frame_pending"]  # fmt: skip
+           "png_bytes", "prefetch", "prefetch_hint", "cancel_prefetch", "frame_pending",
+           "preview_worthwhile"]  # fmt: skip
 
 BASIN_PIXELS = 256  # pixels per side of a frame
 PREVIEW_PIXELS = 64  # pixels per side of the preview drawn first when a frame is not cached (every
 # pixel is Newton from its own centre, block 1: the same checked rules, so the same colours, coarser)
+PREVIEW_AFTER_S = 0.3  # ... and only for a network whose last full frame took longer than this
+# (most frames take tens of ms: a preview would only delay them by its own work and round trip)
 BASIN_BLOCK = 4  # preview blocks (see fpcore._basins.basins_of_equation)
 MAX_ITER = 24  # Newton steps per pixel in the live view (slower starts are drawn as not converged)
 ATOMS = 16  # short Gauss rules of laws of D^2 in the live view, used where their error bound allows
@@ -136,6 +140,29 @@ def _lru_put(cache, key, value) -> None:
             cache.popitem(last=False)
 
 
+_FRAME_SECONDS: dict = {}  # (net, gram) -> wall seconds of its last full frame (oldest first)
+
+
+def preview_worthwhile(net, gram: str) -> bool:
+    """Whether a frame of ``net`` not cached yet should be drawn as a coarse preview first: only
+    where this network's last full frame took longer than ``PREVIEW_AFTER_S`` (a busy server, a
+    deep net). Its other frames come at once, without the preview's extra work and round trip."""
+    with _CACHE_LOCK:
+        return _FRAME_SECONDS.get((net, gram), 0.0) > PREVIEW_AFTER_S
+
+
+_ON_DEMAND = threading.Condition()  # .count: frames being computed for a page that waits for them
+_ON_DEMAND.count = 0
+_ON_DEMAND_WAIT_S = 2.0  # the longest a prefetch waits for them before its next frame
+
+
+def _wait_for_on_demand_frames() -> None:
+    """Block (at most ``_ON_DEMAND_WAIT_S``) while frames asked for by a page are computed: on two
+    cores a prefetch frame beside them would take a third of their time."""
+    with _ON_DEMAND:
+        _ON_DEMAND.wait_for(lambda: _ON_DEMAND.count == 0, timeout=_ON_DEMAND_WAIT_S)
+
+
 _IN_FLIGHT: dict = {}  # frame key -> threading.Event set when the thread computing it is done
 _PREFETCH_THREAD = threading.local()  # .active: this thread is a prefetch
 
@@ -146,11 +173,31 @@ def _frame_cached(net, gram: str, z: complex, centre: complex, half: float, n: i
     key = (net, gram, z, centre, half, n, block)
 
     def compute() -> BasinFrame:
+        if getattr(_PREFETCH_THREAD, "active", False):
+            return _compute()
+        with _ON_DEMAND:  # (the prefetch starts no new frame while a frame someone waits for is computed)
+            _ON_DEMAND.count += 1
+        try:
+            return _compute()
+        finally:
+            with _ON_DEMAND:
+                _ON_DEMAND.count -= 1
+                _ON_DEMAND.notify_all()
+
+    def _compute() -> BasinFrame:
+        t0 = time.perf_counter()
         re = np.linspace(centre.real - half, centre.real + half, n)
         im = np.linspace(centre.imag - half, centre.imag + half, n)
         labels, roots, its = basins_of_equation(_equation(net, gram), z, re, im, MAX_ITER, block, ATOMS, THREADS)
         source = "prefetch" if getattr(_PREFETCH_THREAD, "active", False) else "computed"
-        return BasinFrame(re, im, labels, roots, its, basin_rgba(labels, its, MAX_ITER), source)
+        frame = BasinFrame(re, im, labels, roots, its, basin_rgba(labels, its, MAX_ITER), source)
+        if n >= BASIN_PIXELS:
+            with _CACHE_LOCK:
+                _FRAME_SECONDS.pop((net, gram), None)
+                _FRAME_SECONDS[(net, gram)] = time.perf_counter() - t0
+                while len(_FRAME_SECONDS) > _CACHE:
+                    del _FRAME_SECONDS[next(iter(_FRAME_SECONDS))]
+        return frame
 
     return _once(_FRAMES, "frame", key, compute)
 
@@ -264,18 +311,27 @@ def basin_rgba(labels: np.ndarray, its: np.ndarray, max_iter: int) -> np.ndarray
     """
     labels = np.asarray(labels)
     nroots = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
-    pal = _palette(max(nroots, 1))
-    rgb = np.empty(labels.shape + (3,), dtype=float)
-    conv = labels >= 0
-    rgb[conv] = pal[labels[conv]]
-    rgb[~conv] = (0.25, 0.25, 0.27)
-    t = np.clip(np.asarray(its, float) / float(max_iter), 0.0, 1.0)
-    shade = np.where(conv, 1.0 - 0.75 * np.sqrt(t), 1.0)
-    rgb *= shade[..., None]
-    out = np.empty(labels.shape + (4,), dtype=np.uint8)
+    lut = _rgba_table(nroots, int(max_iter))
+    steps = np.clip(np.asarray(its), 0, int(max_iter))
+    # one look-up per pixel: row nroots holds the non-converged grey (label -1)
+    return lut[np.where(labels >= 0, labels, nroots), steps]
+
+
+@functools.lru_cache(maxsize=64)
+def _rgba_table(nroots: int, max_iter: int) -> np.ndarray:
+    """``(nroots + 1, max_iter + 1)`` ``uint32`` RGBA: root ``r`` after ``s`` Newton steps (shade
+    ``1 - 0.75 sqrt(s / max_iter)``), and in the last row the grey of starts that did not converge."""
+    pal = _palette(max(nroots, 1))[:nroots]
+    t = np.arange(max_iter + 1, dtype=float) / float(max(max_iter, 1))
+    shade = 1.0 - 0.75 * np.sqrt(np.clip(t, 0.0, 1.0))
+    rgb = np.empty((nroots + 1, max_iter + 1, 3), dtype=float)
+    rgb[:nroots] = pal[:, None, :] * shade[None, :, None]
+    rgb[nroots] = (0.25, 0.25, 0.27)
+    out = np.empty((nroots + 1, max_iter + 1, 4), dtype=np.uint8)
     out[..., :3] = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
     out[..., 3] = 255
-    return out.view(np.uint32).reshape(labels.shape)
+    out.setflags(write=False)
+    return out.view(np.uint32).reshape(nroots + 1, max_iter + 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,6 +453,7 @@ def prefetch(net, gram: str, trace, start: int = 1, owner=None, shown: int | Non
                 return
             k = todo[0]
             done[k] = True
+            _wait_for_on_demand_frames()
             try:
                 compute_frame(net, gram, trace, k)
             except Exception:  # noqa: BLE001 - the frame reports its own failure when shown

@@ -1442,12 +1442,13 @@ class DashboardState(param.Parameterized):
         _basins.prefetch_hint(id(self), k)  # (the session's prefetch goes on after this step)
         ready = _basins.cached_frame(net, gram, trace, k, n=n) is not None
         if (self._runner is not None and n > preview and not _basins._equation(net, gram).rational
-                and not _basins.frame_pending(net, gram, trace, k, n=n)):  # fmt: skip
-            # Served, not cached and not being prefetched: a PREVIEW_PIXELS preview first (every
-            # pixel its own Newton run, the same checked rules: the same colours, coarser; ~1/10
-            # of the work), then the full frame as the next job of the same kind (a newer step
-            # supersedes it). Rational equations (ReLU, linear, hard-tanh: a full frame in tens
-            # of ms) go straight to the full frame.
+                and not _basins.frame_pending(net, gram, trace, k, n=n)
+                and _basins.preview_worthwhile(net, gram)):  # fmt: skip
+            # Served, not cached, not being prefetched and this network's last full frame slow
+            # (dashboard.basins.PREVIEW_AFTER_S): a PREVIEW_PIXELS preview first (every pixel its
+            # own Newton run, the same checked rules: the same colours, coarser), then the full
+            # frame as the next job of the same kind (a newer step supersedes it). Otherwise (most
+            # frames: tens of ms; rational equations always) straight to the full frame.
             def done_preview(basins):
                 self.param.update(basins=basins, lilypad=LilypadFrame(trace, k, basins, PREVIEW_NOTE))
                 self.run("basins", lambda: compute_basins(net, gram, trace, k), done, fail, label="Newton basins")

@@ -101,61 +101,152 @@ def _bound_table_cached(ns: int, nm: int) -> np.ndarray:
 
 
 @_jit
-def _bound_row(u, vmax, A):
-    """Largest ``j`` with ``A[j] <= |t| + |t - 1|``, ``t = 1 / (u vmax)``; -1 if none (``u`` on or
-    near the cut ``[1 / vmax, inf)``)."""
-    t = 1.0 / (u * vmax)
-    size = abs(t) + abs(t - 1.0)
-    if not (size >= A[0]):
-        return -1
+def _threshold(bound, A, lim):
+    """Smallest ``A[j]`` with ``bound[j] <= lim`` (a row of :func:`_bound_table`, non-increasing),
+    ``inf`` if none: a rule whose bound row is ``bound`` stands for its law at ``u`` where the
+    ellipse size ``|t| + |t - 1|``, ``t = 1 / (u vmax)``, is at least this."""
+    n = bound.size
+    if not (bound[n - 1] <= lim):
+        return np.inf
+    if bound[0] <= lim:
+        return A[0]
     lo = 0
-    hi = A.size - 1
-    if size >= A[hi]:
-        return hi
-    while hi - lo > 1:
+    hi = n - 1
+    while hi - lo > 1:  # bound[lo] > lim >= bound[hi]
         mid = (lo + hi) // 2
-        if A[mid] <= size:
-            lo = mid
-        else:
+        if bound[mid] <= lim:
             hi = mid
-    return lo
+        else:
+            lo = mid
+    return A[hi]
+
+
+_BIG = 2.0**256  # a scaled product is renormalised outside [1 / _BIG, _BIG]
+_LN2 = math.log(2.0)
 
 
 @_jit
-def _gres_checked(z, m, u, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk, nn, rg, dps):
-    """``_fastchain._gres`` with each group's ``psi_g`` from its short Gauss rule ``(Vs[g],
-    Ws[g])`` where the Gauss error bound at ``u_g`` (law on ``[0, vmax[g]]``, read off the table
-    ``tab`` of :func:`_bound_table`) is at most ``tol |k_g m|``, else from its longer rule
-    ``(Vm[g], Wm[g])`` where that one's bound is, and from the full law ``(V[g], W[g])``
-    elsewhere: the full law's ``r_0``, ``r_g`` to that tolerance at every iterate. ``vmax[g] <
-    0``: the short rule is the law itself."""
-    r0 = complex(math.log(abs(z)), math.atan2(z.imag, z.real)) - log_c
-    gp = 0.0 + 0.0j
+def _renorm(P, E):
+    """``P 2^E`` with ``|P|`` brought back near 1 where it left ``[1 / _BIG, _BIG]``."""
+    ax = abs(P.real) + abs(P.imag)
+    if ax > _BIG or (ax < 1.0 / _BIG and ax > 0.0):
+        _, ex = math.frexp(ax)
+        s = math.ldexp(1.0, -ex)
+        return complex(P.real * s, P.imag * s), E + ex
+    return P, E
+
+
+@_jit
+def _mulpow(P, E, d, n):
+    """``P 2^E d^n`` for an integer ``n != 0``, as a scaled pair ``(P, E)`` (binary powers)."""
+    if n < 0:
+        d = 1.0 / d
+        n = -n
+    D = d
+    DE = 0
+    while n > 0:
+        if n & 1:
+            P, E = _renorm(P * D, E + DE)
+        n >>= 1
+        if n:
+            D, DE = _renorm(D * D, 2 * DE)
+    return P, E
+
+
+@_jit
+def _inv(x):
+    """``1 / x`` by one real division (the complex division's scaling where ``|x|^2`` leaves the
+    float range)."""
+    d = x.real * x.real + x.imag * x.imag
+    if d > 1e-290 and d < 1e290:
+        r = 1.0 / d
+        return complex(x.real * r, -x.imag * r)
+    return 1.0 / x
+
+
+@_jit
+def _log_sums(lz, m, u, a, e, nn):
+    """``r_0 = log z - log C - sum_j e_j log(m - a_j) + sum_g n_g log u_g`` by its logs (where the
+    product of :func:`_gres_product` leaves the float range, or an exponent is not an integer)."""
+    r0 = lz
+    for j in range(a.size):
+        d = m - a[j]
+        r0 -= e[j] * complex(math.log(abs(d)), _cut_arg(d))
+    for g in range(nn.size):
+        ug = u[g]
+        r0 += nn[g] * complex(math.log(abs(ug)), _cut_arg(ug))
+    return r0
+
+
+@_jit
+def _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk, nn, rg, dps):
+    """``r_0 = log z - log M^{-1}(m, u)`` (``lz = log z - log C``) and ``dr_0/dm`` (partial); fills
+    ``r_g = psi_g(u_g) - k_g m`` and ``psi_g'(u_g)``.
+
+    ``r_0`` is wanted modulo ``2 pi i`` only (the caller takes the branch nearest to 0) and the
+    exponents ``e_j``, ``n_g`` are integers, so it is the log of one product ``prod_j (m -
+    a_j)^{e_j} prod_g u_g^{-n_g}`` kept as ``P 2^E`` (one complex log per step instead of one per
+    factor; :func:`_log_sums` where that product fails). Each group's ``psi_g`` comes from its
+    short rule ``(Vs[g], Ws[g])`` where that rule's Gauss error bound at ``u_g`` (law on ``[0,
+    vmax[g]]``, table ``tab`` of :func:`_bound_table`) is at most ``tol |k_g m|``, else from its
+    longer rule ``(Vm[g], Wm[g])`` where that one's is, and from the full law ``(V[g], W[g])``
+    elsewhere; ``vmax[g] < 0``: the short rule is the law itself. The bound's test, ``|t| + |t -
+    1| >= A`` at ``t = 1 / (u_g vmax)``, is taken as ``1 + |1 - w| >= A |w|``, ``w = u_g vmax``,
+    with the thresholds ``A`` (:func:`_threshold`) found once per step and scale ``k_g``."""
     nan = complex(np.nan, np.nan)
+    P = 1.0 + 0.0j
+    E = 0
+    exact = True  # (the product stands for the log sums: integer exponents, no overflow)
+    gp = 0.0 + 0.0j
+    am = abs(m)
     for j in range(a.size):
         d = m - a[j]
         if d == 0.0:
             return nan, nan
-        r0 -= e[j] * complex(math.log(abs(d)), _cut_arg(d))
         gp -= e[j] / d
+        if e[j] == 1.0:
+            P, E = _renorm(P * d, E)
+        elif e[j] == math.floor(e[j]) and abs(e[j]) < 1e9:
+            if e[j] != 0.0:
+                P, E = _mulpow(P, E, d, int(e[j]))
+        else:
+            exact = False
+    ts = np.inf
+    tm = np.inf
     for g in range(kk.size):
         ug = u[g]
         if ug == 0.0:
             return nan, nan
-        r0 += nn[g] * complex(math.log(abs(ug)), _cut_arg(ug))
+        if nn[g] == 1.0:
+            P, E = _renorm(P * _inv(ug), E)
+        elif nn[g] == math.floor(nn[g]) and abs(nn[g]) < 1e9:
+            if nn[g] != 0.0:
+                P, E = _mulpow(P, E, ug, -int(nn[g]))
+        else:
+            exact = False
         if vmax[g] < 0.0:
             s, sd = _psi_sums(ug.real, ug.imag, Vs[g], Ws[g])
         else:
-            lim = tol * abs(kk[g] * m)
-            j = _bound_row(ug, vmax[g], tab[0])
-            if j >= 0 and tab[1, j] <= lim:
+            if g == 0 or kk[g] != kk[g - 1]:
+                lim = tol * abs(kk[g]) * am
+                ts = _threshold(tab[1], tab[0], lim)
+                tm = _threshold(tab[2], tab[0], lim)
+            wr = ug.real * vmax[g]
+            wi = ug.imag * vmax[g]
+            aw = math.sqrt(wr * wr + wi * wi)
+            size = 1.0 + math.sqrt((1.0 - wr) * (1.0 - wr) + wi * wi)  # = (|t| + |t - 1|) |w|
+            if size >= ts * aw:
                 s, sd = _psi_sums(ug.real, ug.imag, Vs[g], Ws[g])
-            elif j >= 0 and tab[2, j] <= lim:
+            elif size >= tm * aw:
                 s, sd = _psi_sums(ug.real, ug.imag, Vm[g], Wm[g])
             else:
                 s, sd = _psi_sums(ug.real, ug.imag, V[g], W[g])
         rg[g] = ug * s - kk[g] * m
         dps[g] = sd
+    if exact and math.isfinite(P.real) and math.isfinite(P.imag) and P != 0.0:
+        r0 = lz - complex(math.log(abs(P)) + E * _LN2, math.atan2(P.imag, P.real))
+    else:
+        r0 = _log_sums(lz, m, u, a, e, nn)
     return r0, gp
 
 
@@ -183,25 +274,29 @@ def _near_root(m, dm, roots, nr):
 def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, u, rg, dps, roots, nr):
     """Joint Newton on ``(m, u)`` from ``m``, ``u_g = k_g m / E[D_g^2]``: (limit, steps, converged).
 
-    Each step uses the checked short rules (:func:`_gres_checked`). Early exit: once a step is
-    below ``_CLOSE`` relative and the iterate lies close to a root already found (one that passed
-    the convergence test below; :func:`_near_root`), Newton is in that root's quadratic
-    convergence region and that root is returned (two more steps counted for
-    the shading)."""
+    Each step uses the checked short rules and one complex log (:func:`_gres_product`). Early
+    exit: once a step is below ``_CLOSE`` relative and the iterate lies close to a root already
+    found (one that passed the convergence test below; :func:`_near_root`), Newton is in that
+    root's quadratic convergence region and that root is returned (two more steps counted for
+    the shading). (The same steps as the log-sum kernel this one replaced, to rounding:
+    ``tests/basins_reference.py`` keeps that one, and ``tests/test_basins.py`` compares them.)"""
     G = kk.size
+    lz = complex(math.log(abs(z)), math.atan2(z.imag, z.real)) - log_c
     for g in range(G):
         u[g] = kk[g] * m / mu[g]
+    tol2 = _STEP_TOL * _STEP_TOL
     for it in range(max_iter):
-        r0, gp = _gres_checked(z, m, u, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, _RULE_TOL, kk, nn, rg, dps)
+        r0, gp = _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, _RULE_TOL, kk, nn, rg, dps)
         if not (math.isfinite(r0.real) and math.isfinite(r0.imag) and math.isfinite(gp.real)):
             return m, max_iter, False
         r0 = r0 - 1j * _TWO_PI * math.floor(r0.imag / _TWO_PI + 0.5)
         num = r0
         den = gp
         for g in range(G):
-            if u[g] * dps[g] == 0.0:
+            if u[g] == 0.0 or dps[g] == 0.0:
                 return m, max_iter, False
-            c = nn[g] / (u[g] * dps[g])
+            dps[g] = _inv(dps[g])  # (1 / psi_g'(u_g) from here on)
+            c = nn[g] * dps[g] * _inv(u[g])
             num -= c * rg[g]
             den += c * kk[g]
         if den == 0.0:
@@ -210,23 +305,27 @@ def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, m
         if not (math.isfinite(dm.real) and math.isfinite(dm.imag)):
             return m, max_iter, False
         m = m + dm
-        if abs(m) > _ESCAPE:
+        am = abs(m)
+        if am > _ESCAPE:
             return m, max_iter, False
-        small = abs(dm) <= _STEP_TOL * max(abs(m), 1e-300)
+        adm = abs(dm)
+        small = adm <= _STEP_TOL * max(am, 1e-300)
         for g in range(G):
-            du = (kk[g] * dm - rg[g]) / dps[g]
-            u[g] = u[g] + du
-            if not (abs(du) <= _STEP_TOL * abs(u[g])):
+            du = (kk[g] * dm - rg[g]) * dps[g]
+            ug = u[g] + du
+            u[g] = ug
+            # (|du| <= tol |u|, squared: no hypot in the inner loop)
+            if small and not (du.real * du.real + du.imag * du.imag <= tol2 * (ug.real * ug.real + ug.imag * ug.imag)):
                 small = False
         if small:
-            r0, gp = _gres_checked(z, m, u, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, _RULE_TOL, kk, nn, rg, dps)
+            r0, gp = _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, _RULE_TOL, kk, nn, rg, dps)
             r0 = r0 - 1j * _TWO_PI * math.floor(r0.imag / _TWO_PI + 0.5)
             ok = abs(r0) <= _RES_TOL
             for g in range(G):
                 if not (abs(rg[g]) <= _RES_TOL * max(abs(kk[g] * m), 1e-300)):
                     ok = False
             return m, it + 1, ok
-        if nr > 0 and abs(dm) <= _CLOSE * abs(m):
+        if nr > 0 and adm <= _CLOSE * am:
             r = _near_root(m, dm, roots, nr)
             if r >= 0:
                 return roots[r], min(it + 3, max_iter - 1), True

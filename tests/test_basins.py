@@ -259,3 +259,58 @@ def test_dashboard_frames_agree_with_the_reference_computation(act, sw, pixels):
         # the Newton start (the window's centre) reaches the chain's root in the fast frame
         c = f.labels[pixels // 2, pixels // 2]
         assert c >= 0 and _chain_root(tr, k, f.roots[c]), (act, k)
+
+
+@pytest.mark.parametrize(
+    "act, sw, steps",
+    [("tanh", 1.0, (1, 2, -1)), ("gelu", 2.0, (2, -1)), ("leaky_relu:0.2", 2.0, (1, -1)), ("silu", 2.0, (1,))],
+)
+def test_one_log_kernel_draws_the_log_sum_kernel_s_basins(act, sw, steps):
+    """The joint-Newton kernel with one complex log per step (the factors of ``M^{-1}`` as one
+    scaled product, the short rules' bound test against per-step thresholds) against the kernel
+    it replaced (``tests/basins_reference.py``: one log per factor, the bound table searched per
+    group), Newton from every pixel of the dashboard's windows: the same root (or none) at every
+    pixel but a tiny fraction of boundary pixels, the same roots, the same step counts nearly
+    everywhere."""
+    from basins_reference import reference_basins
+
+    from dashboard import basins as B
+
+    net = fpcore.Network([300] * 9, act, sigma_w2=sw)
+    eq = build_equation(net)
+    tr = fpcore.lilypad_trace(net, float(fpcore.jacobian_spectrum(net, n_points=40).quantile(0.5)))
+    for k in steps:
+        k = k % len(tr.centres)
+        centre, half = B.basin_window(net, "JtJ", tr, k)
+        g = np.linspace(-half, half, 48)
+        re, im, z = centre.real + g, centre.imag + g, complex(tr.centres[k])
+        lab0, roots0, its0 = reference_basins(eq, z, re, im, 24)
+        lab1, roots1, its1 = basins_of_equation(eq, z, re, im, 24)
+        same = _same_root(_by_root(lab0, roots0), _by_root(lab1, roots1))
+        assert np.mean(same) >= 0.998, (act, k, np.mean(same))
+        assert np.mean(its0 == its1) >= 0.99, (act, k)
+        hit = np.abs(np.subtract.outer(roots1, roots0)) <= 1e-6 * np.abs(roots0)
+        assert np.all(hit.any(axis=1)), (act, k)  # every root found is one of the reference's
+
+
+def test_product_residual_equals_the_log_sums_modulo_2_pi_i():
+    """``r_0`` from one scaled product equals the sum of the factors' logs modulo ``2 pi i``: at
+    ordinary points, far out (``|m| ~ 1e120``: the product is renormalised), with a deep net's
+    large exponent (binary powers) and with a non-integer exponent (the log sums are taken)."""
+    from fpcore._basins import _equation_arrays, _gres_product, _log_sums
+
+    rng = np.random.default_rng(7)
+    for net in (fpcore.Network([200] * 6, "tanh"), fpcore.Network([200] * 61, "gelu", sigma_w2=2.0)):
+        eq = build_equation(net)
+        a, e, (Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu) = _equation_arrays(eq, 16)
+        for e_use in (e, e + np.where(np.arange(e.size) == 1, 0.5, 0.0)):
+            for scale in (1e-3, 1.0, 1e120):
+                m = complex(*rng.normal(size=2)) * scale
+                u = (kk * m / mu) * (1 + 0.1 * (rng.normal(size=kk.size) + 1j * rng.normal(size=kk.size)))
+                lz = complex(0.3, -2.0)
+                rg, dps = np.empty(kk.size, complex), np.empty(kk.size, complex)
+                r0, _ = _gres_product(lz, m, u, a, e_use, Vs, Ws, Vm, Wm, V, W, vmax, tab, 1e-10, kk, nn, rg, dps)
+                ref = _log_sums(lz, m, u, a, e_use, nn)
+                d = r0 - ref
+                d -= 2j * math.pi * round(d.imag / (2 * math.pi))
+                assert abs(d) <= 1e-12 * max(1.0, abs(ref)), (net.activation, scale, r0, ref)

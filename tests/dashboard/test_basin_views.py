@@ -143,3 +143,60 @@ def test_preview_is_the_same_window_with_the_full_law_s_colours():
         for i, j in ((0, 0), (-1, -1), (0, -1), (-1, 0)):  # pixels both grids share: the same root
             a, b = small.labels[i, j], full.labels[i, j]
             assert (a < 0) == (b < 0) and (a < 0 or abs(small.roots[a] - full.roots[b]) <= 1e-6 * abs(full.roots[b]))
+
+
+def test_rgba_table_gives_the_classic_colouring():
+    """The per-(root, steps) colour table equals the colouring written out: the root's hue times
+    ``1 - 0.75 sqrt(steps / max_iter)``, rounded to bytes; grey where Newton did not converge."""
+    rng = np.random.default_rng(3)
+    for nroots in (0, 1, 4, 30):
+        labels = rng.integers(-1, nroots, (40, 50)) if nroots else np.full((40, 50), -1)
+        its = rng.integers(0, 25, (40, 50))
+        got = B.basin_rgba(labels, its, 24).view(np.uint8).reshape(40, 50, 4)
+        pal = B._palette(max(nroots, 1))
+        rgb = np.where((labels >= 0)[..., None], pal[np.maximum(labels, 0)], (0.25, 0.25, 0.27))
+        shade = np.where(labels >= 0, 1.0 - 0.75 * np.sqrt(its / 24.0), 1.0)
+        want = np.clip(np.round(rgb * shade[..., None] * 255.0), 0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(got[..., :3], want)
+        assert np.all(got[..., 3] == 255)
+
+
+def test_preview_only_after_a_slow_full_frame(relu_trace):
+    """A frame not cached goes straight to the full frame unless this network's last full frame
+    took longer than PREVIEW_AFTER_S (then a coarse preview is drawn first)."""
+    net, tr = relu_trace
+    other = fpcore.Network([100] * 4, "tanh")
+    B._frame_cached.cache_clear()
+    B.compute_frame(net, "JtJ", tr, 1)
+    assert (net, "JtJ") in B._FRAME_SECONDS
+    assert B.preview_worthwhile(net, "JtJ") == (B._FRAME_SECONDS[(net, "JtJ")] > B.PREVIEW_AFTER_S)
+    assert not B.preview_worthwhile(other, "JtJ")  # (no frame of it yet)
+    B._FRAME_SECONDS[(other, "JtJ")] = 2 * B.PREVIEW_AFTER_S
+    assert B.preview_worthwhile(other, "JtJ") and not B.preview_worthwhile(other, "JJt")
+    del B._FRAME_SECONDS[(other, "JtJ")]
+
+
+def test_prefetch_waits_while_a_frame_asked_for_is_computed(relu_trace, monkeypatch):
+    """The prefetch starts no frame while a page waits for one being computed (on two cores it
+    would take a third of that frame's time); it goes on once that frame is done."""
+    import time
+
+    net, tr = relu_trace
+    B._frame_cached.cache_clear()
+    monkeypatch.setattr(B, "_ON_DEMAND_WAIT_S", 30.0)
+    with B._ON_DEMAND:
+        B._ON_DEMAND.count += 1  # (a frame asked for, being computed)
+    try:
+        t = B.prefetch(net, "JtJ", tr, owner="waits")
+        time.sleep(0.5)
+        assert all(B.cached_frame(net, "JtJ", tr, k) is None for k in range(1, len(tr.centres)))
+    finally:
+        with B._ON_DEMAND:
+            B._ON_DEMAND.count -= 1
+            B._ON_DEMAND.notify_all()
+    t.join(timeout=120)
+    B.cancel_prefetch("waits")
+    assert all(B.cached_frame(net, "JtJ", tr, k) is not None for k in range(1, len(tr.centres)))
+    assert B._ON_DEMAND.count == 0
+    B.compute_frame(net, "JtJ", tr, 0)  # (an on-demand frame leaves the count as it found it)
+    assert B._ON_DEMAND.count == 0
