@@ -21,8 +21,8 @@ Non-rational equations (leaky ReLU, smooth activations; Gaussian weights) are so
 sorted grid in one sweep (:func:`grid_general`): the first point of each support interval walks
 down from far above (:func:`vertical_general`), every next point starts from the secant
 prediction through its two left neighbours and must converge by a contracting Newton run close
-to it; a point that fails walks from its left neighbour, then from far above, and so does every
-point next to a gap (``M`` real there). Each accepted point passes the a-posteriori checks of
+to it; a point that fails walks from its left neighbour, then from far above; a point next to a
+gap (``M`` real there) walks from it through the upper half-plane, then from far above. Each accepted point passes the a-posteriori checks of
 ``_gchain``. Long laws of ``D^2`` (GELU, SiLU) are swept with their 40-point Gauss rules.
 
 The support edges of non-rational equations (:func:`log_inverse_real`), the start height, the
@@ -820,7 +820,8 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
     step (:func:`_gcorrect`), the residuals pass the a-posteriori checks and the correction stays
     below half of the predicted move (so the solution continues the neighbours' branch).
     Otherwise it walks from its left neighbour (:func:`_gwalk`), and failing that, from far above.
-    A point whose left neighbour lies in a gap (``M`` real there) walks down from far above too.
+    A point whose left neighbour lies in a gap (``M`` real there) is reached from it through the
+    upper half-plane (:func:`_gap_detour`), and failing that, from far above.
     Returns ``m``, ``u`` (n, G), a verified mask and the counts (lilypads, Newton, rejected)."""
     n = x.size
     G = kk.size
