@@ -1393,33 +1393,61 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
     # The points that need the contour rules (near 0, or an edge) are reached by links from a
     # vertical chain in the middle of their support interval, where those succeed: through the
     # _CHAIN_DENSE grid points next to them, then every _CHAIN_JUMP-th (a link over a longer
-    # segment, or certified steps between its ends)
-    sel = np.zeros(t.size, dtype=bool)
+    # segment, or certified steps between its ends). First from an anchor _NEAR_REACH grid points
+    # past them (a band of some 100 points instead of half the grid: GELU, square, L = 10, 44
+    # points need the contour rules, the band to the middle held 501); where that leaves one of
+    # them uncertified, from the middle as before.
+    need_idx = np.flatnonzero(need)
+    cert_c = np.zeros(t.size, dtype=bool)
+    tried = None
+    for reach in (_NEAR_REACH, None):
+        sel, hint = _contour_band(t.size, groups, need, reach)
+        P = np.flatnonzero(sel & ok)
+        if P.size == 0 or (tried is not None and np.array_equal(P, tried)):
+            continue
+        tried = P
+        cP = _certify_rule(eq, _Joint(eq), t[P], groups[P], m[P], u[P], np.ones(P.size, dtype=bool), Y, min_size,
+                           max_rounds, link_rounds, anchor_hint=np.flatnonzero(np.isin(P, hint)))
+        cert_c[P[cP]] = True  # (the band's own points too: certified for the contour rules' equation)
+        if np.all(cert_c[need_idx]):
+            break
+    return cert | cert_c
+
+
+def _contour_band(n: int, groups: np.ndarray, need: np.ndarray, reach: int | None) -> tuple[np.ndarray, list]:
+    """The grid points certified with the contour rules (:func:`_certify_grid`): in each support
+    interval holding points that ``need`` them, those points and the band that joins them to an
+    anchor (returned as hints) at most ``reach`` grid points past them, or in the interval's
+    middle (``reach`` None, or need points on both sides of it)."""
+    sel = np.zeros(n, dtype=bool)
     hint = []
     for gi in np.unique(groups[need]):
         idx = np.flatnonzero(groups == gi)
         mid = idx[idx.size // 2]
         nd = idx[need[idx]]
         if nd[-1] < mid:
-            top = nd[-1] + _CHAIN_DENSE
-            band = np.r_[nd[0]:min(top, mid) + 1, top:mid:_CHAIN_JUMP, mid]
+            if reach is not None and nd[-1] + reach < mid:
+                mid = nd[-1] + reach
+                band = np.r_[nd[0]:mid + 1]
+            else:
+                top = nd[-1] + _CHAIN_DENSE
+                band = np.r_[nd[0]:min(top, mid) + 1, top:mid:_CHAIN_JUMP, mid]
         elif nd[0] > mid:
-            bot = nd[0] - _CHAIN_DENSE
-            band = np.r_[mid, mid + _CHAIN_JUMP:bot:_CHAIN_JUMP, max(bot, mid):nd[-1] + 1]
+            if reach is not None and nd[0] - reach > mid:
+                mid = nd[0] - reach
+                band = np.r_[mid:nd[-1] + 1]
+            else:
+                bot = nd[0] - _CHAIN_DENSE
+                band = np.r_[mid, mid + _CHAIN_JUMP:bot:_CHAIN_JUMP, max(bot, mid):nd[-1] + 1]
         else:
             band = idx[(idx >= min(nd[0], mid)) & (idx <= max(nd[-1], mid))]
         sel[band[(band >= idx[0]) & (band <= idx[-1])]] = True
         hint.append(mid)
-    P = np.flatnonzero(sel & ok)
-    if P.size == 0:
-        return cert
-    cP = _certify_rule(eq, _Joint(eq), t[P], groups[P], m[P], u[P], np.ones(P.size, dtype=bool), Y, min_size,
-                       max_rounds, link_rounds, anchor_hint=np.flatnonzero(np.isin(P, hint)))
-    cert[P[cP]] = True  # (the band's own points too: certified for the contour rules' equation)
-    return cert
+    return sel, hint
 
 
 _CHAIN_DENSE = 32
+_NEAR_REACH = 64  # grid points from the last point needing the contour rules to the first anchor tried
 _ANCHOR_PROBES = 9  # points of a component probed for its best-conditioned anchor
 _SPLIT_MAX = 0.1  # largest share of points needing the contour rules for the split
 _CHAIN_JUMP = 1  # (every 4th lost links near 0: walks between them fail)
