@@ -226,7 +226,7 @@ def _solve_on_sheets(x, m_hi, m_lo, u0, a, e, log_c, V, W, kk, nn, P, vmax, vmin
         mn = m - f / sl
         if not (math.isfinite(mn) and lo < mn < hi):
             mn = 0.5 * (lo + hi)
-        if abs(mn - m) <= 1e-16 * abs(m) + 1e-300 or hi - lo <= 2e-16 * abs(m):
+        if abs(mn - m) <= 1e-15 * abs(m) + 1e-300 or hi - lo <= 1e-15 * abs(m):  # (a few ulps)
             m = mn
             break
         m = mn
