@@ -674,7 +674,10 @@ def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
                 small = False
             size = max(size, abs(du) / max(abs(u[g]), 1e-300))
         used += 1
-        fl = _RES_FLOOR * max(_mfloor(m, a, e), _schur_floor(m, u, den, V, W, kk, nn, dps))
+        fl = _RES_FLOOR * _mfloor(m, a, e)
+        if not small and size > 0.5 * prev and not (fl >= tol and size <= _STALL * tol + fl):
+            # (only where the steps stalled: the bound loops over every atom)
+            fl = max(fl, _RES_FLOOR * _schur_floor(m, u, den, V, W, kk, nn, dps))
         if small or (fl >= tol and size <= _STALL * tol + fl and size > 0.5 * prev):
             # (the second: the steps stopped contracting at the floor set by the spacing of the
             # floats near m: where m nears a root a_j of M^{-1} (|m - a_j| ~ 1e-5, orthogonal
@@ -791,7 +794,8 @@ def _gcorrect(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps, du):
         used += 1
         if not (size <= 0.5 * prev):
             # rounding noise at the convergence floor (_gnewton): the residuals decide
-            if size <= _STALL * tol + _RES_FLOOR * max(_mfloor(m, a, e), _schur_floor(m, u, den, V, W, kk, nn, dps)):
+            if (size <= _STALL * tol + _RES_FLOOR * _mfloor(m, a, e)
+                    or size <= _STALL * tol + _RES_FLOOR * _schur_floor(m, u, den, V, W, kk, nn, dps)):
                 conv = True
                 break
             return m, False, np.inf, np.inf, used, np.inf
