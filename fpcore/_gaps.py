@@ -17,7 +17,9 @@ of its ``u_g`` are known, and on them ``F(m) = M^{-1}(m)`` is a real-analytic fu
 ``_fastchain.scan_critical`` does) shows ``F`` strictly monotone on ``[m_c, m_0]``: its inverse maps
 ``[x_0, F(m_c)]`` analytically onto that interval and continues ``M`` from ``x_0`` (the identity
 theorem: ``M`` agrees with it on a neighbourhood of ``x_0`` in the upper half-plane), so ``M`` is
-real there, the whole interval lies in the gap, and ``F(m_c)`` is its upper edge. The grid points
+real there, the whole interval lies in the gap, and ``F(m_c)`` is its upper edge. (Short of a
+singular point of ``F``, where its rounding grows, the scan stops early: what it checked is still
+in the gap, and the next grid point past it is solved from far above again.) The grid points
 in it are then solved on these sheets by a bracketed Newton in ``m`` instead of one chain from far
 above each (``grid_discrete``: 100-300 such points per leaky ReLU spectrum cost 30-90 % of its
 time). Their solutions pass the same residual checks as every other point, and the joint
