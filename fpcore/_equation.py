@@ -267,8 +267,12 @@ def _add_root(roots: dict, a: float, e: float) -> None:
         else:
             roots[a] = e
         return
-    for b in list(roots):
-        if abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b)):
+    # (d <= 1e-12 max(1, |a|, |b|) without max() and with the exact hit first: 3/4 of
+    # build_equation's time went to this loop's builtins)
+    tol = 1e-12 * abs(a) if abs(a) > 1.0 else 1e-12
+    for b in ([a] if a in roots else list(roots)):
+        d = abs(a - b)
+        if d <= tol or d <= 1e-12 * abs(b):
             roots[b] += e
             if roots[b] == 0:
                 del roots[b]

@@ -608,6 +608,33 @@ def _mfloor(m, a, e):
 
 
 @_jit
+def _schur_floor(m, u, den, V, W, kk, nn, dps):
+    """The relative size of a joint Newton step made of rounding alone: one ulp of each ``u_g``
+    moves ``r_g = psi_g(u_g) - k_g m`` by ``eps |u_g psi_g'(u_g)|`` (plus the rounding of
+    ``psi_g``'s own terms), and the Schur complement ``den`` carries that into ``dm``. Next to an
+    inverse-square-root edge (orthogonal leaky ReLU, square L = 2, near its top edge 4: ``M`` ~
+    30, ``u_g`` within 0.02 of the pole of ``psi_g`` and ``den`` a cancellation) that is ``1e-12``
+    of ``m``, above ``tol``, and Newton stalls there on a solution whose residuals are ``1e-15``."""
+    eps = 2.220446049250313e-16
+    G = kk.size
+    noise0 = 0.0
+    nrg = np.empty(G)
+    for g in range(G):
+        t = abs(u[g] * dps[g])
+        for k in range(V.shape[1]):
+            q = 1.0 - u[g] * V[g, k]
+            if q != 0.0:
+                t += abs(W[g, k] * V[g, k] * u[g] / q)
+        nrg[g] = eps * t
+        noise0 += nn[g] * nrg[g] / abs(u[g] * dps[g])
+    dm = noise0 / max(abs(den), 1e-300)
+    fl = dm / max(abs(m), 1e-300)
+    for g in range(G):
+        fl = max(fl, (kk[g] * dm + nrg[g]) / max(abs(dps[g] * u[g]), 1e-300))
+    return fl
+
+
+@_jit
 def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
     """Joint Newton (arrow Jacobian, Schur complement on m). Returns m, converged, the residual
     ``|r_0|`` beyond ``_RES_FLOOR`` times its floor (:func:`_mfloor`), the worst relative inner
@@ -648,6 +675,9 @@ def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
             size = max(size, abs(du) / max(abs(u[g]), 1e-300))
         used += 1
         fl = _RES_FLOOR * _mfloor(m, a, e)
+        if not small and size > 0.5 * prev and not (fl >= tol and size <= _STALL * tol + fl):
+            # (only where the steps stalled: the bound loops over every atom)
+            fl = max(fl, _RES_FLOOR * _schur_floor(m, u, den, V, W, kk, nn, dps))
         if small or (fl >= tol and size <= _STALL * tol + fl and size > 0.5 * prev):
             # (the second: the steps stopped contracting at the floor set by the spacing of the
             # floats near m: where m nears a root a_j of M^{-1} (|m - a_j| ~ 1e-5, orthogonal
@@ -764,7 +794,8 @@ def _gcorrect(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps, du):
         used += 1
         if not (size <= 0.5 * prev):
             # rounding noise at the convergence floor (_gnewton): the residuals decide
-            if size <= _STALL * tol + _RES_FLOOR * _mfloor(m, a, e):
+            if (size <= _STALL * tol + _RES_FLOOR * _mfloor(m, a, e)
+                    or size <= _STALL * tol + _RES_FLOOR * _schur_floor(m, u, den, V, W, kk, nn, dps)):
                 conv = True
                 break
             return m, False, np.inf, np.inf, used, np.inf

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _fastchain
+from . import _fastchain, _gaps
 from ._activations import N_SHORT
 from ._equation import Equation
 
@@ -952,6 +952,16 @@ def _all_contour(eq: Equation) -> bool:
         for g in eq.ugroups)
 
 
+def _gaps_on_sheets(eq: Equation, ev: "_General") -> bool:
+    """Whether every law of ``D^2`` is exact atoms swept as such (real ``V``: leaky ReLU), so that
+    the grid follows the gaps on their real sheets (:func:`fpcore._gaps.grid_discrete`)."""
+    return (_GAPS_ON_SHEETS and not np.iscomplexobj(ev.V)
+            and all(g.law.kind == "discrete" for g in eq.ugroups))
+
+
+_GAPS_ON_SHEETS = True  # (tests switch it off to compare with grid_general's chains from far above)
+
+
 def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds: int = MAX_ROUNDS,
           groups: np.ndarray | None = None, certify: bool = True) -> SolveResult:
     """Solve ``M(t)`` for every target ``t`` (``Im t >= 0``) by lilypad continuation.
@@ -1871,9 +1881,15 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
         # near the cut of psi_g: shallow nets, x near 0) Newton with the full laws polishes it.
         use_short = not short or contour_short
         V, W = eq.packed_short if use_short else (ev.V, ev.W)
-        m_, u_, ok_, cnt = _fastchain.grid_general(
-            np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
-            *args[:3], V, W, *args[5:], ev.mu, max_rounds, ev.tol)
+        if not use_short and _gaps_on_sheets(eq, ev):
+            # exact atoms (leaky ReLU): the gaps followed on their real sheets (fpcore._gaps)
+            m_, u_, ok_, cnt = _gaps.grid_discrete(
+                np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
+                *args, ev.mu, max_rounds, ev.tol, *_gaps.discrete_args(ev.V, ev.W))
+        else:
+            m_, u_, ok_, cnt = _fastchain.grid_general(
+                np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
+                *args[:3], V, W, *args[5:], ev.mu, max_rounds, ev.tol)
         counts[:] += cnt
         out_m, out_u, failed = m_, u_, ~ok_
         if use_short:
