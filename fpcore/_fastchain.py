@@ -1501,19 +1501,12 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
     alpha = np.full(P, np.inf)
     Rmax = 0.0
     for q in range(P):
-        z = zt[q]
-        az = abs(z)
-        lz = complex(math.log(az), math.atan2(z.imag, z.real))
-        v0 = -(_wrap_c(r0 + lz) - acc) / s
-        al = abs(v0)
-        for g in range(G):
-            vg = (v0 - rg[g]) / Gp[g]
-            al = max(al, abs(vg) * abs(Gp[g]))
-        al += (rnd + eps8 * (abs(math.log(az)) + math.pi)) / as_ + emax
-        frac = abs(zf[q] - z) / az
-        if not (frac < 1.0):
-            continue
-        al += -math.log1p(-frac) / as_
+        al = _joint_alpha(zt[q], zf[q], r0, acc, s, as_, rg, Gp, rnd, emax, eps8)
+        if zf[q] != zt[q]:
+            # the same bound from the other end: the smaller one holds. Where the centre solves
+            # the equation at zf (every link and chain step) the first counts the segment twice
+            # (the Newton step toward zt is already about |log(zt / zf)| / |s|), this one once
+            al = min(al, _joint_alpha(zf[q], zt[q], r0, acc, s, as_, rg, Gp, rnd, emax, eps8))
         if np.isfinite(al):
             alpha[q] = al
             Rmax = max(Rmax, 2.0 * al)
@@ -1531,6 +1524,30 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
         if t_ <= 0.5:
             ok[q] = True
             Rk[q] = 2.0 * alpha[q]
+
+
+@_jit
+def _joint_alpha(z, zo, r0, acc, s, as_, rg, Gp, rnd, emax, eps8):
+    """A bound of ``alpha = ||A F_w(x_0)||`` for every target ``w`` of the segment ``[z, zo]``
+    (:func:`_joint_point`): the Newton step's norm at ``z`` plus ``sup_w |log(w / z)| / |s|``.
+
+    Proof: only ``r_0`` depends on the target, ``F_w(x_0) = F_z(x_0) + log(w / z) e_0`` (one
+    branch of the logarithm on the segment while ``|w - z| < |z|``), and ``||A e_0|| = 1 / |s|``
+    (``(A e_0)_0 = 1 / s``, ``(A e_0)_g = 1 / (s G_g)`` of weighted size ``1 / |s|``); on the
+    segment ``|log(w / z)| = |log(1 + (w - z) / z)| <= -log(1 - |zo - z| / |z|)``. Both ends
+    give a valid bound; ``inf`` where the segment reaches ``|zo - z| >= |z|``."""
+    az = abs(z)
+    frac = abs(zo - z) / az
+    if not (frac < 1.0):
+        return np.inf
+    lz = complex(math.log(az), math.atan2(z.imag, z.real))
+    v0 = -(_wrap_c(r0 + lz) - acc) / s
+    al = abs(v0)
+    for g in range(Gp.size):
+        vg = (v0 - rg[g]) / Gp[g]
+        al = max(al, abs(vg) * abs(Gp[g]))
+    al += (rnd + eps8 * (abs(math.log(az)) + math.pi)) / as_ + emax
+    return al - math.log1p(-frac) / as_
 
 
 @_jit_fast

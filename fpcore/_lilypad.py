@@ -1164,7 +1164,9 @@ class _Joint:
     Newton from ``x_0``. For a segment of targets ``[z_a, z_b]`` only ``r_0`` moves, by
     ``log(z / z_b)``, and ``||A e_0|| = 1 / |s|``: ``alpha`` grows by ``sup |log(z / z_b)| / |s|``
     and the test then holds for every ``z`` of the segment, so the root moves continuously inside
-    the ball (one branch). ``alpha`` also carries a bound of the rounding of ``F(x_0)``; the rest
+    the ball (one branch). The same holds from the other end (``alpha`` at ``z_a`` plus
+    ``sup |log(z / z_a)| / |s|``), and the smaller of the two bounds is used: where the centre
+    solves the equation at ``z_a`` (links, chain steps) the first counts the segment twice. ``alpha`` also carries a bound of the rounding of ``F(x_0)``; the rest
     is floating point (no interval arithmetic), as in the rational test. What is certified is the
     root of the equation with the law's rule as represented, not the quadrature error of that
     rule (with ``short``, the laws' short real rules, which stand for the contour rules to
@@ -1221,12 +1223,11 @@ class _Joint:
             ad = np.abs(d)
             la = np.log(ad)
             lu = np.log(np.abs(u)) + 1j * np.angle(u)
-            az = np.abs(z_to)
-            r0 = (np.log(az) - la @ self.e - self.e0 * lm.real - self.eq.log_c + lu.real @ self.n) + 1j * (
-                np.angle(z_to) - _arg(d) @ self.e - self.e0 * lm.imag + lu.imag @ self.n)
-            r0 = _wrap(r0)
-            err0 = 8 * _EPS * (np.abs(np.log(az)) + np.pi + (np.abs(la) + np.pi) @ self.ae
-                               + abs(self.e0) * np.abs(lm) + abs(self.eq.log_c) + np.abs(lu) @ self.n)
+            # r_0 without log z (added at either end of the segment below)
+            r0c = (-la @ self.e - self.e0 * lm.real - self.eq.log_c + lu.real @ self.n) + 1j * (
+                -_arg(d) @ self.e - self.e0 * lm.imag + lu.imag @ self.n)
+            err0c = 8 * _EPS * (np.pi + (np.abs(la) + np.pi) @ self.ae
+                                + abs(self.e0) * np.abs(lm) + abs(self.eq.log_c) + np.abs(lu) @ self.n)
             s0 = -self.e0 - (m[:, None] / d) @ self.e
             x = u[:, :, None] * self.V
             om = 1.0 - x
@@ -1240,15 +1241,27 @@ class _Joint:
             Gp = 1.0 + Q1 / Phi  # d log psi / d log u
             s = s0 + np.sum(self.n / Gp, axis=1)
             as_ = np.abs(s)
-            v0 = -(r0 - np.sum(self.n * rg / Gp, axis=1)) / s
-            vg = (v0[:, None] - rg) / Gp
             tau = 1.0 / np.abs(Gp)
             nG = self.n * tau
-            alpha = np.maximum(np.abs(v0), np.max(np.abs(vg) / tau, axis=1))
-            alpha = alpha + (err0 + np.sum(nG * errg, axis=1)) / as_ + np.max(errg, axis=1)
-            frac = np.abs(z_from - z_to) / az  # the segment: |log(1 + x)| <= -log(1 - |x|)
-            seg = np.where(frac < 1.0, -np.log1p(-np.minimum(frac, 1.0)), np.inf)
-            alpha = alpha + seg / as_
+
+            def alpha_from(z, zo):
+                """``||A F_w(x_0)||`` for every ``w`` of the segment ``[z, zo]``: the Newton step
+                at ``z`` plus ``sup |log(w / z)| / |s|`` (``_fastchain._joint_alpha``)."""
+                az = np.abs(z)
+                r0 = _wrap(r0c + np.log(az) + 1j * np.angle(z))
+                err0 = err0c + 8 * _EPS * np.abs(np.log(az))
+                v0 = -(r0 - np.sum(self.n * rg / Gp, axis=1)) / s
+                vg = (v0[:, None] - rg) / Gp
+                al = np.maximum(np.abs(v0), np.max(np.abs(vg) / tau, axis=1))
+                al = al + (err0 + np.sum(nG * errg, axis=1)) / as_ + np.max(errg, axis=1)
+                frac = np.abs(zo - z) / az  # the segment: |log(1 + x)| <= -log(1 - |x|)
+                seg = np.where(frac < 1.0, -np.log1p(-np.minimum(frac, 1.0)), np.inf)
+                return al + seg / as_
+
+            # either end gives a bound, the smaller holds (from z_from, where the centre solves
+            # the equation, the segment counts once)
+            alpha = np.where(z_from == z_to, alpha_from(z_to, z_from),
+                             np.minimum(alpha_from(z_to, z_from), alpha_from(z_from, z_to)))
             R = 2.0 * alpha
             # row 0: d^2/dl^2 log(e^l - a) = -a e^l / (e^l - a)^2 on |l - l_0| <= R
             grow = am * np.expm1(R)

@@ -201,3 +201,29 @@ def test_orthogonal_square_low_tail_against_monte_carlo(act):
     # the low tail: the fraction of eigenvalues below a small quantile
     q = s.quantile(0.01)
     assert abs(np.mean(ev <= q) - 0.01) <= 0.006
+
+
+def test_segment_ball_holds_the_roots_along_the_segment():
+    """A link's test covers every target of its segment ``[t_j, t_i]`` with one ball about the
+    solution at ``t_j``; ``alpha`` is bounded from the end where the centre solves the equation
+    (the segment counted once, ``_fastchain._joint_alpha``). Check the claim itself: the roots
+    at targets sampled along passing segments (joint Newton from the centre, verified by its
+    residual) lie in the ball, and the bound is not loose by the old factor 2."""
+    s, eq, x, groups, r = _grid_solution(NETS["tanh-tapered"])
+    cj = _Joint(eq)
+    t = x.astype(complex)
+    j = np.flatnonzero(r.verified[:-1] & r.verified[1:])[::7]
+    i = j + 1
+    ok, R, tau, theta = cj.test(t[j], t[i], r.m[j], r.u[j])
+    assert ok.sum() >= 10
+    jj, ii, RR, tt = j[ok], i[ok], R[ok], tau[ok]
+    worst = 0.0
+    for f in (0.25, 0.5, 0.75, 1.0):
+        w = t[jj] + f * (t[ii] - t[jj])
+        mw, uw, conv, res, inner, *_ = cj.ev.newton(w, r.m[jj].copy(), r.u[jj].copy(), 40)
+        good = conv & (res <= 1e-10)
+        d = cj.dist(mw, uw, r.m[jj], r.u[jj], tt)
+        assert np.all(d[good] <= RR[good]), (f, np.max(d[good] / RR[good]))
+        worst = max(worst, float(np.max(d[good] / RR[good])))
+    # the root at the far end is about alpha from the centre, and R = 2 alpha: d / R near 1/2
+    assert worst >= 0.3, worst
