@@ -1779,6 +1779,49 @@ def _contour_short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
     return _short_first(eq, t, run, keep)
 
 
+_RESCUE_ROUNDS = 1000  # certified steps of a rescue walk (_rescue_from_neighbours)
+_RESCUE_PASSES = 8  # rescue passes (each reaches one more point into a run of failed points)
+_RESCUE_MAX = 32  # most failed points rescued (the walks cost up to _RESCUE_ROUNDS G K each)
+
+
+def _rescue_from_neighbours(eq: Equation, x: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
+                            failed: np.ndarray, counts: np.ndarray) -> None:
+    """Grid points that no walk of the sweep reached (walks from far above that ran out of
+    rounds: tapered orthogonal nets at ``L = 50``, where ``m`` passes close to many roots of
+    ``M^{-1}``) walk from a verified grid neighbour of the same support interval along the real
+    axis in certified steps (:meth:`_Joint.walk`: each step passes the joint test on its segment
+    and the next solution lies in its ball, so the root is continued on one branch, as a link of
+    :func:`_certify_rule`). A point that arrives and passes the a-posteriori checks is verified
+    (``m``, ``u``, ``failed`` updated in place); at most ``_RESCUE_PASSES`` passes, each of at
+    most ``_RESCUE_ROUNDS`` steps per point (the link next to such a point may need hundreds:
+    its single test reaches a root of ``M^{-1}``), and only where at most ``_RESCUE_MAX`` points
+    failed."""
+    if np.count_nonzero(failed) > _RESCUE_MAX:
+        return
+    cj = None
+    for _ in range(_RESCUE_PASSES):
+        left = np.r_[False, ~failed[:-1] & (groups[:-1] == groups[1:])]
+        right = np.r_[~failed[1:] & (groups[1:] == groups[:-1]), False]
+        todo = np.flatnonzero(failed & (left | right))
+        if todo.size == 0:
+            return
+        if cj is None:
+            cj = _Joint(eq)
+        src = np.where(left[todo], todo - 1, todo + 1)
+        tc = x.astype(complex)
+        mm, uu, *_, done = cj.walk(tc[src], m[src], u[src], tc[todo], _RESCUE_ROUNDS)
+        counts[0] += todo.size
+        if not np.any(done):
+            return
+        sel = todo[done]
+        _, _, _, res, inner, _, _ = cj.ev.newton(tc[sel], mm[done], uu[done], 0)
+        good = (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mm[done].imag <= TOL_VERIFY * np.abs(mm[done]))
+        m[sel[good]], u[sel[good]] = mm[done][good], uu[done][good]
+        failed[sel[good]] = False
+        if not np.any(good):
+            return
+
+
 def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
                          groups: np.ndarray | None = None, short_rules: bool = False,
                          certify: bool = True) -> SolveResult:
@@ -1936,6 +1979,8 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
             _, _, _, res, inner, _, _ = ev.newton(t[check], out_m[check], out_u[check], 0)
         mc = out_m[check]
         failed[check] |= ~((res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mc.imag <= TOL_VERIFY * np.abs(mc)))
+    if grid and np.any(failed) and np.any(~failed):
+        _rescue_from_neighbours(eq, t.real, groups, out_m, out_u, failed, counts)
     verified = ~failed
     n_lily, n_newton, n_rej = (int(c) for c in counts)
     if short_pts is not None:

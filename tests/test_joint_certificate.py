@@ -227,3 +227,23 @@ def test_segment_ball_holds_the_roots_along_the_segment():
         worst = max(worst, float(np.max(d[good] / RR[good])))
     # the root at the far end is about alpha from the centre, and R = 2 alpha: d / R near 1/2
     assert worst >= 0.3, worst
+
+
+def test_rescue_walks_recover_failed_grid_points():
+    """A grid point that the sweep left unverified (here: spoiled on purpose) is walked to from a
+    verified neighbour in certified steps (``_lilypad._rescue_from_neighbours``) and recovers
+    the sweep's own solution; runs of failed points are reached pass by pass."""
+    from fpcore._lilypad import _rescue_from_neighbours
+
+    s, eq, x, groups, r = _grid_solution(NETS["tanh-tapered"])
+    assert r.verified.all()
+    m, u = r.m.copy(), r.u.copy()
+    failed = np.zeros(x.size, dtype=bool)
+    bad = np.r_[50, 200:203, x.size - 1]
+    failed[bad] = True
+    m[bad] = 1.0 + 0.0j  # garbage: these must be recomputed
+    u[bad] = 1.0 + 0.0j
+    _rescue_from_neighbours(eq, x, groups, m, u, failed, np.zeros(3, dtype=np.int64))
+    assert not failed.any()
+    assert np.allclose(m[bad], r.m[bad], rtol=1e-9, atol=0)
+    assert np.allclose(u[bad], r.u[bad], rtol=1e-8, atol=0)
