@@ -794,8 +794,9 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
     through its two solved left neighbours and is accepted when Newton contracts from the first
     step (:func:`_gcorrect`), the residuals pass the a-posteriori checks and the correction stays
     below half of the predicted move (so the solution continues the neighbours' branch).
-    Otherwise it walks from its left neighbour (:func:`_gwalk`), and failing that, from far above.
-    A point whose left neighbour lies in a gap (``M`` real there) walks down from far above too.
+    Otherwise it walks from its left neighbour (:func:`_gwalk`), and failing that, up from its
+    left neighbour to ``x_i + i (x_i - x_{i-1})`` and down to ``x_i``, then from far above. A
+    point whose left neighbour lies in a gap (``M`` real there) never walks along the axis.
     Returns ``m``, ``u`` (n, G), a verified mask and the counts (lilypads, Newton, rejected)."""
     n = x.size
     G = kk.size
@@ -832,6 +833,22 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
             # leaving the support (M turns real) happens at an edge, where Im M vanishes like a
             # square root; a real M here may also be a real root met on the way: decide from above
             good = good and -m.imag > 1e-9 * abs(m)
+        if not good and i > 0 and groups[i - 1] == groups[i] and ok[i - 1]:
+            # up, over and down: from the left neighbour's solution to x_i + i h (h = x_i - x_{i-1})
+            # and down to x_i. The path leaves the real axis at once, so it crosses no edge of
+            # a gap there (where a walk along the axis may follow a real root), and M is analytic
+            # above it: the same branch as a walk from far above, for some 40 times fewer Newton
+            # steps where Im M / |M| < 1e-9 inside the support (orthogonal sigmoid near x = 0:
+            # density about 1e-16 over six decades, every point walked from far above)
+            for g in range(G):
+                u[g] = outu[i - 1, g]
+            z = complex(x[i - 1], 0.0)
+            zm = complex(x[i], x[i] - x[i - 1])
+            m, good = _gwalk(z, out[i - 1], u, zm, abs(zm - z), a, e, log_c, V, W, kk, nn, rg, dps, un,
+                             max_rounds, tol, counts, 8)
+            if good:
+                m, good = _gwalk(zm, m, u, t, abs(t - zm), a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol,
+                                 counts, 8)
         if not good:
             one[0] = x[i]
             mv, uv, okv, cnt = vertical_general(one, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol)
