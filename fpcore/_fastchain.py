@@ -785,6 +785,9 @@ def _gcorrect(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps, du):
             abs(m - m0) / max(abs(m), 1e-300))
 
 
+_UOD_ROUNDS = 64  # proposals per leg of grid_general's up-over-down walk
+
+
 @_jit
 def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol):
     """Solve ``(m, u)`` at ``x_i + i0`` along a sorted grid, one point after the other.
@@ -844,11 +847,12 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
                 u[g] = outu[i - 1, g]
             z = complex(x[i - 1], 0.0)
             zm = complex(x[i], x[i] - x[i - 1])
+            # (each leg at most _UOD_ROUNDS proposals: where it fails the walk from far above follows)
             m, good = _gwalk(z, out[i - 1], u, zm, abs(zm - z), a, e, log_c, V, W, kk, nn, rg, dps, un,
-                             max_rounds, tol, counts, 8)
+                             min(max_rounds, _UOD_ROUNDS), tol, counts, 8)
             if good:
-                m, good = _gwalk(zm, m, u, t, abs(t - zm), a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol,
-                                 counts, 8)
+                m, good = _gwalk(zm, m, u, t, abs(t - zm), a, e, log_c, V, W, kk, nn, rg, dps, un,
+                                 min(max_rounds, _UOD_ROUNDS), tol, counts, 8)
         if not good:
             one[0] = x[i]
             mv, uv, okv, cnt = vertical_general(one, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol)
