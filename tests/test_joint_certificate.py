@@ -247,3 +247,21 @@ def test_rescue_walks_recover_failed_grid_points():
     assert not failed.any()
     assert np.allclose(m[bad], r.m[bad], rtol=1e-9, atol=0)
     assert np.allclose(u[bad], r.u[bad], rtol=1e-8, atol=0)
+
+
+def test_up_over_down_walks_land_on_the_far_field_branch():
+    """Orthogonal sigmoid, L = 10: below about 1e-17 of the top edge ``Im M / |M| < 1e-9`` (a
+    density of about 1e-16 over six decades), so the sweep does not walk there along the axis;
+    each point goes up from its left neighbour, over and down (``_fastchain.grid_general``)
+    instead of walking from far above. Both reach the same solutions."""
+    net = fpcore.Network([1000] * 11, "sigmoid", sigma_w2=1.0, init="orthogonal")
+    s, eq, x, groups, r = _grid_solution(net)
+    low = np.flatnonzero(r.verified & (-r.m.imag <= 1e-9 * np.abs(r.m)))
+    assert low.size >= 20
+    ev = _Joint(eq).ev
+    Y = _start_height(eq, x, s.lambda_max)
+    m, u, ok, _ = _fastchain.vertical_general(
+        np.ascontiguousarray(x[low]), float(Y), float(eq.mean), eq.roots.astype(float), eq.exps.astype(float),
+        float(eq.log_c), ev.V, ev.W, ev.k, ev.n, ev.mu, 400, ev.tol)
+    assert ok.all()
+    assert np.allclose(m, r.m[low], rtol=1e-9, atol=0)
