@@ -1174,7 +1174,9 @@ class _Joint:
     Newton from ``x_0``. For a segment of targets ``[z_a, z_b]`` only ``r_0`` moves, by
     ``log(z / z_b)``, and ``||A e_0|| = 1 / |s|``: ``alpha`` grows by ``sup |log(z / z_b)| / |s|``
     and the test then holds for every ``z`` of the segment, so the root moves continuously inside
-    the ball (one branch). ``alpha`` also carries a bound of the rounding of ``F(x_0)``; the rest
+    the ball (one branch). The same holds from the other end (``alpha`` at ``z_a`` plus
+    ``sup |log(z / z_a)| / |s|``), and the smaller of the two bounds is used: where the centre
+    solves the equation at ``z_a`` (links, chain steps) the first counts the segment twice. ``alpha`` also carries a bound of the rounding of ``F(x_0)``; the rest
     is floating point (no interval arithmetic), as in the rational test. What is certified is the
     root of the equation with the law's rule as represented, not the quadrature error of that
     rule (with ``short``, the laws' short real rules, which stand for the contour rules to
@@ -1231,12 +1233,11 @@ class _Joint:
             ad = np.abs(d)
             la = np.log(ad)
             lu = np.log(np.abs(u)) + 1j * np.angle(u)
-            az = np.abs(z_to)
-            r0 = (np.log(az) - la @ self.e - self.e0 * lm.real - self.eq.log_c + lu.real @ self.n) + 1j * (
-                np.angle(z_to) - _arg(d) @ self.e - self.e0 * lm.imag + lu.imag @ self.n)
-            r0 = _wrap(r0)
-            err0 = 8 * _EPS * (np.abs(np.log(az)) + np.pi + (np.abs(la) + np.pi) @ self.ae
-                               + abs(self.e0) * np.abs(lm) + abs(self.eq.log_c) + np.abs(lu) @ self.n)
+            # r_0 without log z (added at either end of the segment below)
+            r0c = (-la @ self.e - self.e0 * lm.real - self.eq.log_c + lu.real @ self.n) + 1j * (
+                -_arg(d) @ self.e - self.e0 * lm.imag + lu.imag @ self.n)
+            err0c = 8 * _EPS * (np.pi + (np.abs(la) + np.pi) @ self.ae
+                                + abs(self.e0) * np.abs(lm) + abs(self.eq.log_c) + np.abs(lu) @ self.n)
             s0 = -self.e0 - (m[:, None] / d) @ self.e
             x = u[:, :, None] * self.V
             om = 1.0 - x
@@ -1250,15 +1251,27 @@ class _Joint:
             Gp = 1.0 + Q1 / Phi  # d log psi / d log u
             s = s0 + np.sum(self.n / Gp, axis=1)
             as_ = np.abs(s)
-            v0 = -(r0 - np.sum(self.n * rg / Gp, axis=1)) / s
-            vg = (v0[:, None] - rg) / Gp
             tau = 1.0 / np.abs(Gp)
             nG = self.n * tau
-            alpha = np.maximum(np.abs(v0), np.max(np.abs(vg) / tau, axis=1))
-            alpha = alpha + (err0 + np.sum(nG * errg, axis=1)) / as_ + np.max(errg, axis=1)
-            frac = np.abs(z_from - z_to) / az  # the segment: |log(1 + x)| <= -log(1 - |x|)
-            seg = np.where(frac < 1.0, -np.log1p(-np.minimum(frac, 1.0)), np.inf)
-            alpha = alpha + seg / as_
+
+            def alpha_from(z, zo):
+                """``||A F_w(x_0)||`` for every ``w`` of the segment ``[z, zo]``: the Newton step
+                at ``z`` plus ``sup |log(w / z)| / |s|`` (``_fastchain._joint_alpha``)."""
+                az = np.abs(z)
+                r0 = _wrap(r0c + np.log(az) + 1j * np.angle(z))
+                err0 = err0c + 8 * _EPS * np.abs(np.log(az))
+                v0 = -(r0 - np.sum(self.n * rg / Gp, axis=1)) / s
+                vg = (v0[:, None] - rg) / Gp
+                al = np.maximum(np.abs(v0), np.max(np.abs(vg) / tau, axis=1))
+                al = al + (err0 + np.sum(nG * errg, axis=1)) / as_ + np.max(errg, axis=1)
+                frac = np.abs(zo - z) / az  # the segment: |log(1 + x)| <= -log(1 - |x|)
+                seg = np.where(frac < 1.0, -np.log1p(-np.minimum(frac, 1.0)), np.inf)
+                return al + seg / as_
+
+            # either end gives a bound, the smaller holds (from z_from, where the centre solves
+            # the equation, the segment counts once)
+            alpha = np.where(z_from == z_to, alpha_from(z_to, z_from),
+                             np.minimum(alpha_from(z_to, z_from), alpha_from(z_from, z_to)))
             R = 2.0 * alpha
             # row 0: d^2/dl^2 log(e^l - a) = -a e^l / (e^l - a)^2 on |l - l_0| <= R
             grow = am * np.expm1(R)
@@ -1382,7 +1395,7 @@ class _Joint:
 
 def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
                   ok: np.ndarray, Y: float, min_size: int = 8, max_rounds: int = 2000,
-                  link_rounds: int = 12, short: np.ndarray | None = None) -> np.ndarray:
+                  link_rounds: int = 48, short: np.ndarray | None = None) -> np.ndarray:
     """:func:`_certify_rule` for the whole grid. With ``short`` (the points whose ``(m, u)`` solve
     the equation with the laws' short rules, which stand for the contour rules there) those points
     are certified for the equation with the short rules (cheap: 40 atoms), and the others (near 0
@@ -1390,7 +1403,12 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
     that joins them to the middle of their support interval: vertical chains with the contour
     rules succeed there, not near 0. No link joins points of the two equations. ``max_rounds``
     bounds each anchor's vertical chain: with orthogonal weights the certified steps toward the
-    real axis are short (tanh, 400 x 11: every chain of 300 steps stopped short, all of 1000 arrive)."""
+    real axis are short (tanh, 400 x 11: every chain of 300 steps stopped short, all of 1000 arrive).
+    ``link_rounds`` bounds the certified steps of a link too long for one test: near ``x = 0`` of
+    deep orthogonal nets (``m -> -1``, ``u_g ~ 1/x``) a link of the grid's 3.5 % step has ``theta``
+    about 5 at ``L = 50`` (about ``L / 10``), some 16 steps at the chain's ``theta = 0.3``; with 12
+    rounds 382 of 1000 points of orthogonal sigmoid (square, ``L = 50``) stayed verified, with 48
+    14 (and the call got faster: fewer vertical chains from far above)."""
     if short is None or np.count_nonzero(ok & ~short) > _SPLIT_MAX * np.count_nonzero(ok):
         # (many points need the contour rules, e.g. shallow nets: the split gains little and its
         # two chains lose links the single one has)
@@ -1458,6 +1476,8 @@ def _contour_band(n: int, groups: np.ndarray, need: np.ndarray, reach: int | Non
 
 _CHAIN_DENSE = 32
 _NEAR_REACH = 64  # grid points from the last point needing the contour rules to the first anchor tried
+_LINK_THETA_LONG = 10.0  # links whose single test has a larger theta get _LINK_ROUNDS_FAR steps
+_LINK_ROUNDS_FAR = 12
 _ANCHOR_PROBES = 9  # points of a component probed for its best-conditioned anchor
 _SPLIT_MAX = 0.1  # largest share of points needing the contour rules for the split
 _CHAIN_JUMP = 1  # (every 4th lost links near 0: walks between them fail)
@@ -1530,9 +1550,18 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
                 # a link too long for one test: certified steps between the two grid points
                 redo = np.flatnonzero(~edge)
                 if redo.size:
-                    s_, d_ = src[redo], dst[redo]
-                    _, _, pm, pu, pR, ptau, done = cj.walk(tc[s_], m[s_], u[s_], tc[d_], link_rounds)
-                    edge[redo] = done & (cj.dist(m[d_], u[d_], pm, pu, ptau) + Rown[d_] <= pR)
+                    # steps aim at theta = 0.3 and theta is about linear in the step: a link whose
+                    # single test has theta < _LINK_THETA_LONG gets link_rounds steps, the others
+                    # (theta from 10 to inf: the segment's ball reaches a root of M^{-1} or a pole
+                    # of a law, tapered nets at L = 50) only _LINK_ROUNDS_FAR (48 rounds there
+                    # certified 73 of 182 such links at twice the cost of all the others)
+                    _, _, _, th_ = cj.test(tc[src[redo]], tc[dst[redo]], m[src[redo]], u[src[redo]])
+                    near_ = th_ < _LINK_THETA_LONG
+                    for part, rounds in ((redo[near_], link_rounds), (redo[~near_], min(link_rounds, _LINK_ROUNDS_FAR))):
+                        if part.size:
+                            s_, d_ = src[part], dst[part]
+                            _, _, pm, pu, pR, ptau, done = cj.walk(tc[s_], m[s_], u[s_], tc[d_], rounds)
+                            edge[part] = done & (cj.dist(m[d_], u[d_], pm, pu, ptau) + Rown[d_] <= pR)
             fwd[i_f] = edge
             bwd[i_f - 1] = edge
     else:
@@ -1799,6 +1828,49 @@ def _contour_short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
     return _short_first(eq, t, run, keep)
 
 
+_RESCUE_ROUNDS = 1000  # certified steps of a rescue walk (_rescue_from_neighbours)
+_RESCUE_PASSES = 8  # rescue passes (each reaches one more point into a run of failed points)
+_RESCUE_MAX = 32  # most failed points rescued (the walks cost up to _RESCUE_ROUNDS G K each)
+
+
+def _rescue_from_neighbours(eq: Equation, x: np.ndarray, groups: np.ndarray, m: np.ndarray, u: np.ndarray,
+                            failed: np.ndarray, counts: np.ndarray) -> None:
+    """Grid points that no walk of the sweep reached (walks from far above that ran out of
+    rounds: tapered orthogonal nets at ``L = 50``, where ``m`` passes close to many roots of
+    ``M^{-1}``) walk from a verified grid neighbour of the same support interval along the real
+    axis in certified steps (:meth:`_Joint.walk`: each step passes the joint test on its segment
+    and the next solution lies in its ball, so the root is continued on one branch, as a link of
+    :func:`_certify_rule`). A point that arrives and passes the a-posteriori checks is verified
+    (``m``, ``u``, ``failed`` updated in place); at most ``_RESCUE_PASSES`` passes, each of at
+    most ``_RESCUE_ROUNDS`` steps per point (the link next to such a point may need hundreds:
+    its single test reaches a root of ``M^{-1}``), and only where at most ``_RESCUE_MAX`` points
+    failed."""
+    if np.count_nonzero(failed) > _RESCUE_MAX:
+        return
+    cj = None
+    for _ in range(_RESCUE_PASSES):
+        left = np.r_[False, ~failed[:-1] & (groups[:-1] == groups[1:])]
+        right = np.r_[~failed[1:] & (groups[1:] == groups[:-1]), False]
+        todo = np.flatnonzero(failed & (left | right))
+        if todo.size == 0:
+            return
+        if cj is None:
+            cj = _Joint(eq)
+        src = np.where(left[todo], todo - 1, todo + 1)
+        tc = x.astype(complex)
+        mm, uu, *_, done = cj.walk(tc[src], m[src], u[src], tc[todo], _RESCUE_ROUNDS)
+        counts[0] += todo.size
+        if not np.any(done):
+            return
+        sel = todo[done]
+        _, _, _, res, inner, _, _ = cj.ev.newton(tc[sel], mm[done], uu[done], 0)
+        good = (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mm[done].imag <= TOL_VERIFY * np.abs(mm[done]))
+        m[sel[good]], u[sel[good]] = mm[done][good], uu[done][good]
+        failed[sel[good]] = False
+        if not np.any(good):
+            return
+
+
 def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
                          groups: np.ndarray | None = None, short_rules: bool = False,
                          certify: bool = True) -> SolveResult:
@@ -1962,6 +2034,8 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
             _, _, _, res, inner, _, _ = ev.newton(t[check], out_m[check], out_u[check], 0)
         mc = out_m[check]
         failed[check] |= ~((res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mc.imag <= TOL_VERIFY * np.abs(mc)))
+    if grid and np.any(failed) and np.any(~failed):
+        _rescue_from_neighbours(eq, t.real, groups, out_m, out_u, failed, counts)
     verified = ~failed
     n_lily, n_newton, n_rej = (int(c) for c in counts)
     if short_pts is not None:
