@@ -279,36 +279,49 @@ def _contour_line(eq: Equation):
     return lambda ms: _lawkernels.log_inverse_contour_real(np.ascontiguousarray(ms, dtype=float), *args)
 
 
-_LOCAL_STEP = 1e-3  # first step in log m from the real atoms' minimum (they put it within ~1e-3)
-_LOCAL_STEPS = 12  # steps growing 4x: 1e-3 * 4^11 ~ 4e3 covers the scan's [-40, 40]
+_LOCAL_STEPS = (1e-3, 4e-3, 1.6e-2, 6.4e-2, 0.256)  # offsets in log m from the start, then
+_SCAN_STEP = 0.5  # steps of the scan's spacing (its resolution) out to |log m| = 40
 
 
 def _upper_edge_contour_near(line, t0: float) -> float | None:
-    """:func:`_upper_edge_contour` from ``t0 = log m`` (the real atoms' minimum): a bracket of the
-    slope's sign change grown from ``t0`` (steps ``_LOCAL_STEP 4^j``), refined as the scan's;
-    ``None`` where none is found before the slope turns non-finite or ``|log m| > 40``.
+    """:func:`_upper_edge_contour` from ``t0 = log m`` (the real atoms' minimum): the slope's sign
+    change bracketed by a walk from ``t0`` (offsets ``_LOCAL_STEPS``, then steps of the scan's
+    spacing ``_SCAN_STEP``), towards larger ``m`` where the slope is negative and smaller ``m``
+    where it is positive, then refined as the scan's; ``None`` (the scan decides) where the walk
+    meets a non-finite slope (``u_g`` beyond where a rule holds) or ``|log m| > 40``. A start
+    where the slope is not finite moves first to the nearest point below where it is.
 
-    The same edge as the scan: on ``(0, m_edge)`` ``M^{-1}`` is the inverse of ``M``, monotone
-    on ``(lambda_max, inf)``, so the slope is negative left of the edge and the scan's first
-    sign change is the edge's; the contour minimum lies within ``~1e-3`` in ``log m`` of the
-    real atoms' (their laws differ only near ``psi_g``'s pole), so the bracket grown from there
-    encloses that sign change and no other."""
+    The scan's edge: on ``(0, m_edge)`` ``M^{-1}`` is the inverse of ``M`` on ``(lambda_max,
+    inf)``, where ``M`` decreases, so the slope is negative left of the edge; right of it, where
+    the rules hold, it stayed positive on every tanh / erf / sigmoid equation tried (346, depths
+    1 to 50, both inits, both Gram orders: one sign change or none). With one sign change, the
+    walk's bracket (as narrow as the scan's) holds the scan's root. The real atoms put ``t0``
+    within ``~1e-3`` of the edge for deep nets (the laws differ only near ``psi_g``'s pole) and
+    within ``~3`` for one-layer orthogonal ones (``u_g`` at the pole: the atoms' minimum lies
+    beyond the contour's), a few steps either way."""
     def g(t):
         m = math.exp(t)
         return float(line(np.array([m]))[1][0]) * m
 
-    def grow(t, step):  # the first point from t in direction step with slope beyond the noise
-        last = t
-        for j in range(_LOCAL_STEPS):
-            tn = t + step * 4.0**j
+    def offsets():  # bounded: out to |log m| = 80 at most
+        yield from _LOCAL_STEPS
+        off = _LOCAL_STEPS[-1]
+        for _ in range(int(80.0 / _SCAN_STEP)):
+            off += _SCAN_STEP
+            yield off
+
+    def walk(t0, direction):  # (last point with the start's sign, first with the other), or None
+        last = t0
+        for off in offsets():
+            tn = t0 + direction * off
             if abs(tn) > 40.0:
                 return None
             gn = g(tn)
             if not math.isfinite(gn):
                 return None
-            if abs(gn) > _NOISE and (gn > 0) == (step > 0):
-                return last, tn
             if abs(gn) > _NOISE:
+                if (gn > 0) == (direction > 0):
+                    return last, tn
                 last = tn
         return None
 
@@ -316,14 +329,25 @@ def _upper_edge_contour_near(line, t0: float) -> float | None:
         return None
     g0 = g(t0)
     if not math.isfinite(g0):
-        return None
+        # t0 beyond where the rules hold (one-layer orthogonal nets): from the first point below
+        for off in offsets():
+            if t0 - off < -40.0:
+                return None
+            g0 = g(t0 - off)
+            if math.isfinite(g0):
+                if g0 < -_NOISE:  # the minimum would lie where no rule holds: the scan decides
+                    return None
+                t0 -= off
+                break
+        else:
+            return None
     if g0 < -_NOISE:
-        br = grow(t0, _LOCAL_STEP)
+        br = walk(t0, 1.0)
     elif g0 > _NOISE:
-        br = grow(t0, -_LOCAL_STEP)
+        br = walk(t0, -1.0)
         br = None if br is None else (br[1], br[0])
-    else:  # at the minimum to rounding: a bracket on either side
-        left, right = grow(t0, -_LOCAL_STEP), grow(t0, _LOCAL_STEP)
+    else:  # at the minimum to rounding: the signs on either side
+        left, right = walk(t0, -1.0), walk(t0, 1.0)
         br = None if left is None or right is None else (left[1], right[1])
     if br is None:
         return None
