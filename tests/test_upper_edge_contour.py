@@ -92,7 +92,10 @@ def test_fast_upper_edge_is_the_reference_one(name, net, gram):
         assert _edges._upper_edge_contour(eq, _edges._contour_line(eq)) == pytest.approx(ref, rel=1e-12)
 
 
-@pytest.mark.parametrize("name,net,gram", FAST_CASES[:1] + FAST_CASES[-3:], ids=[c[0] for c in FAST_CASES[:1] + FAST_CASES[-3:]])
+_LINE_CASES = FAST_CASES[:1] + FAST_CASES[-3:]
+
+
+@pytest.mark.parametrize("name,net,gram", _LINE_CASES, ids=[c[0] for c in _LINE_CASES])
 def test_compiled_contour_line_is_the_numpy_one(name, net, gram):
     """:func:`_contour_line` against :func:`_log_inverse_contour` on a scan through the minimum,
     the pole's neighbourhood and beyond the rules' end (NaN on both)."""
