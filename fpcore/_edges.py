@@ -12,7 +12,7 @@ import math
 import numpy as np
 from scipy import optimize
 
-from . import _fastchain
+from . import _fastchain, _lawkernels
 from ._activations import N_SHORT
 from ._equation import Equation
 
@@ -226,18 +226,145 @@ def _log_inverse_contour(eq: Equation, ms: np.ndarray):
     return val, slope, sign
 
 
-def _upper_edge_contour(eq: Equation) -> float | None:
-    """:func:`upper_edge` with the contour rules (:func:`_log_inverse_contour`); ``None`` when
-    ``M^{-1}`` has no minimum where they hold."""
+def _upper_edge_contour(eq: Equation, line=None) -> float | None:
+    """:func:`upper_edge` with the contour rules (:func:`_log_inverse_contour`, or ``line``, an
+    evaluator from :func:`_contour_line`); ``None`` when ``M^{-1}`` has no minimum where they
+    hold. The first sign change of the slope on a scan of ``log m`` in ``[-40, 40]``, refined."""
+    if line is None:
+        line = lambda ms: _log_inverse_contour(eq, ms)  # noqa: E731
     ts = np.linspace(-40.0, 40.0, 161)
-    val, sl, _ = _log_inverse_contour(eq, np.exp(ts))
+    val, sl, _ = line(np.exp(ts))
     sl = sl * np.exp(ts)
     idx = np.flatnonzero(np.isfinite(sl[:-1]) & np.isfinite(sl[1:]) & (sl[:-1] < -_NOISE) & (sl[1:] > _NOISE))
     if idx.size == 0:
         return None
-    g = lambda t: float(_log_inverse_contour(eq, np.array([math.exp(t)]))[1][0]) * math.exp(t)  # noqa: E731
+    g = lambda t: float(line(np.array([math.exp(t)]))[1][0]) * math.exp(t)  # noqa: E731
     t_star = optimize.brentq(g, ts[idx[0]], ts[idx[0] + 1], xtol=1e-14, rtol=1e-15, maxiter=400)
-    return math.exp(float(_log_inverse_contour(eq, np.array([math.exp(t_star)]))[0][0]))
+    return math.exp(float(line(np.array([math.exp(t_star)]))[0][0]))
+
+
+def _contour_ends(cv: np.ndarray, cw: np.ndarray) -> tuple[float, float]:
+    """Where a contour rule ``(cv, cw)`` holds on the real axis: ``hi0`` (below ``psi``'s pole at
+    ``1 / sup D^2``, the last of ``pole (1 - 10^-j)``, ``j = 1..12``, with ``Im psi <= 1e-6
+    |psi|``, 0 when none) and ``top = Re psi(hi0)``, as :func:`_log_inverse_contour` takes them."""
+    real = cv.imag == 0
+    pole = 1.0 / float(np.max(cv.real[real])) if np.any(real) else 1.0 / float(np.max(np.abs(cv)))
+    ucs = pole * (1.0 - 10.0 ** -np.arange(1.0, 13.0))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        pc = np.sum(cw * ucs[:, None] * cv / (1.0 - ucs[:, None] * cv), axis=1)
+        bad = ~(np.isfinite(pc) & (np.abs(pc.imag) <= 1e-6 * np.abs(pc)))
+    j = int(np.argmax(bad)) if np.any(bad) else ucs.size  # the probes stop at the first failure
+    if j == 0:
+        return 0.0, 0.0
+    hi0 = float(ucs[j - 1])
+    return hi0, float(np.sum(cw * hi0 * cv / (1.0 - hi0 * cv)).real)
+
+
+def _contour_line(eq: Equation):
+    """An evaluator ``ms -> (log|M^{-1}|, slope, sign)`` of :func:`_log_inverse_contour`: compiled
+    (:func:`fpcore._lawkernels.log_inverse_contour_real`) with the equation's arrays and each
+    law's ``hi0``, ``top`` (:func:`_contour_ends`) prepared once, instead of per call; the numpy
+    function itself without numba."""
+    if not _fastchain._HAVE_NUMBA:
+        return lambda ms: _log_inverse_contour(eq, np.asarray(ms, dtype=float))
+    V, W, k, n = eq.packed
+    vmax = V.max(axis=1)
+    vmin = np.where(W > 0, V, np.inf).min(axis=1)
+    p = np.sum(np.where(V > 0, W, 0.0), axis=1)
+    S = np.sum(np.where(V > 0, W / np.where(V > 0, V, 1.0), 0.0), axis=1)
+    mu1 = np.sum(W * V, axis=1)
+    CV, CW = eq.packed_complex
+    P = CW * CV
+    G = len(eq.ugroups)
+    inuse = np.array([eq._contour_in_use(g) for g in eq.ugroups], dtype=np.bool_)
+    hi0, top = np.zeros(G), np.zeros(G)
+    ends: dict[int, tuple[float, float]] = {}  # groups of one depth's law share it
+    for gi, grp in enumerate(eq.ugroups):
+        if inuse[gi]:
+            key = id(grp.law)
+            if key not in ends:
+                ends[key] = _contour_ends(grp.law.cvalues, grp.law.cweights)
+            hi0[gi], top[gi] = ends[key]
+    args = (eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c), V, W, k, n, vmax, vmin, p, S, mu1,
+            np.ascontiguousarray(P.real), np.ascontiguousarray(P.imag), np.ascontiguousarray(CV.real),
+            np.ascontiguousarray(CV.imag), inuse, hi0, top)
+    return lambda ms: _lawkernels.log_inverse_contour_real(np.ascontiguousarray(ms, dtype=float), *args)
+
+
+_LOCAL_STEPS = (1e-3, 4e-3, 1.6e-2, 6.4e-2, 0.256)  # offsets in log m from the start, then
+_SCAN_STEP = 0.5  # steps of the scan's spacing (its resolution) out to |log m| = 40
+
+
+def _upper_edge_contour_near(line, t0: float) -> float | None:
+    """:func:`_upper_edge_contour` from ``t0 = log m`` (the real atoms' minimum): the slope's sign
+    change bracketed by a walk from ``t0`` (offsets ``_LOCAL_STEPS``, then steps of the scan's
+    spacing ``_SCAN_STEP``), towards larger ``m`` where the slope is negative and smaller ``m``
+    where it is positive, then refined as the scan's; ``None`` (the scan decides) where the walk
+    meets a non-finite slope (``u_g`` beyond where a rule holds) or ``|log m| > 40``. A start
+    where the slope is not finite moves first to the nearest point below where it is.
+
+    The scan's edge: on ``(0, m_edge)`` ``M^{-1}`` is the inverse of ``M`` on ``(lambda_max,
+    inf)``, where ``M`` decreases, so the slope is negative left of the edge; right of it, where
+    the rules hold, it stayed positive on every tanh / erf / sigmoid equation tried (346, depths
+    1 to 50, both inits, both Gram orders: one sign change or none). With one sign change, the
+    walk's bracket (as narrow as the scan's) holds the scan's root. The real atoms put ``t0``
+    within ``~1e-3`` of the edge for deep nets (the laws differ only near ``psi_g``'s pole) and
+    within ``~3`` for one-layer orthogonal ones (``u_g`` at the pole: the atoms' minimum lies
+    beyond the contour's), a few steps either way."""
+    def g(t):
+        m = math.exp(t)
+        return float(line(np.array([m]))[1][0]) * m
+
+    def offsets():  # bounded: out to |log m| = 80 at most
+        yield from _LOCAL_STEPS
+        off = _LOCAL_STEPS[-1]
+        for _ in range(int(80.0 / _SCAN_STEP)):
+            off += _SCAN_STEP
+            yield off
+
+    def walk(t0, direction):  # (last point with the start's sign, first with the other), or None
+        last = t0
+        for off in offsets():
+            tn = t0 + direction * off
+            if abs(tn) > 40.0:
+                return None
+            gn = g(tn)
+            if not math.isfinite(gn):
+                return None
+            if abs(gn) > _NOISE:
+                if (gn > 0) == (direction > 0):
+                    return last, tn
+                last = tn
+        return None
+
+    if not (-40.0 <= t0 <= 40.0):
+        return None
+    g0 = g(t0)
+    if not math.isfinite(g0):
+        # t0 beyond where the rules hold (one-layer orthogonal nets): from the first point below
+        for off in offsets():
+            if t0 - off < -40.0:
+                return None
+            g0 = g(t0 - off)
+            if math.isfinite(g0):
+                if g0 < -_NOISE:  # the minimum would lie where no rule holds: the scan decides
+                    return None
+                t0 -= off
+                break
+        else:
+            return None
+    if g0 < -_NOISE:
+        br = walk(t0, 1.0)
+    elif g0 > _NOISE:
+        br = walk(t0, -1.0)
+        br = None if br is None else (br[1], br[0])
+    else:  # at the minimum to rounding: the signs on either side
+        left, right = walk(t0, -1.0), walk(t0, 1.0)
+        br = None if left is None or right is None else (left[1], right[1])
+    if br is None:
+        return None
+    t_star = optimize.brentq(g, br[0], br[1], xtol=1e-14, rtol=1e-15, maxiter=400)
+    return math.exp(float(line(np.array([math.exp(t_star)]))[0][0]))
 
 
 def upper_edge(eq: Equation) -> float:
@@ -249,14 +376,21 @@ def upper_edge(eq: Equation) -> float:
         return _upper_edge_atoms(eq)[0]
     # the solver's laws (contour rules) decide: the real atoms stand for psi_g only away from its
     # pole; their minimum stands where it is a critical point of M^{-1} with the contour rules
+    line = _contour_line(eq)
+    m_star = None
     try:
         edge, m_star = _upper_edge_atoms(eq)
-        v, sl, _ = _log_inverse_contour(eq, np.array([m_star]))
+        v, sl, _ = line(np.array([m_star]))
         if abs(float(v[0]) - math.log(edge)) <= 1e-10 and abs(float(sl[0]) * m_star) <= 1e-8:
             return edge
     except RuntimeError:
         edge = None
-    contour = _upper_edge_contour(eq)
+    # else the contour minimum near the real atoms' (the scan where no bracket is found there)
+    contour = None
+    if m_star is not None and 0.0 < m_star < math.inf:
+        contour = _upper_edge_contour_near(line, math.log(m_star))
+    if contour is None:
+        contour = _upper_edge_contour(eq, line)
     if contour is not None:
         return contour
     if edge is None:

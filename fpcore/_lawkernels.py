@@ -10,6 +10,14 @@ that numpy can only do with many passes over temporary arrays:
   :attr:`fpcore._activations.D2Law.short_check` (``Phi = sum w v / (1 - u v)``), with the complex
   divisions written out so that the sum over atoms vectorises.
 
+and one that evaluates an equation with them on the real line:
+
+* :func:`log_inverse_contour_real`: ``log|M^{-1}(m)|``, its slope and sign for real ``m > 0``
+  with the groups whose contour rule the solver uses taken by that rule (``Re psi_g(u_g) = k_g m``
+  by safeguarded Newton over the rule's complex nodes), as
+  :func:`fpcore._edges._log_inverse_contour` does in numpy; behind the upper edge
+  :func:`fpcore._edges.upper_edge`.
+
 Without numba the same functions run as Python (slowly, but with the same results).
 """
 
@@ -20,7 +28,7 @@ import math
 import numpy as np
 
 # the solver's decorators (numba, cached, numpy's error model; plain Python without numba)
-from ._fastchain import _jit, _jit_fast as _jit_sum
+from ._fastchain import _jit, _jit_fast as _jit_sum, _u_real
 
 
 @_jit
@@ -198,3 +206,86 @@ def union_sorted2(x, y):
             out[n] = v
             n += 1
     return out[:n]
+
+
+@_jit_sum
+def _re_psi_real_u(u, pr, pi, vr, vi):
+    """``Re sum p / (1 - u v)`` and ``Re sum p / (1 - u v)^2`` over complex atoms ``v`` (``p = w
+    v``) at real ``u`` (``psi = u Phi``, ``psi' = sum p / (1 - u v)^2``), the divisions written out."""
+    s = 0.0
+    d = 0.0
+    for k in range(vr.size):
+        ar = 1.0 - u * vr[k]
+        ai = -u * vi[k]
+        inv = 1.0 / (ar * ar + ai * ai)
+        qr = (pr[k] * ar + pi[k] * ai) * inv  # p / q = p conj(q) / |q|^2
+        qi = (pi[k] * ar - pr[k] * ai) * inv
+        s += qr
+        d += (qr * ar + qi * ai) * inv  # Re (p / q) / q
+    return s, d
+
+
+@_jit
+def log_inverse_contour_real(ms, a, e, log_c, V, W, kk, nn, vmax, vmin, p, S, mu1, PR, PI, VR, VI, inuse,
+                             hi0, top):
+    """``log|M^{-1}(m)|``, its derivative in ``m`` and the sign of ``M^{-1}(m)`` at real ``m > 0``
+    (:func:`fpcore._edges._log_inverse_contour`): the rational factors ``(a, e, log_c)``; each
+    group ``g`` by its real atoms ``(V[g], W[g])`` (:func:`fpcore._fastchain._u_real`), or, where
+    ``inuse[g]``, by its contour rule (``p = w v`` and ``v`` split into ``PR``, ``PI``, ``VR``,
+    ``VI``): ``u_g`` in ``(0, hi0[g])`` with ``Re psi_g(u_g) = k_g m`` by safeguarded Newton from
+    the real atoms' ``u_g`` (``Re psi_g`` increases there), NaN where ``k_g m >= top[g] = Re
+    psi_g(hi0[g])`` (the rule does not hold beyond ``hi0[g]``)."""
+    n = ms.size
+    G = kk.size
+    val = np.empty(n)
+    slope = np.empty(n)
+    sign = np.empty(n)
+    prev = np.full(G, np.nan)
+    for i in range(n):
+        m = ms[i]
+        v = log_c
+        sl = 0.0
+        sg = 1.0
+        for j in range(a.size):
+            d = m - a[j]
+            v += e[j] * math.log(abs(d)) if d != 0.0 else (-np.inf if e[j] > 0 else np.inf)
+            sl += e[j] / d if d != 0.0 else np.inf
+            if d < 0.0 and int(abs(e[j])) % 2 == 1:
+                sg = -sg
+        for g in range(G):
+            w = m * kk[g]
+            ug, dps = _u_real(w, V[g], W[g], vmax[g], vmin[g], p[g], S[g], mu1[g], prev[g])
+            prev[g] = ug
+            if inuse[g] and not w < top[g]:
+                ug = np.nan
+                dps = np.nan
+            elif inuse[g]:
+                h = hi0[g]
+                u = ug if (math.isfinite(ug) and 0.0 < ug < h) else 0.5 * h
+                lo, hi = 0.0, h
+                for _ in range(200):  # halvings at worst: below double precision for (0, hi0)
+                    s, df = _re_psi_real_u(u, PR[g], PI[g], VR[g], VI[g])
+                    f = u * s - w
+                    if f < 0.0:
+                        lo = u
+                    else:
+                        hi = u
+                    un = u - f / df
+                    if not (math.isfinite(un) and lo < un < hi):
+                        un = 0.5 * (lo + hi)
+                    done = abs(un - u) <= 1e-15 * u or hi - lo <= 1e-15 * hi
+                    u = un
+                    if done:
+                        break
+                ug = u
+                dps = _re_psi_real_u(u, PR[g], PI[g], VR[g], VI[g])[1]
+            v -= nn[g] * math.log(abs(ug))
+            sl -= nn[g] * kk[g] / (dps * ug)
+            if ug < 0.0 and int(nn[g]) % 2 == 1:
+                sg = -sg
+            elif not ug == ug:
+                sg = np.nan
+        val[i] = v
+        slope[i] = sl
+        sign[i] = sg
+    return val, slope, sign
