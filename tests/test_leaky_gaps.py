@@ -62,9 +62,12 @@ def test_sheet_sweep_equals_the_chains_from_far_above(name, monkeypatch):
     assert np.max(np.abs(new._m_grid[both] - old._m_grid[both]) / np.abs(old._m_grid[both])) <= 1e-9
     assert np.array_equal(_real(new._m_grid[both]), _real(old._m_grid[both]))
     assert np.max(np.abs(new._cdf_grid - old._cdf_grid)[both]) <= 1e-12
-    # no point the chains solved is lost, and the sweep takes far fewer steps
+    # no point the other path solved is lost, and the sheets take no more Newton steps. (Before
+    # grid_general's up-over-down walk from the left neighbour, the other path walked each gap point
+    # from far above and the sheets took under half its steps; since, both take about as long:
+    # 9-30 ms on these nets, the sheets 5-50 % fewer steps.)
     assert new.stats.n_uncertified <= old.stats.n_uncertified
-    assert new.stats.n_newton_steps < 0.5 * old.stats.n_newton_steps
+    assert new.stats.n_newton_steps <= old.stats.n_newton_steps
     # in a gap the solution is exactly real and F is flat: no mass is lost there
     g_new = np.isfinite(new._m_grid) & _real(new._m_grid)
     runs = np.split(np.flatnonzero(g_new), np.flatnonzero(np.diff(np.flatnonzero(g_new)) > 1) + 1)
