@@ -843,6 +843,85 @@ def _gap_detour(xa, ma, ua, xb, u, a, e, log_c, V, W, kk, nn, rg, dps, un, max_r
 
 
 @_jit
+def _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e, log_c, V, W, kk, nn, mu,
+                max_rounds, tol):
+    """``(m, good)`` at ``x_i + i0`` for :func:`grid_general` (and ``_gaps.grid_discrete``'s support
+    points), given the solutions ``out``, ``outu``, ``ok`` at the points before it: the prediction
+    from the left neighbours, the walk from the left neighbour, the up-over-down walk, then the
+    walk from far above (see :func:`grid_general`). ``u`` holds the ``u_g`` found."""
+    G = kk.size
+    t = complex(x[i], 0.0)
+    good = False
+    m = 0.0 + 0.0j
+    # continue along the real axis only from inside the support: in a gap M(x + i0) is real,
+    # and at the gap's edge the real root the walk would follow meets the complex one
+    have1 = i > 0 and groups[i - 1] == groups[i] and ok[i - 1] and -out[i - 1].imag > 1e-9 * abs(out[i - 1])
+    have2 = have1 and i > 1 and groups[i - 2] == groups[i] and ok[i - 2]
+    if have2:
+        s0, s1, s2 = math.log(x[i]), math.log(x[i - 1]), math.log(x[i - 2])
+        s = (s0 - s1) / (s1 - s2)
+        move = s * abs(out[i - 1] - out[i - 2])
+        # the quadratic through three left neighbours inside the support first (about one
+        # Newton step in four fewer on smooth stretches), then the secant
+        have3 = (i > 2 and groups[i - 3] == groups[i] and ok[i - 3] and -out[i - 2].imag > 1e-9 * abs(out[i - 2])
+                 and -out[i - 3].imag > 1e-9 * abs(out[i - 3]))
+        for order in range(2 if have3 else 1):
+            if have3 and order == 0:
+                s3 = math.log(x[i - 3])
+                l1 = (s0 - s2) * (s0 - s3) / ((s1 - s2) * (s1 - s3))
+                l2 = (s0 - s1) * (s0 - s3) / ((s2 - s1) * (s2 - s3))
+                l3 = (s0 - s1) * (s0 - s2) / ((s3 - s1) * (s3 - s2))
+                mp = l1 * out[i - 1] + l2 * out[i - 2] + l3 * out[i - 3]
+                for g in range(G):
+                    u[g] = l1 * outu[i - 1, g] + l2 * outu[i - 2, g] + l3 * outu[i - 3, g]
+            else:
+                mp = out[i - 1] + s * (out[i - 1] - out[i - 2])
+                for g in range(G):
+                    u[g] = outu[i - 1, g] + s * (outu[i - 1, g] - outu[i - 2, g])
+            m, conv, res, inner, used, corr = _gcorrect(t, mp, u, 6, tol, a, e, log_c, V, W, kk, nn, rg, dps,
+                                                        du)
+            counts[1] += used
+            good = conv and res <= 1e-10 and inner <= 1e-10 and m.imag <= 1e-10 * abs(m)
+            good = good and corr * abs(m) <= 0.5 * move + 1e-12 * abs(m) and -m.imag > 1e-9 * abs(m)
+            if good:
+                break
+        if good:
+            counts[0] += 1
+        else:
+            counts[2] += 1
+    if not good and have1:
+        for g in range(G):
+            u[g] = outu[i - 1, g]
+        z = complex(x[i - 1], 0.0)
+        m, good = _gwalk(z, out[i - 1], u, t, abs(t - z), a, e, log_c, V, W, kk, nn, rg, dps, un,
+                         max_rounds, tol, counts, 8)
+        # leaving the support (M turns real) happens at an edge, where Im M vanishes like a
+        # square root; a real M here may also be a real root met on the way: decide from above
+        good = good and -m.imag > 1e-9 * abs(m)
+    if not good and i > 0 and groups[i - 1] == groups[i] and ok[i - 1] and x[i] > x[i - 1]:
+        # up, over and down: from the left neighbour's solution to x_i + i d (d = x_i - x_{i-1})
+        # and straight down to x_i (:func:`_gap_detour`). The path leaves the real axis at once,
+        # so it crosses no edge of a gap there (where a walk along the axis may follow a real
+        # root), and M is analytic above it: the same branch as a walk from far above, for far
+        # fewer Newton steps: orthogonal GELU 100-125-156, 224 gap points below the edge at
+        # 2.5e-4 took 455 Newton steps each from far above; orthogonal sigmoid near x = 0,
+        # where Im M / |M| < 1e-9 inside the support over six decades, some 40 times fewer.
+        # Each leg at most _DETOUR_ROUNDS proposals; where it fails the walk from far above follows.
+        m, good = _gap_detour(x[i - 1], out[i - 1], outu[i - 1], x[i], u, a, e, log_c, V, W, kk, nn, rg,
+                              dps, un, min(max_rounds, _DETOUR_ROUNDS), tol, counts)
+    if not good:
+        one[0] = x[i]
+        mv, uv, okv, cnt = vertical_general(one, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol)
+        for c in range(counts.size):
+            counts[c] += cnt[c]
+        m = mv[0]
+        for g in range(G):
+            u[g] = uv[0, g]
+        good = okv[0]
+    return m, good
+
+
+@_jit
 def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol):
     """Solve ``(m, u)`` at ``x_i + i0`` along a sorted grid, one point after the other.
 
@@ -852,8 +931,9 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
     step (:func:`_gcorrect`), the residuals pass the a-posteriori checks and the correction stays
     below half of the predicted move (so the solution continues the neighbours' branch).
     Otherwise it walks from its left neighbour (:func:`_gwalk`), and failing that, up from its
-    left neighbour to ``x_i + i (x_i - x_{i-1})`` and down to ``x_i``, then from far above. A
-    point whose left neighbour lies in a gap (``M`` real there) never walks along the axis.
+    left neighbour to ``x_i + i (x_i - x_{i-1})`` and down to ``x_i`` (:func:`_gap_detour`), then
+    from far above. A point whose left neighbour lies in a gap (``M`` real there) never walks
+    along the axis. One point: :func:`_grid_point` (which ``_gaps.grid_discrete`` shares).
     Returns ``m``, ``u`` (n, G), a verified mask and the counts (lilypads, Newton, rejected)."""
     n = x.size
     G = kk.size
@@ -861,72 +941,8 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
     du = np.empty(G, dtype=np.complex128)
     one = np.empty(1)
     for i in range(n):
-        t = complex(x[i], 0.0)
-        good = False
-        # continue along the real axis only from inside the support: in a gap M(x + i0) is real,
-        # and at the gap's edge the real root the walk would follow meets the complex one
-        have1 = i > 0 and groups[i - 1] == groups[i] and ok[i - 1] and -out[i - 1].imag > 1e-9 * abs(out[i - 1])
-        have2 = have1 and i > 1 and groups[i - 2] == groups[i] and ok[i - 2]
-        if have2:
-            s0, s1, s2 = math.log(x[i]), math.log(x[i - 1]), math.log(x[i - 2])
-            s = (s0 - s1) / (s1 - s2)
-            move = s * abs(out[i - 1] - out[i - 2])
-            # the quadratic through three left neighbours inside the support first (about one
-            # Newton step in four fewer on smooth stretches), then the secant
-            have3 = (i > 2 and groups[i - 3] == groups[i] and ok[i - 3] and -out[i - 2].imag > 1e-9 * abs(out[i - 2])
-                     and -out[i - 3].imag > 1e-9 * abs(out[i - 3]))
-            for order in range(2 if have3 else 1):
-                if have3 and order == 0:
-                    s3 = math.log(x[i - 3])
-                    l1 = (s0 - s2) * (s0 - s3) / ((s1 - s2) * (s1 - s3))
-                    l2 = (s0 - s1) * (s0 - s3) / ((s2 - s1) * (s2 - s3))
-                    l3 = (s0 - s1) * (s0 - s2) / ((s3 - s1) * (s3 - s2))
-                    mp = l1 * out[i - 1] + l2 * out[i - 2] + l3 * out[i - 3]
-                    for g in range(G):
-                        u[g] = l1 * outu[i - 1, g] + l2 * outu[i - 2, g] + l3 * outu[i - 3, g]
-                else:
-                    mp = out[i - 1] + s * (out[i - 1] - out[i - 2])
-                    for g in range(G):
-                        u[g] = outu[i - 1, g] + s * (outu[i - 1, g] - outu[i - 2, g])
-                m, conv, res, inner, used, corr = _gcorrect(t, mp, u, 6, tol, a, e, log_c, V, W, kk, nn, rg, dps,
-                                                            du)
-                counts[1] += used
-                good = conv and res <= 1e-10 and inner <= 1e-10 and m.imag <= 1e-10 * abs(m)
-                good = good and corr * abs(m) <= 0.5 * move + 1e-12 * abs(m) and -m.imag > 1e-9 * abs(m)
-                if good:
-                    break
-            if good:
-                counts[0] += 1
-            else:
-                counts[2] += 1
-        if not good and have1:
-            for g in range(G):
-                u[g] = outu[i - 1, g]
-            z = complex(x[i - 1], 0.0)
-            m, good = _gwalk(z, out[i - 1], u, t, abs(t - z), a, e, log_c, V, W, kk, nn, rg, dps, un,
-                             max_rounds, tol, counts, 8)
-            # leaving the support (M turns real) happens at an edge, where Im M vanishes like a
-            # square root; a real M here may also be a real root met on the way: decide from above
-            good = good and -m.imag > 1e-9 * abs(m)
-        if not good and i > 0 and groups[i - 1] == groups[i] and ok[i - 1] and x[i] > x[i - 1]:
-            # up, over and down: from the left neighbour's solution to x_i + i d (d = x_i - x_{i-1})
-            # and straight down to x_i (:func:`_gap_detour`). The path leaves the real axis at once,
-            # so it crosses no edge of a gap there (where a walk along the axis may follow a real
-            # root), and M is analytic above it: the same branch as a walk from far above, for far
-            # fewer Newton steps: orthogonal GELU 100-125-156, 224 gap points below the edge at
-            # 2.5e-4 took 455 Newton steps each from far above; orthogonal sigmoid near x = 0,
-            # where Im M / |M| < 1e-9 inside the support over six decades, some 40 times fewer.
-            # Each leg at most _DETOUR_ROUNDS proposals; where it fails the walk from far above follows.
-            m, good = _gap_detour(x[i - 1], out[i - 1], outu[i - 1], x[i], u, a, e, log_c, V, W, kk, nn, rg,
-                                  dps, un, min(max_rounds, _DETOUR_ROUNDS), tol, counts)
-        if not good:
-            one[0] = x[i]
-            mv, uv, okv, cnt = vertical_general(one, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol)
-            counts += cnt
-            m = mv[0]
-            for g in range(G):
-                u[g] = uv[0, g]
-            good = okv[0]
+        m, good = _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e, log_c, V,
+                              W, kk, nn, mu, max_rounds, tol)
         out[i] = m
         for g in range(G):
             outu[i, g] = u[g]

@@ -32,8 +32,7 @@ import math
 
 import numpy as np
 
-from ._fastchain import (_HAVE_NUMBA, _gcorrect, _gres, _gwalk, _jit, _mfloor, _RES_FLOOR, _u_real,
-                         _walk_buffers, vertical_general)
+from ._fastchain import _HAVE_NUMBA, _gres, _grid_point, _jit, _mfloor, _RES_FLOOR, _u_real, _walk_buffers
 
 _N_SCAN = 700  # slope checks between a gap point's m and the next singular point (tanh spacing)
 _N_FAR = 900  # slope checks when no singular point lies below m (exponential spacing)
@@ -282,48 +281,20 @@ def grid_discrete(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds,
                 if good:
                     counts[0] += 1
         if not good:
-            have1 = i > 0 and groups[i - 1] == groups[i] and ok[i - 1] and -out[i - 1].imag > 1e-9 * abs(out[i - 1])
-            have2 = have1 and i > 1 and groups[i - 2] == groups[i] and ok[i - 2]
-            if have2:
-                s = (math.log(x[i]) - math.log(x[i - 1])) / (math.log(x[i - 1]) - math.log(x[i - 2]))
-                move = s * abs(out[i - 1] - out[i - 2])
-                mp = out[i - 1] + s * (out[i - 1] - out[i - 2])
+            m, good = _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e, log_c,
+                                  V, W, kk, nn, mu, max_rounds, tol)
+            gap_grp = -1
+            if good and -m.imag <= 1e-9 * abs(m):
+                # a gap point (from far above or the up-over-down walk: the physical M, real here):
+                # its real branch, and how far the gap reaches
+                real = True
                 for g in range(G):
-                    u[g] = outu[i - 1, g] + s * (outu[i - 1, g] - outu[i - 2, g])
-                m, conv, res, inner, used, corr = _gcorrect(t, mp, u, 6, tol, a, e, log_c, V, W, kk, nn, rg, dps, du)
-                counts[1] += used
-                good = conv and res <= 1e-10 and inner <= 1e-10 and m.imag <= 1e-10 * abs(m)
-                good = good and corr * abs(m) <= 0.5 * move + 1e-12 * abs(m) and -m.imag > 1e-9 * abs(m)
-                if good:
-                    counts[0] += 1
-                else:
-                    counts[2] += 1
-            if not good and have1:
-                for g in range(G):
-                    u[g] = outu[i - 1, g]
-                z = complex(x[i - 1], 0.0)
-                m, good = _gwalk(z, out[i - 1], u, t, abs(t - z), a, e, log_c, V, W, kk, nn, rg, dps, un,
-                                 max_rounds, tol, counts, 8)
-                good = good and -m.imag > 1e-9 * abs(m)
-            if not good:
-                one[0] = x[i]
-                mv, uv, okv, cnt = vertical_general(one, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol)
-                counts += cnt
-                m = mv[0]
-                for g in range(G):
-                    u[g] = uv[0, g]
-                good = okv[0]
-                gap_grp = -1
-                if good and -m.imag <= 1e-9 * abs(m):
-                    # a gap point from far above: its real branch, and how far the gap reaches
-                    real = True
-                    for g in range(G):
-                        real = real and abs(u[g].imag) <= 1e-9 * abs(u[g])
-                        ur[g] = u[g].real
-                    if real:
-                        xc, mc = gap_top(m.real, ur, a, e, log_c, V, W, kk, nn, P, vmax, vmin, p, S, mu1)
-                        if math.isfinite(xc) and xc > x[i]:
-                            gap_x, gap_m, gap_grp = xc, mc, groups[i]
+                    real = real and abs(u[g].imag) <= 1e-9 * abs(u[g])
+                    ur[g] = u[g].real
+                if real:
+                    xc, mc = gap_top(m.real, ur, a, e, log_c, V, W, kk, nn, P, vmax, vmin, p, S, mu1)
+                    if math.isfinite(xc) and xc > x[i]:
+                        gap_x, gap_m, gap_grp = xc, mc, groups[i]
         out[i] = m
         for g in range(G):
             outu[i, g] = u[g]
