@@ -1017,6 +1017,22 @@ def _u_real(wv, v, w, vmax, vmin, p, S, mu1, guess):
 
 
 @_jit
+def _rational_real(m, a, e, log_c):
+    """The rational factors' part of ``log|M^{-1}(m)|``, of its derivative in ``m`` and of the sign
+    of ``M^{-1}(m)``, for real ``m`` (``+-inf`` at a root or pole ``a_j``)."""
+    v = log_c
+    sl = 0.0
+    sg = 1.0
+    for j in range(a.size):
+        d = m - a[j]
+        v += e[j] * math.log(abs(d)) if d != 0.0 else (-np.inf if e[j] > 0 else np.inf)
+        sl += e[j] / d if d != 0.0 else np.inf
+        if d < 0.0 and int(abs(e[j])) % 2 == 1:
+            sg = -sg
+    return v, sl, sg
+
+
+@_jit
 def log_inverse_real(ms, a, e, log_c, V, W, kk, nn, vmax, vmin, p, S, mu1):
     """``log|M^{-1}(m)|``, its derivative in ``m`` and the sign of ``M^{-1}(m)`` for real ``m``,
     with each ``u_g`` real (:func:`_u_real`; also returned, (n, G)); NaN where a ``u_g`` has no
@@ -1028,15 +1044,7 @@ def log_inverse_real(ms, a, e, log_c, V, W, kk, nn, vmax, vmin, p, S, mu1):
     U = np.empty((n, kk.size))
     for i in range(n):
         m = ms[i]
-        v = log_c
-        sl = 0.0
-        sg = 1.0
-        for j in range(a.size):
-            d = m - a[j]
-            v += e[j] * math.log(abs(d)) if d != 0.0 else (-np.inf if e[j] > 0 else np.inf)
-            sl += e[j] / d if d != 0.0 else np.inf
-            if d < 0.0 and int(abs(e[j])) % 2 == 1:
-                sg = -sg
+        v, sl, sg = _rational_real(m, a, e, log_c)
         for g in range(kk.size):
             ug, dps = _u_real(m * kk[g], V[g], W[g], vmax[g], vmin[g], p[g], S[g], mu1[g],
                               U[i - 1, g] if i > 0 else np.nan)

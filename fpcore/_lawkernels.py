@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 # the solver's decorators (numba, cached, numpy's error model; plain Python without numba)
-from ._fastchain import _jit, _jit_fast as _jit_sum, _u_real
+from ._fastchain import _jit, _jit_fast as _jit_sum, _rational_real, _u_real
 
 
 @_jit
@@ -243,15 +243,7 @@ def log_inverse_contour_real(ms, a, e, log_c, V, W, kk, nn, vmax, vmin, p, S, mu
     prev = np.full(G, np.nan)
     for i in range(n):
         m = ms[i]
-        v = log_c
-        sl = 0.0
-        sg = 1.0
-        for j in range(a.size):
-            d = m - a[j]
-            v += e[j] * math.log(abs(d)) if d != 0.0 else (-np.inf if e[j] > 0 else np.inf)
-            sl += e[j] / d if d != 0.0 else np.inf
-            if d < 0.0 and int(abs(e[j])) % 2 == 1:
-                sg = -sg
+        v, sl, sg = _rational_real(m, a, e, log_c)
         for g in range(G):
             w = m * kk[g]
             ug, dps = _u_real(w, V[g], W[g], vmax[g], vmin[g], p[g], S[g], mu1[g], prev[g])
