@@ -35,12 +35,23 @@ import numpy as np
 
 from ._activations import short_rule
 from ._equation import Equation, _padded, build_equation
-from ._fastchain import _cut_arg, _g, _gauss_error, _jit, _psi_sums
+from ._fastchain import _HAVE_NUMBA, _cut_arg, _g, _gauss_error, _jit, _jit_fast
 from ._network import Network, _check_gram
 
 __all__ = ["newton_basins"]
 
 _TWO_PI = 2.0 * math.pi
+
+
+def _jit_inline(fn):
+    """:func:`_fastchain._jit`, inlined into its callers by numba (before compilation): a call of
+    a compiled function with array arguments counts references to them (atomic operations) at
+    each call, a sixth of a frame's time for the per-step functions."""
+    if not _HAVE_NUMBA:
+        return fn
+    import numba
+
+    return numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")(fn)
 _STEP_TOL = 1e-10  # relative Newton step at convergence
 _RES_TOL = 1e-8  # |log-form residual| (and relative inner residuals) at convergence
 _MERGE = 1e-6  # limits within this relative distance are one root
@@ -100,25 +111,26 @@ def _bound_table_cached(ns: int, nm: int) -> np.ndarray:
     return _bound_table(ns, nm)
 
 
-@_jit
-def _threshold(bound, A, lim):
-    """Smallest ``A[j]`` with ``bound[j] <= lim`` (a row of :func:`_bound_table`, non-increasing),
-    ``inf`` if none: a rule whose bound row is ``bound`` stands for its law at ``u`` where the
-    ellipse size ``|t| + |t - 1|``, ``t = 1 / (u vmax)``, is at least this."""
-    n = bound.size
-    if not (bound[n - 1] <= lim):
+@_jit_inline
+def _threshold(tab, row, lim):
+    """Smallest ``A[j]`` (``tab[0]``) with ``bound[j] <= lim`` (``bound = tab[row]``, a row of
+    :func:`_bound_table`, non-increasing), ``inf`` if none: a rule whose bound row is ``bound``
+    stands for its law at ``u`` where the ellipse size ``|t| + |t - 1|``, ``t = 1 / (u vmax)``, is
+    at least this. (Indexed in place: a row view per call costs reference counting.)"""
+    n = tab.shape[1]
+    if not (tab[row, n - 1] <= lim):
         return np.inf
-    if bound[0] <= lim:
-        return A[0]
+    if tab[row, 0] <= lim:
+        return tab[0, 0]
     lo = 0
     hi = n - 1
     while hi - lo > 1:  # bound[lo] > lim >= bound[hi]
         mid = (lo + hi) // 2
-        if bound[mid] <= lim:
+        if tab[row, mid] <= lim:
             hi = mid
         else:
             lo = mid
-    return A[hi]
+    return tab[0, hi]
 
 
 _BIG = 2.0**256  # a scaled product is renormalised outside [1 / _BIG, _BIG]
@@ -154,6 +166,16 @@ def _mulpow(P, E, d, n):
 
 
 @_jit
+def _mag(x):
+    """``|x|`` by one square root where ``|x|^2`` is safely inside the float range (libm's
+    ``hypot``, which ``abs`` calls, elsewhere): ``abs`` took a tenth of a frame's time."""
+    d = x.real * x.real + x.imag * x.imag
+    if d > 1e-290 and d < 1e290:
+        return math.sqrt(d)
+    return abs(x)
+
+
+@_jit
 def _inv(x):
     """``1 / x`` by one real division (the complex division's scaling where ``|x|^2`` leaves the
     float range)."""
@@ -178,7 +200,7 @@ def _log_sums(lz, m, u, a, e, nn):
     return r0
 
 
-@_jit
+@_jit_inline
 def _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk, nn, rg, dps):
     """``r_0 = log z - log M^{-1}(m, u)`` (``lz = log z - log C``) and ``dr_0/dm`` (partial); fills
     ``r_g = psi_g(u_g) - k_g m`` and ``psi_g'(u_g)``.
@@ -198,7 +220,7 @@ def _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk, nn, 
     E = 0
     exact = True  # (the product stands for the log sums: integer exponents, no overflow)
     gp = 0.0 + 0.0j
-    am = abs(m)
+    am = _mag(m)
     for j in range(a.size):
         d = m - a[j]
         if d == 0.0:
@@ -225,49 +247,73 @@ def _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk, nn, 
         else:
             exact = False
         if vmax[g] < 0.0:
-            s, sd = _psi_sums(ug.real, ug.imag, Vs[g], Ws[g])
+            s, sd = _row_sums(ug.real, ug.imag, Vs, Ws, g)
         else:
             if g == 0 or kk[g] != kk[g - 1]:
                 lim = tol * abs(kk[g]) * am
-                ts = _threshold(tab[1], tab[0], lim)
-                tm = _threshold(tab[2], tab[0], lim)
+                ts = _threshold(tab, 1, lim)
+                tm = _threshold(tab, 2, lim)
             wr = ug.real * vmax[g]
             wi = ug.imag * vmax[g]
             aw = math.sqrt(wr * wr + wi * wi)
             size = 1.0 + math.sqrt((1.0 - wr) * (1.0 - wr) + wi * wi)  # = (|t| + |t - 1|) |w|
             if size >= ts * aw:
-                s, sd = _psi_sums(ug.real, ug.imag, Vs[g], Ws[g])
+                s, sd = _row_sums(ug.real, ug.imag, Vs, Ws, g)
             elif size >= tm * aw:
-                s, sd = _psi_sums(ug.real, ug.imag, Vm[g], Wm[g])
+                s, sd = _row_sums(ug.real, ug.imag, Vm, Wm, g)
             else:
-                s, sd = _psi_sums(ug.real, ug.imag, V[g], W[g])
+                s, sd = _row_sums(ug.real, ug.imag, V, W, g)
         rg[g] = ug * s - kk[g] * m
         dps[g] = sd
     if exact and math.isfinite(P.real) and math.isfinite(P.imag) and P != 0.0:
-        r0 = lz - complex(math.log(abs(P)) + E * _LN2, math.atan2(P.imag, P.real))
+        r0 = lz - complex(math.log(_mag(P)) + E * _LN2, math.atan2(P.imag, P.real))
     else:
         r0 = _log_sums(lz, m, u, a, e, nn)
     return r0, gp
 
 
-@_jit
+@_jit_fast
+def _row_sums(ur, ui, V, W, g):
+    """:func:`_fastchain._psi_sums_real` of row ``g`` of ``V``, ``W``, indexed in place: no
+    array view is made (a view per group and step costs reference counting, several times
+    the sums of a 16-node rule)."""
+    s_r = 0.0
+    s_i = 0.0
+    d_r = 0.0
+    d_i = 0.0
+    for k in range(V.shape[1]):
+        vk = V[g, k]
+        qr = 1.0 - ur * vk
+        qi = -ui * vk
+        inv = 1.0 / (qr * qr + qi * qi)
+        c = W[g, k] * vk * inv
+        rr = qr * c  # w v / q = w v conj(q) / |q|^2
+        ri = -qi * c
+        s_r += rr
+        s_i += ri
+        d_r += (rr * qr + ri * qi) * inv  # (w v / q) / q
+        d_i += (ri * qr - rr * qi) * inv
+    return complex(s_r, s_i), complex(d_r, d_i)
+
+
+@_jit_inline
 def _near_root(m, dm, roots, nr):
     """Index of the found root ``r`` nearest to ``m`` if ``m`` and the last step ``dm`` are both
     within ``_NEAR`` times the distance from ``r`` to 0 and to every other found root, else -1."""
     best = -1
     d = np.inf
     for r in range(nr):
-        dr = abs(m - roots[r])
+        dr = _mag(m - roots[r])
         if dr < d:
             d = dr
             best = r
     if best < 0:
         return -1
-    sep = abs(roots[best])
+    sep = _mag(roots[best])
     for r in range(nr):
         if r != best:
-            sep = min(sep, abs(roots[r] - roots[best]))
-    return best if d <= _NEAR * sep and abs(dm) <= _NEAR * sep else -1
+            sep = min(sep, _mag(roots[r] - roots[best]))
+    return best if d <= _NEAR * sep and _mag(dm) <= _NEAR * sep else -1
 
 
 @_jit
@@ -281,7 +327,7 @@ def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, m
     the shading). (The same steps as the log-sum kernel this one replaced, to rounding:
     ``tests/basins_reference.py`` keeps that one, and ``tests/test_basins.py`` compares them.)"""
     G = kk.size
-    lz = complex(math.log(abs(z)), math.atan2(z.imag, z.real)) - log_c
+    lz = complex(math.log(_mag(z)), math.atan2(z.imag, z.real)) - log_c
     for g in range(G):
         u[g] = kk[g] * m / mu[g]
     tol2 = _STEP_TOL * _STEP_TOL
@@ -295,8 +341,14 @@ def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, m
         for g in range(G):
             if u[g] == 0.0 or dps[g] == 0.0:
                 return m, max_iter, False
-            dps[g] = _inv(dps[g])  # (1 / psi_g'(u_g) from here on)
-            c = nn[g] * dps[g] * _inv(u[g])
+            # one division for 1 / psi_g'(u_g) and 1 / u_g: w = 1 / (psi_g' u_g)
+            w = _inv(dps[g] * u[g])
+            if math.isfinite(w.real) and math.isfinite(w.imag) and w != 0.0:
+                c = nn[g] * w
+                dps[g] = w * u[g]  # (1 / psi_g'(u_g) from here on)
+            else:  # (the product left the float range)
+                dps[g] = _inv(dps[g])
+                c = nn[g] * dps[g] * _inv(u[g])
             num -= c * rg[g]
             den += c * kk[g]
         if den == 0.0:
@@ -305,10 +357,10 @@ def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, m
         if not (math.isfinite(dm.real) and math.isfinite(dm.imag)):
             return m, max_iter, False
         m = m + dm
-        am = abs(m)
+        am = _mag(m)
         if am > _ESCAPE:
             return m, max_iter, False
-        adm = abs(dm)
+        adm = _mag(dm)
         small = adm <= _STEP_TOL * max(am, 1e-300)
         for g in range(G):
             du = (kk[g] * dm - rg[g]) * dps[g]
@@ -338,7 +390,7 @@ def _label(m, ok, roots, nr, merge):
     if not ok or not (math.isfinite(m.real) and math.isfinite(m.imag)):
         return -1, nr
     for r in range(nr):
-        if abs(m - roots[r]) <= merge * max(abs(roots[r]), 1e-300):
+        if _mag(m - roots[r]) <= merge * max(_mag(roots[r]), 1e-300):
             return r, nr
     if nr < roots.size:
         roots[nr] = m
