@@ -314,3 +314,29 @@ def test_product_residual_equals_the_log_sums_modulo_2_pi_i():
                 d = r0 - ref
                 d -= 2j * math.pi * round(d.imag / (2 * math.pi))
                 assert abs(d) <= 1e-12 * max(1.0, abs(ref)), (net.activation, scale, r0, ref)
+
+
+def test_fixed_length_row_sums_and_magnitude_equal_the_generic_ones():
+    """The kernel's fixed-length sums of a 16-node rule (``_row_sums_short``) and its row sums
+    equal ``_fastchain._psi_sums`` of the same row, and ``_mag`` equals ``abs`` (also where
+    ``|x|^2`` leaves the float range and at 0)."""
+    from fpcore._basins import _SHORT_ATOMS, _equation_arrays, _mag, _row_sums, _row_sums_short
+    from fpcore._fastchain import _psi_sums
+
+    eq = build_equation(fpcore.Network([200] * 4, "gelu", sigma_w2=2.0))
+    _, _, (Vs, Ws, Vm, Wm, V, W, *_) = _equation_arrays(eq, _SHORT_ATOMS)
+    assert Vs.shape[1] == _SHORT_ATOMS
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        u = complex(*rng.normal(size=2)) * 10.0 ** rng.uniform(-3, 1)
+        for g in range(Vs.shape[0]):
+            want = _psi_sums(u.real, u.imag, Vs[g], Ws[g])
+            for got in (_row_sums_short(u.real, u.imag, Vs, Ws, g), _row_sums(u.real, u.imag, Vs, Ws, g)):
+                for a, b in zip(got, want):
+                    assert abs(a - b) <= 1e-13 * max(abs(b), 1e-300), (u, g, got, want)
+            want_full = _psi_sums(u.real, u.imag, V[g], W[g])
+            got_full = _row_sums(u.real, u.imag, V, W, g)
+            for a, b in zip(got_full, want_full):
+                assert abs(a - b) <= 1e-12 * max(abs(b), 1e-300), (u, g)
+    for x in (0j, 3 - 4j, 1e-160 + 1e-160j, 1e200 - 3e200j, complex(5e-324, 0), -2.5 + 0j):
+        assert _mag(x) == pytest.approx(abs(x), rel=1e-15, abs=0.0), x
