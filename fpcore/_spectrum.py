@@ -905,7 +905,8 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
             return [(_floor_edge(bottom, top), top)]
     if _fastchain._HAVE_NUMBA:
         mc, vc = rational_critical_points(eq)
-        edges = _merge(np.exp(vc))
+        # (critical values beyond the float range, log M^{-1} > 709, bound no interval of the grid)
+        edges = _merge(np.exp(vc[vc < 709.0]))
         top, bottom = _outer_edges(eq, atom0, mc, vc)
     else:
         edges, top, bottom = rational_edges(eq), None, 0.0
