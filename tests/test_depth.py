@@ -39,3 +39,18 @@ def test_deep_orthogonal_relu_alternating_top_edge():
 
     r = minimize_scalar(log_inv, bounds=(-20.0, 20.0), method="bounded", options=dict(xatol=1e-10))
     assert abs(s.lambda_max - math.exp(r.fun)) <= 1e-8 * s.lambda_max
+
+
+def test_deep_hard_tanh_equation_closed_form():
+    # Gaussian square net with Bernoulli D^2 (MATH.md section 3):
+    # M^{-1}(m) = (1 + m)/m prod_l sigma_w2 (p_l + m), p_l = erf(1 / sqrt(2 q_l)); 300 distinct p_l
+    # (q_l decays slowly to 0) take build_equation's merge of many roots
+    L, sw = 300, 1.0
+    net = fpcore.Network([1000] * (L + 1), "hard_tanh", sigma_w2=sw)
+    eq = build_equation(net)
+    p = np.array([law.p_nonzero for law in eq.mean_field.laws])
+    assert np.unique(p).size > 64
+    for m in (0.3 + 0.2j, -0.5 + 1e-3j, 2.0 - 1.0j, -3.0 + 0.5j):
+        ref = np.log(1 + m) - np.log(m) + L * math.log(sw) + np.sum(np.log(p + m))
+        got = eq.log_c + np.sum(eq.exps * np.log(m - eq.roots))
+        assert abs(np.exp(got - ref) - 1.0) < 1e-12  # (6e-14 measured)
