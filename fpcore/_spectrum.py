@@ -905,7 +905,8 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
             return [(_floor_edge(bottom, top), top)]
     if _fastchain._HAVE_NUMBA:
         mc, vc = rational_critical_points(eq)
-        edges = _merge(np.exp(vc))
+        # (critical values beyond the float range, log M^{-1} > 709, bound no interval of the grid)
+        edges = _merge(np.exp(vc[vc < 709.0]))
         top, bottom = _outer_edges(eq, atom0, mc, vc)
     else:
         edges, top, bottom = rational_edges(eq), None, 0.0
@@ -968,7 +969,9 @@ def _outer_edges(eq: Equation, atom0: float, mc: np.ndarray, vc: np.ndarray) -> 
     right = mc > 0.0
     # (C only enters when M^{-1} has a finite limit; log_c alone may leave the float range, e.g.
     # sum_l log sigma_w2 = 2079 for ReLU at depth 3000, where M^{-1} grows like m^L / m)
-    C = math.exp(eq.log_c) if eq.degree_at_infinity == 0 else math.inf
+    # (log_c > 709: C is out of the float range, e.g. orthogonal ReLU alternating 1000/800 over
+    # 1000 layers, C = 2.5^500; no atom can sit there and C is no edge)
+    C = math.exp(eq.log_c) if eq.degree_at_infinity == 0 and eq.log_c < 709.0 else math.inf
     if eq.degree_at_infinity == 0 and any(abs(loc - C) <= 1e-12 * C and w > 0 for loc, w in eq.atoms):
         # An atom at C: M has a pole there and, below it, follows the branch that leaves
         # m = -infinity to the right, M^{-1} decreasing from C to its first critical point
@@ -977,6 +980,8 @@ def _outer_edges(eq: Equation, atom0: float, mc: np.ndarray, vc: np.ndarray) -> 
             return None, 0.0
         top = math.exp(vc[0])
     elif eq.degree_at_infinity == 0 and not np.any(right):
+        if not math.isfinite(C):
+            return None, 0.0
         top = C  # M^{-1} decreases from +infinity to C on m > 0: an edge where M -> infinity
     elif not np.any(right):
         return None, 0.0
