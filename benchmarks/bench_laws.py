@@ -63,11 +63,19 @@ def _tapered(L: int) -> list[int]:
 def _build_law(pkg, acts_mod, name: str, q: float) -> float:
     acts_mod._LAW_CACHE.clear()
     act = pkg.get_activation(name)
-    t = time.perf_counter()
+    t = _CLOCK()
     law = act.d2_law(q)
     if law.kind == "continuous":
         law.cvalues, law.short, law.short_check  # noqa: B018 - what a spectrum may use
-    return time.perf_counter() - t
+    return _CLOCK() - t
+
+
+def _nodes(pkg, acts_mod, name: str, q: float) -> str:
+    """The law's node counts: contour rule / real atoms."""
+    acts_mod._LAW_CACHE.clear()
+    law = pkg.get_activation(name).d2_law(q)
+    cv = law.cvalues if law.kind == "continuous" else None
+    return f"{0 if cv is None else cv.size}/{law.values.size}"
 
 
 class _LawClock:
@@ -107,6 +115,9 @@ class _LawClock:
             setattr(obj, attr, fn)
 
 
+_CLOCK = time.perf_counter
+
+
 def _spectrum_ms(pkg, acts_mod, net, repeats: int) -> tuple[float, float]:
     pkg.jacobian_spectrum(net, n_points=1000)  # compile, first call
     times, laws = [], []
@@ -128,6 +139,9 @@ def main(argv=None) -> None:
     ap.add_argument("--activations", default=",".join(SMOOTH))
     ap.add_argument("--qs", default=",".join(repr(q) for q in QS))
     ap.add_argument("--stat", choices=("median", "min"), default="median", help="statistic of the per-law repeats")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="per-law table: wall time, or this process's CPU time (steadier on a machine "
+                         "with more runnable jobs than cores)")
     ap.add_argument("--no-e2e", action="store_true", help="only the per-law table")
     ap.add_argument("--no-deep", action="store_true", help="skip GELU at depth 1000")
     args = ap.parse_args(argv)
@@ -145,11 +159,15 @@ def main(argv=None) -> None:
     if args.baseline:
         base = _load(os.path.abspath(args.baseline), "fpcore_base")
         pkgs.insert(0, ("old", base, sys.modules["fpcore_base._activations"]))
+    global _CLOCK
+    _CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     names = [a.strip() for a in args.activations.split(",") if a.strip()]
     qs = [float(x) for x in args.qs.split(",")]
     print(f"# fpcore from {os.path.dirname(fpcore.__file__)}; baseline {args.baseline or '-'}")
-    print(f"## one law of D^2 (d2_law + cvalues + short + short_check), {args.stat} ms of {args.repeats}, cache dropped")
-    head = f"| activation | q | " + " | ".join(f"{lab} ms" for lab, _, _ in pkgs) + (" | speed-up |" if len(pkgs) > 1 else " |")
+    print(f"## one law of D^2 (d2_law + cvalues + short + short_check), {args.stat} {args.clock} ms of "
+          f"{args.repeats}, cache dropped; nodes: contour rule / real atoms")
+    head = (f"| activation | q | nodes | " + " | ".join(f"{lab} ms" for lab, _, _ in pkgs)
+            + (" | speed-up |" if len(pkgs) > 1 else " |"))
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     ratios = []
@@ -163,7 +181,8 @@ def main(argv=None) -> None:
                     times[lab].append(_build_law(pkg, mod, name, q))
             stat = statistics.median if args.stat == "median" else min
             med = {lab: 1e3 * stat(v) for lab, v in times.items()}
-            row = f"| {name} | {q:g} | " + " | ".join(f"{med[lab]:.2f}" for lab, _, _ in pkgs)
+            row = (f"| {name} | {q:g} | {_nodes(pkgs[-1][1], pkgs[-1][2], name, q)} | "
+                   + " | ".join(f"{med[lab]:.2f}" for lab, _, _ in pkgs))
             if len(pkgs) > 1:
                 ratios.append((med["old"] / med["new"], name, q))
                 row += f" | {med['old'] / med['new']:.1f}x"
@@ -172,6 +191,9 @@ def main(argv=None) -> None:
         worst = min(ratios)
         gm = math.exp(statistics.fmean(math.log(r) for r, _, _ in ratios))
         print(f"\nper-law speed-up: geometric mean {gm:.1f}x, worst {worst[0]:.1f}x ({worst[1]}, q = {worst[2]:g})")
+        for name in names:
+            rs = [r for r, nm, _ in ratios if nm == name]
+            print(f"  {name}: geometric mean {math.exp(statistics.fmean(math.log(r) for r in rs)):.1f}x")
     if args.no_e2e:
         return
     print("\n## jacobian_spectrum(net, n_points=1000), median ms (laws: ms of it building laws of D^2)")

@@ -404,15 +404,27 @@ class _Analytic:
     argument (vectorised); :meth:`real3` gives ``phi'``, ``phi''`` and ``phi'''`` at real
     arguments."""
 
-    __slots__ = ("_c", "_r3", "name")
+    __slots__ = ("_c", "_r3", "name", "_kind", "_a")
 
-    def __init__(self, c, r3, name: str):
+    def __init__(self, c, r3, name: str, kind: int | None = None, a: float = 1.0):
         self._c, self._r3, self.name = c, r3, name
+        # the compiled closed forms (:func:`fpcore._lawkernels.real3`, ``complex_dphi``) where
+        # numba is there; the numpy ones above otherwise
+        self._kind = kind if _fastchain._HAVE_NUMBA else None
+        self._a = float(a)
 
     def __call__(self, h):
+        if self._kind is not None and self._kind != _KIND_GELU:
+            z = np.asarray(h)
+            if z.dtype == complex:
+                return _lawkernels.complex_dphi(self._kind, self._a, z.ravel()).reshape(z.shape)
         return self._c(h)
 
     def real3(self, h) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._kind is not None:
+            x = np.asarray(h, dtype=float)
+            g0, g1, g2 = _lawkernels.real3(self._kind, self._a, np.ascontiguousarray(x).ravel())
+            return g0.reshape(x.shape), g1.reshape(x.shape), g2.reshape(x.shape)
         with np.errstate(all="ignore"):
             return self._r3(np.asarray(h, dtype=float))
 
@@ -431,6 +443,7 @@ def _erf_pair(a: float):
     return cplx, r3
 
 
+_KIND_GELU = _lawkernels.KINDS.index("gelu")
 _R3 = {"tanh": (_cdtanh, _r3tanh), "sigmoid": (_cdsigmoid, _r3sigmoid), "gelu": (_cdgelu, _r3gelu),
        "silu": (_cdsilu, _r3silu), "softplus": (_csig, _r3softplus)}
 
@@ -442,9 +455,9 @@ def _analytic_dphi(act: "Activation"):
     activations, the kinks of SELU and ELU)."""
     if act.family == "erf":
         a = float(act.params[0])
-        return _Analytic(*_erf_pair(a), f"erf:{a!r}")
+        return _Analytic(*_erf_pair(a), f"erf:{a!r}", _lawkernels.KINDS.index("erf"), a)
     pair = _R3.get(act.name)
-    return None if pair is None else _Analytic(*pair, act.name)
+    return None if pair is None else _Analytic(*pair, act.name, _lawkernels.KINDS.index(act.name))
 
 
 def _real3(g, h):

@@ -4,7 +4,7 @@ Two loops dominate building a contour rule and its checks, and both are per-node
 that numpy can only do with many passes over temporary arrays:
 
 * :func:`sigma_nodes`: the path's nodes, ``sigma(h_k) = k`` for the integers ``k`` between
-  ``sigma(h_lo)`` and ``sigma(h_hi)`` (safeguarded Newton per node, then two polishing steps), the
+  ``sigma(h_lo)`` and ``sigma(h_hi)`` (safeguarded Newton per node, then one polishing step), the
   same iteration :func:`fpcore._activations._contour_rule` ran vectorised;
 * :func:`short_rule_errors`: the table of ``|Phi_s - Phi_c|`` on Bernstein ellipses behind
   :attr:`fpcore._activations.D2Law.short_check` (``Phi = sum w v / (1 - u v)``), with the complex
@@ -49,6 +49,27 @@ def _sigma(h, A, B, kap, cl, ce):
 
 
 @_jit
+def _sigma2(h, A, B, kap, cl, ce):
+    """:func:`_sigma` and ``sigma''(h)``."""
+    r = math.sqrt(A * A + (B * h) ** 2)
+    if B > 0:
+        val = 0.5 * (h * r + A * A / B * math.asinh(B * h / A))
+        der2 = B * B * h / r
+    else:
+        val = A * h
+        der2 = 0.0
+    der = r
+    for j in range(cl.size):
+        x = h - cl[j]
+        val = val + kap * math.asinh(x / ce[j])
+        rr = x * x + ce[j] * ce[j]
+        inv = 1.0 / math.sqrt(rr)
+        der = der + kap * inv
+        der2 = der2 - kap * x * inv / rr
+    return val, der, der2
+
+
+@_jit
 def sigma_values(h, A, B, kap, cl, ce):
     """``sigma`` and ``sigma'`` (:func:`_sigma`) at every ``h``."""
     v = np.empty(h.size)
@@ -66,10 +87,12 @@ def sigma_nodes(k, h_lo, h_hi, A, B, kap, cl, ce, hg):
     Starts from the inverse of ``sigma`` interpolated (cubic Hermite, with ``sigma'``) on the
     grid ``hg`` (sorted, resolving the clusters); Newton inside the node's bracket while it at
     least halves ``|sigma - k|`` (always in the first four steps), else bisection; stops at
-    ``|sigma - k| <= 1e-12 max(|k|, 1)`` or a bracket below ``1e-15 |h|``; then two Newton steps
-    kept where they stay in the bracket (the nodes to rounding: the trapezoidal rule's nodes
-    must be uniform in ``sigma``), the first with the last step's ``sigma``, the second's
-    ``sigma'`` giving ``dh``."""
+    ``|sigma - k| <= 1e-12 max(|k|, 1)`` or a bracket below ``1e-15 |h|``; then one Newton step
+    with the last ``sigma``, kept where it stays in the bracket (the nodes to rounding: the
+    trapezoidal rule's nodes must be uniform in ``sigma``), and ``sigma'`` moved with it by
+    ``sigma''`` (:func:`_sigma2`) for ``dh``: one evaluation of ``sigma`` per node where the
+    interpolated start is already within the tolerance (most nodes), where two polishing
+    steps took two."""
     m = hg.size
     sg = np.empty(m)
     dg = np.empty(m)
@@ -102,9 +125,9 @@ def sigma_nodes(k, h_lo, h_hi, A, B, kap, cl, ce, hg):
         prev = np.inf
         tol = 1e-12 * max(abs(ki), 1.0)
         done = False
-        v, d = 0.0, 1.0
+        v, d, d2 = 0.0, 1.0, 0.0
         for it in range(300):
-            v, d = _sigma(h, A, B, kap, cl, ce)
+            v, d, d2 = _sigma2(h, A, B, kap, cl, ce)
             fv = v - ki
             if abs(fv) <= tol or hi - lo <= 1e-15 * abs(h):
                 done = True
@@ -119,14 +142,16 @@ def sigma_nodes(k, h_lo, h_hi, A, B, kap, cl, ce, hg):
             h = hn if newton else 0.5 * (lo + hi)
         if not done:
             ok = False
-            v, d = _sigma(h, A, B, kap, cl, ce)
-        hn = h - (v - ki) / d
+            v, d, d2 = _sigma2(h, A, B, kap, cl, ce)
+        # |sigma - k| <= 1e-12 |k|: one Newton step puts the node within rounding of sigma = k
+        # (the next step would be (sigma''/sigma') step^2 / 2, below 1e-20 |k|), and sigma' there
+        # is sigma' + sigma'' step to the same order (sigma' varies on the scale of the clusters'
+        # e_0, which the nodes resolve)
+        step = -(v - ki) / d
+        hn = h + step
         if hn >= lo and hn <= hi:
             h = hn
-        v, d = _sigma(h, A, B, kap, cl, ce)
-        hn = h - (v - ki) / d
-        if hn >= lo and hn <= hi:
-            h = hn
+            d = d + d2 * step
         hk[i] = h
         dh[i] = 1.0 / d
     return hk, dh, ok
@@ -281,3 +306,92 @@ def log_inverse_contour_real(ms, a, e, log_c, V, W, kk, nn, vmax, vmin, p, S, mu
         slope[i] = sl
         sign[i] = sg
     return val, slope, sign
+
+
+# -- phi' of the built-in smooth activations, compiled ---------------------------------------------
+# The same closed forms as :func:`fpcore._activations._r3tanh` and its siblings (real ``h``: ``g``,
+# ``g'``, ``g''``) and :func:`fpcore._activations._cdtanh` and its siblings (complex ``h``: ``g``),
+# one pass per array instead of a dozen numpy temporaries: the contour rule evaluates them on
+# its probe grid (4000 to 20000 points), on its turning points' brackets and on its nodes, for
+# every law. ``kind``: the index in :data:`KINDS`; ``a``: erf's scale (unused by the others).
+KINDS = ("tanh", "sigmoid", "gelu", "silu", "softplus", "erf")
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@_jit
+def real3(kind, a, h):
+    """``g, g', g''`` at every real ``h`` (1-D) of ``phi'`` of the activation ``KINDS[kind]``."""
+    n = h.size
+    g0 = np.empty(n)
+    g1 = np.empty(n)
+    g2 = np.empty(n)
+    for i in range(n):
+        x = h[i]
+        if kind == 0:  # tanh: sech^2 without overflow
+            e = math.exp(-2.0 * abs(x))
+            g = 4.0 * e / ((1.0 + e) * (1.0 + e))
+            t = (1.0 - e) / (1.0 + e)
+            if x < 0:
+                t = -t
+            elif not x > 0:
+                t = 0.0 * t
+            g0[i] = g
+            g1[i] = -2.0 * t * g
+            g2[i] = g * (4.0 * t * t - 2.0 * g)
+        elif kind == 5:  # erf(a h)
+            c = 2.0 * a / math.sqrt(math.pi)
+            a2 = a * a
+            g = c * math.exp(-((a * x) ** 2))
+            g0[i] = g
+            g1[i] = -2.0 * a2 * x * g
+            g2[i] = (4.0 * a2 * a2 * x * x - 2.0 * a2) * g
+        elif kind == 2:  # GELU
+            ph = math.exp(-0.5 * x * x) * _INV_SQRT_2PI
+            g0[i] = 0.5 * math.erfc(-x * _SQRT_HALF) + x * ph
+            g1[i] = ph * (2.0 - x * x)
+            g2[i] = ph * x * (x * x - 4.0)
+        else:  # sigmoid, SiLU, softplus: sigma(h), sigma (1 - sigma), 1 - 2 sigma without cancellation
+            e = math.exp(-abs(x))
+            sg = 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+            p = e / ((1.0 + e) * (1.0 + e))
+            t = (1.0 - e) / (1.0 + e)
+            d = -t if x >= 0 else t
+            if kind == 1:
+                g0[i] = p
+                g1[i] = p * d
+                g2[i] = p * (d * d - 2.0 * p)
+            elif kind == 3:
+                g0[i] = sg * (1.0 + x * (1.0 - sg))
+                g1[i] = p * (2.0 + x * d)
+                g2[i] = p * (d * (3.0 + x * d) - 2.0 * x * p)
+            else:
+                g0[i] = sg
+                g1[i] = p
+                g2[i] = p * d
+    return g0, g1, g2
+
+
+@_jit
+def complex_dphi(kind, a, z):
+    """``phi'(z)`` at every complex ``z`` (1-D) for the activations ``KINDS[kind]`` other than
+    GELU (whose complex ``erfc`` numba lacks)."""
+    n = z.size
+    out = np.empty(n, dtype=np.complex128)
+    for i in range(n):
+        x = z[i]
+        if kind == 5:
+            out[i] = (2.0 * a / math.sqrt(math.pi)) * np.exp(-((a * x) ** 2))
+            continue
+        sgn = 1.0 if x.real >= 0 else -1.0
+        if kind == 0:
+            e = np.exp(-2.0 * x * sgn)
+            out[i] = 4.0 * e / ((1.0 + e) * (1.0 + e))
+        elif kind == 1:
+            e = np.exp(-x * sgn)
+            out[i] = e / ((1.0 + e) * (1.0 + e))
+        else:
+            e = np.exp(-x * sgn)
+            sg = 1.0 / (1.0 + e) if x.real >= 0 else e / (1.0 + e)
+            out[i] = sg if kind == 4 else sg * (1.0 + x * (1.0 - sg))
+    return out
