@@ -326,7 +326,13 @@ def real3(kind, a, h):
     g0 = np.empty(n)
     g1 = np.empty(n)
     g2 = np.empty(n)
-    for i in range(n):
+    _real3_into(kind, a, h, g0, g1, g2)
+    return g0, g1, g2
+
+
+@_jit
+def _real3_into(kind, a, h, g0, g1, g2):
+    for i in range(h.size):
         x = h[i]
         if kind == 0:  # tanh: sech^2 without overflow
             e = math.exp(-2.0 * abs(x))
@@ -369,7 +375,6 @@ def real3(kind, a, h):
                 g0[i] = sg
                 g1[i] = p
                 g2[i] = p * d
-    return g0, g1, g2
 
 
 @_jit
@@ -395,3 +400,209 @@ def complex_dphi(kind, a, z):
             sg = 1.0 / (1.0 + e) if x.real >= 0 else e / (1.0 + e)
             out[i] = sg if kind == 4 else sg * (1.0 + x * (1.0 - sg))
     return out
+
+
+# -- the contour rule's probe grid, compiled ---------------------------------------------------
+# :func:`fpcore._activations._contour_rule` reads the path's range, its resolution (alpha, beta)
+# and the turning points of ``f = g^2`` off a probe grid of 6000 to 20000 points; as numpy that
+# was some forty passes over temporaries, here it is two loops.
+
+
+@_jit
+def probe_range(hp, gp, d1, t_min, even):
+    """``(ok, vmax, h_lo, h_hi)``: ``f = gp^2``, its largest value and the range of the probe
+    points where ``f >= t_min vmax`` widened by one point each side (symmetric where ``even``);
+    ``ok`` False where ``gp`` or ``d1`` is not finite, ``vmax`` not positive or no point is big."""
+    n = hp.size
+    vmax = -np.inf
+    for i in range(n):
+        if not (math.isfinite(gp[i]) and math.isfinite(d1[i])):
+            return False, 0.0, 0.0, 0.0
+        fi = gp[i] * gp[i]
+        if fi > vmax:
+            vmax = fi
+    if not vmax > 0:
+        return False, vmax, 0.0, 0.0
+    thr = t_min * vmax
+    first = -1
+    last = -1
+    for i in range(n):
+        if gp[i] * gp[i] >= thr:
+            if first < 0:
+                first = i
+            last = i
+    if first < 0:
+        return False, vmax, 0.0, 0.0
+    h_lo = hp[max(first - 1, 0)]
+    h_hi = hp[min(last + 1, n - 1)]
+    if even:
+        h_hi = max(h_hi, -h_lo)
+        h_lo = -h_hi
+    return True, vmax, h_lo, h_hi
+
+
+@_jit
+def probe_slopes(hp, gp, d1, thr, h_hi, zeros_h, sat, h_c, j_c, lg_on, H):
+    """The path's resolution from the probe grid: ``(alpha, beta, h_hi, turn)``.
+
+    ``lp = |(log f)'|`` (and, where ``sat``, at least ``sqrt(w) |(log|f - 1|)'|`` beyond ``h_c``,
+    ``w = exp(-1 / (h - h_c))``, with ``lg_on`` the values of ``(log|g - 1|)'`` at ``hp[j_c:]``,
+    the points beyond ``h_c``; ``h_hi`` then also stops where ``|g - 1|`` has fallen by ``e^-7``
+    past the last point where ``|f - 1| > 1e-14``); ``alpha`` its largest value on ``|h| <= 1``,
+    ``beta`` the largest ``(lp - alpha) / |h|`` beyond, both over the points where ``f >= thr``,
+    at least ``0.5`` from every zero ``zeros_h`` and at most ``h_hi``; ``turn``: the indices ``i``
+    where ``g'`` changes sign between ``hp[i]`` and ``hp[i + 1]`` (a zero counting as positive),
+    both points big."""
+    n = hp.size
+    lp = np.empty(n)
+    for i in range(n):
+        lp[i] = abs(2.0 * d1[i] / gp[i])
+    if sat:
+        for i in range(j_c, n):
+            x = hp[i] - h_c
+            w = math.exp(-1.0 / x) if x > 0 else 0.0
+            if w > 0:
+                ls = lg_on[i - j_c] + d1[i] / (gp[i] + 1.0)
+                cand = math.sqrt(w) * abs(ls) if math.isfinite(ls) else 0.0
+                if not (lp[i] != lp[i]) and cand > lp[i]:
+                    lp[i] = cand
+        last = -1
+        for i in range(j_c, n):
+            if hp[i] > h_c and abs(gp[i] * gp[i] - 1.0) > 1e-14:
+                last = i
+        if last >= 0:
+            # hp[last] > h_c: every point from there on has its lg1 in lg_on
+            cum = 0.0
+            stop = H
+            if not cum > -7.0:
+                stop = hp[last]
+            else:
+                for i in range(last + 1, n):
+                    cum += 0.5 * (lg_on[i - j_c] + lg_on[i - 1 - j_c]) * (hp[i] - hp[i - 1])
+                    if not cum > -7.0:
+                        stop = hp[i]
+                        break
+            h_hi = min(h_hi, stop)
+    alpha = 0.0
+    for i in range(n):
+        if gp[i] * gp[i] >= thr and math.isfinite(lp[i]) and hp[i] <= h_hi and abs(hp[i]) <= 1.0:
+            near = False
+            for z in zeros_h:
+                if abs(hp[i] - z) < 0.5:
+                    near = True
+            if not near and lp[i] > alpha:
+                alpha = lp[i]
+    alpha = max(alpha, 1e-3)
+    beta = 0.0
+    for i in range(n):
+        if gp[i] * gp[i] >= thr and math.isfinite(lp[i]) and hp[i] <= h_hi and abs(hp[i]) > 1.0:
+            near = False
+            for z in zeros_h:
+                if abs(hp[i] - z) < 0.5:
+                    near = True
+            if not near:
+                b = (lp[i] - alpha) / abs(hp[i])
+                if b > beta:
+                    beta = b
+    nt = 0
+    turn = np.empty(n, dtype=np.int64)
+    for i in range(n - 1):
+        s0 = 1.0 if d1[i] >= 0 else -1.0
+        s1 = 1.0 if d1[i + 1] >= 0 else -1.0
+        if s0 * s1 < 0 and gp[i] * gp[i] >= thr and gp[i + 1] * gp[i + 1] >= thr:
+            turn[nt] = i
+            nt += 1
+    return alpha, beta, h_hi, turn[:nt]
+
+
+@_jit
+def refine_turns(kind, a, hp, d1, turn):
+    """The turning points (zeros of ``g'``) in the brackets ``hp[turn], hp[turn + 1]``: three
+    rounds that cut a bracket into 64 pieces and keep the first piece whose end has left the sign
+    at its start (18 halvings), then three Newton steps on ``g' = 0`` kept inside the bracket;
+    ``(h_c, g(h_c), g''(h_c))``."""
+    nt = turn.size
+    hcs = np.empty(nt)
+    g0c = np.empty(nt)
+    g2c = np.empty(nt)
+    one = np.empty(1)
+    r0 = np.empty(1)
+    r1 = np.empty(1)
+    r2 = np.empty(1)
+    grid = np.empty(65)
+    q0 = np.empty(65)
+    q1 = np.empty(65)
+    q2 = np.empty(65)
+    for t in range(nt):
+        i = turn[t]
+        lo = hp[i]
+        hi = hp[i] if d1[i] == 0.0 else hp[i + 1]
+        sa = 1.0 if d1[i] >= 0 else -1.0
+        for _ in range(3):
+            for j in range(65):
+                grid[j] = lo + (hi - lo) * (j / 64.0)
+            _real3_into(kind, a, grid, q0, q1, q2)
+            first = 65
+            for j in range(1, 65):
+                # np.sign: 0 at 0, NaN at NaN (neither is the sign at the start)
+                if not ((q1[j] > 0 and sa > 0) or (q1[j] < 0 and sa < 0)):
+                    first = j
+                    break
+            nlo = grid[first - 1]
+            if first < 65:
+                hi = grid[first]
+            lo = nlo
+        h = 0.5 * (lo + hi)
+        for _ in range(3):
+            one[0] = h
+            _real3_into(kind, a, one, r0, r1, r2)
+            hn = h - r1[0] / r2[0]
+            if hn >= lo and hn <= hi:
+                h = hn
+        one[0] = h
+        _real3_into(kind, a, one, r0, r1, r2)
+        hcs[t] = h
+        g0c[t] = r0[0]
+        g2c[t] = r2[0]
+    return hcs, g0c, g2c
+
+
+@_jit
+def path_heights(g0, g1, g2, s, theta, sat, w, j_on, lg_on, lg1p_on, h_c, hk, tail_sign):
+    """The path's heights ``Y`` and slopes ``Y'`` at the nodes (:func:`fpcore._activations._contour_rule`)
+    from ``g, g', g''`` there: ``Y0 = -2 theta g g' / (4 g'^2 + g^2 / l^2)`` (``l = min(1, s)``),
+    or where ``sat`` ``Y0 = -theta N / (N^2 + 1)``, ``N = sign(f') sqrt((log f)'^2 + w (log|f -
+    1|)'^2)`` beyond the switch ``w`` (nonzero from ``j_on`` on, with ``(log|g - 1|)'`` and its
+    derivative ``lg_on``, ``lg1p_on`` there); then capped, ``Y = Y0 / sqrt(1 + (Y0 / (s/2))^2)``."""
+    n = g0.size
+    Y = np.empty(n)
+    Yp = np.empty(n)
+    ell2 = min(1.0, s) ** 2
+    for i in range(n):
+        a0, a1, a2 = g0[i], g1[i], g2[i]
+        if not sat:
+            den = 4.0 * a1 * a1 + a0 * a0 / ell2
+            y0 = -2.0 * theta * a0 * a1 / den
+            y0p = -2.0 * theta * ((a1 * a1 + a0 * a2) * den - a0 * a1 * (8.0 * a1 * a2 + 2.0 * a0 * a1 / ell2)) / (den * den)
+        else:
+            L = 2.0 * a1 / a0
+            Lp = 2.0 * (a2 * a0 - a1 * a1) / (a0 * a0)
+            wi = w[i]
+            if wi > 0 and i >= j_on:
+                Ls = lg_on[i - j_on] + a1 / (a0 + 1.0)
+                xs = hk[i] - h_c
+                wp = wi / (xs * xs)
+                Lsp = lg1p_on[i - j_on] + (a2 * (a0 + 1.0) - a1 * a1) / ((a0 + 1.0) * (a0 + 1.0))
+                rad = math.sqrt(L * L + wi * Ls * Ls)
+                N = tail_sign * rad
+                Np = tail_sign * (L * Lp + 0.5 * wp * Ls * Ls + wi * Ls * Lsp) / rad
+            else:
+                N = L
+                Np = Lp
+            y0 = -theta * N / (N * N + 1.0)
+            y0p = -theta * Np * (1.0 - N * N) / ((N * N + 1.0) * (N * N + 1.0))
+        c = y0 / (0.5 * s)
+        cap = 1.0 + c * c
+        Y[i] = y0 / math.sqrt(cap)
+        Yp[i] = y0p / cap**1.5
+    return Y, Yp
