@@ -85,9 +85,11 @@ def sigma_nodes(k, h_lo, h_hi, A, B, kap, cl, ce, hg):
     ``ok`` False when a node did not converge in 300 steps.
 
     Starts from the inverse of ``sigma`` interpolated (cubic Hermite, with ``sigma'``) on the
-    grid ``hg`` (sorted, resolving the clusters); Newton inside the node's bracket while it at
+    grid ``hg`` (sorted, resolving the clusters), inside the bracket of the grid cells around it
+    (the whole range ``[h_lo, h_hi]`` made some nodes next to a cluster bisect it 60 times);
+    Newton inside the node's bracket while it at
     least halves ``|sigma - k|`` (always in the first four steps), else bisection; stops at
-    ``|sigma - k| <= 1e-12 max(|k|, 1)`` or a bracket below ``1e-15 |h|``; then one Newton step
+    ``|sigma - k| <= 1e-12 max(|k|, 1)``, a Newton step or a bracket below ``1e-15 |h|``; then one Newton step
     with the last ``sigma``, kept where it stays in the bracket (the nodes to rounding: the
     trapezoidal rule's nodes must be uniform in ``sigma``), and ``sigma'`` moved with it by
     ``sigma''`` (:func:`_sigma2`) for ``dh``: one evaluation of ``sigma`` per node where the
@@ -121,7 +123,10 @@ def sigma_nodes(k, h_lo, h_hi, A, B, kap, cl, ce, hg):
                  + (-2 * t3 + 3 * t2) * hg[j + 1] + (t3 - t2) * w / dg[j + 1])
             if not (hg[j] <= h <= hg[j + 1]):
                 h = hg[j] + t * (hg[j + 1] - hg[j])
-        lo, hi = h_lo, h_hi
+        # the bracket: the grid cells around the node's (sigma increases; one cell more each
+        # side for rounding in sg), the whole range where k is off the grid
+        lo = hg[j - 1] if (j >= 1 and sg[j] < ki) else h_lo
+        hi = hg[j + 2] if (j + 2 < m and sg[j + 1] >= ki) else h_hi
         prev = np.inf
         tol = 1e-12 * max(abs(ki), 1.0)
         done = False
@@ -129,7 +134,9 @@ def sigma_nodes(k, h_lo, h_hi, A, B, kap, cl, ce, hg):
         for it in range(300):
             v, d, d2 = _sigma2(h, A, B, kap, cl, ce)
             fv = v - ki
-            if abs(fv) <= tol or hi - lo <= 1e-15 * abs(h):
+            # (or the Newton step is below the rounding of h: next to a cluster's centre
+            # sigma' reaches kap / e_0 ~ 1e9 and |sigma - k| stays above tol)
+            if abs(fv) <= tol or hi - lo <= 1e-15 * abs(h) or abs(fv) <= 4e-16 * abs(h) * d:
                 done = True
                 break
             if fv < 0:
