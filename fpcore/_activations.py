@@ -201,6 +201,9 @@ def gauss_error_bound(u, vmax, n: int) -> np.ndarray:
     return flat.reshape(u.shape)
 
 
+_D2_BASE = np.r_[-_ZMAX, -_GEO[::-1], 0.0, _GEO, _ZMAX]  # the panel ends of _d2_rule away from zeros
+
+
 def _d2_rule(dphi, q: float, zeros: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """Atoms standing for the law of ``phi'(sqrt(q) Z)^2``: the composite rule of
     :func:`gaussian_expectation`, plus panels shrinking geometrically onto each zero of ``phi'``
@@ -208,7 +211,7 @@ def _d2_rule(dphi, q: float, zeros: list[float]) -> tuple[np.ndarray, np.ndarray
     coarse nodes miss; GELU and SiLU spectra depend on it), with equal values merged (``phi'``
     even gives symmetric pairs)."""
     s = math.sqrt(q)
-    base = np.r_[-_ZMAX, -_GEO[::-1], 0.0, _GEO, _ZMAX]
+    base = _D2_BASE
     zeros = [z0 for z0 in zeros if abs(z0) < _ZMAX - 0.5]
     if zeros:
         # the window around a zero shrinks with 1/sqrt(q): phi'(sqrt(q) z) changes on that scale
@@ -216,7 +219,7 @@ def _d2_rule(dphi, q: float, zeros: list[float]) -> tuple[np.ndarray, np.ndarray
         if near.size == 0:  # huge q: the window is narrower than the finest geometric panel
             near = (0.5 / s) * 2.0 ** -np.arange(11.0)[::-1]
         near = near[-11:]
-        ends = np.unique(np.concatenate([base] + [np.r_[z0 - near, z0, z0 + near] for z0 in zeros]))
+        ends = np.unique(np.concatenate([base] + [np.concatenate([z0 - near, [z0], z0 + near]) for z0 in zeros]))
         mid = 0.5 * (ends[1:] + ends[:-1])
         fine = np.zeros(mid.size, dtype=bool)
         for z0 in zeros:
@@ -224,7 +227,7 @@ def _d2_rule(dphi, q: float, zeros: list[float]) -> tuple[np.ndarray, np.ndarray
         # runs of panels: few nodes on the many small panels near a zero, the full rule elsewhere
         z1, w1 = _panel_rule(ends, _LAW_NODES, ~fine)
         z2, w2 = _panel_rule(ends, _ZERO_NODES, fine)
-        z, w = np.r_[z1, z2], np.r_[w1, w2]
+        z, w = np.concatenate([z1, z2]), np.concatenate([w1, w2])
     else:
         z, w = _panel_rule(base, _LAW_NODES)
     w = w / w.sum()
@@ -262,7 +265,10 @@ def _fine_short(dphi, q: float) -> tuple[np.ndarray, np.ndarray]:
     ``1e-30`` of the law's, far below the Gauss rule's rounding): a Gauss rule over the
     distinct values only."""
     v, w = _fine_rule(dphi, q)
-    start = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
+    step = np.empty(v.size, dtype=bool)
+    step[0] = True
+    np.not_equal(v[1:], v[:-1], out=step[1:])
+    start = np.flatnonzero(step)
     if start.size < v.size:
         v, w = v[start], np.add.reduceat(w, start)
     tiny = v < 1e-30 * float(v.max())
@@ -652,14 +658,16 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
     t_lo, t_hi = float(special.ndtr(h_lo / s)), float(special.ndtr(-h_hi / s))
     # lumped tails (real atoms: exact mass, mean from the probe grid) and one atom at 0 carrying
     # the rule's mass defect (so that E[1] = 1; it adds nothing to psi)
-    phis = np.exp(-0.5 * (hp / s) ** 2) * norm * f
-
+    # (on the probe points beyond the path's ends only: hp <= h_lo is a prefix, hp >= h_hi a suffix)
     def tail_value(sel, mass):
-        if mass <= 0 or np.count_nonzero(sel) < 2:
+        hs, fs = hp[sel], f[sel]
+        if mass <= 0 or hs.size < 2:
             return 0.0
-        return min(float(np.trapezoid(phis[sel], hp[sel])) / mass, float(f[sel].max()))
+        phis = np.exp(-0.5 * (hs / s) ** 2) * norm * fs
+        return min(float(np.trapezoid(phis, hs)) / mass, float(fs.max()))
 
-    ev = np.array([tail_value(hp <= h_lo, t_lo), tail_value(hp >= h_hi, t_hi), 0.0])
+    ev = np.array([tail_value(slice(0, int(np.searchsorted(hp, h_lo, side="right"))), t_lo),
+                   tail_value(slice(int(np.searchsorted(hp, h_hi, side="left")), hp.size), t_hi), 0.0])
     cv = np.concatenate([vc, ev])
     cw = np.concatenate([wc, [t_lo, t_hi, covered - wc.sum()]])
     if sat:
