@@ -10,6 +10,14 @@ that numpy can only do with many passes over temporary arrays:
   :attr:`fpcore._activations.D2Law.short_check` (``Phi = sum w v / (1 - u v)``), with the complex
   divisions written out so that the sum over atoms vectorises.
 
+the rest of the rule's construction, which as numpy was some hundred small passes per law:
+
+* :func:`real3`, :func:`complex_dphi`: ``phi'``, ``phi''``, ``phi'''`` of the built-in smooth
+  activations at real arguments and ``phi'`` at complex ones (GELU's complex ``erfc`` stays
+  scipy's);
+* :func:`probe_range`, :func:`probe_slopes`, :func:`refine_turns`: the path's range,
+  resolution and turning points off the probe grid; :func:`path_heights`: its heights ``Y``;
+
 and one that evaluates an equation with them on the real line:
 
 * :func:`log_inverse_contour_real`: ``log|M^{-1}(m)|``, its slope and sign for real ``m > 0``
