@@ -2,7 +2,7 @@
 
     python benchmarks/bench_laws.py --baseline PATH [--repeats 7] [--e2e-repeats 3]
                                     [--activations gelu,tanh] [--qs 0.01,0.34,2,100,1e4]
-                                    [--stat median|min] [--no-e2e] [--no-deep]
+                                    [--stat median|min] [--clock wall|cpu] [--no-e2e] [--no-deep]
 
 ``PATH`` is a checkout of the older commit (e.g. ``git worktree add --detach /tmp/base 30fa302``);
 its ``fpcore`` is imported beside this checkout's as ``fpcore_base``. Without ``--baseline`` only
@@ -13,6 +13,10 @@ busy machine) wall time (ms) of building one law with the
 law cache dropped, as a slider move does: ``act.d2_law(q)`` and everything a spectrum may use
 from it (the contour rule ``cvalues``, the short rule ``short``, its error table
 ``short_check``); old and new runs alternate, so both see the same load.
+
+``--clock cpu`` times both tables by this process's CPU time (``time.process_time``) instead of
+the wall clock: on a machine with more runnable jobs than cores the wall clock counts the waits
+for a core, which neither version controls.
 
 Table 2: ``fpcore.jacobian_spectrum(net, n_points=1000)`` end to end (law cache dropped before
 each call, as ``bench_matrix.py`` does) for GELU, SiLU, tanh and SELU on a square ``1000 x 11``
@@ -63,11 +67,19 @@ def _tapered(L: int) -> list[int]:
 def _build_law(pkg, acts_mod, name: str, q: float) -> float:
     acts_mod._LAW_CACHE.clear()
     act = pkg.get_activation(name)
-    t = time.perf_counter()
+    t = _CLOCK()
     law = act.d2_law(q)
     if law.kind == "continuous":
         law.cvalues, law.short, law.short_check  # noqa: B018 - what a spectrum may use
-    return time.perf_counter() - t
+    return _CLOCK() - t
+
+
+def _nodes(pkg, acts_mod, name: str, q: float) -> str:
+    """The law's node counts: contour rule / real atoms."""
+    acts_mod._LAW_CACHE.clear()
+    law = pkg.get_activation(name).d2_law(q)
+    cv = law.cvalues if law.kind == "continuous" else None
+    return f"{0 if cv is None else cv.size}/{law.values.size}"
 
 
 class _LawClock:
@@ -87,11 +99,11 @@ class _LawClock:
             if self.depth:
                 return fn(*a, **k)
             self.depth += 1
-            t = time.perf_counter()
+            t = _CLOCK()
             try:
                 return fn(*a, **k)
             finally:
-                self.total += time.perf_counter() - t
+                self.total += _CLOCK() - t
                 self.depth -= 1
 
         return timed
@@ -107,15 +119,18 @@ class _LawClock:
             setattr(obj, attr, fn)
 
 
+_CLOCK = time.perf_counter
+
+
 def _spectrum_ms(pkg, acts_mod, net, repeats: int) -> tuple[float, float]:
     pkg.jacobian_spectrum(net, n_points=1000)  # compile, first call
     times, laws = [], []
     for _ in range(repeats):
         acts_mod._LAW_CACHE.clear()
         with _LawClock(acts_mod) as clock:
-            t = time.perf_counter()
+            t = _CLOCK()
             pkg.jacobian_spectrum(net, n_points=1000)
-            times.append(time.perf_counter() - t)
+            times.append(_CLOCK() - t)
         laws.append(clock.total)
     return 1e3 * statistics.median(times), 1e3 * statistics.median(laws)
 
@@ -128,6 +143,9 @@ def main(argv=None) -> None:
     ap.add_argument("--activations", default=",".join(SMOOTH))
     ap.add_argument("--qs", default=",".join(repr(q) for q in QS))
     ap.add_argument("--stat", choices=("median", "min"), default="median", help="statistic of the per-law repeats")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall time, or this process's CPU time (steadier on a machine with more "
+                         "runnable jobs than cores)")
     ap.add_argument("--no-e2e", action="store_true", help="only the per-law table")
     ap.add_argument("--no-deep", action="store_true", help="skip GELU at depth 1000")
     args = ap.parse_args(argv)
@@ -145,11 +163,15 @@ def main(argv=None) -> None:
     if args.baseline:
         base = _load(os.path.abspath(args.baseline), "fpcore_base")
         pkgs.insert(0, ("old", base, sys.modules["fpcore_base._activations"]))
+    global _CLOCK
+    _CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     names = [a.strip() for a in args.activations.split(",") if a.strip()]
     qs = [float(x) for x in args.qs.split(",")]
     print(f"# fpcore from {os.path.dirname(fpcore.__file__)}; baseline {args.baseline or '-'}")
-    print(f"## one law of D^2 (d2_law + cvalues + short + short_check), {args.stat} ms of {args.repeats}, cache dropped")
-    head = f"| activation | q | " + " | ".join(f"{lab} ms" for lab, _, _ in pkgs) + (" | speed-up |" if len(pkgs) > 1 else " |")
+    print(f"## one law of D^2 (d2_law + cvalues + short + short_check), {args.stat} {args.clock} ms of "
+          f"{args.repeats}, cache dropped; nodes: contour rule / real atoms")
+    head = (f"| activation | q | nodes | " + " | ".join(f"{lab} ms" for lab, _, _ in pkgs)
+            + (" | speed-up |" if len(pkgs) > 1 else " |"))
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     ratios = []
@@ -163,7 +185,8 @@ def main(argv=None) -> None:
                     times[lab].append(_build_law(pkg, mod, name, q))
             stat = statistics.median if args.stat == "median" else min
             med = {lab: 1e3 * stat(v) for lab, v in times.items()}
-            row = f"| {name} | {q:g} | " + " | ".join(f"{med[lab]:.2f}" for lab, _, _ in pkgs)
+            row = (f"| {name} | {q:g} | {_nodes(pkgs[-1][1], pkgs[-1][2], name, q)} | "
+                   + " | ".join(f"{med[lab]:.2f}" for lab, _, _ in pkgs))
             if len(pkgs) > 1:
                 ratios.append((med["old"] / med["new"], name, q))
                 row += f" | {med['old'] / med['new']:.1f}x"
@@ -172,9 +195,12 @@ def main(argv=None) -> None:
         worst = min(ratios)
         gm = math.exp(statistics.fmean(math.log(r) for r, _, _ in ratios))
         print(f"\nper-law speed-up: geometric mean {gm:.1f}x, worst {worst[0]:.1f}x ({worst[1]}, q = {worst[2]:g})")
+        for name in names:
+            rs = [r for r, nm, _ in ratios if nm == name]
+            print(f"  {name}: geometric mean {math.exp(statistics.fmean(math.log(r) for r in rs)):.1f}x")
     if args.no_e2e:
         return
-    print("\n## jacobian_spectrum(net, n_points=1000), median ms (laws: ms of it building laws of D^2)")
+    print(f"\n## jacobian_spectrum(net, n_points=1000), median {args.clock} ms (laws: ms of it building laws of D^2)")
     cases = []
     for act, (sw, sb) in E2E_ACTS.items():
         cases.append((f"{act} square 1000 x 11", dict(widths=[1000] * 11, activation=act, sigma_w2=sw, sigma_b2=sb)))

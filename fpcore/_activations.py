@@ -201,6 +201,9 @@ def gauss_error_bound(u, vmax, n: int) -> np.ndarray:
     return flat.reshape(u.shape)
 
 
+_D2_BASE = np.r_[-_ZMAX, -_GEO[::-1], 0.0, _GEO, _ZMAX]  # the panel ends of _d2_rule away from zeros
+
+
 def _d2_rule(dphi, q: float, zeros: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """Atoms standing for the law of ``phi'(sqrt(q) Z)^2``: the composite rule of
     :func:`gaussian_expectation`, plus panels shrinking geometrically onto each zero of ``phi'``
@@ -208,7 +211,7 @@ def _d2_rule(dphi, q: float, zeros: list[float]) -> tuple[np.ndarray, np.ndarray
     coarse nodes miss; GELU and SiLU spectra depend on it), with equal values merged (``phi'``
     even gives symmetric pairs)."""
     s = math.sqrt(q)
-    base = np.r_[-_ZMAX, -_GEO[::-1], 0.0, _GEO, _ZMAX]
+    base = _D2_BASE
     zeros = [z0 for z0 in zeros if abs(z0) < _ZMAX - 0.5]
     if zeros:
         # the window around a zero shrinks with 1/sqrt(q): phi'(sqrt(q) z) changes on that scale
@@ -216,7 +219,7 @@ def _d2_rule(dphi, q: float, zeros: list[float]) -> tuple[np.ndarray, np.ndarray
         if near.size == 0:  # huge q: the window is narrower than the finest geometric panel
             near = (0.5 / s) * 2.0 ** -np.arange(11.0)[::-1]
         near = near[-11:]
-        ends = np.unique(np.concatenate([base] + [np.r_[z0 - near, z0, z0 + near] for z0 in zeros]))
+        ends = np.unique(np.concatenate([base] + [np.concatenate([z0 - near, [z0], z0 + near]) for z0 in zeros]))
         mid = 0.5 * (ends[1:] + ends[:-1])
         fine = np.zeros(mid.size, dtype=bool)
         for z0 in zeros:
@@ -224,7 +227,7 @@ def _d2_rule(dphi, q: float, zeros: list[float]) -> tuple[np.ndarray, np.ndarray
         # runs of panels: few nodes on the many small panels near a zero, the full rule elsewhere
         z1, w1 = _panel_rule(ends, _LAW_NODES, ~fine)
         z2, w2 = _panel_rule(ends, _ZERO_NODES, fine)
-        z, w = np.r_[z1, z2], np.r_[w1, w2]
+        z, w = np.concatenate([z1, z2]), np.concatenate([w1, w2])
     else:
         z, w = _panel_rule(base, _LAW_NODES)
     w = w / w.sum()
@@ -262,7 +265,10 @@ def _fine_short(dphi, q: float) -> tuple[np.ndarray, np.ndarray]:
     ``1e-30`` of the law's, far below the Gauss rule's rounding): a Gauss rule over the
     distinct values only."""
     v, w = _fine_rule(dphi, q)
-    start = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
+    step = np.empty(v.size, dtype=bool)
+    step[0] = True
+    np.not_equal(v[1:], v[:-1], out=step[1:])
+    start = np.flatnonzero(step)
     if start.size < v.size:
         v, w = v[start], np.add.reduceat(w, start)
     tiny = v < 1e-30 * float(v.max())
@@ -404,15 +410,27 @@ class _Analytic:
     argument (vectorised); :meth:`real3` gives ``phi'``, ``phi''`` and ``phi'''`` at real
     arguments."""
 
-    __slots__ = ("_c", "_r3", "name")
+    __slots__ = ("_c", "_r3", "name", "kind", "scale", "_fast")
 
-    def __init__(self, c, r3, name: str):
+    def __init__(self, c, r3, name: str, kind: int | None = None, scale: float = 1.0):
         self._c, self._r3, self.name = c, r3, name
+        # the index in :data:`fpcore._lawkernels.KINDS` (erf's ``scale``): the closed forms
+        # there are compiled, and taken where numba is there (the numpy ones above otherwise)
+        self.kind, self.scale = kind, float(scale)
+        self._fast = kind is not None and _fastchain._HAVE_NUMBA
 
     def __call__(self, h):
+        if self._fast and self.kind != _KIND_GELU:
+            z = np.asarray(h)
+            if z.dtype == complex:
+                return _lawkernels.complex_dphi(self.kind, self.scale, z.ravel()).reshape(z.shape)
         return self._c(h)
 
     def real3(self, h) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._fast:
+            x = np.asarray(h, dtype=float)
+            g0, g1, g2 = _lawkernels.real3(self.kind, self.scale, np.ascontiguousarray(x).ravel())
+            return g0.reshape(x.shape), g1.reshape(x.shape), g2.reshape(x.shape)
         with np.errstate(all="ignore"):
             return self._r3(np.asarray(h, dtype=float))
 
@@ -431,6 +449,7 @@ def _erf_pair(a: float):
     return cplx, r3
 
 
+_KIND_GELU = _lawkernels.KINDS.index("gelu")
 _R3 = {"tanh": (_cdtanh, _r3tanh), "sigmoid": (_cdsigmoid, _r3sigmoid), "gelu": (_cdgelu, _r3gelu),
        "silu": (_cdsilu, _r3silu), "softplus": (_csig, _r3softplus)}
 
@@ -442,9 +461,9 @@ def _analytic_dphi(act: "Activation"):
     activations, the kinks of SELU and ELU)."""
     if act.family == "erf":
         a = float(act.params[0])
-        return _Analytic(*_erf_pair(a), f"erf:{a!r}")
+        return _Analytic(*_erf_pair(a), f"erf:{a!r}", _lawkernels.KINDS.index("erf"), a)
     pair = _R3.get(act.name)
-    return None if pair is None else _Analytic(*pair, act.name)
+    return None if pair is None else _Analytic(*pair, act.name, _lawkernels.KINDS.index(act.name))
 
 
 def _real3(g, h):
@@ -507,27 +526,21 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
         return None
     hp = _lawkernels.union_sorted2(np.linspace(-H, H, 4001), np.clip(_PROBE80, -H, H))
     gp, d1, _ = _real3(g, hp)
-    if not (np.all(np.isfinite(gp)) and np.all(np.isfinite(d1))):
+    # the range of the path: where f >= t_min f_max on the probe grid (t_min < _T_MIN: the
+    # deep-tail rule of D2Law.deep_tails), one point wider (compiled: :mod:`fpcore._lawkernels`)
+    fine, vmax, h_lo, h_hi = _lawkernels.probe_range(hp, gp, d1, float(t_min), bool(even))
+    if not fine:
         return None
     f = gp * gp
-    vmax = float(f.max())
-    if not vmax > 0:
-        return None
-    big = f >= t_min * vmax  # (t_min < _T_MIN: the deep-tail rule of D2Law.deep_tails)
-    idx = np.flatnonzero(big)
-    if idx.size == 0:
-        return None
-    h_lo, h_hi = float(hp[max(idx[0] - 1, 0)]), float(hp[min(idx[-1] + 1, hp.size - 1)])
-    if even:
-        h_hi = max(h_hi, -h_lo)
-        h_lo = -h_hi
     zeros_h = [z0 * s for z0 in zeros_z if h_lo < z0 * s < h_hi]
-    with np.errstate(all="ignore"):
-        lp = np.abs(2.0 * d1 / gp)
     if sat:
         # the path's switch onto the accumulation at 1 starts after h_c; f' has the sign
-        # tail_sign there
+        # tail_sign there; it ends where |f - 1| < _T_MIN: past the last probe point beyond h_c
+        # where |f - 1| is above rounding, extrapolated with lg1 (|g - 1| falls by e^-7 more)
         lg1, h_c, tail_sign = lg1
+        j_c = int(np.searchsorted(hp, h_c, side="right"))
+        with np.errstate(all="ignore"):
+            lg_on = np.asarray(lg1(hp[j_c:]), dtype=float)
 
         def wsw(h):
             """The switch ``w = exp(-1 / (h - h_c))``: 0 up to h_c, C-infinity."""
@@ -535,41 +548,15 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
             with np.errstate(all="ignore"):
                 return np.where(x > 0, np.exp(-1.0 / np.where(x > 0, x, 1.0)), 0.0)
 
-        def log_slopes(h, g0, g1, raw=None):
-            """``(log f)'`` and ``w (log|f - 1|)'`` at real ``h`` (and ``lg1`` where ``w > 0``,
-            0 elsewhere, into ``raw``)."""
-            w = wsw(h)
-            on = w > 0
-            Ls = np.zeros(h.shape)
-            with np.errstate(all="ignore"):
-                L = 2.0 * g1 / g0
-                lg = lg1(h[on])  # (lg1 only where the switch is on)
-                Ls[on] = lg + g1[on] / (g0[on] + 1.0)
-            if raw is not None:
-                raw[on] = lg
-            return L, w, Ls
-
-        lg1_hp = np.zeros(hp.size)
-        _, wp_, lsat = log_slopes(hp, gp, d1, lg1_hp)
-        lp = np.maximum(lp, np.where(np.isfinite(lsat), np.sqrt(wp_) * np.abs(lsat), 0.0))
-        # the path ends where |f - 1| < _T_MIN: past the last probe point beyond h_c where
-        # |f - 1| is above rounding, extrapolated with lg1 (|g - 1| falls by e^-7 more)
-        with np.errstate(all="ignore"):
-            rough = (hp > h_c) & (np.abs(gp * gp - 1.0) > 1e-14)
-        if np.any(rough):
-            h_flat = float(hp[np.flatnonzero(rough)[-1]])
-            sel = hp >= h_flat
-            lgs = lg1_hp[sel] if np.all(wp_[sel] > 0) else lg1(hp[sel])
-            cum = np.r_[0.0, np.cumsum(0.5 * (lgs[1:] + lgs[:-1]) * np.diff(hp[sel]))]
-            past = np.flatnonzero(~(cum > -7.0))
-            h_hi = min(h_hi, float(hp[sel][past[0]]) if past.size else H)
-    near = np.zeros(hp.size, dtype=bool)
-    for h0 in zeros_h:
-        near |= np.abs(hp - h0) < 0.5
-    ok = big & ~near & np.isfinite(lp) & (hp <= h_hi)
-    alpha = max(float(np.max(lp[ok & (np.abs(hp) <= 1.0)], initial=0.0)), 1e-3)
-    rest = ok & (np.abs(hp) > 1.0)
-    beta = float(np.max((lp[rest] - alpha) / np.abs(hp[rest]), initial=0.0))
+    else:
+        h_c, j_c, lg_on = 0.0, hp.size, np.zeros(0)
+    # the path's resolution: |(log f)'| (and sqrt(w) |(log|f - 1|)'|) largest on |h| <= 1
+    # (alpha) and its growth beyond (beta), away from the zeros of f; and the brackets of the
+    # turning points of f
+    with np.errstate(all="ignore"):
+        alpha, beta, h_hi, turn = _lawkernels.probe_slopes(hp, gp, d1, t_min * vmax, h_hi,
+                                                            np.array(zeros_h, dtype=float), sat, float(h_c),
+                                                            j_c, lg_on, H)
     # laws that accumulate at 1 too: the path stays nearer the axis there (Y <= theta / 2 where
     # log|f - 1| changes slowly), so the nodes are denser
     tau, hx = (_H_TAU * _SAT_REFINE, _H_X * _SAT_REFINE) if sat else (_H_TAU, _H_X)
@@ -581,14 +568,14 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
         c = 0.5 * (np.interp(h0 + 0.01, hp, f) + np.interp(h0 - 0.01, hp, f)) / 1e-4
         cl.append(h0)
         ce.append(math.sqrt(_T_MIN * vmax / max(c, 1e-300)))
-    sg = np.sign(d1)
-    sg = np.where(sg == 0, 1.0, sg)
-    turn = np.flatnonzero((sg[1:] * sg[:-1] < 0) & big[1:] & big[:-1])  # turning points of f
-    if turn.size:
-        # the sign change of g' in each bracket, all brackets at once: each round cuts the
-        # bracket into 64 pieces and keeps the first piece whose end has left the sign at its
-        # start (3 rounds: 18 halvings), then Newton on g' = 0 (g'' in closed form) inside
-        # the bracket to rounding
+    if turn.size and getattr(g, "kind", None) is not None:
+        # the sign change of g' in each bracket: each round cuts the bracket into 64 pieces and
+        # keeps the first piece whose end has left the sign at its start (3 rounds: 18
+        # halvings), then Newton on g' = 0 (g'' in closed form) inside the bracket to rounding
+        hcs, g0cs, g2cs = _lawkernels.refine_turns(g.kind, g.scale, hp, d1, turn)
+    elif turn.size:
+        # (the same, all brackets at once in numpy, for a g without compiled closed forms)
+        sg = np.where(d1 >= 0, 1.0, -1.0)
         a, b, sa = hp[turn], np.where(d1[turn] == 0.0, hp[turn], hp[turn + 1]), sg[turn]
         rows = np.arange(turn.size)
         for _ in range(3):
@@ -606,6 +593,7 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
                 hn = hcs - g1c / g2c
             hcs = np.where((hn >= a) & (hn <= b), hn, hcs)
         g0cs, _, g2cs = _real3(g, hcs)
+    if turn.size:
         for hc, g0c, g2c in zip(hcs.tolist(), g0cs.tolist(), g2cs.tolist()):
             if any(abs(hc - h0) < 1e-9 * max(1.0, abs(h0)) for h0 in cl):
                 continue
@@ -634,39 +622,26 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
     if not conv:
         return None
     g0, g1, g2 = _real3(g, hk)
-    ell2 = min(1.0, s) ** 2
     if not sat:
-        den = 4.0 * g1 * g1 + g0 * g0 / ell2
-        Y0 = -2.0 * _THETA * g0 * g1 / den
-        Y0p = -2.0 * _THETA * ((g1 * g1 + g0 * g2) * den - g0 * g1 * (8.0 * g1 * g2 + 2.0 * g0 * g1 / ell2)) / den**2
+        Y, Yp = _lawkernels.path_heights(g0, g1, g2, s, _THETA, False, g0, hk.size, g0, g0, 0.0, hk, 1.0)
     else:
         # Y0 = -theta N / (N^2 + 1), N = sign(f') sqrt((log f)'^2 + w (log|f - 1|)'^2): as
         # above where w = 0 and q >= 1, ~ -theta / (log|f - 1|)' deep in the right tail. For
         # small q the cap below (|Y| <= s / 2), not a length l = s, bounds it: the law is then
         # narrow and Y ~ s / 2 keeps its poles a fraction of its width off the path. Y0' from
-        # g, g', g'' (one Cauchy integral), the switch's w' = w / (h - h_c)^2 and (log|g - 1|)''
-        # by a fourth-order central difference of the real lg1 (cheap; 1e-13 relative)
-        L, w, Ls = log_slopes(hk, g0, g1)
-        Lp = 2.0 * (g2 * g0 - g1 * g1) / (g0 * g0)
+        # g, g', g'' (closed forms), the switch's w' = w / (h - h_c)^2 and (log|g - 1|)''
+        # by a fourth-order central difference of the real lg1 (cheap; 1e-13 relative); the
+        # switch is on past j_on (w increases with h, the nodes too)
+        w = wsw(hk)
+        on = np.flatnonzero(w > 0)
+        j_on = int(on[0]) if on.size else hk.size
+        hs = hk[j_on:]
+        dd = 1e-3 * np.maximum(1.0, np.abs(hs))
         with np.errstate(all="ignore"):
-            xs = hk - h_c
-            wp = np.where(w > 0, w / np.where(w > 0, xs * xs, 1.0), 0.0)
-            # (only where the switch is on: Lsp is 0 elsewhere)
-            on = w > 0
-            hs = hk[on]
-            dd = 1e-3 * np.maximum(1.0, np.abs(hs))
-            lg1p = np.zeros(hk.size)
-            lg1p[on] = (lg1(hs - 2 * dd) - 8.0 * lg1(hs - dd) + 8.0 * lg1(hs + dd) - lg1(hs + 2 * dd)) / (12.0 * dd)
-            Lsp = np.where(w > 0, lg1p + (g2 * (g0 + 1.0) - g1 * g1) / (g0 + 1.0) ** 2, 0.0)
-            rad = np.sqrt(L * L + w * Ls * Ls)
-            N = np.where(w > 0, tail_sign * rad, L)
-            Np = np.where(w > 0, tail_sign * (L * Lp + 0.5 * wp * Ls * Ls + w * Ls * Lsp) / np.where(w > 0, rad, 1.0),
-                          Lp)
-        Y0 = -_THETA * N / (N * N + 1.0)
-        Y0p = -_THETA * Np * (1.0 - N * N) / (N * N + 1.0) ** 2
-    cap = 1.0 + (Y0 / (0.5 * s)) ** 2
-    Y = Y0 / np.sqrt(cap)
-    Yp = Y0p / cap**1.5
+            lg_on = np.asarray(lg1(hs), dtype=float)
+            lg1p = (lg1(hs - 2 * dd) - 8.0 * lg1(hs - dd) + 8.0 * lg1(hs + dd) - lg1(hs + 2 * dd)) / (12.0 * dd)
+            Y, Yp = _lawkernels.path_heights(g0, g1, g2, s, _THETA, True, w, j_on, lg_on, np.asarray(lg1p, dtype=float),
+                                             float(h_c), hk, float(tail_sign))
     zc = hk + 1j * Y
     norm = 1.0 / (math.sqrt(2.0 * math.pi) * s)
     with np.errstate(all="ignore"):
@@ -683,14 +658,16 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
     t_lo, t_hi = float(special.ndtr(h_lo / s)), float(special.ndtr(-h_hi / s))
     # lumped tails (real atoms: exact mass, mean from the probe grid) and one atom at 0 carrying
     # the rule's mass defect (so that E[1] = 1; it adds nothing to psi)
-    phis = np.exp(-0.5 * (hp / s) ** 2) * norm * f
-
+    # (on the probe points beyond the path's ends only: hp <= h_lo is a prefix, hp >= h_hi a suffix)
     def tail_value(sel, mass):
-        if mass <= 0 or np.count_nonzero(sel) < 2:
+        hs, fs = hp[sel], f[sel]
+        if mass <= 0 or hs.size < 2:
             return 0.0
-        return min(float(np.trapezoid(phis[sel], hp[sel])) / mass, float(f[sel].max()))
+        phis = np.exp(-0.5 * (hs / s) ** 2) * norm * fs
+        return min(float(np.trapezoid(phis, hs)) / mass, float(fs.max()))
 
-    ev = np.array([tail_value(hp <= h_lo, t_lo), tail_value(hp >= h_hi, t_hi), 0.0])
+    ev = np.array([tail_value(slice(0, int(np.searchsorted(hp, h_lo, side="right"))), t_lo),
+                   tail_value(slice(int(np.searchsorted(hp, h_hi, side="left")), hp.size), t_hi), 0.0])
     cv = np.concatenate([vc, ev])
     cw = np.concatenate([wc, [t_lo, t_hi, covered - wc.sum()]])
     if sat:

@@ -4,11 +4,19 @@ Two loops dominate building a contour rule and its checks, and both are per-node
 that numpy can only do with many passes over temporary arrays:
 
 * :func:`sigma_nodes`: the path's nodes, ``sigma(h_k) = k`` for the integers ``k`` between
-  ``sigma(h_lo)`` and ``sigma(h_hi)`` (safeguarded Newton per node, then two polishing steps), the
+  ``sigma(h_lo)`` and ``sigma(h_hi)`` (safeguarded Newton per node, then one polishing step), the
   same iteration :func:`fpcore._activations._contour_rule` ran vectorised;
 * :func:`short_rule_errors`: the table of ``|Phi_s - Phi_c|`` on Bernstein ellipses behind
   :attr:`fpcore._activations.D2Law.short_check` (``Phi = sum w v / (1 - u v)``), with the complex
   divisions written out so that the sum over atoms vectorises.
+
+the rest of the rule's construction, which as numpy was some hundred small passes per law:
+
+* :func:`real3`, :func:`complex_dphi`: ``phi'``, ``phi''``, ``phi'''`` of the built-in smooth
+  activations at real arguments and ``phi'`` at complex ones (GELU's complex ``erfc`` stays
+  scipy's);
+* :func:`probe_range`, :func:`probe_slopes`, :func:`refine_turns`: the path's range,
+  resolution and turning points off the probe grid; :func:`path_heights`: its heights ``Y``;
 
 and one that evaluates an equation with them on the real line:
 
@@ -49,6 +57,27 @@ def _sigma(h, A, B, kap, cl, ce):
 
 
 @_jit
+def _sigma2(h, A, B, kap, cl, ce):
+    """:func:`_sigma` and ``sigma''(h)``."""
+    r = math.sqrt(A * A + (B * h) ** 2)
+    if B > 0:
+        val = 0.5 * (h * r + A * A / B * math.asinh(B * h / A))
+        der2 = B * B * h / r
+    else:
+        val = A * h
+        der2 = 0.0
+    der = r
+    for j in range(cl.size):
+        x = h - cl[j]
+        val = val + kap * math.asinh(x / ce[j])
+        rr = x * x + ce[j] * ce[j]
+        inv = 1.0 / math.sqrt(rr)
+        der = der + kap * inv
+        der2 = der2 - kap * x * inv / rr
+    return val, der, der2
+
+
+@_jit
 def sigma_values(h, A, B, kap, cl, ce):
     """``sigma`` and ``sigma'`` (:func:`_sigma`) at every ``h``."""
     v = np.empty(h.size)
@@ -64,12 +93,16 @@ def sigma_nodes(k, h_lo, h_hi, A, B, kap, cl, ce, hg):
     ``ok`` False when a node did not converge in 300 steps.
 
     Starts from the inverse of ``sigma`` interpolated (cubic Hermite, with ``sigma'``) on the
-    grid ``hg`` (sorted, resolving the clusters); Newton inside the node's bracket while it at
+    grid ``hg`` (sorted, resolving the clusters), inside the bracket of the grid cells around it
+    (the whole range ``[h_lo, h_hi]`` made some nodes next to a cluster bisect it 60 times);
+    Newton inside the node's bracket while it at
     least halves ``|sigma - k|`` (always in the first four steps), else bisection; stops at
-    ``|sigma - k| <= 1e-12 max(|k|, 1)`` or a bracket below ``1e-15 |h|``; then two Newton steps
-    kept where they stay in the bracket (the nodes to rounding: the trapezoidal rule's nodes
-    must be uniform in ``sigma``), the first with the last step's ``sigma``, the second's
-    ``sigma'`` giving ``dh``."""
+    ``|sigma - k| <= 1e-12 max(|k|, 1)``, a Newton step or a bracket below ``1e-15 |h|``; then one Newton step
+    with the last ``sigma``, kept where it stays in the bracket (the nodes to rounding: the
+    trapezoidal rule's nodes must be uniform in ``sigma``), and ``sigma'`` moved with it by
+    ``sigma''`` (:func:`_sigma2`) for ``dh``: one evaluation of ``sigma`` per node where the
+    interpolated start is already within the tolerance (most nodes), where two polishing
+    steps took two."""
     m = hg.size
     sg = np.empty(m)
     dg = np.empty(m)
@@ -98,15 +131,20 @@ def sigma_nodes(k, h_lo, h_hi, A, B, kap, cl, ce, hg):
                  + (-2 * t3 + 3 * t2) * hg[j + 1] + (t3 - t2) * w / dg[j + 1])
             if not (hg[j] <= h <= hg[j + 1]):
                 h = hg[j] + t * (hg[j + 1] - hg[j])
-        lo, hi = h_lo, h_hi
+        # the bracket: the grid cells around the node's (sigma increases; one cell more each
+        # side for rounding in sg), the whole range where k is off the grid
+        lo = hg[j - 1] if (j >= 1 and sg[j] < ki) else h_lo
+        hi = hg[j + 2] if (j + 2 < m and sg[j + 1] >= ki) else h_hi
         prev = np.inf
         tol = 1e-12 * max(abs(ki), 1.0)
         done = False
-        v, d = 0.0, 1.0
+        v, d, d2 = 0.0, 1.0, 0.0
         for it in range(300):
-            v, d = _sigma(h, A, B, kap, cl, ce)
+            v, d, d2 = _sigma2(h, A, B, kap, cl, ce)
             fv = v - ki
-            if abs(fv) <= tol or hi - lo <= 1e-15 * abs(h):
+            # (or the Newton step is below the rounding of h: next to a cluster's centre
+            # sigma' reaches kap / e_0 ~ 1e9 and |sigma - k| stays above tol)
+            if abs(fv) <= tol or hi - lo <= 1e-15 * abs(h) or abs(fv) <= 4e-16 * abs(h) * d:
                 done = True
                 break
             if fv < 0:
@@ -119,14 +157,16 @@ def sigma_nodes(k, h_lo, h_hi, A, B, kap, cl, ce, hg):
             h = hn if newton else 0.5 * (lo + hi)
         if not done:
             ok = False
-            v, d = _sigma(h, A, B, kap, cl, ce)
-        hn = h - (v - ki) / d
+            v, d, d2 = _sigma2(h, A, B, kap, cl, ce)
+        # |sigma - k| <= 1e-12 |k|: one Newton step puts the node within rounding of sigma = k
+        # (the next step would be (sigma''/sigma') step^2 / 2, below 1e-20 |k|), and sigma' there
+        # is sigma' + sigma'' step to the same order (sigma' varies on the scale of the clusters'
+        # e_0, which the nodes resolve)
+        step = -(v - ki) / d
+        hn = h + step
         if hn >= lo and hn <= hi:
             h = hn
-        v, d = _sigma(h, A, B, kap, cl, ce)
-        hn = h - (v - ki) / d
-        if hn >= lo and hn <= hi:
-            h = hn
+            d = d + d2 * step
         hk[i] = h
         dh[i] = 1.0 / d
     return hk, dh, ok
@@ -281,3 +321,303 @@ def log_inverse_contour_real(ms, a, e, log_c, V, W, kk, nn, vmax, vmin, p, S, mu
         slope[i] = sl
         sign[i] = sg
     return val, slope, sign
+
+
+# -- phi' of the built-in smooth activations, compiled ---------------------------------------------
+# The same closed forms as :func:`fpcore._activations._r3tanh` and its siblings (real ``h``: ``g``,
+# ``g'``, ``g''``) and :func:`fpcore._activations._cdtanh` and its siblings (complex ``h``: ``g``),
+# one pass per array instead of a dozen numpy temporaries: the contour rule evaluates them on
+# its probe grid (4000 to 20000 points), on its turning points' brackets and on its nodes, for
+# every law. ``kind``: the index in :data:`KINDS`; ``a``: erf's scale (unused by the others).
+KINDS = ("tanh", "sigmoid", "gelu", "silu", "softplus", "erf")
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@_jit
+def real3(kind, a, h):
+    """``g, g', g''`` at every real ``h`` (1-D) of ``phi'`` of the activation ``KINDS[kind]``."""
+    n = h.size
+    g0 = np.empty(n)
+    g1 = np.empty(n)
+    g2 = np.empty(n)
+    _real3_into(kind, a, h, g0, g1, g2)
+    return g0, g1, g2
+
+
+@_jit
+def _real3_into(kind, a, h, g0, g1, g2):
+    for i in range(h.size):
+        x = h[i]
+        if kind == 0:  # tanh: sech^2 without overflow
+            e = math.exp(-2.0 * abs(x))
+            g = 4.0 * e / ((1.0 + e) * (1.0 + e))
+            t = (1.0 - e) / (1.0 + e)
+            if x < 0:
+                t = -t
+            elif not x > 0:
+                t = 0.0 * t
+            g0[i] = g
+            g1[i] = -2.0 * t * g
+            g2[i] = g * (4.0 * t * t - 2.0 * g)
+        elif kind == 5:  # erf(a h)
+            c = 2.0 * a / math.sqrt(math.pi)
+            a2 = a * a
+            g = c * math.exp(-((a * x) ** 2))
+            g0[i] = g
+            g1[i] = -2.0 * a2 * x * g
+            g2[i] = (4.0 * a2 * a2 * x * x - 2.0 * a2) * g
+        elif kind == 2:  # GELU
+            ph = math.exp(-0.5 * x * x) * _INV_SQRT_2PI
+            g0[i] = 0.5 * math.erfc(-x * _SQRT_HALF) + x * ph
+            g1[i] = ph * (2.0 - x * x)
+            g2[i] = ph * x * (x * x - 4.0)
+        else:  # sigmoid, SiLU, softplus: sigma(h), sigma (1 - sigma), 1 - 2 sigma without cancellation
+            e = math.exp(-abs(x))
+            sg = 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+            p = e / ((1.0 + e) * (1.0 + e))
+            t = (1.0 - e) / (1.0 + e)
+            d = -t if x >= 0 else t
+            if kind == 1:
+                g0[i] = p
+                g1[i] = p * d
+                g2[i] = p * (d * d - 2.0 * p)
+            elif kind == 3:
+                g0[i] = sg * (1.0 + x * (1.0 - sg))
+                g1[i] = p * (2.0 + x * d)
+                g2[i] = p * (d * (3.0 + x * d) - 2.0 * x * p)
+            else:
+                g0[i] = sg
+                g1[i] = p
+                g2[i] = p * d
+
+
+@_jit
+def complex_dphi(kind, a, z):
+    """``phi'(z)`` at every complex ``z`` (1-D) for the activations ``KINDS[kind]`` other than
+    GELU (whose complex ``erfc`` numba lacks)."""
+    n = z.size
+    out = np.empty(n, dtype=np.complex128)
+    for i in range(n):
+        x = z[i]
+        if kind == 5:
+            out[i] = (2.0 * a / math.sqrt(math.pi)) * np.exp(-((a * x) ** 2))
+            continue
+        sgn = 1.0 if x.real >= 0 else -1.0
+        if kind == 0:
+            e = np.exp(-2.0 * x * sgn)
+            out[i] = 4.0 * e / ((1.0 + e) * (1.0 + e))
+        elif kind == 1:
+            e = np.exp(-x * sgn)
+            out[i] = e / ((1.0 + e) * (1.0 + e))
+        else:
+            e = np.exp(-x * sgn)
+            sg = 1.0 / (1.0 + e) if x.real >= 0 else e / (1.0 + e)
+            out[i] = sg if kind == 4 else sg * (1.0 + x * (1.0 - sg))
+    return out
+
+
+# -- the contour rule's probe grid, compiled ---------------------------------------------------
+# :func:`fpcore._activations._contour_rule` reads the path's range, its resolution (alpha, beta)
+# and the turning points of ``f = g^2`` off a probe grid of 6000 to 20000 points; as numpy that
+# was some forty passes over temporaries, here it is two loops.
+
+
+@_jit
+def probe_range(hp, gp, d1, t_min, even):
+    """``(ok, vmax, h_lo, h_hi)``: ``f = gp^2``, its largest value and the range of the probe
+    points where ``f >= t_min vmax`` widened by one point each side (symmetric where ``even``);
+    ``ok`` False where ``gp`` or ``d1`` is not finite, ``vmax`` not positive or no point is big."""
+    n = hp.size
+    vmax = -np.inf
+    for i in range(n):
+        if not (math.isfinite(gp[i]) and math.isfinite(d1[i])):
+            return False, 0.0, 0.0, 0.0
+        fi = gp[i] * gp[i]
+        if fi > vmax:
+            vmax = fi
+    if not vmax > 0:
+        return False, vmax, 0.0, 0.0
+    thr = t_min * vmax
+    first = -1
+    last = -1
+    for i in range(n):
+        if gp[i] * gp[i] >= thr:
+            if first < 0:
+                first = i
+            last = i
+    if first < 0:
+        return False, vmax, 0.0, 0.0
+    h_lo = hp[max(first - 1, 0)]
+    h_hi = hp[min(last + 1, n - 1)]
+    if even:
+        h_hi = max(h_hi, -h_lo)
+        h_lo = -h_hi
+    return True, vmax, h_lo, h_hi
+
+
+@_jit
+def probe_slopes(hp, gp, d1, thr, h_hi, zeros_h, sat, h_c, j_c, lg_on, H):
+    """The path's resolution from the probe grid: ``(alpha, beta, h_hi, turn)``.
+
+    ``lp = |(log f)'|`` (and, where ``sat``, at least ``sqrt(w) |(log|f - 1|)'|`` beyond ``h_c``,
+    ``w = exp(-1 / (h - h_c))``, with ``lg_on`` the values of ``(log|g - 1|)'`` at ``hp[j_c:]``,
+    the points beyond ``h_c``; ``h_hi`` then also stops where ``|g - 1|`` has fallen by ``e^-7``
+    past the last point where ``|f - 1| > 1e-14``); ``alpha`` its largest value on ``|h| <= 1``,
+    ``beta`` the largest ``(lp - alpha) / |h|`` beyond, both over the points where ``f >= thr``,
+    at least ``0.5`` from every zero ``zeros_h`` and at most ``h_hi``; ``turn``: the indices ``i``
+    where ``g'`` changes sign between ``hp[i]`` and ``hp[i + 1]`` (a zero counting as positive),
+    both points big."""
+    n = hp.size
+    lp = np.empty(n)
+    for i in range(n):
+        lp[i] = abs(2.0 * d1[i] / gp[i])
+    if sat:
+        for i in range(j_c, n):
+            x = hp[i] - h_c
+            w = math.exp(-1.0 / x) if x > 0 else 0.0
+            if w > 0:
+                ls = lg_on[i - j_c] + d1[i] / (gp[i] + 1.0)
+                cand = math.sqrt(w) * abs(ls) if math.isfinite(ls) else 0.0
+                if not (lp[i] != lp[i]) and cand > lp[i]:
+                    lp[i] = cand
+        last = -1
+        for i in range(j_c, n):
+            if hp[i] > h_c and abs(gp[i] * gp[i] - 1.0) > 1e-14:
+                last = i
+        if last >= 0:
+            # hp[last] > h_c: every point from there on has its lg1 in lg_on
+            cum = 0.0
+            stop = H
+            if not cum > -7.0:
+                stop = hp[last]
+            else:
+                for i in range(last + 1, n):
+                    cum += 0.5 * (lg_on[i - j_c] + lg_on[i - 1 - j_c]) * (hp[i] - hp[i - 1])
+                    if not cum > -7.0:
+                        stop = hp[i]
+                        break
+            h_hi = min(h_hi, stop)
+    alpha = 0.0
+    for i in range(n):
+        if gp[i] * gp[i] >= thr and math.isfinite(lp[i]) and hp[i] <= h_hi and abs(hp[i]) <= 1.0:
+            near = False
+            for z in zeros_h:
+                if abs(hp[i] - z) < 0.5:
+                    near = True
+            if not near and lp[i] > alpha:
+                alpha = lp[i]
+    alpha = max(alpha, 1e-3)
+    beta = 0.0
+    for i in range(n):
+        if gp[i] * gp[i] >= thr and math.isfinite(lp[i]) and hp[i] <= h_hi and abs(hp[i]) > 1.0:
+            near = False
+            for z in zeros_h:
+                if abs(hp[i] - z) < 0.5:
+                    near = True
+            if not near:
+                b = (lp[i] - alpha) / abs(hp[i])
+                if b > beta:
+                    beta = b
+    nt = 0
+    turn = np.empty(n, dtype=np.int64)
+    for i in range(n - 1):
+        s0 = 1.0 if d1[i] >= 0 else -1.0
+        s1 = 1.0 if d1[i + 1] >= 0 else -1.0
+        if s0 * s1 < 0 and gp[i] * gp[i] >= thr and gp[i + 1] * gp[i + 1] >= thr:
+            turn[nt] = i
+            nt += 1
+    return alpha, beta, h_hi, turn[:nt]
+
+
+@_jit
+def refine_turns(kind, a, hp, d1, turn):
+    """The turning points (zeros of ``g'``) in the brackets ``hp[turn], hp[turn + 1]``: three
+    rounds that cut a bracket into 64 pieces and keep the first piece whose end has left the sign
+    at its start (18 halvings), then three Newton steps on ``g' = 0`` kept inside the bracket;
+    ``(h_c, g(h_c), g''(h_c))``."""
+    nt = turn.size
+    hcs = np.empty(nt)
+    g0c = np.empty(nt)
+    g2c = np.empty(nt)
+    one = np.empty(1)
+    r0 = np.empty(1)
+    r1 = np.empty(1)
+    r2 = np.empty(1)
+    grid = np.empty(65)
+    q0 = np.empty(65)
+    q1 = np.empty(65)
+    q2 = np.empty(65)
+    for t in range(nt):
+        i = turn[t]
+        lo = hp[i]
+        hi = hp[i] if d1[i] == 0.0 else hp[i + 1]
+        sa = 1.0 if d1[i] >= 0 else -1.0
+        for _ in range(3):
+            for j in range(65):
+                grid[j] = lo + (hi - lo) * (j / 64.0)
+            _real3_into(kind, a, grid, q0, q1, q2)
+            first = 65
+            for j in range(1, 65):
+                # np.sign: 0 at 0, NaN at NaN (neither is the sign at the start)
+                if not ((q1[j] > 0 and sa > 0) or (q1[j] < 0 and sa < 0)):
+                    first = j
+                    break
+            nlo = grid[first - 1]
+            if first < 65:
+                hi = grid[first]
+            lo = nlo
+        h = 0.5 * (lo + hi)
+        for _ in range(3):
+            one[0] = h
+            _real3_into(kind, a, one, r0, r1, r2)
+            hn = h - r1[0] / r2[0]
+            if hn >= lo and hn <= hi:
+                h = hn
+        one[0] = h
+        _real3_into(kind, a, one, r0, r1, r2)
+        hcs[t] = h
+        g0c[t] = r0[0]
+        g2c[t] = r2[0]
+    return hcs, g0c, g2c
+
+
+@_jit
+def path_heights(g0, g1, g2, s, theta, sat, w, j_on, lg_on, lg1p_on, h_c, hk, tail_sign):
+    """The path's heights ``Y`` and slopes ``Y'`` at the nodes (:func:`fpcore._activations._contour_rule`)
+    from ``g, g', g''`` there: ``Y0 = -2 theta g g' / (4 g'^2 + g^2 / l^2)`` (``l = min(1, s)``),
+    or where ``sat`` ``Y0 = -theta N / (N^2 + 1)``, ``N = sign(f') sqrt((log f)'^2 + w (log|f -
+    1|)'^2)`` beyond the switch ``w`` (nonzero from ``j_on`` on, with ``(log|g - 1|)'`` and its
+    derivative ``lg_on``, ``lg1p_on`` there); then capped, ``Y = Y0 / sqrt(1 + (Y0 / (s/2))^2)``."""
+    n = g0.size
+    Y = np.empty(n)
+    Yp = np.empty(n)
+    ell2 = min(1.0, s) ** 2
+    for i in range(n):
+        a0, a1, a2 = g0[i], g1[i], g2[i]
+        if not sat:
+            den = 4.0 * a1 * a1 + a0 * a0 / ell2
+            y0 = -2.0 * theta * a0 * a1 / den
+            y0p = -2.0 * theta * ((a1 * a1 + a0 * a2) * den - a0 * a1 * (8.0 * a1 * a2 + 2.0 * a0 * a1 / ell2)) / (den * den)
+        else:
+            L = 2.0 * a1 / a0
+            Lp = 2.0 * (a2 * a0 - a1 * a1) / (a0 * a0)
+            wi = w[i]
+            if wi > 0 and i >= j_on:
+                Ls = lg_on[i - j_on] + a1 / (a0 + 1.0)
+                xs = hk[i] - h_c
+                wp = wi / (xs * xs)
+                Lsp = lg1p_on[i - j_on] + (a2 * (a0 + 1.0) - a1 * a1) / ((a0 + 1.0) * (a0 + 1.0))
+                rad = math.sqrt(L * L + wi * Ls * Ls)
+                N = tail_sign * rad
+                Np = tail_sign * (L * Lp + 0.5 * wp * Ls * Ls + wi * Ls * Lsp) / rad
+            else:
+                N = L
+                Np = Lp
+            y0 = -theta * N / (N * N + 1.0)
+            y0p = -theta * Np * (1.0 - N * N) / ((N * N + 1.0) * (N * N + 1.0))
+        c = y0 / (0.5 * s)
+        cap = 1.0 + c * c
+        Y[i] = y0 / math.sqrt(cap)
+        Yp[i] = y0p / cap**1.5
+    return Y, Yp

@@ -94,6 +94,89 @@ def _short_rule_errors_numpy(cv, cw, sv, sw, vmax, rhos, nth):
     return out
 
 
+def _probe_range_numpy(hp, gp, d1, t_min, even):
+    """The path's range off the probe grid as numpy did it (:func:`fpcore._lawkernels.probe_range`)."""
+    if not (np.all(np.isfinite(gp)) and np.all(np.isfinite(d1))):
+        return False, 0.0, 0.0, 0.0
+    f = gp * gp
+    vmax = float(f.max())
+    if not vmax > 0:
+        return False, vmax, 0.0, 0.0
+    idx = np.flatnonzero(f >= t_min * vmax)
+    if idx.size == 0:
+        return False, vmax, 0.0, 0.0
+    h_lo, h_hi = float(hp[max(idx[0] - 1, 0)]), float(hp[min(idx[-1] + 1, hp.size - 1)])
+    if even:
+        h_hi = max(h_hi, -h_lo)
+        h_lo = -h_hi
+    return True, vmax, h_lo, h_hi
+
+
+def _probe_slopes_numpy(hp, gp, d1, thr, h_hi, zeros_h, sat, h_c, j_c, lg_on, H):
+    """alpha, beta, the sat range's end and the turning brackets as numpy did them
+    (:func:`fpcore._lawkernels.probe_slopes`)."""
+    f = gp * gp
+    big = f >= thr
+    with np.errstate(all="ignore"):
+        lp = np.abs(2.0 * d1 / gp)
+    if sat:
+        lg1_hp = np.zeros(hp.size)
+        lg1_hp[j_c:] = lg_on
+        x = hp - h_c
+        with np.errstate(all="ignore"):
+            w = np.where(x > 0, np.exp(-1.0 / np.where(x > 0, x, 1.0)), 0.0)
+            on = w > 0
+            lsat = np.zeros(hp.size)
+            lsat[on] = lg1_hp[on] + d1[on] / (gp[on] + 1.0)
+            lp = np.maximum(lp, np.where(np.isfinite(lsat), np.sqrt(w) * np.abs(lsat), 0.0))
+            rough = (hp > h_c) & (np.abs(gp * gp - 1.0) > 1e-14)
+        if np.any(rough):
+            sel = hp >= float(hp[np.flatnonzero(rough)[-1]])
+            lgs = lg1_hp[sel]
+            cum = np.r_[0.0, np.cumsum(0.5 * (lgs[1:] + lgs[:-1]) * np.diff(hp[sel]))]
+            past = np.flatnonzero(~(cum > -7.0))
+            h_hi = min(h_hi, float(hp[sel][past[0]]) if past.size else H)
+    near = np.zeros(hp.size, dtype=bool)
+    for h0 in zeros_h:
+        near |= np.abs(hp - h0) < 0.5
+    ok = big & ~near & np.isfinite(lp) & (hp <= h_hi)
+    alpha = max(float(np.max(lp[ok & (np.abs(hp) <= 1.0)], initial=0.0)), 1e-3)
+    rest = ok & (np.abs(hp) > 1.0)
+    beta = float(np.max((lp[rest] - alpha) / np.abs(hp[rest]), initial=0.0))
+    sg = np.sign(d1)
+    sg = np.where(sg == 0, 1.0, sg)
+    turn = np.flatnonzero((sg[1:] * sg[:-1] < 0) & big[1:] & big[:-1])
+    return alpha, beta, h_hi, turn
+
+
+def _path_heights_numpy(g0, g1, g2, s, theta, sat, w, j_on, lg_on, lg1p_on, h_c, hk, tail_sign):
+    """The path's heights as numpy computed them (:func:`fpcore._lawkernels.path_heights`)."""
+    with np.errstate(all="ignore"):
+        if not sat:
+            ell2 = min(1.0, s) ** 2
+            den = 4.0 * g1 * g1 + g0 * g0 / ell2
+            Y0 = -2.0 * theta * g0 * g1 / den
+            Y0p = -2.0 * theta * ((g1 * g1 + g0 * g2) * den - g0 * g1 * (8.0 * g1 * g2 + 2.0 * g0 * g1 / ell2)) / den**2
+        else:
+            L = 2.0 * g1 / g0
+            Lp = 2.0 * (g2 * g0 - g1 * g1) / (g0 * g0)
+            on = np.zeros(hk.size, dtype=bool)
+            on[j_on:] = w[j_on:] > 0
+            Ls, lg1p = np.zeros(hk.size), np.zeros(hk.size)
+            Ls[j_on:] = lg_on + g1[j_on:] / (g0[j_on:] + 1.0)
+            lg1p[j_on:] = lg1p_on
+            xs = hk - h_c
+            wp = np.where(on, w / np.where(on, xs * xs, 1.0), 0.0)
+            Lsp = np.where(on, lg1p + (g2 * (g0 + 1.0) - g1 * g1) / (g0 + 1.0) ** 2, 0.0)
+            rad = np.sqrt(L * L + w * Ls * Ls)
+            N = np.where(on, tail_sign * rad, L)
+            Np = np.where(on, tail_sign * (L * Lp + 0.5 * wp * Ls * Ls + w * Ls * Lsp) / np.where(on, rad, 1.0), Lp)
+            Y0 = -theta * N / (N * N + 1.0)
+            Y0p = -theta * Np * (1.0 - N * N) / (N * N + 1.0) ** 2
+        cap = 1.0 + (Y0 / (0.5 * s)) ** 2
+        return Y0 / np.sqrt(cap), Y0p / cap**1.5
+
+
 @pytest.fixture
 def slow_path(monkeypatch):
     """Context in which laws are built the slow way (the cache is dropped on entry and exit)."""
@@ -106,6 +189,9 @@ def slow_path(monkeypatch):
     A._LAW_CACHE.clear()
     monkeypatch.setattr(A, "_analytic_dphi", plain)
     monkeypatch.setattr(_lawkernels, "sigma_nodes", _sigma_nodes_numpy)
+    monkeypatch.setattr(_lawkernels, "probe_range", _probe_range_numpy)
+    monkeypatch.setattr(_lawkernels, "probe_slopes", _probe_slopes_numpy)
+    monkeypatch.setattr(_lawkernels, "path_heights", _path_heights_numpy)
     monkeypatch.setattr(A, "_fine_short", _fine_short_unmerged)
     monkeypatch.setattr(_lawkernels, "short_rule_errors", _short_rule_errors_numpy)
     yield
@@ -251,3 +337,55 @@ def test_spectra_equal_the_slow_construction(spec, slow_path, monkeypatch):
     assert new.mean == pytest.approx(ref.mean, rel=1e-10)
     assert new.atom == pytest.approx(ref.atom, abs=1e-12)
     assert new.stats.n_uncertified == ref.stats.n_uncertified
+
+
+# -- the compiled kernels against numpy ----------------------------------------------------------
+@pytest.mark.parametrize("name", ["tanh", "erf", "erf:1.7", "sigmoid", "gelu", "silu", "softplus"])
+def test_compiled_closed_forms_are_the_numpy_ones(name):
+    # _lawkernels.real3 and complex_dphi: the closed forms of _r3tanh, _cdtanh, ... compiled
+    g = A._analytic_dphi(fpcore.get_activation(name))
+    h = np.r_[np.linspace(-800.0, 800.0, 4001), np.linspace(-30.0, 30.0, 6001), 0.0, -0.0, 1e-300, -1e-300]
+    with np.errstate(all="ignore"):
+        ref = g._r3(h)
+    new = _lawkernels.real3(g.kind, g.scale, h)
+    scale = np.abs(ref[0]) + np.abs(ref[1]) + np.abs(ref[2])
+    for a, b in zip(new, ref):
+        assert np.all(np.abs(a - b) <= 1e-14 * scale + 1e-300), name  # (subnormals: absolute)
+    if name != "gelu":  # (GELU's complex erfc stays scipy's)
+        z = (np.linspace(-40.0, 40.0, 2001)[:, None] + 1j * np.array([-0.45, -0.05, 0.0, 0.05, 0.45])).ravel()
+        with np.errstate(all="ignore"):
+            zref = g._c(z)
+        znew = _lawkernels.complex_dphi(g.kind, g.scale, z)
+        # (exp(-(a z)^2), exp(-2 z): the argument's rounding times |argument| is the condition)
+        tol = 1e-15 * (10.0 + np.abs(z) ** 2) * np.abs(zref) + 1e-290
+        assert np.all(np.abs(znew - zref) <= tol), name
+
+
+@pytest.mark.parametrize("name,q", [("silu", 100.0), ("gelu", 2.0), ("tanh", 0.34)])
+def test_sigma_nodes_solve_sigma_to_rounding(name, q):
+    # every node solves sigma(h_k) = k to the rounding of h_k (next to a zero's cluster sigma'
+    # is ~1e9: there the Newton step below the rounding of h stops the iteration) and dh is
+    # 1 / sigma'(h_k)
+    seen = []
+    orig = _lawkernels.sigma_nodes
+
+    def spy(*args):
+        out = orig(*args)
+        seen.append((args, out))
+        return out
+
+    act = fpcore.get_activation(name)
+    g = A._analytic_dphi(act)
+    _lawkernels.sigma_nodes = spy
+    try:
+        assert A._contour_rule(g, q, name in A._EVEN, act._zeros_in_z(math.sqrt(q)), A._LOG_MINUS_ONE.get(name)) is not None
+    finally:
+        _lawkernels.sigma_nodes = orig
+    (k, h_lo, h_hi, A_, B, kap, cl, ce, hg), (hk, dh, ok) = seen[0]
+    assert ok and np.all(np.diff(hk) > 0)
+    v, d = _lawkernels.sigma_values(hk, A_, B, kap, cl, ce)
+    assert np.all(np.abs(v - k) <= np.maximum(1e-12 * np.maximum(np.abs(k), 1.0), 8e-16 * np.abs(hk) * d))
+    # (1 / sigma' to the rounding of h_k: sigma' moves by sigma'' eps |h_k|, 3e-8 of itself
+    # next to a cluster of scale e_0 ~ 5e-9)
+    d2 = np.array([_lawkernels._sigma2(x, A_, B, kap, cl, ce)[2] for x in hk])
+    assert np.all(np.abs(dh * d - 1.0) <= 1e-12 + 8e-16 * np.abs(hk) * np.abs(d2) / d)
