@@ -336,6 +336,36 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
 
 
 @_jit
+def near_chain(z0, m0, t, a, e, log_c, b, eb, log_cb, max_rounds):
+    """Certified walks along the real axis from known solutions ``m0`` at ``z0`` to the targets
+    ``t`` (all real; ``fpcore._lilypad.solve_near``), in ``m`` or in ``w = 1 / conj(m)`` as
+    :func:`grid_chain` walks from a grid neighbour (``w`` first where ``|m0| > 1``: near an edge
+    where ``|M|`` grows without bound, ``M^{-1}`` at ``m = infinity``, the lilypads in ``m``
+    shrink to some 1 / |m|^2 of the distance to the edge, in ``w`` they stay a fixed share of it).
+    Returns the solutions, the arrived mask and the counts (lilypads, Newton, rejected)."""
+    n = t.size
+    out = np.empty(n, dtype=np.complex128)
+    ok = np.zeros(n, dtype=np.bool_)
+    counts = np.zeros(3, dtype=np.int64)
+    worst = np.zeros(1)
+    for i in range(n):
+        inverted = abs(m0[i]) > 1.0
+        m = m0[i]
+        good = False
+        for attempt in range(2):
+            if inverted:
+                m, good = _walk_inverted(z0[i], m0[i], t[i], b, eb, log_cb, max_rounds, counts, worst)
+            else:
+                m, good = _walk(z0[i], m0[i], t[i], a, e, log_c, max_rounds, counts, worst)
+            if good:
+                break
+            inverted = not inverted
+        out[i] = m
+        ok[i] = good
+    return out, ok, counts
+
+
+@_jit
 def residual_abs(t, m, a, e, log_c):
     """``|f|`` of :func:`fpcore._lilypad._residual` (``f = z Q(m) / (C P(m)) - 1``, evaluated
     through logarithms with principal arguments) at each target ``t_i`` and solution ``m_i``."""
