@@ -89,6 +89,145 @@ def _g(z, m, a, e, log_c):
 
 
 @_jit
+def _lip_bound(m, r, a, e):
+    r"""A bound of ``|g''(w)| = |sum_j e_j / (w - a_j)^2|`` on the ball ``|w - m| <= r`` (every root
+    outside it; ``d_j = |m - a_j| - r > 0``): the smallest of three, each summing the same terms
+    grouped differently.
+
+    * term by term: ``sum_j |e_j| / d_j^2``;
+    * neighbouring roots of opposite exponents (``e_{j+1} = -e_j``, taken in pairs in their order:
+      tapered nets, each factor ``m - a`` of a layer's law next to the ``(m - b)^{-1}`` of its
+      width change) relative to each other, ``e (1 / (w - a)^2 - 1 / (w - b)^2) = e (b - a)
+      (2 w - a - b) / ((w - a)^2 (w - b)^2)``, at most ``|e| |a - b| (2 (|m - b| + r) + |a - b|) /
+      (d_a^2 d_b^2)`` (the smaller of that and the two plain terms);
+    * relative to the root ``c`` of largest ``|e| > 1`` (deep hard-tanh nets: 50 roots near ``-1``
+      with exponents ``+1`` and ``-1`` itself with ``-49``): for any set ``C`` of roots,
+      ``sum_C e_j / (w - a_j)^2 = E_C / (w - c)^2 + sum_C e_j (a_j - c) (2 w - a_j - c) /
+      ((w - a_j)^2 (w - c)^2)`` (``E_C = sum_C e_j``), so with ``D = |m - c| - r`` the terms of
+      ``C`` cost ``|E_C| / D^2 + sum_C |e_j| |a_j - c| (2 (|m - c| + r) + |a_j - c|) / (d_j^2 D^2)``;
+      ``C`` takes each root whose relative term is below its plain one.
+
+    Where such roots nearly cancel the plain sum is some ``L`` times ``|g''|`` and the lilypads
+    as much smaller (hard-tanh, orthogonal, ``L = 50``: 2751 lilypads on the square net's grid
+    and 7254 on the tapered one's, 1065 and 1148 with this bound)."""
+    # (one radius: the same sums as _lip_eval without its arrays, one test per proposal)
+    J = a.size
+    ic = -1
+    emax = 1.0
+    for j in range(J):
+        if abs(e[j]) > emax:
+            emax = abs(e[j])
+            ic = j
+    c = a[ic] if ic >= 0 else 0.0
+    Dc = abs(m - c) if ic >= 0 else 0.0
+    D = Dc - r
+    centre = ic >= 0 and D > 0.0
+    plain = 0.0
+    paired = 0.0
+    EC = 0.0
+    rel = 0.0
+    rest = 0.0
+    pend = False
+    pp = 0.0
+    pd = 0.0
+    pe = 0.0
+    for j in range(J):
+        adj = abs(m - a[j])
+        d = adj - r
+        pj = abs(e[j]) / (d * d)
+        plain += pj
+        if pend and e[j] == -pe:
+            dab = abs(a[j] - a[j - 1])
+            paired += min(pp + pj, abs(pe) * dab * (2.0 * (adj + r) + dab) / (pd * pd * d * d))
+            pend = False
+        else:
+            if pend:
+                paired += pp
+            pend = True
+            pp, pd, pe = pj, d, e[j]
+        if centre:
+            dc = abs(a[j] - c)
+            rj = abs(e[j]) * dc * (2.0 * (Dc + r) + dc) / (d * d * D * D)
+            if rj < pj:
+                EC += e[j]
+                rel += rj
+            else:
+                rest += pj
+    if pend:
+        paired += pp
+    K = min(plain, paired)
+    if centre:
+        K = min(K, abs(EC) / (D * D) + rel + rest)
+    return K
+
+
+@_jit
+def _lip_prep(m, a, e):
+    """What :func:`_lip_bound` needs of the centre ``m`` (for many radii, :func:`_disk_gamma`):
+    ``|m - a_j|``, the gaps ``|a_{j-1} - a_j|`` (first slot ``|a_j - c|`` after them: see
+    :func:`_lip_eval`), and the index ``ic`` of the root of largest ``|e| > 1`` (-1: none)."""
+    J = a.size
+    ic = -1
+    emax = 1.0
+    for j in range(J):
+        if abs(e[j]) > emax:
+            emax = abs(e[j])
+            ic = j
+    ad = np.empty(J)
+    adc = np.empty(2 * J)
+    for j in range(J):
+        ad[j] = abs(m - a[j])
+        adc[j] = abs(a[j] - a[j - 1]) if j > 0 else 0.0
+        adc[J + j] = abs(a[j] - a[ic]) if ic >= 0 else 0.0
+    return ad, adc, ic
+
+
+@_jit
+def _lip_eval(ad, adc, ic, r, e):
+    """:func:`_lip_bound` from :func:`_lip_prep`'s distances (real arithmetic only)."""
+    J = ad.size
+    Dc = ad[ic] if ic >= 0 else 0.0
+    D = Dc - r
+    centre = ic >= 0 and D > 0.0
+    plain = 0.0
+    paired = 0.0
+    EC = 0.0
+    rel = 0.0
+    rest = 0.0
+    pend = False  # the previous root is still unpaired: its plain term, distance, exponent
+    pp = 0.0
+    pd = 0.0
+    pe = 0.0
+    for j in range(J):
+        d = ad[j] - r
+        pj = abs(e[j]) / (d * d)
+        plain += pj
+        if pend and e[j] == -pe:
+            dab = adc[j]
+            paired += min(pp + pj, abs(pe) * dab * (2.0 * (ad[j] + r) + dab) / (pd * pd * d * d))
+            pend = False
+        else:
+            if pend:
+                paired += pp
+            pend = True
+            pp, pd, pe = pj, d, e[j]
+        if centre:
+            dc = adc[J + j]
+            rj = abs(e[j]) * dc * (2.0 * (Dc + r) + dc) / (d * d * D * D)
+            if rj < pj:
+                EC += e[j]
+                rel += rj
+            else:
+                rest += pj
+    if pend:
+        paired += pp
+    K = min(plain, paired)
+    if centre:
+        K = min(K, abs(EC) / (D * D) + rel + rest)
+    return K
+
+
+@_jit
 def _test_g(z, m, a, e, log_c):
     """Kantorovich test of the log-form Newton map at ``z`` from ``m``: (ok, branch shift, ``g``
     on that branch, ``g'``) -- ``g / g'`` is the first Newton step."""
@@ -102,10 +241,7 @@ def _test_g(z, m, a, e, log_c):
     r = 2.0 * eta
     if not (r < cut) or not (r < dmin):
         return False, k, g, gp
-    K = 0.0
-    for j in range(a.size):
-        d = abs(m - a[j]) - r
-        K += abs(e[j]) / (d * d)
+    K = _lip_bound(m, r, a, e)
     return eta * K <= 0.5 * agp, k, g, gp
 
 
@@ -199,13 +335,11 @@ def _disk_gamma(m, a, e, log_c, exact):
     lo = 0.999 * rho * d / 2.0
     if exact:
         hi = 0.5 * d
+        ad, adc, ic = _lip_prep(m, a, e)
         for _ in range(50):
             mid = 0.5 * (lo + hi)
             r = 2.0 * mid
-            K = 0.0
-            for j in range(a.size):
-                dj = abs(m - a[j]) - r
-                K += abs(e[j]) / (dj * dj)
+            K = _lip_eval(ad, adc, ic, r, e)
             if r < d and mid * K <= 0.5 * agp:
                 lo = mid
             else:
@@ -333,6 +467,36 @@ def grid_chain(x, groups, Y, mean, s1, a, e, log_c, b, eb, log_cb, max_rounds):
         out[i] = m
         ok[i] = good
     return out, ok, counts, worst[0]
+
+
+@_jit
+def near_chain(z0, m0, t, a, e, log_c, b, eb, log_cb, max_rounds):
+    """Certified walks along the real axis from known solutions ``m0`` at ``z0`` to the targets
+    ``t`` (all real; ``fpcore._lilypad.solve_near``), in ``m`` or in ``w = 1 / conj(m)`` as
+    :func:`grid_chain` walks from a grid neighbour (``w`` first where ``|m0| > 1``: near an edge
+    where ``|M|`` grows without bound, ``M^{-1}`` at ``m = infinity``, the lilypads in ``m``
+    shrink to some 1 / |m|^2 of the distance to the edge, in ``w`` they stay a fixed share of it).
+    Returns the solutions, the arrived mask and the counts (lilypads, Newton, rejected)."""
+    n = t.size
+    out = np.empty(n, dtype=np.complex128)
+    ok = np.zeros(n, dtype=np.bool_)
+    counts = np.zeros(3, dtype=np.int64)
+    worst = np.zeros(1)
+    for i in range(n):
+        inverted = abs(m0[i]) > 1.0
+        m = m0[i]
+        good = False
+        for attempt in range(2):
+            if inverted:
+                m, good = _walk_inverted(z0[i], m0[i], t[i], b, eb, log_cb, max_rounds, counts, worst)
+            else:
+                m, good = _walk(z0[i], m0[i], t[i], a, e, log_c, max_rounds, counts, worst)
+            if good:
+                break
+            inverted = not inverted
+        out[i] = m
+        ok[i] = good
+    return out, ok, counts
 
 
 @_jit

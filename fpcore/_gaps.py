@@ -202,10 +202,11 @@ def gap_top(m0, u0, a, e, log_c, V, W, kk, nn, P, vmax, vmin, p, S, mu1):
 
 
 @_jit
-def _solve_on_sheets(x, m_hi, m_lo, u0, a, e, log_c, V, W, kk, nn, P, vmax, vmin, p, S, mu1, uout):
+def _solve_on_sheets(x, m_hi, m_lo, u0, a, e, log_c, V, W, kk, nn, P, vmax, vmin, p, S, mu1, uout, m_start=np.nan):
     """The real ``m`` in ``(m_lo, m_hi)`` with ``M^{-1}(m) = x`` on the sheets of ``u0``
-    (``log M^{-1}`` decreases there), by Newton in a bracket; ``uout`` receives the ``u_g``.
-    Returns ``m`` (NaN if the bracket does not hold ``x``)."""
+    (``log M^{-1}`` decreases there), by Newton in a bracket from ``m_start`` (the bracket's
+    midpoint where it lies outside); ``uout`` receives the ``u_g``. Returns ``m`` (NaN if the
+    bracket does not hold ``x``)."""
     G = kk.size
     sheets = np.empty(G, dtype=np.int64)
     ug = np.empty(G)
@@ -214,7 +215,9 @@ def _solve_on_sheets(x, m_hi, m_lo, u0, a, e, log_c, V, W, kk, nn, P, vmax, vmin
         ug[g] = u0[g]
     lx = math.log(x)
     lo, hi = m_lo, m_hi  # F(lo) > x > F(hi)
-    m = 0.5 * (lo + hi)
+    # (from the grid's secant prediction Newton takes 2-4 steps; from the midpoint of the
+    # bracket, which spans the rest of the gap, 6-26)
+    m = m_start if lo <= m_start <= hi else 0.5 * (lo + hi)
     for _ in range(200):  # bisection at worst: below double precision for any bracket
         v, sl, sg = _sheet_eval(m, sheets, ug, a, e, log_c, V, W, kk, nn, P, vmax, vmin, p, S, mu1)
         if not (math.isfinite(v) and math.isfinite(sl) and sg > 0.0):
@@ -257,16 +260,25 @@ def grid_discrete(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds,
     gap_x = -1.0  # the current gap's upper edge (x), its m there, and the group it lies in
     gap_m = 0.0
     gap_grp = -1
+    sheet_prev = False  # whether point i - 1 was solved on the sheets (i - 2 then lies in its gap too)
     for i in range(n):
         t = complex(x[i], 0.0)
         good = False
         m = 0.0 + 0.0j
+        in_gap = False
         if gap_grp == groups[i] and i > 0 and ok[i - 1] and x[i] < gap_x:
             # inside the gap found at an earlier point: the same sheets, M decreasing in x
             for g in range(G):
                 ur[g] = outu[i - 1, g].real
+            # the start: m secant in log x through the last two gap points (the last one alone
+            # at the gap's first step: Newton's first step is then the tangent)
+            m_start = out[i - 1].real
+            if i > 1 and sheet_prev and x[i - 2] > 0.0:
+                dl = math.log(x[i - 1] / x[i - 2])
+                if dl > 0.0:
+                    m_start += (out[i - 1].real - out[i - 2].real) * math.log(x[i] / x[i - 1]) / dl
             ms = _solve_on_sheets(x[i], out[i - 1].real, gap_m, ur, a, e, log_c, V, W, kk, nn, P, vmax, vmin,
-                                  p, S, mu1, us)
+                                  p, S, mu1, us, m_start)
             if math.isfinite(ms):
                 m = complex(ms, 0.0)
                 for g in range(G):
@@ -280,6 +292,7 @@ def grid_discrete(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds,
                 counts[1] += 1
                 if good:
                     counts[0] += 1
+                    in_gap = True
         if not good:
             m, good = _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e, log_c,
                                   V, W, kk, nn, mu, max_rounds, tol)
@@ -295,6 +308,7 @@ def grid_discrete(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds,
                     xc, mc = gap_top(m.real, ur, a, e, log_c, V, W, kk, nn, P, vmax, vmin, p, S, mu1)
                     if math.isfinite(xc) and xc > x[i]:
                         gap_x, gap_m, gap_grp = xc, mc, groups[i]
+        sheet_prev = in_gap
         out[i] = m
         for g in range(G):
             outu[i, g] = u[g]
