@@ -530,12 +530,87 @@ def _psi_sums_complex(ur, ui, v, w):
     return complex(s_r, s_i), complex(d_r, d_i)
 
 
+@_jit_fast
+def _psi_sums_packed(ur, ui, p):
+    """:func:`_psi_sums_complex` for a law packed by :func:`_pack_laws` (rows ``Re v``, ``Im v``,
+    ``Re wv``, ``Im wv``): four contiguous real rows vectorise where interleaved complex atoms
+    do not, and ``w v`` is formed once per law instead of at every evaluation."""
+    vr_ = p[0]
+    vi_ = p[1]
+    wr_ = p[2]
+    wi_ = p[3]
+    s_r = 0.0
+    s_i = 0.0
+    d_r = 0.0
+    d_i = 0.0
+    for k in range(vr_.size):
+        vr = vr_[k]
+        vi = vi_[k]
+        qr = 1.0 - ur * vr + ui * vi
+        qi = -(ur * vi + ui * vr)
+        inv = 1.0 / (qr * qr + qi * qi)
+        cr = wr_[k] * inv
+        ci = wi_[k] * inv
+        rr = cr * qr + ci * qi
+        ri = ci * qr - cr * qi
+        s_r += rr
+        s_i += ri
+        d_r += (rr * qr + ri * qi) * inv
+        d_i += (ri * qr - rr * qi) * inv
+    return complex(s_r, s_i), complex(d_r, d_i)
+
+
+def _pack_laws(V, W):
+    """The laws ``(V, W)`` (one row per group) as the sweep's sums read them: complex atoms packed
+    into one real array ``(G, 4, K)`` of rows ``Re v``, ``Im v``, ``Re wv``, ``Im wv`` (returned
+    twice, for the ``V`` and ``W`` arguments; :func:`_psi_sums` and :func:`_psi_terms` read it),
+    real atoms and packed laws as they are."""
+    if V.ndim == 3 or not np.iscomplexobj(V):
+        return V, W
+    P = np.empty((V.shape[0], 4, V.shape[1]))
+    WV = W * V
+    P[:, 0], P[:, 1], P[:, 2], P[:, 3] = V.real, V.imag, WV.real, WV.imag
+    return P, P
+
+
 def _psi_sums(ur, ui, v, w):
-    """``sum_k w_k v_k / (1 - u v_k)`` and ``sum_k w_k v_k / (1 - u v_k)^2``: real atoms or
-    complex ones (chosen at compile time)."""
+    """``sum_k w_k v_k / (1 - u v_k)`` and ``sum_k w_k v_k / (1 - u v_k)^2``: real atoms, complex
+    ones or a packed law (chosen at compile time)."""
+    if v.ndim == 2:
+        return _psi_sums_packed(ur, ui, v)
     if np.iscomplexobj(v):
         return _psi_sums_complex(ur, ui, v, w)
     return _psi_sums_real(ur, ui, v, w)
+
+
+@_jit
+def _psi_terms_atoms(u, v, w):
+    """``sum_k |w_k v_k u / (1 - u v_k)|`` over the atoms with ``1 - u v_k != 0`` (the size of the
+    terms of ``psi(u)``, for its rounding error)."""
+    t = 0.0
+    for k in range(v.size):
+        q = 1.0 - u * v[k]
+        if q != 0.0:
+            t += abs(w[k] * v[k] * u / q)
+    return t
+
+
+@_jit
+def _psi_terms_packed(u, p):
+    """:func:`_psi_terms_atoms` for a packed law (:func:`_pack_laws`)."""
+    t = 0.0
+    for k in range(p.shape[1]):
+        q = 1.0 - u * complex(p[0, k], p[1, k])
+        if q != 0.0:
+            t += abs(complex(p[2, k], p[3, k]) * u / q)
+    return t
+
+
+def _psi_terms(u, v, w):
+    """:func:`_psi_terms_atoms` for atoms or a packed law (chosen at compile time)."""
+    if v.ndim == 2:
+        return _psi_terms_packed(u, v)
+    return _psi_terms_atoms(u, v, w)
 
 
 if _HAVE_NUMBA:
@@ -543,9 +618,35 @@ if _HAVE_NUMBA:
 
     @overload(_psi_sums, jit_options={"cache": True})
     def _psi_sums_overload(ur, ui, v, w):
+        if v.ndim == 2:
+            return lambda ur, ui, v, w: _psi_sums_packed(ur, ui, v)
         if isinstance(v.dtype, numba.types.Complex):
             return lambda ur, ui, v, w: _psi_sums_complex(ur, ui, v, w)
         return lambda ur, ui, v, w: _psi_sums_real(ur, ui, v, w)
+
+    @overload(_psi_terms, jit_options={"cache": True})
+    def _psi_terms_overload(u, v, w):
+        if v.ndim == 2:
+            return lambda u, v, w: _psi_terms_packed(u, v)
+        return lambda u, v, w: _psi_terms_atoms(u, v, w)
+
+    @overload(_pack_laws, jit_options={"cache": True})
+    def _pack_laws_overload(V, W):
+        if V.ndim == 3 or not isinstance(V.dtype, numba.types.Complex):
+            return lambda V, W: (V, W)
+
+        def pack(V, W):
+            G, K = V.shape
+            P = np.empty((G, 4, K))
+            for g in range(G):
+                for k in range(K):
+                    wv = W[g, k] * V[g, k]
+                    P[g, 0, k] = V[g, k].real
+                    P[g, 1, k] = V[g, k].imag
+                    P[g, 2, k] = wv.real
+                    P[g, 3, k] = wv.imag
+            return P, P
+        return pack
 
 
 @_jit
@@ -620,11 +721,7 @@ def _schur_floor(m, u, den, V, W, kk, nn, dps):
     noise0 = 0.0
     nrg = np.empty(G)
     for g in range(G):
-        t = abs(u[g] * dps[g])
-        for k in range(V.shape[1]):
-            q = 1.0 - u[g] * V[g, k]
-            if q != 0.0:
-                t += abs(W[g, k] * V[g, k] * u[g] / q)
+        t = abs(u[g] * dps[g]) + _psi_terms(u[g], V[g], W[g])
         nrg[g] = eps * t
         noise0 += nn[g] * nrg[g] / abs(u[g] * dps[g])
     dm = noise0 / max(abs(den), 1e-300)
@@ -632,6 +729,34 @@ def _schur_floor(m, u, den, V, W, kk, nn, dps):
     for g in range(G):
         fl = max(fl, (kk[g] * dm + nrg[g]) / max(abs(dps[g] * u[g]), 1e-300))
     return fl
+
+
+_RES_ACCEPT = 1e-10  # the walks' and the sweep's a-posteriori bound on |r_0| and the inner residuals
+
+
+@_jit
+def _checked_residuals(z, m, u, r0, mr, same, a, e, log_c, V, W, kk, nn, rg, dps):
+    """``|r_0|`` beyond its floor and the worst relative inner residual after a converged Newton
+    run ending at ``(m, u)``, given ``r_0`` and ``r_g`` (in ``rg``) of its last evaluated iterate
+    ``mr``. When that iterate is ``(m, u)`` itself (``same``: a run stopped at the rounding floor)
+    they are those of ``m``; when ``m`` is one step of at most ``tol`` beyond ``mr`` and ``mr``'s
+    residuals already pass ``_RES_ACCEPT``, they stand for ``m``'s (Newton from ``mr`` only shrinks
+    them: quadratically, from ``|r| ~ tol`` to ``tol^2``), which saves one evaluation of every law
+    per point (of the two or three a predicted grid point takes). Otherwise ``m`` is evaluated."""
+    G = kk.size
+    res = max(abs(r0) - _RES_FLOOR * _mfloor(mr, a, e), 0.0)
+    inner = 0.0
+    for g in range(G):
+        inner = max(inner, abs(rg[g]) / max(abs(kk[g] * mr), 1e-300))
+    if same or (res <= _RES_ACCEPT and inner <= _RES_ACCEPT):
+        return res, inner
+    r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
+    if not (math.isfinite(r0.real) and math.isfinite(r0.imag)):
+        return np.inf, np.inf
+    inner = 0.0
+    for g in range(G):
+        inner = max(inner, abs(rg[g]) / max(abs(kk[g] * m), 1e-300))
+    return max(abs(r0) - _RES_FLOOR * _mfloor(m, a, e), 0.0), inner
 
 
 @_jit
@@ -645,8 +770,11 @@ def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
     conv = False
     used = 0
     prev = np.inf
+    r0 = 0j
+    mr = m
     for _ in range(iters):
         r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
+        mr = m
         if not (math.isfinite(r0.real) and math.isfinite(gp.real)):
             break
         num = r0
@@ -690,6 +818,11 @@ def _gnewton(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps):
             conv = True
             break
         prev = size
+    if conv and math.isfinite(r0.imag):
+        res, inner = _checked_residuals(z, m, u, r0, mr, False, a, e, log_c, V, W, kk, nn, rg, dps)
+        if not math.isfinite(res):  # (M^{-1} not finite at m: as below)
+            return m, False, np.inf, np.inf, used
+        return m, True, res, inner, used
     r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
     if not (math.isfinite(r0.real) and math.isfinite(r0.imag)):
         return m, False, np.inf, np.inf, used
@@ -713,7 +846,7 @@ def _gwalk(z, m, u, t, h, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, to
             un[g] = u[g]
         mn, conv, res, inner, used = _gnewton(zn, m, un, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps)
         counts[1] += used
-        ok = conv and res <= 1e-10 and inner <= 1e-10 and mn.imag <= 1e-10 * abs(mn)
+        ok = conv and res <= _RES_ACCEPT and inner <= _RES_ACCEPT and mn.imag <= 1e-10 * abs(mn)
         ok = ok and abs(mn - m) <= 0.5 * (abs(m) + abs(mn))
         if ok:
             counts[0] += 1
@@ -773,8 +906,12 @@ def _gcorrect(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps, du):
     prev = np.inf
     used = 0
     conv = False
+    r0 = 0j
+    mr = m
+    same = False
     for _ in range(iters):
         r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
+        mr = m
         if not (math.isfinite(r0.real) and math.isfinite(r0.imag) and math.isfinite(gp.real)):
             return m, False, np.inf, np.inf, used, np.inf
         num = r0
@@ -797,6 +934,7 @@ def _gcorrect(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps, du):
             if (size <= _STALL * tol + _RES_FLOOR * _mfloor(m, a, e)
                     or size <= _STALL * tol + _RES_FLOOR * _schur_floor(m, u, den, V, W, kk, nn, dps)):
                 conv = True
+                same = True
                 break
             return m, False, np.inf, np.inf, used, np.inf
         prev = size
@@ -808,12 +946,8 @@ def _gcorrect(z, m, u, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps, du):
             break
     if not conv:
         return m, False, np.inf, np.inf, used, np.inf
-    r0, gp = _gres(z, m, u, a, e, log_c, V, W, kk, nn, rg, dps)
-    inner = 0.0
-    for g in range(G):
-        inner = max(inner, abs(rg[g]) / max(abs(kk[g] * m), 1e-300))
-    return (m, True, max(abs(r0) - _RES_FLOOR * _mfloor(m, a, e), 0.0), inner, used,
-            abs(m - m0) / max(abs(m), 1e-300))
+    res, inner = _checked_residuals(z, m, u, r0, mr, same, a, e, log_c, V, W, kk, nn, rg, dps)
+    return m, True, res, inner, used, abs(m - m0) / max(abs(m), 1e-300)
 
 
 _DETOUR_ROUNDS = 64  # proposals per leg of grid_general's up-over-down walk (then: from far above)
@@ -881,7 +1015,7 @@ def _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y,
             m, conv, res, inner, used, corr = _gcorrect(t, mp, u, 6, tol, a, e, log_c, V, W, kk, nn, rg, dps,
                                                         du)
             counts[1] += used
-            good = conv and res <= 1e-10 and inner <= 1e-10 and m.imag <= 1e-10 * abs(m)
+            good = conv and res <= _RES_ACCEPT and inner <= _RES_ACCEPT and m.imag <= 1e-10 * abs(m)
             good = good and corr * abs(m) <= 0.5 * move + 1e-12 * abs(m) and -m.imag > 1e-9 * abs(m)
             if good:
                 break
@@ -940,9 +1074,10 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
     out, outu, ok, counts, rg, dps, un, u = _walk_buffers(n, G)
     du = np.empty(G, dtype=np.complex128)
     one = np.empty(1)
+    Vp, Wp = _pack_laws(V, W)  # (contour rules: packed once per sweep)
     for i in range(n):
-        m, good = _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e, log_c, V,
-                              W, kk, nn, mu, max_rounds, tol)
+        m, good = _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e, log_c, Vp,
+                              Wp, kk, nn, mu, max_rounds, tol)
         out[i] = m
         for g in range(G):
             outu[i, g] = u[g]
@@ -2219,6 +2354,7 @@ def vertical_general_complex(t, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_roun
     n = t.size
     G = kk.size
     out, outu, ok, counts, rg, dps, un, u = _walk_buffers(n, G)
+    Vp, Wp = _pack_laws(V, W)
     for i in range(n):
         ti = t[i]
         z0 = ti + 1j * Y
@@ -2227,10 +2363,10 @@ def vertical_general_complex(t, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_roun
             m0 = mean / z0
             for g in range(G):
                 u[g] = kk[g] * m0 / mu[g]
-            m0, conv, res, inner, used = _gnewton(z0, m0, u, 12, tol, a, e, log_c, V, W, kk, nn, rg, dps)
+            m0, conv, res, inner, used = _gnewton(z0, m0, u, 12, tol, a, e, log_c, Vp, Wp, kk, nn, rg, dps)
             counts[0] += 1
             counts[1] += used
-            m, good = _gwalk(z0, m0, u, ti, 0.25 * Y, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol,
+            m, good = _gwalk(z0, m0, u, ti, 0.25 * Y, a, e, log_c, Vp, Wp, kk, nn, rg, dps, un, max_rounds, tol,
                              counts, iters)
             if good:
                 break
