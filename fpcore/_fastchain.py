@@ -838,18 +838,38 @@ def _gwalk(z, m, u, t, h, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, to
     accepted when joint Newton (``iters`` iterations) from the current solution converges at the new
     point to residuals ``<= 1e-10`` with ``Im m <= 0`` and stays near the current ``m``; the step
     is doubled after an accepted proposal and quartered after a rejected one. ``u`` is updated in
-    place."""
+    place. From the second accepted step on, Newton starts from the secant through the last two
+    solutions of the walk (linear in ``z``) instead of the current one: its first step is then
+    the secant's error, ``O(h^2)``, not the move, ``O(h)`` (the walks from far above into a gap
+    next to an edge took some 9 Newton iterations per lilypad)."""
     G = kk.size
+    up = np.empty(G, dtype=np.complex128)
+    zp = z
+    mp = m
+    have_prev = False
     for _ in range(max_rounds):
         zn, step, final = _propose(z, t, h)
+        m0 = m
         for g in range(G):
             un[g] = u[g]
-        mn, conv, res, inner, used = _gnewton(zn, m, un, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps)
+        if have_prev:
+            r = (zn - z) / (z - zp)
+            mq = m + r * (m - mp)
+            if math.isfinite(mq.real) and math.isfinite(mq.imag):
+                m0 = mq
+                for g in range(G):
+                    un[g] = u[g] + r * (u[g] - up[g])
+        mn, conv, res, inner, used = _gnewton(zn, m0, un, iters, tol, a, e, log_c, V, W, kk, nn, rg, dps)
         counts[1] += used
         ok = conv and res <= _RES_ACCEPT and inner <= _RES_ACCEPT and mn.imag <= 1e-10 * abs(mn)
         ok = ok and abs(mn - m) <= 0.5 * (abs(m) + abs(mn))
         if ok:
             counts[0] += 1
+            zp = z
+            mp = m
+            for g in range(G):
+                up[g] = u[g]
+            have_prev = True
             m = mn
             for g in range(G):
                 u[g] = un[g]
