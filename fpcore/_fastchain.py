@@ -19,9 +19,9 @@ Newton then runs to ``|dm| <= 4 eps |m|`` (or to the rounding floor of ``g``) in
 
 Non-rational equations (leaky ReLU, smooth activations; Gaussian weights) are solved along the
 sorted grid in one sweep (:func:`grid_general`): the first point of each support interval walks
-down from far above (:func:`vertical_general`), every next point starts from the secant
-prediction through its two left neighbours and must converge by a contracting Newton run close
-to it; a point that fails walks from its left neighbour, then from far above; a point next to a
+down from far above (:func:`vertical_general`), every next point starts from the cubic (or
+quadratic, or secant) prediction through its left neighbours and must converge by a contracting
+Newton run close to it; a point that fails walks from its left neighbour, then from far above; a point next to a
 gap (``M`` real there) walks from it through the upper half-plane, then from far above. Each accepted point passes the a-posteriori checks of
 ``_gchain``. Long laws of ``D^2`` (GELU, SiLU) are swept with their 40-point Gauss rules.
 
@@ -1095,8 +1095,10 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
     """Solve ``(m, u)`` at ``x_i + i0`` along a sorted grid, one point after the other.
 
     The first point of each group (support interval) walks down from far above as in
-    :func:`vertical_general`. Each next point starts from the secant prediction (in ``log x``)
-    through its two solved left neighbours and is accepted when Newton contracts from the first
+    :func:`vertical_general`. Each next point starts from the cubic prediction (in ``log x``)
+    through its four solved left neighbours (the quadratic through three, the secant through two
+    where fewer lie in the support, and the secant after a failed cubic or quadratic) and is
+    accepted when Newton contracts from the first
     step (:func:`_gcorrect`), the residuals pass the a-posteriori checks and the correction stays
     below half of the predicted move (so the solution continues the neighbours' branch).
     Otherwise it walks from its left neighbour (:func:`_gwalk`), and failing that, up from its
