@@ -843,6 +843,20 @@ def _gap_detour(xa, ma, ua, xb, u, a, e, log_c, V, W, kk, nn, rg, dps, un, max_r
 
 
 @_jit
+def _recip(w, fallback):
+    """``1 / w``, the grid sweep's prediction of ``u_g`` from an extrapolation ``w`` of the
+    neighbours' ``1 / u_g`` (``fallback``, the extrapolation of ``u_g`` itself, where ``w`` is 0).
+    Where ``k_g M`` nears ``-1`` (``M`` passes a root ``-N_g / N_0`` of ``M^{-1}``: orthogonal nets
+    narrowing to their last layers, the tail below the bulk) ``u_g`` grows like a pole and ``1 /
+    u_g`` stays smooth: orthogonal tanh tapered at L = 50, the secant's Newton contracted from
+    the prediction at 744 of 781 support points instead of 660 (sigmoid: 605 of 616 instead of
+    566), each failure costing a walk of 7 to 2000 Newton steps; square nets the same."""
+    if w == 0.0 or not (math.isfinite(w.real) and math.isfinite(w.imag)):
+        return fallback
+    return 1.0 / w
+
+
+@_jit
 def _gap_step(t, s, m1, m2, u1, u2, u, du, rg, dps, counts, a, e, log_c, V, W, kk, nn, tol):
     """One step of :func:`_gap_along` to ``t = x + i0``: the secant ``m1 + s (m1 - m2)`` (and so
     for ``u``) from the solutions ``(m2, u2)``, ``(m1, u1)`` at the two previous abscissae (``s``:
@@ -856,7 +870,7 @@ def _gap_step(t, s, m1, m2, u1, u2, u, du, rg, dps, counts, a, e, log_c, V, W, k
     move = s * abs(m1 - m2)
     mp = m1 + s * (m1 - m2)
     for g in range(G):
-        u[g] = u1[g] + s * (u1[g] - u2[g])
+        u[g] = _recip(1.0 / u1[g] + s * (1.0 / u1[g] - 1.0 / u2[g]), u1[g] + s * (u1[g] - u2[g]))
     m, conv, res, inner, used, corr = _gcorrect(t, mp, u, 6, tol, a, e, log_c, V, W, kk, nn, rg, dps, du)
     counts[1] += used
     good = conv and res <= 1e-10 and inner <= 1e-10 and m.imag <= 1e-10 * abs(m) and -m.imag <= 1e-9 * abs(m)
@@ -931,11 +945,13 @@ def _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y,
                 l3 = (s0 - s1) * (s0 - s2) / ((s3 - s1) * (s3 - s2))
                 mp = l1 * out[i - 1] + l2 * out[i - 2] + l3 * out[i - 3]
                 for g in range(G):
-                    u[g] = l1 * outu[i - 1, g] + l2 * outu[i - 2, g] + l3 * outu[i - 3, g]
+                    u[g] = _recip(l1 / outu[i - 1, g] + l2 / outu[i - 2, g] + l3 / outu[i - 3, g],
+                                  l1 * outu[i - 1, g] + l2 * outu[i - 2, g] + l3 * outu[i - 3, g])
             else:
                 mp = out[i - 1] + s * (out[i - 1] - out[i - 2])
                 for g in range(G):
-                    u[g] = outu[i - 1, g] + s * (outu[i - 1, g] - outu[i - 2, g])
+                    u[g] = _recip(1.0 / outu[i - 1, g] + s * (1.0 / outu[i - 1, g] - 1.0 / outu[i - 2, g]),
+                                  outu[i - 1, g] + s * (outu[i - 1, g] - outu[i - 2, g]))
             m, conv, res, inner, used, corr = _gcorrect(t, mp, u, 6, tol, a, e, log_c, V, W, kk, nn, rg, dps,
                                                         du)
             counts[1] += used
