@@ -1270,7 +1270,9 @@ def _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y,
                 l4 = (s0 - s1) * (s0 - s2) * (s0 - s3) / ((s4 - s1) * (s4 - s2) * (s4 - s3))
                 mp = l1 * out[i - 1] + l2 * out[i - 2] + l3 * out[i - 3] + l4 * out[i - 4]
                 for g in range(G):
-                    u[g] = l1 * outu[i - 1, g] + l2 * outu[i - 2, g] + l3 * outu[i - 3, g] + l4 * outu[i - 4, g]
+                    u[g] = _recip(l1 / outu[i - 1, g] + l2 / outu[i - 2, g] + l3 / outu[i - 3, g]
+                                  + l4 / outu[i - 4, g],
+                                  l1 * outu[i - 1, g] + l2 * outu[i - 2, g] + l3 * outu[i - 3, g] + l4 * outu[i - 4, g])
             elif have3 and order == 0:
                 s3 = math.log(x[i - 3])
                 l1 = (s0 - s2) * (s0 - s3) / ((s1 - s2) * (s1 - s3))
