@@ -2526,6 +2526,28 @@ def vertical_general_complex(t, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_roun
 
 
 @_jit
+def sheet_slopes(t, m, u, a, e, log_c, V, W, kk, nn):
+    """``D = d r_0 / dm`` along ``r_g = 0`` (``dr_0/dm + sum_g n_g k_g / (u_g psi_g'(u_g))``, the
+    Schur complement of joint Newton) at each ``(t_i, m_i, u_i)``: ``dz / dm = -z D``
+    (:func:`fpcore._lilypad.physical_sheet`). NaN where a residual is not finite."""
+    n = t.size
+    G = kk.size
+    out = np.empty(n, dtype=np.complex128)
+    rg = np.empty(G, dtype=np.complex128)
+    dps = np.empty(G, dtype=np.complex128)
+    ui = np.empty(G, dtype=np.complex128)
+    for i in range(n):
+        for g in range(G):
+            ui[g] = u[i, g]
+        r0, gp = _gres(t[i], m[i], ui, a, e, log_c, V, W, kk, nn, rg, dps)
+        d = gp
+        for g in range(G):
+            d += nn[g] * kk[g] / (ui[g] * dps[g])
+        out[i] = d
+    return out
+
+
+@_jit
 def residuals_general(t, m, u, a, e, log_c, V, W, kk, nn):
     """``|r_0|`` (beyond its floor, as in :func:`_gnewton`) and the worst relative inner residual
     ``max_g |psi_g(u_g) - k_g m| / |k_g m|`` at each ``(t_i, m_i, u_i)`` (the vectorised

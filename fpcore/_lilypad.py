@@ -1854,9 +1854,15 @@ def physical_sheet(ev: "_General", t: np.ndarray, m: np.ndarray, u: np.ndarray) 
     if sel.size == 0:
         return ok
     ms, us, x = m[sel], u[sel], np.real(t[sel]).astype(complex)
-    with np.errstate(all="ignore"):
-        _, gp, _, a = ev.residual(x, ms, us)
-        D = gp + np.sum(ev.n * ev.k / (us * a), axis=1)
+    if _fastchain._HAVE_NUMBA:
+        eq = ev.eq
+        D = _fastchain.sheet_slopes(np.ascontiguousarray(x), np.ascontiguousarray(ms, dtype=complex),
+                                    np.ascontiguousarray(us, dtype=complex), eq.roots.astype(float),
+                                    eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n)
+    else:
+        with np.errstate(all="ignore"):
+            _, gp, _, a = ev.residual(x, ms, us)
+            D = gp + np.sum(ev.n * ev.k / (us * a), axis=1)
     ok[sel] = (x.real * D.real > 0) & np.isfinite(D) & (ms.imag <= TOL_VERIFY * np.abs(ms))
     return ok
 
@@ -2067,8 +2073,9 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
             _, _, _, res, inner, _, _ = ev.newton(t[check], out_m[check], out_u[check], 0)
         mc = out_m[check]
         failed[check] |= ~((res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mc.imag <= TOL_VERIFY * np.abs(mc)))
-    if np.any(~failed) and not off_axis:
-        # (the compiled walks accept Im M up to 1e-10 |M| too): where M is real, the sheet
+    if np.any(~failed):
+        # (the compiled walks accept Im M up to 1e-10 |M| too): where M is real at a real target
+        # (the grid, the moments' contour at +-R), the sheet
         keep = np.flatnonzero(~failed)
         failed[keep] = ~physical_sheet(ev, t[keep], out_m[keep], out_u[keep])
     if grid and np.any(failed) and np.any(~failed):

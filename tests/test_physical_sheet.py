@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import fpcore
+from fpcore import _fastchain
 from fpcore._equation import build_equation
 from fpcore._lilypad import TOL_VERIFY, _General, physical_sheet, solve
 
@@ -18,7 +19,7 @@ from fpcore._lilypad import TOL_VERIFY, _General, physical_sheet, solve
     fpcore.Network([500] * 3, "gelu", sigma_w2=1.5),
     fpcore.Network([784, 400, 200], "tanh", sigma_w2=1.2),
 ], ids=["gelu-square", "tanh-tapered"])
-def test_wrong_sheet_real_root_is_refused(net):
+def test_wrong_sheet_real_root_is_refused(net, monkeypatch):
     s = fpcore.jacobian_spectrum(net, n_points=200)
     eq = build_equation(net)
     ev = _General(eq)
@@ -46,6 +47,10 @@ def test_wrong_sheet_real_root_is_refused(net):
     assert physical_sheet(ev, x, phys.m, phys.u)[0]
     mp_, _, convp, *_ = ev.newton(x + h, phys.m, phys.u, 60)
     assert convp[0] and (mp_[0].real - phys.m[0].real) < 0
+    # the numpy slope (no numba) says the same
+    monkeypatch.setattr(_fastchain, "_HAVE_NUMBA", False)
+    assert not physical_sheet(ev, x, mn, un)[0]
+    assert physical_sheet(ev, x, phys.m, phys.u)[0]
 
 
 def test_sheet_check_keeps_every_grid_point():
