@@ -1681,7 +1681,6 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
     am, as_, Rmax = _joint_centre(zf, zt, m, u, V, WV, aWV, k, n, a, e, e0, log_c, Phi, Gp, rg, errg, lu, a1m,
                                   a1p, tau, ok, Rk, th, alpha)
     if Rmax > 0.0:
-        _joint_a1p(u, V, a1p)
         _joint_finish(Rmax, alpha, m, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_, ok, Rk, th)
 
 
@@ -1743,7 +1742,7 @@ def _joint_centre(zf, zt, m, u, V, WV, aWV, k, n, a, e, e0, log_c, Phi, Gp, rg, 
         lu[g] = complex(math.log(aug), math.atan2(ug.imag, ug.real))
         r0 += n[g] * lu[g]
         err0 += n[g] * abs(lu[g])
-        phr, phi, qr, qi, sa = _joint_centre_row(ug, V[g], WV[g], aWV[g], a1m[g])
+        phr, phi, qr, qi, sa = _joint_centre_row(ug, V[g], WV[g], aWV[g], a1m[g], a1p[g])
         ph = complex(phr, phi)
         Phi[g] = ph
         aph = abs(ph)
@@ -1810,10 +1809,10 @@ def _joint_alpha(z, zo, r0, acc, s, as_, rg, Gp, rnd, emax, eps8):
 
 
 @_jit_fast
-def _joint_centre_row(ug, V, WV, aWV, a1m):
+def _joint_centre_row(ug, V, WV, aWV, a1m, a1p):
     """The sums of one group at the centre ``u_g`` for :func:`_joint_point`: ``Phi_g`` (real,
     imaginary part), ``u Phi_g'`` (the same), ``sum_i |w_i v_i| / |1 - x_i|``; fills
-    ``a1m = |1 - x_i|`` (``x_i = u_g v_i``; ``a1p`` is left to :func:`_joint_a1p_row`). One loop with no branch (an atom
+    ``a1m = |1 - x_i|``, ``a1p = |1 + x_i|`` (``x_i = u_g v_i``). One loop with no branch (an atom
     of weight 0 comes with ``v = 0``: ``x = 0``, nothing added), vectorised."""
     ur = ug.real
     ui = ug.imag
@@ -1843,27 +1842,9 @@ def _joint_centre_row(ug, V, WV, aWV, a1m):
         aom = math.sqrt(q)
         sa += aWV[i] * aom * iq
         a1m[i] = aom
+        pr = 1.0 + xr
+        a1p[i] = math.sqrt(pr * pr + xi * xi)
     return phr, phi, qr, qi, sa
-
-
-@_jit_fast
-def _joint_a1p_row(ug, V, a1p):
-    """``a1p[i] = |1 + x_i|``, ``x_i = u_g v_i``, for the omega rows only (:func:`_joint_bounds`):
-    a square root per atom that the centres whose bounds come from a polydisc do without."""
-    ur = ug.real
-    ui = ug.imag
-    for i in range(V.size):
-        v = V[i]
-        pr = 1.0 + ur * v.real - ui * v.imag
-        pi_ = ur * v.imag + ui * v.real
-        a1p[i] = math.sqrt(pr * pr + pi_ * pi_)
-
-
-@_jit
-def _joint_a1p(u, V, a1p):
-    """:func:`_joint_a1p_row` for every group."""
-    for g in range(V.shape[0]):
-        _joint_a1p_row(u[g], V[g], a1p[g])
 
 
 @_jit_fast
@@ -2119,15 +2100,12 @@ def joint_grid(t, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
                     inside = False
                     break
         failed = False
-        have_a1p = False
         if not inside:
             K0c = np.inf
             if pause > 0:
                 pause -= 1
             else:
                 # a new polydisc about this centre, fac times its largest ball
-                _joint_a1p(u[p], V, a1p)
-                have_a1p = True
                 K0n = _joint_bounds(fac * Rmax, mp, am, u[p], V, aV, aWV, live, Phi, a, e, a1m, a1p, tau[p], Hn)
                 if K0n < np.inf:
                     K0c = K0n
@@ -2169,8 +2147,6 @@ def joint_grid(t, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
             else:
                 pause = _GRID_PAUSE
                 fac = _GRID_SUPER
-        if not have_a1p:
-            _joint_a1p(u[p], V, a1p)
         _joint_finish(Rmax, alpha, mp, am, u[p], V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau[p], as_, ok[p],
                       Rout[p], th)
     return ok, Rout, tau
