@@ -1746,6 +1746,125 @@ def _log_potential_arg(ur, ui, v, w):
     return s
 
 
+_LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of log 2 (e * _LN2_HI exact for |e| < 2^11)
+_LN2_LO = 1.90821492927058770002e-10
+_SQRT2 = 1.4142135623730951
+
+
+@_jit_fast
+def _lp_angles(ur, ui, vr, vi, wr, cplx, r2):
+    """The argument part of :func:`_log_potential_arg` with no branch (selects only, so the loop
+    vectorises): ``sum_k wr_k arg(1 - u v_k)`` with the same conventions (real atoms: ``y``
+    clamped at 0, arguments in ``[0, pi]``; complex atoms, ``cplx[k] = 1.0``: continued to
+    ``(-pi/2, 3 pi/2)``); fills ``r2[k] = |1 - u v_k|^2`` (1 for real atoms, whose weight has no
+    imaginary part) and returns the sum."""
+    s = 0.0
+    for k in range(vr.size):
+        x = 1.0 - ur * vr[k] + ui * vi[k]
+        y0 = -(ur * vi[k] + ui * vr[k])
+        c = cplx[k] > 0.5
+        y = y0 if (c or y0 > 0.0) else 0.0
+        ax = abs(x)
+        ay = abs(y)
+        swap = ay > ax
+        num = ax if swap else ay
+        den = ay if swap else ax
+        t = num / (den if den > 0.0 else 1.0)
+        # _atan01 in-line
+        big = t > 0.66
+        xx = (t - 1.0) / (t + 1.0) if big else t
+        z = xx * xx
+        pp = (((-8.750608600031904122785e-1 * z - 1.615753718733365076637e1) * z - 7.500855792314704667340e1) * z
+              - 1.228866684490136173410e2) * z - 6.485021904942025371773e1
+        qq = ((((z + 2.485846490142306297962e1) * z + 1.650270098316988542046e2) * z + 4.328810604912902668951e2) * z
+              + 4.853903996359136964868e2) * z + 1.945506571482613964425e2
+        rr = xx * (z * pp / qq) + xx
+        ang = rr + (0.25 * math.pi + 0.5 * 6.123233995736765886130e-17) if big else rr
+        ang = 0.5 * math.pi - ang if swap else ang
+        ang = math.pi - ang if x < 0.0 else ang
+        ang = (2.0 * math.pi - ang if ang > 0.5 * math.pi else -ang) if y < 0.0 else ang
+        s += wr[k] * ang
+        r2[k] = (x * x + y * y) if c else 1.0
+    return s
+
+
+@_jit_fast
+def _wlog_sum(r2, wi, bits, mbits):
+    """``sum_k wi_k log(r2_k) / 2`` for normal positive finite ``r2`` with no call (so the loops
+    vectorise): ``r2 = f 2^e``, ``f`` in ``[1/sqrt 2, sqrt 2)`` from the bits, ``log f = 2 atanh s``,
+    ``s = (f - 1) / (f + 1)``, ``|s| <= 0.1716``, by its series to ``s^21`` (the next term is below
+    ``1e-19``), ``e log 2`` with fdlibm's split of ``log 2``: a few ulps, as ``math.log``."""
+    n = r2.size
+    b = r2.view(np.int64)
+    bad = 0
+    for k in range(n):
+        bk = b[k]
+        ex = bk >> 52  # (r2 >= 0: no sign bit)
+        bad += 1 if (ex == 0 or ex >= 2047) else 0  # zero, subnormal, inf or nan
+        bits[k] = ex - 1023
+        mbits[k] = (bk & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000
+    if bad > 0:
+        return np.nan
+    f = mbits.view(np.float64)
+    s = 0.0
+    for k in range(n):
+        fk = f[k]
+        big = fk > _SQRT2
+        fk = 0.5 * fk if big else fk
+        e = float(bits[k] + (1 if big else 0))
+        t = (fk - 1.0) / (fk + 1.0)
+        z = t * t
+        p = 1.0 / 21.0
+        p = p * z + 1.0 / 19.0
+        p = p * z + 1.0 / 17.0
+        p = p * z + 1.0 / 15.0
+        p = p * z + 1.0 / 13.0
+        p = p * z + 1.0 / 11.0
+        p = p * z + 1.0 / 9.0
+        p = p * z + 1.0 / 7.0
+        p = p * z + 1.0 / 5.0
+        p = p * z + 1.0 / 3.0
+        lg = e * _LN2_HI + (e * _LN2_LO + 2.0 * t * z * p + 2.0 * t)
+        s += wi[k] * lg
+    return 0.5 * s
+
+
+@_jit
+def _split_rules(V, W):
+    """Real and imaginary parts of zero-padded (G, K) rules for :func:`_log_potential_fast`, the
+    mask of complex atoms (``Im v != 0`` or ``Im w != 0``) and work buffers."""
+    G, K = V.shape
+    vr = np.ascontiguousarray(V.real)
+    vi = np.ascontiguousarray(V.imag)
+    wr = np.ascontiguousarray(W.real)
+    wi = np.ascontiguousarray(W.imag)
+    cplx = np.zeros((G, K))
+    for g in range(G):
+        for k in range(K):
+            cplx[g, k] = 1.0 if (vi[g, k] != 0.0 or wi[g, k] != 0.0) else 0.0
+    return vr, vi, wr, wi, cplx, np.empty(K), np.empty(K, dtype=np.int64), np.empty(K, dtype=np.int64)
+
+
+_LP_SHORT = 64  # rows of at most this many atoms: the one-pass kernel (the two passes' set-up costs more)
+
+
+@_jit
+def _log_potential_fast(ur, ui, vr, vi, wr, wi, cplx, V, W, r2, bits, mbits):
+    """:func:`_log_potential_arg` in two vectorised passes (:func:`_lp_angles`, :func:`_wlog_sum`;
+    rows of :func:`_split_rules`); where some ``|1 - u v_k|^2`` is not a normal float (``u`` on an
+    atom's pole), and for short rows, the scalar kernel as before. The same sum to a few ulps
+    per atom (``tests/test_physical_sheet.py`` compares them)."""
+    n = vr.size
+    if n <= _LP_SHORT:
+        return _log_potential_arg(ur, ui, V, W)
+    s = _lp_angles(ur, ui, vr, vi, wr, cplx, r2[:n])
+    # (the real atoms' r2 are 1 and their wi 0; a zero, subnormal, inf or nan r2 gives nan)
+    s2 = _wlog_sum(r2[:n], wi, bits[:n], mbits[:n])
+    if not math.isfinite(s2):
+        return _log_potential_arg(ur, ui, V, W)
+    return s + s2
+
+
 @_jit
 def live_sizes(W):
     """Atoms of each row of zero-padded (G, K) weights, up to its last non-zero weight (the
@@ -1776,11 +1895,17 @@ def tail_mass(m, u, a, e, V, W, kk, nn):
     n = m.size
     out = np.empty(n)
     K = live_sizes(W)  # (one law of 1800 contour atoms pads every other row to 1800)
+    vr, vi, wr, wi, cplx, r2, bits, mbits = _split_rules(V, W)
     for i in range(n):
         im = _roots_arg(m[i], a, e)
         for g in range(kk.size):
             ug = u[i, g]
-            lp = _log_potential_arg(ug.real, ug.imag, V[g, :K[g]], W[g, :K[g]])
+            k = K[g]
+            if k <= _LP_SHORT:
+                lp = _log_potential_arg(ug.real, ug.imag, V[g, :k], W[g, :k])
+            else:
+                lp = _log_potential_fast(ug.real, ug.imag, vr[g, :k], vi[g, :k], wr[g, :k], wi[g, :k], cplx[g, :k],
+                                         V[g, :k], W[g, :k], r2, bits, mbits)
             im -= nn[g] * (_arg_lower(ug) - lp / kk[g])
         out[i] = im / math.pi
     return out
@@ -1814,6 +1939,7 @@ def tail_mass_mixed(m, u, a, e, V, W, Vs, Ws, check, vmax, rhos, e_psi, kk, nn, 
     used = np.zeros(n, dtype=np.int64)
     K = live_sizes(W)
     Ks = live_sizes(Ws)
+    vr, vi, wr, wi, cplx, r2, bits, mbits = _split_rules(V, W)
     for i in range(n):
         im = _roots_arg(m[i], a, e)
         for g in range(kk.size):
@@ -1826,7 +1952,9 @@ def tail_mass_mixed(m, u, a, e, V, W, Vs, Ws, check, vmax, rhos, e_psi, kk, nn, 
                 lp = _log_potential_arg(ug.real, ug.imag, Vs[g, :Ks[g]], Ws[g, :Ks[g]])
                 used[i] += 1
             else:
-                lp = _log_potential_arg(ug.real, ug.imag, V[g, :K[g]], W[g, :K[g]])
+                k = K[g]
+                lp = _log_potential_fast(ug.real, ug.imag, vr[g, :k], vi[g, :k], wr[g, :k], wi[g, :k], cplx[g, :k],
+                                         V[g, :k], W[g, :k], r2, bits, mbits)
             im -= nn[g] * (_arg_lower(ug) - lp / kk[g])
         out[i] = im / math.pi
     return out, used
@@ -1962,8 +2090,40 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
     """One centre ``(m, u)`` of :func:`joint_test` and the segments ``[zf[k], zt[k]]``: the sums at
     the centre once, ``omega`` on the largest ball asked for (valid on every smaller one), again
     on a smaller ball only where that fails. Fills ``tau``, ``ok``, ``Rk`` and ``th``."""
+    P = zt.size
+    alpha = np.full(P, np.inf)
+    am, as_, Rmax = _joint_centre(zf, zt, m, u, V, WV, aWV, k, n, a, e, e0, log_c, Phi, Gp, rg, errg, lu, a1m,
+                                  a1p, tau, ok, Rk, th, alpha)
+    if Rmax > 0.0:
+        _joint_finish(Rmax, alpha, m, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_, ok, Rk, th)
+
+
+@_jit
+def _joint_finish(Rmax, alpha, m, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_, ok, Rk, th):
+    """The omega stage of :func:`_joint_point`: ``omega`` on the ball of radius ``Rmax`` for every
+    segment, on a segment's own ball where that fails."""
+    om = _joint_omega(Rmax, m, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_)
+    for q in range(alpha.size):
+        if not np.isfinite(alpha[q]):
+            continue
+        t_ = alpha[q] * om
+        if not (t_ <= 0.5) and 2.0 * alpha[q] < Rmax:  # the smaller ball's own omega
+            t_ = alpha[q] * _joint_omega(2.0 * alpha[q], m, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau,
+                                             as_)
+        th[q] = t_
+        if t_ <= 0.5:
+            ok[q] = True
+            Rk[q] = 2.0 * alpha[q]
+
+
+@_jit
+def _joint_centre(zf, zt, m, u, V, WV, aWV, k, n, a, e, e0, log_c, Phi, Gp, rg, errg, lu, a1m, a1p, tau, ok, Rk,
+                  th, alpha):
+    """The sums at the centre ``(m, u)`` for :func:`_joint_point` (``Phi``, ``Gp``, ``tau``,
+    ``a1m``, ``a1p`` filled) and the bound ``alpha[q]`` of each segment (``inf`` where none);
+    ``ok``, ``Rk``, ``th`` reset. Returns ``|m|``, ``|s|`` and the largest ball ``2 alpha``
+    (0 where there is none)."""
     G = V.shape[0]
-    K = V.shape[1]
     J = a.shape[0]
     eps8 = 8.0 * 2.220446049250313e-16
     P = zt.size
@@ -1971,10 +2131,11 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
         ok[q] = False
         Rk[q] = 0.0
         th[q] = np.inf
+        alpha[q] = np.inf
     mp = m
     am = abs(mp)
     if not (am > 0.0) or not np.isfinite(am):
-        return
+        return am, 0.0, 0.0
     lm = complex(math.log(am), math.atan2(mp.imag, mp.real))
     r0 = -e0 * lm - log_c
     err0 = abs(e0) * abs(lm) + abs(log_c)
@@ -2007,7 +2168,7 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
         errg[g] = eps8 * (math.pi + abs(lu[g]) + abs(lph) + sa / aph + abs(math.log(k[g])) + abs(lm))
         Gp[g] = 1.0 + complex(qr, qi) / ph
     if bad:
-        return
+        return am, 0.0, 0.0
     err0 *= eps8
     s = s0
     for g in range(G):
@@ -2023,7 +2184,6 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
         tau[g] = tg
         rnd += n[g] * tg * errg[g]
         emax = max(emax, errg[g])
-    alpha = np.full(P, np.inf)
     Rmax = 0.0
     for q in range(P):
         al = _joint_alpha(zt[q], zf[q], r0, acc, s, as_, rg, Gp, rnd, emax, eps8)
@@ -2035,20 +2195,7 @@ def _joint_point(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi,
         if np.isfinite(al):
             alpha[q] = al
             Rmax = max(Rmax, 2.0 * al)
-    if Rmax == 0.0:
-        return
-    om = _joint_omega(Rmax, m, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as_)
-    for q in range(P):
-        if not np.isfinite(alpha[q]):
-            continue
-        t_ = alpha[q] * om
-        if not (t_ <= 0.5) and 2.0 * alpha[q] < Rmax:  # the smaller ball's own omega
-            t_ = alpha[q] * _joint_omega(2.0 * alpha[q], m, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau,
-                                             as_)
-        th[q] = t_
-        if t_ <= 0.5:
-            ok[q] = True
-            Rk[q] = 2.0 * alpha[q]
+    return am, as_, Rmax
 
 
 @_jit
@@ -2145,6 +2292,35 @@ def _joint_omega(R, mp, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as
     """The affine Lipschitz constant ``omega`` of the joint test on the ball of radius ``R``
     (``inf`` where the ball reaches a pole). For a law of two positive real atoms (leaky ReLU) the
     bound ``H_g`` is the smaller of the general one and :func:`_two_atom_h`."""
+    H = np.empty(aV.shape[0])
+    K0 = _joint_bounds(R, mp, am, u, V, aV, aWV, live, Phi, a, e, a1m, a1p, tau, H)
+    return _omega_from(K0, H, tau, n, as_)
+
+
+@_jit
+def _omega_from(K0, H, tau, n, as_):
+    """``omega = (K_0 + sum_g n_g tau_g Y_g) / |s| + max_g Y_g``, ``Y_g = H_g tau_g^2``, from bounds
+    ``K_0``, ``H_g`` that hold on the ball (:func:`_joint_bounds`) and the centre's ``tau``, ``|s|``."""
+    if not (K0 < np.inf):
+        return np.inf
+    sumY = 0.0
+    maxY = 0.0
+    for g in range(H.size):
+        if not (H[g] < np.inf):
+            return np.inf
+        Yg = H[g] * tau[g] * tau[g]
+        sumY += n[g] * tau[g] * Yg
+        maxY = max(maxY, Yg)
+    return (K0 + sumY) / as_ + maxY
+
+
+@_jit
+def _joint_bounds(R, mp, am, u, V, aV, aWV, live, Phi, a, e, a1m, a1p, tau, Hout):
+    """Bounds of the second derivatives on the polydisc ``|log m - log m_0| <= R``, ``|log u_g -
+    log u_{g,0}| <= tau_g R`` about the centre ``(m_0, u_0)``: returns ``K_0 >= sup |d^2 r_0 /
+    dl^2|`` and fills ``Hout[g] >= sup |dG_g / dlambda_g|`` (``inf`` where the polydisc reaches a
+    pole or a zero). They are suprema over a set, so they hold on every polydisc inside it, about
+    any centre (:func:`joint_grid` reuses them)."""
     G = aV.shape[0]
     K = aV.shape[1]
     infl = 1.0 + 2.220446049250313e-16 * (2 * K + 16)  # the sums' rounding, in any order (upper bounds)
@@ -2156,8 +2332,6 @@ def _joint_omega(R, mp, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as
             return np.inf
         K0 += abs(a[j]) * abs(e[j]) / (den * den)
     K0 *= am * math.exp(R)
-    sumY = 0.0
-    maxY = 0.0
     for g in range(G):
         tg = tau[g]
         rho = tg * R
@@ -2183,10 +2357,8 @@ def _joint_omega(R, mp, am, u, V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau, as
         H = min(H, _two_atom_h(u[g], rho, V[g], aWV[g], live[g]))
         if not (H < np.inf):
             return np.inf
-        Yg = H * tg * tg
-        sumY += n[g] * tg * Yg
-        maxY = max(maxY, Yg)
-    return (K0 + sumY) / as_ + maxY
+        Hout[g] = H
+    return K0
 
 
 @_jit
@@ -2270,13 +2442,30 @@ def joint_test(zf, zt, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
     return ok, Rout, tau, theta
 
 
+_GRID_SUPER = 4.0  # joint_grid: a centre's bounds are taken on a ball this many times its own (first try)
+_GRID_SUPER_MAX = 16.0
+_GRID_SUPER_MIN = 2.0  # smallest factor tried; below it the next _GRID_PAUSE centres use their own bounds
+_GRID_PAUSE = 8
+
+
 @_jit
 def joint_grid(t, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
     """:func:`joint_test` on a sorted real grid, five segments per centre ``x_i``: its own target
     (``[t_i, t_i]``), the next (``[t_i, t_{i+1}]``), the previous (``[t_i, t_{i-1}]``), and the
     halves of the last two (``[t_i, (t_i + t_{i+1}) / 2]``, ``[t_i, (t_i + t_{i-1}) / 2]``: the
     two ends of a link meet in the middle, :func:`joint_mid`), all from the same sums at the
-    centre. Returns ok (n, 5), R (n, 5), tau (n, G) at the centres."""
+    centre. Returns ok (n, 5), R (n, 5), tau (n, G) at the centres.
+
+    The bounds ``K_0``, ``H_g`` of :func:`_joint_bounds` are suprema over a polydisc, so they hold
+    on any polydisc inside it whatever its centre: they are computed on a ball ``_GRID_SUPER``
+    times the largest one a centre asks for, and the next centres whose own largest ball
+    ``{|log(m / m_i)| <= R_i, |log(u_g / u_{i,g})| <= tau_{i,g} R_i}`` lies inside it (``|log(m_i /
+    m_c)| + R_i <= R_c``, ``|log(u_{i,g} / u_{c,g})| + tau_{i,g} R_i <= tau_{c,g} R_c``) take
+    ``omega`` from them with their own ``tau``, ``|s|`` (:func:`_omega_from`): the test is the same
+    Kantorovich test with another valid ``omega``. Where that ``theta`` exceeds 1/2 for a
+    segment, the centre's own bounds decide as in :func:`joint_test` (``R = 2 alpha`` is the same
+    either way; a segment passes where either ``omega`` passes it). The cost: one pass over the
+    atoms per centre instead of two, where the polydiscs hold."""
     npt = m.shape[0]
     G = V.shape[0]
     K = V.shape[1]
@@ -2293,6 +2482,18 @@ def joint_grid(t, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
     a1p = np.zeros((G, K))
     zf = np.zeros(5, dtype=np.complex128)
     zt = np.zeros(5, dtype=np.complex128)
+    alpha = np.zeros(5)
+    # the cached polydisc: centre (mc, uc), radius Rc (l) and tc[g] Rc (lambda_g), its bounds
+    Hc = np.zeros(G)
+    Hn = np.zeros(G)
+    tc = np.zeros(G)
+    uc = np.zeros(G, dtype=np.complex128)
+    mc = 0j
+    Rc = 0.0
+    K0c = np.inf
+    fac = _GRID_SUPER
+    hits = 0
+    pause = 0
     for p in range(npt):
         for c in range(5):
             zf[c] = t[p]
@@ -2301,8 +2502,67 @@ def joint_grid(t, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
         zt[2] = t[max(p - 1, 0)]
         zt[3] = 0.5 * (t[p] + zt[1])
         zt[4] = 0.5 * (t[p] + zt[2])
-        _joint_point(zf, zt, m[p], u[p], V, WV, aV, aWV, live, k, n, a, e, e0, log_c, Phi, Gp, rg, errg, lu,
-                     a1m, a1p, tau[p], ok[p], Rout[p], th)
+        mp = m[p]
+        am, as_, Rmax = _joint_centre(zf, zt, mp, u[p], V, WV, aWV, k, n, a, e, e0, log_c, Phi, Gp, rg, errg, lu,
+                                      a1m, a1p, tau[p], ok[p], Rout[p], th, alpha)
+        if not (Rmax > 0.0):
+            continue
+        inside = K0c < np.inf and abs(np.log(mp / mc)) + Rmax <= Rc
+        if inside:
+            for g in range(G):
+                if not (abs(np.log(u[p, g] / uc[g])) + tau[p, g] * Rmax <= tc[g] * Rc):
+                    inside = False
+                    break
+        failed = False
+        if not inside:
+            K0c = np.inf
+            if pause > 0:
+                pause -= 1
+            else:
+                # a new polydisc about this centre, fac times its largest ball
+                K0n = _joint_bounds(fac * Rmax, mp, am, u[p], V, aV, aWV, live, Phi, a, e, a1m, a1p, tau[p], Hn)
+                if K0n < np.inf:
+                    K0c = K0n
+                    mc = mp
+                    Rc = fac * Rmax
+                    for g in range(G):
+                        Hc[g] = Hn[g]
+                        tc[g] = tau[p, g]
+                        uc[g] = u[p, g]
+                    inside = True
+                else:
+                    failed = True
+        if inside:
+            om = _omega_from(K0c, Hc, tau[p], n, as_)
+            good = True
+            for q in range(5):
+                if np.isfinite(alpha[q]) and not (alpha[q] * om <= 0.5):
+                    good = False
+            if good:
+                for q in range(5):
+                    if np.isfinite(alpha[q]):
+                        th[q] = alpha[q] * om
+                        ok[p, q] = True
+                        Rout[p, q] = 2.0 * alpha[q]
+                hits += 1
+                if hits >= 8 and fac < _GRID_SUPER_MAX:  # a run of hits: larger polydiscs
+                    fac *= 2.0
+                    hits = 0
+                continue
+            K0c = np.inf
+            failed = True
+        if failed:
+            # a polydisc too large (a pole inside, or theta above 1/2): smaller ones; below
+            # _GRID_SUPER_MIN the next _GRID_PAUSE centres use their own bounds (each miss costs
+            # its pass over the atoms), then polydiscs of _GRID_SUPER again
+            hits = 0
+            if fac > _GRID_SUPER_MIN:
+                fac *= 0.5
+            else:
+                pause = _GRID_PAUSE
+                fac = _GRID_SUPER
+        _joint_finish(Rmax, alpha, mp, am, u[p], V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau[p], as_, ok[p],
+                      Rout[p], th)
     return ok, Rout, tau
 
 
@@ -2654,6 +2914,28 @@ def vertical_general_complex(t, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_roun
             outu[i, g] = u[g]
         ok[i] = good
     return out, outu, ok, counts
+
+
+@_jit
+def sheet_slopes(t, m, u, a, e, log_c, V, W, kk, nn):
+    """``D = d r_0 / dm`` along ``r_g = 0`` (``dr_0/dm + sum_g n_g k_g / (u_g psi_g'(u_g))``, the
+    Schur complement of joint Newton) at each ``(t_i, m_i, u_i)``: ``dz / dm = -z D``
+    (:func:`fpcore._lilypad.physical_sheet`). NaN where a residual is not finite."""
+    n = t.size
+    G = kk.size
+    out = np.empty(n, dtype=np.complex128)
+    rg = np.empty(G, dtype=np.complex128)
+    dps = np.empty(G, dtype=np.complex128)
+    ui = np.empty(G, dtype=np.complex128)
+    for i in range(n):
+        for g in range(G):
+            ui[g] = u[i, g]
+        r0, gp = _gres(t[i], m[i], ui, a, e, log_c, V, W, kk, nn, rg, dps)
+        d = gp
+        for g in range(G):
+            d += nn[g] * kk[g] / (ui[g] * dps[g])
+        out[i] = d
+    return out
 
 
 @_jit

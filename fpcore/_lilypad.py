@@ -1839,6 +1839,45 @@ def _contour_short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
     return _short_first(eq, t, run, keep)
 
 
+_REAL_BAND = 1e-9  # |Im M| <= _REAL_BAND |M| at a real target: M real there (a gap), as in the sweep
+
+
+def physical_sheet(ev: "_General", t: np.ndarray, m: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Whether each solution ``(m, u)`` at a real target ``t > 0`` lies on the physical sheet
+    (the a-posteriori check of a verified point; complex targets pass).
+
+    On the physical sheet ``Im G(x + i0) <= 0``, so ``Im M = x Im G <= 0`` (MATH.md section 2).
+    Where ``M`` is real (``|Im M| <= _REAL_BAND |M|``: a gap, or outside the support) that sign
+    cannot tell the sheets apart: there ``M(x) = int t / (x - t) mu(dt)`` is real and
+    ``M'(x) = -int t / (x - t)^2 mu(dt) < 0`` (the law lives on ``[0, inf)``), and
+    ``M(x + i y) = M(x) + i y M'(x) + O(y^2)`` is the limit from the upper half-plane only if
+    ``M`` decreases. Near the edge of a support interval the equation also has a real root on the
+    other sheet (``M^{-1}`` real beyond its critical point, where ``M^{-1}`` increases: above
+    the largest eigenvalue, the root past ``argmin_{m > 0} M^{-1}``) with residuals as small as
+    the physical one's; such a root is refused here. With ``D = d r_0 / dm`` along ``r_g = 0``
+    (the Schur complement of joint Newton: ``r_0 = log z - log M^{-1}``, so ``dz / dm = -z D``),
+    ``M'(x) = -1 / (x D)``: physical where ``x Re D > 0``. A root with ``Im M > TOL_VERIFY |M|``
+    is refused as before."""
+    m = np.asarray(m)
+    ok = np.ones(m.shape[0], dtype=bool)
+    t = np.asarray(t)
+    sel = np.flatnonzero((np.imag(t) == 0) & (-m.imag <= _REAL_BAND * np.abs(m)))
+    if sel.size == 0:
+        return ok
+    ms, us, x = m[sel], u[sel], np.real(t[sel]).astype(complex)
+    if _fastchain._HAVE_NUMBA:
+        eq = ev.eq
+        D = _fastchain.sheet_slopes(np.ascontiguousarray(x), np.ascontiguousarray(ms, dtype=complex),
+                                    np.ascontiguousarray(us, dtype=complex), eq.roots.astype(float),
+                                    eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n)
+    else:
+        with np.errstate(all="ignore"):
+            _, gp, _, a = ev.residual(x, ms, us)
+            D = gp + np.sum(ev.n * ev.k / (us * a), axis=1)
+    ok[sel] = (x.real * D.real > 0) & np.isfinite(D) & (ms.imag <= TOL_VERIFY * np.abs(ms))
+    return ok
+
+
 _RESCUE_ROUNDS = 1000  # certified steps of a rescue walk (_rescue_from_neighbours)
 _RESCUE_PASSES = 8  # rescue passes (each reaches one more point into a run of failed points)
 _RESCUE_MAX = 32  # most failed points rescued (the walks cost up to _RESCUE_ROUNDS G K each)
@@ -1875,7 +1914,7 @@ def _rescue_from_neighbours(eq: Equation, x: np.ndarray, groups: np.ndarray, m: 
             return
         sel = todo[done]
         _, _, _, res, inner, _, _ = cj.ev.newton(tc[sel], mm[done], uu[done], 0)
-        good = (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mm[done].imag <= TOL_VERIFY * np.abs(mm[done]))
+        good = (res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & physical_sheet(cj.ev, tc[sel], mm[done], uu[done])
         m[sel[good]], u[sel[good]] = mm[done][good], uu[done][good]
         failed[sel[good]] = False
         if not np.any(good):
@@ -2045,6 +2084,11 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
             _, _, _, res, inner, _, _ = ev.newton(t[check], out_m[check], out_u[check], 0)
         mc = out_m[check]
         failed[check] |= ~((res <= TOL_VERIFY) & (inner <= TOL_VERIFY) & (mc.imag <= TOL_VERIFY * np.abs(mc)))
+    if np.any(~failed):
+        # (the compiled walks accept Im M up to 1e-10 |M| too): where M is real at a real target
+        # (the grid, the moments' contour at +-R), the sheet
+        keep = np.flatnonzero(~failed)
+        failed[keep] = ~physical_sheet(ev, t[keep], out_m[keep], out_u[keep])
     if grid and np.any(failed) and np.any(~failed):
         _rescue_from_neighbours(eq, t.real, groups, out_m, out_u, failed, counts)
     verified = ~failed

@@ -34,11 +34,17 @@ def test_expanding_lower_edge_against_grid_from_zero(act, L, sw, sb, monkeypatch
     # below the edge M is real and carries no mass; above it, M is not real
     x = lo * np.array([0.5, 0.99, 0.9999, 1.001, 1.01])
     r = solve(eq, x + 0j, scale=s.lambda_max)
-    assert np.all(r.verified)
+    # deep in the gap (x = lo / 2) the walk from far above may end on the other real root: M
+    # there below its value at 0.99 lo, where the physical M decreases from M(0) = -1; the sheet
+    # check (_lilypad.physical_sheet) refuses it (it passed as verified before)
+    assert np.all(r.verified[1:])
+    if not r.verified[0]:
+        assert r.m[0].real < r.m[1].real
+    v = r.verified
     F = 1.0 - _spectrum._tail_mass(eq, r.m, r.u, r.short)
     real = -r.m.imag <= 1e-9 * np.abs(r.m)
     assert np.all(real[:3]) and not np.any(real[3:])
-    assert np.all(np.abs(F[:3]) <= 1e-10)
+    assert np.all(np.abs(F[:3][v[:3]]) <= 1e-10)
     # the spectrum whose grid starts at 0 (the scan finding no edge): same law
     monkeypatch.setattr(_spectrum, "lower_edge", lambda eq, atom0: 0.0)
     with warnings.catch_warnings():
