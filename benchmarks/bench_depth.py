@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -122,13 +121,9 @@ def worker() -> None:
         sys.stdout.flush()
 
 
-class _Worker(bm._Worker):
-    def __init__(self, path: str | None = None):
-        env = None if path is None else dict(os.environ, PYTHONPATH=path)
-        self.path = path
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
-        self.buf = b""
+def _Worker(path: str | None = None) -> bm._Worker:
+    """A worker subprocess running this script's cells (with ``fpcore`` from ``path`` if given)."""
+    return bm._Worker(path, script=__file__)
 
 
 HEAD = ["activation", "init", "widths", "L", "laws", "groups", "1st ms", "median ms", "cert.", "verif.", "uncert."]
@@ -177,53 +172,11 @@ def main() -> None:
     for p in profiles:
         widths(p, 2)
 
-    head = HEAD + (["base ms", "speed-up"] if args.baseline else [])
-    md = args.markdown
-    if md:
-        print("| " + " | ".join(head) + " |")
-        print("|" + "---|" * len(head))
-    else:
-        print(f"{head[0]:<11}{head[1]:<11}{head[2]:<12}" + "".join(f"{h:>10}" for h in head[3:]))
-    results = []
-    w = _Worker()
-    wb = _Worker(os.path.abspath(args.baseline)) if args.baseline else None
+    cells = [dict(activation=act, init=init, profile=prof, depth=L, q0=q0, repeats=args.repeats,
+                  max_seconds=args.max_seconds_per_cell)
+             for act in acts for init in inits for prof in profiles for L in depths]
     t_all = time.perf_counter()
-    try:
-        for act in acts:
-            for init in inits:
-                for prof in profiles:
-                    for L in depths:
-                        cell = dict(activation=act, init=init, profile=prof, depth=L, q0=q0,
-                                    repeats=args.repeats, max_seconds=args.max_seconds_per_cell)
-                        if w.proc.poll() is not None:
-                            w = _Worker()
-                        r = w.run(cell, args.max_seconds_per_cell, args.first_call_limit)
-                        if r is None:
-                            w = _Worker()
-                        results.append((cell, r))
-                        row = _row(cell, r)
-                        if wb is not None:
-                            if wb.proc.poll() is not None:
-                                wb = _Worker(wb.path)
-                            rb = wb.run(cell, args.max_seconds_per_cell, args.first_call_limit)
-                            if rb is None:
-                                wb = _Worker(wb.path)
-                                row += [f">{args.max_seconds_per_cell:.0f} s", ""]
-                            elif "error" in rb:
-                                row += ["error", ""]
-                            else:
-                                ok = r is not None and "error" not in r
-                                row += [f"{rb['median_ms']:.1f}",
-                                        f"{rb['median_ms'] / r['median_ms']:.1f}x" if ok else ""]
-                        if md:
-                            print("| " + " | ".join(row) + " |", flush=True)
-                        else:
-                            print(f"{row[0]:<11}{row[1]:<11}{row[2]:<12}" + "".join(f"{v:>10}" for v in row[3:]),
-                                  flush=True)
-    finally:
-        w.close()
-        if wb is not None:
-            wb.close()
+    results = bm.run_cells(cells, _Worker, _row, HEAD, args, col=12)
     ok = [(c, r) for c, r in results if r is not None and "error" not in r]
     print()
     if ok:

@@ -146,10 +146,11 @@ def worker() -> None:
 
 
 class _Worker:
-    def __init__(self, path: str | None = None):
+    def __init__(self, path: str | None = None, script: str = __file__):
         env = None if path is None else dict(os.environ, PYTHONPATH=path)
         self.path = path
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker"], stdin=subprocess.PIPE,
+        self.script = script
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(script), "--worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
         self.buf = b""  # bytes read from the worker's stdout, not yet split into lines
 
@@ -205,6 +206,58 @@ def _fmt_row(c: dict, r: dict | None) -> list[str]:
 HEAD = ["activation", "init", "widths", "L", "1st ms", "median ms", "p90 ms", "cert.", "verif.", "uncert.", "runs"]
 
 
+def run_cells(cells: list[dict], make_worker, fmt_row, head: list[str], args, col: int = 11) -> list:
+    """Run ``cells`` in worker subprocesses (``make_worker(path=None)``; a worker past a cell's limit
+    is replaced), printing each row as it finishes (``fmt_row(cell, result)``; Markdown with
+    ``args.markdown``); with ``args.baseline`` each cell runs again right after it in a worker that
+    imports ``fpcore`` from that path, and the row gains its median and the ratio. Returns
+    ``[(cell, result or None)]`` (``None``: timed out)."""
+    md = args.markdown
+    head = head + (["baseline ms", "speed-up"] if args.baseline else [])
+
+    def show(row):
+        if md:
+            print("| " + " | ".join(row) + " |", flush=True)
+        else:
+            print(f"{row[0]:<11}{row[1]:<11}{row[2]:<{col}}" + "".join(f"{v:>10}" for v in row[3:]), flush=True)
+
+    if md:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+    else:
+        show(head)
+    results = []
+    w = make_worker()
+    wb = make_worker(os.path.abspath(args.baseline)) if args.baseline else None
+    try:
+        for cell in cells:
+            if w.proc.poll() is not None:
+                w = make_worker()
+            r = w.run(cell, args.max_seconds_per_cell, args.first_call_limit)
+            if r is None:
+                w = make_worker()
+            results.append((cell, r))
+            row = fmt_row(cell, r)
+            if wb is not None:
+                if wb.proc.poll() is not None:
+                    wb = make_worker(wb.path)
+                rb = wb.run(cell, args.max_seconds_per_cell, args.first_call_limit)
+                if rb is None:
+                    wb = make_worker(wb.path)
+                    row += [">" + f"{args.max_seconds_per_cell:.0f} s", ""]
+                elif "error" in rb:
+                    row += ["error", ""]
+                else:
+                    ok_r = r is not None and "error" not in r
+                    row += [f"{rb['median_ms']:.1f}", f"{rb['median_ms'] / r['median_ms']:.1f}x" if ok_r else ""]
+            show(row)
+    finally:
+        w.close()
+        if wb is not None:
+            wb.close()
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7, help="timed calls per cell after the first (at most)")
@@ -240,52 +293,11 @@ def main() -> None:
     for p in profiles:
         widths(p, 2)  # validates the name
 
-    md = args.markdown
-    head = HEAD + (["baseline ms", "speed-up"] if args.baseline else [])
-    if md:
-        print("| " + " | ".join(head) + " |")
-        print("|" + "---|" * len(head))
-    else:
-        print(f"{head[0]:<11}{head[1]:<11}{head[2]:<11}" + "".join(f"{h:>10}" for h in head[3:]))
-    results = []
-    w = _Worker()
-    wb = _Worker(os.path.abspath(args.baseline)) if args.baseline else None
+    cells = [dict(activation=act, init=init, profile=prof, depth=L, repeats=args.repeats,
+                  max_seconds=args.max_seconds_per_cell)
+             for act in acts for init in inits for prof in profiles for L in depths]
     t_all = time.perf_counter()
-    try:
-        for act in acts:
-            for init in inits:
-                for prof in profiles:
-                    for L in depths:
-                        cell = dict(activation=act, init=init, profile=prof, depth=L, repeats=args.repeats,
-                                    max_seconds=args.max_seconds_per_cell)
-                        if w.proc.poll() is not None:
-                            w = _Worker()
-                        r = w.run(cell, args.max_seconds_per_cell, args.first_call_limit)
-                        if r is None:
-                            w = _Worker()
-                        results.append((cell, r))
-                        row = _fmt_row(cell, r)
-                        if wb is not None:
-                            if wb.proc.poll() is not None:
-                                wb = _Worker(wb.path)
-                            rb = wb.run(cell, args.max_seconds_per_cell, args.first_call_limit)
-                            if rb is None:
-                                wb = _Worker(wb.path)
-                                row += [">" + f"{args.max_seconds_per_cell:.0f} s", ""]
-                            elif "error" in rb:
-                                row += ["error", ""]
-                            else:
-                                ok_r = r is not None and "error" not in r
-                                row += [f"{rb['median_ms']:.1f}", f"{rb['median_ms'] / r['median_ms']:.1f}x" if ok_r else ""]
-                        if md:
-                            print("| " + " | ".join(row) + " |", flush=True)
-                        else:
-                            print(f"{row[0]:<11}{row[1]:<11}{row[2]:<11}" + "".join(f"{v:>10}" for v in row[3:]),
-                                  flush=True)
-    finally:
-        w.close()
-        if wb is not None:
-            wb.close()
+    results = run_cells(cells, _Worker, _fmt_row, HEAD, args, col=11)
 
     ok = [(c, r) for c, r in results if r is not None and "error" not in r]
     bad = [(c, r) for c, r in results if r is None or "error" in r]

@@ -110,55 +110,8 @@ def _lip_bound(m, r, a, e):
     Where such roots nearly cancel the plain sum is some ``L`` times ``|g''|`` and the lilypads
     as much smaller (hard-tanh, orthogonal, ``L = 50``: 2751 lilypads on the square net's grid
     and 7254 on the tapered one's, 1065 and 1148 with this bound)."""
-    # (one radius: the same sums as _lip_eval without its arrays, one test per proposal)
-    J = a.size
-    ic = -1
-    emax = 1.0
-    for j in range(J):
-        if abs(e[j]) > emax:
-            emax = abs(e[j])
-            ic = j
-    c = a[ic] if ic >= 0 else 0.0
-    Dc = abs(m - c) if ic >= 0 else 0.0
-    D = Dc - r
-    centre = ic >= 0 and D > 0.0
-    plain = 0.0
-    paired = 0.0
-    EC = 0.0
-    rel = 0.0
-    rest = 0.0
-    pend = False
-    pp = 0.0
-    pd = 0.0
-    pe = 0.0
-    for j in range(J):
-        adj = abs(m - a[j])
-        d = adj - r
-        pj = abs(e[j]) / (d * d)
-        plain += pj
-        if pend and e[j] == -pe:
-            dab = abs(a[j] - a[j - 1])
-            paired += min(pp + pj, abs(pe) * dab * (2.0 * (adj + r) + dab) / (pd * pd * d * d))
-            pend = False
-        else:
-            if pend:
-                paired += pp
-            pend = True
-            pp, pd, pe = pj, d, e[j]
-        if centre:
-            dc = abs(a[j] - c)
-            rj = abs(e[j]) * dc * (2.0 * (Dc + r) + dc) / (d * d * D * D)
-            if rj < pj:
-                EC += e[j]
-                rel += rj
-            else:
-                rest += pj
-    if pend:
-        paired += pp
-    K = min(plain, paired)
-    if centre:
-        K = min(K, abs(EC) / (D * D) + rel + rest)
-    return K
+    ad, adc, ic = _lip_prep(m, a, e)
+    return _lip_eval(ad, adc, ic, r, e)
 
 
 @_jit
