@@ -102,7 +102,8 @@ def test_path_keeps_its_poles_several_spacings_off(name):
     # the trapezoidal rule's error near the axis is ~ exp(-2 pi d) where d = |Y| / dh (the
     # distance of the poles of 1/(w - f), w near the real axis, from the path in node spacings).
     # Every node with Gaussian weight (away from the turning point h = 0, where Y = 0): d >= 2.5
-    # for every q (before: 0.01 at q = 1e-3, 0.27 at 0.02, 0.78 at 0.07)
+    # for every q (before: 0.01 at q = 1e-3, 0.27 at 0.02, 0.78 at 0.07; the sign condition
+    # below held then too: the error was the trapezoid's, not a residue)
     act = fpcore.get_activation(name)
     g = A._analytic_dphi(act)
     rec = {}
@@ -126,5 +127,10 @@ def test_path_keeps_its_poles_several_spacings_off(name):
             hk, Y, dh = rec["hk"], rec["Y"], rec["dh"]
             m = (np.exp(-hk**2 / (2 * q)) > 1e-20) & (np.abs(hk) > 3 * dh)
             assert np.min(np.abs(Y[m]) / dh[m]) >= 2.5, q
+            # and no pole is crossed: Im f(h + i t Y) <= 0 on the strip between the axis and
+            # the path (sampled), so the deformation holds for every w in the upper half-plane
+            z = hk[m][None, :] + 1j * np.linspace(0.05, 1.0, 20)[:, None] * Y[m][None, :]
+            fz = g(z.ravel()) ** 2
+            assert np.all(fz.imag <= 1e-14 * np.abs(fz)), q
     finally:
         _lawkernels.path_heights, _lawkernels.sigma_nodes = heights, nodes
