@@ -558,8 +558,10 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
                                                             np.array(zeros_h, dtype=float), sat, float(h_c),
                                                             j_c, lg_on, H)
     # laws that accumulate at 1 too: the path stays nearer the axis there (Y <= theta / 2 where
-    # log|f - 1| changes slowly), so the nodes are denser
-    tau, hx = (_H_TAU * _SAT_REFINE, _H_X * _SAT_REFINE) if sat else (_H_TAU, _H_X)
+    # log|f - 1| changes slowly), so the nodes are denser. All laws: where the cap |Y| <= s / 2
+    # binds (small q), the spacing hx s must stay well below it: |Y| / dh <= 1 / (2 hx) = 5 with
+    # hx = 0.1 (2 with 0.25: the trapezoid's error exp(-2 pi |Y| / dh) ~ 4e-6 near the axis)
+    tau, hx = (_H_TAU * _SAT_REFINE, _H_X * _SAT_REFINE) if sat else (_H_TAU, _H_X * _SAT_REFINE)
     A = max(alpha / tau, 1.0 / tau, 1.0 / (hx * s))
     B = beta / tau
     kap = 2.0 / _H_TAU
@@ -593,6 +595,16 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
                 hn = hcs - g1c / g2c
             hcs = np.where((hn >= a) & (hn <= b), hn, hcs)
         g0cs, _, g2cs = _real3(g, hcs)
+    # the path's slope at each turning point h_c of f is theta |(log f)''(h_c)| / m2 (Y0 in
+    # _lawkernels.path_heights): m2 = max(1, theta |(log f)''|) keeps it at least min(1, theta
+    # |(log f)''|) for every q, so the poles of 1/(w - f) near h_c (real h for w just below the
+    # edge f_c, the normal for w just beyond it) stay a fixed angle off the path, which the
+    # cluster there resolves (|Y| / dh ~ kap * angle >= 3). (Was Y0 = -2 theta g g' / (4 g'^2 +
+    # g^2 / min(1, s)^2): for s < 1 the slope theta q |(log f)''| -> 0, the poles came within a
+    # fraction of a node spacing of the path and the trapezoidal rule lost digits near the real
+    # axis, 6e-3 relative at tanh q = 0.01, w = 0.9 vmax; for q >= 1 it was 3.2 (tanh): 4e-7 just
+    # beyond vmax.)
+    m2 = 1.0
     if turn.size:
         for hc, g0c, g2c in zip(hcs.tolist(), g0cs.tolist(), g2cs.tolist()):
             if any(abs(hc - h0) < 1e-9 * max(1.0, abs(h0)) for h0 in cl):
@@ -605,6 +617,7 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
                 continue
             cl.append(hc)
             ce.append(e0)
+            m2 = max(m2, _THETA * 2.0 * abs(g2c / g0c))
 
     # sigma(h) = int sqrt(A^2 + B^2 h^2) dh + kap sum asinh((h - h_0) / e_0) and its nodes
     # (compiled: :mod:`fpcore._lawkernels`)
@@ -623,10 +636,10 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
         return None
     g0, g1, g2 = _real3(g, hk)
     if not sat:
-        Y, Yp = _lawkernels.path_heights(g0, g1, g2, s, _THETA, False, g0, hk.size, g0, g0, 0.0, hk, 1.0)
+        Y, Yp = _lawkernels.path_heights(g0, g1, g2, s, _THETA, False, g0, hk.size, g0, g0, 0.0, hk, 1.0, m2)
     else:
         # Y0 = -theta N / (N^2 + 1), N = sign(f') sqrt((log f)'^2 + w (log|f - 1|)'^2): as
-        # above where w = 0 and q >= 1, ~ -theta / (log|f - 1|)' deep in the right tail. For
+        # above (m2 = 1) where w = 0, ~ -theta / (log|f - 1|)' deep in the right tail. For
         # small q the cap below (|Y| <= s / 2), not a length l = s, bounds it: the law is then
         # narrow and Y ~ s / 2 keeps its poles a fraction of its width off the path. Y0' from
         # g, g', g'' (closed forms), the switch's w' = w / (h - h_c)^2 and (log|g - 1|)''
@@ -641,7 +654,7 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
             lg_on = np.asarray(lg1(hs), dtype=float)
             lg1p = (lg1(hs - 2 * dd) - 8.0 * lg1(hs - dd) + 8.0 * lg1(hs + dd) - lg1(hs + 2 * dd)) / (12.0 * dd)
             Y, Yp = _lawkernels.path_heights(g0, g1, g2, s, _THETA, True, w, j_on, lg_on, np.asarray(lg1p, dtype=float),
-                                             float(h_c), hk, float(tail_sign))
+                                             float(h_c), hk, float(tail_sign), 1.0)
     zc = hk + 1j * Y
     norm = 1.0 / (math.sqrt(2.0 * math.pi) * s)
     with np.errstate(all="ignore"):

@@ -583,22 +583,38 @@ def refine_turns(kind, a, hp, d1, turn):
 
 
 @_jit
-def path_heights(g0, g1, g2, s, theta, sat, w, j_on, lg_on, lg1p_on, h_c, hk, tail_sign):
+def path_heights(g0, g1, g2, s, theta, sat, w, j_on, lg_on, lg1p_on, h_c, hk, tail_sign, m2):
     """The path's heights ``Y`` and slopes ``Y'`` at the nodes (:func:`fpcore._activations._contour_rule`)
-    from ``g, g', g''`` there: ``Y0 = -2 theta g g' / (4 g'^2 + g^2 / l^2)`` (``l = min(1, s)``),
-    or where ``sat`` ``Y0 = -theta N / (N^2 + 1)``, ``N = sign(f') sqrt((log f)'^2 + w (log|f -
-    1|)'^2)`` beyond the switch ``w`` (nonzero from ``j_on`` on, with ``(log|g - 1|)'`` and its
-    derivative ``lg_on``, ``lg1p_on`` there); then capped, ``Y = Y0 / sqrt(1 + (Y0 / (s/2))^2)``."""
+    from ``g, g', g''`` there: ``Y0 = -theta L / D``, ``L = (log f)' = 2 g'/g``, ``D = L^2 + 1 +
+    (m2 - 1) m2 / (m2 + L^2)`` (``m2 >= 1``; written in ``g, g'`` so that ``Y0 = 0`` at zeros of ``g``):
+    ``D ~ L^2 + 1`` where ``f`` changes fast (``Im log f ~ -theta``), ``D ~ m2`` at the turning
+    points of ``f`` (slope ``theta |L'| / m2`` there), or where ``sat`` ``Y0 = -theta N / (N^2 + 1)``,
+    ``N = sign(f') sqrt((log f)'^2 + w (log|f - 1|)'^2)`` beyond the switch ``w`` (nonzero from
+    ``j_on`` on, with ``(log|g - 1|)'`` and its derivative ``lg_on``, ``lg1p_on`` there); then
+    capped, ``Y = Y0 / sqrt(1 + (Y0 / (s/2))^2)``."""
     n = g0.size
     Y = np.empty(n)
     Yp = np.empty(n)
-    ell2 = min(1.0, s) ** 2
     for i in range(n):
         a0, a1, a2 = g0[i], g1[i], g2[i]
         if not sat:
-            den = 4.0 * a1 * a1 + a0 * a0 / ell2
-            y0 = -2.0 * theta * a0 * a1 / den
-            y0p = -2.0 * theta * ((a1 * a1 + a0 * a2) * den - a0 * a1 * (8.0 * a1 * a2 + 2.0 * a0 * a1 / ell2)) / (den * den)
+            # Y0 = -theta P / E, P = 2 g g', E = g^2 D = 4 g'^2 + g^2 + (m2 - 1) m2 g^4 / F,
+            # F = m2 g^2 + 4 g'^2 (m2 = 1: E = 4 g'^2 + g^2); Y0 and Y0' are homogeneous of
+            # degree 0 in (g, g', g''): scaled to |g| + 2 |g'| = 1 first (g^6 terms would
+            # underflow in the far tails)
+            r = abs(a0) + 2.0 * abs(a1)
+            if r > 0.0 and math.isfinite(r):
+                a0, a1, a2 = a0 / r, a1 / r, a2 / r
+            P = 2.0 * a0 * a1
+            Pp = 2.0 * (a1 * a1 + a0 * a2)
+            F = m2 * a0 * a0 + 4.0 * a1 * a1
+            Fp = 2.0 * m2 * a0 * a1 + 8.0 * a1 * a2
+            k = (m2 - 1.0) * m2
+            g2_, g3_ = a0 * a0, a0 * a0 * a0
+            E = 4.0 * a1 * a1 + g2_ + k * g2_ * g2_ / F
+            Ep = 8.0 * a1 * a2 + 2.0 * a0 * a1 + k * (4.0 * g3_ * a1 * F - g2_ * g2_ * Fp) / (F * F)
+            y0 = -theta * P / E
+            y0p = -theta * (Pp * E - P * Ep) / (E * E)
         else:
             L = 2.0 * a1 / a0
             Lp = 2.0 * (a2 * a0 - a1 * a1) / (a0 * a0)

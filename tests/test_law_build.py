@@ -149,14 +149,20 @@ def _probe_slopes_numpy(hp, gp, d1, thr, h_hi, zeros_h, sat, h_c, j_c, lg_on, H)
     return alpha, beta, h_hi, turn
 
 
-def _path_heights_numpy(g0, g1, g2, s, theta, sat, w, j_on, lg_on, lg1p_on, h_c, hk, tail_sign):
+def _path_heights_numpy(g0, g1, g2, s, theta, sat, w, j_on, lg_on, lg1p_on, h_c, hk, tail_sign, m2):
     """The path's heights as numpy computed them (:func:`fpcore._lawkernels.path_heights`)."""
     with np.errstate(all="ignore"):
         if not sat:
-            ell2 = min(1.0, s) ** 2
-            den = 4.0 * g1 * g1 + g0 * g0 / ell2
-            Y0 = -2.0 * theta * g0 * g1 / den
-            Y0p = -2.0 * theta * ((g1 * g1 + g0 * g2) * den - g0 * g1 * (8.0 * g1 * g2 + 2.0 * g0 * g1 / ell2)) / den**2
+            r = np.abs(g0) + 2.0 * np.abs(g1)
+            r = np.where((r > 0) & np.isfinite(r), r, 1.0)
+            g0, g1, g2 = g0 / r, g1 / r, g2 / r
+            P, Pp = 2.0 * g0 * g1, 2.0 * (g1 * g1 + g0 * g2)
+            F, Fp = m2 * g0 * g0 + 4.0 * g1 * g1, 2.0 * m2 * g0 * g1 + 8.0 * g1 * g2
+            k = (m2 - 1.0) * m2
+            E = 4.0 * g1 * g1 + g0**2 + k * g0**4 / F
+            Ep = 8.0 * g1 * g2 + 2.0 * g0 * g1 + k * (4.0 * g0**3 * g1 * F - g0**4 * Fp) / F**2
+            Y0 = -theta * P / E
+            Y0p = -theta * (Pp * E - P * Ep) / E**2
         else:
             L = 2.0 * g1 / g0
             Lp = 2.0 * (g2 * g0 - g1 * g1) / (g0 * g0)
