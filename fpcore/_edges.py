@@ -442,18 +442,123 @@ def _upper_edge_atoms(eq: Equation) -> tuple[float, float]:
     return math.exp(log_inverse_and_slope(eq, math.exp(t_star))[0]), math.exp(t_star)
 
 
+_TINY_V = 1e-6  # a law of D^2 whose bulk reaches below this fraction of its top reaches 0
+_TAIL_MASS = 1e-12  # weight of each of a law's tails left out of its bulk (per law: at most 1e-9 in all)
+
+
+def _bulk(V: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Weights ``W`` of one law (atoms ``V``) with its positive atoms' tails, below the first and
+    above the last atom where the weight summed from either end passes ``_TAIL_MASS``, moved onto
+    those two atoms (atoms at 0 given weight 0: they add nothing to ``psi``). A Gaussian tail of
+    weight 1e-40 at ``v = 0.01`` puts a pole of ``psi`` at ``u = 100`` that its weight makes
+    invisible in double precision: the real solves stick there. The law moves by at most
+    ``2 _TAIL_MASS`` in mass, and so does the spectrum (per law); its positive mass ``p`` stays."""
+    W = np.where(V > 0, W, 0.0)
+    order = np.argsort(V, kind="stable")
+    order = order[W[order] > 0]
+    if order.size == 0:
+        return W
+    w = W[order]
+    up = np.cumsum(w)
+    down = np.cumsum(w[::-1])[::-1]
+    keep = (up > _TAIL_MASS) & (down > _TAIL_MASS)
+    if not np.any(keep):
+        return W
+    first, last = np.flatnonzero(keep)[[0, -1]]
+    out = np.zeros_like(W)
+    out[order[keep]] = w[keep]
+    out[order[first]] += float(w[:first].sum())
+    out[order[last]] += float(w[last + 1:].sum())
+    return out
+
+
+class _Relaxed:
+    """``eq`` with the laws of some groups replaced by their bulks (:func:`_bulk`) in
+    :attr:`Equation.packed` and :attr:`Equation.packed_short`: with no atom at or near 0 the real
+    solves follow ``psi_g``'s branch ``(1/vmin, inf) -> (-inf, -p)`` (``vmin`` is taken over the
+    atoms of positive weight). Everything else is ``eq``'s."""
+
+    def __init__(self, eq: Equation, groups: list[int]):
+        self._eq = eq
+
+        def bulk(V, W):
+            W = W.copy()
+            for g in groups:
+                W[g] = _bulk(V[g], W[g])
+            return V, W
+
+        V, W, k, n = eq.packed
+        self.packed = (*bulk(V, W), k, n)
+        self.packed_short = bulk(*eq.packed_short)
+
+    def __getattr__(self, name):
+        return getattr(self._eq, name)
+
+
+def _beyond_infinity(grp, b: float, m_atom: float) -> bool:
+    """Whether group ``grp`` (a law of ``D^2``, positive mass ``p``; with an atom at 0 the branch
+    ``(-inf, 0) -> (-p, 0)`` of ``psi`` ends at ``b = -p / k``) continues left of ``b`` through
+    ``u = infinity`` onto ``(1/vmin, inf) -> (-inf, -p)``, the atoms of its tails, and any atom at
+    0, left out (:func:`_bulk`).
+
+    Near ``u = infinity`` ``psi(u) = -p - sum_v w_v / (v u) + ...`` is analytic in ``1/u`` when the
+    positive atoms stay away from 0: ``1/u`` crosses 0 with ``m`` and ``M^{-1}`` stays real. That
+    is the real branch of ``M`` below the support when ``b = M(0^-) = m_atom`` (the layer bounds
+    the rank, ``p N_l`` least; ``b >= m_atom`` always), and whenever the atom at 0 is a lump of
+    negligible mass (SiLU, GELU at small ``q``, the last layers of deep tapered nets: ``D^2`` near
+    ``1/4`` and 1e-19 of lumped mass at 0; with orthogonal weights a pole of the rational part at
+    each ``b`` cancels ``u_g``'s, and the lower edge lies beyond several of them). A law whose bulk
+    reaches 0 (a density down to 0, ``q`` of order 1) has a branch point there instead and its
+    support touches 0: the bulk must stay above ``_TINY_V`` times its top."""
+    V, W = grp.values, grp.weights
+    Wb = _bulk(V, W)
+    kept = V[Wb > 0]
+    if kept.size == 0 or not kept.min() >= _TINY_V * kept.max():
+        return False
+    return float(W[V <= 0].sum()) <= _TAIL_MASS or b >= m_atom - 1e-9 * abs(m_atom)
+
+
+def _past_infinity(eq: Equation, m_atom: float):
+    """The groups with an atom at 0 whose real branch :func:`lower_edge` follows through
+    ``u_g = infinity`` (:func:`_beyond_infinity`), the ends ``-p / k`` of the others' branches,
+    and the ends and multiplicities of all the groups it follows there."""
+    lo = -math.inf
+    relax, ends, mult = [], [], []
+    for gi, grp in enumerate(eq.ugroups):
+        p = float(grp.weights[grp.values > 0].sum())
+        through = _beyond_infinity(grp, -p / grp.k, m_atom)
+        if through:  # u_g runs on from +infinity left of -p / k
+            ends.append(-p / grp.k)
+            mult.append(float(grp.n))
+        if float(grp.values.min()) <= 0:
+            if through:
+                relax.append(gi)
+            else:
+                lo = max(lo, -p / grp.k)
+    return relax, lo, np.array(ends), np.array(mult)
+
+
+def edge_past_infinity(eq: Equation, atom0: float) -> bool:
+    """Whether :func:`lower_edge` follows some group with an atom at 0 through ``u_g = infinity``."""
+    return bool(eq.ugroups) and bool(_past_infinity(eq, atom0 - 1.0)[0])
+
+
 def lower_edge(eq: Equation, atom0: float) -> float:
     """Left end of the support of the continuous part (0 when the support touches 0)."""
     m_atom = atom0 - 1.0
-    left = eq.roots[eq.roots < m_atom - 1e-12 * max(1.0, abs(m_atom))]
-    lo = float(left.max()) if left.size else -math.inf
-    for grp in eq.ugroups:
-        if float(grp.values.min()) <= 0:
-            p = float(grp.weights[grp.values > 0].sum())
-            lo = max(lo, -p / grp.k)
+    relax, lo, ends, mult = _past_infinity(eq, m_atom)
+    for r in np.unique(eq.roots[eq.roots < m_atom - 1e-12 * max(1.0, abs(m_atom))]):
+        # u_g^{-n_g} ~ (m - b_g)^{n_g} near a followed end b_g: a root of the rational part there
+        # whose exponent they cancel is no end of the real branch (orthogonal weights: a pole at
+        # each -N_l / N_0)
+        at = np.abs(ends - r) <= 1e-12 * abs(r)
+        if float(eq.exps[eq.roots == r].sum()) + float(mult[at].sum()) != 0.0:
+            lo = max(lo, float(r))
     hi = m_atom
     if lo >= hi:
         return 0.0
+    if relax:
+        eq = _Relaxed(eq, relax)
     # Scan the open interval (in a variable that spreads points near both ends).
     n_scan = 600 if eq.rational else 160  # each point costs a psi solve for every group
     if math.isinf(lo):
@@ -483,7 +588,24 @@ def lower_edge(eq: Equation, atom0: float) -> float:
     except ValueError:  # the scan's sign change did not survive re-evaluation: no edge found
         return 0.0
     v, _, sg = log_inverse_and_slope(eq, m_star)
+    if relax and sg > 0:
+        # Past u = infinity the real atoms stand for a continuous law only away from the pole
+        # 1/vmin of its bulk's lowest atom (its branch point): nearer, u_g sticks at the pole (a
+        # tail of weight 1e-12 is invisible there) and the branch's critical value is the
+        # atoms', not the law's (SiLU at q = 0.02: 0.03 for an edge at 0.1). Such an edge is not
+        # trusted: 0.
+        V, W, _, _ = eq.packed
+        u = _u_real_vec(eq, np.array([m_star]), V, W)[0]
+        vmin = np.where(W > 0, V, np.inf).min(axis=1)
+        if _DEBUG:
+            print("lower_edge: m*", m_star, "u v_lo on b3", (u * vmin)[u > 0])
+        if np.any((u > 0) & ~(u * vmin >= _POLE_MARGIN)):
+            return 0.0
     return math.exp(v) if sg > 0 else 0.0
+
+
+_POLE_MARGIN = 1.05  # past u = infinity, u_g at the lower edge at least this times 1/vmin
+_DEBUG = False
 
 
 def rational_edges(eq: Equation) -> np.ndarray:
