@@ -6,13 +6,13 @@ window probe + 256 x 256 frame, preview blocks of 4, colouring; nothing cached) 
 comparison, as the full image (Newton from every pixel, one thread). Prints medians and maxima
 over the frames (ms), the CPU time of the dashboard frame and the ratio full / dashboard.
 
-``--baseline DIR`` (e.g. ``/work/main``) first runs this same script against the checkout ``DIR``
+``--baseline DIR`` (a checkout of an older commit) first runs this same script against the checkout ``DIR``
 (its ``fpcore`` and ``dashboard``; numba's cache for it under a temporary directory) in a
 subprocess, then here, and prints the ratio baseline / this of the dashboard frame's median per
 network, and of its CPU time (all threads; less sensitive to other processes than the wall
 time): both in the same run, one after the other, on the same machine load (printed). Run:
 
-    python benchmarks/bench_basins.py [--repeats 3] [--baseline /work/main] [--no-full] [--cases ...]
+    python benchmarks/bench_basins.py [--repeats 3] [--baseline DIR] [--no-full] [--cases ...]
 """
 
 from __future__ import annotations

@@ -2550,20 +2550,14 @@ def joint_mid(tm, m0, u0, m1, u1, a_all, e_all, log_c, Vn, Wn, kk, nn, tol):
     return out_m, out_u, conv
 
 
-@_jit
-def _joint_dist(m1, u1, m0, u0, tau):
-    d = abs(np.log(m1 / m0))
-    for g in range(u0.size):
-        d = max(d, abs(np.log(u1[g] / u0[g])) / tau[g])
-    return d if np.isfinite(d) else np.inf
-
-
 _JOINT_FRAC = 0.5  # largest step of a certified chain, relative to the distance of its end from 0
 _JOINT_START = 1.0 / 64.0  # the far start's first height, relative to the solver's start height Y
 
 
 @_jit
 def _joint_dist(m1, u1, m0, u0, tau):
+    """Distance of ``(m1, u1)`` from ``(m0, u0)`` in log coordinates, each ``u_g`` scaled by
+    ``1 / tau_g`` (infinite where a log is not finite)."""
     d = abs(np.log(m1 / m0))
     for g in range(u0.size):
         d = max(d, abs(np.log(u1[g] / u0[g])) / tau[g])
