@@ -35,7 +35,7 @@ import numpy as np
 
 from ._activations import short_rule
 from ._equation import Equation, _padded, build_equation
-from ._fastchain import _HAVE_NUMBA, _cut_arg, _g, _gauss_error, _jit, _jit_fast
+from ._fastchain import _HAVE_NUMBA, _cut_arg, _g, _gauss_error, _jit, _jit_fast, _stamped
 from ._network import Network, _check_gram
 
 __all__ = ["newton_basins"]
@@ -51,7 +51,7 @@ def _jit_inline(fn):
         return fn
     import numba
 
-    return numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")(fn)
+    return _stamped(numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")(fn))
 _STEP_TOL = 1e-10  # relative Newton step at convergence
 _RES_TOL = 1e-8  # |log-form residual| (and relative inner residuals) at convergence
 _MERGE = 1e-6  # limits within this relative distance are one root

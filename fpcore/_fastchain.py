@@ -30,11 +30,16 @@ CDF's tail mass and the Gauss rules themselves are compiled here too.
 
 Compiled with ``cache=True``: the first call in a fresh environment compiles (a few seconds),
 later processes load the cached machine code (``benchmarks/bench_spectrum.py`` prints both).
+The cache of every kernel is keyed to the sources of all kernel modules (:data:`_KERNEL_MODULES`),
+not only its own file: kernels call each other across files, and a kernel compiled against an
+older callee gave other results than a fresh compile.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 
 import numpy as np
 
@@ -52,17 +57,57 @@ _STALL = 1e3  # joint Newton: steps that stop contracting below _STALL * tol are
 _RES_FLOOR = 16.0  # residuals within this many times the floats' floor near m (_mfloor) are zero
 
 
+# The modules whose compiled kernels call each other (or read each other's constants). numba's
+# on-disk cache (``cache=True``) checks only the source of the function's own file: a kernel of
+# _gaps.py cached before an edit of _fastchain._grid_point kept the old _grid_point compiled into
+# it, so a process loading that cache computed other spectra than one compiling afresh (leaky ReLU,
+# orthogonal, L = 2: 2808 Newton steps and other bits instead of 2778). Every cached kernel's
+# stamp therefore also holds a digest of all these files (:func:`_stamped`): an edit of any of
+# them recompiles all kernels. A module with kernels, or whose names a kernel uses, belongs here
+# (tests/test_determinism.py checks it).
+_KERNEL_MODULES = ("_fastchain", "_gaps", "_lawkernels", "_basins")
+
+
+def _kernel_digest(directory: str | None = None) -> str:
+    """SHA-256 of the sources of :data:`_KERNEL_MODULES` (in ``directory``, default this package)."""
+    d = os.path.dirname(os.path.abspath(__file__)) if directory is None else directory
+    h = hashlib.sha256()
+    for name in _KERNEL_MODULES:
+        h.update(name.encode() + b"\0")
+        try:
+            with open(os.path.join(d, name + ".py"), "rb") as f:
+                h.update(f.read())
+        except OSError:  # pragma: no cover - sources not on disk (zip import): numba caches nothing then
+            h.update(b"<missing>")
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+_KERNEL_DIGEST = _kernel_digest() if _HAVE_NUMBA else ""
+
+
+def _stamped(disp):
+    """``disp`` (a numba dispatcher with ``cache=True``) with :data:`_KERNEL_DIGEST` added to the
+    source stamp its cache index is written with and checked against: a cache written from other
+    sources of the kernel modules is not loaded (see :data:`_KERNEL_MODULES`)."""
+    cache_file = getattr(getattr(disp, "_cache", None), "_cache_file", None)
+    stamp = getattr(cache_file, "_source_stamp", None)
+    if stamp is not None:
+        cache_file._source_stamp = (stamp, _KERNEL_DIGEST)
+    return disp
+
+
 def _jit(fn):
     # numpy's error model: a division by zero gives inf/nan (caught by the callers' finiteness
     # checks) instead of raising inside compiled code
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn) if _HAVE_NUMBA else fn
+    return _stamped(numba.njit(cache=True, nogil=True, error_model="numpy")(fn)) if _HAVE_NUMBA else fn
 
 
 def _jit_fast(fn):
     """:func:`_jit` with reassociated sums (no assumption on NaN/inf): inner loops over atoms."""
     if not _HAVE_NUMBA:
         return fn
-    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract", "arcp"})(fn)
+    return _stamped(numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract", "arcp"})(fn))
 
 
 @_jit
