@@ -86,35 +86,23 @@ def _rational_pixel(m, z, a, e, log_c, max_iter):
     return m, max_iter, False
 
 
-_NA = 109  # ellipse sizes of the bound table
-_EXP_OFF = 1100  # rows 3 and 4 of the bound table: index ex + _EXP_OFF for 2^ex, |ex| < _EXP_OFF
-
-
 def _bound_table(ns: int, nm: int) -> np.ndarray:
-    """Rows ``(A, B_ns, B_nm, J_ns, J_nm)``: in the first ``_NA`` columns, ellipse sizes ``A_j``
-    (increasing) and the Gauss error bounds (``_fastchain._gauss_error``, law of mass 1 on ``[0,
-    vmax]``) of the ``ns``- and ``nm``-point rules for every ``u`` with ``|t| + |t - 1| >= A_j``,
-    ``t = 1 / (u vmax)`` (``inf`` for ``nm = 0``). ``|t| + |t - 1|`` is the major axis of the
-    ellipse with foci 0 and 1 through ``t``, i.e. ``(rho + 1/rho) / 2`` of the Bernstein ellipse
-    through the pole (the bound decreases as ``rho`` grows), so a row gives a bound valid beyond
-    it. ``J`` (column ``ex + _EXP_OFF``): the smallest ``j`` with ``B_j <= 2^ex`` (``_NA`` if
-    none), where :func:`_threshold` starts its search for a limit in ``[2^(ex-1), 2^ex)``."""
-    A = 1.0 + np.logspace(-10, 8, _NA)
-    rows = np.full((5, 2 * _EXP_OFF), np.inf)
-    rows[0, :_NA] = A
+    """Rows ``(A, B_ns, B_nm)``: ellipse sizes ``A_j`` (increasing) and the Gauss error bounds
+    (``_fastchain._gauss_error``, law of mass 1 on ``[0, vmax]``) of the ``ns``- and ``nm``-point
+    rules for every ``u`` with ``|t| + |t - 1| >= A_j``, ``t = 1 / (u vmax)`` (``inf`` for
+    ``nm = 0``). ``|t| + |t - 1|`` is the major axis of the ellipse with foci 0 and 1 through
+    ``t``, i.e. ``(rho + 1/rho) / 2`` of the Bernstein ellipse through the pole (the bound
+    decreases as ``rho`` grows), so a row gives a bound valid beyond it."""
+    A = 1.0 + np.logspace(-10, 8, 109)
+    rows = np.empty((3, A.size))
+    rows[0] = A
     for j, aj in enumerate(A):
         u = complex(2.0 / (1.0 - aj))  # real u < 0 on the ellipse of size aj (s = -aj)
         rows[1, j] = _gauss_error(u, 1.0, ns, 0.0) if ns else np.inf
         rows[2, j] = _gauss_error(u, 1.0, nm, 0.0) if nm else np.inf
     # a bound valid beyond a row holds for every larger row too: make the rows non-increasing
-    rows[1, :_NA] = np.minimum.accumulate(rows[1, :_NA])
-    rows[2, :_NA] = np.minimum.accumulate(rows[2, :_NA])
-    ex = np.arange(2 * _EXP_OFF) - _EXP_OFF
-    for r in (1, 2):
-        b = rows[r, :_NA]
-        # smallest j with b[j] <= 2^ex: b is non-increasing, so count the entries above 2^ex
-        with np.errstate(over="ignore"):  # (2^1024 and beyond: inf)
-            rows[r + 2] = np.count_nonzero(~(b[None, :] <= np.ldexp(1.0, ex)[:, None]), axis=1)
+    rows[1] = np.minimum.accumulate(rows[1])
+    rows[2] = np.minimum.accumulate(rows[2])
     return rows
 
 
@@ -128,23 +116,21 @@ def _threshold(tab, row, lim):
     """Smallest ``A[j]`` (``tab[0]``) with ``bound[j] <= lim`` (``bound = tab[row]``, a row of
     :func:`_bound_table`, non-increasing), ``inf`` if none: a rule whose bound row is ``bound``
     stands for its law at ``u`` where the ellipse size ``|t| + |t - 1|``, ``t = 1 / (u vmax)``, is
-    at least this. For ``lim`` in ``[2^(ex-1), 2^ex)`` the search starts at ``tab[row + 2, ex +
-    _EXP_OFF]`` (the first ``j`` with ``bound[j] <= 2^ex``) and steps on, mostly not at all: the
-    same answer as a binary search over the row (``tests/test_basins.py`` compares them) without
-    its seven unpredictable branches per group and step. (Indexed in place: a row view per call
-    costs reference counting.)"""
-    if lim > 0.0 and lim < np.inf:
-        _, ex = math.frexp(lim)  # lim in [2^(ex-1), 2^ex)
-        k = ex + _EXP_OFF
-        if k >= 0 and k < tab.shape[1]:
-            j = int(tab[row + 2, k])
-            while j < _NA and not (tab[row, j] <= lim):
-                j += 1
-            return tab[0, j] if j < _NA else np.inf
-    j = 0
-    while j < _NA and not (tab[row, j] <= lim):
-        j += 1
-    return tab[0, j] if j < _NA else np.inf
+    at least this. (Indexed in place: a row view per call costs reference counting.)"""
+    n = tab.shape[1]
+    if not (tab[row, n - 1] <= lim):
+        return np.inf
+    if tab[row, 0] <= lim:
+        return tab[0, 0]
+    lo = 0
+    hi = n - 1
+    while hi - lo > 1:  # bound[lo] > lim >= bound[hi]
+        mid = (lo + hi) // 2
+        if tab[row, mid] <= lim:
+            hi = mid
+        else:
+            lo = mid
+    return tab[0, hi]
 
 
 _BIG = 2.0**256  # a scaled product is renormalised outside [1 / _BIG, _BIG]

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from fpcore._basins import (_CLOSE, _ESCAPE, _NA, _RES_TOL, _RULE_TOL, _STEP_TOL, _TWO_PI, _general_args, _label,
+from fpcore._basins import (_CLOSE, _ESCAPE, _RES_TOL, _RULE_TOL, _STEP_TOL, _TWO_PI, _general_args, _label,
                             _near_root)  # fmt: skip
 from fpcore._fastchain import _cut_arg, _jit, _psi_sums
 
@@ -62,7 +62,7 @@ def _gres_checked(z, m, u, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk
             s, sd = _psi_sums(ug.real, ug.imag, Vs[g], Ws[g])
         else:
             lim = tol * abs(kk[g] * m)
-            j = _bound_row(ug, vmax[g], tab[0, :_NA])  # (the table's first _NA columns)
+            j = _bound_row(ug, vmax[g], tab[0])
             if j >= 0 and tab[1, j] <= lim:
                 s, sd = _psi_sums(ug.real, ug.imag, Vs[g], Ws[g])
             elif j >= 0 and tab[2, j] <= lim:

@@ -340,37 +340,3 @@ def test_fixed_length_row_sums_and_magnitude_equal_the_generic_ones():
                 assert abs(a - b) <= 1e-12 * max(abs(b), 1e-300), (u, g)
     for x in (0j, 3 - 4j, 1e-160 + 1e-160j, 1e200 - 3e200j, complex(5e-324, 0), -2.5 + 0j):
         assert _mag(x) == pytest.approx(abs(x), rel=1e-15, abs=0.0), x
-
-
-def test_threshold_by_exponent_equals_the_binary_search():
-    """``_threshold`` (the search started at the first table entry below the limit's power of 2)
-    returns what a binary search over the bound row returns (the kernel's search until this
-    round): limits across the float range, at and next to every entry of the rows, and at 0,
-    inf, nan and subnormals, for the rows of the 16- and 96-node rules and an all-inf row."""
-    from fpcore._basins import _NA, _bound_table, _threshold
-
-    def binary(tab, row, lim):
-        if not (tab[row, _NA - 1] <= lim):
-            return np.inf
-        if tab[row, 0] <= lim:
-            return tab[0, 0]
-        lo, hi = 0, _NA - 1
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if tab[row, mid] <= lim:
-                hi = mid
-            else:
-                lo = mid
-        return tab[0, hi]
-
-    rng = np.random.default_rng(11)
-    for ns, nm in ((16, 0), (16, 96)):
-        tab = _bound_table(ns, nm)
-        assert not np.any(np.diff(tab[1:3, :_NA], axis=1) > 0)  # (non-increasing; an all-inf row for nm = 0)
-        for row in (1, 2):
-            b = tab[row, :_NA]
-            lims = np.concatenate([10.0 ** rng.uniform(-320, 310, 3000), b, np.nextafter(b, 0.0), np.nextafter(b, np.inf),
-                                   [0.0, np.inf, np.nan, 5e-324, 1e-310, 1.7e308]])  # fmt: skip
-            for lim in lims:
-                got, want = _threshold(tab, row, float(lim)), binary(tab, row, float(lim))
-                assert got == want, (ns, nm, row, lim, got, want)
