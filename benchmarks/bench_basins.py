@@ -10,7 +10,9 @@ over the frames (ms), the CPU time of the dashboard frame and the ratio full / d
 (its ``fpcore`` and ``dashboard``; numba's cache for it under a temporary directory) in a
 subprocess, then here, and prints the ratio baseline / this of the dashboard frame's median per
 network, and of its CPU time (all threads; less sensitive to other processes than the wall
-time): both in the same run, one after the other, on the same machine load (printed). Run:
+time): both in the same run, one after the other, on the same machine load (printed); then, per
+network, the median, least and largest of the per-frame CPU ratios (baseline / this, frame by
+frame: a few slow frames no longer hide behind the median). Run:
 
     python benchmarks/bench_basins.py [--repeats 3] [--baseline DIR] [--no-full] [--cases ...]
 """
