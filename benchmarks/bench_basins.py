@@ -10,7 +10,9 @@ over the frames (ms), the CPU time of the dashboard frame and the ratio full / d
 (its ``fpcore`` and ``dashboard``; numba's cache for it under a temporary directory) in a
 subprocess, then here, and prints the ratio baseline / this of the dashboard frame's median per
 network, and of its CPU time (all threads; less sensitive to other processes than the wall
-time): both in the same run, one after the other, on the same machine load (printed). Run:
+time): both in the same run, one after the other, on the same machine load (printed); then, per
+network, the median, least and largest of the per-frame CPU ratios (baseline / this, frame by
+frame: a few slow frames no longer hide behind the median). Run:
 
     python benchmarks/bench_basins.py [--repeats 3] [--baseline DIR] [--no-full] [--cases ...]
 """
@@ -45,7 +47,8 @@ CASES = [
 
 
 def measure(repeats: int, names: list[str] | None = None, full: bool = True) -> dict:
-    """``{network: (frames, dash median, dash max, cpu median, full median, dash p90)}`` in seconds."""
+    """``{network: (frames, dash median, dash max, cpu median, full median, dash p90, cpu per frame)}``
+    in seconds."""
     basins_of_equation(B._equation(CASES[0][1], "JtJ"), 1 + 1j, np.zeros(2), np.zeros(2))  # compile / load
     basins_of_equation(B._equation(CASES[3][1], "JtJ"), 1 + 1j, np.zeros(2), np.zeros(2))
     out = {}
@@ -77,7 +80,8 @@ def measure(repeats: int, names: list[str] | None = None, full: bool = True) -> 
                 basins_of_equation(eq, complex(tr.centres[k]), re, im, B.MAX_ITER)
                 fulls.append(time.perf_counter() - t0)
         out[name] = (len(dash), float(np.median(dash)), float(max(dash)), float(np.median(cpu)),
-                     float(np.median(fulls)) if fulls else float("nan"), float(np.percentile(dash, 90)))  # fmt: skip
+                     float(np.median(fulls)) if fulls else float("nan"), float(np.percentile(dash, 90)),
+                     [float(c) for c in cpu])  # fmt: skip
     return out
 
 
@@ -112,13 +116,20 @@ def main() -> None:
                                     else ""))  # fmt: skip
     print(head)
     print("-" * len(head))
-    for name, (n, d, dmax, c, f, *p90) in res.items():
-        p90 = f"{1e3 * p90[0]:9.1f}" if p90 else f"{'':9s}"
+    frame_ratios = {}
+    for name, (n, d, dmax, c, f, *rest) in res.items():
+        p90 = f"{1e3 * rest[0]:9.1f}" if rest else f"{'':9s}"
         line = f"{name:18s} {n:6d} {1e3 * d:9.1f} {p90} {1e3 * dmax:9.1f} {1e3 * c:8.1f} {1e3 * f:9.1f} {f / d:9.2f}"
         if base and name in base:
             bd, bc = base[name][1], base[name][3]
             line += f" {1e3 * bd:9.1f} {bd / d:9.2f} {1e3 * bc:9.1f} {bc / c:9.2f}"
+            if len(base[name]) > 6 and len(rest) > 1 and len(base[name][6]) == len(rest[1]):
+                frame_ratios[name] = np.array(base[name][6]) / np.maximum(np.array(rest[1]), 1e-9)
         print(line)
+    if frame_ratios:  # (the same frames in both runs: the chain is recorded by each run's fpcore)
+        print(f"\n{'network':18s} CPU ratio base / this per frame: {'median':>7s} {'min':>6s} {'max':>6s}")
+        for name, r in frame_ratios.items():
+            print(f"{name:18s} {'':33s} {np.median(r):7.2f} {r.min():6.2f} {r.max():6.2f}")
     if base:
         print(f"\nbase: the same script against {args.baseline} (dashboard frame only), run just before")
 
