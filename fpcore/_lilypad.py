@@ -1324,15 +1324,20 @@ class _Joint:
             theta = np.where(clear, alpha * omega, np.inf)
         return ok, np.where(ok, R, 0.0), tau, theta
 
-    def walk(self, z0, m0, u0, t, max_rounds):
+    def walk(self, z0, m0, u0, t, max_rounds, theta=None):
         """Certified steps from the solutions ``(m0, u0)`` at ``z0`` straight to ``t`` (compiled):
-        the final ``(m, u)``, the last step's ball (centre ``m``, ``u``, radius, tau), arrived."""
+        the final ``(m, u)``, the last step's ball (centre ``m``, ``u``, radius, tau), arrived.
+        ``theta``: the test's ``theta`` on each whole segment from its start, where known (it
+        sizes the first step)."""
         eq, ev = self.eq, self.ev
+        t = np.asarray(t)
+        theta = np.full(t.shape, np.inf) if theta is None else np.where(np.isfinite(theta), theta, np.inf)
         m, u, pm, pu, pR, ptau, done = _fastchain.joint_walk(
             np.ascontiguousarray(z0, dtype=complex), np.ascontiguousarray(m0, dtype=complex),
             np.ascontiguousarray(u0, dtype=complex), np.ascontiguousarray(t, dtype=complex),
             eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n, self.Vc,
-            self.WVc, self.aVc, self.aWVc, self.live, self.a, self.e, self.e0, int(max_rounds), float(ev.tol))
+            self.WVc, self.aVc, self.aWVc, self.live, self.a, self.e, self.e0, int(max_rounds), float(ev.tol),
+            np.ascontiguousarray(theta, dtype=float))
         return m, u, pm, pu, pR, ptau, done
 
     def mid(self, tm, m0, u0, m1, u1):
@@ -1568,10 +1573,11 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
                     # certified 73 of 182 such links at twice the cost of all the others)
                     _, _, _, th_ = cj.test(tc[src[redo]], tc[dst[redo]], m[src[redo]], u[src[redo]])
                     near_ = th_ < _LINK_THETA_LONG
-                    for part, rounds in ((redo[near_], link_rounds), (redo[~near_], min(link_rounds, _LINK_ROUNDS_FAR))):
+                    for sel_, rounds in ((near_, link_rounds), (~near_, min(link_rounds, _LINK_ROUNDS_FAR))):
+                        part = redo[sel_]
                         if part.size:
                             s_, d_ = src[part], dst[part]
-                            _, _, pm, pu, pR, ptau, done = cj.walk(tc[s_], m[s_], u[s_], tc[d_], rounds)
+                            _, _, pm, pu, pR, ptau, done = cj.walk(tc[s_], m[s_], u[s_], tc[d_], rounds, th_[sel_])
                             edge[part] = done & (cj.dist(m[d_], u[d_], pm, pu, ptau) + Rown[d_] <= pR)
             fwd[i_f] = edge
             bwd[i_f - 1] = edge
