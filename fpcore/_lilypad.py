@@ -1422,7 +1422,8 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
     real axis are short (tanh, 400 x 11: every chain of 300 steps stopped short, all of 1000 arrive).
     ``link_rounds`` bounds the certified steps of a link too long for one test: near ``x = 0`` of
     deep orthogonal nets (``m -> -1``, ``u_g ~ 1/x``) a link of the grid's 3.5 % step has ``theta``
-    about 5 at ``L = 50`` (about ``L / 10``), some 16 steps at the chain's ``theta = 0.3``; with 12
+    about 5 at ``L = 50`` (about ``L / 10``), some 16 steps at ``theta = 0.3`` (the chains now aim at 0.45, and
+    a link's first step is sized from its single test's ``theta``); with 12
     rounds 382 of 1000 points of orthogonal sigmoid (square, ``L = 50``) stayed verified, with 48
     14 (and the call got faster: fewer vertical chains from far above)."""
     if short is None or np.count_nonzero(ok & ~short) > _SPLIT_MAX * np.count_nonzero(ok):
@@ -1566,8 +1567,9 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
                 # a link too long for one test: certified steps between the two grid points
                 redo = np.flatnonzero(~edge)
                 if redo.size:
-                    # steps aim at theta = 0.3 and theta is about linear in the step: a link whose
-                    # single test has theta < _LINK_THETA_LONG gets link_rounds steps, the others
+                    # steps aim at theta = 0.45 (_fastchain._THETA_LONG) and theta is about linear
+                    # in the step (that theta sizes the walk's first step): a link whose single
+                    # test has theta < _LINK_THETA_LONG gets link_rounds steps, the others
                     # (theta from 10 to inf: the segment's ball reaches a root of M^{-1} or a pole
                     # of a law, tapered nets at L = 50) only _LINK_ROUNDS_FAR (48 rounds there
                     # certified 73 of 182 such links at twice the cost of all the others)
