@@ -1324,15 +1324,20 @@ class _Joint:
             theta = np.where(clear, alpha * omega, np.inf)
         return ok, np.where(ok, R, 0.0), tau, theta
 
-    def walk(self, z0, m0, u0, t, max_rounds):
+    def walk(self, z0, m0, u0, t, max_rounds, theta=None):
         """Certified steps from the solutions ``(m0, u0)`` at ``z0`` straight to ``t`` (compiled):
-        the final ``(m, u)``, the last step's ball (centre ``m``, ``u``, radius, tau), arrived."""
+        the final ``(m, u)``, the last step's ball (centre ``m``, ``u``, radius, tau), arrived.
+        ``theta``: the test's ``theta`` on each whole segment from its start, where known (it
+        sizes the first step)."""
         eq, ev = self.eq, self.ev
+        t = np.asarray(t)
+        theta = np.full(t.shape, np.inf) if theta is None else np.where(np.isfinite(theta), theta, np.inf)
         m, u, pm, pu, pR, ptau, done = _fastchain.joint_walk(
             np.ascontiguousarray(z0, dtype=complex), np.ascontiguousarray(m0, dtype=complex),
             np.ascontiguousarray(u0, dtype=complex), np.ascontiguousarray(t, dtype=complex),
             eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c), ev.V, ev.W, ev.k, ev.n, self.Vc,
-            self.WVc, self.aVc, self.aWVc, self.live, self.a, self.e, self.e0, int(max_rounds), float(ev.tol))
+            self.WVc, self.aVc, self.aWVc, self.live, self.a, self.e, self.e0, int(max_rounds), float(ev.tol),
+            np.ascontiguousarray(theta, dtype=float))
         return m, u, pm, pu, pR, ptau, done
 
     def mid(self, tm, m0, u0, m1, u1):
@@ -1417,7 +1422,8 @@ def _certify_grid(eq: Equation, t: np.ndarray, groups: np.ndarray, m: np.ndarray
     real axis are short (tanh, 400 x 11: every chain of 300 steps stopped short, all of 1000 arrive).
     ``link_rounds`` bounds the certified steps of a link too long for one test: near ``x = 0`` of
     deep orthogonal nets (``m -> -1``, ``u_g ~ 1/x``) a link of the grid's 3.5 % step has ``theta``
-    about 5 at ``L = 50`` (about ``L / 10``), some 16 steps at the chain's ``theta = 0.3``; with 12
+    about 5 at ``L = 50`` (about ``L / 10``), some 16 steps at ``theta = 0.3`` (the chains now aim at 0.45, and
+    a link's first step is sized from its single test's ``theta``); with 12
     rounds 382 of 1000 points of orthogonal sigmoid (square, ``L = 50``) stayed verified, with 48
     14 (and the call got faster: fewer vertical chains from far above)."""
     if short is None or np.count_nonzero(ok & ~short) > _SPLIT_MAX * np.count_nonzero(ok):
@@ -1561,17 +1567,19 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
                 # a link too long for one test: certified steps between the two grid points
                 redo = np.flatnonzero(~edge)
                 if redo.size:
-                    # steps aim at theta = 0.3 and theta is about linear in the step: a link whose
-                    # single test has theta < _LINK_THETA_LONG gets link_rounds steps, the others
+                    # steps aim at theta = 0.45 (_fastchain._THETA_LONG) and theta is about linear
+                    # in the step (that theta sizes the walk's first step): a link whose single
+                    # test has theta < _LINK_THETA_LONG gets link_rounds steps, the others
                     # (theta from 10 to inf: the segment's ball reaches a root of M^{-1} or a pole
                     # of a law, tapered nets at L = 50) only _LINK_ROUNDS_FAR (48 rounds there
                     # certified 73 of 182 such links at twice the cost of all the others)
                     _, _, _, th_ = cj.test(tc[src[redo]], tc[dst[redo]], m[src[redo]], u[src[redo]])
                     near_ = th_ < _LINK_THETA_LONG
-                    for part, rounds in ((redo[near_], link_rounds), (redo[~near_], min(link_rounds, _LINK_ROUNDS_FAR))):
+                    for sel_, rounds in ((near_, link_rounds), (~near_, min(link_rounds, _LINK_ROUNDS_FAR))):
+                        part = redo[sel_]
                         if part.size:
                             s_, d_ = src[part], dst[part]
-                            _, _, pm, pu, pR, ptau, done = cj.walk(tc[s_], m[s_], u[s_], tc[d_], rounds)
+                            _, _, pm, pu, pR, ptau, done = cj.walk(tc[s_], m[s_], u[s_], tc[d_], rounds, th_[sel_])
                             edge[part] = done & (cj.dist(m[d_], u[d_], pm, pu, ptau) + Rown[d_] <= pR)
             fwd[i_f] = edge
             bwd[i_f - 1] = edge

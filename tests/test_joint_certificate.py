@@ -265,3 +265,43 @@ def test_up_over_down_walks_land_on_the_far_field_branch():
         float(eq.log_c), ev.V, ev.W, ev.k, ev.n, ev.mu, 400, ev.tol)
     assert ok.all()
     assert np.allclose(m, r.m[low], rtol=1e-9, atol=0)
+
+
+ORTHO_TAPERED = fpcore.Network([784, 300, 120, 50, 20, 10], "tanh", sigma_w2=1.05, sigma_b2=1e-4, init="orthogonal")
+
+
+def test_link_walks_sized_from_the_link_theta():
+    """A link too long for one test is walked in certified steps (``_Joint.walk``); its single
+    test's ``theta`` sizes the first step (theta about linear in the step), and the steps aim at
+    ``theta = 0.45`` instead of 0.3. Links of four grid steps of an orthogonal tapered tanh net
+    (single-test ``theta`` from 1 to 10): every walk arrives with ``theta`` as without, within
+    the link rounds of ``_certify_rule``, each at the grid's own solution, inside the last
+    certified ball."""
+    s, eq, x, groups, r = _grid_solution(ORTHO_TAPERED)
+    cj = _Joint(eq)
+    t = x.astype(complex)
+    j = np.flatnonzero(r.verified[:-4] & r.verified[4:] & (groups[:-4] == groups[4:]))[::3]
+    i = j + 4
+    _, _, _, theta = cj.test(t[j], t[i], r.m[j], r.u[j])
+    sel = np.isfinite(theta) & (theta > 1.0) & (theta < 10.0)
+    j, i, theta = j[sel], i[sel], theta[sel]
+    assert j.size >= 20
+    arrived = {}
+    for key, th in (("theta", theta), ("plain", None)):
+        m, u, pm, pu, pR, ptau, done = cj.walk(t[j], r.m[j], r.u[j], t[i], 48, th)
+        assert np.allclose(m[done], r.m[i[done]], rtol=1e-10, atol=0)
+        assert np.all(cj.dist(r.m[i[done]], r.u[i[done]], pm[done], pu[done], ptau[done]) <= pR[done])
+        arrived[key] = int(done.sum())
+    assert arrived["theta"] == arrived["plain"] == j.size, (arrived, j.size)
+
+
+def test_orthogonal_tapered_deep_certified_count():
+    """Orthogonal tanh, tapered 784 -> 10, L = 50 (the benchmark cell): 738 of 1000 points were
+    certified with the walks' steps aimed at theta = 0.3, 776 with 0.45 and the first step of a
+    link sized from its single test; none uncertified."""
+    L = 50
+    net = fpcore.Network([max(1, round(784 * (10 / 784) ** (l / L))) for l in range(L + 1)], "tanh",
+                         sigma_w2=1.05, sigma_b2=1e-4, init="orthogonal")
+    s = fpcore.jacobian_spectrum(net, n_points=1000)
+    assert s.stats.n_uncertified == 0, s.stats
+    assert s.stats.n_certified >= 760, s.stats
