@@ -1768,16 +1768,7 @@ def _lp_angles(ur, ui, vr, vi, wr, cplx, r2):
         num = ax if swap else ay
         den = ay if swap else ax
         t = num / (den if den > 0.0 else 1.0)
-        # _atan01 in-line
-        big = t > 0.66
-        xx = (t - 1.0) / (t + 1.0) if big else t
-        z = xx * xx
-        pp = (((-8.750608600031904122785e-1 * z - 1.615753718733365076637e1) * z - 7.500855792314704667340e1) * z
-              - 1.228866684490136173410e2) * z - 6.485021904942025371773e1
-        qq = ((((z + 2.485846490142306297962e1) * z + 1.650270098316988542046e2) * z + 4.328810604912902668951e2) * z
-              + 4.853903996359136964868e2) * z + 1.945506571482613964425e2
-        rr = xx * (z * pp / qq) + xx
-        ang = rr + (0.25 * math.pi + 0.5 * 6.123233995736765886130e-17) if big else rr
+        ang = _atan01(t)
         ang = 0.5 * math.pi - ang if swap else ang
         ang = math.pi - ang if x < 0.0 else ang
         ang = (2.0 * math.pi - ang if ang > 0.5 * math.pi else -ang) if y < 0.0 else ang
