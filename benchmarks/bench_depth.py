@@ -157,20 +157,8 @@ def main() -> None:
     if args.worker:
         worker()
         return
-    if args.repeats < 1 or args.max_seconds_per_cell <= 0:
-        raise ValueError("--repeats must be >= 1 and --max-seconds-per-cell > 0")
     q0 = args.q0 if args.q0 == "fixed_point" else float(args.q0)
-    if args.activations:
-        acts = args.activations.split(",")
-    else:
-        import fpcore
-
-        acts = list(fpcore.ACTIVATIONS)
-    depths = [int(d) for d in args.depths.split(",")]
-    inits = args.inits.split(",")
-    profiles = args.profiles.split(",")
-    for p in profiles:
-        widths(p, 2)
+    acts, inits, profiles, depths = bm.cell_lists(args, widths)
 
     cells = [dict(activation=act, init=init, profile=prof, depth=L, q0=q0, repeats=args.repeats,
                   max_seconds=args.max_seconds_per_cell)

@@ -206,6 +206,25 @@ def _fmt_row(c: dict, r: dict | None) -> list[str]:
 HEAD = ["activation", "init", "widths", "L", "1st ms", "median ms", "p90 ms", "cert.", "verif.", "uncert.", "runs"]
 
 
+def cell_lists(args, widths_fn) -> tuple[list[str], list[str], list[str], list[int]]:
+    """The activations, inits, width profiles and depths of a run (``--activations`` default:
+    ``fpcore.ACTIVATIONS``), after checking the limits and each profile name (``widths_fn``)."""
+    if args.repeats < 1 or args.max_seconds_per_cell <= 0:
+        raise ValueError("--repeats must be >= 1 and --max-seconds-per-cell > 0")
+    if not args.first_call_limit >= 0:
+        raise ValueError(f"--first-call-limit must be >= 0, got {args.first_call_limit}")
+    if args.activations:
+        acts = args.activations.split(",")
+    else:
+        import fpcore
+
+        acts = list(fpcore.ACTIVATIONS)
+    profiles = args.profiles.split(",")
+    for p in profiles:
+        widths_fn(p, 2)  # validates the name
+    return acts, args.inits.split(","), profiles, [int(d) for d in args.depths.split(",")]
+
+
 def run_cells(cells: list[dict], make_worker, fmt_row, head: list[str], args, col: int = 11) -> list:
     """Run ``cells`` in worker subprocesses (``make_worker(path=None)``; a worker past a cell's limit
     is replaced), printing each row as it finishes (``fmt_row(cell, result)``; Markdown with
@@ -277,21 +296,7 @@ def main() -> None:
     if args.worker:
         worker()
         return
-    if args.repeats < 1 or args.max_seconds_per_cell <= 0:
-        raise ValueError("--repeats must be >= 1 and --max-seconds-per-cell > 0")
-    if not args.first_call_limit >= 0:
-        raise ValueError(f"--first-call-limit must be >= 0, got {args.first_call_limit}")
-    if args.activations:
-        acts = args.activations.split(",")
-    else:
-        import fpcore
-
-        acts = list(fpcore.ACTIVATIONS)
-    depths = [int(d) for d in args.depths.split(",")]
-    inits = args.inits.split(",")
-    profiles = args.profiles.split(",")
-    for p in profiles:
-        widths(p, 2)  # validates the name
+    acts, inits, profiles, depths = cell_lists(args, widths)
 
     cells = [dict(activation=act, init=init, profile=prof, depth=L, repeats=args.repeats,
                   max_seconds=args.max_seconds_per_cell)
