@@ -112,6 +112,36 @@ def _bound_table_cached(ns: int, nm: int) -> np.ndarray:
 
 
 @_jit_inline
+def _threshold_hint(tab, row, lim, hint, slot):
+    """:func:`_threshold`, its index kept in ``hint[slot]``: the last answer and its neighbours are
+    tried before the binary search (a pixel's ``|m|``, hence ``lim``, moves little from one
+    Newton step to the next). The same value as :func:`_threshold`."""
+    n = tab.shape[1]
+    if not (tab[row, n - 1] <= lim):
+        return np.inf
+    if tab[row, 0] <= lim:
+        hint[slot] = 0
+        return tab[0, 0]
+    # bound[0] > lim >= bound[n - 1]: the answer c has bound[c - 1] > lim >= bound[c], 1 <= c <= n - 1
+    h = hint[slot]
+    for d in range(3):
+        c = h if d == 0 else (h + 1 if d == 1 else h - 1)
+        if c >= 1 and c <= n - 1 and tab[row, c] <= lim and tab[row, c - 1] > lim:
+            hint[slot] = c
+            return tab[0, c]
+    lo = 0
+    hi = n - 1
+    while hi - lo > 1:  # bound[lo] > lim >= bound[hi]
+        mid = (lo + hi) // 2
+        if tab[row, mid] <= lim:
+            hi = mid
+        else:
+            lo = mid
+    hint[slot] = hi
+    return tab[0, hi]
+
+
+@_jit_inline
 def _threshold(tab, row, lim):
     """Smallest ``A[j]`` (``tab[0]``) with ``bound[j] <= lim`` (``bound = tab[row]``, a row of
     :func:`_bound_table`, non-increasing), ``inf`` if none: a rule whose bound row is ``bound``
@@ -201,7 +231,7 @@ def _log_sums(lz, m, u, a, e, nn):
 
 
 @_jit_inline
-def _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk, nn, rg, dps):
+def _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk, nn, rg, dps, hint):
     """``r_0 = log z - log M^{-1}(m, u)`` (``lz = log z - log C``) and ``dr_0/dm`` (partial); fills
     ``r_g = psi_g(u_g) - k_g m`` and ``psi_g'(u_g)``.
 
@@ -214,7 +244,7 @@ def _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk, nn, 
     longer rule ``(Vm[g], Wm[g])`` where that one's is, and from the full law ``(V[g], W[g])``
     elsewhere; ``vmax[g] < 0``: the short rule is the law itself. The bound's test, ``|t| + |t -
     1| >= A`` at ``t = 1 / (u_g vmax)``, is taken as ``1 + |1 - w| >= A |w|``, ``w = u_g vmax``,
-    with the thresholds ``A`` (:func:`_threshold`) found once per step and scale ``k_g``."""
+    with the thresholds ``A`` (:func:`_threshold_hint`) found once per step and scale ``k_g``."""
     nan = complex(np.nan, np.nan)
     P = 1.0 + 0.0j
     E = 0
@@ -252,13 +282,22 @@ def _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk, nn, 
         else:
             if g == 0 or kk[g] != kk[g - 1]:
                 lim = tol * abs(kk[g]) * am
-                ts = _threshold(tab, 1, lim)
-                tm = _threshold(tab, 2, lim)
+                ts = _threshold_hint(tab, 1, lim, hint, 0)
+                tm = _threshold_hint(tab, 2, lim, hint, 1)
             wr = ug.real * vmax[g]
             wi = ug.imag * vmax[g]
-            aw = math.sqrt(wr * wr + wi * wi)
-            size = 1.0 + math.sqrt((1.0 - wr) * (1.0 - wr) + wi * wi)  # = (|t| + |t - 1|) |w|
-            if size >= ts * aw:
+            a2 = wr * wr + wi * wi  # |w|^2
+            b2 = (1.0 - wr) * (1.0 - wr) + wi * wi  # |1 - w|^2
+            # the test size >= ts |w|, size = 1 + |1 - w| = (|t| + |t - 1|) |w|: it holds where
+            # |1 - w| >= ts |w| (most steps, far from the cut: no square root there)
+            if ts * ts * a2 <= b2:
+                short_ok = True
+                size = aw = 0.0
+            else:
+                aw = math.sqrt(a2)
+                size = 1.0 + math.sqrt(b2)
+                short_ok = size >= ts * aw
+            if short_ok:
                 s, sd = (_row_sums_short(ug.real, ug.imag, Vs, Ws, g) if short else _row_sums(ug.real, ug.imag, Vs, Ws, g))
             elif size >= tm * aw:
                 s, sd = _row_sums(ug.real, ug.imag, Vm, Wm, g)
@@ -342,7 +381,8 @@ def _near_root(m, dm, roots, nr):
 
 
 @_jit
-def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, u, rg, dps, roots, nr):
+def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, u, rg, dps, roots, nr,
+                   hint):
     """Joint Newton on ``(m, u)`` from ``m``, ``u_g = k_g m / E[D_g^2]``: (limit, steps, converged).
 
     Each step uses the checked short rules and one complex log (:func:`_gres_product`). Early
@@ -357,7 +397,7 @@ def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, m
         u[g] = kk[g] * m / mu[g]
     tol2 = _STEP_TOL * _STEP_TOL
     for it in range(max_iter):
-        r0, gp = _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, _RULE_TOL, kk, nn, rg, dps)
+        r0, gp = _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, _RULE_TOL, kk, nn, rg, dps, hint)
         if not (math.isfinite(r0.real) and math.isfinite(r0.imag) and math.isfinite(gp.real)):
             return m, max_iter, False
         r0 = r0 - 1j * _TWO_PI * math.floor(r0.imag / _TWO_PI + 0.5)
@@ -395,7 +435,7 @@ def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, m
             if small and not (du.real * du.real + du.imag * du.imag <= tol2 * (ug.real * ug.real + ug.imag * ug.imag)):
                 small = False
         if small:
-            r0, gp = _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, _RULE_TOL, kk, nn, rg, dps)
+            r0, gp = _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, _RULE_TOL, kk, nn, rg, dps, hint)
             r0 = r0 - 1j * _TWO_PI * math.floor(r0.imag / _TWO_PI + 0.5)
             ok = abs(r0) <= _RES_TOL
             for g in range(G):
@@ -425,14 +465,14 @@ def _label(m, ok, roots, nr, merge):
 
 @_jit
 def _pixel(i, j, re, im, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, merge, labels, its,
-           roots, nr, u, rg, dps):  # fmt: skip
+           roots, nr, u, rg, dps, hint):  # fmt: skip
     """Newton from pixel ``(i, j)``: fills ``labels``, ``its``; returns the roots in use."""
     m0 = complex(re[j], im[i])
     if rational:
         m, used, ok = _rational_pixel(m0, z, a, e, log_c, max_iter)
     else:
         m, used, ok = _general_pixel(m0, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, u, rg, dps,
-                                     roots, nr)  # fmt: skip
+                                     roots, nr, hint)  # fmt: skip
     lab, nr = _label(m, ok, roots, nr, merge)
     labels[i, j] = lab
     its[i, j] = used if lab >= 0 else max_iter
@@ -452,12 +492,13 @@ def _basin_image(re, im, rows, cols, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V
     u = np.empty(G, dtype=np.complex128)
     rg = np.empty(G, dtype=np.complex128)
     dps = np.empty(G, dtype=np.complex128)
+    hint = np.zeros(2, dtype=np.int64)  # (the rule thresholds' last table indices)
     filled = np.zeros(labels.shape, dtype=np.bool_)  # given a block's label
     nr = 0
     for i in rows:
         for j in cols:
             nr = _pixel(i, j, re, im, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, merge,
-                        labels, its, roots, nr, u, rg, dps)  # fmt: skip
+                        labels, its, roots, nr, u, rg, dps, hint)  # fmt: skip
             computed[i, j] = True
     # blocks still to look at: (r0, r1, c0, c1), corners computed
     cap = 4 * (rows.size + 1) * (cols.size + 1) + 64
@@ -497,7 +538,7 @@ def _basin_image(re, im, rows, cols, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V
             for j in (c0, cm, c1):
                 if not computed[i, j]:  # (a corner filled by a neighbouring block is computed now)
                     nr = _pixel(i, j, re, im, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter,
-                                merge, labels, its, roots, nr, u, rg, dps)  # fmt: skip
+                                merge, labels, its, roots, nr, u, rg, dps, hint)  # fmt: skip
                     computed[i, j] = True
         if top + 4 > cap:  # (cannot happen: each split replaces a block by at most four smaller ones)
             break
@@ -526,6 +567,7 @@ def _nearest_other(re, im, order, dist, rational, z, a, e, log_c, Vs, Ws, Vm, Wm
     u = np.empty(G, dtype=np.complex128)
     rg = np.empty(G, dtype=np.complex128)
     dps = np.empty(G, dtype=np.complex128)
+    hint = np.zeros(2, dtype=np.int64)  # (the rule thresholds' last table indices)
     nx = re.size
     best = np.inf
     for p in range(order.size):
@@ -534,7 +576,7 @@ def _nearest_other(re, im, order, dist, rational, z, a, e, log_c, Vs, Ws, Vm, Wm
         i = order[p] // nx
         j = order[p] - i * nx
         nr = _pixel(i, j, re, im, rational, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu, max_iter, merge,
-                    labels, its, roots, nr, u, rg, dps)  # fmt: skip
+                    labels, its, roots, nr, u, rg, dps, hint)  # fmt: skip
         if labels[i, j] != 0 and dist[p] < best:
             best = dist[p]
     return best

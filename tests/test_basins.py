@@ -309,7 +309,8 @@ def test_product_residual_equals_the_log_sums_modulo_2_pi_i():
                 u = (kk * m / mu) * (1 + 0.1 * (rng.normal(size=kk.size) + 1j * rng.normal(size=kk.size)))
                 lz = complex(0.3, -2.0)
                 rg, dps = np.empty(kk.size, complex), np.empty(kk.size, complex)
-                r0, _ = _gres_product(lz, m, u, a, e_use, Vs, Ws, Vm, Wm, V, W, vmax, tab, 1e-10, kk, nn, rg, dps)
+                r0, _ = _gres_product(lz, m, u, a, e_use, Vs, Ws, Vm, Wm, V, W, vmax, tab, 1e-10, kk, nn, rg, dps,
+                                       np.zeros(2, dtype=np.int64))
                 ref = _log_sums(lz, m, u, a, e_use, nn)
                 d = r0 - ref
                 d -= 2j * math.pi * round(d.imag / (2 * math.pi))
@@ -340,3 +341,24 @@ def test_fixed_length_row_sums_and_magnitude_equal_the_generic_ones():
                 assert abs(a - b) <= 1e-12 * max(abs(b), 1e-300), (u, g)
     for x in (0j, 3 - 4j, 1e-160 + 1e-160j, 1e200 - 3e200j, complex(5e-324, 0), -2.5 + 0j):
         assert _mag(x) == pytest.approx(abs(x), rel=1e-15, abs=0.0), x
+
+
+def test_threshold_with_a_hint_equals_the_binary_search():
+    """The kernel's rule threshold looked up from its last index (``_threshold_hint``) is the
+    binary search's (``_threshold``) for every tolerance, whatever the hint, and leaves the
+    answer's index as the next hint."""
+    from fpcore._basins import _bound_table, _threshold, _threshold_hint
+
+    tab = _bound_table(16, 96)
+    rng = np.random.default_rng(3)
+    lims = np.concatenate([10.0 ** rng.uniform(-300, 5, 400), tab[1, ::7], tab[2, ::5], [0.0, np.inf]])
+    hint = np.zeros(2, dtype=np.int64)
+    for lim in lims:
+        for row in (1, 2):
+            for h in (int(hint[row - 1]), int(rng.integers(0, tab.shape[1])), 0, tab.shape[1] - 1):
+                hint[row - 1] = h
+                got = _threshold_hint(tab, row, float(lim), hint, row - 1)
+                want = _threshold(tab, row, float(lim))
+                assert got == want or (math.isinf(got) and math.isinf(want)), (lim, row, h, got, want)
+                if math.isfinite(got):
+                    assert tab[0, hint[row - 1]] == got
