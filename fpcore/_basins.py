@@ -669,6 +669,22 @@ def _equation_arrays_cached(eq: Equation, atoms: int):
     return arrays
 
 
+_POOL = None
+_POOL_LOCK = threading.Lock()
+_POOL_THREADS = 8  # (four frames of two threads each at once without waiting for a thread)
+
+
+def _slab_pool() -> ThreadPoolExecutor:
+    """The threads that run a frame's row slabs, started once (starting two threads per frame
+    took milliseconds on a loaded machine). Each call of :func:`basins_of_equation` runs at most
+    ``threads`` of them at a time, so concurrent frames share the cores as before."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=_POOL_THREADS, thread_name_prefix="fpcore-basins")
+        return _POOL
+
+
 def _lattice(n: int, block: int) -> np.ndarray:
     idx = np.arange(0, n, block, dtype=np.int64)
     return idx if idx[-1] == n - 1 else np.append(idx, n - 1)
@@ -687,7 +703,8 @@ def basins_of_equation(
     island smaller than a block that touches none of the corners looked at is missed: a preview,
     several times faster where basins are large. ``atoms``: each step of a law longer than that
     uses its ``atoms``-node Gauss rule where the rule's error bound allows (``1e-10`` relative),
-    the full law elsewhere; ``atoms=0``: the full laws at every step. ``threads > 1`` splits the rows into ``4 * threads`` slabs run by that many parallel threads.
+    the full law elsewhere; ``atoms=0``: the full laws at every step. ``threads > 1`` splits the rows into ``4 * threads`` slabs run by that many parallel threads
+    (the calling thread and ``threads - 1`` of a pool started once).
     """
     re = np.ascontiguousarray(re, dtype=float)
     im = np.ascontiguousarray(im, dtype=float)
@@ -710,7 +727,6 @@ def basins_of_equation(
         # row slabs on lattice lines, each in its own thread (the kernel releases the GIL); the
         # slabs' roots are merged afterwards with the same tolerance
         cuts = np.linspace(0, rows.size - 1, nslab + 1).round().astype(int)
-        parts = []
 
         def run(p: int):
             r = rows[cuts[p]: cuts[p + 1] + 1]
@@ -723,8 +739,25 @@ def basins_of_equation(
                 n = int(_basin_image(re, im[lo:hi], r - lo, cols, *args, lab, it, fd, comp))
             return lo, hi, lab, it, fd[:n], comp
 
-        with ThreadPoolExecutor(max_workers=min(workers, nslab)) as pool:
-            parts = list(pool.map(run, range(nslab)))
+        parts = [None] * nslab
+        taken = iter(range(nslab))
+        lock = threading.Lock()
+
+        def worker():  # takes the next slab until none is left
+            while True:
+                with lock:
+                    p = next(taken, None)
+                if p is None:
+                    return
+                parts[p] = run(p)
+
+        # the calling thread is one of the workers (it would only wait otherwise)
+        futures = [_slab_pool().submit(worker) for _ in range(min(workers, nslab) - 1)]
+        try:
+            worker()
+        finally:
+            for f in futures:
+                f.result()
         merged: list[complex] = []
         above = None  # the slab above's computed flags on the shared lattice row
         for p, (lo, hi, lab, it, fd, comp) in enumerate(parts):
