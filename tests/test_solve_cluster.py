@@ -56,3 +56,4 @@ def test_cluster_falls_back_to_solve():
     t = np.array([0.5, 0.5005]) + 0j
     a, b = _lilypad.solve(eq, t, scale=4.0), _lilypad.solve_cluster(eq, t, scale=4.0)
     assert np.array_equal(a.m, b.m) and np.array_equal(a.certified, b.certified)
+
