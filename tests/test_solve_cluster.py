@@ -22,11 +22,13 @@ def _tapered(L: int) -> list[int]:
     return [max(1, round(784 * (10 / 784) ** (l / L))) for l in range(L + 1)]
 
 
-@pytest.mark.parametrize("act, widths, expect_gap", [("tanh", _tapered(10), True),
-                                                     ("erf", [1000, 1000, 250, 1000], False),
-                                                     ("sigmoid", [100, 125, 156, 195], True)])
-def test_cluster_matches_solve(act, widths, expect_gap):
-    net = fpcore.Network(widths, act, sigma_w2=1.05, sigma_b2=1e-4)
+@pytest.mark.parametrize("act, widths, sw, expect_gap", [("tanh", _tapered(10), 1.05, True),
+                                                         ("erf", [1000, 1000, 250, 1000], 1.05, False),
+                                                         ("sigmoid", [100, 125, 156, 195], 1.0, True),
+                                                         ("gelu", [100, 125, 156, 195, 244], 2.0, False),
+                                                         ("elu", _tapered(10), 1.5, True)])
+def test_cluster_matches_solve(act, widths, sw, expect_gap):
+    net = fpcore.Network(widths, act, sigma_w2=sw, sigma_b2=1e-4 if act in ("tanh", "erf") else 0.0)
     eq = build_equation(net, "JtJ")
     atom0 = eq.atoms[0][1] if eq.atoms and eq.atoms[0][0] == 0.0 else 0.0
     hi = _edges.upper_edge(eq)
