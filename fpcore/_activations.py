@@ -898,7 +898,15 @@ class D2Law:
         return float(self.values[-1])
 
     def key(self) -> tuple:
-        return (self.kind, tuple(np.round(self.values, 15)), tuple(np.round(self.weights, 15)))
+        """Equal for laws whose atoms and weights agree to 15 decimals (how ``build_equation``
+        groups equal laws). The rounded arrays' bytes (``-0.0`` made ``0.0``) stand for the tuples
+        of their floats, which cost 0.3 ms for a law of 1800 atoms (GELU, SiLU: 10 % of the build
+        at L = 50); with a NaN (unequal to itself) the tuples as before."""
+        v = np.round(self.values, 15) + 0.0
+        w = np.round(self.weights, 15) + 0.0
+        if np.isnan(v).any() or np.isnan(w).any():
+            return (self.kind, tuple(v), tuple(w))
+        return (self.kind, v.dtype.str, v.shape, w.dtype.str, w.shape, v.tobytes(), w.tobytes())
 
     @cached_property
     def short(self) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ import numpy as np
 from . import _fastchain
 from ._edges import _merge, edge_past_infinity, lower_edge, rational_critical_points, rational_edges, upper_edge
 from ._equation import Equation, build_equation
-from ._lilypad import _LUMP_MASS_TOL, MAX_ROUNDS, SolveResult, lump_cdf_bound, solve, solve_near
+from ._lilypad import _LUMP_MASS_TOL, MAX_ROUNDS, SolveResult, lump_cdf_bound, solve, solve_cluster, solve_near
 from ._network import Network, _check_gram
 from ._pushforward import PushForward
 
@@ -894,7 +894,8 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
             # grid's first point above it) M must be real (a gap) with no mass below. Otherwise (further components, e.g. deep leaky ReLU nets;
             # GELU's real atoms put the edge of expanding nets 1e-3 too high, 2e-7 of mass below
             # it) the grid starts at 0 and gaps are found on the grid.
-            r = solve(eq, lo * np.array([0.999, 1.0 - _EDGE_GAP]) + 0j, scale=hi)  # just below the edge
+            # (just below the edge: one walk from far above shared by both points)
+            r = solve_cluster(eq, lo * np.array([0.999, 1.0 - _EDGE_GAP]) + 0j, scale=hi)
             below = 1.0 - _tail_mass(eq, r.m, r.u, r.short) - atom0
             gap = r.verified & (-r.m.imag <= 1e-9 * np.abs(r.m)) & (below <= _EDGE_MASS)
             if not np.all(gap):
