@@ -114,9 +114,12 @@ class FloatSlider(_Prompt, pn.widgets.FloatSlider):
     pass
 
 
-class Player(_Prompt, pn.widgets.Player):
-    """The lilypad Player: a click on "next" is one event, handled at once (Panel's 50 ms wait
-    was a quarter of the time from the click to the next basin frame)."""
+class Player(pn.widgets.Player):
+    """The lilypad Player: a click on "next" is one event (no burst to merge), handled on the
+    next tick (Panel's 50 ms wait was a quarter of the time from the click to the next basin
+    frame; ``_debounce`` as in :class:`_Prompt`)."""
+
+    _debounce = 0
 
 
 TAB_TEACHER = "Teacher's tools"
