@@ -113,9 +113,12 @@ def _bound_table_cached(ns: int, nm: int) -> np.ndarray:
 
 @_jit_inline
 def _threshold_hint(tab, row, lim, hint, slot):
-    """:func:`_threshold`, its index kept in ``hint[slot]``: the last answer and its neighbours are
-    tried before the binary search (a pixel's ``|m|``, hence ``lim``, moves little from one
-    Newton step to the next). The same value as :func:`_threshold`."""
+    """Smallest ``A[j]`` (``tab[0]``) with ``bound[j] <= lim`` (``bound = tab[row]``, a row of
+    :func:`_bound_table`, non-increasing), ``inf`` if none: a rule whose bound row is ``bound``
+    stands for its law at ``u`` where the ellipse size ``|t| + |t - 1|``, ``t = 1 / (u vmax)``, is
+    at least this. Its index is kept in ``hint[slot]``: the last answer and its neighbours are
+    tried before a binary search (a pixel's ``|m|``, hence ``lim``, moves little from one Newton
+    step to the next). (Indexed in place: a row view per call costs reference counting.)"""
     n = tab.shape[1]
     if not (tab[row, n - 1] <= lim):
         return np.inf
@@ -138,28 +141,6 @@ def _threshold_hint(tab, row, lim, hint, slot):
         else:
             lo = mid
     hint[slot] = hi
-    return tab[0, hi]
-
-
-@_jit_inline
-def _threshold(tab, row, lim):
-    """Smallest ``A[j]`` (``tab[0]``) with ``bound[j] <= lim`` (``bound = tab[row]``, a row of
-    :func:`_bound_table`, non-increasing), ``inf`` if none: a rule whose bound row is ``bound``
-    stands for its law at ``u`` where the ellipse size ``|t| + |t - 1|``, ``t = 1 / (u vmax)``, is
-    at least this. (Indexed in place: a row view per call costs reference counting.)"""
-    n = tab.shape[1]
-    if not (tab[row, n - 1] <= lim):
-        return np.inf
-    if tab[row, 0] <= lim:
-        return tab[0, 0]
-    lo = 0
-    hi = n - 1
-    while hi - lo > 1:  # bound[lo] > lim >= bound[hi]
-        mid = (lo + hi) // 2
-        if tab[row, mid] <= lim:
-            hi = mid
-        else:
-            lo = mid
     return tab[0, hi]
 
 

@@ -345,9 +345,13 @@ def test_fixed_length_row_sums_and_magnitude_equal_the_generic_ones():
 
 def test_threshold_with_a_hint_equals_the_binary_search():
     """The kernel's rule threshold looked up from its last index (``_threshold_hint``) is the
-    binary search's (``_threshold``) for every tolerance, whatever the hint, and leaves the
-    answer's index as the next hint."""
-    from fpcore._basins import _bound_table, _threshold, _threshold_hint
+    smallest ellipse size of the table whose bound is within the tolerance (``inf`` if none),
+    for every tolerance, whatever the hint, and leaves the answer's index as the next hint."""
+    from fpcore._basins import _bound_table, _threshold_hint
+
+    def _threshold(tab, row, lim):  # the definition, by a scan
+        ok = np.flatnonzero(tab[row] <= lim)
+        return tab[0, ok[0]] if ok.size else np.inf
 
     tab = _bound_table(16, 96)
     rng = np.random.default_rng(3)
