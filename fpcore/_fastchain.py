@@ -99,7 +99,8 @@ def _stamped(disp):
 
 def _jit(fn):
     # numpy's error model: a division by zero gives inf/nan (caught by the callers' finiteness
-    # checks) instead of raising inside compiled code
+    # checks) instead of raising inside compiled code -- a float division only: numba raises
+    # ZeroDivisionError on a complex division by zero under either model (see _gwalk)
     return _stamped(numba.njit(cache=True, nogil=True, error_model="numpy")(fn)) if _HAVE_NUMBA else fn
 
 
@@ -1038,6 +1039,15 @@ def _gwalk(z, m, u, t, h, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, to
             z = zn
             if final:
                 return m, True
+            if z == zp:
+                # The step fell below the rounding unit of z: the proposal is z itself, and
+                # Newton there accepts the current solution. _resize gives up below 1e-15 |t|,
+                # far below that unit when the walk stalls far above a target near 0 (ELU,
+                # tapered, sigma_b2 = 1e-4: stuck at z = 5.9e-27 i walking down to t = 0,
+                # steps of 6e-43): the walk cannot move on, and the next secant would divide
+                # by z - zp = 0 (numba raises on a complex division by zero whatever the
+                # error model). Stuck: the point is not verified.
+                return m, False
         else:
             counts[2] += 1
         h, stuck = _resize(ok, step, t)
