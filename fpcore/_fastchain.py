@@ -2248,8 +2248,9 @@ def _joint_alpha(z, zo, r0, acc, s, as_, rg, Gp, rnd, emax, eps8):
 def _joint_centre_row(ug, V, WV, aWV, a1m, a1p):
     """The sums of one group at the centre ``u_g`` for :func:`_joint_point`: ``Phi_g`` (real,
     imaginary part), ``u Phi_g'`` (the same), ``sum_i |w_i v_i| / |1 - x_i|``; fills
-    ``a1m = |1 - x_i|``, ``a1p = |1 + x_i|`` (``x_i = u_g v_i``). One loop with no branch (an atom
-    of weight 0 comes with ``v = 0``: ``x = 0``, nothing added), vectorised."""
+    ``a1m = |1 - x_i|``, ``a1p = |1 + x_i|^2`` (``x_i = u_g v_i``; the square: its root is taken
+    by :func:`_joint_omega_row`, which :func:`joint_grid` calls for few centres). One loop with no
+    branch (an atom of weight 0 comes with ``v = 0``: ``x = 0``, nothing added), vectorised."""
     ur = ug.real
     ui = ug.imag
     phr = 0.0
@@ -2279,15 +2280,16 @@ def _joint_centre_row(ug, V, WV, aWV, a1m, a1p):
         sa += aWV[i] * aom * iq
         a1m[i] = aom
         pr = 1.0 + xr
-        a1p[i] = math.sqrt(pr * pr + xi * xi)
+        a1p[i] = pr * pr + xi * xi
     return phr, phi, qr, qi, sa
 
 
 @_jit_fast
 def _joint_omega_row(aug, em, er, aV, aWV, a1m, a1p):
     """The sums ``B_1``, ``B_2``, ``S_1``, ``S_2`` of one group for :func:`_joint_omega` (``em =
-    e^rho - 1``, ``er = e^rho``) and the count of atoms whose ``beta_i`` is not positive (the ball
-    reaches a pole where it is not 0). One loop with no branch, vectorised."""
+    e^rho - 1``, ``er = e^rho``; ``a1p`` the squares ``|1 + x_i|^2`` of :func:`_joint_centre_row`)
+    and the count of atoms whose ``beta_i`` is not positive (the ball reaches a pole where it is
+    not 0). One loop with no branch, vectorised."""
     B1 = 0.0
     B2 = 0.0
     S1 = 0.0
@@ -2299,7 +2301,7 @@ def _joint_omega_row(aug, em, er, aV, aWV, a1m, a1p):
         beta = a1m[i] - dx
         bad += 0 if beta > 0.0 else 1
         ib = 1.0 / beta
-        gam = a1p[i] + dx
+        gam = math.sqrt(a1p[i]) + dx
         c = aWV[i] * er * ib * ib
         cg = c * gam * ib
         S1 += c
