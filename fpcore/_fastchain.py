@@ -1880,6 +1880,30 @@ def live_sizes(W):
 
 
 @_jit
+def real_rows(cplx, K):
+    """Whether row ``g`` of :func:`_split_rules`' mask has no complex atom among its first
+    ``K[g]``."""
+    G = cplx.shape[0]
+    out = np.ones(G, dtype=np.bool_)
+    for g in range(G):
+        for k in range(K[g]):
+            if cplx[g, k] > 0.5:
+                out[g] = False
+                break
+    return out
+
+
+@_jit
+def _log_potential_short(ur, ui, vr, vi, wr, cplx, V, W, r2, real):
+    """:func:`_log_potential_arg` for a row of at most :data:`_LP_SHORT` atoms; a row of real atoms
+    and real weights (``real``) by :func:`_lp_angles` alone, whose branch-free loop vectorises
+    (the same per-atom arguments; the sum in another order, to rounding)."""
+    if real:
+        return _lp_angles(ur, ui, vr, vi, wr, cplx, r2)
+    return _log_potential_arg(ur, ui, V, W)
+
+
+@_jit
 def _roots_arg(mi, a, e):
     """The rational factors' share of ``pi mu((x, inf))`` at ``m = M(x + i0)``."""
     im = 0.0
@@ -1895,13 +1919,15 @@ def tail_mass(m, u, a, e, V, W, kk, nn):
     out = np.empty(n)
     K = live_sizes(W)  # (one law of 1800 contour atoms pads every other row to 1800)
     vr, vi, wr, wi, cplx, r2, bits, mbits = _split_rules(V, W)
+    real = real_rows(cplx, K)
     for i in range(n):
         im = _roots_arg(m[i], a, e)
         for g in range(kk.size):
             ug = u[i, g]
             k = K[g]
             if k <= _LP_SHORT:
-                lp = _log_potential_arg(ug.real, ug.imag, V[g, :k], W[g, :k])
+                lp = _log_potential_short(ug.real, ug.imag, vr[g, :k], vi[g, :k], wr[g, :k], cplx[g, :k], V[g, :k],
+                                          W[g, :k], r2[:k], real[g])
             else:
                 lp = _log_potential_fast(ug.real, ug.imag, vr[g, :k], vi[g, :k], wr[g, :k], wi[g, :k], cplx[g, :k],
                                          V[g, :k], W[g, :k], r2, bits, mbits)
@@ -1939,6 +1965,8 @@ def tail_mass_mixed(m, u, a, e, V, W, Vs, Ws, check, vmax, rhos, e_psi, kk, nn, 
     K = live_sizes(W)
     Ks = live_sizes(Ws)
     vr, vi, wr, wi, cplx, r2, bits, mbits = _split_rules(V, W)
+    svr, svi, swr, _, scplx, sr2, _, _ = _split_rules(Vs, Ws)
+    sreal = real_rows(scplx, Ks)
     for i in range(n):
         im = _roots_arg(m[i], a, e)
         for g in range(kk.size):
@@ -1948,7 +1976,12 @@ def tail_mass_mixed(m, u, a, e, V, W, Vs, Ws, check, vmax, rhos, e_psi, kk, nn, 
                 jj = _ellipse_index(ug, vmax[g], rhos[g])
                 short = jj >= 0 and nn[g] * _lp_bound(ug, vmax[g], rhos[g], e_psi[g], jj) <= tol * kk[g]
             if short:
-                lp = _log_potential_arg(ug.real, ug.imag, Vs[g, :Ks[g]], Ws[g, :Ks[g]])
+                ks = Ks[g]
+                if ks <= _LP_SHORT:
+                    lp = _log_potential_short(ug.real, ug.imag, svr[g, :ks], svi[g, :ks], swr[g, :ks], scplx[g, :ks],
+                                              Vs[g, :ks], Ws[g, :ks], sr2[:ks], sreal[g])
+                else:
+                    lp = _log_potential_arg(ug.real, ug.imag, Vs[g, :ks], Ws[g, :ks])
                 used[i] += 1
             else:
                 k = K[g]
@@ -2225,8 +2258,9 @@ def _joint_alpha(z, zo, r0, acc, s, as_, rg, Gp, rnd, emax, eps8):
 def _joint_centre_row(ug, V, WV, aWV, a1m, a1p):
     """The sums of one group at the centre ``u_g`` for :func:`_joint_point`: ``Phi_g`` (real,
     imaginary part), ``u Phi_g'`` (the same), ``sum_i |w_i v_i| / |1 - x_i|``; fills
-    ``a1m = |1 - x_i|``, ``a1p = |1 + x_i|`` (``x_i = u_g v_i``). One loop with no branch (an atom
-    of weight 0 comes with ``v = 0``: ``x = 0``, nothing added), vectorised."""
+    ``a1m = |1 - x_i|``, ``a1p = |1 + x_i|^2`` (``x_i = u_g v_i``; the square: its root is taken
+    by :func:`_joint_omega_row`, which :func:`joint_grid` calls for few centres). One loop with no
+    branch (an atom of weight 0 comes with ``v = 0``: ``x = 0``, nothing added), vectorised."""
     ur = ug.real
     ui = ug.imag
     phr = 0.0
@@ -2256,15 +2290,16 @@ def _joint_centre_row(ug, V, WV, aWV, a1m, a1p):
         sa += aWV[i] * aom * iq
         a1m[i] = aom
         pr = 1.0 + xr
-        a1p[i] = math.sqrt(pr * pr + xi * xi)
+        a1p[i] = pr * pr + xi * xi
     return phr, phi, qr, qi, sa
 
 
 @_jit_fast
 def _joint_omega_row(aug, em, er, aV, aWV, a1m, a1p):
     """The sums ``B_1``, ``B_2``, ``S_1``, ``S_2`` of one group for :func:`_joint_omega` (``em =
-    e^rho - 1``, ``er = e^rho``) and the count of atoms whose ``beta_i`` is not positive (the ball
-    reaches a pole where it is not 0). One loop with no branch, vectorised."""
+    e^rho - 1``, ``er = e^rho``; ``a1p`` the squares ``|1 + x_i|^2`` of :func:`_joint_centre_row`)
+    and the count of atoms whose ``beta_i`` is not positive (the ball reaches a pole where it is
+    not 0). One loop with no branch, vectorised."""
     B1 = 0.0
     B2 = 0.0
     S1 = 0.0
@@ -2276,7 +2311,7 @@ def _joint_omega_row(aug, em, er, aV, aWV, a1m, a1p):
         beta = a1m[i] - dx
         bad += 0 if beta > 0.0 else 1
         ib = 1.0 / beta
-        gam = a1p[i] + dx
+        gam = math.sqrt(a1p[i]) + dx
         c = aWV[i] * er * ib * ib
         cg = c * gam * ib
         S1 += c
@@ -2563,6 +2598,49 @@ def joint_grid(t, m, u, V, WV, aV, aWV, live, k, n, a, e, e0, log_c):
         _joint_finish(Rmax, alpha, mp, am, u[p], V, aV, aWV, live, n, a, e, Phi, a1m, a1p, tau[p], as_, ok[p],
                       Rout[p], th)
     return ok, Rout, tau
+
+
+@_jit
+def _abs_log_ratio(x, y):
+    """``|log(x / y)|`` (principal branch) as numpy's ``np.abs(np.log(x / y))``, ``inf`` where it
+    is not finite (``x`` or ``y`` zero, or not finite; ``nan`` too: :func:`joint_dist` maps every
+    non-finite distance to ``inf``). Near ``|x / y| = 1`` the log of the modulus from ``log1p``,
+    as C99 ``clog`` (the distances between a grid solution and a chain's centre are small); 0
+    where ``x == y`` (the quotient's rounding aside)."""
+    if x == 0.0 or y == 0.0:
+        return np.inf
+    if x == y:
+        return 0.0 if math.isfinite(x.real) and math.isfinite(x.imag) else np.inf
+    w = x / y
+    wr = w.real
+    wi = w.imag
+    if not (math.isfinite(wr) and math.isfinite(wi)):
+        return np.inf
+    r2 = wr * wr + wi * wi
+    if 0.5 < r2 < 2.0:
+        lr = 0.5 * math.log1p((wr - 1.0) * (wr + 1.0) + wi * wi)
+    else:
+        lr = math.log(math.hypot(wr, wi))
+    return math.hypot(lr, math.atan2(wi, wr))
+
+
+@_jit
+def joint_dist(xm, xu, ym, yu, tau):
+    """``fpcore._lilypad._Joint.dist`` per row: ``max(|log(x_m / y_m)|, max_g |log(x_u,g /
+    y_u,g)| / tau_g)``, ``inf`` where it is not finite (one pass, no (n, G) temporaries)."""
+    n = xm.shape[0]
+    G = xu.shape[1]
+    out = np.empty(n)
+    for i in range(n):
+        d = _abs_log_ratio(xm[i], ym[i])
+        for g in range(G):
+            if not (d < np.inf):
+                break
+            v = _abs_log_ratio(xu[i, g], yu[i, g]) / tau[i, g]
+            if not (v <= d):  # (nan: not finite, inf below)
+                d = v if v == v else np.inf
+        out[i] = d if d < np.inf else np.inf
+    return out
 
 
 @_jit

@@ -1279,6 +1279,15 @@ class _Joint:
     def dist(self, x_m, x_u, y_m, y_u, tau):
         """``||x - y||`` in the test's weighted norm of ``(log m, log u)`` (``tau`` from the test at
         ``y``)."""
+        if _fastchain._HAVE_NUMBA:
+            c = np.ascontiguousarray
+            return _fastchain.joint_dist(c(x_m, dtype=complex), c(x_u, dtype=complex), c(y_m, dtype=complex),
+                                         c(y_u, dtype=complex), c(tau, dtype=float))
+        return self.dist_numpy(x_m, x_u, y_m, y_u, tau)
+
+    @staticmethod
+    def dist_numpy(x_m, x_u, y_m, y_u, tau):
+        """:meth:`dist` in numpy (the path without numba; tests compare the two)."""
         with np.errstate(all="ignore"):
             d = np.maximum(np.abs(np.log(x_m / y_m)), np.max(np.abs(np.log(x_u / y_u)) / tau, axis=1))
         return np.where(np.isfinite(d), d, np.inf)
