@@ -1972,7 +1972,7 @@ def tail_mass_mixed(m, u, a, e, V, W, Vs, Ws, check, vmax, rhos, e_psi, kk, nn, 
         for g in range(kk.size):
             ug = u[i, g]
             short = False
-            if check[g] and ug != 0.0:
+            if check[g] and ug * vmax[g] != 0.0:  # (_ellipse_index divides by the product)
                 jj = _ellipse_index(ug, vmax[g], rhos[g])
                 short = jj >= 0 and nn[g] * _lp_bound(ug, vmax[g], rhos[g], e_psi[g], jj) <= tol * kk[g]
             if short:
@@ -2005,7 +2005,13 @@ def _gauss_error(u, vmax, n, lim):
     ``a_rho - a_r`` apart), so the error is at most ``4 M r^(1 - 2n) / (r - 1)``: twice the best
     polynomial approximation of degree ``2n - 1``. Tried at ``r = rho^theta`` for a few
     ``theta``; ``inf`` on the cut (``rho = 1``), 0 at ``u = 0``."""
-    s = 2.0 / (u * vmax) - 1.0
+    uv = u * vmax
+    if uv == 0.0:
+        # the pole at infinity (rho infinite, as below): the limit 0. Not divided: numba raises
+        # ZeroDivisionError on a complex division by zero whatever the error model (u = 0,
+        # vmax = 0, or the product underflowing)
+        return 0.0
+    s = 2.0 / uv - 1.0
     w = np.sqrt(s * s - 1.0)
     rho = max(abs(s + w), abs(s - w))
     if not (rho > 1.0):
@@ -2088,7 +2094,7 @@ def short_rule_ok(U, kk, nn, m, vmax, rhos, e_psi, tol, exact):
         good = True
         for g in range(G):
             u = U[i, g]
-            if u == 0.0 or exact[g]:
+            if u * vmax[g] == 0.0 or exact[g]:  # (u = 0, or the product underflowing: error 0)
                 continue
             s = 2.0 / (u * vmax[g]) - 1.0
             w = np.sqrt(s * s - 1.0)
@@ -2792,6 +2798,12 @@ def _joint_walk_one(z, m, tp, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WV
             m = mn
             z = zt2[took]
             step = st2[took]
+            if z == zprev and step < dist:
+                # The step fell below the rounding unit of z (the proposal is z itself): the
+                # chain cannot move on, and the next secant would divide by z - zprev = 0 (numba
+                # raises ZeroDivisionError on a complex division by zero whatever the error
+                # model; the same stall as in _gwalk). Not arrived.
+                return m, pm, pR, False
             k = nrec[0]
             if k < rec_z.size:
                 rec_z[k] = z
