@@ -43,3 +43,20 @@ def test_lowest_leaky_component_found():
     assert float(s.quantile(0.2)) < 1e-8
     ev = fpcore.sample_jacobian_eigenvalues(NET, gram="JJt", seed=1, n_samples=2)
     assert _ks(s, ev) <= 0.03
+
+
+def test_mass_below_the_located_support_warns(monkeypatch):
+    # the old grid (stopping at _SMOOTH_DEPTH * lambda_max whatever the located edge): the
+    # component it misses is not returned silently
+    from fpcore import _spectrum
+    grid = _spectrum._grid
+
+    def shallow(lo, hi, n, depth=1e-10):
+        return grid(lo, hi, n, max(depth, _spectrum._SMOOTH_DEPTH))
+
+    monkeypatch.setattr(_spectrum, "_grid", shallow)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        s = fpcore.jacobian_spectrum(NET, gram="JJt")
+    assert s.support[0][0] > 1e-7  # the old support: the alpha^6 component missed
+    assert any("lies below the lowest located support" in str(x.message) for x in w)
