@@ -43,15 +43,6 @@ __all__ = ["newton_basins"]
 _TWO_PI = 2.0 * math.pi
 
 
-def _jit_inline(fn):
-    """:func:`_fastchain._jit`, inlined into its callers by numba (before compilation): a call of
-    a compiled function with array arguments counts references to them (atomic operations) at
-    each call, a sixth of a frame's time for the per-step functions."""
-    if not _HAVE_NUMBA:
-        return fn
-    import numba
-
-    return _stamped(numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")(fn))
 _STEP_TOL = 1e-10  # relative Newton step at convergence
 _RES_TOL = 1e-8  # |log-form residual| (and relative inner residuals) at convergence
 _MERGE = 1e-6  # limits within this relative distance are one root
@@ -111,27 +102,24 @@ def _bound_table_cached(ns: int, nm: int) -> np.ndarray:
     return _bound_table(ns, nm)
 
 
-@_jit_inline
-def _threshold_hint(tab, row, lim, hint, slot):
-    """Smallest ``A[j]`` (``tab[0]``) with ``bound[j] <= lim`` (``bound = tab[row]``, a row of
-    :func:`_bound_table`, non-increasing), ``inf`` if none: a rule whose bound row is ``bound``
-    stands for its law at ``u`` where the ellipse size ``|t| + |t - 1|``, ``t = 1 / (u vmax)``, is
-    at least this. Its index is kept in ``hint[slot]``: the last answer and its neighbours are
-    tried before a binary search (a pixel's ``|m|``, hence ``lim``, moves little from one Newton
-    step to the next). (Indexed in place: a row view per call costs reference counting.)"""
+@_jit
+def _threshold_hint(tab, row, lim, h):
+    """``(A, j)``: the smallest ``A = tab[0, j]`` with ``bound[j] <= lim`` (``bound = tab[row]``, a
+    row of :func:`_bound_table`, non-increasing; ``(inf, h)`` if none): a rule whose bound row is
+    ``bound`` stands for its law at ``u`` where the ellipse size ``|t| + |t - 1|``, ``t = 1 / (u
+    vmax)``, is at least ``A``. The last answer's index ``h`` and its neighbours are tried before a
+    binary search (a pixel's ``|m|``, hence ``lim``, moves little from one Newton step to the
+    next). (Indexed in place: a row view per call costs reference counting.)"""
     n = tab.shape[1]
     if not (tab[row, n - 1] <= lim):
-        return np.inf
+        return np.inf, h
     if tab[row, 0] <= lim:
-        hint[slot] = 0
-        return tab[0, 0]
+        return tab[0, 0], 0
     # bound[0] > lim >= bound[n - 1]: the answer c has bound[c - 1] > lim >= bound[c], 1 <= c <= n - 1
-    h = hint[slot]
     for d in range(3):
         c = h if d == 0 else (h + 1 if d == 1 else h - 1)
         if c >= 1 and c <= n - 1 and tab[row, c] <= lim and tab[row, c - 1] > lim:
-            hint[slot] = c
-            return tab[0, c]
+            return tab[0, c], c
     lo = 0
     hi = n - 1
     while hi - lo > 1:  # bound[lo] > lim >= bound[hi]
@@ -140,8 +128,7 @@ def _threshold_hint(tab, row, lim, hint, slot):
             hi = mid
         else:
             lo = mid
-    hint[slot] = hi
-    return tab[0, hi]
+    return tab[0, hi], hi
 
 
 _BIG = 2.0**256  # a scaled product is renormalised outside [1 / _BIG, _BIG]
@@ -200,7 +187,7 @@ def _inv(x):
 @_jit
 def _log_sums(lz, m, u, a, e, nn):
     """``r_0 = log z - log C - sum_j e_j log(m - a_j) + sum_g n_g log u_g`` by its logs (where the
-    product of :func:`_gres_product` leaves the float range, or an exponent is not an integer)."""
+    product of :func:`_general_pixel` leaves the float range, or an exponent is not an integer)."""
     r0 = lz
     for j in range(a.size):
         d = m - a[j]
@@ -209,88 +196,6 @@ def _log_sums(lz, m, u, a, e, nn):
         ug = u[g]
         r0 += nn[g] * complex(math.log(abs(ug)), _cut_arg(ug))
     return r0
-
-
-@_jit_inline
-def _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, tol, kk, nn, rg, dps, hint):
-    """``r_0 = log z - log M^{-1}(m, u)`` (``lz = log z - log C``) and ``dr_0/dm`` (partial); fills
-    ``r_g = psi_g(u_g) - k_g m`` and ``psi_g'(u_g)``.
-
-    ``r_0`` is wanted modulo ``2 pi i`` only (the caller takes the branch nearest to 0) and the
-    exponents ``e_j``, ``n_g`` are integers, so it is the log of one product ``prod_j (m -
-    a_j)^{e_j} prod_g u_g^{-n_g}`` kept as ``P 2^E`` (one complex log per step instead of one per
-    factor; :func:`_log_sums` where that product fails). Each group's ``psi_g`` comes from its
-    short rule ``(Vs[g], Ws[g])`` where that rule's Gauss error bound at ``u_g`` (law on ``[0,
-    vmax[g]]``, table ``tab`` of :func:`_bound_table`) is at most ``tol |k_g m|``, else from its
-    longer rule ``(Vm[g], Wm[g])`` where that one's is, and from the full law ``(V[g], W[g])``
-    elsewhere; ``vmax[g] < 0``: the short rule is the law itself. The bound's test, ``|t| + |t -
-    1| >= A`` at ``t = 1 / (u_g vmax)``, is taken as ``1 + |1 - w| >= A |w|``, ``w = u_g vmax``,
-    with the thresholds ``A`` (:func:`_threshold_hint`) found once per step and scale ``k_g``."""
-    nan = complex(np.nan, np.nan)
-    P = 1.0 + 0.0j
-    E = 0
-    exact = True  # (the product stands for the log sums: integer exponents, no overflow)
-    gp = 0.0 + 0.0j
-    am = _mag(m)
-    for j in range(a.size):
-        d = m - a[j]
-        if d == 0.0:
-            return nan, nan
-        gp -= e[j] / d
-        if e[j] == 1.0:
-            P, E = _renorm(P * d, E)
-        elif e[j] == math.floor(e[j]) and abs(e[j]) < 1e9:
-            if e[j] != 0.0:
-                P, E = _mulpow(P, E, d, int(e[j]))
-        else:
-            exact = False
-    ts = np.inf
-    tm = np.inf
-    short = Vs.shape[1] == _SHORT_ATOMS  # (the dashboard's rules: _row_sums_short)
-    for g in range(kk.size):
-        ug = u[g]
-        if ug == 0.0:
-            return nan, nan
-        if nn[g] == 1.0:
-            P, E = _renorm(P * _inv(ug), E)
-        elif nn[g] == math.floor(nn[g]) and abs(nn[g]) < 1e9:
-            if nn[g] != 0.0:
-                P, E = _mulpow(P, E, ug, -int(nn[g]))
-        else:
-            exact = False
-        if vmax[g] < 0.0:
-            s, sd = (_row_sums_short(ug.real, ug.imag, Vs, Ws, g) if short else _row_sums(ug.real, ug.imag, Vs, Ws, g))
-        else:
-            if g == 0 or kk[g] != kk[g - 1]:
-                lim = tol * abs(kk[g]) * am
-                ts = _threshold_hint(tab, 1, lim, hint, 0)
-                tm = _threshold_hint(tab, 2, lim, hint, 1)
-            wr = ug.real * vmax[g]
-            wi = ug.imag * vmax[g]
-            a2 = wr * wr + wi * wi  # |w|^2
-            b2 = (1.0 - wr) * (1.0 - wr) + wi * wi  # |1 - w|^2
-            # the test size >= ts |w|, size = 1 + |1 - w| = (|t| + |t - 1|) |w|: it holds where
-            # |1 - w| >= ts |w| (most steps, far from the cut: no square root there)
-            if ts * ts * a2 <= b2:
-                short_ok = True
-                size = aw = 0.0
-            else:
-                aw = math.sqrt(a2)
-                size = 1.0 + math.sqrt(b2)
-                short_ok = size >= ts * aw
-            if short_ok:
-                s, sd = (_row_sums_short(ug.real, ug.imag, Vs, Ws, g) if short else _row_sums(ug.real, ug.imag, Vs, Ws, g))
-            elif size >= tm * aw:
-                s, sd = _row_sums(ug.real, ug.imag, Vm, Wm, g)
-            else:
-                s, sd = _row_sums(ug.real, ug.imag, V, W, g)
-        rg[g] = ug * s - kk[g] * m
-        dps[g] = sd
-    if exact and math.isfinite(P.real) and math.isfinite(P.imag) and P != 0.0:
-        r0 = lz - complex(math.log(_mag(P)) + E * _LN2, math.atan2(P.imag, P.real))
-    else:
-        r0 = _log_sums(lz, m, u, a, e, nn)
-    return r0, gp
 
 
 @_jit_fast
@@ -341,7 +246,7 @@ def _row_sums_short(ur, ui, V, W, g):
     return complex(s_r, s_i), complex(d_r, d_i)
 
 
-@_jit_inline
+@_jit
 def _near_root(m, dm, roots, nr):
     """Index of the found root ``r`` nearest to ``m`` if ``m`` and the last step ``dm`` are both
     within ``_NEAR`` times the distance from ``r`` to 0 and to every other found root, else -1."""
@@ -366,9 +271,27 @@ def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, m
                    hint):
     """Joint Newton on ``(m, u)`` from ``m``, ``u_g = k_g m / E[D_g^2]``: (limit, steps, converged).
 
-    Each step uses the checked short rules and one complex log (:func:`_gres_product`). Early
-    exit: once a step is below ``_CLOSE`` relative and the iterate lies close to a root already
-    found (one that passed the convergence test below; :func:`_near_root`), Newton is in that
+    Each step evaluates, at ``(m, u)``, ``r_0 = log z - log M^{-1}(m, u)`` and ``dr_0/dm``
+    (partial), ``r_g = psi_g(u_g) - k_g m`` and ``psi_g'(u_g)``, then takes the arrow-Jacobian
+    Newton step. ``r_0`` is wanted modulo ``2 pi i`` only (the branch nearest to 0 is taken) and
+    the exponents ``e_j``, ``n_g`` are integers, so it is the log of one product ``prod_j (m -
+    a_j)^{e_j} prod_g u_g^{-n_g}`` kept as ``P 2^E`` (one complex log per step instead of one per
+    factor; :func:`_log_sums` where that product fails). Each group's ``psi_g`` comes from its
+    short rule ``(Vs[g], Ws[g])`` where that rule's Gauss error bound at ``u_g`` (law on ``[0,
+    vmax[g]]``, table ``tab`` of :func:`_bound_table`) is at most ``_RULE_TOL |k_g m|``, else from
+    its longer rule ``(Vm[g], Wm[g])`` where that one's is, and from the full law ``(V[g], W[g])``
+    elsewhere; ``vmax[g] < 0``: the short rule is the law itself. The bound's test, ``|t| + |t -
+    1| >= A`` at ``t = 1 / (u_g vmax)``, is taken as ``1 + |1 - w| >= A |w|``, ``w = u_g vmax``,
+    with the thresholds ``A`` (:func:`_threshold_hint`, from the table indices kept in ``hint``
+    between pixels) found once per step and scale ``k_g``.
+
+    The evaluation is written out in this loop, once (the last one checks convergence): as a
+    function of its fifteen arrays, inlined or not, it counted references to each of them on
+    every step, atomic operations that took a third of a frame's time on one thread (more where
+    two threads share the arrays).
+
+    Early exit: once a step is below ``_CLOSE`` relative and the iterate lies close to a root
+    already found (one that passed the convergence test; :func:`_near_root`), Newton is in that
     root's quadratic convergence region and that root is returned (two more steps counted for
     the shading). (The same steps as the log-sum kernel this one replaced, to rounding:
     ``tests/basins_reference.py`` keeps that one, and ``tests/test_basins.py`` compares them.)"""
@@ -377,16 +300,99 @@ def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, m
     for g in range(G):
         u[g] = kk[g] * m / mu[g]
     tol2 = _STEP_TOL * _STEP_TOL
-    for it in range(max_iter):
-        r0, gp = _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, _RULE_TOL, kk, nn, rg, dps, hint)
+    hs = hint[0]  # (the thresholds' last table indices)
+    hm = hint[1]
+    short = Vs.shape[1] == _SHORT_ATOMS  # (the dashboard's rules: _row_sums_short)
+    nan = complex(np.nan, np.nan)
+    final = False  # the step was below the tolerance: evaluate once more and check the residuals
+    it = 0  # Newton steps taken
+    while final or it < max_iter:
+        # -- the residuals at (m, u) --
+        P = 1.0 + 0.0j
+        E = 0
+        exact = True  # (the product stands for the log sums: integer exponents, no overflow)
+        gp = 0.0 + 0.0j
+        am = _mag(m)
+        bad = False  # (m on a root a_j or some u_g = 0: no residual)
+        for j in range(a.size):
+            d = m - a[j]
+            if d == 0.0:
+                bad = True
+                break
+            gp -= e[j] / d
+            if e[j] == 1.0:
+                P, E = _renorm(P * d, E)
+            elif e[j] == math.floor(e[j]) and abs(e[j]) < 1e9:
+                if e[j] != 0.0:
+                    P, E = _mulpow(P, E, d, int(e[j]))
+            else:
+                exact = False
+        ts = np.inf
+        tm = np.inf
+        for g in range(0 if bad else G):
+            ug = u[g]
+            if ug == 0.0:
+                bad = True
+                break
+            if nn[g] == 1.0:
+                P, E = _renorm(P * _inv(ug), E)
+            elif nn[g] == math.floor(nn[g]) and abs(nn[g]) < 1e9:
+                if nn[g] != 0.0:
+                    P, E = _mulpow(P, E, ug, -int(nn[g]))
+            else:
+                exact = False
+            if vmax[g] < 0.0:
+                s, sd = (_row_sums_short(ug.real, ug.imag, Vs, Ws, g) if short else _row_sums(ug.real, ug.imag, Vs, Ws, g))
+            else:
+                if g == 0 or kk[g] != kk[g - 1]:
+                    lim = _RULE_TOL * abs(kk[g]) * am
+                    ts, hs = _threshold_hint(tab, 1, lim, hs)
+                    tm, hm = _threshold_hint(tab, 2, lim, hm)
+                wr = ug.real * vmax[g]
+                wi = ug.imag * vmax[g]
+                a2 = wr * wr + wi * wi  # |w|^2
+                b2 = (1.0 - wr) * (1.0 - wr) + wi * wi  # |1 - w|^2
+                # the test size >= ts |w|, size = 1 + |1 - w| = (|t| + |t - 1|) |w|: it holds where
+                # |1 - w| >= ts |w| (most steps, far from the cut: no square root there)
+                if ts * ts * a2 <= b2:
+                    short_ok = True
+                    size = aw = 0.0
+                else:
+                    aw = math.sqrt(a2)
+                    size = 1.0 + math.sqrt(b2)
+                    short_ok = size >= ts * aw
+                if short_ok:
+                    s, sd = (_row_sums_short(ug.real, ug.imag, Vs, Ws, g) if short else _row_sums(ug.real, ug.imag, Vs, Ws, g))
+                elif size >= tm * aw:
+                    s, sd = _row_sums(ug.real, ug.imag, Vm, Wm, g)
+                else:
+                    s, sd = _row_sums(ug.real, ug.imag, V, W, g)
+            rg[g] = ug * s - kk[g] * m
+            dps[g] = sd
+        if bad:
+            r0 = gp = nan
+        elif exact and math.isfinite(P.real) and math.isfinite(P.imag) and P != 0.0:
+            r0 = lz - complex(math.log(_mag(P)) + E * _LN2, math.atan2(P.imag, P.real))
+        else:
+            r0 = _log_sums(lz, m, u, a, e, nn)
         if not (math.isfinite(r0.real) and math.isfinite(r0.imag) and math.isfinite(gp.real)):
-            return m, max_iter, False
+            break
         r0 = r0 - 1j * _TWO_PI * math.floor(r0.imag / _TWO_PI + 0.5)
+        if final:
+            ok = abs(r0) <= _RES_TOL
+            for g in range(G):
+                if not (abs(rg[g]) <= _RES_TOL * max(abs(kk[g] * m), 1e-300)):
+                    ok = False
+            hint[0] = hs
+            hint[1] = hm
+            return m, it, ok
+        # -- the Newton step --
         num = r0
         den = gp
         for g in range(G):
             if u[g] == 0.0 or dps[g] == 0.0:
-                return m, max_iter, False
+                den = 0.0
+                break
             # one division for 1 / psi_g'(u_g) and 1 / u_g: w = 1 / (psi_g' u_g)
             w = _inv(dps[g] * u[g])
             if math.isfinite(w.real) and math.isfinite(w.imag) and w != 0.0:
@@ -398,14 +404,15 @@ def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, m
             num -= c * rg[g]
             den += c * kk[g]
         if den == 0.0:
-            return m, max_iter, False
+            break
         dm = -num / den
         if not (math.isfinite(dm.real) and math.isfinite(dm.imag)):
-            return m, max_iter, False
+            break
         m = m + dm
+        it += 1
         am = _mag(m)
         if am > _ESCAPE:
-            return m, max_iter, False
+            break
         adm = _mag(dm)
         small = adm <= _STEP_TOL * max(am, 1e-300)
         for g in range(G):
@@ -416,17 +423,15 @@ def _general_pixel(m, z, a, e, log_c, Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, m
             if small and not (du.real * du.real + du.imag * du.imag <= tol2 * (ug.real * ug.real + ug.imag * ug.imag)):
                 small = False
         if small:
-            r0, gp = _gres_product(lz, m, u, a, e, Vs, Ws, Vm, Wm, V, W, vmax, tab, _RULE_TOL, kk, nn, rg, dps, hint)
-            r0 = r0 - 1j * _TWO_PI * math.floor(r0.imag / _TWO_PI + 0.5)
-            ok = abs(r0) <= _RES_TOL
-            for g in range(G):
-                if not (abs(rg[g]) <= _RES_TOL * max(abs(kk[g] * m), 1e-300)):
-                    ok = False
-            return m, it + 1, ok
-        if nr > 0 and adm <= _CLOSE * am:
+            final = True
+        elif nr > 0 and adm <= _CLOSE * am:
             r = _near_root(m, dm, roots, nr)
             if r >= 0:
-                return roots[r], min(it + 3, max_iter - 1), True
+                hint[0] = hs
+                hint[1] = hm
+                return roots[r], min(it + 2, max_iter - 1), True
+    hint[0] = hs
+    hint[1] = hm
     return m, max_iter, False
 
 

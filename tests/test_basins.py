@@ -293,28 +293,54 @@ def test_one_log_kernel_draws_the_log_sum_kernel_s_basins(act, sw, steps):
         assert np.all(hit.any(axis=1)), (act, k)  # every root found is one of the reference's
 
 
-def test_product_residual_equals_the_log_sums_modulo_2_pi_i():
-    """``r_0`` from one scaled product equals the sum of the factors' logs modulo ``2 pi i``: at
-    ordinary points, far out (``|m| ~ 1e120``: the product is renormalised), with a deep net's
-    large exponent (binary powers) and with a non-integer exponent (the log sums are taken)."""
-    from fpcore._basins import _equation_arrays, _gres_product, _log_sums
+def test_product_residual_gives_the_log_sums_newton_step():
+    """``r_0`` from one scaled product equals the sum of the factors' logs modulo ``2 pi i``, so
+    the kernel's first Newton step equals the log-sum kernel's (``tests/basins_reference.py``),
+    with a deep net's large exponent (binary powers) and with a non-integer exponent (the log
+    sums are taken). (Far out the first step itself is ill-conditioned, ``r_g ~ -k_g m`` cancel:
+    the product's renormalisation is checked on its own below.)"""
+    from basins_reference import _general_pixel_reference
+
+    from fpcore._basins import _MAX_ROOTS, _equation_arrays, _general_pixel
 
     rng = np.random.default_rng(7)
     for net in (fpcore.Network([200] * 6, "tanh"), fpcore.Network([200] * 61, "gelu", sigma_w2=2.0)):
         eq = build_equation(net)
-        a, e, (Vs, Ws, Vm, Wm, V, W, vmax, tab, kk, nn, mu) = _equation_arrays(eq, 16)
+        a, e, general = _equation_arrays(eq, 16)
+        G = general[8].size
         for e_use in (e, e + np.where(np.arange(e.size) == 1, 0.5, 0.0)):
-            for scale in (1e-3, 1.0, 1e120):
-                m = complex(*rng.normal(size=2)) * scale
-                u = (kk * m / mu) * (1 + 0.1 * (rng.normal(size=kk.size) + 1j * rng.normal(size=kk.size)))
-                lz = complex(0.3, -2.0)
-                rg, dps = np.empty(kk.size, complex), np.empty(kk.size, complex)
-                r0, _ = _gres_product(lz, m, u, a, e_use, Vs, Ws, Vm, Wm, V, W, vmax, tab, 1e-10, kk, nn, rg, dps,
-                                       np.zeros(2, dtype=np.int64))
-                ref = _log_sums(lz, m, u, a, e_use, nn)
-                d = r0 - ref
-                d -= 2j * math.pi * round(d.imag / (2 * math.pi))
-                assert abs(d) <= 1e-12 * max(1.0, abs(ref)), (net.activation, scale, r0, ref)
+            for scale in (1e-3, 1.0, 10.0):
+                m0 = complex(*rng.normal(size=2)) * scale
+                z = complex(*rng.normal(size=2))
+                steps = []
+                for kernel, extra in ((_general_pixel, (np.zeros(2, dtype=np.int64),)), (_general_pixel_reference, ())):
+                    u, rg, dps = (np.empty(G, complex) for _ in range(3))
+                    roots = np.empty(_MAX_ROOTS, complex)
+                    m1, used, ok = kernel(m0, z, a, e_use, float(eq.log_c), *general, 1, u, rg, dps, roots, 0, *extra)
+                    steps.append(m1)
+                assert np.isfinite(steps[1]) and steps[1] != m0, (str(net), scale)
+                assert abs(steps[0] - steps[1]) <= 1e-9 * abs(steps[1]), (str(net), scale, steps)
+
+
+def test_scaled_product_equals_the_sum_of_logs():
+    """The kernel's product ``P 2^E`` of factors ``d^n`` (:func:`_mulpow`, :func:`_renorm`) has
+    ``log(P) + E log 2 = sum n log d`` modulo ``2 pi i``, where the plain product would overflow
+    or underflow (``|d|`` from 1e-150 to 1e150, as ``|m| < _ESCAPE``; exponents up to 1000 of
+    either sign). (Beyond, a first square can overflow: the kernel then takes the log sums.)"""
+    from fpcore._basins import _LN2, _mulpow, _renorm
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        P, E, want = 1.0 + 0.0j, 0, 0.0j
+        for _ in range(int(rng.integers(1, 12))):
+            d = complex(*rng.normal(size=2)) * 10.0 ** rng.uniform(-150, 150)
+            n = int(rng.choice([1, -1, 2, 5, -7, 60, 1000, -1000]))
+            P, E = _renorm(P * d, E) if n == 1 else _mulpow(P, E, d, n)
+            want += n * complex(math.log(abs(d)), math.atan2(d.imag, d.real))
+        got = complex(math.log(abs(P)) + E * _LN2, math.atan2(P.imag, P.real))
+        diff = got - want
+        diff -= 2j * math.pi * round(diff.imag / (2 * math.pi))
+        assert abs(diff) <= 1e-12 * max(1.0, abs(want)), (got, want)
 
 
 def test_fixed_length_row_sums_and_magnitude_equal_the_generic_ones():
@@ -346,7 +372,7 @@ def test_fixed_length_row_sums_and_magnitude_equal_the_generic_ones():
 def test_threshold_with_a_hint_equals_the_binary_search():
     """The kernel's rule threshold looked up from its last index (``_threshold_hint``) is the
     smallest ellipse size of the table whose bound is within the tolerance (``inf`` if none),
-    for every tolerance, whatever the hint, and leaves the answer's index as the next hint."""
+    for every tolerance, whatever the hint, and returns the answer's index as the next hint."""
     from fpcore._basins import _bound_table, _threshold_hint
 
     def _threshold(tab, row, lim):  # the definition, by a scan
@@ -361,7 +387,7 @@ def test_threshold_with_a_hint_equals_the_binary_search():
         for row in (1, 2):
             for h in (int(hint[row - 1]), int(rng.integers(0, tab.shape[1])), 0, tab.shape[1] - 1):
                 hint[row - 1] = h
-                got = _threshold_hint(tab, row, float(lim), hint, row - 1)
+                got, hint[row - 1] = _threshold_hint(tab, row, float(lim), h)
                 want = _threshold(tab, row, float(lim))
                 assert got == want or (math.isinf(got) and math.isinf(want)), (lim, row, h, got, want)
                 if math.isfinite(got):
