@@ -524,7 +524,12 @@ def _contour_rule(g, q: float, even: bool, zeros_z: list[float], lg1=None, t_min
     H = _ZMAX * s
     if not (math.isfinite(H) and H > 0):
         return None
-    hp = _lawkernels.union_sorted2(np.linspace(-H, H, 4001), np.clip(_PROBE80, -H, H))
+    # the probe grid: np.linspace(-H, H, 4001) and _PROBE80 clipped to [-H, H]; the clipped
+    # points are -H and H (the linspace's own ends, exactly) and those strictly inside, so the
+    # merge takes only these (at small q nearly all of the 16001 points clip: the merge was 16 %
+    # of the rule's cost)
+    inner = _PROBE80[int(np.searchsorted(_PROBE80, -H, side="right")):int(np.searchsorted(_PROBE80, H, side="left"))]
+    hp = _lawkernels.union_sorted2(np.linspace(-H, H, 4001), inner)
     gp, d1, _ = _real3(g, hp)
     # the range of the path: where f >= t_min f_max on the probe grid (t_min < _T_MIN: the
     # deep-tail rule of D2Law.deep_tails), one point wider (compiled: :mod:`fpcore._lawkernels`)
