@@ -28,7 +28,7 @@ from fpcore import _fastchain
 
 PKG = pathlib.Path(fpcore.__file__).resolve().parent
 ROOT = PKG.parent
-JIT_DECORATORS = {"_jit", "_jit_fast", "_jit_sum", "_jit_inline"}
+JIT_DECORATORS = {"_jit", "_jit_fast", "_jit_sum"}
 
 
 def _jit_enabled() -> bool:
