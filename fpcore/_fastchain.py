@@ -1344,7 +1344,7 @@ def _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y,
 
 
 @_jit
-def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol):
+def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol, z0=0j, m0=0j, u0=None):
     """Solve ``(m, u)`` at ``x_i + i0`` along a sorted grid, one point after the other.
 
     The first point of each group (support interval) walks down from far above as in
@@ -1358,6 +1358,11 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
     left neighbour to ``x_i + i (x_i - x_{i-1})`` and down to ``x_i`` (:func:`_gap_detour`), then
     from far above. A point whose left neighbour lies in a gap (``M`` real there) never walks
     along the axis. One point: :func:`_grid_point` (which ``_gaps.grid_discrete`` shares).
+    With a start ``(z0, m0, u0)`` (``Im z0 > 0``: a solution in the upper half-plane near the
+    first point, reached from far above, as :func:`fpcore._lilypad.solve_cluster` leaves one just
+    below a lower edge) the first point walks from there (:func:`_gwalk`, as
+    :func:`walk_general`; the path stays in the upper half-plane, where ``M`` is analytic, as the
+    walk from far above does) instead of from far above; where that walk fails, as before.
     Returns ``m``, ``u`` (n, G), a verified mask and the counts (lilypads, Newton, rejected)."""
     n = x.size
     G = kk.size
@@ -1365,7 +1370,20 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
     du = np.empty(G, dtype=np.complex128)
     one = np.empty(1)
     Vp, Wp = _pack_laws(V, W)  # (contour rules: packed once per sweep)
-    for i in range(n):
+    first = 0
+    if u0 is not None and n > 0 and z0.imag > 0.0:
+        for g in range(G):
+            u[g] = u0[g]
+        t0 = complex(x[0], 0.0)
+        m, good = _gwalk(z0, m0, u, t0, 0.25 * abs(t0 - z0), a, e, log_c, Vp, Wp, kk, nn, rg, dps, un, max_rounds,
+                         tol, counts, 8)
+        if good:
+            out[0] = m
+            for g in range(G):
+                outu[0, g] = u[g]
+            ok[0] = True
+            first = 1
+    for i in range(first, n):
         m, good = _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e, log_c, Vp,
                               Wp, kk, nn, mu, max_rounds, tol)
         out[i] = m

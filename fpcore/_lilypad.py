@@ -113,6 +113,9 @@ class SolveResult:
     n_rejected: int = 0
     trace: dict | None = field(default=None)
     short: np.ndarray | None = None  # where (m, u) solve the equation with the laws' short rules
+    # (solve_cluster) the shared point of its walks, ``(z, m, u)`` with ``Im z > 0``, reached from
+    # far above: a start for walks to other targets near it (the grid's first point)
+    start: tuple | None = None
 
 
 def _far_shift(eq: Equation) -> float:
@@ -977,18 +980,22 @@ _GAPS_ON_SHEETS = True  # (tests switch it off to compare with grid_general's ch
 
 
 def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds: int = MAX_ROUNDS,
-          groups: np.ndarray | None = None, certify: bool = True) -> SolveResult:
+          groups: np.ndarray | None = None, certify: bool = True, start: tuple | None = None) -> SolveResult:
     """Solve ``M(t)`` for every target ``t`` (``Im t >= 0``) by lilypad continuation.
 
     ``scale`` is a size of the spectrum (``lambda_max``) used to place the starting points.
     With ``record=True`` (one target) the chain is returned in ``trace``: the recorded path is
     the same algorithm as the fast one. ``certify=False`` skips the joint certificate of a
     non-rational grid (:func:`_certify_grid`): its points are then verified, none certified.
+    ``start``: a solution ``(z, m, u)`` in the upper half-plane near the first target of a
+    non-rational grid (:attr:`SolveResult.start` of :func:`solve_cluster`), from which the
+    compiled sweep walks to that target instead of from far above (where it can).
     """
     t = np.atleast_1d(np.asarray(targets, dtype=complex))
     if eq.rational:
         return _solve_rational(eq, t, max(scale, abs(eq.mean)), record, max_rounds, groups)
-    return _lump_guard(eq, _solve_general(eq, t, max(scale, abs(eq.mean)), record, max_rounds, groups, certify))
+    return _lump_guard(eq, _solve_general(eq, t, max(scale, abs(eq.mean)), record, max_rounds, groups, certify,
+                                          start))
 
 
 def solve_cluster(eq: Equation, targets, scale: float) -> SolveResult:
@@ -1011,9 +1018,10 @@ def solve_cluster(eq: Equation, targets, scale: float) -> SolveResult:
     got = _cluster_walks(eq, t, scale)
     if got is None:
         return solve(eq, t, scale)
-    m, u, ok, counts = got
+    m, u, ok, counts, start = got
     r = _lump_guard(eq, SolveResult(m=m, u=u, certified=np.zeros(t.size, dtype=bool), verified=ok,
-                                    n_lilypads=int(counts[0]), n_newton=int(counts[1]), n_rejected=int(counts[2])))
+                                    n_lilypads=int(counts[0]), n_newton=int(counts[1]), n_rejected=int(counts[2]),
+                                    start=start))
     if not np.all(r.verified):
         bad = np.flatnonzero(~r.verified)
         r2 = solve(eq, t[bad], scale)
@@ -1025,8 +1033,9 @@ def solve_cluster(eq: Equation, targets, scale: float) -> SolveResult:
 
 
 def _cluster_walks(eq: Equation, t: np.ndarray, scale: float):
-    """The walks of :func:`solve_cluster`: ``(m, u, reached and checked, counts)``, or ``None``
-    where :func:`solve` would not walk compiled (laws of many real atoms)."""
+    """The walks of :func:`solve_cluster`: ``(m, u, reached and checked, counts, start)`` (``start``
+    the shared point ``(z, m, u)`` reached from far above, ``None`` where that walk failed), or
+    ``None`` where :func:`solve` would not walk compiled (laws of many real atoms)."""
     ev = _General(eq)
     if not (ev.V.shape[1] <= _FAST_MAX_ATOMS or np.iscomplexobj(ev.V)):
         return None
@@ -1043,7 +1052,8 @@ def _cluster_walks(eq: Equation, t: np.ndarray, scale: float):
     if np.any(ok):
         sel = np.flatnonzero(ok)
         ok[sel] = physical_sheet(ev, t[sel], m[sel], u[sel])
-    return m, u, ok, c1 + c2
+    start = (complex(top[0]), complex(m1[0]), u1[0].copy()) if bool(ok1[0]) else None
+    return m, u, ok, c1 + c2, start
 
 
 def _lump_guard(eq: Equation, r: SolveResult) -> SolveResult:
@@ -1888,7 +1898,7 @@ def _short_first(eq: Equation, t: np.ndarray, run, keep=None) -> SolveResult:
 
 
 def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
-                   groups: np.ndarray | None = None, certify: bool = True) -> SolveResult:
+                   groups: np.ndarray | None = None, certify: bool = True, start: tuple | None = None) -> SolveResult:
     """:func:`_solve_general_rules`; targets other than a grid (complex contours, single real
     points) are solved with the short Gauss rules of long laws first (:func:`_short_first`)."""
     if groups is None and not record and _long_laws(eq):
@@ -1897,7 +1907,7 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
     if groups is None and not record and np.any(t.imag != 0) and _contour_short(eq):
         return _contour_short_first(eq, t, lambda sel, short: _solve_general_rules(
             eq, t[sel], scale, record, max_rounds, None, short))
-    return _solve_general_rules(eq, t, scale, record, max_rounds, groups, certify=certify)
+    return _solve_general_rules(eq, t, scale, record, max_rounds, groups, certify=certify, start=start)
 
 
 def _contour_short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
@@ -2001,7 +2011,7 @@ def _rescue_from_neighbours(eq: Equation, x: np.ndarray, groups: np.ndarray, m: 
 
 def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
                          groups: np.ndarray | None = None, short_rules: bool = False,
-                         certify: bool = True, mixed_compiled: bool = True) -> SolveResult:
+                         certify: bool = True, mixed_compiled: bool = True, start: tuple | None = None) -> SolveResult:
     """Continuation for equations with non-rational ``D^2`` factors, verified a posteriori.
 
     Vertical chains from far above each target; with ``groups`` (sorted real grid, one label per
@@ -2012,6 +2022,8 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
     (exact to the Gauss error bound, below ``1e-12`` relative). Orthogonal nets whose laws mix
     real atoms and contour rules (:func:`_mixed_compiled`) are swept compiled too, kept only where
     certified; ``mixed_compiled=False`` is the vectorised continuation they took before.
+    ``start`` (:func:`solve`): where the sweep runs on the solver's own laws, its first point
+    walks from there.
     """
     n = t.shape[0]
     ev = _General(eq, short_rules)
@@ -2095,6 +2107,14 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
             m_, u_, ok_, cnt = _gaps.grid_discrete(
                 np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
                 *args, ev.mu, max_rounds, ev.tol, *_gaps.discrete_args(ev.V, ev.W))
+        elif start is not None and not use_short:
+            # the first point from a solution near it (the walk from far above crosses some 45
+            # octaves down to a lower edge at 2e-11, tapered tanh at L = 50: 22 ms of 190)
+            z0, m0, u0 = start
+            m_, u_, ok_, cnt = _fastchain.grid_general(
+                np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
+                *args[:3], V, W, *args[5:], ev.mu, max_rounds, ev.tol, complex(z0), complex(m0),
+                np.ascontiguousarray(u0, dtype=complex))
         else:
             m_, u_, ok_, cnt = _fastchain.grid_general(
                 np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),

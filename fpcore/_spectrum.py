@@ -875,13 +875,16 @@ _EDGE_MASS = 1e-9  # most mass (from the exact tail mass) allowed below a lower 
 
 
 def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float],
-                       checked: dict[float, float] | None = None) -> list[tuple[float, float]]:
+                       checked: dict[float, float] | None = None,
+                       starts: list | None = None) -> list[tuple[float, float]]:
     """Intervals carrying the continuous part, from the critical values of ``M^{-1}``.
 
     Every edge is a critical value; consecutive candidates bound intervals that lie either
     inside the support or in a gap, which one solve at their midpoints decides. ``checked``
     (filled when given): ``{x: F(x)}`` at the points below a lower edge where ``M`` was found
-    real with no mass below (verified solutions), for :func:`_warn_mass_below`.
+    real with no mass below (verified solutions), for :func:`_warn_mass_below`. ``starts``
+    (appended to when given): the solution in the upper half-plane just above those points
+    that their walks shared (:attr:`SolveResult.start`), a start for the grid's first point.
     """
     if not eq.rational:
         hi = upper_edge(eq)
@@ -905,8 +908,11 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float],
             gap = r.verified & (-r.m.imag <= 1e-9 * np.abs(r.m)) & (below <= _EDGE_MASS)
             if not np.all(gap):
                 lo = 0.0
-            elif checked is not None:
-                checked.update(zip(xs.tolist(), F.tolist()))
+            else:
+                if checked is not None:
+                    checked.update(zip(xs.tolist(), F.tolist()))
+                if starts is not None and r.start is not None:
+                    starts.append(r.start)
         return [(lo, hi)]
     if _fastchain._HAVE_NUMBA and eq.roots.size > _FULL_SCAN_ROOTS:
         # the full scan costs O(roots^2): scan the two branches of the outer edges only and let
@@ -1143,9 +1149,10 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000, *, 
     other_atoms = [a for a in eq.atoms if a[0] != 0.0]
     cont_mass = 1.0 - sum(m for _, m in eq.atoms)
     checked: dict[float, float] = {}  # F at the points below the lower edge checked there
+    starts: list = []  # (z, m, u) above them, reached from far above
     if cont_mass > 1e-12:
         try:
-            intervals = _support_intervals(eq, atom0, [a for a, _ in other_atoms], checked)
+            intervals = _support_intervals(eq, atom0, [a for a, _ in other_atoms], checked, starts)
         except RuntimeError as exc:
             # (huge variances: the laws of D^2 put all but a sliver of mass ~ 1/sqrt(q) at 0)
             q = eq.mean_field.q
@@ -1175,7 +1182,10 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000, *, 
         x, groups = x[order], groups[order]
         keep = np.r_[True, np.diff(x) > 0]
         x, groups = x[keep], groups[keep]
-        r = solve(eq, x.astype(complex), scale=lam_max, groups=groups, certify=bool(certify))
+        # (the grid's first point lies just above the lower edge checked: it walks from the
+        # checks' shared point instead of from far above)
+        r = solve(eq, x.astype(complex), scale=lam_max, groups=groups, certify=bool(certify),
+                  start=starts[0] if starts else None)
         density = np.maximum(-((1.0 + r.m) / x).imag / _PI, 0.0)
         cdf_grid = np.clip(1.0 - _tail_mass(eq, r.m, r.u, r.short), 0.0, 1.0)
         stats = dict(n_lilypads=r.n_lilypads, n_newton_steps=r.n_newton, n_rejected=r.n_rejected,
