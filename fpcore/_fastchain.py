@@ -2267,7 +2267,10 @@ def _joint_alpha(z, zo, r0, acc, s, as_, rg, Gp, rnd, emax, eps8):
     branch of the logarithm on the segment while ``|w - z| < |z|``), and ``||A e_0|| = 1 / |s|``
     (``(A e_0)_0 = 1 / s``, ``(A e_0)_g = 1 / (s G_g)`` of weighted size ``1 / |s|``); on the
     segment ``|log(w / z)| = |log(1 + (w - z) / z)| <= -log(1 - |zo - z| / |z|)``. Both ends
-    give a valid bound; ``inf`` where the segment reaches ``|zo - z| >= |z|``."""
+    give a valid bound; ``inf`` where the segment reaches ``|zo - z| >= |z|``. The step's rows
+    ``v_g = (v_0 - r_g) / G_g`` weigh ``|v_g| / tau_g = |v_g| |G_g| = |v_0 - r_g|``: taken so,
+    without the division and its product (one complex division per group and segment, nine
+    segments per centre of :func:`joint_grid`: a fifth of its time at ``L = 50``)."""
     az = abs(z)
     frac = abs(zo - z) / az
     if not (frac < 1.0):
@@ -2276,8 +2279,7 @@ def _joint_alpha(z, zo, r0, acc, s, as_, rg, Gp, rnd, emax, eps8):
     v0 = -(_wrap_c(r0 + lz) - acc) / s
     al = abs(v0)
     for g in range(Gp.size):
-        vg = (v0 - rg[g]) / Gp[g]
-        al = max(al, abs(vg) * abs(Gp[g]))
+        al = max(al, abs(v0 - rg[g]))
     al += (rnd + eps8 * (abs(math.log(az)) + math.pi)) / as_ + emax
     return al - math.log1p(-frac) / as_
 
