@@ -1010,15 +1010,46 @@ def solve_cluster(eq: Equation, targets, scale: float) -> SolveResult:
     ``max t`` (some 36 octaves below the edge of a tapered tanh net at ``L = 50``, 40 ms for two
     points; GELU, expanding, ``L = 10``: 65 ms): this way they do so once (18 ms; 29 ms). Same
     roots as :func:`solve` (within its Newton tolerance); no certificate (as :func:`solve` off a
-    grid)."""
+    grid). :attr:`SolveResult.start` is the shared point (a start for :func:`solve_from`)."""
     t = np.atleast_1d(np.asarray(targets, dtype=complex))
-    if eq.rational or not _fastchain._HAVE_NUMBA or not eq.smooth_path or np.any(t.imag != 0) or _long_laws(eq):
+    if not _walks_compiled(eq, t):
         return solve(eq, t, scale)
     scale = max(scale, abs(eq.mean))
     got = _cluster_walks(eq, t, scale)
     if got is None:
         return solve(eq, t, scale)
-    m, u, ok, counts, start = got
+    return _walked(eq, t, scale, *got)
+
+
+def solve_from(eq: Equation, targets, start: tuple, scale: float) -> SolveResult:
+    """:func:`solve` for real targets near a solution ``start = (z, m, u)`` in the upper
+    half-plane that a walk from far above reached (:attr:`SolveResult.start` of
+    :func:`solve_cluster`): a walk from there to each target, as :func:`solve_cluster` walks
+    from its shared point (the path stays in the upper half-plane, where ``M`` is analytic, as
+    the walk from far above does, and crosses only the scales between ``start`` and the target:
+    the check below the lowest support piece of a tapered sigmoid net at ``L = 50``, 1e-73 below
+    its top edge, walked some 240 octaves down from far above, 30 ms). The same a-posteriori
+    checks; what the walks do not reach is solved by :func:`solve`. No certificate."""
+    t = np.atleast_1d(np.asarray(targets, dtype=complex))
+    z0, m0, u0 = start
+    if not _walks_compiled(eq, t) or not z0.imag > 0:
+        return solve(eq, t, scale)
+    ev = _General(eq)
+    if not (ev.V.shape[1] <= _FAST_MAX_ATOMS or np.iscomplexobj(ev.V)):
+        return solve(eq, t, scale)
+    m, u, ok, counts = _walks_from(eq, ev, complex(z0), complex(m0), np.asarray(u0, dtype=complex), t)
+    return _walked(eq, t, max(scale, abs(eq.mean)), m, u, ok, counts, start)
+
+
+def _walks_compiled(eq: Equation, t: np.ndarray) -> bool:
+    """Whether :func:`solve_cluster` and :func:`solve_from` walk compiled (else :func:`solve`)."""
+    return not (eq.rational or not _fastchain._HAVE_NUMBA or not eq.smooth_path or np.any(t.imag != 0)
+                or _long_laws(eq))
+
+
+def _walked(eq: Equation, t: np.ndarray, scale: float, m, u, ok, counts, start) -> SolveResult:
+    """The result of the walks of :func:`solve_cluster` / :func:`solve_from` (lumped tails
+    checked), the targets they did not reach solved by :func:`solve`."""
     r = _lump_guard(eq, SolveResult(m=m, u=u, certified=np.zeros(t.size, dtype=bool), verified=ok,
                                     n_lilypads=int(counts[0]), n_newton=int(counts[1]), n_rejected=int(counts[2]),
                                     start=start))
@@ -1045,15 +1076,25 @@ def _cluster_walks(eq: Equation, t: np.ndarray, scale: float):
     top = np.array([complex(float(t.real.min()), float(np.max(np.abs(t))))])
     m1, u1, ok1, c1 = _fastchain.vertical_general_complex(top, float(Y), float(eq.mean), *args, V, W, ev.k, ev.n,
                                                           ev.mu, MAX_ROUNDS, ev.tol)
-    n = t.size
-    m, u, ok, c2 = _fastchain.walk_general(np.full(n, top[0]), np.full(n, m1[0]), np.repeat(u1, n, axis=0), t,
-                                           0.25, *args, V, W, ev.k, ev.n, MAX_ROUNDS, ev.tol)
+    m, u, ok, c2 = _walks_from(eq, ev, complex(top[0]), complex(m1[0]), u1[0], t)
     ok &= bool(ok1[0])
+    start = (complex(top[0]), complex(m1[0]), u1[0].copy()) if bool(ok1[0]) else None
+    return m, u, ok, c1 + c2, start
+
+
+def _walks_from(eq: Equation, ev: "_General", z0: complex, m0: complex, u0: np.ndarray, t: np.ndarray):
+    """Compiled walks from the solution ``(m0, u0)`` at ``z0`` to each real target (first step a
+    quarter of the way), each reached point checked for the physical sheet: ``(m, u, reached and
+    checked, counts)``."""
+    args = (eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c))
+    V, W = _fastchain._pack_laws(ev.V, ev.W)
+    n = t.size
+    m, u, ok, c = _fastchain.walk_general(np.full(n, z0), np.full(n, m0), np.repeat(u0[None, :], n, axis=0), t,
+                                          0.25, *args, V, W, ev.k, ev.n, MAX_ROUNDS, ev.tol)
     if np.any(ok):
         sel = np.flatnonzero(ok)
         ok[sel] = physical_sheet(ev, t[sel], m[sel], u[sel])
-    start = (complex(top[0]), complex(m1[0]), u1[0].copy()) if bool(ok1[0]) else None
-    return m, u, ok, c1 + c2, start
+    return m, u, ok, c
 
 
 def _lump_guard(eq: Equation, r: SolveResult) -> SolveResult:

@@ -23,7 +23,8 @@ import numpy as np
 from . import _fastchain
 from ._edges import _merge, edge_past_infinity, lower_edge, rational_critical_points, rational_edges, upper_edge
 from ._equation import Equation, build_equation
-from ._lilypad import _LUMP_MASS_TOL, MAX_ROUNDS, SolveResult, lump_cdf_bound, solve, solve_cluster, solve_near
+from ._lilypad import (_LUMP_MASS_TOL, MAX_ROUNDS, SolveResult, lump_cdf_bound, solve, solve_cluster, solve_from,
+                       solve_near)
 from ._network import Network, _check_gram
 from ._pushforward import PushForward
 
@@ -1203,7 +1204,8 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000, *, 
         F0 = atom0 + sum(mass for loc, mass in other_atoms if loc <= intervals[0][0])
         support = _support(x, r.m, intervals, r.verified, cdf_grid, F0)
         if not eq.rational and support and support[0][0] > 0:
-            _warn_mass_below(eq, float(support[0][0]), atom0, other_atoms, lam_max, checked)
+            _warn_mass_below(eq, float(support[0][0]), atom0, other_atoms, lam_max, checked,
+                             starts[0] if starts else None)
         if other_atoms:
             support = _drop_atom_slivers(support, x, r.m, r.verified, [a for a, _ in other_atoms])
             # F inside a piece lies between the atoms below it and 1 minus the atoms from its top
@@ -1262,7 +1264,7 @@ _BELOW_MASS = 1e-4
 
 
 def _warn_mass_below(eq: Equation, lo: float, atom0: float, other_atoms, lam_max: float,
-                     checked: dict[float, float] | None = None) -> None:
+                     checked: dict[float, float] | None = None, start: tuple | None = None) -> None:
     """Warn when the law carries mass below the lowest located piece of a non-rational equation.
 
     ``Spectrum.cdf`` returns the exact atoms below the support and ``quantile`` its lowest edge
@@ -1270,12 +1272,16 @@ def _warn_mass_below(eq: Equation, lo: float, atom0: float, other_atoms, lam_max
     grid once went: 41 % of the mass below 3.6e-7, with F = 0 returned there) would be a silent
     wrong value. One solve 0.1 % below the edge: ``F`` there must be the atoms below it.
     ``checked``: ``F`` at points already solved and verified (:func:`_support_intervals` checks
-    the same point below the edge it located: the walk from far above is not repeated)."""
+    the same point below the edge it located: the walk from far above is not repeated).
+    ``start``: a solution in the upper half-plane near the edge (:attr:`SolveResult.start`),
+    from which the point is walked to (:func:`solve_from`) where it was not checked (a gap the
+    grid found above the located edge moves the piece's lower end)."""
     x = lo * 0.999
     if checked and x in checked:
         F = checked[x]
     else:
-        r = solve(eq, np.array([x + 0j]), scale=lam_max)
+        t = np.array([x + 0j])
+        r = solve(eq, t, scale=lam_max) if start is None else solve_from(eq, t, start, lam_max)
         if not bool(r.verified[0]):
             return
         F = float(1.0 - _tail_mass(eq, r.m, r.u, r.short)[0])

@@ -91,3 +91,30 @@ def test_recorded_mass_below_still_warns():
         warnings.simplefilter("always")
         _spectrum._warn_mass_below(eq, lo, atom0, [], hi, {lo * 0.999: atom0 + 0.01})
     assert any("lies below the lowest located support" in str(x.message) for x in w)
+
+
+def test_unchecked_point_walks_from_the_shared_start():
+    # a gap found on the grid above the located edge (tapered tanh at L = 10): the piece's lower
+    # end lies above the checked points; its check walks from the checks' shared point
+    # (solve_from) instead of from far above: the same root as solve, in fewer Newton steps
+    from fpcore import _lilypad
+
+    eq, atom0 = _eq()
+    starts: list = []
+    lo, hi = _spectrum._support_intervals(eq, atom0, [], {}, starts)[0]
+    s = fpcore.jacobian_spectrum(_net(), n_points=1000)
+    lo_piece = s.support[0][0]
+    assert lo_piece > 2 * lo and len(starts) == 1
+    t = np.array([lo_piece * 0.999 + 0j])
+    a = _lilypad.solve(eq, t, scale=hi)
+    b = _lilypad.solve_from(eq, t, starts[0], hi)
+    assert bool(a.verified[0]) and bool(b.verified[0])
+    np.testing.assert_allclose(b.m, a.m, rtol=1e-10, atol=0.0)
+    np.testing.assert_allclose(b.u, a.u, rtol=1e-10, atol=0.0)
+    assert b.n_newton < a.n_newton
+    Fa = _spectrum._tail_mass(eq, a.m, a.u, a.short)
+    Fb = _spectrum._tail_mass(eq, b.m, b.u, b.short)
+    assert abs(Fa[0] - Fb[0]) <= 1e-12
+    # a start on the real axis is no start: solve decides
+    c = _lilypad.solve_from(eq, t, (complex(lo, 0.0), starts[0][1], starts[0][2]), hi)
+    np.testing.assert_array_equal(c.m, a.m)
