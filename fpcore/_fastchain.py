@@ -1344,6 +1344,20 @@ def _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y,
 
 
 @_jit
+def _walk_first(x0, z0, m0, u0, u, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol, counts):
+    """The grid's first point ``x0 + i0`` walked from a start ``(z0, m0, u0)`` in the upper
+    half-plane (:func:`_gwalk`, first step a quarter of the way, as :func:`walk_general`):
+    ``(m, reached)``, ``u`` filled; not reached where ``Im z0 <= 0`` (no start)."""
+    if not (z0.imag > 0.0):
+        return 0j, False
+    for g in range(kk.size):
+        u[g] = u0[g]
+    t0 = complex(x0, 0.0)
+    return _gwalk(z0, m0, u, t0, 0.25 * abs(t0 - z0), a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol,
+                  counts, 8)
+
+
+@_jit
 def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol, z0=0j, m0=0j, u0=None):
     """Solve ``(m, u)`` at ``x_i + i0`` along a sorted grid, one point after the other.
 
@@ -1370,22 +1384,14 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
     du = np.empty(G, dtype=np.complex128)
     one = np.empty(1)
     Vp, Wp = _pack_laws(V, W)  # (contour rules: packed once per sweep)
-    first = 0
-    if u0 is not None and n > 0 and z0.imag > 0.0:
-        for g in range(G):
-            u[g] = u0[g]
-        t0 = complex(x[0], 0.0)
-        m, good = _gwalk(z0, m0, u, t0, 0.25 * abs(t0 - z0), a, e, log_c, Vp, Wp, kk, nn, rg, dps, un, max_rounds,
-                         tol, counts, 8)
-        if good:
-            out[0] = m
-            for g in range(G):
-                outu[0, g] = u[g]
-            ok[0] = True
-            first = 1
-    for i in range(first, n):
-        m, good = _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e, log_c, Vp,
-                              Wp, kk, nn, mu, max_rounds, tol)
+    for i in range(n):
+        good = False
+        if i == 0 and u0 is not None:
+            m, good = _walk_first(x[0], z0, m0, u0, u, a, e, log_c, Vp, Wp, kk, nn, rg, dps, un, max_rounds, tol,
+                                  counts)
+        if not good:
+            m, good = _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e, log_c,
+                                  Vp, Wp, kk, nn, mu, max_rounds, tol)
         out[i] = m
         for g in range(G):
             outu[i, g] = u[g]

@@ -2143,19 +2143,19 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
         # near the cut of psi_g: shallow nets, x near 0) Newton with the full laws polishes it.
         use_short = not short or contour_short
         V, W = eq.packed_short if use_short else (ev.V, ev.W)
+        # the first point from a solution near it, where one is given (the walk from far above
+        # crosses some 45 octaves down to a lower edge at 2e-11, tapered tanh at L = 50: 22 ms of 190)
+        first = () if start is None or use_short else (complex(start[0]), complex(start[1]),
+                                                       np.ascontiguousarray(start[2], dtype=complex))
         if not use_short and _gaps_on_sheets(eq, ev):
             # exact atoms (leaky ReLU): the gaps followed on their real sheets (fpcore._gaps)
             m_, u_, ok_, cnt = _gaps.grid_discrete(
                 np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
-                *args, ev.mu, max_rounds, ev.tol, *_gaps.discrete_args(ev.V, ev.W))
-        elif start is not None and not use_short:
-            # the first point from a solution near it (the walk from far above crosses some 45
-            # octaves down to a lower edge at 2e-11, tapered tanh at L = 50: 22 ms of 190)
-            z0, m0, u0 = start
+                *args, ev.mu, max_rounds, ev.tol, *_gaps.discrete_args(ev.V, ev.W), *first)
+        elif first:
             m_, u_, ok_, cnt = _fastchain.grid_general(
                 np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
-                *args[:3], V, W, *args[5:], ev.mu, max_rounds, ev.tol, complex(z0), complex(m0),
-                np.ascontiguousarray(u0, dtype=complex))
+                *args[:3], V, W, *args[5:], ev.mu, max_rounds, ev.tol, *first)
         else:
             m_, u_, ok_, cnt = _fastchain.grid_general(
                 np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
