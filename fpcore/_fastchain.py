@@ -704,10 +704,11 @@ def _psi_sums_complex(ur, ui, v, w):
 
 
 @_jit_fast
-def _psi_sums_packed(ur, ui, p):
+def _psi_sums_packed(ur, ui, p, kn):
     """:func:`_psi_sums_complex` for a law packed by :func:`_pack_laws` (rows ``Re v``, ``Im v``,
     ``Re wv``, ``Im wv``): four contiguous real rows vectorise where interleaved complex atoms
-    do not, and ``w v`` is formed once per law instead of at every evaluation."""
+    do not, and ``w v`` is formed once per law instead of at every evaluation. Only the first
+    ``kn`` atoms (the law's own, without the zero padding to the longest law of the equation)."""
     vr_ = p[0]
     vi_ = p[1]
     wr_ = p[2]
@@ -716,7 +717,7 @@ def _psi_sums_packed(ur, ui, p):
     s_i = 0.0
     d_r = 0.0
     d_i = 0.0
-    for k in range(vr_.size):
+    for k in range(kn):
         vr = vr_[k]
         vi = vi_[k]
         qr = 1.0 - ur * vr + ui * vi
@@ -735,22 +736,24 @@ def _psi_sums_packed(ur, ui, p):
 
 def _pack_laws(V, W):
     """The laws ``(V, W)`` (one row per group) as the sweep's sums read them: complex atoms packed
-    into one real array ``(G, 4, K)`` of rows ``Re v``, ``Im v``, ``Re wv``, ``Im wv`` (returned
-    twice, for the ``V`` and ``W`` arguments; :func:`_psi_sums` and :func:`_psi_terms` read it),
-    real atoms and packed laws as they are."""
+    into one real array ``(G, 4, K)`` of rows ``Re v``, ``Im v``, ``Re wv``, ``Im wv``, returned
+    with the number of atoms of each law (up to its last non-zero weight, :func:`live_sizes`) in
+    place of ``W`` (:func:`_psi_sums` and :func:`_psi_terms` read the pair: the zero padding to
+    the longest law, a quarter of the atoms of tanh's contour rules, is not summed); real atoms and
+    packed laws as they are."""
     if V.ndim == 3 or not np.iscomplexobj(V):
         return V, W
     P = np.empty((V.shape[0], 4, V.shape[1]))
     WV = W * V
     P[:, 0], P[:, 1], P[:, 2], P[:, 3] = V.real, V.imag, WV.real, WV.imag
-    return P, P
+    return P, live_sizes(W)
 
 
 def _psi_sums(ur, ui, v, w):
     """``sum_k w_k v_k / (1 - u v_k)`` and ``sum_k w_k v_k / (1 - u v_k)^2``: real atoms, complex
-    ones or a packed law (chosen at compile time)."""
+    ones or a packed law with its number of atoms ``w`` (chosen at compile time)."""
     if v.ndim == 2:
-        return _psi_sums_packed(ur, ui, v)
+        return _psi_sums_packed(ur, ui, v, w)
     if np.iscomplexobj(v):
         return _psi_sums_complex(ur, ui, v, w)
     return _psi_sums_real(ur, ui, v, w)
@@ -773,11 +776,11 @@ def _psi_terms_atoms(u, v, w):
 
 
 @_jit
-def _psi_terms_packed(u, p):
-    """:func:`_psi_terms_atoms` for a packed law (:func:`_pack_laws`)."""
+def _psi_terms_packed(u, p, kn):
+    """:func:`_psi_terms_atoms` for a packed law (:func:`_pack_laws`) of ``kn`` atoms."""
     t = 0.0
     au = _mag(u)
-    for k in range(p.shape[1]):
+    for k in range(kn):
         q = 1.0 - u * complex(p[0, k], p[1, k])
         if q != 0.0:
             t += _mag(complex(p[2, k], p[3, k])) / _mag(q) * au
@@ -787,7 +790,7 @@ def _psi_terms_packed(u, p):
 def _psi_terms(u, v, w):
     """:func:`_psi_terms_atoms` for atoms or a packed law (chosen at compile time)."""
     if v.ndim == 2:
-        return _psi_terms_packed(u, v)
+        return _psi_terms_packed(u, v, w)
     return _psi_terms_atoms(u, v, w)
 
 
@@ -797,7 +800,7 @@ if _HAVE_NUMBA:
     @overload(_psi_sums, jit_options={"cache": True})
     def _psi_sums_overload(ur, ui, v, w):
         if v.ndim == 2:
-            return lambda ur, ui, v, w: _psi_sums_packed(ur, ui, v)
+            return lambda ur, ui, v, w: _psi_sums_packed(ur, ui, v, w)
         if isinstance(v.dtype, numba.types.Complex):
             return lambda ur, ui, v, w: _psi_sums_complex(ur, ui, v, w)
         return lambda ur, ui, v, w: _psi_sums_real(ur, ui, v, w)
@@ -805,7 +808,7 @@ if _HAVE_NUMBA:
     @overload(_psi_terms, jit_options={"cache": True})
     def _psi_terms_overload(u, v, w):
         if v.ndim == 2:
-            return lambda u, v, w: _psi_terms_packed(u, v)
+            return lambda u, v, w: _psi_terms_packed(u, v, w)
         return lambda u, v, w: _psi_terms_atoms(u, v, w)
 
     @overload(_pack_laws, jit_options={"cache": True})
@@ -823,7 +826,7 @@ if _HAVE_NUMBA:
                     P[g, 1, k] = V[g, k].imag
                     P[g, 2, k] = wv.real
                     P[g, 3, k] = wv.imag
-            return P, P
+            return P, live_sizes(W)
         return pack
 
 
@@ -1356,7 +1359,21 @@ def _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y,
 
 
 @_jit
-def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol):
+def _walk_first(x0, z0, m0, u0, u, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol, counts):
+    """The grid's first point ``x0 + i0`` walked from a start ``(z0, m0, u0)`` in the upper
+    half-plane (:func:`_gwalk`, first step a quarter of the way, as :func:`walk_general`):
+    ``(m, reached)``, ``u`` filled; not reached where ``Im z0 <= 0`` (no start)."""
+    if not (z0.imag > 0.0):
+        return 0j, False
+    for g in range(kk.size):
+        u[g] = u0[g]
+    t0 = complex(x0, 0.0)
+    return _gwalk(z0, m0, u, t0, 0.25 * abs(t0 - z0), a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol,
+                  counts, 8)
+
+
+@_jit
+def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol, z0=0j, m0=0j, u0=None):
     """Solve ``(m, u)`` at ``x_i + i0`` along a sorted grid, one point after the other.
 
     The first point of each group (support interval) walks down from far above as in
@@ -1370,6 +1387,11 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
     left neighbour to ``x_i + i (x_i - x_{i-1})`` and down to ``x_i`` (:func:`_gap_detour`), then
     from far above. A point whose left neighbour lies in a gap (``M`` real there) never walks
     along the axis. One point: :func:`_grid_point` (which ``_gaps.grid_discrete`` shares).
+    With a start ``(z0, m0, u0)`` (``Im z0 > 0``: a solution in the upper half-plane near the
+    first point, reached from far above, as :func:`fpcore._lilypad.solve_cluster` leaves one just
+    below a lower edge) the first point walks from there (:func:`_gwalk`, as
+    :func:`walk_general`; the path stays in the upper half-plane, where ``M`` is analytic, as the
+    walk from far above does) instead of from far above; where that walk fails, as before.
     Returns ``m``, ``u`` (n, G), a verified mask and the counts (lilypads, Newton, rejected)."""
     n = x.size
     G = kk.size
@@ -1378,8 +1400,13 @@ def grid_general(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, 
     one = np.empty(1)
     Vp, Wp = _pack_laws(V, W)  # (contour rules: packed once per sweep)
     for i in range(n):
-        m, good = _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e, log_c, Vp,
-                              Wp, kk, nn, mu, max_rounds, tol)
+        good = False
+        if i == 0 and u0 is not None:
+            m, good = _walk_first(x[0], z0, m0, u0, u, a, e, log_c, Vp, Wp, kk, nn, rg, dps, un, max_rounds, tol,
+                                  counts)
+        if not good:
+            m, good = _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e, log_c,
+                                  Vp, Wp, kk, nn, mu, max_rounds, tol)
         out[i] = m
         for g in range(G):
             outu[i, g] = u[g]
@@ -2254,7 +2281,8 @@ def _joint_centre(zf, zt, m, u, V, WV, aWV, k, n, a, e, e0, log_c, Phi, Gp, rg, 
         lu[g] = complex(math.log(aug), math.atan2(ug.imag, ug.real))
         r0 += n[g] * lu[g]
         err0 += n[g] * abs(lu[g])
-        phr, phi, qr, qi, sa = _joint_centre_row(ug, V[g], WV[g], aWV[g], a1m[g], a1p[g])
+        kg = _row_len(aWV[g])
+        phr, phi, qr, qi, sa = _joint_centre_row(ug, V[g, :kg], WV[g, :kg], aWV[g, :kg], a1m[g], a1p[g])
         ph = complex(phr, phi)
         Phi[g] = ph
         aph = abs(ph)
@@ -2305,7 +2333,10 @@ def _joint_alpha(z, zo, r0, acc, s, as_, rg, Gp, rnd, emax, eps8):
     branch of the logarithm on the segment while ``|w - z| < |z|``), and ``||A e_0|| = 1 / |s|``
     (``(A e_0)_0 = 1 / s``, ``(A e_0)_g = 1 / (s G_g)`` of weighted size ``1 / |s|``); on the
     segment ``|log(w / z)| = |log(1 + (w - z) / z)| <= -log(1 - |zo - z| / |z|)``. Both ends
-    give a valid bound; ``inf`` where the segment reaches ``|zo - z| >= |z|``."""
+    give a valid bound; ``inf`` where the segment reaches ``|zo - z| >= |z|``. The step's rows
+    ``v_g = (v_0 - r_g) / G_g`` weigh ``|v_g| / tau_g = |v_g| |G_g| = |v_0 - r_g|``: taken so,
+    without the division and its product (one complex division per group and segment, nine
+    segments per centre of :func:`joint_grid`: a fifth of its time at ``L = 50``)."""
     az = abs(z)
     frac = abs(zo - z) / az
     if not (frac < 1.0):
@@ -2314,10 +2345,21 @@ def _joint_alpha(z, zo, r0, acc, s, as_, rg, Gp, rnd, emax, eps8):
     v0 = -(_wrap_c(r0 + lz) - acc) / s
     al = abs(v0)
     for g in range(Gp.size):
-        vg = (v0 - rg[g]) / Gp[g]
-        al = max(al, abs(vg) * abs(Gp[g]))
+        al = max(al, abs(v0 - rg[g]))
     al += (rnd + eps8 * (abs(math.log(az)) + math.pi)) / as_ + emax
     return al - math.log1p(-frac) / as_
+
+
+@_jit
+def _row_len(aWV):
+    """Atoms of a row of ``|w v|`` up to its last non-zero one: the zero padding to the longest
+    law (and trailing atoms of weight 0 or at 0) add exactly nothing to the sums of
+    :func:`_joint_centre_row` and :func:`_joint_omega_row` (``x = 0`` there: no pole, ``beta = 1``),
+    so they are not summed (a quarter of the atoms of tanh's contour rules at ``L = 50``)."""
+    k = aWV.size
+    while k > 0 and aWV[k - 1] == 0.0:
+        k -= 1
+    return k
 
 
 @_jit_fast
@@ -2437,7 +2479,8 @@ def _joint_bounds(R, mp, am, u, V, aV, aWV, live, Phi, a, e, a1m, a1p, tau, Hout
         rho = tg * R
         er = math.exp(rho)
         em = math.expm1(rho)
-        B1, B2, S1, S2, nbad = _joint_omega_row(abs(u[g]), em, er, aV[g], aWV[g], a1m[g], a1p[g])
+        kg = _row_len(aWV[g])  # (the atoms _joint_centre_row filled a1m, a1p for)
+        B1, B2, S1, S2, nbad = _joint_omega_row(abs(u[g]), em, er, aV[g, :kg], aWV[g, :kg], a1m[g], a1p[g])
         if nbad > 0:
             return np.inf
         B1 *= infl

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from ._fastchain import _HAVE_NUMBA, _gres, _grid_point, _jit, _mfloor, _RES_FLOOR, _u_real, _walk_buffers
+from ._fastchain import _HAVE_NUMBA, _gres, _grid_point, _jit, _mfloor, _RES_FLOOR, _u_real, _walk_buffers, _walk_first
 
 _N_SCAN = 700  # slope checks between a gap point's m and the next singular point (tanh spacing)
 _N_FAR = 900  # slope checks when no singular point lies below m (exponential spacing)
@@ -243,12 +243,14 @@ def _solve_on_sheets(x, m_hi, m_lo, u0, a, e, log_c, V, W, kk, nn, P, vmax, vmin
 
 
 @_jit
-def grid_discrete(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol, P, vmax, vmin, p, S, mu1):
+def grid_discrete(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds, tol, P, vmax, vmin, p, S, mu1,
+                  z0=0j, m0=0j, u0=None):
     """``_fastchain.grid_general`` for equations whose laws of ``D^2`` are exact atoms (real ``V``,
     ``W``; ``P`` their poles, (G, K) padded with ``inf``), with the gaps followed on their sheets:
     after a point solved from far above with a real ``M`` (a gap), the gap's upper edge is found by
     :func:`gap_top` and the next points below it are solved on the same sheets
-    (:func:`_solve_on_sheets`), each checked by the joint residuals as every other point. Returns
+    (:func:`_solve_on_sheets`), each checked by the joint residuals as every other point. The first
+    point walks from a start ``(z0, m0, u0)`` where one is given, as in ``grid_general``. Returns
     ``m``, ``u`` (n, G), a verified mask and the counts (lilypads, Newton, rejected)."""
     n = x.size
     G = kk.size
@@ -294,8 +296,12 @@ def grid_discrete(x, groups, Y, mean, a, e, log_c, V, W, kk, nn, mu, max_rounds,
                     counts[0] += 1
                     in_gap = True
         if not good:
-            m, good = _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e, log_c,
-                                  V, W, kk, nn, mu, max_rounds, tol)
+            if i == 0 and u0 is not None:
+                m, good = _walk_first(x[0], z0, m0, u0, u, a, e, log_c, V, W, kk, nn, rg, dps, un, max_rounds, tol,
+                                      counts)
+            if not good:
+                m, good = _grid_point(i, x, groups, out, outu, ok, u, du, one, rg, dps, un, counts, Y, mean, a, e,
+                                      log_c, V, W, kk, nn, mu, max_rounds, tol)
             gap_grp = -1
             if good and -m.imag <= 1e-9 * abs(m):
                 # a gap point (from far above or the up-over-down walk: the physical M, real here):

@@ -113,6 +113,9 @@ class SolveResult:
     n_rejected: int = 0
     trace: dict | None = field(default=None)
     short: np.ndarray | None = None  # where (m, u) solve the equation with the laws' short rules
+    # (solve_cluster) the shared point of its walks, ``(z, m, u)`` with ``Im z > 0``, reached from
+    # far above: a start for walks to other targets near it (the grid's first point)
+    start: tuple | None = None
 
 
 def _far_shift(eq: Equation) -> float:
@@ -977,18 +980,22 @@ _GAPS_ON_SHEETS = True  # (tests switch it off to compare with grid_general's ch
 
 
 def solve(eq: Equation, targets, scale: float, record: bool = False, max_rounds: int = MAX_ROUNDS,
-          groups: np.ndarray | None = None, certify: bool = True) -> SolveResult:
+          groups: np.ndarray | None = None, certify: bool = True, start: tuple | None = None) -> SolveResult:
     """Solve ``M(t)`` for every target ``t`` (``Im t >= 0``) by lilypad continuation.
 
     ``scale`` is a size of the spectrum (``lambda_max``) used to place the starting points.
     With ``record=True`` (one target) the chain is returned in ``trace``: the recorded path is
     the same algorithm as the fast one. ``certify=False`` skips the joint certificate of a
     non-rational grid (:func:`_certify_grid`): its points are then verified, none certified.
+    ``start``: a solution ``(z, m, u)`` in the upper half-plane near the first target of a
+    non-rational grid (:attr:`SolveResult.start` of :func:`solve_cluster`), from which the
+    compiled sweep walks to that target instead of from far above (where it can).
     """
     t = np.atleast_1d(np.asarray(targets, dtype=complex))
     if eq.rational:
         return _solve_rational(eq, t, max(scale, abs(eq.mean)), record, max_rounds, groups)
-    return _lump_guard(eq, _solve_general(eq, t, max(scale, abs(eq.mean)), record, max_rounds, groups, certify))
+    return _lump_guard(eq, _solve_general(eq, t, max(scale, abs(eq.mean)), record, max_rounds, groups, certify,
+                                          start))
 
 
 def solve_cluster(eq: Equation, targets, scale: float) -> SolveResult:
@@ -1003,17 +1010,49 @@ def solve_cluster(eq: Equation, targets, scale: float) -> SolveResult:
     ``max t`` (some 36 octaves below the edge of a tapered tanh net at ``L = 50``, 40 ms for two
     points; GELU, expanding, ``L = 10``: 65 ms): this way they do so once (18 ms; 29 ms). Same
     roots as :func:`solve` (within its Newton tolerance); no certificate (as :func:`solve` off a
-    grid)."""
+    grid). :attr:`SolveResult.start` is the shared point (a start for :func:`solve_from`)."""
     t = np.atleast_1d(np.asarray(targets, dtype=complex))
-    if eq.rational or not _fastchain._HAVE_NUMBA or not eq.smooth_path or np.any(t.imag != 0) or _long_laws(eq):
+    if not _walks_compiled(eq, t):
         return solve(eq, t, scale)
     scale = max(scale, abs(eq.mean))
     got = _cluster_walks(eq, t, scale)
     if got is None:
         return solve(eq, t, scale)
-    m, u, ok, counts = got
+    return _walked(eq, t, scale, *got)
+
+
+def solve_from(eq: Equation, targets, start: tuple, scale: float) -> SolveResult:
+    """:func:`solve` for real targets near a solution ``start = (z, m, u)`` in the upper
+    half-plane that a walk from far above reached (:attr:`SolveResult.start` of
+    :func:`solve_cluster`): a walk from there to each target, as :func:`solve_cluster` walks
+    from its shared point (the path stays in the upper half-plane, where ``M`` is analytic, as
+    the walk from far above does, and crosses only the scales between ``start`` and the target:
+    the check below the lowest support piece of a tapered sigmoid net at ``L = 50``, 1e-73 below
+    its top edge, walked some 240 octaves down from far above, 30 ms). The same a-posteriori
+    checks; what the walks do not reach is solved by :func:`solve`. No certificate."""
+    t = np.atleast_1d(np.asarray(targets, dtype=complex))
+    z0, m0, u0 = start
+    if not _walks_compiled(eq, t) or not z0.imag > 0:
+        return solve(eq, t, scale)
+    ev = _General(eq)
+    if not (ev.V.shape[1] <= _FAST_MAX_ATOMS or np.iscomplexobj(ev.V)):
+        return solve(eq, t, scale)
+    m, u, ok, counts = _walks_from(eq, ev, complex(z0), complex(m0), np.asarray(u0, dtype=complex), t)
+    return _walked(eq, t, max(scale, abs(eq.mean)), m, u, ok, counts, start)
+
+
+def _walks_compiled(eq: Equation, t: np.ndarray) -> bool:
+    """Whether :func:`solve_cluster` and :func:`solve_from` walk compiled (else :func:`solve`)."""
+    return not (eq.rational or not _fastchain._HAVE_NUMBA or not eq.smooth_path or np.any(t.imag != 0)
+                or _long_laws(eq))
+
+
+def _walked(eq: Equation, t: np.ndarray, scale: float, m, u, ok, counts, start) -> SolveResult:
+    """The result of the walks of :func:`solve_cluster` / :func:`solve_from` (lumped tails
+    checked), the targets they did not reach solved by :func:`solve`."""
     r = _lump_guard(eq, SolveResult(m=m, u=u, certified=np.zeros(t.size, dtype=bool), verified=ok,
-                                    n_lilypads=int(counts[0]), n_newton=int(counts[1]), n_rejected=int(counts[2])))
+                                    n_lilypads=int(counts[0]), n_newton=int(counts[1]), n_rejected=int(counts[2]),
+                                    start=start))
     if not np.all(r.verified):
         bad = np.flatnonzero(~r.verified)
         r2 = solve(eq, t[bad], scale)
@@ -1025,8 +1064,9 @@ def solve_cluster(eq: Equation, targets, scale: float) -> SolveResult:
 
 
 def _cluster_walks(eq: Equation, t: np.ndarray, scale: float):
-    """The walks of :func:`solve_cluster`: ``(m, u, reached and checked, counts)``, or ``None``
-    where :func:`solve` would not walk compiled (laws of many real atoms)."""
+    """The walks of :func:`solve_cluster`: ``(m, u, reached and checked, counts, start)`` (``start``
+    the shared point ``(z, m, u)`` reached from far above, ``None`` where that walk failed), or
+    ``None`` where :func:`solve` would not walk compiled (laws of many real atoms)."""
     ev = _General(eq)
     if not (ev.V.shape[1] <= _FAST_MAX_ATOMS or np.iscomplexobj(ev.V)):
         return None
@@ -1036,14 +1076,25 @@ def _cluster_walks(eq: Equation, t: np.ndarray, scale: float):
     top = np.array([complex(float(t.real.min()), float(np.max(np.abs(t))))])
     m1, u1, ok1, c1 = _fastchain.vertical_general_complex(top, float(Y), float(eq.mean), *args, V, W, ev.k, ev.n,
                                                           ev.mu, MAX_ROUNDS, ev.tol)
-    n = t.size
-    m, u, ok, c2 = _fastchain.walk_general(np.full(n, top[0]), np.full(n, m1[0]), np.repeat(u1, n, axis=0), t,
-                                           0.25, *args, V, W, ev.k, ev.n, MAX_ROUNDS, ev.tol)
+    m, u, ok, c2 = _walks_from(eq, ev, complex(top[0]), complex(m1[0]), u1[0], t)
     ok &= bool(ok1[0])
+    start = (complex(top[0]), complex(m1[0]), u1[0].copy()) if bool(ok1[0]) else None
+    return m, u, ok, c1 + c2, start
+
+
+def _walks_from(eq: Equation, ev: "_General", z0: complex, m0: complex, u0: np.ndarray, t: np.ndarray):
+    """Compiled walks from the solution ``(m0, u0)`` at ``z0`` to each real target (first step a
+    quarter of the way), each reached point checked for the physical sheet: ``(m, u, reached and
+    checked, counts)``."""
+    args = (eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c))
+    V, W = _fastchain._pack_laws(ev.V, ev.W)
+    n = t.size
+    m, u, ok, c = _fastchain.walk_general(np.full(n, z0), np.full(n, m0), np.repeat(u0[None, :], n, axis=0), t,
+                                          0.25, *args, V, W, ev.k, ev.n, MAX_ROUNDS, ev.tol)
     if np.any(ok):
         sel = np.flatnonzero(ok)
         ok[sel] = physical_sheet(ev, t[sel], m[sel], u[sel])
-    return m, u, ok, c1 + c2
+    return m, u, ok, c
 
 
 def _lump_guard(eq: Equation, r: SolveResult) -> SolveResult:
@@ -1888,7 +1939,7 @@ def _short_first(eq: Equation, t: np.ndarray, run, keep=None) -> SolveResult:
 
 
 def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
-                   groups: np.ndarray | None = None, certify: bool = True) -> SolveResult:
+                   groups: np.ndarray | None = None, certify: bool = True, start: tuple | None = None) -> SolveResult:
     """:func:`_solve_general_rules`; targets other than a grid (complex contours, single real
     points) are solved with the short Gauss rules of long laws first (:func:`_short_first`)."""
     if groups is None and not record and _long_laws(eq):
@@ -1897,7 +1948,7 @@ def _solve_general(eq: Equation, t: np.ndarray, scale: float, record: bool, max_
     if groups is None and not record and np.any(t.imag != 0) and _contour_short(eq):
         return _contour_short_first(eq, t, lambda sel, short: _solve_general_rules(
             eq, t[sel], scale, record, max_rounds, None, short))
-    return _solve_general_rules(eq, t, scale, record, max_rounds, groups, certify=certify)
+    return _solve_general_rules(eq, t, scale, record, max_rounds, groups, certify=certify, start=start)
 
 
 def _contour_short_first(eq: Equation, t: np.ndarray, run) -> SolveResult:
@@ -2001,7 +2052,7 @@ def _rescue_from_neighbours(eq: Equation, x: np.ndarray, groups: np.ndarray, m: 
 
 def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool, max_rounds: int,
                          groups: np.ndarray | None = None, short_rules: bool = False,
-                         certify: bool = True, mixed_compiled: bool = True) -> SolveResult:
+                         certify: bool = True, mixed_compiled: bool = True, start: tuple | None = None) -> SolveResult:
     """Continuation for equations with non-rational ``D^2`` factors, verified a posteriori.
 
     Vertical chains from far above each target; with ``groups`` (sorted real grid, one label per
@@ -2012,6 +2063,8 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
     (exact to the Gauss error bound, below ``1e-12`` relative). Orthogonal nets whose laws mix
     real atoms and contour rules (:func:`_mixed_compiled`) are swept compiled too, kept only where
     certified; ``mixed_compiled=False`` is the vectorised continuation they took before.
+    ``start`` (:func:`solve`): where the sweep runs on the solver's own laws, its first point
+    walks from there.
     """
     n = t.shape[0]
     ev = _General(eq, short_rules)
@@ -2090,11 +2143,19 @@ def _solve_general_rules(eq: Equation, t: np.ndarray, scale: float, record: bool
         # near the cut of psi_g: shallow nets, x near 0) Newton with the full laws polishes it.
         use_short = not short or contour_short
         V, W = eq.packed_short if use_short else (ev.V, ev.W)
+        # the first point from a solution near it, where one is given (the walk from far above
+        # crosses some 45 octaves down to a lower edge at 2e-11, tapered tanh at L = 50: 22 ms of 190)
+        first = () if start is None or use_short else (complex(start[0]), complex(start[1]),
+                                                       np.ascontiguousarray(start[2], dtype=complex))
         if not use_short and _gaps_on_sheets(eq, ev):
             # exact atoms (leaky ReLU): the gaps followed on their real sheets (fpcore._gaps)
             m_, u_, ok_, cnt = _gaps.grid_discrete(
                 np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
-                *args, ev.mu, max_rounds, ev.tol, *_gaps.discrete_args(ev.V, ev.W))
+                *args, ev.mu, max_rounds, ev.tol, *_gaps.discrete_args(ev.V, ev.W), *first)
+        elif first:
+            m_, u_, ok_, cnt = _fastchain.grid_general(
+                np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),
+                *args[:3], V, W, *args[5:], ev.mu, max_rounds, ev.tol, *first)
         else:
             m_, u_, ok_, cnt = _fastchain.grid_general(
                 np.ascontiguousarray(t.real), np.ascontiguousarray(groups), float(Y), float(eq.mean),

@@ -23,7 +23,8 @@ import numpy as np
 from . import _fastchain
 from ._edges import _merge, edge_past_infinity, lower_edge, rational_critical_points, rational_edges, upper_edge
 from ._equation import Equation, build_equation
-from ._lilypad import _LUMP_MASS_TOL, MAX_ROUNDS, SolveResult, lump_cdf_bound, solve, solve_cluster, solve_near
+from ._lilypad import (_LUMP_MASS_TOL, MAX_ROUNDS, SolveResult, lump_cdf_bound, solve, solve_cluster, solve_from,
+                       solve_near)
 from ._network import Network, _check_gram
 from ._pushforward import PushForward
 
@@ -874,11 +875,17 @@ _SMOOTH_DEPTH = 1e-8  # deepest grid point of a non-rational equation, relative 
 _EDGE_MASS = 1e-9  # most mass (from the exact tail mass) allowed below a lower edge found on the real line
 
 
-def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> list[tuple[float, float]]:
+def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float],
+                       checked: dict[float, float] | None = None,
+                       starts: list | None = None) -> list[tuple[float, float]]:
     """Intervals carrying the continuous part, from the critical values of ``M^{-1}``.
 
     Every edge is a critical value; consecutive candidates bound intervals that lie either
-    inside the support or in a gap, which one solve at their midpoints decides.
+    inside the support or in a gap, which one solve at their midpoints decides. ``checked``
+    (filled when given): ``{x: F(x)}`` at the points below a lower edge where ``M`` was found
+    real with no mass below (verified solutions), for :func:`_warn_mass_below`. ``starts``
+    (appended to when given): the solution in the upper half-plane just above those points
+    that their walks shared (:attr:`SolveResult.start`), a start for the grid's first point.
     """
     if not eq.rational:
         hi = upper_edge(eq)
@@ -895,11 +902,18 @@ def _support_intervals(eq: Equation, atom0: float, atom_locs: list[float]) -> li
             # GELU's real atoms put the edge of expanding nets 1e-3 too high, 2e-7 of mass below
             # it) the grid starts at 0 and gaps are found on the grid.
             # (just below the edge: one walk from far above shared by both points)
-            r = solve_cluster(eq, lo * np.array([0.999, 1.0 - _EDGE_GAP]) + 0j, scale=hi)
-            below = 1.0 - _tail_mass(eq, r.m, r.u, r.short) - atom0
+            xs = lo * np.array([0.999, 1.0 - _EDGE_GAP])
+            r = solve_cluster(eq, xs + 0j, scale=hi)
+            F = 1.0 - _tail_mass(eq, r.m, r.u, r.short)
+            below = F - atom0
             gap = r.verified & (-r.m.imag <= 1e-9 * np.abs(r.m)) & (below <= _EDGE_MASS)
             if not np.all(gap):
                 lo = 0.0
+            else:
+                if checked is not None:
+                    checked.update(zip(xs.tolist(), F.tolist()))
+                if starts is not None and r.start is not None:
+                    starts.append(r.start)
         return [(lo, hi)]
     if _fastchain._HAVE_NUMBA and eq.roots.size > _FULL_SCAN_ROOTS:
         # the full scan costs O(roots^2): scan the two branches of the outer edges only and let
@@ -1135,9 +1149,11 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000, *, 
     atom0 = eq.atoms[0][1] if eq.atoms and eq.atoms[0][0] == 0.0 else 0.0
     other_atoms = [a for a in eq.atoms if a[0] != 0.0]
     cont_mass = 1.0 - sum(m for _, m in eq.atoms)
+    checked: dict[float, float] = {}  # F at the points below the lower edge checked there
+    starts: list = []  # (z, m, u) above them, reached from far above
     if cont_mass > 1e-12:
         try:
-            intervals = _support_intervals(eq, atom0, [a for a, _ in other_atoms])
+            intervals = _support_intervals(eq, atom0, [a for a, _ in other_atoms], checked, starts)
         except RuntimeError as exc:
             # (huge variances: the laws of D^2 put all but a sliver of mass ~ 1/sqrt(q) at 0)
             q = eq.mean_field.q
@@ -1167,7 +1183,10 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000, *, 
         x, groups = x[order], groups[order]
         keep = np.r_[True, np.diff(x) > 0]
         x, groups = x[keep], groups[keep]
-        r = solve(eq, x.astype(complex), scale=lam_max, groups=groups, certify=bool(certify))
+        # (the grid's first point lies just above the lower edge checked: it walks from the
+        # checks' shared point instead of from far above)
+        r = solve(eq, x.astype(complex), scale=lam_max, groups=groups, certify=bool(certify),
+                  start=starts[0] if starts else None)
         density = np.maximum(-((1.0 + r.m) / x).imag / _PI, 0.0)
         cdf_grid = np.clip(1.0 - _tail_mass(eq, r.m, r.u, r.short), 0.0, 1.0)
         stats = dict(n_lilypads=r.n_lilypads, n_newton_steps=r.n_newton, n_rejected=r.n_rejected,
@@ -1185,7 +1204,8 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000, *, 
         F0 = atom0 + sum(mass for loc, mass in other_atoms if loc <= intervals[0][0])
         support = _support(x, r.m, intervals, r.verified, cdf_grid, F0)
         if not eq.rational and support and support[0][0] > 0:
-            _warn_mass_below(eq, float(support[0][0]), atom0, other_atoms, lam_max)
+            _warn_mass_below(eq, float(support[0][0]), atom0, other_atoms, lam_max, checked,
+                             starts[0] if starts else None)
         if other_atoms:
             support = _drop_atom_slivers(support, x, r.m, r.verified, [a for a, _ in other_atoms])
             # F inside a piece lies between the atoms below it and 1 minus the atoms from its top
@@ -1243,18 +1263,29 @@ def jacobian_spectrum(net: Network, gram: str = "JtJ", n_points: int = 1000, *, 
 _BELOW_MASS = 1e-4
 
 
-def _warn_mass_below(eq: Equation, lo: float, atom0: float, other_atoms, lam_max: float) -> None:
+def _warn_mass_below(eq: Equation, lo: float, atom0: float, other_atoms, lam_max: float,
+                     checked: dict[float, float] | None = None, start: tuple | None = None) -> None:
     """Warn when the law carries mass below the lowest located piece of a non-rational equation.
 
     ``Spectrum.cdf`` returns the exact atoms below the support and ``quantile`` its lowest edge
     for the ``p`` under it: a component the grid missed (a leaky ReLU component deeper than the
     grid once went: 41 % of the mass below 3.6e-7, with F = 0 returned there) would be a silent
-    wrong value. One solve 0.1 % below the edge: ``F`` there must be the atoms below it."""
-    r = solve(eq, np.array([lo * 0.999 + 0j]), scale=lam_max)
-    if not bool(r.verified[0]):
-        return
-    F = float(1.0 - _tail_mass(eq, r.m, r.u, r.short)[0])
-    known = atom0 + sum(w for loc, w in other_atoms if loc <= lo * 0.999)
+    wrong value. One solve 0.1 % below the edge: ``F`` there must be the atoms below it.
+    ``checked``: ``F`` at points already solved and verified (:func:`_support_intervals` checks
+    the same point below the edge it located: the walk from far above is not repeated).
+    ``start``: a solution in the upper half-plane near the edge (:attr:`SolveResult.start`),
+    from which the point is walked to (:func:`solve_from`) where it was not checked (a gap the
+    grid found above the located edge moves the piece's lower end)."""
+    x = lo * 0.999
+    if checked and x in checked:
+        F = checked[x]
+    else:
+        t = np.array([x + 0j])
+        r = solve(eq, t, scale=lam_max) if start is None else solve_from(eq, t, start, lam_max)
+        if not bool(r.verified[0]):
+            return
+        F = float(1.0 - _tail_mass(eq, r.m, r.u, r.short)[0])
+    known = atom0 + sum(w for loc, w in other_atoms if loc <= x)
     if F - known > _BELOW_MASS:
         warnings.warn(
             f"jacobian_spectrum: a mass of {F - known:.3g} lies below the lowest located support "

@@ -34,8 +34,8 @@ def test_term_sizes_equal_the_abs_definition():
         wc = w * np.exp(1j * rng.uniform(-0.3, 0.3, K))
         want_c = _definition(u, vc, wc)
         assert abs(_psi_terms_atoms(u, vc, wc) - want_c) <= 1e-14 * want_c
-        P, _ = _pack_laws(vc[None, :], wc[None, :])
-        assert abs(_psi_terms_packed(u, P[0]) - want_c) <= 1e-14 * want_c
+        P, kn = _pack_laws(vc[None, :], wc[None, :])
+        assert abs(_psi_terms_packed(u, P[0], kn[0]) - want_c) <= 1e-14 * want_c
 
 
 def test_an_atom_at_the_pole_is_left_out():

@@ -25,12 +25,15 @@ def test_packed_sums_equal_complex_sums():
     W = (rng.uniform(0.0, 1.0, (G, K)) + 1j * rng.uniform(-0.1, 0.1, (G, K))) / K
     V[:, -5:] = 0.0  # zero-weight padding atoms, as in laws padded to the longest one
     W[:, -5:] = 0.0
-    P, P2 = _fastchain._pack_laws(V, W)
-    assert P is P2 and P.shape == (G, 4, K)
+    V[1, -40:] = W[1, -40:] = 0.0  # a shorter law: more padding
+    W[2, 7] = 0.0  # a zero weight inside a law is summed (only the trailing padding is skipped)
+    P, n = _fastchain._pack_laws(V, W)
+    assert P.shape == (G, 4, K)
+    assert n.tolist() == [K - 5, K - 40, K - 5]  # each law's atoms, without the padding
     for u in (0.3 - 0.2j, -2.0 - 1e-3j, 5.0 - 4.0j, 0.8 - 1e-9j):
         for g in range(G):
             s, d = _fastchain._psi_sums_complex(u.real, u.imag, V[g], W[g])
-            sp, dp = _fastchain._psi_sums_packed(u.real, u.imag, P[g])
+            sp, dp = _fastchain._psi_sums_packed(u.real, u.imag, P[g], n[g])
             ref_s = np.sum(W[g] * V[g] / (1 - u * V[g]))
             ref_d = np.sum(W[g] * V[g] / (1 - u * V[g]) ** 2)
             scale_s = np.sum(np.abs(W[g] * V[g] / (1 - u * V[g])))
@@ -38,12 +41,12 @@ def test_packed_sums_equal_complex_sums():
             assert abs(sp - ref_s) <= 1e-13 * scale_s and abs(s - ref_s) <= 1e-13 * scale_s
             assert abs(dp - ref_d) <= 1e-13 * scale_d and abs(d - ref_d) <= 1e-13 * scale_d
             t = _fastchain._psi_terms_atoms(u, V[g], W[g])
-            assert _fastchain._psi_terms_packed(u, P[g]) == pytest.approx(t, rel=1e-13)
+            assert _fastchain._psi_terms_packed(u, P[g], n[g]) == pytest.approx(t, rel=1e-13)
             assert t == pytest.approx(scale_s * abs(u), rel=1e-12)
     # real atoms and packed laws pass through
     Vr = V.real.copy()
     assert _fastchain._pack_laws(Vr, W.real)[0] is Vr
-    assert _fastchain._pack_laws(P, P)[0] is P
+    assert _fastchain._pack_laws(P, n)[0] is P and _fastchain._pack_laws(P, n)[1] is n
 
 
 CASES = [("silu", "orthogonal", [400, 400, 400]), ("tanh", "gaussian", [784, 300, 100, 10]),

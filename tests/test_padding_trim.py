@@ -1,0 +1,93 @@
+"""The compiled sweep and the grid certificate sum each law only up to its last atom.
+
+The laws of ``D^2`` are padded with zero-weight atoms to the longest one (``Equation.packed_complex``:
+a quarter of the atoms of tanh's contour rules at ``L = 50``); ``grid_general`` (through
+``_pack_laws``' atom counts) and ``joint_grid`` (``_row_len``) skip that padding. Results must not
+depend on how much padding there is, and ``joint_grid``'s step bound (``|v_0 - r_g|`` for
+``|v_g| / tau_g``) must agree with the numpy test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fpcore
+from fpcore import _fastchain, _lilypad
+from fpcore._lilypad import _Joint
+
+pytestmark = pytest.mark.skipif(not _fastchain._HAVE_NUMBA, reason="compiled kernels")
+
+
+def _tapered(L: int) -> list[int]:
+    return [max(1, round(784 * (10 / 784) ** (l / L))) for l in range(L + 1)]
+
+
+@pytest.fixture(scope="module")
+def grid():
+    net = fpcore.Network(_tapered(6), "tanh", sigma_w2=1.05, sigma_b2=1e-4)
+    s = fpcore.jacobian_spectrum(net, n_points=300)
+    assert s.stats.n_certified == s.x.size
+    return s
+
+
+def _pad(A: np.ndarray, extra: int) -> np.ndarray:
+    return np.ascontiguousarray(np.concatenate([A, np.zeros((A.shape[0], extra), dtype=A.dtype)], axis=1))
+
+
+def test_sweep_independent_of_padding(grid):
+    eq = grid._eq
+    ev = _lilypad._General(eq)
+    assert np.iscomplexobj(ev.V) and np.any(ev.W[:, -1] == 0)  # contour rules, padded
+    x = grid.x
+    groups = np.zeros(x.size, dtype=np.int64)
+    Y = _lilypad._start_height(eq, x, grid.lambda_max)
+    head = (x, groups, float(Y), float(eq.mean), eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c))
+    tail = (ev.k, ev.n, ev.mu, _lilypad.MAX_ROUNDS, ev.tol)
+    a = _fastchain.grid_general(*head, ev.V, ev.W, *tail)
+    b = _fastchain.grid_general(*head, _pad(ev.V, 37), _pad(ev.W, 37), *tail)
+    assert np.array_equal(a[2], b[2]) and np.all(a[2])
+    np.testing.assert_allclose(b[0], a[0], rtol=1e-12, atol=0.0)
+    np.testing.assert_allclose(b[1], a[1], rtol=1e-12, atol=0.0)
+    P, n = _fastchain._pack_laws(_pad(ev.V, 37), _pad(ev.W, 37))
+    assert n.tolist() == _fastchain.live_sizes(ev.W).tolist()  # the padding is not counted
+
+
+def _joint_args(cj: _Joint, pad: int = 0):
+    p = (lambda A: _pad(A, pad)) if pad else (lambda A: A)
+    return (p(cj.Vc), p(cj.WVc), p(cj.aVc), p(cj.aWVc), p(cj.live), cj.k, cj.n, cj.a, cj.e, cj.e0)
+
+
+def test_joint_grid_independent_of_padding(grid):
+    eq = grid._eq
+    cj = _Joint(eq)
+    t = grid.x.astype(complex)
+    m, u = grid._m_grid, np.ascontiguousarray(grid._u_grid)
+    a = _fastchain.joint_grid(t, m, u, *_joint_args(cj), float(eq.log_c))
+    b = _fastchain.joint_grid(t, m, u, *_joint_args(cj, 29), float(eq.log_c))
+    assert np.array_equal(a[0], b[0])
+    np.testing.assert_allclose(b[1], a[1], rtol=1e-13, atol=0.0)
+    np.testing.assert_allclose(b[2], a[2], rtol=1e-13, atol=0.0)
+
+
+def test_joint_grid_matches_numpy_test(grid, monkeypatch):
+    # the own segment [t_i, t_i] and the next [t_i, t_{i+1}] of joint_grid against _Joint.test
+    # in numpy (which forms v_g = (v_0 - r_g) / G_g and weighs it by 1 / tau_g)
+    eq = grid._eq
+    cj = _Joint(eq)
+    t = grid.x.astype(complex)
+    m, u = grid._m_grid, np.ascontiguousarray(grid._u_grid)
+    ok, R, tau = _fastchain.joint_grid(t, m, u, *_joint_args(cj), float(eq.log_c))
+    monkeypatch.setattr(_fastchain, "_HAVE_NUMBA", False)
+    for col, zt in ((0, t), (1, np.r_[t[1:], t[-1]])):
+        o, r, ta, th = cj.test(t, zt, m, u)
+        sel = np.isfinite(th) & ~np.isclose(th, 0.5, rtol=1e-6)
+        sel[-1] = col == 0  # (the last point has no next one)
+        assert np.all(ok[sel, col] | ~o[sel])  # what numpy certifies, the grid's test does too
+        assert np.mean(ok[sel, col] == o[sel]) > 0.99
+        both = sel & o & ok[:, col]
+        assert both.sum() > 0.5 * sel.sum()
+        # (R = 2 alpha is dominated by the rounding terms on a converged grid, ~1e-13, which the
+        # two implementations sum apart: they agree to a few per cent, not to rounding)
+        np.testing.assert_allclose(R[both, col], r[both], rtol=0.05)
+    np.testing.assert_allclose(tau, ta, rtol=1e-6)  # (tau = 1 / |G_g| up to 5e6: G_g cancels to 1e-9)
