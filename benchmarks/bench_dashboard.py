@@ -466,6 +466,7 @@ def prefetch_split(log: str, runs: dict) -> None:
 
 
 STEPS = ("event", "compute-start", "compute-end", "deliver", "density-sent", "callback-flushed")
+BASIN_STEPS = ("player", "job-start:basins", "basin-frame-computed", "drawn-lilypad", "callback-flushed")
 
 
 def server_split(log: str, keys: dict) -> None:
@@ -474,10 +475,12 @@ def server_split(log: str, keys: dict) -> None:
     session's loop -> the density's patch is sent -> the browser shows the new curve."""
     marks = sorted((float(t), step) for t, step in re.findall(r"^TIMING ([0-9.]+) (\S+)$", log, re.M))
     print("\nserver time stamps (medians, ms): " + " -> ".join(("key",) + STEPS + ("curve",)))
+    print("(*-basins: " + " -> ".join(("key",) + BASIN_STEPS + ("image",)) + ")")
     for name, changes in keys.items():
         gaps = []
+        steps = BASIN_STEPS if CASES[name.split("+")[0]].basins else STEPS
         for key, changed in changes:
-            seq, want = [key], list(STEPS)
+            seq, want = [key], list(steps)
             for t, step in marks:
                 if key <= t <= changed and want and step == want[0]:
                     seq.append(t)
