@@ -23,7 +23,7 @@ def test_widgets_drive_the_state(app):
     with param.edit_constant(app.w_depth):
         app.w_depth.value_throttled = 7  # a throttled slider acts on release
     assert s.depth == 7 and s.result.network.depth == 7
-    assert app.density.src["curve"].data["x"].size > 0
+    assert len(app.density.src["curve"].data["x"]) > 0
     assert app.title_pane.object.startswith("#### ") and "L = 7" in app.title_pane.object
 
 
@@ -33,7 +33,7 @@ def test_player_steps_the_lilypad_views(app):
     assert app.w_player.end == max(K - 1, 1) and app.w_player.value == 0
     app.w_player.value = 2
     assert s.frame == 2 and s.lilypad.k == 2 and "Step 3 of" in app.caption_pane.object
-    assert app.zplane.src["path"].data["x"].size == 3
+    assert len(app.zplane.src["path"].data["x"]) == 3
     s.sigma_w2 = 1.9  # a new chain resets the player
     assert app.w_player.value == 0 and s.lilypad.k == 0
 
