@@ -61,6 +61,25 @@ def test_depth_slider_changes_the_density_and_the_url(shared_page):
     assert app_page.errors == []
 
 
+CURVE_VISIBLE_JS = """() => { for (const m of Bokeh.documents[0].all_models)
+  if (m.data_source && m.data_source.name === 'density-curve' && m.glyph && m.glyph.type === 'Line') return m.visible;
+  return null; }"""
+
+
+def test_legend_click_hides_and_shows_the_curve(shared_page):
+    # The legends are drawn from proxy renderers (dashboard.plots._static_legend); a click on an
+    # entry must still hide the real curve, and a second click show it again.
+    app_page = shared_page
+    page = app_page.page
+    assert page.evaluate(CURVE_VISIBLE_JS) is True
+    entry = page.get_by_text("theory (N → ∞)").first
+    entry.click()
+    page.wait_for_function(f"({CURVE_VISIBLE_JS})() === false", timeout=10_000)
+    entry.click()
+    page.wait_for_function(f"({CURVE_VISIBLE_JS})() === true", timeout=10_000)
+    assert app_page.errors == []
+
+
 def test_player_advances_the_lilypad_frames(shared_page):
     app_page = shared_page
     page = app_page.page

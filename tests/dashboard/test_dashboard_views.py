@@ -263,3 +263,47 @@ def test_the_served_metrics_table_never_computes_the_variance_on_the_event_loop(
     exact = float(r.spectrum.variance)
     assert views.metrics(r)["variance"] == exact and r.computed.variance_ready  # outside the server: computed
     assert views.metrics(r, pending=True)["variance"] == exact and "not_computed" not in views.metrics(r, pending=True)
+
+
+def test_legends_point_at_proxies_that_no_update_touches():
+    # BokehJS rebuilds a legend whenever anything its items refer to changes: the items must refer
+    # to renderers whose sources stay empty, however the plots are updated.
+    from dashboard import plots
+
+    m = plots.MPlanePlot()
+    z = plots.ZPlanePlot()
+    d = plots.DensityPlot()
+    for fig in (m.figure, z.figure, d.figure):
+        items = fig.legend[0].items
+        assert items
+        for item in items:
+            for r in item.renderers:
+                assert r in fig.renderers and all(len(v) == 0 for v in r.data_source.data.values())
+    real = {id(s) for s in (*m.src.values(), m.ball_src, m.basin_src, *z.src.values(), *d.src.values(), d.left_src)}
+    proxies = {id(r.data_source) for fig in (m.figure, z.figure, d.figure) for i in fig.legend[0].items for r in i.renderers}
+    assert not real & proxies
+    # a click on a density legend entry hides the real renderer (the proxy's visibility is linked)
+    line = next(r for r in d.figure.renderers if r.data_source is d.src["curve"] and type(r.glyph).__name__ == "Line")
+    item = next(i for i in d.figure.legend[0].items if "theory" in str(i.label))
+    links = item.renderers[0].js_property_callbacks.get("change:visible", [])
+    assert any(any(v is line for v in getattr(cb, "args", {}).values()) for cb in links)
+
+
+def test_short_columns_cross_as_lists_long_ones_as_arrays():
+    from bokeh.models import ColumnDataSource
+
+    from dashboard import plots
+
+    src = ColumnDataSource(data={"x": [], "y": []})
+    short = np.linspace(0.0, 1.0, plots.INLINE_MAX)
+    plots._assign(src, {"x": short, "y": short * 2})
+    assert isinstance(src.data["x"], list) and src.data["y"] == (short * 2).tolist()
+    long = np.linspace(0.0, 1.0, plots.INLINE_MAX + 1)
+    plots._assign(src, {"x": long, "y": long})
+    assert isinstance(src.data["x"], np.ndarray) and np.array_equal(src.data["x"], long)
+    before = src.data
+    plots._assign(src, {"x": long.copy(), "y": long.copy()})  # unchanged: no new message
+    assert src.data is before
+    img = {"image": [np.zeros((4, 4), dtype=np.uint32)], "x": [0.0], "y": [0.0], "dw": [1.0], "dh": [1.0]}
+    plots._assign(src, img)
+    assert isinstance(src.data["image"][0], np.ndarray)
