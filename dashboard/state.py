@@ -1635,6 +1635,18 @@ def _warm_up_nets(log) -> None:
                 compute_basins(net, "JtJ", trace, min(1, len(trace.centres) - 1))
         except Exception:  # a failed warm-up only costs time later; the app reports real errors
             log.warning("fpcore kernel warm-up failed for %r", net, exc_info=True)
+    # The compiled walk from far above on a tapered net's contour rules (complex nodes): none of
+    # the nets above takes it, a point just below the lower edge of some tapered nets does (the
+    # mass-below-the-grid check of the tanh MLP 300-200-120-80-40-10 at σ_w² 1 compiled it inside
+    # its first request). Two points walked with those rules compile it.
+    try:
+        from fpcore import _lilypad
+        from fpcore._equation import build_equation
+
+        eq = build_equation(fpcore.Network([60, 50, 40, 30, 20, 10], "tanh", sigma_w2=1.05), "JtJ")
+        _lilypad._solve_general_rules(eq, np.array([0.3, 0.6]) * eq.mean + 0j, 1.0, False, 200, short_rules=False)
+    except Exception:  # noqa: BLE001
+        log.warning("fpcore kernel warm-up of the contour-rule walk failed", exc_info=True)
 
 
 def warm_up_kernels(wait: bool = False, timeout: float = 600.0) -> bool:
