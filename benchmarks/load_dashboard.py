@@ -251,8 +251,19 @@ def open_session(browser, url: str, errors: list):
 
 
 def settle(pages, timeout_ms: float) -> None:
-    for page in pages:
-        page.wait_for_function(SETTLED_JS, timeout=timeout_ms)
+    for i, page in enumerate(pages):
+        try:
+            page.wait_for_function(SETTLED_JS, timeout=timeout_ms)
+        except Exception:
+            state = page.evaluate(STATE_JS)
+            raise TimeoutError(f"session {i} did not settle in {timeout_ms / 1000:.0f} s: {state}") from None
+
+
+# what a page that does not settle shows (its document's idle flag and the busy indicator)
+STATE_JS = """() => { if (!(window.Bokeh && Bokeh.documents.length)) return 'no Bokeh document';
+  const d = Bokeh.documents[0];
+  const busy = Array.from(d.all_models).filter(m => (m.css_classes || []).includes('w-busy')).map(m => String(m.text));
+  return `is_idle=${d.is_idle} busy=${JSON.stringify(busy)}`; }"""
 
 
 def main(argv=None) -> int:
