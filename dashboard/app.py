@@ -76,7 +76,25 @@ def session_runner(doc, on_busy=None, on_overdue=None, time_limit: float = TIME_
     def call_later(seconds, fn):
         return doc.add_timeout_callback(partial(in_doc, fn), int(1000 * seconds))
 
-    return JobRunner(call_soon, call_later, on_busy=on_busy, on_overdue=on_overdue, time_limit=time_limit)
+    seen = [False]
+
+    def gone() -> bool:
+        # The page was connected and has had no websocket for ABANDONED_AFTER seconds: Bokeh keeps
+        # a closed page's session (and would run its jobs) until its unused-session check, 15-30 s
+        # later, while the worker processes and threads serve the pages still open.
+        ctx = doc.session_context
+        session = getattr(ctx, "_session", None) if ctx is not None else None
+        if session is None:
+            return False
+        if session.connection_count > 0:
+            seen[0] = True
+            return False
+        return seen[0] and session.milliseconds_since_last_unsubscribe > 1000 * ABANDONED_AFTER
+
+    runner = JobRunner(call_soon, call_later, on_busy=on_busy, on_overdue=on_overdue, time_limit=time_limit,
+                       gone=gone)  # fmt: skip
+    runner.connected = lambda: seen.__setitem__(0, True)  # (the page's onload: it is connected)
+    return runner
 
 
 def _same_key(a, b) -> bool:
@@ -126,6 +144,7 @@ TAB_TEACHER = "Teacher's tools"
 TAB_SOLVER = "Solver: Newton lilypads"
 TAB_EVIDENCE = "Evidence"
 BUSY_DELAY = 0.25  # seconds of work before the indicator says "computing…"
+ABANDONED_AFTER = 2.0  # seconds without a websocket after which a page's jobs are dropped (see session_runner)
 HELD_UNTIL_LOADED = ("trace", "basins", "phase", "evidence")  # job kinds a new page starts after its first paint
 FIRST_PAINT_HOLD = 10.0  # seconds: held jobs start then even if the browser never reported its first paint
 BUSY_IDLE = '<span class="idle">✓ up to date</span>'
@@ -215,6 +234,7 @@ class DashboardApp(pn.viewable.Viewer):
                 # the browser has drawn the spectrum (onload; at most FIRST_PAINT_HOLD seconds), so
                 # they do not take the cores while the first page renders.
                 runner.hold(HELD_UNTIL_LOADED)
+                pn.state.onload(runner.connected)
                 pn.state.onload(runner.release)
                 runner._call_later(FIRST_PAINT_HOLD, runner.release)
             # Served, the solver tab is closed at first: no chain or basin frame is computed until

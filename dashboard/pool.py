@@ -131,12 +131,15 @@ class Job:
 
 class _FairQueue:
     """Waiting jobs; :meth:`take` hands out the most urgent job of an owner that has no job running
-    in that lane, the owner served longest ago first."""
+    in that lane, the owner served longest ago first. ``lane_limits`` caps the jobs running at
+    once in a lane across all owners (``{"main": 2}``: the other lanes keep a worker)."""
 
-    def __init__(self, per_owner: int = 1):
+    def __init__(self, per_owner: int = 1, lane_limits: dict | None = None):
         self._cv = threading.Condition()
         self._jobs: list[Job] = []
         self._running: dict = {}
+        self._lane_running: dict = {}
+        self.lane_limits = dict(lane_limits or {})
         self._served: dict = {}
         self._tick = itertools.count()
         self._seq = itertools.count()
@@ -171,7 +174,8 @@ class _FairQueue:
                     self._jobs = keep
                     if dead:
                         break
-                    ready = [j for j in self._jobs if self._running.get((j.owner, j.lane), 0) < self.per_owner]
+                    ready = [j for j in self._jobs if self._running.get((j.owner, j.lane), 0) < self.per_owner
+                             and self._lane_running.get(j.lane, 0) < self.lane_limits.get(j.lane, 1 << 30)]
                     # densities first (GATE): other work waits while any session's density is on
                     # its way, at most GATE.max_wait seconds
                     gate = GATE.wait_s() if any(j.lane != "spectrum" for j in ready) else 0.0
@@ -183,6 +187,7 @@ class _FairQueue:
                         self._jobs.remove(job)
                         key = (job.owner, job.lane)
                         self._running[key] = self._running.get(key, 0) + 1
+                        self._lane_running[job.lane] = self._lane_running.get(job.lane, 0) + 1
                         self._served[job.owner] = next(self._tick)
                     elif gate > 0:
                         self._cv.wait(min(gate, 0.05))
@@ -202,6 +207,7 @@ class _FairQueue:
                 self._running[key] = n
             else:
                 self._running.pop(key, None)
+            self._lane_running[job.lane] = max(0, self._lane_running.get(job.lane, 0) - 1)
             self._cv.notify_all()
 
     def forget(self, owner) -> None:
@@ -219,10 +225,15 @@ def _alive(job: Job) -> bool:
 
 
 class FairThreadPool:
-    """Daemon threads running :class:`Job` callables from a fair queue (see the module docstring)."""
+    """Daemon threads running :class:`Job` callables from a fair queue (see the module docstring).
+
+    Work other than densities (lane ``"main"``) runs on at most ``workers - 1`` threads at once
+    (one with a single worker): a thread is always left for the next density, however many
+    sessions' chains, certificates and phase diagrams are running (a thread cannot be stopped).
+    """
 
     def __init__(self, workers: int, name: str = "fpcore-job", per_owner: int = 1):
-        self._queue = _FairQueue(per_owner)
+        self._queue = _FairQueue(per_owner, lane_limits={"main": max(1, workers - 1)})
         self.workers = workers
         for i in range(workers):
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True).start()

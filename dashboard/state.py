@@ -703,6 +703,10 @@ class JobRunner:
         ``on_busy(n)`` with the number of jobs running or waiting, on the loop.
     on_overdue : callable, optional
         ``on_overdue(label, seconds)`` when a thread job passes its time limit.
+    gone : callable, optional
+        ``gone()`` is True once nobody looks at the session any more (its page closed: the server
+        keeps the session some seconds longer). Its waiting jobs are then dropped and its running
+        worker-process jobs stopped, as by :meth:`close`; callable from any thread.
 
     Examples
     --------
@@ -713,8 +717,10 @@ class JobRunner:
     True
     """
 
-    def __init__(self, call_soon, call_later=None, on_busy=None, on_overdue=None, time_limit: float = TIME_LIMIT):
+    def __init__(self, call_soon, call_later=None, on_busy=None, on_overdue=None, time_limit: float = TIME_LIMIT,
+                 gone=None):  # fmt: skip
         self._call_soon, self._call_later = call_soon, call_later
+        self._gone = gone
         self._on_busy, self._on_overdue = on_busy, on_overdue
         self.time_limit = float(time_limit)
         self._lock = threading.Lock()
@@ -788,7 +794,16 @@ class JobRunner:
         return self._latest.get(kind) == seq
 
     def _live(self, job: _Job) -> bool:
-        return not self.closed and self.is_latest(job.kind, job.seq)
+        return not self.closed and self.is_latest(job.kind, job.seq) and not self.abandoned()
+
+    def abandoned(self) -> bool:
+        """Whether the session's page is gone (see ``gone``); its jobs are then no longer wanted."""
+        if self._gone is None:
+            return False
+        try:
+            return bool(self._gone())
+        except Exception:  # noqa: BLE001 - a session being torn down
+            return False
 
     def _start(self, job: _Job) -> None:
         if not self._live(job):  # superseded while it waited for this tick

@@ -432,6 +432,32 @@ def test_superseded_jobs_never_run_and_one_session_cannot_take_every_worker():
         slow_gate.set()
 
 
+def test_a_closed_pages_jobs_are_dropped_and_its_worker_process_job_stopped():
+    # A page closed in the browser keeps its server session until Bokeh's unused-session check
+    # (15-30 s later); its jobs must not hold the workers meanwhile (`gone`, see app.session_runner).
+    import time
+
+    loop, got, failed, ran = _Loop(), [], [], []
+    gone = [False]
+    runner = st.JobRunner(loop.call_soon, loop.call_later, time_limit=120.0, gone=lambda: gone[0])
+    loop.runner = runner
+    restarts = st._PROCESSES.restarts
+    runner.submit("details", None, got.append, failed.append, task=(time.sleep, (60,)))
+    while loop.queue:
+        loop.queue.pop(0)()
+    time.sleep(0.5)
+    gone[0] = True  # the page's websocket closed
+    runner.submit("trace", lambda: ran.append("trace") or "trace", got.append, failed.append)
+    t0 = time.monotonic()
+    loop.run(timeout=30)
+    assert time.monotonic() - t0 < 10 and st._PROCESSES.restarts == restarts + 1  # stopped, not run to 60 s
+    assert ran == [] and got == [] and failed == [] and runner.n_pending == 0  # nothing run or delivered for the closed page
+    end = time.monotonic() + 30
+    while not st.pools_idle() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert st.pools_idle()
+
+
 def test_a_worker_process_job_past_its_time_limit_is_stopped_and_its_worker_replaced():
     import time
 

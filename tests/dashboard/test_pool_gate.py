@@ -33,3 +33,32 @@ def test_gate_waits_at_most_max_wait_and_forgets_stale_densities(monkeypatch):
     assert 0.4 <= started - t0 < 2.0
     time.sleep(0.1)
     assert gate.wait_s() == 0.0  # pending longer than max_wait: holds nothing
+
+
+def test_other_work_leaves_a_thread_for_the_next_density():
+    # Three sessions' chains (lane "main", which a thread cannot stop) hold the pool's threads
+    # but one: a fourth session's density starts at once, and a third chain waits for a free slot.
+    import threading
+
+    tp = FairThreadPool(workers=3, name="lane-test")
+    release = threading.Event()
+    started = []
+
+    def chain(owner):
+        started.append(owner)
+        release.wait(10)
+        return owner
+
+    try:
+        chains = [tp.submit(Job(owner=o, fn=lambda o=o: chain(o), lane="main")) for o in ("a", "b", "c")]
+        t0 = time.monotonic()
+        while len(started) < 2 and time.monotonic() - t0 < 5:
+            time.sleep(0.01)
+        dens = tp.submit(Job(owner="d", fn=time.monotonic, lane="spectrum"))
+        assert dens.result(timeout=5) - t0 < 1.0
+        time.sleep(0.2)
+        assert sorted(started) in (["a", "b"], ["a", "c"], ["b", "c"])  # two of the three chains
+        release.set()
+        assert sorted(f.result(timeout=5) for f in chains) == ["a", "b", "c"]
+    finally:
+        release.set()
