@@ -60,8 +60,21 @@ OfflineFast = type("Fast", (Fast,), {"_resources": {k: v for k, v in Fast._resou
 
 
 def session_runner(doc, on_busy=None, on_overdue=None, time_limit: float = TIME_LIMIT) -> JobRunner:
-    """A :class:`JobRunner` whose results come back on ``doc``'s event loop (Bokeh's
-    ``add_next_tick_callback`` is the one document method safe to call from other threads)."""
+    """A :class:`JobRunner` whose results come back on ``doc``'s event loop.
+
+    Called on the server's event loop (while the session is created). A result is handed from
+    the worker's thread to that loop by Tornado's thread-safe ``IOLoop.add_callback``, and only
+    there scheduled on the document (``add_next_tick_callback``: its callbacks run with the
+    document locked). Bokeh documents ``add_next_tick_callback`` as safe from other threads, but
+    it is not while the loop holds the document: the callback's registration is then queued in
+    the document's held events, which Panel's ``unlocked()`` copies and replaces without a lock,
+    so a registration made from a worker at that moment was lost, the result never delivered,
+    and the page said *computing…* for good (tests/dashboard/test_delivery_race.py: 22 and 63
+    of 20000 results lost; the likely cause of the stuck indicator of stop 26's runs).
+    """
+    from tornado.ioloop import IOLoop
+
+    loop = IOLoop.current()
 
     def in_doc(fn):
         # As in a widget callback: Panel's curdoc set, and changes sent when `fn` returns.
@@ -70,8 +83,16 @@ def session_runner(doc, on_busy=None, on_overdue=None, time_limit: float = TIME_
                 fn()
             timing_mark("callback-flushed")
 
+    def on_loop(fn):
+        if runner.closed:
+            return
+        try:
+            doc.add_next_tick_callback(partial(in_doc, fn))
+        except Exception:  # noqa: BLE001 - the session is gone: nobody to deliver to
+            runner.closed = True
+
     def call_soon(fn):
-        doc.add_next_tick_callback(partial(in_doc, fn))
+        loop.add_callback(on_loop, fn)
 
     def call_later(seconds, fn):
         return doc.add_timeout_callback(partial(in_doc, fn), int(1000 * seconds))

@@ -178,3 +178,29 @@ def open_page(browser, url: str, errors: list, viewport=(1600, 1000), wait_js: s
     page.wait_for_function(wait_js or "window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle",
                            timeout=180_000)  # fmt: skip
     return page
+
+
+def serve_log_path(port: int) -> Path:
+    """Where the tests' served app (``tests/dashboard/conftest.py``) writes its server log."""
+    return Path(os.environ.get("TMPDIR", "/tmp")) / f"dashboard-serve-{port}.log"
+
+
+def server_busy_marks(url: str, n: int = 12) -> str:
+    """The last ``n`` of each session's busy marks and the job starts and ends in the log of the
+    server serving ``url`` (for a failure message: which jobs a page that did not settle waits for)."""
+    path = serve_log_path(int(url.split(":")[2].split("/")[0]))
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return f"(no server log at {path})"
+    last: dict[str, str] = {}
+    jobs = []
+    for line in lines:
+        parts = line.split(maxsplit=2)
+        if len(parts) == 3 and parts[0] == "TIMING":
+            step = parts[2]
+            if step.startswith("busy:") and step.count(":") >= 2:
+                last[step.split(":")[1]] = f"{parts[1]} {step}"
+            elif step.startswith(("job-start", "job-end")):
+                jobs.append(f"{parts[1]} {step}")
+    return "last busy mark per session:\n" + "\n".join(last.values()) + "\nlast jobs:\n" + "\n".join(jobs[-n:])

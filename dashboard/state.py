@@ -891,7 +891,7 @@ class JobRunner:
     def _busy(self) -> None:
         if _TIMING:
             with self._lock:
-                timing_mark("busy:" + (",".join(sorted(set(self._running) | set(self._waiting))) or "-"))
+                timing_mark(f"busy:{id(self):x}:" + (",".join(sorted(set(self._running) | set(self._waiting))) or "-"))
         if self._on_busy is not None:
             self._on_busy(self.n_pending)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.browser_probe import CHROMIUM_ARGS, PLOT_SIGNATURE_JS, REST_LOADED_JS, SOLVER_LOADED_JS, open_tab
+from dashboard.browser_probe import CHROMIUM_ARGS, PLOT_SIGNATURE_JS, REST_LOADED_JS, SOLVER_LOADED_JS, open_tab, serve_log_path
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
@@ -81,12 +81,15 @@ def chromium():
 def served_app(chromium):
     """``panel serve dashboard/app.py`` on 127.0.0.1 and a fresh port; yields the app's URL."""
     port = _free_port()
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"dashboard-serve-{port}.log", "w")
+    log = open(serve_log_path(port), "w")
     from dashboard.cli import build_command
 
     proc = subprocess.Popen(
         build_command(["--address", "127.0.0.1", "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}"]),
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        # the server's time stamps (busy:<session>:<kinds>, job-start/job-end) go to the log, which
+        # a test that waits in vain for a page to settle quotes (browser_probe.server_busy_marks)
+        env=dict(os.environ, FPCORE_DASHBOARD_TIMING="1"),
     )  # fmt: skip
     deadline = time.time() + 300  # (the setup script compiles fpcore's kernels on a cold numba cache: minutes)
     while True:

@@ -15,7 +15,12 @@ import pytest
 
 import fpcore
 from dashboard import views
-from dashboard.browser_probe import REST_LOADED_JS, SOLVER_LOADED_JS, open_tab
+
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # (the chromium fixture skips, or fails under CI=true)
+    PlaywrightTimeout = TimeoutError
+from dashboard.browser_probe import REST_LOADED_JS, SOLVER_LOADED_JS, open_tab, server_busy_marks
 from dashboard.state import log_axis_start
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -123,10 +128,19 @@ def test_first_page_after_start_is_as_fast_as_a_later_one_and_fetches_nothing_ou
     assert outside == outside2 == [] and errors == errors2 == []
 
 
+def _wait_settled(page, timeout_ms: float = 60_000) -> None:
+    """Wait until the page's "computing…" indicator is off; if it stays on, fail quoting the
+    server's last busy marks per session and job starts and ends (what the page waits for)."""
+    try:
+        page.wait_for_function(f"() => !({BUSY_JS})()", timeout=timeout_ms)
+    except PlaywrightTimeout:
+        pytest.fail(f"{page.url}: still computing after {timeout_ms / 1000:.0f} s\n{server_busy_marks(page.url)}")
+
+
 def _depth_key_to_curve(page) -> float:
     """Seconds from an ArrowRight on the Depth slider (once the page's own jobs are done) until the
     density curve's data change."""
-    page.wait_for_function(f"() => !({BUSY_JS})()", timeout=60_000)
+    _wait_settled(page)
     before = page.evaluate(CURVE_SIGNATURE_JS)
     t0 = time.perf_counter()
     page.locator(".w-depth .noUi-handle").first.focus()
@@ -153,7 +167,7 @@ def test_a_slow_network_in_one_session_does_not_delay_another(chromium, served_a
         alone = min(move(), move())
         slow = page_class(chromium, served_app + SLOW_QUERY)
         slow.page.wait_for_function(CURVE_DRAWN_JS, timeout=60_000)
-        slow.page.wait_for_function(f"() => !({BUSY_JS})()", timeout=60_000)  # A's own jobs are done
+        _wait_settled(slow.page)  # A's own jobs are done
         before = slow.page.evaluate(CURVE_SIGNATURE_JS)
         slow.page.get_by_role("button", name="orthogonal", exact=True).click()  # A's slow job starts
         slow.page.wait_for_function(BUSY_JS, timeout=10_000)
