@@ -436,7 +436,11 @@ def build_equation(net: Network, gram: str = "JtJ", mf: MeanField | None = None)
         for lw, k, n in groups.values()
     )
 
-    prod = math.prod(net.sigma_w2[l] * mf.laws[l].mean for l in range(L))
+    # chi_l = sigma_w^2 E[D_l^2] by the mean field's quadrature, not the law's atoms: at large q
+    # (SiLU with q ~ 1e10, the transition of phi' narrower than the atoms' spacing) the atoms'
+    # mean was off by up to 1.2e-6 per layer and a depth-30 net's mean by 1.3e-6 (adversarial
+    # seed 46, draw 12); contour rules and closed forms agree with chi to rounding.
+    prod = math.prod(float(c) for c in mf.chi)
     mean = prod * (N[L] / N[0] if gram == "JtJ" else 1.0)
 
     # Rank bound (MATH.md section 3): rank J = min(N_0, min_l p_l N_l, min_l rank W_l).
