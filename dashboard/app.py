@@ -114,7 +114,8 @@ def session_runner(doc, on_busy=None, on_overdue=None, time_limit: float = TIME_
 
     runner = JobRunner(call_soon, call_later, on_busy=on_busy, on_overdue=on_overdue, time_limit=time_limit,
                        gone=gone)  # fmt: skip
-    runner.connected = lambda: seen.__setitem__(0, True)  # (the page's onload: it is connected)
+    with set_curdoc(doc):
+        pn.state.onload(lambda: seen.__setitem__(0, True))  # the page's onload: it is connected
     return runner
 
 
@@ -255,7 +256,6 @@ class DashboardApp(pn.viewable.Viewer):
                 # the browser has drawn the spectrum (onload; at most FIRST_PAINT_HOLD seconds), so
                 # they do not take the cores while the first page renders.
                 runner.hold(HELD_UNTIL_LOADED)
-                pn.state.onload(runner.connected)
                 pn.state.onload(runner.release)
                 runner._call_later(FIRST_PAINT_HOLD, runner.release)
             # Served, the solver tab is closed at first: no chain or basin frame is computed until

@@ -835,7 +835,7 @@ def _check_float_range(net: Network, eq: Equation) -> None:
     edge and atom location would underflow or overflow."""
     L = net.depth
     with np.errstate(divide="ignore"):
-        log10_mean = float(np.sum(np.log10([net.sigma_w2[l] * eq.mean_field.laws[l].mean for l in range(L)])))
+        log10_mean = float(np.sum(np.log10(eq.mean_field.chi)))
     if not (-280.0 < log10_mean < 280.0):
         raise ValueError(
             f"jacobian_spectrum: the law's scale leaves the float range (mean = 10^{log10_mean:.1f}, "
