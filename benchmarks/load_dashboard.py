@@ -65,17 +65,30 @@ from dashboard.browser_probe import APP, CHROMIUM_ARGS, WS_TIMES_JS, find_chromi
 MAX_SESSIONS, MAX_BURSTS = 20, 10
 
 # Each page records its own key press and the first animation frame with a new density curve
-# (absolute times: performance.timeOrigin + performance.now(), comparable across pages).
+# (absolute times: performance.timeOrigin + performance.now(), comparable across pages). Driven by
+# the document's change events, not by polling: a poll on every animation frame in ten pages took
+# 0.57 of the 2 cores with every page idle (measured, stop 28), CPU the pages and the server then
+# lacked. On each change the density's signature is compared; the first change that alters it
+# takes the time in the next animation frame (the frame that paints it).
 PROBE_JS = """([name, sig]) => {
   window.__load = {key: null, changed: null};
   const sigFn = %s;
+  const doc = Bokeh.documents[0];
   window.addEventListener('keydown', () => { if (window.__load.key === null)
     window.__load.key = performance.timeOrigin + performance.now(); }, {capture: true, once: true});
-  const poll = () => {
-    if (sigFn(name) !== sig) { window.__load.changed = performance.timeOrigin + performance.now(); return; }
-    requestAnimationFrame(poll);
+  const src = doc.get_model_by_name(name);
+  // (a source's own signals too: a data patch or stream may reach the source without a document event)
+  const signals = src ? [src.change, src.properties.data.change, src.patching, src.streaming].filter(s => s) : [];
+  let done = false;
+  const check = () => {
+    if (done || sigFn(name) === sig) return;
+    done = true;
+    requestAnimationFrame(() => { window.__load.changed = performance.timeOrigin + performance.now(); });
+    doc.remove_on_change(check);
+    for (const s of signals) s.disconnect(check);
   };
-  requestAnimationFrame(poll);
+  doc.on_change(check);
+  for (const s of signals) s.connect(check);
 }""" % SIGNATURE_JS
 
 
@@ -253,7 +266,7 @@ def open_session(browser, url: str, errors: list):
 def settle(pages, timeout_ms: float) -> None:
     for i, page in enumerate(pages):
         try:
-            page.wait_for_function(SETTLED_JS, timeout=timeout_ms)
+            page.wait_for_function(SETTLED_JS, timeout=timeout_ms, polling=100)
         except Exception:
             state = page.evaluate(STATE_JS)
             raise TimeoutError(f"session {i} did not settle in {timeout_ms / 1000:.0f} s: {state}") from None

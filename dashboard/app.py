@@ -22,7 +22,7 @@ from panel.theme.fast import Fast
 
 try:
     from dashboard import evidence, plots, views
-    from dashboard.markup import HTML, DataFrame, Markdown
+    from dashboard.markup import HTML, Markdown, MetricsTable
     from dashboard import teacher as _teacher  # dash-views
     from dashboard.state import (GRAMS, PROFILES, RANGES, TIME_LIMIT, URL_PARAMETERS, X_FROM, DashboardState,
                                  JobRunner, grid_quantile, network_args, timing_mark,
@@ -30,7 +30,7 @@ try:
 except ImportError:  # served from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from dashboard import evidence, plots, views
-    from dashboard.markup import HTML, DataFrame, Markdown
+    from dashboard.markup import HTML, Markdown, MetricsTable
     from dashboard import teacher as _teacher  # dash-views
     from dashboard.state import (GRAMS, PROFILES, RANGES, TIME_LIMIT, URL_PARAMETERS, X_FROM, DashboardState,
                                  JobRunner, grid_quantile, network_args, timing_mark,
@@ -485,7 +485,7 @@ class DashboardApp(pn.viewable.Viewer):
             fig.styles = {"flex": "1 1 340px"}
         self.z_pane = pn.pane.Bokeh(self.zplane.figure, max_width=560, styles={"flex": "1 1 340px"}, **flex)
         self.m_pane = pn.pane.Bokeh(self.mplane.figure, max_width=560, styles={"flex": "1 1 340px"}, **flex)
-        self.metrics_pane = DataFrame(
+        self.metrics_pane = MetricsTable(
             views.metrics_frame(None), index=False, justify="left", sizing_mode="stretch_width",
             styles={"font-size": "12.5px"}, css_classes=["p-metrics"],
         )  # fmt: skip
@@ -578,9 +578,13 @@ class DashboardApp(pn.viewable.Viewer):
         note = "" if ready else s.details_note
         if self.details_note_pane.object != note:
             self.details_note_pane.object = note
+        pending = not ready and not note  # (the details are on their way)
         self.density.update_deciles(views.decile_data(r, log_x))
-        self.density.update_left(views.left_data(s.left if ready else None, log_x))
-        self.cdf.update(views.cdf_data(r, s.mc, log_x, s.x_from))
+        self.density.update_left(views.left_data(s.left if ready else None, log_x), pending=log_x and pending)
+        cdf = views.cdf_data(r, s.mc, log_x, s.x_from)
+        if pending:  # the CDF is cleared until then, its axis kept (one layout of the figure less)
+            cdf["x_range"] = None
+        self.cdf.update(cdf)
         self.meanfield.update(views.meanfield_data(s.result))
         self._draw_phase()
 
@@ -701,12 +705,20 @@ class DashboardApp(pn.viewable.Viewer):
         variance = r is not None and r.computed is not None and r.computed.variance_ready
         # the table is rebuilt (pandas -> HTML, about 13-37 ms) only when what it shows changed:
         # a move used to rebuild it three times, twice as the same empty table
-        key = (*ready, pending, variance, self.state.variance_note, self._served)
+        key = (*ready, pending, variance, self.state.variance_note, self.state.details_note, self._served)
         if not _same_key(key, self._tables_key):
+            shown = self._tables_key is not None and self._tables_key[0] is not None
             self._tables_key = key
-            self._metrics_pending = pending
-            self.metrics_pane.object = views.metrics_frame(*ready, pending=self._served,
-                                                           variance_note=self.state.variance_note)
+            if r is None and shown and not self.state.details_note:
+                # the details are on their way: the last table keeps its rows (and the page its
+                # layout) with its values hidden (markup.MetricsTable)
+                self.metrics_pane.hide_values = True
+                self.metrics_pane.param.trigger("object")
+            else:
+                self._metrics_pending = pending
+                self.metrics_pane.hide_values = False
+                self.metrics_pane.object = views.metrics_frame(*ready, pending=self._served,
+                                                               variance_note=self.state.variance_note)
         self.title_pane.object = f"#### {views.title(s.result)}"
 
     def _draw_phase(self) -> None:

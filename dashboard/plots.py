@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from bokeh.models import ColorBar, ColumnDataSource, GlyphRenderer, HoverTool, LinearColorMapper, Range1d, Span, Title
+from bokeh.models import ColorBar, ColumnDataSource, CustomJS, GlyphRenderer, HoverTool, LinearColorMapper, Range1d, Span, Title
 from bokeh.plotting import figure
 
 from .views import N_BASIN_COLOURS
@@ -62,14 +62,22 @@ def _figure(title: str, width: int | None, height: int, x_type: str = "linear", 
     return fig
 
 
+# the real renderer follows its legend proxy's visibility (cb_obj: the proxy)
+_FOLLOW_JS = "const r = cb_obj.document.get_model_by_id('%s'); if (r != null) r.visible = cb_obj.visible;"
+
+
 def _static_legend(fig) -> None:
     """Point each legend item at a proxy renderer: the same glyph on a source of no rows that never
     changes (and, for ``click_policy = "hide"``, whose visibility the real renderer follows).
 
     BokehJS rebuilds a legend's entries (DOM elements and a canvas per entry) on every change of
-    anything its items refer to, the renderers' data sources included: with the real renderers
-    there, each data patch rebuilt the legend of its figure, 11 ms of the browser's main thread per
-    lilypad frame (a Chromium profile of the m-plane and z-plane updates)."""
+    anything its items refer to, recursively, the renderers' data sources included: with the real
+    renderers there, each data patch rebuilt the legend of its figure, 11 ms of the browser's main
+    thread per lilypad frame (a Chromium profile of the m-plane and z-plane updates). The
+    visibility link therefore names the real renderer by its id instead of holding it: a
+    ``js_link`` keeps the renderer in its callback's ``args``, and through it the legend still
+    reached the data sources and was rebuilt on every slider move (the density's and the CDF's,
+    about 500 DOM nodes per move; stop 28)."""
     legend = fig.legend[0]
     hide = legend.click_policy == "hide"
     for item in legend.items:
@@ -77,8 +85,8 @@ def _static_legend(fig) -> None:
         for r in item.renderers:
             cols = {name: [] for name in r.data_source.data}
             proxy = GlyphRenderer(data_source=ColumnDataSource(data=cols), glyph=r.glyph.clone(), visible=r.visible)
-            if hide:
-                proxy.js_link("visible", r, "visible")
+            if hide:  # (the real renderer found by its id when clicked: see the docstring)
+                proxy.js_on_change("visible", CustomJS(code=_FOLLOW_JS % r.id))
             fig.renderers.append(proxy)
             proxies.append(proxy)
         item.renderers = proxies
@@ -98,6 +106,8 @@ def _legend_below(fig, ncols: int = 2) -> None:
 
 
 def _set_range(rng, lo_hi) -> None:
+    if lo_hi is None:  # (kept as it is)
+        return
     lo, hi = float(lo_hi[0]), float(lo_hi[1])
     if hi > lo:
         rng.update(start=lo, end=hi)
@@ -143,6 +153,9 @@ def _assign(source: ColumnDataSource, cols: dict) -> None:
     if set(old) == set(cols) and all(_same(old[k], cols[k]) for k in cols):
         return
     source.data = {k: _wire(v) for k, v in cols.items()}
+
+
+PENDING_NOTE = "← the mass left of the axis is being computed"  # (DensityPlot.update_left)
 
 
 class DensityPlot:
@@ -194,11 +207,22 @@ class DensityPlot:
     def update_deciles(self, data: dict) -> None:
         _assign(self.src["deciles"], data)
 
-    def update_left(self, data: dict) -> None:
-        """The curve left of the solver's grid (extended log axis) and the hidden-mass note."""
+    def update_left(self, data: dict, pending: bool = False) -> None:
+        """The curve left of the solver's grid (extended log axis) and the hidden-mass note.
+
+        ``pending``: the new network's hidden mass is being computed (``data`` is empty). A note
+        shown so far is replaced by one that says so, with as many lines: a note that vanished
+        and came back with the details changed the figure's height twice per slider move, and
+        each change made the browser lay out and draw the whole figure again, its legend rebuilt
+        (about 500 DOM nodes per move; stop 28's Chromium profile of ten pages on one server)."""
         _assign(self.left_src, data["curve"])
-        if self.hidden.text != data["text"]:
-            self.hidden.text = data["text"]
+        text = data["text"]
+        if pending and not text and self.hidden.text and not self.hidden.text.startswith(PENDING_NOTE):
+            text = PENDING_NOTE + "\n " * self.hidden.text.count("\n")
+        elif pending and not text:
+            text = self.hidden.text  # (already the pending note, or no note: nothing changes)
+        if self.hidden.text != text:
+            self.hidden.text = text
 
 
 _E = []
