@@ -171,11 +171,13 @@ HELD_UNTIL_LOADED = ("trace", "basins", "phase", "evidence")  # job kinds a new 
 FIRST_PAINT_HOLD = 10.0  # seconds: held jobs start then even if the browser never reported its first paint
 BUSY_IDLE = '<span class="idle">✓ up to date</span>'
 BUSY_ON = '<span class="busy">⏳ computing…</span>'
+# (no animation: a pulsing indicator kept the browser's compositor drawing 60 frames a second
+# while it showed; ten pages showing it took 0.68 of the 2 cores, measured at stop 28, the
+# cores the pages and the server need during a class's burst of moves)
 BUSY_CSS = """
 span { font-size: 12.5px; white-space: nowrap; }
 .idle { color: #888; }
-.busy { color: #1f5fa8; font-weight: 600; animation: pulse 1s ease-in-out infinite alternate; }
-@keyframes pulse { from { opacity: 1; } to { opacity: 0.35; } }
+.busy { color: #1f5fa8; font-weight: 600; }
 """
 
 # Phones and narrow windows: the sidebar stacks above the main area instead of squeezing it.
@@ -571,6 +573,17 @@ class DashboardApp(pn.viewable.Viewer):
         Drawn once the state's details job has computed them (never on the event loop); until then
         the deciles and the CDF are left empty rather than showing numbers of another network.
         """
+        self._draw_cdf_marks()
+        self.meanfield.update(views.meanfield_data(self.state.result))
+        self._draw_phase()
+
+    def _draw_cdf_marks(self) -> None:
+        """The marks read off the exact CDF (the density's deciles and hidden-mass note, the CDF
+        plot, the details note), or, while the details are computed, the same marks emptied.
+
+        Sent with the density itself (:meth:`_on_spectrum_change`): sent a tick later, the emptied
+        marks made the browser draw the density figure a second time for the same move (and a
+        third when the details came)."""
         s = self.state
         log_x = s.x_scale == "log"
         ready = self._details_ready()
@@ -585,8 +598,6 @@ class DashboardApp(pn.viewable.Viewer):
         if pending:  # the CDF is cleared until then, its axis kept (one layout of the figure less)
             cdf["x_range"] = None
         self.cdf.update(cdf)
-        self.meanfield.update(views.meanfield_data(s.result))
-        self._draw_phase()
 
     # -- evidence (the empirical study, experiments/results) ------------------------------------
     def _build_evidence(self) -> None:
@@ -757,7 +768,7 @@ class DashboardApp(pn.viewable.Viewer):
         # The density goes out first (its own websocket message); the mean field, the title and the
         # phase star follow on the next tick; the CDF-based marks come with the state's `details`
         # (see _on_details).
-        self._apply(self._draw_density)
+        self._apply(self._draw_density_and_marks)
         timing_mark("density-sent")
         if any(e.name in ("result", "mc") for e in events):
             result = any(e.name == "result" for e in events)
@@ -770,6 +781,10 @@ class DashboardApp(pn.viewable.Viewer):
                     self._draw_evidence()
 
             _next_tick(lambda: self._apply(rest))
+
+    def _draw_density_and_marks(self) -> None:
+        self._draw_density()
+        self._draw_cdf_marks()
 
     def _on_details(self, *_):
         self._apply(self._draw_on_details)  # one websocket message
