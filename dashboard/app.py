@@ -718,7 +718,8 @@ class DashboardApp(pn.viewable.Viewer):
         # a move used to rebuild it three times, twice as the same empty table
         key = (*ready, pending, variance, self.state.variance_note, self.state.details_note, self._served)
         if not _same_key(key, self._tables_key):
-            shown = self._tables_key is not None and self._tables_key[0] is not None
+            # (a table shown, or kept with its values hidden while the details come)
+            shown = self._tables_key is not None and (self._tables_key[0] is not None or self.metrics_pane.hide_values)
             self._tables_key = key
             if r is None and shown and not self.state.details_note:
                 # the details are on their way: the last table keeps its rows (and the page its
@@ -765,9 +766,9 @@ class DashboardApp(pn.viewable.Viewer):
         timing_mark("drawn-lilypad")
 
     def _on_spectrum_change(self, *events):
-        # The density goes out first (its own websocket message); the mean field, the title and the
-        # phase star follow on the next tick; the CDF-based marks come with the state's `details`
-        # (see _on_details).
+        # The density goes out first (its own websocket message, with the CDF-based marks emptied
+        # until the state's `details` bring them, see _on_details); the mean field, the title and
+        # the phase star follow on the next tick.
         self._apply(self._draw_density_and_marks)
         timing_mark("density-sent")
         if any(e.name in ("result", "mc") for e in events):

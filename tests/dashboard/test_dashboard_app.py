@@ -110,3 +110,32 @@ def test_cli_help_runs():
     out = subprocess.run([sys.executable, "-c", "from dashboard.cli import main; raise SystemExit(main(['--help']))"],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert out.returncode == 0 and "fpcore-dashboard" in out.stdout and "--port" in out.stdout
+
+
+def test_pending_details_keep_the_metrics_rows_with_values_hidden(app):
+    # While a new network's details are computed (served: in a worker process), the metrics table
+    # keeps its rows with the values hidden, and the density's hidden-mass note keeps its lines:
+    # a table that emptied and filled again made the browser lay the page out twice per move.
+    from html import unescape
+
+    from dashboard import plots
+
+    s = app.state
+    app._draw_on_details()
+    assert s.details is s.result and not app.metrics_pane.hide_values
+    rows = unescape(app.metrics_pane.get_root().text).count("<tr")
+    assert rows > 5
+    ready_note = app.density.hidden.text
+    assert s.x_scale == "log" and ready_note  # (ReLU: half the mass is the atom at 0, left of the axis)
+    s.details = None  # (what a served page sees between the density and its details)
+    app._draw_on_details()
+    hidden = unescape(app.metrics_pane.get_root().text)
+    assert app.metrics_pane.hide_values and hidden.count("<tr") == rows and "values-pending" in hidden
+    assert len(app.density.src["deciles"].data["x"]) == 0
+    note = app.density.hidden.text
+    assert note.startswith(plots.PENDING_NOTE) and note.count("\n") == ready_note.count("\n")
+    s.details = s.result  # the details arrive: the values, and no pending note
+    app._draw_on_details()
+    shown = unescape(app.metrics_pane.get_root().text)
+    assert not app.metrics_pane.hide_values and "values-pending" not in shown and shown.count("<tr") == rows
+    assert not app.density.hidden.text.startswith(plots.PENDING_NOTE)
