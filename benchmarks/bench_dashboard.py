@@ -183,6 +183,17 @@ SIGNATURE_JS = """(name) => {
   return out;
 }"""
 
+# `fn` called after each change of the page's document and of the source `name` (a data patch or
+# stream may reach the source without a document event); returns the function that stops it.
+WATCH_JS = """(name, fn) => {
+  const doc = Bokeh.documents[0];
+  const src = doc.get_model_by_name(name);
+  const signals = src ? [src.change, src.properties.data.change, src.patching, src.streaming].filter(s => s) : [];
+  doc.on_change(fn);
+  for (const s of signals) s.connect(fn);
+  return () => { doc.remove_on_change(fn); for (const s of signals) s.disconnect(fn); };
+}"""
+
 # Records the time of the keydown (or click), the first animation frame at which the source
 # changed (`first`) and the first at which it changed and, for an image source, holds an image of
 # at least `minPixels` pixels (`changed`: a basin frame's preview does not count, its full frame does).
@@ -200,8 +211,7 @@ PROBE_JS = """([name, sig, minPixels]) => {
   const mark = () => { if (window.__bench.key === null) window.__bench.key = performance.now(); };
   window.addEventListener('keydown', mark, {capture: true, once: true});
   window.addEventListener('pointerdown', mark, {capture: true, once: true});
-  const src = doc.get_model_by_name(name);
-  const signals = src ? [src.change, src.properties.data.change, src.patching, src.streaming].filter(s => s) : [];
+  const watch = %s;
   let scheduled = false;
   const look = () => {
     scheduled = false;
@@ -216,16 +226,14 @@ PROBE_JS = """([name, sig, minPixels]) => {
       if (t !== null && t.includes('running')) b.provisional = true;
       if (t === null || !t.includes('running')) {
         b.certified = performance.now();
-        doc.remove_on_change(onChange);
-        for (const s of signals) s.disconnect(onChange);
+        stop();
       }
     }
   };
   const onChange = () => { if (!scheduled) { scheduled = true; requestAnimationFrame(look); } };
-  doc.on_change(onChange);
-  for (const s of signals) s.connect(onChange);
+  const stop = watch(name, onChange);
   onChange();
-}""" % SIGNATURE_JS
+}""" % (SIGNATURE_JS, WATCH_JS)
 
 # The page has settled: the document is idle and the busy spinner (server work) is hidden.
 SETTLED_JS = """() => window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].is_idle &&

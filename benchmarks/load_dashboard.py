@@ -59,7 +59,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench_dashboard import SETTLED_JS, SIGNATURE_JS  # noqa: E402
+from bench_dashboard import SETTLED_JS, SIGNATURE_JS, WATCH_JS  # noqa: E402
 from dashboard.browser_probe import APP, CHROMIUM_ARGS, WS_TIMES_JS, find_chromium, open_page, served  # noqa: E402
 
 MAX_SESSIONS, MAX_BURSTS = 20, 10
@@ -73,23 +73,18 @@ MAX_SESSIONS, MAX_BURSTS = 20, 10
 PROBE_JS = """([name, sig]) => {
   window.__load = {key: null, changed: null};
   const sigFn = %s;
-  const doc = Bokeh.documents[0];
+  const watch = %s;
   window.addEventListener('keydown', () => { if (window.__load.key === null)
     window.__load.key = performance.timeOrigin + performance.now(); }, {capture: true, once: true});
-  const src = doc.get_model_by_name(name);
-  // (a source's own signals too: a data patch or stream may reach the source without a document event)
-  const signals = src ? [src.change, src.properties.data.change, src.patching, src.streaming].filter(s => s) : [];
   let done = false;
   const check = () => {
     if (done || sigFn(name) === sig) return;
     done = true;
     requestAnimationFrame(() => { window.__load.changed = performance.timeOrigin + performance.now(); });
-    doc.remove_on_change(check);
-    for (const s of signals) s.disconnect(check);
+    stop();
   };
-  doc.on_change(check);
-  for (const s of signals) s.connect(check);
-}""" % SIGNATURE_JS
+  const stop = watch(name, check);
+}""" % (SIGNATURE_JS, WATCH_JS)
 
 
 class ProtocolSession:

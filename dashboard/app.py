@@ -574,6 +574,10 @@ class DashboardApp(pn.viewable.Viewer):
         the deciles and the CDF are left empty rather than showing numbers of another network.
         """
         self._draw_cdf_marks()
+        self._draw_layers()
+
+    def _draw_layers(self) -> None:
+        """The per-layer views: the mean field and the phase diagram's star."""
         self.meanfield.update(views.meanfield_data(self.state.result))
         self._draw_phase()
 
@@ -774,8 +778,8 @@ class DashboardApp(pn.viewable.Viewer):
         if any(e.name in ("result", "mc") for e in events):
             result = any(e.name == "result" for e in events)
 
-            def rest():  # (one websocket message for all of it, not four)
-                self._draw_details()
+            def rest():  # (one websocket message for all of it, not four; the CDF marks went with the density)
+                self._draw_layers()
                 self._draw_tables()
                 self._show_depth()
                 if result:
