@@ -83,10 +83,12 @@ def _newton_start(trace, k: int) -> complex:
 def basin_window(net, gram: str, trace, k: int) -> tuple[complex, float]:
     """Centre and half-width of the m-plane window of frame ``k``.
 
-    Centre: the Newton start ``m_0``. Half-width: at least 1.5 times the extent of the iterates
-    and of the Kantorovich ball; beyond that, up to 1.3 times the distance from ``m_0`` to the
-    nearest start that converges elsewhere (found on a coarse ``_PROBE`` grid), but never so wide
-    that the ball's radius falls below 1/25 of the half-width (it must stay visible).
+    Centre: the Newton start ``m_0``. The step's mark is its Kantorovich ball, or for a step
+    without one (a verified chain's) the disk of twice the Newton step about ``m_0``. Half-width:
+    at least 1.5 times the extent of the iterates and of the mark; beyond that, up to 1.3 times the
+    distance from ``m_0`` to the nearest start that converges elsewhere (found on a coarse
+    ``_PROBE`` grid), but never so wide that the mark's radius falls below 1/25 of the
+    half-width (it must stay visible).
     """
     start = _newton_start(trace, k)
     sol = complex(trace.solutions[k])
@@ -94,11 +96,14 @@ def basin_window(net, gram: str, trace, k: int) -> tuple[complex, float]:
     pts = pts[np.isfinite(pts)]
     spread = float(np.max(np.abs(pts - start))) if pts.size else 0.0
     ball = float(trace.m_radii[k]) if np.isfinite(trace.m_radii[k]) else 0.0
+    # what must stay visible: the ball, or where the step has none (a verified chain's steps) a
+    # disk twice the Newton step about the start
+    mark = ball if ball > 0 else 2.0 * abs(sol - start)
     floor = 1e-12 * max(abs(start), 1e-300)
-    inner = max(1.5 * spread, 1.5 * ball, floor)
-    # no ball (the chain's first lilypad): a window on the scale of the solution itself, which is
-    # small far above the axis (m ~ mean / z)
-    cap = ball / _BALL_FRACTION if ball > 0 else max(2.0 * abs(sol - start), 2.0 * abs(start), 1e-300)
+    inner = max(1.5 * spread, 1.5 * mark, floor)
+    # nothing to mark (the chain's first lilypad): a window on the scale of the solution itself,
+    # which is small far above the axis (m ~ mean / z)
+    cap = mark / _BALL_FRACTION if mark > 0 else max(2.0 * abs(start), 1e-300)
     cap = max(cap, inner)
     # coarse pass on the widest window allowed: distance to the nearest start with another fate
     # than the root the chain follows (Newton's limit from the solution), the starts run from the
@@ -239,8 +244,9 @@ _frame_cached.cache_clear = _clear_caches  # (as functools' caches: benchmarks t
 
 def _window_key(net, gram: str, trace, k: int) -> tuple:
     it = np.asarray(trace.newton[k], complex).ravel()
+    ball = float(trace.m_radii[k])  # (nan: no ball; a nan in a key never equals another nan)
     return (net, gram, complex(trace.centres[k]), _newton_start(trace, k), complex(trace.solutions[k]),
-            float(trace.m_radii[k]), tuple(complex(v) for v in it))  # fmt: skip
+            ball if math.isfinite(ball) else -1.0, tuple(complex(v) for v in it))  # fmt: skip
 
 
 def _frame_key(net, gram: str, trace, k: int, n: int, block: int, compute: bool = True):

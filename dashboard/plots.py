@@ -344,7 +344,7 @@ class ZPlanePlot:
         fig.circle("x", "y", radius="r", source=self.src["disks"], fill_color=THEORY, fill_alpha=0.07,
                    line_color=THEORY, line_alpha=0.6, legend_label="earlier lilypads")  # fmt: skip
         fig.circle("x", "y", radius="r", source=self.src["current"], fill_color=TARGET, fill_alpha=0.18,
-                   line_color=TARGET, line_width=2.5, legend_label="current lilypad (certified)")  # fmt: skip
+                   line_color=TARGET, line_width=2.5, legend_label="current lilypad")  # fmt: skip
         fig.line("x", "y", source=self.src["path"], color="black", line_width=1.5)
         fig.scatter("x", "y", source=self.src["path"], color="black", size=5, legend_label="centres z_k")
         fig.scatter("x", "y", source=self.src["rejected"], marker="x", size=11, line_width=2.5, color=ATOM,

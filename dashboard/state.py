@@ -57,7 +57,6 @@ __all__ = [
     "compute_trace",
     "compute_basins",
     "url_overrides",
-    "basin_window",
     "warm_up_kernels",
     "RANGES",
     "X_FROM",
@@ -115,7 +114,6 @@ def timing_mark(step: str) -> None:
 
 _SPECTRUM_CACHE_SIZE = 32
 _TRACE_CACHE_SIZE = 32
-_BASINS_CACHE_SIZE = 256
 BASIN_GRID = 256  # pixels per side of a basin frame (dashboard.basins, compiled for every activation)
 
 
@@ -518,38 +516,6 @@ def log_axis_start(spectrum) -> float:
 def compute_trace(net, x: float, gram: str = "JtJ"):
     """The recorded lilypad chain toward ``x + 0i`` (LRU-cached)."""
     return fpcore.lilypad_trace(net, float(x), gram=gram)
-
-
-def basin_window(trace, k: int) -> tuple[complex, float]:
-    """Centre and half-width of the m-plane window for frame ``k``.
-
-    The window holds the Newton start, its iterates, the new solution and the Kantorovich ball,
-    with room around them so the neighbouring basins show.
-    """
-    start = _newton_start(trace, k)
-    pts = np.concatenate([[start, trace.solutions[k]], np.asarray(trace.newton[k], complex).ravel()])
-    pts = pts[np.isfinite(pts)]
-    spread = float(np.max(np.abs(pts - start))) if pts.size else 0.0
-    ball = float(trace.m_radii[k]) if np.isfinite(trace.m_radii[k]) else 0.0
-    # At least +-1.2 (or +-1.2 |m|): wide enough to show the neighbouring roots' basins, so one sees
-    # that the Kantorovich ball sits well inside the basin of the root the chain follows.
-    half = max(2.5 * ball, 1.5 * spread, 1.2 * max(1.0, abs(start)))
-    return complex(start), half
-
-
-def _newton_start(trace, k: int) -> complex:
-    it = np.asarray(trace.newton[k], complex).ravel()
-    if it.size:
-        return complex(it[0])
-    return complex(trace.solutions[k - 1]) if k > 0 else 0j
-
-
-@functools.lru_cache(maxsize=_BASINS_CACHE_SIZE)
-def _basins_cached(net, gram, z: complex, centre: complex, half: float, n: int):
-    re = np.linspace(centre.real - half, centre.real + half, n)
-    im = np.linspace(centre.imag - half, centre.imag + half, n)
-    labels, roots = fpcore.newton_basins(net, z, re, im, gram=gram)
-    return re, im, np.asarray(labels), np.asarray(roots)
 
 
 def compute_basins(net, gram: str, trace, k: int, n: int | None = None):

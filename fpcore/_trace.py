@@ -36,7 +36,9 @@ class LilypadTrace:
         the distance to the next centre.
     m_radii : ndarray of float, shape (K,)
         Radius ``2 eta`` of the Kantorovich ball in the m-plane of the step that produced ``m_k``
-        (``nan`` for the start).
+        (``nan`` for the start). Rational equations only: the steps of a non-rational equation's
+        chain are verified by their residuals, not by a Kantorovich test, so they have no ball
+        (``nan`` at every step).
     rejected : ndarray of complex
         Proposals that failed the test; ``rejected_from[i]`` is the lilypad they were tried from.
     newton : tuple of ndarray
@@ -141,7 +143,8 @@ def lilypad_trace(net: Network, x: float, gram: str = "JtJ") -> LilypadTrace:
         centres=centres,
         solutions=sols,
         radii=radii,
-        m_radii=2.0 * np.array(tr["eta"], dtype=float),
+        # (a verified chain's recorded step lengths are no Kantorovich balls: none is claimed)
+        m_radii=2.0 * np.array(tr["eta"], dtype=float) if eq.rational else np.full(centres.size, np.nan),
         rejected=np.array(tr["rejected"], dtype=complex),
         rejected_from=np.array(tr["rejected_from"], dtype=int),
         newton=tuple(np.asarray(a, dtype=complex) for a in tr["newton"]),

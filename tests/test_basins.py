@@ -204,8 +204,11 @@ def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
 
 def _chain_root(tr, k, r) -> bool:
     """``r`` is the root the chain follows at step ``k``: inside the step's Kantorovich ball (which
-    holds exactly one root) and, at the last step (solved to full precision), the solution."""
+    holds exactly one root; a verified chain's step has none: within twice the Newton step of its
+    start) and, at the last step (solved to full precision), the solution."""
     start, sol, rad = complex(tr.newton[k][0]), complex(tr.solutions[k]), float(tr.m_radii[k])
+    if not tr.certified and not np.isfinite(rad):
+        rad = 2.0 * abs(sol - start)
     if k == len(tr.centres) - 1 and abs(r - sol) > 1e-6 * abs(sol):
         return False
     return bool(np.isfinite(rad) and abs(r - start) <= rad * (1 + 1e-9))

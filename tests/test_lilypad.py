@@ -230,3 +230,22 @@ def test_edges_ignore_slopes_at_rounding_level():
     net = fpcore.Network([64, 16, 10], ["leaky_relu", "linear"], sigma_w2=[1.614459, 1.0], sigma_b2=[0.2, 0.0],
                          init="orthogonal")
     assert fpcore.jacobian_spectrum(net, "JJt").lambda_max == pytest.approx(1.614459, rel=1e-9)
+
+
+@pytest.mark.parametrize("net", NETS[:2] + [fpcore.Network([200] * 6, "tanh", sigma_w2=1.0),
+                                             fpcore.Network([200] * 6, "gelu", sigma_w2=2.0)])
+def test_trace_claims_a_kantorovich_ball_only_for_tested_steps(net):
+    """``m_radii`` is the radius ``2 eta`` of each step's Kantorovich ball where the step passed
+    the test (rational equations), and nan where no test was made: the verified chain of a
+    smooth activation records step lengths, which are no balls (the dashboard draws none)."""
+    spec = fpcore.jacobian_spectrum(net, n_points=60)
+    tr = fpcore.lilypad_trace(net, float(spec.quantile(0.6)))
+    assert np.isnan(tr.m_radii[0]) and tr.m_radii.size == len(tr)
+    if build_equation(net).rational:
+        assert tr.certified
+        assert np.all(np.isfinite(tr.m_radii[1:]) & (tr.m_radii[1:] > 0))
+        # (that each ball holds the root Newton reaches from the step's start:
+        # test_basins.test_each_lilypad_start_lies_in_the_basin_of_the_chain_s_root)
+    else:
+        assert tr.verified and not tr.certified
+        assert np.all(np.isnan(tr.m_radii))

@@ -38,6 +38,26 @@ def test_window_shows_the_ball_and_the_basin_boundary(relu_trace):
             assert np.any(f.labels != centre)
 
 
+def test_a_verified_chain_shows_no_kantorovich_ball():
+    """GELU's chain is verified by residuals, not Kantorovich-tested: the m-plane draws no dashed
+    ball, the caption claims none, and the window still keeps the Newton step in view (its mark,
+    twice the step, at least 1/25 of the half-width) and is found in the cache when asked again."""
+    net = fpcore.Network([200] * 7, "gelu", sigma_w2=2.0)
+    tr = fpcore.lilypad_trace(net, float(fpcore.jacobian_spectrum(net, n_points=40).quantile(0.6)))
+    assert tr.verified and not tr.certified
+    k = len(tr.centres) // 2
+    f = B.compute_frame(net, "JtJ", tr, k)
+    m = views.mplane_data(tr, k, f)
+    assert m["ball"]["r"].size == 0 and m["ball"]["x"].size == 0
+    cap = views.frame_caption(tr, k, basins_drawn=True)
+    assert "Kantorovich ball" in cap and "not by a Kantorovich ball" in cap and "dashed ball" not in cap
+    start, sol = B._newton_start(tr, k), complex(tr.solutions[k])
+    half = 0.5 * (f.re[-1] - f.re[0])
+    assert 1.5 * abs(sol - start) <= half * (1 + 1e-9) and 2.0 * abs(sol - start) >= half / 25 * (1 - 1e-9)
+    # (a nan radius in the window's cache key would never match: the frame is cached)
+    assert B.cached_frame(net, "JtJ", tr, k) is f
+
+
 def test_zplane_window_scales_with_tiny_spectra():
     """GELU L = 100 puts the target near 1e-41: the window follows the chain, not +-1e-9."""
     net = fpcore.Network([200] * 101, "gelu", sigma_w2=2.0)
