@@ -5,9 +5,11 @@ to nothing else) and writes into ``docs/``:
 
 * ``screenshot.png``: the main page at 1280 x 800 (ReLU, depth 10, width 400);
 * ``basins.png``, ``basins-gelu.png``: the solver planes (z-plane lilypads, m-plane basins with
-  the Kantorovich ball and Newton iterates) at lilypad step 2 for ReLU and GELU;
+  the Newton iterates, and the Kantorovich ball where the chain is certified: ReLU's) at lilypad
+  step 2 for ReLU and GELU;
 * ``compare.png``: pin-and-compare with two pinned depths;
 * ``depth-animation.png``: a frame of the depth animation (the Player stepped to L = 4);
+* ``dashboard-1280x800-solver.png``: the solver planes in a 1280 x 800 window;
 * ``dashboard-1024x768.png``, ``dashboard-1024x768-solver.png``: the page and the solver planes
   at 1024 x 768 (a projector).
 
@@ -66,6 +68,15 @@ def solver_shot(page, path: Path) -> None:
     shot(page, [".w-player", ".p-zplane canvas", ".p-mplane canvas", ".w-target"], path)
 
 
+def _solver_page(page, path: Path) -> None:
+    """The whole window with the solver's controls at its top (the planes below them)."""
+    page.locator(".w-target").first.evaluate("e => { e.scrollIntoView({block: 'start'}); window.scrollBy(0, -90); }")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(path))
+    print("wrote", path.relative_to(ROOT))
+    page.evaluate("window.scrollTo(0, 0)")
+
+
 def main() -> int:
     chromium = find_chromium()
     if chromium is None:
@@ -86,6 +97,7 @@ def main() -> int:
         open_tab(page, "Solver", SOLVER_LOADED_JS)
         solver_step(page, 2)
         solver_shot(page, DOCS / "basins.png")
+        _solver_page(page, DOCS / "dashboard-1280x800-solver.png")
         # pin and compare: depth 10, then depth 20
         open_tab(page, "Teacher")
         page.set_viewport_size({"width": 1280, "height": 1000})
@@ -126,10 +138,7 @@ def main() -> int:
         print("wrote docs/dashboard-1024x768.png")
         open_tab(page, "Solver", SOLVER_LOADED_JS)
         solver_step(page, 2)
-        page.locator(".w-target").first.evaluate("e => { e.scrollIntoView({block: 'start'}); window.scrollBy(0, -90); }")
-        page.wait_for_timeout(500)
-        page.screenshot(path=str(DOCS / "dashboard-1024x768-solver.png"))
-        print("wrote docs/dashboard-1024x768-solver.png")
+        _solver_page(page, DOCS / "dashboard-1024x768-solver.png")
         page.close()
         browser.close()
     if errors:
