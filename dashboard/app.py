@@ -931,9 +931,11 @@ class DashboardApp(pn.viewable.Viewer):
         lilypad_note = md(
             "#### Watch the solver: Newton lilypads\n"
             "To evaluate the density at **x** the solver starts high above the real axis, where the answer is "
-            "known (m = 0), and walks down to **x + 0i**. Each **lilypad** (disk, left) is a region where the "
-            "previous solution is a *proven* Newton start; the m-plane (right) shows Newton's iterates, the "
-            "Kantorovich ball that certifies them, and behind them the **basins of attraction** of every root "
+            "known (m = 0), and walks down to **x + 0i**. For linear, ReLU and hard-tanh networks each **lilypad** "
+            "(disk, left) is a region where the previous solution is a *proven* Newton start, and the m-plane (right) "
+            "shows Newton's iterates and the Kantorovich ball that certifies them; for the other activations the "
+            "chain is verified by its residuals, without such proofs (the caption says which). Behind the iterates "
+            "are the **basins of attraction** of every root "
             "(one colour per root, darker where Newton needs more steps; grey: starts from which Newton does not converge in 24 steps): the chain stays inside the basin of the right root at every step.",
             sizing_mode="stretch_width",
         )
