@@ -1631,6 +1631,7 @@ _CHAIN_DENSE = 32
 _NEAR_REACH = 64  # grid points from the last point needing the contour rules to the first anchor tried
 _LINK_THETA_LONG = 10.0  # links whose single test has a larger theta get _LINK_ROUNDS_FAR steps
 _LINK_ROUNDS_FAR = 12
+_FAR_LINKS_UP_FRONT = False  # walk every far link before the anchors (tests compare the two)
 _ANCHOR_PROBES = 9  # points of a component probed for its best-conditioned anchor
 _SPLIT_MAX = 0.1  # largest share of points needing the contour rules for the split
 _CHAIN_JUMP = 1  # (every 4th lost links near 0: walks between them fail)
@@ -1664,6 +1665,8 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
     Rown = np.zeros(n)
     fwd = np.zeros(n, dtype=bool)  # link i-1 -> i
     bwd = np.zeros(n, dtype=bool)  # link i+1 -> i (stored at i)
+    i_f = np.zeros(0, dtype=np.int64)  # the points i whose link to i - 1 is tested
+    far_links = []  # per direction: (src, dst, positions in i_f, theta) of the links walked last
     if _fastchain._HAVE_NUMBA:
         # the tests at the points to certify only; a link only between grid neighbours
         okk, RR, tau = np.zeros((n, 5), dtype=bool), np.zeros((n, 5)), np.ones((n, u.shape[1]))
@@ -1708,18 +1711,18 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
                 if redo.size:
                     # steps aim at theta = 0.45 (_fastchain._THETA_LONG) and theta is about linear
                     # in the step (that theta sizes the walk's first step): a link whose single
-                    # test has theta < _LINK_THETA_LONG gets link_rounds steps, the others
+                    # test has theta < _LINK_THETA_LONG gets link_rounds steps now; the others
                     # (theta from 10 to inf: the segment's ball reaches a root of M^{-1} or a pole
-                    # of a law, tapered nets at L = 50) only _LINK_ROUNDS_FAR (48 rounds there
-                    # certified 73 of 182 such links at twice the cost of all the others)
+                    # of a law, tapered nets at L = 50) only _LINK_ROUNDS_FAR, and only after the
+                    # anchors, where they join a certified point to one that is not (below)
                     _, _, _, th_ = cj.test(tc[src[redo]], tc[dst[redo]], m[src[redo]], u[src[redo]])
                     near_ = th_ < _LINK_THETA_LONG
-                    for sel_, rounds in ((near_, link_rounds), (~near_, min(link_rounds, _LINK_ROUNDS_FAR))):
-                        part = redo[sel_]
-                        if part.size:
-                            s_, d_ = src[part], dst[part]
-                            _, _, pm, pu, pR, ptau, done = cj.walk(tc[s_], m[s_], u[s_], tc[d_], rounds, th_[sel_])
-                            edge[part] = done & (cj.dist(m[d_], u[d_], pm, pu, ptau) + Rown[d_] <= pR)
+                    part = redo[near_]
+                    if part.size:
+                        s_, d_ = src[part], dst[part]
+                        _, _, pm, pu, pR, ptau, done = cj.walk(tc[s_], m[s_], u[s_], tc[d_], link_rounds, th_[near_])
+                        edge[part] = done & (cj.dist(m[d_], u[d_], pm, pu, ptau) + Rown[d_] <= pR)
+                    far_links.append((src, dst, redo[~near_], th_[~near_]))
             fwd[i_f] = edge
             bwd[i_f - 1] = edge
     else:
@@ -1742,59 +1745,144 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
             return (last_a >= 0) & (last_a >= last_b)
         return one(anchor, fwd) | one(anchor[::-1], bwd[::-1])[::-1]
 
-    # components joined both ways (any anchor in one certifies all of it); a certified walk from
-    # far above costs some hundred steps, so only components of min_size points get one
-    both = fwd & np.r_[bwd[1:], False]  # i-1 <-> i
-    start = ~both
-    lab = np.cumsum(start) - 1
-    size = np.bincount(lab)
     anchor = np.zeros(n, dtype=bool)
-    first = np.flatnonzero(start)
-    comps = [c for c in range(size.size) if size[c] >= min_size and own[first[c]]]
-    # each component's anchors: of _ANCHOR_PROBES points spread over it, the best conditioned
-    # first (smallest theta of its own test, ~ 1/|s|^2): the vertical chain's certified steps
-    # scale with it (orthogonal tanh, L = 10: 1100 steps down to x = 8e-9, where u ~ 1e4 x^-1,
-    # against about 100 in the bulk)
-    ranked = {}
-    if comps:
-        offs = [np.unique(np.linspace(0, size[c] - 1, _ANCHOR_PROBES).round().astype(np.int64)) for c in comps]
-        pts = np.concatenate([first[c] + o for c, o in zip(comps, offs)])
-        _, _, _, th = cj.test(tc[pts], tc[pts], m[pts], u[pts])
-        th = np.where(own[pts], th, np.inf)
-        k = 0
-        for c, o in zip(comps, offs):
-            order = np.argsort(th[k:k + o.size], kind="stable")
-            ranked[c] = [int(pts[k + j]) for j in order if np.isfinite(th[k + j])]
-            k += o.size
-    cand = [ranked[c][0] for c in comps if ranked[c]]
-    if anchor_hint is not None:  # the given points first, in place of their components' best points
-        hinted = set(lab[anchor_hint].tolist())
-        cand = [p for p in cand if lab[p] not in hinted] + [int(h) for h in anchor_hint]
-    for frac in (2, 4):  # the best point of each component, then the next best where that failed
-        pick = np.array([p for p in cand if not cert[p]], dtype=int)
-        if pick.size == 0:
+    tried = np.zeros(n, dtype=bool)  # points whose vertical chains were run
+
+    def anchor_pass(hint):
+        """Vertical chains for the components of at least ``min_size`` points that hold no
+        certified point and no point tried before (``hint``: points to try first)."""
+        nonlocal cert
+        # components joined both ways (any anchor in one certifies all of it); a certified walk
+        # from far above costs some hundred steps, so only components of min_size points get one
+        both = fwd & np.r_[False, bwd[:-1]]  # i-1 <-> i (fwd[i]: i-1 -> i; bwd[i-1]: i -> i-1)
+        start = ~both
+        lab = np.cumsum(start) - 1
+        size = np.bincount(lab)
+        first = np.flatnonzero(start)
+        spent = set(lab[tried].tolist())
+        comps = [c for c in range(size.size)
+                 if size[c] >= min_size and own[first[c]] and not cert[first[c]] and c not in spent]
+        # each component's anchors: of _ANCHOR_PROBES points spread over it, the best conditioned
+        # first (smallest theta of its own test, ~ 1/|s|^2): the vertical chain's certified steps
+        # scale with it (orthogonal tanh, L = 10: 1100 steps down to x = 8e-9, where u ~ 1e4 x^-1,
+        # against about 100 in the bulk)
+        ranked = {}
+        if comps:
+            offs = [np.unique(np.linspace(0, size[c] - 1, _ANCHOR_PROBES).round().astype(np.int64)) for c in comps]
+            pts = np.concatenate([first[c] + o for c, o in zip(comps, offs)])
+            _, _, _, th = cj.test(tc[pts], tc[pts], m[pts], u[pts])
+            th = np.where(own[pts], th, np.inf)
+            k = 0
+            for c, o in zip(comps, offs):
+                order = np.argsort(th[k:k + o.size], kind="stable")
+                ranked[c] = [int(pts[k + j]) for j in order if np.isfinite(th[k + j])]
+                k += o.size
+        cand = [ranked[c][0] for c in comps if ranked[c]]
+        if hint is not None:  # the given points first, in place of their components' best points
+            hinted = set(lab[hint].tolist())
+            cand = [p for p in cand if lab[p] not in hinted] + [int(h) for h in hint]
+        for frac in (2, 4):  # the best point of each component, then the next best where that failed
+            pick = np.array([p for p in cand if not cert[p]], dtype=int)
+            if pick.size == 0:
+                break
+            if frac == 4:
+                nxt = []
+                for p in pick:
+                    r_ = ranked.get(int(lab[p]), [])
+                    alt = [q for q in r_ if q != p]
+                    nxt.append(alt[0] if alt else first[lab[p]] + size[lab[p]] // 4)
+                pick = np.array(nxt, dtype=int)
+            pick = pick[own[pick]]
+            if pick.size == 0:
+                break
+            tried[pick] = True
+            mv, uv, (pm, pu, pR, ptau), done = cj.vertical(t[pick], eq.mean, Y, max_rounds)
+            # the grid solution at the anchor lies in the ball of the chain's last step
+            near = done & (cj.dist(m[pick], u[pick], pm, pu, ptau) + Rown[pick] <= pR)
+            redo = np.flatnonzero(~near)
+            if redo.size and _fastchain._HAVE_NUMBA:
+                # (a chain that branched off another one may end in a ball that misses the grid
+                # solution's own ball where its own chain from the far field does not)
+                _, _, (pm, pu, pR, ptau), done = cj.vertical(t[pick[redo]], eq.mean, Y, max_rounds, branch=False)
+                near[redo] = done & (cj.dist(m[pick[redo]], u[pick[redo]], pm, pu, ptau) + Rown[pick[redo]] <= pR)
+            anchor[pick[near]] = True
+            cert = spread(anchor) & own
+
+    # The far links (single-test theta >= _LINK_THETA_LONG) are walked only where they can add
+    # certified points or spare a vertical chain. Walking them all up front took a tenth of the
+    # matrix's time (134 of 1177 such walks arrived), half of it in orthogonal tapered nets at
+    # L = 50, inside long runs of points that stayed verified. A far link is walked where it
+    # (c) joins two components of min_size points, before their vertical chains (one chain fewer
+    #     where it arrives: a walk of some ms against a chain of some ten);
+    # (a) joins a certified point to one that is not;
+    # (b) may help to form a component of min_size uncertified points, which then gets its chain:
+    #     in each segment of uncertified points joined by proved or untried links, every
+    #     (min_size - 1)-th link is walked first (a component of min_size points spans
+    #     min_size - 1 consecutive links, so it holds one of them), and a failed one splits it.
+    # Each (link, direction) is walked at most once, forward first: at most the walks of walking
+    # them all up front.
+    walked = [np.zeros(i_f.size, dtype=bool) for _ in far_links]
+    far_rounds = min(link_rounds, _LINK_ROUNDS_FAR)
+
+    def try_links(mask):
+        """Walk the far links at the positions ``mask`` (of ``i_f``) not proved or walked yet."""
+        moved = False
+        for d, (src, dst, pos, th_) in enumerate(far_links):
+            sel_ = mask[pos] & ~walked[d][pos] & ~fwd[i_f[pos]]
+            if not np.any(sel_):
+                continue
+            part = pos[sel_]
+            walked[d][part] = True
+            moved = True
+            s_, d_ = src[part], dst[part]
+            _, _, pm, pu, pR, ptau, done = cj.walk(tc[s_], m[s_], u[s_], tc[d_], far_rounds, th_[sel_])
+            ok_ = done & (cj.dist(m[d_], u[d_], pm, pu, ptau) + Rown[d_] <= pR)
+            fwd[i_f[part[ok_]]] = True
+            bwd[i_f[part[ok_]] - 1] = True
+        return moved
+
+    if far_links and i_f.size and _FAR_LINKS_UP_FRONT:
+        try_links(np.ones(i_f.size, dtype=bool))  # (tests: every far link before the anchors, as up to stop 28)
+    if far_links and i_f.size:
+        # (c)
+        both = fwd & np.r_[False, bwd[:-1]]
+        lab0 = np.cumsum(~both) - 1
+        big = np.bincount(lab0)[lab0] >= min_size
+        try_links(big[i_f - 1] & big[i_f] & ~fwd[i_f])
+    anchor_pass(anchor_hint)
+    if not (far_links and i_f.size):
+        return cert
+    for _ in range(2 * i_f.size + 2):  # (each round walks at least one (link, direction))
+        proved = fwd[i_f]  # (a)
+        joins = (cert[i_f - 1] != cert[i_f]) & ~proved
+        if np.any(joins) and try_links(joins):
+            cert = spread(anchor) & own
+            continue
+        untried = np.zeros(i_f.size, dtype=bool)  # (b)
+        for d, (src, dst, pos, th_) in enumerate(far_links):
+            untried[pos[~walked[d][pos]]] = True
+        open_ = (proved | untried) & ~cert[i_f] & ~cert[i_f - 1]
+        joined = np.zeros(n, dtype=bool)
+        joined[i_f[open_]] = True  # (point i joined to i - 1)
+        seg = np.cumsum(~joined) - 1
+        seg_first = np.flatnonzero(~joined)
+        seg_size = np.bincount(seg)
+        want = open_ & ~proved & untried & (seg_size[seg[i_f]] >= min_size)
+        if not np.any(want):
             break
-        if frac == 4:
-            nxt = []
-            for p in pick:
-                r_ = ranked.get(int(lab[p]), [])
-                alt = [q for q in r_ if q != p]
-                nxt.append(alt[0] if alt else first[lab[p]] + size[lab[p]] // 4)
-            pick = np.array(nxt, dtype=int)
-        pick = pick[own[pick]]
-        if pick.size == 0:
+        offset = i_f - seg_first[seg[i_f]]  # (1 for a segment's first link)
+        sample = want & (offset % max(min_size - 1, 1) == 0)
+        if not np.any(sample):  # (the sampled links are proved already: each segment's first untried one)
+            first_want = np.zeros(seg_size.size, dtype=bool)
+            sample = np.zeros(i_f.size, dtype=bool)
+            for q in np.flatnonzero(want):
+                if not first_want[seg[i_f[q]]]:
+                    first_want[seg[i_f[q]]] = True
+                    sample[q] = True
+        if not try_links(sample):
             break
-        mv, uv, (pm, pu, pR, ptau), done = cj.vertical(t[pick], eq.mean, Y, max_rounds)
-        # the grid solution at the anchor lies in the ball of the chain's last step
-        near = done & (cj.dist(m[pick], u[pick], pm, pu, ptau) + Rown[pick] <= pR)
-        redo = np.flatnonzero(~near)
-        if redo.size and _fastchain._HAVE_NUMBA:
-            # (a chain that branched off another one may end in a ball that misses the grid
-            # solution's own ball where its own chain from the far field does not)
-            _, _, (pm, pu, pR, ptau), done = cj.vertical(t[pick[redo]], eq.mean, Y, max_rounds, branch=False)
-            near[redo] = done & (cj.dist(m[pick[redo]], u[pick[redo]], pm, pu, ptau) + Rown[pick[redo]] <= pR)
-        anchor[pick[near]] = True
         cert = spread(anchor) & own
+        anchor_pass(None)
     return cert
 
 
