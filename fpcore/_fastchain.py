@@ -2757,6 +2757,8 @@ def joint_mid(tm, m0, u0, m1, u1, a_all, e_all, log_c, Vn, Wn, kk, nn, tol):
     """Joint Newton at each ``tm_i`` from the geometric mean of the two solutions ``(m0_i, u0_i)``,
     ``(m1_i, u1_i)`` (the ends of a link, ``tm`` their midpoint). Returns ``m``, ``u`` (n, G) and
     whether Newton converged."""
+    # (the full laws packed once, their zero padding to the longest law not summed: _pack_laws)
+    Vp, Wp = _pack_laws(Vn, Wn)
     npt = tm.size
     G = kk.size
     out_m = np.zeros(npt, dtype=np.complex128)
@@ -2775,7 +2777,7 @@ def joint_mid(tm, m0, u0, m1, u1, a_all, e_all, log_c, Vn, Wn, kk, nn, tol):
             m = m0[p]
             for g in range(G):
                 un[g] = u0[p, g]
-        mn, cv, res, inner, used = _gnewton(tm[p], m, un, 40, tol, a_all, e_all, log_c, Vn, Wn, kk, nn, rgn, dps)
+        mn, cv, res, inner, used = _gnewton(tm[p], m, un, 40, tol, a_all, e_all, log_c, Vp, Wp, kk, nn, rgn, dps)
         out_m[p] = mn
         for g in range(G):
             out_u[p, g] = un[g]
@@ -2957,6 +2959,8 @@ def joint_walk(z0, m0, u0, t, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc,
     ``theta0`` the joint test's ``theta`` on the whole segment from the start (``inf`` where not
     known). Returns the final ``(m, u)``, the last ball (centre ``m``, ``u``, radius, tau),
     arrived."""
+    # (the full laws packed once, their zero padding to the longest law not summed: _pack_laws)
+    Vp, Wp = _pack_laws(Vn, Wn)
     npt = t.size
     G = kk.size
     out_m, out_u, pm, pu, pR, ptau, done = _joint_outputs(npt, G)
@@ -2967,7 +2971,7 @@ def joint_walk(z0, m0, u0, t, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc,
         for g in range(G):
             u[g] = u0[p, g]
         m, pm[p], pR[p], done[p] = _joint_walk_one(
-            z0[p], m0[p], t[p], u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0,
+            z0[p], m0[p], t[p], u, un, a_all, e_all, log_c, Vp, Wp, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0,
             max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1, pu[p], ptau[p],
             rec_z, rec_m, rec_u, nrec, theta0[p])
         out_m[p] = m
@@ -3001,6 +3005,8 @@ def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc,
     orthogonal tanh net, chains to targets ``1e-8`` apart share all but their last decades of
     some 100 steps each). Where the branch does not arrive, the target gets its own chain. Without
     ``branch`` every target gets its own chain."""
+    # (the full laws packed once, their zero padding to the longest law not summed: _pack_laws)
+    Vp, Wp = _pack_laws(Vn, Wn)
     npt = t.size
     G = kk.size
     out_m, out_u, pm, pu, pR, ptau, done = _joint_outputs(npt, G)
@@ -3020,7 +3026,7 @@ def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc,
                 u[g] = rec_u[k, g]
             nrec[0] = k + 1
             m, pm[p], pR[p], done[p] = _joint_walk_one(
-                rec_z[k], rec_m[k], tz, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a,
+                rec_z[k], rec_m[k], tz, u, un, a_all, e_all, log_c, Vp, Wp, kk, nn, Vc, WVc, aVc, aWVc, live, a,
                 e, e0, max_rounds, tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1,
                 pu[p], ptau[p], rec_z, rec_m, rec_u, nrec, np.inf)
             if done[p]:
@@ -3042,7 +3048,7 @@ def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc,
             _joint_point(zf1, zt1, m, u, Vc, WVc, aVc, aWVc, live, kk, nn, a, e, e0, log_c,
                          Phi, Gp, rg, errg, lu, a1m, a1p, tau, ok1, R1, th1)
             ok, R, th = ok1[0], R1[0], th1[0]
-            mn, conv, res, inner, used = _gnewton(z, m, un, 40, tol, a_all, e_all, log_c, Vn, Wn, kk, nn, rgn, dps)
+            mn, conv, res, inner, used = _gnewton(z, m, un, 40, tol, a_all, e_all, log_c, Vp, Wp, kk, nn, rgn, dps)
             if ok and conv and _joint_dist(mn, un, m, u, tau) <= R:
                 m = mn
                 for g in range(G):
@@ -3058,7 +3064,7 @@ def joint_vertical(t, Y, mean, a_all, e_all, log_c, Vn, Wn, kk, nn, mu, Vc, WVc,
             rec_u[0, g] = u[g]
         nrec[0] = 1
         m, pm[p], pR[p], done[p] = _joint_walk_one(
-            z, m, tz, u, un, a_all, e_all, log_c, Vn, Wn, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0, max_rounds,
+            z, m, tz, u, un, a_all, e_all, log_c, Vp, Wp, kk, nn, Vc, WVc, aVc, aWVc, live, a, e, e0, max_rounds,
             tol, Phi, Gp, rg, errg, lu, a1m, a1p, tau, rgn, dps, zf1, zt1, ok1, R1, th1, pu[p], ptau[p], rec_z,
             rec_m, rec_u, nrec, np.inf)
         out_m[p] = m

@@ -91,3 +91,43 @@ def test_joint_grid_matches_numpy_test(grid, monkeypatch):
         # two implementations sum apart: they agree to a few per cent, not to rounding)
         np.testing.assert_allclose(R[both, col], r[both], rtol=0.05)
     np.testing.assert_allclose(tau, ta, rtol=1e-6)  # (tau = 1 / |G_g| up to 5e6: G_g cancels to 1e-9)
+
+
+def test_joint_chains_independent_of_padding(grid):
+    """``joint_walk``, ``joint_vertical`` and ``joint_mid`` pack the full laws (``_pack_laws``): their
+    Newton sums skip the zero padding to the longest law (orthogonal SiLU, tapered, L = 50: 39
+    groups of about 180 atoms padded to 1939, a third of the cell's time in those sums). The
+    chains reach the same points, with the same balls, whatever the padding."""
+    eq = grid._eq
+    cj = _Joint(eq)
+    ev = cj.ev
+    t = grid.x.astype(complex)
+    m, u = grid._m_grid, np.ascontiguousarray(grid._u_grid)
+    head = (eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c))
+    src, dst = np.arange(0, t.size - 5, 25), np.arange(5, t.size, 25)  # links five grid steps long
+    theta = np.full(src.size, np.inf)
+    cjargs = (cj.Vc, cj.WVc, cj.aVc, cj.aWVc, cj.live, cj.a, cj.e, cj.e0)
+    tail = (ev.k, ev.n, *cjargs, 48, float(ev.tol), theta)
+    a = _fastchain.joint_walk(t[src], m[src], u[src], t[dst], *head, ev.V, ev.W, *tail)
+    b = _fastchain.joint_walk(t[src], m[src], u[src], t[dst], *head, _pad(ev.V, 41), _pad(ev.W, 41), *tail)
+    assert np.all(a[-1]) and np.array_equal(a[-1], b[-1])
+    for x, y in zip(a[:-1], b[:-1]):
+        np.testing.assert_allclose(y, x, rtol=1e-12, atol=0.0)
+    # the chain's last ball holds the grid solution at the target, as the certificate asks
+    assert np.all(cj.dist(m[dst], u[dst], a[2], a[3], a[5]) <= a[4])
+    Y = float(_lilypad._start_height(eq, grid.x, grid.lambda_max))
+    pick = np.arange(10, t.size, 97)
+    vt = (float(eq.mean), *head)
+    vtail = (ev.k, ev.n, ev.mu, *cjargs, 300, float(ev.tol), True)
+    c = _fastchain.joint_vertical(grid.x[pick], Y, *vt, ev.V, ev.W, *vtail)
+    d = _fastchain.joint_vertical(grid.x[pick], Y, *vt, _pad(ev.V, 41), _pad(ev.W, 41), *vtail)
+    assert np.any(c[-1]) and np.array_equal(c[-1], d[-1])
+    for x, y in zip(c[:-1], d[:-1]):
+        np.testing.assert_allclose(y, x, rtol=1e-12, atol=0.0)
+    mid = 0.5 * (t[src] + t[dst])
+    e = _fastchain.joint_mid(mid, m[src], u[src], m[dst], u[dst], *head, ev.V, ev.W, ev.k, ev.n, float(ev.tol))
+    f = _fastchain.joint_mid(mid, m[src], u[src], m[dst], u[dst], *head, _pad(ev.V, 41), _pad(ev.W, 41), ev.k, ev.n,
+                             float(ev.tol))
+    assert np.all(e[2]) and np.array_equal(e[2], f[2])
+    np.testing.assert_allclose(f[0], e[0], rtol=1e-12, atol=0.0)
+    np.testing.assert_allclose(f[1], e[1], rtol=1e-12, atol=0.0)
