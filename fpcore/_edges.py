@@ -107,7 +107,7 @@ def _real_args(eq: Equation, V: np.ndarray, W: np.ndarray) -> tuple:
     p = np.sum(np.where(V > 0, W, 0.0), axis=1)
     S = np.sum(np.where(V > 0, W / np.where(V > 0, V, 1.0), 0.0), axis=1)
     args = (eq.roots.astype(float), eq.exps.astype(float), float(eq.log_c), V, W, k, n, vmax, vmin, p, S,
-            np.sum(W * V, axis=1))
+            np.sum(W * V, axis=1), _fastchain.live_sizes(np.ascontiguousarray(W)))
     cache.append((V, W, args))
     return args
 

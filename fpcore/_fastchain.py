@@ -1497,10 +1497,11 @@ def _rational_real(m, a, e, log_c):
 
 
 @_jit
-def log_inverse_real(ms, a, e, log_c, V, W, kk, nn, vmax, vmin, p, S, mu1):
+def log_inverse_real(ms, a, e, log_c, V, W, kk, nn, vmax, vmin, p, S, mu1, kn):
     """``log|M^{-1}(m)|``, its derivative in ``m`` and the sign of ``M^{-1}(m)`` for real ``m``,
     with each ``u_g`` real (:func:`_u_real`; also returned, (n, G)); NaN where a ``u_g`` has no
-    real branch."""
+    real branch. Law ``g`` is summed over its first ``kn[g]`` atoms (:func:`live_sizes`: not the
+    zero padding to the longest law, two thirds of the atoms of GELU's laws at ``L = 50``)."""
     n = ms.size
     val = np.empty(n)
     slope = np.empty(n)
@@ -1510,7 +1511,7 @@ def log_inverse_real(ms, a, e, log_c, V, W, kk, nn, vmax, vmin, p, S, mu1):
         m = ms[i]
         v, sl, sg = _rational_real(m, a, e, log_c)
         for g in range(kk.size):
-            ug, dps = _u_real(m * kk[g], V[g], W[g], vmax[g], vmin[g], p[g], S[g], mu1[g],
+            ug, dps = _u_real(m * kk[g], V[g, :kn[g]], W[g, :kn[g]], vmax[g], vmin[g], p[g], S[g], mu1[g],
                               U[i - 1, g] if i > 0 else np.nan)
             U[i, g] = ug
             v -= nn[g] * math.log(abs(ug))

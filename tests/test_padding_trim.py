@@ -131,3 +131,21 @@ def test_joint_chains_independent_of_padding(grid):
     assert np.all(e[2]) and np.array_equal(e[2], f[2])
     np.testing.assert_allclose(f[0], e[0], rtol=1e-12, atol=0.0)
     np.testing.assert_allclose(f[1], e[1], rtol=1e-12, atol=0.0)
+
+
+def test_real_edge_scan_independent_of_padding():
+    """``log_inverse_real`` (the support edges' scan) sums each real law up to its last atom
+    (``_edges._real_args``' live sizes): GELU's laws at ``L = 50`` are two thirds padding. The
+    scan gives the same values, slopes, signs and ``u`` whatever the padding."""
+    from fpcore import _edges
+
+    net = fpcore.Network([300] * 9, "gelu", sigma_w2=2.0)
+    eq = fpcore._equation.build_equation(net)
+    V, W = eq.packed[0], eq.packed[1]
+    assert not np.iscomplexobj(V) and V.shape[1] > 100
+    ms = np.concatenate([-np.geomspace(1e-3, 0.9, 40), np.geomspace(1e-3, 50.0, 40)])
+    a = _edges._log_inverse_compiled(eq, ms, V, W)
+    b = _edges._log_inverse_compiled(eq, ms, _pad(V, 333), _pad(W, 333))
+    assert np.array_equal(np.isnan(a[0]), np.isnan(b[0])) and np.any(np.isfinite(a[0]))
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(y, x, rtol=1e-12, atol=0.0)
