@@ -1713,8 +1713,8 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
                     # in the step (that theta sizes the walk's first step): a link whose single
                     # test has theta < _LINK_THETA_LONG gets link_rounds steps now; the others
                     # (theta from 10 to inf: the segment's ball reaches a root of M^{-1} or a pole
-                    # of a law, tapered nets at L = 50) only _LINK_ROUNDS_FAR, and only after the
-                    # anchors, where they join a certified point to one that is not (below)
+                    # of a law, tapered nets at L = 50) only _LINK_ROUNDS_FAR, later, and only
+                    # where they can add certified points or spare a vertical chain (below)
                     _, _, _, th_ = cj.test(tc[src[redo]], tc[dst[redo]], m[src[redo]], u[src[redo]])
                     near_ = th_ < _LINK_THETA_LONG
                     part = redo[near_]
