@@ -387,10 +387,15 @@ class MPlanePlot:
         fig.xaxis.axis_label = "Re m"
         fig.yaxis.axis_label = "Im m"
         self.figure = fig
+        # (listed only while a ball is drawn: a verified chain's steps have none)
+        self.ball_item = next(i for i in fig.legend[0].items if str(i.label.value).startswith("Kantorovich ball"))
 
     def update(self, data: dict) -> None:
         _assign(self.basin_src, data["basins"])
         _assign(self.ball_src, data["ball"])
+        drawn = len(data["ball"]["r"]) > 0
+        if self.ball_item.visible != drawn:
+            self.ball_item.visible = drawn
         _fill(self.figure, self.src, data)
 
 

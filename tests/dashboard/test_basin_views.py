@@ -220,3 +220,20 @@ def test_prefetch_waits_while_a_frame_asked_for_is_computed(relu_trace, monkeypa
     assert B._ON_DEMAND.count == 0
     B.compute_frame(net, "JtJ", tr, 0)  # (an on-demand frame leaves the count as it found it)
     assert B._ON_DEMAND.count == 0
+
+
+def test_the_legend_lists_the_ball_only_while_one_is_drawn(relu_trace):
+    """The m-plane's legend entry *Kantorovich ball* shows with ReLU's certified chain and is
+    hidden with GELU's verified one (no ball drawn there)."""
+    from dashboard.plots import MPlanePlot
+
+    plot = MPlanePlot()
+    net, tr = relu_trace
+    plot.update(views.mplane_data(tr, 1, B.compute_frame(net, "JtJ", tr, 1)))
+    assert plot.ball_item.visible and len(plot.ball_src.data["r"]) == 1
+    g = fpcore.Network([200] * 7, "gelu", sigma_w2=2.0)
+    gt = fpcore.lilypad_trace(g, float(fpcore.jacobian_spectrum(g, n_points=40).quantile(0.6)))
+    plot.update(views.mplane_data(gt, 1, B.compute_frame(g, "JtJ", gt, 1)))
+    assert not plot.ball_item.visible and len(plot.ball_src.data["r"]) == 0
+    plot.update(views.mplane_data(tr, 2, B.compute_frame(net, "JtJ", tr, 2)))
+    assert plot.ball_item.visible
