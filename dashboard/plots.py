@@ -364,7 +364,7 @@ class MPlanePlot:
     """The m-plane: Newton basins of ``f_z`` (one colour per root), Kantorovich ball, Newton iterates."""
 
     def __init__(self, width: int | None = None, height: int = 500):
-        fig = _figure("m-plane: Newton basins of f_z at this lilypad", width, height, match_aspect=True,
+        fig = _figure("m-plane: Newton basins of f_z", width, height, match_aspect=True,
                       min_width=300, max_width=560)  # fmt: skip
         self.basin_src = ColumnDataSource(data={"image": [], "x": [], "y": [], "dw": [], "dh": []}, name="mplane-basins")
         self.src = {k: ColumnDataSource(data={"x": _E, "y": _E}) for k in ("roots", "iterates", "start", "solution")}
