@@ -1748,17 +1748,20 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
     anchor = np.zeros(n, dtype=bool)
     tried = np.zeros(n, dtype=bool)  # points whose vertical chains were run
 
+    def components():
+        """The components joined both ways (any anchor in one certifies all of it): each point's
+        label, each component's size and first point."""
+        both = fwd & np.r_[False, bwd[:-1]]  # i-1 <-> i (fwd[i]: i-1 -> i; bwd[i-1]: i -> i-1)
+        lab = np.cumsum(~both) - 1
+        return lab, np.bincount(lab), np.flatnonzero(~both)
+
     def anchor_pass(hint):
         """Vertical chains for the components of at least ``min_size`` points that hold no
         certified point and no point tried before (``hint``: points to try first)."""
         nonlocal cert
-        # components joined both ways (any anchor in one certifies all of it); a certified walk
-        # from far above costs some hundred steps, so only components of min_size points get one
-        both = fwd & np.r_[False, bwd[:-1]]  # i-1 <-> i (fwd[i]: i-1 -> i; bwd[i-1]: i -> i-1)
-        start = ~both
-        lab = np.cumsum(start) - 1
-        size = np.bincount(lab)
-        first = np.flatnonzero(start)
+        # a certified walk from far above costs some hundred steps, so only components of
+        # min_size points get one
+        lab, size, first = components()
         spent = set(lab[tried].tolist())
         comps = [c for c in range(size.size)
                  if size[c] >= min_size and own[first[c]] and not cert[first[c]] and c not in spent]
@@ -1841,13 +1844,11 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
             bwd[i_f[part[ok_]] - 1] = True
         return moved
 
-    if far_links and i_f.size and _FAR_LINKS_UP_FRONT:
-        try_links(np.ones(i_f.size, dtype=bool))  # (tests: every far link before the anchors, as up to stop 28)
     if far_links and i_f.size:
-        # (c)
-        both = fwd & np.r_[False, bwd[:-1]]
-        lab0 = np.cumsum(~both) - 1
-        big = np.bincount(lab0)[lab0] >= min_size
+        if _FAR_LINKS_UP_FRONT:  # (tests: every far link before the anchors, as up to stop 28)
+            try_links(np.ones(i_f.size, dtype=bool))
+        lab0, size0, _ = components()  # (c)
+        big = size0[lab0] >= min_size
         try_links(big[i_f - 1] & big[i_f] & ~fwd[i_f])
     anchor_pass(anchor_hint)
     if not (far_links and i_f.size):
@@ -1873,12 +1874,9 @@ def _certify_rule(eq: Equation, cj: "_Joint", t: np.ndarray, groups: np.ndarray,
         offset = i_f - seg_first[seg[i_f]]  # (1 for a segment's first link)
         sample = want & (offset % max(min_size - 1, 1) == 0)
         if not np.any(sample):  # (the sampled links are proved already: each segment's first untried one)
-            first_want = np.zeros(seg_size.size, dtype=bool)
-            sample = np.zeros(i_f.size, dtype=bool)
-            for q in np.flatnonzero(want):
-                if not first_want[seg[i_f[q]]]:
-                    first_want[seg[i_f[q]]] = True
-                    sample[q] = True
+            q = np.flatnonzero(want)
+            _, lead = np.unique(seg[i_f[q]], return_index=True)
+            sample[q[lead]] = True
         if not try_links(sample):
             break
         cert = spread(anchor) & own
